@@ -1,0 +1,140 @@
+/* Persistent worker pool. A token issues hundreds of small ops, so a futex wake-up per op would cost more
+ * than the op: after each op the workers spin on the generation counter for a while before sleeping, and
+ * the caller only issues FUTEX_WAKE when some worker actually went to sleep. */
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* About 50-200 us of spinning, depending on the CPU's pause latency. */
+#define SPIN_ITERATIONS 20000
+/* Spinners yield the core now and then: with more threads than free cores (another process, a JVM's GC
+ * threads), a spinning thread would otherwise hold the core that the thread it waits for needs. */
+#define YIELD_EVERY 128
+
+struct pmx_pool {
+    int n_threads;
+    pthread_t *workers;           /* n_threads - 1 */
+    _Atomic uint32_t generation;  /* bumped to publish an op; also the futex word */
+    _Atomic int pending;          /* workers that have not finished the current op */
+    _Atomic int sleepers;         /* workers blocked (or about to block) in futex_wait */
+    _Atomic int stopping;
+    pmx_task_fn fn;
+    void *ctx;
+};
+
+struct worker_arg {
+    pmx_pool *pool;
+    int ith;
+};
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t expected) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *addr) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static void *worker_main(void *p) {
+    struct worker_arg arg = *(struct worker_arg *)p;
+    free(p);
+    pmx_pool *pool = arg.pool;
+    /* Not a load: the caller may already have published the first op before this thread got here. */
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen) {
+            if (++spins < SPIN_ITERATIONS) {
+                if (spins % YIELD_EVERY == 0) sched_yield();
+                else cpu_relax();
+                continue;
+            }
+            /* seq_cst pairs with the caller's bump-then-check: either it sees us as a sleeper and wakes
+             * us, or futex_wait sees the new generation and returns at once. */
+            atomic_fetch_add(&pool->sleepers, 1);
+            if (atomic_load(&pool->generation) == seen) futex_wait(&pool->generation, seen);
+            atomic_fetch_sub(&pool->sleepers, 1);
+            spins = 0;
+        }
+        seen = g;
+        if (atomic_load_explicit(&pool->stopping, memory_order_acquire)) return NULL;
+        pool->fn(pool->ctx, arg.ith, pool->n_threads);
+        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+    }
+}
+
+static void publish(pmx_pool *pool) {
+    atomic_fetch_add(&pool->generation, 1);
+    if (atomic_load(&pool->sleepers) > 0) futex_wake_all(&pool->generation);
+}
+
+pmx_pool *pmx_pool_create(int32_t n_threads) {
+    if (n_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = n > 0 ? (int32_t)n : 1;
+    }
+    if (n_threads > 1024) return NULL;
+    pmx_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) return NULL;
+    pool->n_threads = n_threads;
+    pool->workers = calloc((size_t)n_threads, sizeof(pthread_t));
+    if (!pool->workers) {
+        free(pool);
+        return NULL;
+    }
+    for (int i = 1; i < n_threads; i++) {
+        struct worker_arg *arg = malloc(sizeof *arg);
+        if (arg) *arg = (struct worker_arg){pool, i};
+        if (!arg || pthread_create(&pool->workers[i - 1], NULL, worker_main, arg) != 0) {
+            free(arg);
+            pool->n_threads = i; /* destroy joins the ones that started */
+            pmx_pool_destroy(pool);
+            return NULL;
+        }
+    }
+    return pool;
+}
+
+int32_t pmx_pool_size(const pmx_pool *pool) { return pool ? pool->n_threads : 1; }
+
+void pmx_pool_destroy(pmx_pool *pool) {
+    if (!pool) return;
+    atomic_store(&pool->stopping, 1);
+    publish(pool);
+    for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->workers[i - 1], NULL);
+    free(pool->workers);
+    free(pool);
+}
+
+void pmx_pool_run(pmx_pool *pool, pmx_task_fn fn, void *ctx) {
+    if (!pool || pool->n_threads == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    pool->fn = fn;
+    pool->ctx = ctx;
+    atomic_store_explicit(&pool->pending, pool->n_threads - 1, memory_order_relaxed);
+    publish(pool);
+    fn(ctx, 0, pool->n_threads);
+    for (int spins = 1; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
+        if (spins % YIELD_EVERY == 0) sched_yield();
+        else cpu_relax();
+    }
+}

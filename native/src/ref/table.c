@@ -1,0 +1,6 @@
+/* The scalar reference table: every kernel exists here, in portable C. */
+#include "ref.h"
+
+void pmx_kernels_ref(pmx_kernels *k) {
+    k->rmsnorm_f32 = pmx_ref_rmsnorm_f32;
+}

@@ -1,0 +1,8 @@
+/* AVX2+FMA+F16C kernels; compiled with those flags only, called only when the CPU has them. */
+#ifndef PMX_AVX2_H
+#define PMX_AVX2_H
+#include "../../kernels.h"
+
+void pmx_avx2_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
+
+#endif

@@ -1,0 +1,6 @@
+#include "avx2.h"
+
+void pmx_kernels_avx2(pmx_kernels *k) {
+    pmx_kernels_ref(k);
+    k->rmsnorm_f32 = pmx_avx2_rmsnorm_f32;
+}

@@ -1,0 +1,8 @@
+/* AVX-512 (F/BW/VL/DQ, VNNI where present) kernels; compiled with those flags only. */
+#ifndef PMX_AVX512_H
+#define PMX_AVX512_H
+#include "../../kernels.h"
+
+void pmx_avx512_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
+
+#endif
