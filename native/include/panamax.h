@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 1
+#define PMX_ABI_VERSION 2
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -78,7 +78,67 @@ PMX_EXPORT pmx_pool *pmx_pool_create(int32_t n_threads);
 PMX_EXPORT int32_t pmx_pool_size(const pmx_pool *pool);
 PMX_EXPORT void pmx_pool_destroy(pmx_pool *pool);
 
-/* ---- Kernels. pool may be NULL (single-threaded). ---- */
+/* Tensor element types: the values of ggml's enum ggml_type, with blocks bit-exact with ggml's. */
+#define PMX_TYPE_F32  0
+#define PMX_TYPE_F16  1
+#define PMX_TYPE_Q4_0 2
+#define PMX_TYPE_Q8_0 8
+#define PMX_TYPE_Q4_K 12
+#define PMX_TYPE_Q6_K 14
+#define PMX_TYPE_BF16 30
+
+/* RoPE pair orderings: adjacent pairs (llama) or halves (NeoX, qwen2). Values as ggml's rope modes. */
+#define PMX_ROPE_NORMAL 0
+#define PMX_ROPE_NEOX   2
+
+/* ---- Kernels. pool may be NULL (single-threaded). Rows are contiguous unless a stride is given. ---- */
+
+/* Elements per block of a type (1 for float types), bytes per block; 0 for an unknown type. */
+PMX_EXPORT int64_t pmx_type_block_size(int32_t type);
+PMX_EXPORT int64_t pmx_type_block_bytes(int32_t type);
+
+/* n_rows rows of n floats to rows of `type`, rounding as ggml's reference quantizers (same bytes as
+ * llama.cpp for the same input). n must be a multiple of the type's block size. */
+PMX_EXPORT int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n);
+PMX_EXPORT int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n);
+
+/* Scratch bytes pmx_matmul needs for `batch` activation rows of n_cols (quantized activations). */
+PMX_EXPORT int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch);
+
+/* y[b][r] = sum_k W[r][k] * x[b][k] for r < n_rows, b < batch. W: n_rows rows of n_cols elements of `type`
+ * (each row pmx_type_block_bytes * n_cols / block_size bytes); x: batch rows of n_cols floats; y: batch rows
+ * of n_rows floats. For quantized W the activations are quantized to 8 bits into scratch first (Q8_0
+ * blocks for Q4_0/Q8_0, 256-wide super-blocks with block sums for K-quants), so inner loops are int8 dot
+ * products. batch > 1 runs as a GEMM (register tiles over rows and batch columns). */
+PMX_EXPORT int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
+                              const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes);
+
+/* In place, each of n_rows rows of n floats: x = exp(x - max) / sum. */
+PMX_EXPORT int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows);
+/* y = silu(g) * u = g / (1 + exp(-g)) * u over n floats; y may alias g or u. */
+PMX_EXPORT int32_t pmx_silu_mul_f32(pmx_pool *pool, float *y, const float *g, const float *u, int64_t n);
+/* y = a + b over n floats; y may alias a or b. */
+PMX_EXPORT int32_t pmx_add_f32(pmx_pool *pool, float *y, const float *a, const float *b, int64_t n);
+/* Index of the largest of n floats (the first on ties), or -1 when n <= 0. NaN is never chosen over a number. */
+PMX_EXPORT int64_t pmx_argmax_f32(const float *x, int64_t n);
+/* The k largest of n floats, descending (ties: lower index first), into idx[k] and val[k]. */
+PMX_EXPORT int32_t pmx_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val);
+
+/* RoPE in place on x[n_tokens][n_heads][head_dim]: the first n_rot dims of each head rotate by position
+ * pos[t], as ggml_rope_ext computes it: theta = pos * freq_scale * base^(-2i/n_rot), with YaRN blending
+ * when ext_factor != 0 (beta_fast, beta_slow, n_ctx_orig) and magnitude scale attn_factor. */
+PMX_EXPORT int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim,
+                                int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base,
+                                float freq_scale, float ext_factor, float attn_factor, float beta_fast,
+                                float beta_slow, int32_t n_ctx_orig);
+
+/* Causal grouped-query attention of one sequence with online softmax.
+ * q: [n_q][n_head][head_dim] floats; query t sits at position pos0 + t and sees keys 0..pos0+t.
+ * k: [n_kv][n_kv_head][head_dim], v: [n_kv][n_kv_head][head_dim_v], of kv_type (PMX_TYPE_F16 or F32).
+ * out: [n_q][n_head][head_dim_v] floats. n_head is a multiple of n_kv_head; pos0 + n_q <= n_kv. */
+PMX_EXPORT int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0,
+                                 int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v,
+                                 const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale);
 
 /* y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] for each of n_rows rows of n floats (rows are contiguous). */
 PMX_EXPORT int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w, int64_t n,

@@ -7,6 +7,7 @@
 #include "kernels.h"
 #include "panamax.h"
 #include "pool.h"
+#include "ref/ref.h"
 
 #ifndef PMX_VERSION_STRING
 #define PMX_VERSION_STRING "0.0.0"
@@ -98,7 +99,75 @@ int32_t pmx_force_isa(int32_t isa) {
 
 int32_t pmx_active_isa(void) { return g_isa; }
 
+/* ---- types ---- */
+
+static const struct {
+    int32_t type;
+    int64_t block_size, block_bytes;
+} TYPES[PMX_T_COUNT] = {
+    [PMX_T_F32] = {PMX_TYPE_F32, 1, 4},
+    [PMX_T_F16] = {PMX_TYPE_F16, 1, 2},
+    [PMX_T_BF16] = {PMX_TYPE_BF16, 1, 2},
+    [PMX_T_Q8_0] = {PMX_TYPE_Q8_0, QK8_0, sizeof(block_q8_0)},
+    [PMX_T_Q4_0] = {PMX_TYPE_Q4_0, QK4_0, sizeof(block_q4_0)},
+    [PMX_T_Q4_K] = {PMX_TYPE_Q4_K, QK_K, sizeof(block_q4_K)},
+    [PMX_T_Q6_K] = {PMX_TYPE_Q6_K, QK_K, sizeof(block_q6_K)},
+};
+
+int pmx_type_index(int32_t type) {
+    for (int i = 0; i < PMX_T_COUNT; i++)
+        if (TYPES[i].type == type) return i;
+    return -1;
+}
+
+int64_t pmx_type_block_size(int32_t type) {
+    const int t = pmx_type_index(type);
+    return t < 0 ? 0 : TYPES[t].block_size;
+}
+
+int64_t pmx_type_block_bytes(int32_t type) {
+    const int t = pmx_type_index(type);
+    return t < 0 ? 0 : TYPES[t].block_bytes;
+}
+
+int64_t pmx_row_bytes(int t, int64_t n) { return n / TYPES[t].block_size * TYPES[t].block_bytes; }
+
+int64_t pmx_act_row_bytes(int t, int64_t n) {
+    switch (t) {
+    case PMX_T_Q8_0:
+    case PMX_T_Q4_0: return n / QK8_0 * (int64_t)sizeof(block_q8_0);
+    case PMX_T_Q4_K:
+    case PMX_T_Q6_K: return n / QK_K * (int64_t)sizeof(block_q8_K);
+    default: return 0;
+    }
+}
+
+/* Type known and n a positive multiple of its block size: the index, else -1. */
+static int row_type(int32_t type, int64_t n) {
+    const int t = pmx_type_index(type);
+    return t >= 0 && n > 0 && n % TYPES[t].block_size == 0 ? t : -1;
+}
+
+int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n) {
+    const int t = row_type(type, n);
+    if (t < 0 || !dst || !src || n_rows < 0) return PMX_ERR_INVALID_ARG;
+    const int64_t rb = pmx_row_bytes(t, n);
+    for (int64_t r = 0; r < n_rows; r++) pmx_ref_quantize_row(t, (char *)dst + r * rb, src + r * n, n);
+    return PMX_OK;
+}
+
+int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n) {
+    const int t = row_type(type, n);
+    if (t < 0 || !dst || !src || n_rows < 0) return PMX_ERR_INVALID_ARG;
+    const int64_t rb = pmx_row_bytes(t, n);
+    for (int64_t r = 0; r < n_rows; r++) pmx_ref_dequantize_row(t, dst + r * n, (const char *)src + r * rb, n);
+    return PMX_OK;
+}
+
 /* ---- kernels ---- */
+
+/* Output rows per work chunk: 16 floats fill a cache line, so threads never share a line of y. */
+#define ROW_ALIGN 16
 
 struct rmsnorm_args {
     float *y;
@@ -120,5 +189,162 @@ int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w
     struct rmsnorm_args a = {y, x, w, n, n_rows, eps};
     /* one row is too little work to wake the pool for */
     pmx_pool_run(n_rows > 1 ? pool : NULL, rmsnorm_task, &a);
+    return PMX_OK;
+}
+
+int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch) {
+    const int t = row_type(type, n_cols);
+    if (t < 0 || batch < 0) return -1;
+    return pmx_act_row_bytes(t, n_cols) * batch;
+}
+
+struct matmul_args {
+    const pmx_matmul_kernel *mk;
+    const void *w;
+    const float *x;
+    void *xa;
+    int64_t n_rows, n_cols, batch, act_row_bytes;
+    float *y;
+};
+
+static void prepare_task(void *p, int ith, int nth) {
+    const struct matmul_args *a = p;
+    int64_t b0, b1;
+    pmx_split(a->batch, 1, ith, nth, &b0, &b1);
+    if (b0 < b1) a->mk->prepare(a->xa, a->x, a->n_cols, b0, b1);
+}
+
+static void matmul_task(void *p, int ith, int nth) {
+    const struct matmul_args *a = p;
+    int64_t r0, r1;
+    pmx_split(a->n_rows, ROW_ALIGN, ith, nth, &r0, &r1);
+    if (r0 < r1) a->mk->matmul(a->w, a->n_cols, a->xa, a->batch, a->y, a->n_rows, r0, r1);
+}
+
+int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
+                   int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
+    const int t = row_type(type, n_cols);
+    if (t < 0 || !w || !x || !y || n_rows <= 0 || batch <= 0) return PMX_ERR_INVALID_ARG;
+    const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
+    struct matmul_args a = {mk, w, x, (void *)x, n_rows, n_cols, batch, 0, y};
+    if (mk->prepare) {
+        a.act_row_bytes = pmx_act_row_bytes(t, n_cols);
+        if (!scratch || scratch_bytes < a.act_row_bytes * batch) return PMX_ERR_INVALID_ARG;
+        a.xa = scratch;
+        pmx_pool_run(batch > 1 ? pool : NULL, prepare_task, &a);
+    }
+    pmx_pool_run(pool, matmul_task, &a);
+    return PMX_OK;
+}
+
+struct softmax_args {
+    float *x;
+    int64_t n, n_rows;
+};
+
+static void softmax_task(void *p, int ith, int nth) {
+    const struct softmax_args *a = p;
+    int64_t r0, r1;
+    pmx_split(a->n_rows, 1, ith, nth, &r0, &r1);
+    if (r0 < r1) pmx_k.softmax_f32(a->x, a->n, r0, r1);
+}
+
+int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows) {
+    if (!x || n <= 0 || n_rows < 0) return PMX_ERR_INVALID_ARG;
+    struct softmax_args a = {x, n, n_rows};
+    pmx_pool_run(n_rows > 1 ? pool : NULL, softmax_task, &a);
+    return PMX_OK;
+}
+
+struct binary_args {
+    void (*fn)(float *y, const float *a, const float *b, int64_t i0, int64_t i1);
+    float *y;
+    const float *a, *b;
+    int64_t n;
+};
+
+static void binary_task(void *p, int ith, int nth) {
+    const struct binary_args *a = p;
+    int64_t i0, i1;
+    pmx_split(a->n, ROW_ALIGN, ith, nth, &i0, &i1);
+    if (i0 < i1) a->fn(a->y, a->a, a->b, i0, i1);
+}
+
+/* Element-wise ops only pay for a pool wake-up on long vectors. */
+#define ELEMENTWISE_PARALLEL_MIN 32768
+
+static int32_t run_binary(pmx_pool *pool, void (*fn)(float *, const float *, const float *, int64_t, int64_t),
+                          float *y, const float *a, const float *b, int64_t n) {
+    if (!y || !a || !b || n < 0) return PMX_ERR_INVALID_ARG;
+    struct binary_args args = {fn, y, a, b, n};
+    pmx_pool_run(n >= ELEMENTWISE_PARALLEL_MIN ? pool : NULL, binary_task, &args);
+    return PMX_OK;
+}
+
+int32_t pmx_silu_mul_f32(pmx_pool *pool, float *y, const float *g, const float *u, int64_t n) {
+    return run_binary(pool, pmx_k.silu_mul_f32, y, g, u, n);
+}
+
+int32_t pmx_add_f32(pmx_pool *pool, float *y, const float *a, const float *b, int64_t n) {
+    return run_binary(pool, pmx_k.add_f32, y, a, b, n);
+}
+
+int64_t pmx_argmax_f32(const float *x, int64_t n) { return !x || n <= 0 ? -1 : pmx_k.argmax_f32(x, n); }
+
+int32_t pmx_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val) {
+    if (!x || !idx || !val || n <= 0 || k <= 0 || k > n || n > INT32_MAX) return PMX_ERR_INVALID_ARG;
+    pmx_ref_topk_f32(x, n, k, idx, val);
+    return PMX_OK;
+}
+
+struct rope_task_args {
+    pmx_rope_args r;
+    int64_t n_tokens;
+};
+
+static void rope_task(void *p, int ith, int nth) {
+    const struct rope_task_args *a = p;
+    int64_t t0, t1;
+    pmx_split(a->n_tokens, 1, ith, nth, &t0, &t1);
+    if (t0 < t1) pmx_k.rope_f32(&a->r, t0, t1);
+}
+
+int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+                     const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor,
+                     float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig) {
+    if (!x || !pos || n_tokens < 0 || n_heads <= 0 || head_dim <= 0 || n_rot <= 0 || n_rot > head_dim ||
+        n_rot % 2 != 0 || (mode != PMX_ROPE_NORMAL && mode != PMX_ROPE_NEOX) || !(freq_base > 0) ||
+        !(freq_scale > 0))
+        return PMX_ERR_INVALID_ARG;
+    struct rope_task_args a = {{x, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor,
+                                attn_factor, beta_fast, beta_slow, n_ctx_orig},
+                               n_tokens};
+    pmx_pool_run(n_tokens > 1 ? pool : NULL, rope_task, &a);
+    return PMX_OK;
+}
+
+struct attention_task_args {
+    pmx_attention_args a;
+    int64_t items;
+};
+
+static void attention_task(void *p, int ith, int nth) {
+    const struct attention_task_args *t = p;
+    int64_t i0, i1;
+    pmx_split(t->items, 1, ith, nth, &i0, &i1);
+    if (i0 < i1) pmx_k.attention(&t->a, i0, i1);
+}
+
+int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head,
+                      int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v,
+                      int32_t kv_type, int64_t n_kv, float scale) {
+    if (!out || !q || !k || !v || n_q <= 0 || pos0 < 0 || n_head <= 0 || n_kv_head <= 0 ||
+        n_head % n_kv_head != 0 || head_dim <= 0 || head_dim_v <= 0 || pos0 + n_q > n_kv ||
+        (kv_type != PMX_TYPE_F16 && kv_type != PMX_TYPE_F32) || !(scale == scale))
+        return PMX_ERR_INVALID_ARG;
+    struct attention_task_args t = {{out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type,
+                                     n_kv, scale},
+                                    n_q * n_head};
+    pmx_pool_run(pool, attention_task, &t);
     return PMX_OK;
 }

@@ -1,15 +1,65 @@
-/* The dispatch table: one function pointer per kernel, filled once per ISA. Every ISA directory provides
- * pmx_kernels_<isa>() returning a table where it overrides the entries it accelerates; the rest stay
- * with the scalar reference, so a new kernel can land in ref/ first. Kernels here are single-threaded
- * over a row range; api.c splits work across the pool. */
+/* The dispatch table: one function pointer per kernel, filled once per ISA. Kernels here are
+ * single-threaded over a range (rows, tokens, items); api.c checks arguments and splits the range across
+ * the pool. Every ISA starts from the scalar reference table (ref/) and overrides what it accelerates,
+ * area by area: pmx_<isa>_register_<area>() in <isa dir>/<area>.c. */
 #ifndef PMX_KERNELS_H
 #define PMX_KERNELS_H
 #include <stdint.h>
+#include "blocks.h"
+
+/* Dense index of the supported types, for tables. */
+enum { PMX_T_F32, PMX_T_F16, PMX_T_BF16, PMX_T_Q8_0, PMX_T_Q4_0, PMX_T_Q4_K, PMX_T_Q6_K, PMX_T_COUNT };
+/* PMX_T_* of a PMX_TYPE_* value, or -1. */
+int pmx_type_index(int32_t type);
+
+typedef struct pmx_matmul_kernel {
+    /* Activation rows [b0, b1) of x (n floats each) into xa, whose rows are act_row_bytes(n) apart (the
+     * format: Q8_0 blocks for Q4_0/Q8_0, block_q8_K for Q4_K/Q6_K). NULL: the kernel reads x as floats. */
+    void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
+    /* y[b * ldy + r] = W[r] . act[b] for r in [r0, r1), b in [0, batch). W rows are row_bytes(n) apart. */
+    void (*matmul)(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                   int64_t r1);
+} pmx_matmul_kernel;
+
+typedef struct pmx_rope_args {
+    float *x;
+    int64_t n_heads, head_dim, n_rot;
+    const int32_t *pos;
+    int32_t mode;
+    float freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow;
+    int32_t n_ctx_orig;
+} pmx_rope_args;
+
+typedef struct pmx_attention_args {
+    float *out;
+    const float *q;
+    int64_t n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v;
+    const void *k, *v;
+    int32_t kv_type; /* PMX_TYPE_F16 or PMX_TYPE_F32 */
+    int64_t n_kv;
+    float scale;
+} pmx_attention_args;
 
 typedef struct pmx_kernels {
+    pmx_matmul_kernel matmul[PMX_T_COUNT];
     /* rows [r0, r1) of an n-wide row-major matrix */
     void (*rmsnorm_f32)(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
+    void (*softmax_f32)(float *x, int64_t n, int64_t r0, int64_t r1);
+    /* elements [i0, i1) */
+    void (*silu_mul_f32)(float *y, const float *g, const float *u, int64_t i0, int64_t i1);
+    void (*add_f32)(float *y, const float *a, const float *b, int64_t i0, int64_t i1);
+    /* whole vector, single-threaded */
+    int64_t (*argmax_f32)(const float *x, int64_t n);
+    /* tokens [t0, t1) */
+    void (*rope_f32)(const pmx_rope_args *a, int64_t t0, int64_t t1);
+    /* work items [i0, i1), item = query * n_head + head */
+    void (*attention)(const pmx_attention_args *a, int64_t i0, int64_t i1);
 } pmx_kernels;
+
+/* Scratch bytes per prepared activation row for a weight type (0: none). */
+int64_t pmx_act_row_bytes(int type_index, int64_t n);
+/* Bytes of one weight row of n elements. */
+int64_t pmx_row_bytes(int type_index, int64_t n);
 
 void pmx_kernels_ref(pmx_kernels *k);
 #if defined(__x86_64__)

@@ -1,8 +1,24 @@
-/* Scalar reference kernels (the oracle every ISA is tested against). */
+/* Scalar reference kernels: the oracle every ISA is tested against, and the fallback for any kernel an
+ * ISA does not accelerate. Plain portable C, accuracy before speed. */
 #ifndef PMX_REF_H
 #define PMX_REF_H
 #include "../kernels.h"
 
 void pmx_ref_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
+
+/* quants.c: one row of n elements (n a multiple of the block size), ggml's reference rounding */
+void pmx_ref_quantize_row(int type_index, void *dst, const float *src, int64_t n);
+void pmx_ref_dequantize_row(int type_index, float *dst, const void *src, int64_t n);
+/* activation formats used by the int8 matmul kernels */
+void pmx_ref_quantize_row_q8_0(block_q8_0 *dst, const float *src, int64_t n);
+void pmx_ref_quantize_row_q8_K(block_q8_K *dst, const float *src, int64_t n);
+
+/* ops.c: k largest of n, descending, ties to the lower index (selection, not a full sort) */
+void pmx_ref_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val);
+
+/* Area registration: each fills its entries of the table. */
+void pmx_ref_register_matmul(pmx_kernels *k);
+void pmx_ref_register_ops(pmx_kernels *k);
+void pmx_ref_register_attention(pmx_kernels *k);
 
 #endif

@@ -6,4 +6,10 @@
 
 void pmx_neon_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
 
+/* Area registration: each overrides its entries of the table. */
+void pmx_neon_register_matmul(pmx_kernels *k);
+void pmx_neon_register_ops(pmx_kernels *k);
+void pmx_neon_register_attention(pmx_kernels *k);
+void pmx_neon_register_matmul_dotprod(pmx_kernels *k); /* matmul_dotprod.c, +dotprod */
+
 #endif

@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)1L;
+    private static final int PMX_ABI_VERSION = (int)2L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 1
+     * #define PMX_ABI_VERSION 2
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -94,6 +94,87 @@ public class PanamaxNative extends PanamaxNative$shared {
      */
     public static int PMX_ISA_COUNT() {
         return PMX_ISA_COUNT;
+    }
+    private static final int PMX_TYPE_F32 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_F32 0
+     * }
+     */
+    public static int PMX_TYPE_F32() {
+        return PMX_TYPE_F32;
+    }
+    private static final int PMX_TYPE_F16 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_F16 1
+     * }
+     */
+    public static int PMX_TYPE_F16() {
+        return PMX_TYPE_F16;
+    }
+    private static final int PMX_TYPE_Q4_0 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q4_0 2
+     * }
+     */
+    public static int PMX_TYPE_Q4_0() {
+        return PMX_TYPE_Q4_0;
+    }
+    private static final int PMX_TYPE_Q8_0 = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q8_0 8
+     * }
+     */
+    public static int PMX_TYPE_Q8_0() {
+        return PMX_TYPE_Q8_0;
+    }
+    private static final int PMX_TYPE_Q4_K = (int)12L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q4_K 12
+     * }
+     */
+    public static int PMX_TYPE_Q4_K() {
+        return PMX_TYPE_Q4_K;
+    }
+    private static final int PMX_TYPE_Q6_K = (int)14L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q6_K 14
+     * }
+     */
+    public static int PMX_TYPE_Q6_K() {
+        return PMX_TYPE_Q6_K;
+    }
+    private static final int PMX_TYPE_BF16 = (int)30L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_BF16 30
+     * }
+     */
+    public static int PMX_TYPE_BF16() {
+        return PMX_TYPE_BF16;
+    }
+    private static final int PMX_ROPE_NORMAL = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_ROPE_NORMAL 0
+     * }
+     */
+    public static int PMX_ROPE_NORMAL() {
+        return PMX_ROPE_NORMAL;
+    }
+    private static final int PMX_ROPE_NEOX = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_ROPE_NEOX 2
+     * }
+     */
+    public static int PMX_ROPE_NEOX() {
+        return PMX_ROPE_NEOX;
     }
 
     private static class pmx_abi_version {
@@ -740,6 +821,848 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_pool_destroy", pool);
             }
             mh$.invokeExact(pool);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_type_block_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_type_block_size");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_size(int32_t type)
+     * }
+     */
+    public static FunctionDescriptor pmx_type_block_size$descriptor() {
+        return pmx_type_block_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_size(int32_t type)
+     * }
+     */
+    public static MethodHandle pmx_type_block_size$handle() {
+        return pmx_type_block_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_size(int32_t type)
+     * }
+     */
+    public static MemorySegment pmx_type_block_size$address() {
+        return pmx_type_block_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_size(int32_t type)
+     * }
+     */
+    public static long pmx_type_block_size(int type) {
+        var mh$ = pmx_type_block_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_type_block_size", type);
+            }
+            return (long)mh$.invokeExact(type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_type_block_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_type_block_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_bytes(int32_t type)
+     * }
+     */
+    public static FunctionDescriptor pmx_type_block_bytes$descriptor() {
+        return pmx_type_block_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_bytes(int32_t type)
+     * }
+     */
+    public static MethodHandle pmx_type_block_bytes$handle() {
+        return pmx_type_block_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_bytes(int32_t type)
+     * }
+     */
+    public static MemorySegment pmx_type_block_bytes$address() {
+        return pmx_type_block_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t pmx_type_block_bytes(int32_t type)
+     * }
+     */
+    public static long pmx_type_block_bytes(int type) {
+        var mh$ = pmx_type_block_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_type_block_bytes", type);
+            }
+            return (long)mh$.invokeExact(type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_quantize {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_quantize");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor pmx_quantize$descriptor() {
+        return pmx_quantize.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static MethodHandle pmx_quantize$handle() {
+        return pmx_quantize.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static MemorySegment pmx_quantize$address() {
+        return pmx_quantize.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static int pmx_quantize(int type, MemorySegment dst, MemorySegment src, long n_rows, long n) {
+        var mh$ = pmx_quantize.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_quantize", type, dst, src, n_rows, n);
+            }
+            return (int)mh$.invokeExact(type, dst, src, n_rows, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_dequantize {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_dequantize");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor pmx_dequantize$descriptor() {
+        return pmx_dequantize.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static MethodHandle pmx_dequantize$handle() {
+        return pmx_dequantize.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static MemorySegment pmx_dequantize$address() {
+        return pmx_dequantize.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n)
+     * }
+     */
+    public static int pmx_dequantize(int type, MemorySegment dst, MemorySegment src, long n_rows, long n) {
+        var mh$ = pmx_dequantize.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_dequantize", type, dst, src, n_rows, n);
+            }
+            return (int)mh$.invokeExact(type, dst, src, n_rows, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_matmul_scratch_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_matmul_scratch_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static FunctionDescriptor pmx_matmul_scratch_bytes$descriptor() {
+        return pmx_matmul_scratch_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static MethodHandle pmx_matmul_scratch_bytes$handle() {
+        return pmx_matmul_scratch_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static MemorySegment pmx_matmul_scratch_bytes$address() {
+        return pmx_matmul_scratch_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static long pmx_matmul_scratch_bytes(int type, long n_cols, long batch) {
+        var mh$ = pmx_matmul_scratch_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_matmul_scratch_bytes", type, n_cols, batch);
+            }
+            return (long)mh$.invokeExact(type, n_cols, batch);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_matmul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_matmul");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static FunctionDescriptor pmx_matmul$descriptor() {
+        return pmx_matmul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static MethodHandle pmx_matmul$handle() {
+        return pmx_matmul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static MemorySegment pmx_matmul$address() {
+        return pmx_matmul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static int pmx_matmul(MemorySegment pool, int type, MemorySegment w, long n_rows, long n_cols, MemorySegment x, long batch, MemorySegment y, MemorySegment scratch, long scratch_bytes) {
+        var mh$ = pmx_matmul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_matmul", pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_softmax_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_softmax_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static FunctionDescriptor pmx_softmax_f32$descriptor() {
+        return pmx_softmax_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static MethodHandle pmx_softmax_f32$handle() {
+        return pmx_softmax_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static MemorySegment pmx_softmax_f32$address() {
+        return pmx_softmax_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static int pmx_softmax_f32(MemorySegment pool, MemorySegment x, long n, long n_rows) {
+        var mh$ = pmx_softmax_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_softmax_f32", pool, x, n, n_rows);
+            }
+            return (int)mh$.invokeExact(pool, x, n, n_rows);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_silu_mul_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_silu_mul_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_silu_mul_f32(pmx_pool *pool, float *y, const float *g, const float *u, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor pmx_silu_mul_f32$descriptor() {
+        return pmx_silu_mul_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_silu_mul_f32(pmx_pool *pool, float *y, const float *g, const float *u, int64_t n)
+     * }
+     */
+    public static MethodHandle pmx_silu_mul_f32$handle() {
+        return pmx_silu_mul_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_silu_mul_f32(pmx_pool *pool, float *y, const float *g, const float *u, int64_t n)
+     * }
+     */
+    public static MemorySegment pmx_silu_mul_f32$address() {
+        return pmx_silu_mul_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_silu_mul_f32(pmx_pool *pool, float *y, const float *g, const float *u, int64_t n)
+     * }
+     */
+    public static int pmx_silu_mul_f32(MemorySegment pool, MemorySegment y, MemorySegment g, MemorySegment u, long n) {
+        var mh$ = pmx_silu_mul_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_silu_mul_f32", pool, y, g, u, n);
+            }
+            return (int)mh$.invokeExact(pool, y, g, u, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_add_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_add_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_add_f32(pmx_pool *pool, float *y, const float *a, const float *b, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor pmx_add_f32$descriptor() {
+        return pmx_add_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_add_f32(pmx_pool *pool, float *y, const float *a, const float *b, int64_t n)
+     * }
+     */
+    public static MethodHandle pmx_add_f32$handle() {
+        return pmx_add_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_add_f32(pmx_pool *pool, float *y, const float *a, const float *b, int64_t n)
+     * }
+     */
+    public static MemorySegment pmx_add_f32$address() {
+        return pmx_add_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_add_f32(pmx_pool *pool, float *y, const float *a, const float *b, int64_t n)
+     * }
+     */
+    public static int pmx_add_f32(MemorySegment pool, MemorySegment y, MemorySegment a, MemorySegment b, long n) {
+        var mh$ = pmx_add_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_add_f32", pool, y, a, b, n);
+            }
+            return (int)mh$.invokeExact(pool, y, a, b, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_argmax_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_argmax_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t pmx_argmax_f32(const float *x, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor pmx_argmax_f32$descriptor() {
+        return pmx_argmax_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t pmx_argmax_f32(const float *x, int64_t n)
+     * }
+     */
+    public static MethodHandle pmx_argmax_f32$handle() {
+        return pmx_argmax_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t pmx_argmax_f32(const float *x, int64_t n)
+     * }
+     */
+    public static MemorySegment pmx_argmax_f32$address() {
+        return pmx_argmax_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t pmx_argmax_f32(const float *x, int64_t n)
+     * }
+     */
+    public static long pmx_argmax_f32(MemorySegment x, long n) {
+        var mh$ = pmx_argmax_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_argmax_f32", x, n);
+            }
+            return (long)mh$.invokeExact(x, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_topk_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_topk_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val)
+     * }
+     */
+    public static FunctionDescriptor pmx_topk_f32$descriptor() {
+        return pmx_topk_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val)
+     * }
+     */
+    public static MethodHandle pmx_topk_f32$handle() {
+        return pmx_topk_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val)
+     * }
+     */
+    public static MemorySegment pmx_topk_f32$address() {
+        return pmx_topk_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val)
+     * }
+     */
+    public static int pmx_topk_f32(MemorySegment x, long n, int k, MemorySegment idx, MemorySegment val) {
+        var mh$ = pmx_topk_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_topk_f32", x, n, k, idx, val);
+            }
+            return (int)mh$.invokeExact(x, n, k, idx, val);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_rope_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_FLOAT,
+            PanamaxNative.C_FLOAT,
+            PanamaxNative.C_FLOAT,
+            PanamaxNative.C_FLOAT,
+            PanamaxNative.C_FLOAT,
+            PanamaxNative.C_FLOAT,
+            PanamaxNative.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_rope_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * }
+     */
+    public static FunctionDescriptor pmx_rope_f32$descriptor() {
+        return pmx_rope_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * }
+     */
+    public static MethodHandle pmx_rope_f32$handle() {
+        return pmx_rope_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * }
+     */
+    public static MemorySegment pmx_rope_f32$address() {
+        return pmx_rope_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * }
+     */
+    public static int pmx_rope_f32(MemorySegment pool, MemorySegment x, long n_tokens, long n_heads, long head_dim, long n_rot, MemorySegment pos, int mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int n_ctx_orig) {
+        var mh$ = pmx_rope_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_rope_f32", pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig);
+            }
+            return (int)mh$.invokeExact(pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_attention");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static FunctionDescriptor pmx_attention$descriptor() {
+        return pmx_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static MethodHandle pmx_attention$handle() {
+        return pmx_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static MemorySegment pmx_attention$address() {
+        return pmx_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static int pmx_attention(MemorySegment pool, MemorySegment out, MemorySegment q, long n_q, long pos0, long n_head, long n_kv_head, long head_dim, long head_dim_v, MemorySegment k, MemorySegment v, int kv_type, long n_kv, float scale) {
+        var mh$ = pmx_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_attention", pool, out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, n_kv, scale);
+            }
+            return (int)mh$.invokeExact(pool, out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, n_kv, scale);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

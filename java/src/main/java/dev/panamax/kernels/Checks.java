@@ -1,8 +1,12 @@
 package dev.panamax.kernels;
 
+import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 
-/** Size checks done before every kernel call: the C core trusts its arguments, so Java must not lie. */
+/**
+ * Argument checks shared by every {@link Kernels} implementation, done before computing: the C core trusts
+ * its arguments, so Java must not lie to it, and the Java backends fail the same way as the native one.
+ */
 final class Checks {
     private Checks() {}
 
@@ -16,7 +20,7 @@ final class Checks {
 
     /** The segment holds at least {@code count} floats. */
     static void floats(MemorySegment s, long count, String what) {
-        bytes(s, Math.multiplyExact(count, Float.BYTES), what);
+        bytes(s, Math.multiplyExact(count, (long) Float.BYTES), what);
     }
 
     static void bytes(MemorySegment s, long count, String what) {
@@ -29,5 +33,87 @@ final class Checks {
     /** Native code can only read off-heap memory. */
     static void isNative(MemorySegment s, String what) {
         if (!s.isNative()) throw new IllegalArgumentException(what + " must be an off-heap segment for the native backend");
+    }
+
+    static void type(GgmlType t, String what) {
+        if (t == null) throw new IllegalArgumentException(what + " type is null");
+    }
+
+    static void quantRows(GgmlType type, MemorySegment quant, MemorySegment floats, int rows, int n) {
+        type(type, "tensor");
+        positive(n, "n");
+        nonNegative(rows, "rows");
+        bytes(quant, Math.multiplyExact(type.rowBytes(n), (long) rows), type + " data");
+        floats(floats, (long) rows * n, "float data");
+    }
+
+    static void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
+        type(type, "weight");
+        positive(nRows, "nRows");
+        positive(nCols, "nCols");
+        positive(batch, "batch");
+        bytes(w, Math.multiplyExact(type.rowBytes(nCols), (long) nRows), "W");
+        floats(x, (long) batch * nCols, "x");
+        floats(y, (long) batch * nRows, "y");
+    }
+
+    static void rmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps) {
+        positive(n, "n");
+        nonNegative(rows, "rows");
+        floats(y, (long) n * rows, "y");
+        floats(x, (long) n * rows, "x");
+        floats(w, n, "w");
+        if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0, got " + eps);
+    }
+
+    static void softmax(MemorySegment x, int n, int rows) {
+        positive(n, "n");
+        nonNegative(rows, "rows");
+        floats(x, (long) n * rows, "x");
+    }
+
+    static void elementwise(MemorySegment y, MemorySegment a, MemorySegment b, int n) {
+        nonNegative(n, "n");
+        floats(y, n, "y");
+        floats(a, n, "first operand");
+        floats(b, n, "second operand");
+    }
+
+    static void topk(MemorySegment x, int n, int k, MemorySegment idx, MemorySegment val) {
+        positive(n, "n");
+        floats(x, n, "x");
+        if (k <= 0 || k > n) throw new IllegalArgumentException("k must be in 1.." + n + ", got " + k);
+        bytes(idx, (long) k * Integer.BYTES, "idx");
+        floats(val, k, "val");
+    }
+
+    static void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rope) {
+        nonNegative(nTokens, "nTokens");
+        positive(nHeads, "nHeads");
+        positive(headDim, "headDim");
+        if (nRot <= 0 || nRot > headDim || nRot % 2 != 0) {
+            throw new IllegalArgumentException("nRot must be even and in 2.." + headDim + ", got " + nRot);
+        }
+        if (rope == null) throw new IllegalArgumentException("rope config is null");
+        floats(x, (long) nTokens * nHeads * headDim, "x");
+        bytes(pos, (long) nTokens * Integer.BYTES, "pos");
+    }
+
+    static void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
+                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
+        positive(nQ, "nQ");
+        nonNegative(pos0, "pos0");
+        positive(nHead, "nHead");
+        positive(nKvHead, "nKvHead");
+        positive(headDim, "headDim");
+        positive(headDimV, "headDimV");
+        if (nHead % nKvHead != 0) throw new IllegalArgumentException("nHead " + nHead + " is not a multiple of nKvHead " + nKvHead);
+        if ((long) pos0 + nQ > nKv) throw new IllegalArgumentException("queries reach position " + (pos0 + nQ) + " beyond nKv " + nKv);
+        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
+        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        floats(q, (long) nQ * nHead * headDim, "q");
+        floats(out, (long) nQ * nHead * headDimV, "out");
+        bytes(k, kvType.rowBytes((long) nKv * nKvHead * headDim), "k");
+        bytes(v, kvType.rowBytes((long) nKv * nKvHead * headDimV), "v");
     }
 }

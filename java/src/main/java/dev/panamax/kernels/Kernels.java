@@ -1,16 +1,18 @@
 package dev.panamax.kernels;
 
+import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 
 /**
  * The seam between model code and compute. Model code calls these operations on memory segments and never
  * knows which backend or ISA runs them. Implementations check every size against the segments before
  * computing (and before any downcall), so a wrong size is an {@link IllegalArgumentException}, never a
- * crash. An instance is not thread-safe: each session or thread uses its own (the native one owns a pool).
+ * crash. Float data is little-endian float32, rows contiguous. An instance is not thread-safe: each session
+ * or thread uses its own (the native one owns a thread pool and a scratch buffer).
  */
 public interface Kernels extends AutoCloseable {
 
-    /** Which implementation runs: "native/avx512", "java/vector", "java/scalar", ... */
+    /** Which implementation runs: "native/avx512", "java/vector256", "java/scalar", ... */
     String name();
 
     Backend backend();
@@ -18,11 +20,52 @@ public interface Kernels extends AutoCloseable {
     /** Threads an operation may use. */
     int threads();
 
+    /** {@code rows} rows of n floats to rows of {@code type}, rounding as ggml's reference quantizers. */
+    void quantize(GgmlType type, MemorySegment dst, MemorySegment src, int rows, int n);
+
+    /** {@code rows} rows of n elements of {@code type} to floats. */
+    void dequantize(GgmlType type, MemorySegment dst, MemorySegment src, int rows, int n);
+
+    /**
+     * y[b][r] = W[r] · x[b] for r < nRows, b < batch. W: nRows rows of nCols elements of {@code type}; x: batch
+     * rows of nCols floats; y: batch rows of nRows floats. batch = 1 is the decode GEMV, batch > 1 a GEMM.
+     */
+    void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y);
+
     /**
      * RMSNorm of {@code rows} contiguous rows of {@code n} floats: y = x / sqrt(mean(x²) + eps) · w.
      * y may be x (in place).
      */
     void rmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps);
+
+    /** In place on each of {@code rows} rows of n floats: x = exp(x - max) / Σ. */
+    void softmax(MemorySegment x, int n, int rows);
+
+    /** y = silu(g) · u over n floats (the SwiGLU gate); y may alias g or u. */
+    void siluMul(MemorySegment y, MemorySegment g, MemorySegment u, int n);
+
+    /** y = a + b over n floats (residual add); y may alias a or b. */
+    void add(MemorySegment y, MemorySegment a, MemorySegment b, int n);
+
+    /** Index of the largest of n floats, the first on ties. */
+    int argmax(MemorySegment x, int n);
+
+    /** The k largest of n floats, descending (ties: lower index first), into idx (int32[k]) and val (float[k]). */
+    void topk(MemorySegment x, int n, int k, MemorySegment idx, MemorySegment val);
+
+    /**
+     * RoPE in place on x[nTokens][nHeads][headDim]: the first nRot dims of each head of token t rotate by
+     * position pos[t] (int32[nTokens]), as llama.cpp's {@code ggml_rope_ext}.
+     */
+    void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rope);
+
+    /**
+     * Causal grouped-query attention of one sequence with online softmax. q: [nQ][nHead][headDim] floats,
+     * query t at position pos0 + t sees keys 0..pos0+t. k: [nKv][nKvHead][headDim], v: [nKv][nKvHead][headDimV]
+     * of {@code kvType} (F16 or F32). out: [nQ][nHead][headDimV] floats.
+     */
+    void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
+                   int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale);
 
     @Override
     void close();

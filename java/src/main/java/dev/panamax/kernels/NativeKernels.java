@@ -1,12 +1,20 @@
 package dev.panamax.kernels;
 
 import dev.panamax.ffi.PanamaxNative;
+import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-/** {@link Kernels} on the C core: one downcall per operation, spread over a native thread pool it owns. */
+/**
+ * {@link Kernels} on the C core: one downcall per operation, spread over a native thread pool this instance
+ * owns. Every argument is checked here first ({@link Checks}); the scratch memory for quantized activations
+ * is allocated here, in Java, and grown on demand.
+ */
 public final class NativeKernels implements Kernels {
     private final MemorySegment pool;
     private final int threads;
+    private Arena scratchArena = Arena.ofShared();
+    private MemorySegment scratch = MemorySegment.NULL;
     private boolean closed;
 
     /** @param threads worker threads for each operation (including the caller's); <= 0 means one per CPU */
@@ -34,18 +42,103 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public void quantize(GgmlType type, MemorySegment dst, MemorySegment src, int rows, int n) {
+        Checks.quantRows(type, dst, src, rows, n);
+        offHeap(dst, src);
+        Status.check(PanamaxNative.pmx_quantize(type.id(), dst, src, rows, n), "pmx_quantize");
+    }
+
+    @Override
+    public void dequantize(GgmlType type, MemorySegment dst, MemorySegment src, int rows, int n) {
+        Checks.quantRows(type, src, dst, rows, n);
+        offHeap(dst, src);
+        Status.check(PanamaxNative.pmx_dequantize(type.id(), dst, src, rows, n), "pmx_dequantize");
+    }
+
+    @Override
+    public void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
+        Checks.matmul(type, w, nRows, nCols, x, batch, y);
+        offHeap(w, x, y);
+        long need = PanamaxNative.pmx_matmul_scratch_bytes(type.id(), nCols, batch);
+        MemorySegment s = scratch(need);
+        Status.check(PanamaxNative.pmx_matmul(live(), type.id(), w, nRows, nCols, x, batch, y, s, s.byteSize()), "pmx_matmul");
+    }
+
+    @Override
     public void rmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps) {
-        Checks.positive(n, "n");
-        Checks.nonNegative(rows, "rows");
-        long count = (long) n * rows;
-        Checks.floats(y, count, "y");
-        Checks.floats(x, count, "x");
-        Checks.floats(w, n, "w");
-        Checks.isNative(y, "y");
-        Checks.isNative(x, "x");
-        Checks.isNative(w, "w");
-        if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0, got " + eps);
+        Checks.rmsnorm(y, x, w, n, rows, eps);
+        offHeap(y, x, w);
         Status.check(PanamaxNative.pmx_rmsnorm_f32(live(), y, x, w, n, rows, eps), "pmx_rmsnorm_f32");
+    }
+
+    @Override
+    public void softmax(MemorySegment x, int n, int rows) {
+        Checks.softmax(x, n, rows);
+        offHeap(x);
+        Status.check(PanamaxNative.pmx_softmax_f32(live(), x, n, rows), "pmx_softmax_f32");
+    }
+
+    @Override
+    public void siluMul(MemorySegment y, MemorySegment g, MemorySegment u, int n) {
+        Checks.elementwise(y, g, u, n);
+        offHeap(y, g, u);
+        Status.check(PanamaxNative.pmx_silu_mul_f32(live(), y, g, u, n), "pmx_silu_mul_f32");
+    }
+
+    @Override
+    public void add(MemorySegment y, MemorySegment a, MemorySegment b, int n) {
+        Checks.elementwise(y, a, b, n);
+        offHeap(y, a, b);
+        Status.check(PanamaxNative.pmx_add_f32(live(), y, a, b, n), "pmx_add_f32");
+    }
+
+    @Override
+    public int argmax(MemorySegment x, int n) {
+        Checks.positive(n, "n");
+        Checks.floats(x, n, "x");
+        offHeap(x);
+        return (int) PanamaxNative.pmx_argmax_f32(x, n);
+    }
+
+    @Override
+    public void topk(MemorySegment x, int n, int k, MemorySegment idx, MemorySegment val) {
+        Checks.topk(x, n, k, idx, val);
+        offHeap(x, idx, val);
+        Status.check(PanamaxNative.pmx_topk_f32(x, n, k, idx, val), "pmx_topk_f32");
+    }
+
+    @Override
+    public void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig r) {
+        Checks.rope(x, nTokens, nHeads, headDim, nRot, pos, r);
+        offHeap(x, pos);
+        Status.check(PanamaxNative.pmx_rope_f32(live(), x, nTokens, nHeads, headDim, nRot, pos,
+                r.neox() ? PanamaxNative.PMX_ROPE_NEOX() : PanamaxNative.PMX_ROPE_NORMAL(), r.freqBase(), r.freqScale(),
+                r.extFactor(), r.attnFactor(), r.betaFast(), r.betaSlow(), r.nCtxOrig()), "pmx_rope_f32");
+    }
+
+    @Override
+    public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
+                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
+        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
+        offHeap(out, q, k, v);
+        Status.check(PanamaxNative.pmx_attention(live(), out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v,
+                kvType.id(), nKv, scale), "pmx_attention");
+    }
+
+    private static void offHeap(MemorySegment... segments) {
+        for (MemorySegment s : segments) Checks.isNative(s, "argument");
+    }
+
+    /** Scratch of at least {@code bytes}, reused across calls; NULL when none is needed. */
+    private MemorySegment scratch(long bytes) {
+        if (bytes < 0) throw new IllegalStateException("pmx_matmul_scratch_bytes refused its arguments");
+        if (bytes == 0) return MemorySegment.NULL;
+        if (scratch.byteSize() < bytes) {
+            scratchArena.close();
+            scratchArena = Arena.ofShared();
+            scratch = scratchArena.allocate(Math.max(bytes, 2 * scratch.byteSize()), 64);
+        }
+        return scratch;
     }
 
     private MemorySegment live() {
@@ -58,5 +151,6 @@ public final class NativeKernels implements Kernels {
         if (closed) return;
         closed = true;
         PanamaxNative.pmx_pool_destroy(pool);
+        scratchArena.close();
     }
 }

@@ -1,0 +1,87 @@
+/* ggml's block formats, bit-exact (a GGUF file's tensors are used in place), and the half-precision
+ * conversions every ISA's scalar tails share. */
+#ifndef PMX_BLOCKS_H
+#define PMX_BLOCKS_H
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef uint16_t pmx_half; /* IEEE binary16 bits */
+typedef uint16_t pmx_bf16; /* bfloat16 bits */
+
+#define QK4_0 32
+#define QK8_0 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+typedef struct { pmx_half d; uint8_t qs[QK4_0 / 2]; } block_q4_0;       /* x = (q - 8) * d, low nibbles first */
+typedef struct { pmx_half d; int8_t qs[QK8_0]; } block_q8_0;            /* x = q * d */
+typedef struct {                                                        /* 8 sub-blocks of 32: x = q * d*sc - dmin*m */
+    pmx_half d, dmin;
+    uint8_t scales[K_SCALE_SIZE];                                       /* 6-bit scales and mins, packed */
+    uint8_t qs[QK_K / 2];
+} block_q4_K;
+typedef struct {                                                        /* 16 sub-blocks of 16: x = d * sc * (q - 32) */
+    uint8_t ql[QK_K / 2];                                               /* low 4 bits */
+    uint8_t qh[QK_K / 4];                                               /* high 2 bits */
+    int8_t scales[QK_K / 16];
+    pmx_half d;
+} block_q6_K;
+typedef struct {                                                        /* activations for K-quant dot products */
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];                                           /* sums of each 16 qs */
+} block_q8_K;
+
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
+static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
+
+static inline float pmx_f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t pmx_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* binary16 -> float, exact for every input (subnormals, inf, NaN). */
+static inline float pmx_half_to_f32(pmx_half h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    const uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0) {
+        /* zero or subnormal: man * 2^-24 */
+        float f = (float)man * 5.9604644775390625e-08f;
+        return pmx_f32_from_bits(pmx_bits_from_f32(f) | sign);
+    }
+    if (exp == 31) return pmx_f32_from_bits(sign | 0x7f800000u | (man << 13));
+    return pmx_f32_from_bits(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+/* float -> binary16, round to nearest even, as ggml's GGML_FP32_TO_FP16 (and F16C) do. */
+static inline pmx_half pmx_f32_to_half(float f) {
+    const uint32_t x = pmx_bits_from_f32(f);
+    const uint32_t sign = (x >> 16) & 0x8000;
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (pmx_half)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 | ((ax >> 13) & 0x3ff) : 0));
+    if (ax >= 0x477ff000u) return (pmx_half)(sign | 0x7c00); /* rounds to >= 65520: inf */
+    if (ax < 0x38800000u) {
+        /* result is subnormal or zero: scale into integer units of 2^-24 and round to nearest even */
+        const float v = pmx_f32_from_bits(ax) * 16777216.0f;
+        uint32_t q = (uint32_t)v;
+        const float rem = v - (float)q;
+        if (rem > 0.5f || (rem == 0.5f && (q & 1))) q++;
+        return (pmx_half)(sign | q);
+    }
+    const uint32_t mant_odd = (ax >> 13) & 1;
+    const uint32_t r = ax + 0xfff + mant_odd; /* round to nearest even at bit 13 */
+    return (pmx_half)(sign | ((r - 0x38000000u) >> 13));
+}
+
+static inline float pmx_bf16_to_f32(pmx_bf16 h) { return pmx_f32_from_bits((uint32_t)h << 16); }
+
+/* float -> bfloat16 as ggml_compute_fp32_to_bf16: NaN stays a quiet NaN, else round to nearest even. */
+static inline pmx_bf16 pmx_f32_to_bf16(float f) {
+    const uint32_t u = pmx_bits_from_f32(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (pmx_bf16)((u >> 16) | 64);
+    return (pmx_bf16)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+}
+
+#endif
