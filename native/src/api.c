@@ -50,6 +50,9 @@ int32_t pmx_isa_supported(int32_t isa) {
 #if defined(__x86_64__)
     case PMX_ISA_AVX2: return has(PMX_CPU_AVX2 | PMX_CPU_FMA | PMX_CPU_F16C);
     case PMX_ISA_AVX512:
+#ifdef PMX_SIMDE_AVX512
+        return has(PMX_CPU_AVX2 | PMX_CPU_FMA | PMX_CPU_F16C); /* test build: AVX-512 emulated by SIMDe */
+#endif
         return has(PMX_CPU_AVX2 | PMX_CPU_FMA | PMX_CPU_F16C | PMX_CPU_AVX512F | PMX_CPU_AVX512BW |
                    PMX_CPU_AVX512VL | PMX_CPU_AVX512DQ);
 #endif

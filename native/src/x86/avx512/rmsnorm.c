@@ -1,7 +1,7 @@
 /* AVX-512 RMSNorm: masked loads handle the tail, so there is no scalar remainder loop. */
-#include <immintrin.h>
 #include <math.h>
 #include "avx512.h"
+#include "simd.h"
 
 void pmx_avx512_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps) {
     for (int64_t r = r0; r < r1; r++) {
@@ -18,14 +18,14 @@ void pmx_avx512_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n,
             a3 = _mm512_fmadd_ps(v3, v3, a3);
         }
         for (; i < n; i += 16) {
-            const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+            const __mmask16 m = pmx_mask16(n - i);
             __m512 v = _mm512_maskz_loadu_ps(m, xr + i);
             a0 = _mm512_fmadd_ps(v, v, a0);
         }
-        const float ss = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        const float ss = pmx_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         const __m512 vs = _mm512_set1_ps(1.0f / sqrtf(ss / (float)n + eps));
         for (i = 0; i < n; i += 16) {
-            const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+            const __mmask16 m = pmx_mask16(n - i);
             __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr + i), vs), _mm512_maskz_loadu_ps(m, w + i));
             _mm512_mask_storeu_ps(yr + i, m, v);
         }

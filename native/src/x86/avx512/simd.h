@@ -1,0 +1,42 @@
+/* The one include for AVX-512 intrinsics. With PMX_SIMDE_AVX512 (test builds only) the same kernel
+ * source compiles against SIMDe's portable AVX-512, so its logic is tested on CPUs without AVX-512.
+ * SIMDe lacks a few intrinsics; the pmx_mm512_* helpers here stand in for them in both builds. */
+#ifndef PMX_AVX512_SIMD_H
+#define PMX_AVX512_SIMD_H
+
+#ifdef PMX_SIMDE_AVX512
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/fma.h>
+/* Intrinsics SIMDe 0.7 lacks, emulated lane by lane. A missing one shows as a compile error in the
+ * emulated build ("inlining failed ... target specific option mismatch"): add it here. */
+static inline __m512 pmx_emu_maskz_loadu_ps(__mmask16 m, const void *p) {
+    float t[16];
+    for (int i = 0; i < 16; i++) t[i] = (m >> i) & 1 ? ((const float *)p)[i] : 0.0f;
+    return _mm512_loadu_ps(t);
+}
+static inline void pmx_emu_mask_storeu_ps(void *p, __mmask16 m, __m512 v) {
+    float t[16];
+    _mm512_storeu_ps(t, v);
+    for (int i = 0; i < 16; i++)
+        if ((m >> i) & 1) ((float *)p)[i] = t[i];
+}
+#define _mm512_maskz_loadu_ps pmx_emu_maskz_loadu_ps
+#define _mm512_mask_storeu_ps pmx_emu_mask_storeu_ps
+#else
+#include <immintrin.h>
+#endif
+
+static inline float pmx_mm512_reduce_add_ps(__m512 v) {
+    __m256 s = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* mask of the first n (< 16 or more) lanes */
+static inline __mmask16 pmx_mask16(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+#endif
