@@ -144,6 +144,10 @@ PMX_EXPORT int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int
 PMX_EXPORT int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w, int64_t n,
                                    int64_t n_rows, float eps);
 
+/* Reads `bytes` bytes at p with the widest loads of the active ISA, split across the pool, and returns a
+ * checksum (so the reads cannot be optimized away): the memory-bandwidth yardstick for GEMV benchmarks. */
+PMX_EXPORT uint64_t pmx_read_bytes(pmx_pool *pool, const void *p, int64_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,6 +54,8 @@ typedef struct pmx_kernels {
     void (*rope_f32)(const pmx_rope_args *a, int64_t t0, int64_t t1);
     /* work items [i0, i1), item = query * n_head + head */
     void (*attention)(const pmx_attention_args *a, int64_t i0, int64_t i1);
+    /* checksum of bytes [b0, b1) of p: a plain streaming read, the bandwidth yardstick */
+    uint64_t (*read_bytes)(const uint8_t *p, int64_t b0, int64_t b1);
 } pmx_kernels;
 
 /* Scratch bytes per prepared activation row for a weight type (0: none). */

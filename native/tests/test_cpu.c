@@ -35,5 +35,21 @@ int main(void) {
     CHECK(!pmx_isa_supported(PMX_ISA_AVX2), "avx2 on arm");
     CHECK(f & PMX_CPU_NEON, "aarch64 without neon");
 #endif
+    /* the bandwidth yardstick reads every byte: a single non-zero byte anywhere changes the checksum */
+    static uint8_t buf[100003];
+    pmx_pool *pool = pmx_pool_create(3);
+    for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++) {
+        if (isa != PMX_ISA_SCALAR && !for_each_isa_begin(isa)) continue;
+        if (isa == PMX_ISA_SCALAR) pmx_force_isa(isa);
+        const int64_t probes[] = {0, 1, 4095, 4096, 50000, 99999, 100002};
+        for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+            memset(buf, 0, sizeof buf);
+            CHECK(pmx_read_bytes(pool, buf, sizeof buf) == 0, "%s zeros", pmx_isa_name(isa));
+            buf[probes[i]] = 1;
+            CHECK(pmx_read_bytes(pool, buf, sizeof buf) != 0, "%s byte %ld unseen", pmx_isa_name(isa), (long)probes[i]);
+            CHECK(pmx_read_bytes(NULL, buf, sizeof buf) != 0, "%s byte %ld unseen (1 thread)", pmx_isa_name(isa), (long)probes[i]);
+        }
+    }
+    pmx_pool_destroy(pool);
     return finish();
 }

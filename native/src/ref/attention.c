@@ -1,6 +1,58 @@
-/* Scalar reference attention kernels. */
+/* Scalar reference causal GQA attention: per work item (query, head) an exact two-pass softmax in double
+ * (max first, then weights and weighted V sum), no scores kept, no heap. The oracle for every ISA. */
+#include <math.h>
+#include "panamax.h"
 #include "ref.h"
 
-void pmx_ref_register_attention(pmx_kernels *k) {
-    (void)k;
+/* Output dims accumulated per pass in double; wider heads take several passes over the keys (each pass
+ * recomputes the same scores, so the result does not depend on this constant). */
+#define REF_ACC_DIMS 256
+
+/* f16 is a literal at each call of attend(): two copies without a branch in the loops. */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE double kv_elem(const void *p, int64_t i, int f16) {
+    return f16 ? (double)pmx_half_to_f32(((const pmx_half *)p)[i]) : (double)((const float *)p)[i];
 }
+
+INLINE double score(const float *q, const void *k, int64_t off, int64_t hd, int f16, double scale) {
+    double s = 0;
+    for (int64_t i = 0; i < hd; i++) s += (double)q[i] * kv_elem(k, off + i, f16);
+    return s * scale;
+}
+
+INLINE void attend(const pmx_attention_args *a, int64_t i0, int64_t i1, int f16) {
+    const int64_t hd = a->head_dim, dv = a->head_dim_v, group = a->n_head / a->n_kv_head;
+    const int64_t ks = a->n_kv_head * hd, vs = a->n_kv_head * dv;
+    const double scale = a->scale;
+    double acc[REF_ACC_DIMS];
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t t = it / a->n_head, h = it % a->n_head, g = h / group;
+        const int64_t n_vis = a->pos0 + t + 1;
+        const float *q = a->q + it * hd;
+        float *out = a->out + it * dv;
+        double m = -INFINITY;
+        for (int64_t j = 0; j < n_vis; j++) m = fmax(m, score(q, a->k, j * ks + g * hd, hd, f16, scale));
+        for (int64_t d0 = 0; d0 < dv; d0 += REF_ACC_DIMS) {
+            const int64_t nd = dv - d0 < REF_ACC_DIMS ? dv - d0 : REF_ACC_DIMS;
+            double l = 0;
+            for (int64_t d = 0; d < nd; d++) acc[d] = 0;
+            for (int64_t j = 0; j < n_vis; j++) {
+                const double w = exp(score(q, a->k, j * ks + g * hd, hd, f16, scale) - m);
+                l += w;
+                const int64_t vo = j * vs + g * dv + d0;
+                for (int64_t d = 0; d < nd; d++) acc[d] += w * kv_elem(a->v, vo + d, f16);
+            }
+            for (int64_t d = 0; d < nd; d++) out[d0 + d] = (float)(acc[d] / l);
+        }
+    }
+}
+
+static void attention_f16(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 1); }
+static void attention_f32(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 0); }
+
+static void ref_attention(const pmx_attention_args *a, int64_t i0, int64_t i1) {
+    (a->kv_type == PMX_TYPE_F16 ? attention_f16 : attention_f32)(a, i0, i1);
+}
+
+void pmx_ref_register_attention(pmx_kernels *k) { k->attention = ref_attention; }

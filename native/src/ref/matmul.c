@@ -1,6 +1,157 @@
-/* Scalar reference matmul kernels. */
+/* Scalar reference matmul, the oracle for every ISA: each quantized dot product is ggml's generic vec_dot
+ * (exact int32 sums per block times the block's float scales), every sum accumulated in double. */
 #include "ref.h"
 
+/* Weight row . activation row over n elements (nb blocks for the quantized types). */
+typedef double (*dot_fn)(const void *w, const void *a, int64_t n);
+
+static double dot_f32(const void *w, const void *a, int64_t n) {
+    const float *wr = w, *x = a;
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += (double)wr[k] * x[k];
+    return s;
+}
+
+static double dot_f16(const void *w, const void *a, int64_t n) {
+    const pmx_half *wr = w;
+    const float *x = a;
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += (double)pmx_half_to_f32(wr[k]) * x[k];
+    return s;
+}
+
+static double dot_bf16(const void *w, const void *a, int64_t n) {
+    const pmx_bf16 *wr = w;
+    const float *x = a;
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += (double)pmx_bf16_to_f32(wr[k]) * x[k];
+    return s;
+}
+
+static double dot_q8_0(const void *w, const void *a, int64_t n) {
+    const block_q8_0 *x = w, *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < QK8_0; j++) sumi += x[i].qs[j] * y[i].qs[j];
+        s += (double)sumi * pmx_half_to_f32(x[i].d) * pmx_half_to_f32(y[i].d);
+    }
+    return s;
+}
+
+static double dot_q4_0(const void *w, const void *a, int64_t n) {
+    const block_q4_0 *x = w;
+    const block_q8_0 *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            sumi += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j];
+            sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + QK4_0 / 2];
+        }
+        s += (double)sumi * pmx_half_to_f32(x[i].d) * pmx_half_to_f32(y[i].d);
+    }
+    return s;
+}
+
+/* Per super-block: d * sum_j sc_j * (q_j . a_j) - dmin * sum_j m_j * (sum of a_j), the activation sums
+ * taken from bsums as the SIMD kernels do. */
+static double dot_q4_K(const void *w, const void *a, int64_t n) {
+    const block_q4_K *x = w;
+    const block_q8_K *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *sp = x[i].scales;
+        int32_t isum = 0, imins = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            int sc, m;
+            if (j < 4) {
+                sc = sp[j] & 63;
+                m = sp[j + 4] & 63;
+            } else {
+                sc = (sp[j + 4] & 0xF) | ((sp[j - 4] >> 6) << 4);
+                m = (sp[j + 4] >> 4) | ((sp[j] >> 6) << 4);
+            }
+            /* sub-block j: nibble (j & 1) of bytes 32 * (j / 2) .. + 31 */
+            const uint8_t *q = x[i].qs + 32 * (j / 2);
+            const int shift = 4 * (j & 1);
+            const int8_t *a8 = y[i].qs + 32 * j;
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++) dot += ((q[l] >> shift) & 0xF) * a8[l];
+            isum += sc * dot;
+            imins += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        }
+        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum - (double)pmx_half_to_f32(x[i].dmin) * y[i].d * imins;
+    }
+    return s;
+}
+
+static double dot_q6_K(const void *w, const void *a, int64_t n) {
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            const int8_t *a8 = y[i].qs + 128 * h, *sc = x[i].scales + 8 * h;
+            /* value 32 * k + l of this half: low nibble from ql[l + 32 * (k & 1)] (high nibble when k >= 2),
+             * top bits 2k..2k+1 of qh[l]; scale index = element / 16 */
+            for (int k = 0; k < 4; k++) {
+                for (int half16 = 0; half16 < 2; half16++) {
+                    int32_t dot = 0;
+                    for (int l = 16 * half16; l < 16 * half16 + 16; l++) {
+                        const int lo = (ql[l + 32 * (k & 1)] >> (4 * (k >> 1))) & 0xF;
+                        const int q = (lo | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+                        dot += q * a8[32 * k + l];
+                    }
+                    isum += sc[2 * k + half16] * dot;
+                }
+            }
+        }
+        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum;
+    }
+    return s;
+}
+
+static void matmul_rows(int t, dot_fn dot, const void *w, int64_t n, const void *xa, int64_t batch, float *y,
+                        int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t wrb = pmx_row_bytes(t, n);
+    const int64_t arb = pmx_act_row_bytes(t, n) ? pmx_act_row_bytes(t, n) : n * (int64_t)sizeof(float);
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t b = 0; b < batch; b++)
+            y[b * ldy + r] = (float)dot((const char *)w + r * wrb, (const char *)xa + b * arb, n);
+}
+
+#define REF_MATMUL(name, T)                                                                                   \
+    static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, \
+                              int64_t r0, int64_t r1) {                                                       \
+        matmul_rows(T, dot_##name, w, n, xa, batch, y, ldy, r0, r1);                                          \
+    }
+REF_MATMUL(f32, PMX_T_F32)
+REF_MATMUL(f16, PMX_T_F16)
+REF_MATMUL(bf16, PMX_T_BF16)
+REF_MATMUL(q8_0, PMX_T_Q8_0)
+REF_MATMUL(q4_0, PMX_T_Q4_0)
+REF_MATMUL(q4_K, PMX_T_Q4_K)
+REF_MATMUL(q6_K, PMX_T_Q6_K)
+
+static void prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
+    const int64_t rb = pmx_act_row_bytes(PMX_T_Q8_0, n);
+    for (int64_t b = b0; b < b1; b++) pmx_ref_quantize_row_q8_0((block_q8_0 *)((char *)xa + b * rb), x + b * n, n);
+}
+
+static void prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
+    const int64_t rb = pmx_act_row_bytes(PMX_T_Q4_K, n);
+    for (int64_t b = b0; b < b1; b++) pmx_ref_quantize_row_q8_K((block_q8_K *)((char *)xa + b * rb), x + b * n, n);
+}
+
 void pmx_ref_register_matmul(pmx_kernels *k) {
-    (void)k;
+    k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32};
+    k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16};
+    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16};
+    k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0};
+    k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0};
+    k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K};
+    k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K};
 }

@@ -1,4 +1,7 @@
-/* Scalar reference element-wise and reduction kernels. */
+/* Scalar reference element-wise, reduction and RoPE kernels: the oracle for every ISA and the fallback.
+ * Softmax and SiLU work in double; RoPE reproduces ggml_rope_ext's float arithmetic for the angles. */
+#include <math.h>
+#include "panamax.h"
 #include "ref.h"
 
 /* Keeps the k best seen so far in idx/val, sorted descending; a new value enters by insertion. Ties keep
@@ -24,6 +27,99 @@ void pmx_ref_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float 
     }
 }
 
+/* A row whose entries are all -inf (or NaN) has no defined softmax; it comes out NaN, as in ggml. */
+static void ref_softmax_f32(float *x, int64_t n, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+        float *xr = x + r * n;
+        float mx = -INFINITY;
+        for (int64_t i = 0; i < n; i++)
+            if (xr[i] > mx) mx = xr[i];
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++) sum += exp((double)xr[i] - mx);
+        const double inv = 1.0 / sum;
+        for (int64_t i = 0; i < n; i++) xr[i] = (float)(exp((double)xr[i] - mx) * inv);
+    }
+}
+
+static void ref_silu_mul_f32(float *y, const float *g, const float *u, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+        const double gi = g[i];
+        y[i] = (float)(gi / (1.0 + exp(-gi)) * u[i]);
+    }
+}
+
+static void ref_add_f32(float *y, const float *a, const float *b, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
+}
+
+/* Strict > keeps the first of equal maxima and never lets NaN win; an all-NaN vector gives index 0. */
+static int64_t ref_argmax_f32(const float *x, int64_t n) {
+    int64_t best = -1;
+    float bv = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] == x[i] && (best < 0 || x[i] > bv)) bv = x[i], best = i;
+    return best < 0 ? 0 : best;
+}
+
+/* ggml_rope_yarn_corr_dim: the dimension whose wavelength spans n_ctx_orig / beta rotations. */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float beta, float base) {
+    return (float)n_dims * logf((float)n_ctx_orig / (beta * 2 * 3.14159265358979323846f)) / (2 * logf(base));
+}
+
+/* Float throughout and the angle a running product, in ggml's order, so that angles (and hence outputs)
+ * match llama.cpp's CPU backend to the last few ulp rather than only to the formula. */
+void pmx_ref_rope_cache(const pmx_rope_args *a, int32_t pos, int64_t p0, int64_t p1, float *cos_out,
+                        float *sin_out) {
+    const int n_dims = (int)a->n_rot;
+    const float theta_scale = powf(a->freq_base, -2.0f / (float)n_dims);
+    const float lo = fmaxf(0.0f, floorf(yarn_corr_dim(n_dims, a->n_ctx_orig, a->beta_fast, a->freq_base)));
+    const float hi = fminf((float)(n_dims - 1), ceilf(yarn_corr_dim(n_dims, a->n_ctx_orig, a->beta_slow, a->freq_base)));
+    float mscale = a->attn_factor;
+    if (a->ext_factor != 0.0f) mscale *= 1.0f + 0.1f * logf(1.0f / a->freq_scale);
+    float theta = (float)pos;
+    for (int64_t p = 0; p < p0; p++) theta *= theta_scale;
+    for (int64_t p = p0; p < p1; p++) {
+        const float theta_interp = a->freq_scale * theta;
+        float th = theta_interp;
+        if (a->ext_factor != 0.0f) {
+            const float y = ((float)p - lo) / fmaxf(0.001f, hi - lo);
+            const float ramp_mix = (1 - fminf(1.0f, fmaxf(0.0f, y))) * a->ext_factor;
+            th = theta_interp * (1 - ramp_mix) + theta * ramp_mix;
+        }
+        cos_out[p - p0] = cosf(th) * mscale;
+        sin_out[p - p0] = sinf(th) * mscale;
+        theta *= theta_scale;
+    }
+}
+
+#define ROPE_CHUNK 256 /* pairs per cos/sin cache refill: covers every common n_rot in one */
+
+static void ref_rope_f32(const pmx_rope_args *a, int64_t t0, int64_t t1) {
+    float cs[ROPE_CHUNK], sn[ROPE_CHUNK];
+    const int64_t half = a->n_rot / 2;
+    for (int64_t t = t0; t < t1; t++) {
+        for (int64_t p0 = 0; p0 < half; p0 += ROPE_CHUNK) {
+            const int64_t p1 = p0 + ROPE_CHUNK < half ? p0 + ROPE_CHUNK : half;
+            pmx_ref_rope_cache(a, a->pos[t], p0, p1, cs, sn);
+            for (int64_t h = 0; h < a->n_heads; h++) {
+                float *x = a->x + (t * a->n_heads + h) * a->head_dim;
+                for (int64_t p = p0; p < p1; p++) {
+                    /* NORMAL rotates (2p, 2p+1), NEOX (p, p + n_rot/2) */
+                    const int64_t i = a->mode == PMX_ROPE_NEOX ? p : 2 * p;
+                    const int64_t j = a->mode == PMX_ROPE_NEOX ? p + half : 2 * p + 1;
+                    const double x0 = x[i], x1 = x[j], c = cs[p - p0], s = sn[p - p0];
+                    x[i] = (float)(x0 * c - x1 * s);
+                    x[j] = (float)(x0 * s + x1 * c);
+                }
+            }
+        }
+    }
+}
+
 void pmx_ref_register_ops(pmx_kernels *k) {
-    (void)k;
+    k->softmax_f32 = ref_softmax_f32;
+    k->silu_mul_f32 = ref_silu_mul_f32;
+    k->add_f32 = ref_add_f32;
+    k->argmax_f32 = ref_argmax_f32;
+    k->rope_f32 = ref_rope_f32;
 }

@@ -1,10 +1,423 @@
-/* Scalar reference quantizers and dequantizers, rounding exactly as ggml's *_ref functions. */
+/* Scalar reference quantizers and dequantizers. Each rounds exactly as ggml's quantize_row_*_ref (same
+ * float operations in the same order), so a row quantized here has llama.cpp's bytes for the same floats. */
+
+/* The rounding is defined by the C source evaluated one operation at a time: a fused multiply-add (which
+ * gcc would otherwise form on aarch64) moves values across nearest_int's rounding boundaries. */
+#pragma GCC optimize("fp-contract=off")
+
+#include <math.h>
+#include <string.h>
 #include "ref.h"
 
+/* ggml's GROUP_MAX_EPS: below this a group counts as all zero */
+#define GROUP_MAX_EPS 1e-15f
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+/* Round half to even via the 1.5 * 2^23 trick, as ggml's nearest_int; valid for |f| <= 2^22 - 1. */
+static inline int nearest_int(float f) {
+    const float v = f + 12582912.f;
+    int32_t i;
+    memcpy(&i, &v, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* ---- Q8_0: d = amax / 127, q = roundf(x / d) (half away from zero) ---- */
+
+void pmx_ref_quantize_row_q8_0(block_q8_0 *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++) {
+            const float a = fabsf(x[j]);
+            amax = amax > a ? amax : a;
+        }
+        const float d = amax / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = pmx_f32_to_half(d);
+        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+static void dequantize_q8_0(float *y, const block_q8_0 *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float d = pmx_half_to_f32(x[i].d);
+        for (int j = 0; j < QK8_0; j++) *y++ = x[i].qs[j] * d;
+    }
+}
+
+/* ---- Q4_0: the signed extreme maps to -8, d = max / -8; q = trunc(x / d + 8.5) capped at 15, so the
+ * opposite extreme (+8) lands on 7: one step of error there. ---- */
+
+static void quantize_q4_0(block_q4_0 *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK4_0; i++, x += QK4_0) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK4_0; j++) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -8;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = pmx_f32_to_half(d);
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            const float x0 = x[j] * id, x1 = x[QK4_0 / 2 + j] * id;
+            const uint8_t q0 = (uint8_t)imin(15, (int8_t)(x0 + 8.5f));
+            const uint8_t q1 = (uint8_t)imin(15, (int8_t)(x1 + 8.5f));
+            y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+static void dequantize_q4_0(float *y, const block_q4_0 *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK4_0; i++, y += QK4_0) {
+        const float d = pmx_half_to_f32(x[i].d);
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            y[j] = ((x[i].qs[j] & 0x0f) - 8) * d;
+            y[j + QK4_0 / 2] = ((x[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+/* ---- Q4_K ---- */
+
+/* ggml's make_qkx2_quants with use_mad = false: L in [0, nmax] with x ~ scale * L - the_min, the scale and
+ * min chosen by a weighted least-squares fit over nstep + 1 trial inverse scales. */
+static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
+                              uint8_t *Laux, float rmin, float rdelta, int nstep) {
+    float min = x[0], max = x[0];
+    float sum_w = weights[0];
+    float sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        const float w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        *the_min = -min;
+        return 0.f;
+    }
+    float iscale = nmax / (max - min);
+    float scale = 1 / iscale;
+    float best_error = 0;
+    for (int i = 0; i < n; i++) {
+        const int l = nearest_int(iscale * (x[i] - min));
+        L[i] = (uint8_t)imax(0, imin(nmax, l));
+        float diff = scale * L[i] + min - x[i];
+        diff = diff * diff;
+        best_error += weights[i] * diff;
+    }
+    if (nstep < 1) {
+        *the_min = -min;
+        return scale;
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = nearest_int(iscale * (x[i] - min));
+            l = imax(0, imin(nmax, l));
+            Laux[i] = (uint8_t)l;
+            const float w = weights[i];
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * x[i];
+        }
+        const float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float cur_error = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                diff = diff * diff;
+                cur_error += weights[i] * diff;
+            }
+            if (cur_error < best_error) {
+                for (int i = 0; i < n; i++) L[i] = Laux[i];
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+/* The 6-bit scale and min of sub-block j from the 12 packed bytes: j < 4 in the low 6 bits of bytes j and
+ * j + 4; j >= 4 split into a nibble of byte j + 4 and the top 2 bits of bytes j - 4 (scale) and j (min). */
+static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+    }
+}
+
+static void quantize_q4_K(block_q4_K *y, const float *x, int64_t n) {
+    uint8_t L[QK_K], Laux[32];
+    float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            float sum_x2 = 0;
+            for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+            const float av_x = sqrtf(sum_x2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        for (int j = 0; j < QK_K / 32; j++) {
+            uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
+            uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
+            ls = (uint8_t)imin(63, ls);
+            lm = (uint8_t)imin(63, lm);
+            if (j < 4) {
+                y[i].scales[j] = ls;
+                y[i].scales[j + 4] = lm;
+            } else {
+                y[i].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+                y[i].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
+                y[i].scales[j - 0] |= (uint8_t)((lm >> 4) << 6);
+            }
+        }
+        y[i].d = pmx_f32_to_half(max_scale / 63.f);
+        y[i].dmin = pmx_f32_to_half(max_min / 63.f);
+
+        /* requantize against the scales as stored (6-bit, half precision), not the fitted ones */
+        for (int j = 0; j < QK_K / 32; j++) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, y[i].scales, &sc, &m);
+            const float d = pmx_half_to_f32(y[i].d) * sc;
+            if (!d) continue;
+            const float dm = pmx_half_to_f32(y[i].dmin) * m;
+            for (int ii = 0; ii < 32; ii++) {
+                const int l = nearest_int((x[32 * j + ii] + dm) / d);
+                L[32 * j + ii] = (uint8_t)imax(0, imin(15, l));
+            }
+        }
+        /* each 32 bytes hold two sub-blocks: the first in the low nibbles, the next in the high ones */
+        uint8_t *q = y[i].qs;
+        for (int j = 0; j < QK_K; j += 64, q += 32)
+            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+    }
+}
+
+static void dequantize_q4_K(float *y, const block_q4_K *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *q = x[i].qs;
+        const float d = pmx_half_to_f32(x[i].d), min = pmx_half_to_f32(x[i].dmin);
+        for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
+            uint8_t sc, m;
+            get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = min * m;
+            get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = min * m;
+            for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;
+        }
+    }
+}
+
+/* ---- Q6_K ---- */
+
+/* ggml's make_qx_quants with rmse_type = 1 and no importance weights (w = x^2): L = l + nmax with
+ * l in [-nmax, nmax - 1], the signed extreme at -nmax; 18 nearby inverse scales are tried for the best
+ * weighted least-squares scale. */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        const float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * x[i]);
+        l = imax(-nmax, imin(nmax - 1, l));
+        L[i] = (int8_t)(l + nmax);
+        const float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = nearest_int(iscale * x[i]);
+            l = imax(-nmax, imin(nmax - 1, l));
+            const float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) {
+                const int l = nearest_int(iscale * x[i]);
+                L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, l)));
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+static void quantize_q6_K(block_q6_K *y, const float *x, int64_t n) {
+    int8_t L[QK_K];
+    float scales[QK_K / 16];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max_scale = 0, max_abs_scale = 0;
+        for (int ib = 0; ib < QK_K / 16; ib++) {
+            const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+            scales[ib] = scale;
+            const float abs_scale = fabsf(scale);
+            if (abs_scale > max_abs_scale) {
+                max_abs_scale = abs_scale;
+                max_scale = scale;
+            }
+        }
+        if (max_abs_scale < GROUP_MAX_EPS) {
+            memset(&y[i], 0, sizeof y[i]);
+            y[i].d = pmx_f32_to_half(0.f);
+            continue;
+        }
+        /* sub-block scales are signed: the one of largest magnitude maps to -128 */
+        const float iscale = -128.f / max_scale;
+        y[i].d = pmx_f32_to_half(1 / iscale);
+        for (int ib = 0; ib < QK_K / 16; ib++) y[i].scales[ib] = (int8_t)imin(127, nearest_int(iscale * scales[ib]));
+
+        for (int j = 0; j < QK_K / 16; j++) {
+            const float d = pmx_half_to_f32(y[i].d) * y[i].scales[j];
+            if (!d) continue;
+            for (int ii = 0; ii < 16; ii++) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                l = imax(-32, imin(31, l));
+                L[16 * j + ii] = (int8_t)(l + 32);
+            }
+        }
+        /* per 128 values: ql[l] holds values l (low nibble) and l + 64 (high), ql[l + 32] values l + 32 and
+         * l + 96; qh[l] holds the top 2 bits of values l, l + 32, l + 64, l + 96 */
+        uint8_t *ql = y[i].ql, *qh = y[i].qh;
+        for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
+            for (int l = 0; l < 32; l++) {
+                const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+                const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+                ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
+                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                                  ((L[j + l + 96] >> 4) << 6));
+            }
+        }
+    }
+}
+
+static void dequantize_q6_K(float *y, const block_q6_K *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = pmx_half_to_f32(x[i].d);
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales;
+        for (int h = 0; h < QK_K; h += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l + 0] = d * sc[is + 0] * q1;
+                y[l + 32] = d * sc[is + 2] * q2;
+                y[l + 64] = d * sc[is + 4] * q3;
+                y[l + 96] = d * sc[is + 6] * q4;
+            }
+        }
+    }
+}
+
+/* ---- Q8_K (activations only): d = max / -127 as a float, q = nearest_int (half to even) ---- */
+
+void pmx_ref_quantize_row_q8_K(block_q8_K *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < QK_K; j++) {
+            const float ax = fabsf(x[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        if (!amax) {
+            y[i].d = 0;
+            memset(y[i].qs, 0, sizeof y[i].qs);
+            memset(y[i].bsums, 0, sizeof y[i].bsums);
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < QK_K; j++) y[i].qs[j] = (int8_t)imin(127, nearest_int(iscale * x[j]));
+        for (int j = 0; j < QK_K / 16; j++) {
+            int sum = 0;
+            for (int ii = 0; ii < 16; ii++) sum += y[i].qs[j * 16 + ii];
+            y[i].bsums[j] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* ---- rows of any type ---- */
+
 void pmx_ref_quantize_row(int type_index, void *dst, const float *src, int64_t n) {
-    (void)type_index, (void)dst, (void)src, (void)n;
+    switch (type_index) {
+    case PMX_T_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case PMX_T_F16:
+        for (int64_t i = 0; i < n; i++) ((pmx_half *)dst)[i] = pmx_f32_to_half(src[i]);
+        break;
+    case PMX_T_BF16:
+        for (int64_t i = 0; i < n; i++) ((pmx_bf16 *)dst)[i] = pmx_f32_to_bf16(src[i]);
+        break;
+    case PMX_T_Q8_0: pmx_ref_quantize_row_q8_0(dst, src, n); break;
+    case PMX_T_Q4_0: quantize_q4_0(dst, src, n); break;
+    case PMX_T_Q4_K: quantize_q4_K(dst, src, n); break;
+    case PMX_T_Q6_K: quantize_q6_K(dst, src, n); break;
+    default: break;
+    }
 }
 
 void pmx_ref_dequantize_row(int type_index, float *dst, const void *src, int64_t n) {
-    (void)type_index, (void)dst, (void)src, (void)n;
+    switch (type_index) {
+    case PMX_T_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case PMX_T_F16:
+        for (int64_t i = 0; i < n; i++) dst[i] = pmx_half_to_f32(((const pmx_half *)src)[i]);
+        break;
+    case PMX_T_BF16:
+        for (int64_t i = 0; i < n; i++) dst[i] = pmx_bf16_to_f32(((const pmx_bf16 *)src)[i]);
+        break;
+    case PMX_T_Q8_0: dequantize_q8_0(dst, src, n); break;
+    case PMX_T_Q4_0: dequantize_q4_0(dst, src, n); break;
+    case PMX_T_Q4_K: dequantize_q4_K(dst, src, n); break;
+    case PMX_T_Q6_K: dequantize_q6_K(dst, src, n); break;
+    default: break;
+    }
 }

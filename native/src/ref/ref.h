@@ -15,6 +15,10 @@ void pmx_ref_quantize_row_q8_K(block_q8_K *dst, const float *src, int64_t n);
 
 /* ops.c: k largest of n, descending, ties to the lower index (selection, not a full sort) */
 void pmx_ref_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val);
+/* ops.c: cos and sin (times the YaRN magnitude scale) of RoPE pairs [p0, p1) at position pos, as
+ * ggml_rope_cache_init computes them; every ISA's RoPE shares it, once per token. */
+void pmx_ref_rope_cache(const pmx_rope_args *a, int32_t pos, int64_t p0, int64_t p1, float *cos_out,
+                        float *sin_out);
 
 /* Area registration: each fills its entries of the table. */
 void pmx_ref_register_matmul(pmx_kernels *k);

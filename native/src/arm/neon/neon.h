@@ -6,6 +6,8 @@
 
 void pmx_neon_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
 
+uint64_t pmx_neon_read_bytes(const uint8_t *p, int64_t b0, int64_t b1);
+
 /* Area registration: each overrides its entries of the table. */
 void pmx_neon_register_matmul(pmx_kernels *k);
 void pmx_neon_register_ops(pmx_kernels *k);

@@ -3,6 +3,7 @@
 void pmx_kernels_neon(pmx_kernels *k) {
     pmx_kernels_ref(k);
     k->rmsnorm_f32 = pmx_neon_rmsnorm_f32;
+    k->read_bytes = pmx_neon_read_bytes;
     pmx_neon_register_matmul(k);
     pmx_neon_register_ops(k);
     pmx_neon_register_attention(k);

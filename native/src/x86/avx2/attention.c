@@ -1,6 +1,181 @@
-/* avx2 attention kernels. */
+/* AVX2+FMA+F16C causal GQA attention: per work item (query, head) an online softmax over blocks of BLK keys
+ * accumulated in the output row itself, so every head size works without heap or size limit. */
+#include <immintrin.h>
+#include <math.h>
 #include "avx2.h"
+#include "panamax.h"
 
-void pmx_avx2_register_attention(pmx_kernels *k) {
-    (void)k;
+/* Keys per block: the scores of one block live on the stack; 64 rows of V (up to 32 KB at 128 floats) stay
+ * in L1 while every output tile walks them. */
+#define BLK 64
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* f16 is a literal at every call site, so each kernel is compiled twice without a branch in the loops. */
+INLINE __m256 load8(const void *p, int64_t i, int f16) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const pmx_half *)p + i)))
+               : _mm256_loadu_ps((const float *)p + i);
 }
+
+INLINE float load1(const void *p, int64_t i, int f16) {
+    return f16 ? pmx_half_to_f32(((const pmx_half *)p)[i]) : ((const float *)p)[i];
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* exp(x) for x <= 0 (scores minus the running max): Cephes' expf, n = round(x / ln2) by the 1.5*2^23 trick,
+ * 2^n built in the exponent bits; within 2 ulp of expf. Inputs below -87 give e^-87 ~ 1.6e-38 instead of
+ * less: nothing next to the max score's weight of 1. */
+static inline __m256 exp_neg(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    const __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* s[j] = scale * q . k[off + j*ks], j < nb; four keys at a time share each load of q. */
+INLINE void scores(float *s, const float *q, const void *k, int64_t off, int64_t ks, int64_t nb, int64_t hd,
+                   float scale, int f16) {
+    const int64_t hd8 = hd & ~(int64_t)7;
+    int64_t j = 0;
+    for (; j + 4 <= nb; j += 4) {
+        const int64_t o0 = off + j * ks, o1 = o0 + ks, o2 = o1 + ks, o3 = o2 + ks;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < hd8; i += 8) {
+            const __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(qv, load8(k, o0 + i, f16), a0);
+            a1 = _mm256_fmadd_ps(qv, load8(k, o1 + i, f16), a1);
+            a2 = _mm256_fmadd_ps(qv, load8(k, o2 + i, f16), a2);
+            a3 = _mm256_fmadd_ps(qv, load8(k, o3 + i, f16), a3);
+        }
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        for (int64_t i = hd8; i < hd; i++) {
+            t0 += q[i] * load1(k, o0 + i, f16);
+            t1 += q[i] * load1(k, o1 + i, f16);
+            t2 += q[i] * load1(k, o2 + i, f16);
+            t3 += q[i] * load1(k, o3 + i, f16);
+        }
+        r = _mm_mul_ps(_mm_add_ps(r, _mm_setr_ps(t0, t1, t2, t3)), _mm_set1_ps(scale));
+        _mm_storeu_ps(s + j, r);
+    }
+    for (; j < nb; j++) {
+        const int64_t o = off + j * ks;
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t i = 0; i < hd8; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k, o + i, f16), a);
+        float t = hsum(a);
+        for (int64_t i = hd8; i < hd; i++) t += q[i] * load1(k, o + i, f16);
+        s[j] = t * scale;
+    }
+}
+
+/* s[j] = exp(s[j] - m) in place; returns their sum. */
+static float exp_block(float *s, int64_t nb, float m) {
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= nb; j += 8) {
+        const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        _mm256_storeu_ps(s + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float l = hsum(sum);
+    for (; j < nb; j++) l += s[j] = expf(s[j] - m);
+    return l;
+}
+
+static void scale_row(float *o, int64_t n, float c) {
+    const __m256 vc = _mm256_set1_ps(c);
+    int64_t d = 0;
+    for (; d + 8 <= n; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(o + d), vc));
+    for (; d < n; d++) o[d] *= c;
+}
+
+/* o[d] += sum_j p[j] * v[off + j*vs + d]: 32 outputs stay in registers while the block's keys stream by. */
+INLINE void accumulate(float *o, const float *p, const void *v, int64_t off, int64_t vs, int64_t nb, int64_t dv,
+                       int f16) {
+    int64_t d = 0;
+    for (; d + 32 <= dv; d += 32) {
+        __m256 a0 = _mm256_loadu_ps(o + d), a1 = _mm256_loadu_ps(o + d + 8);
+        __m256 a2 = _mm256_loadu_ps(o + d + 16), a3 = _mm256_loadu_ps(o + d + 24);
+        for (int64_t j = 0; j < nb; j++) {
+            const __m256 w = _mm256_set1_ps(p[j]);
+            const int64_t r = off + j * vs + d;
+            a0 = _mm256_fmadd_ps(w, load8(v, r, f16), a0);
+            a1 = _mm256_fmadd_ps(w, load8(v, r + 8, f16), a1);
+            a2 = _mm256_fmadd_ps(w, load8(v, r + 16, f16), a2);
+            a3 = _mm256_fmadd_ps(w, load8(v, r + 24, f16), a3);
+        }
+        _mm256_storeu_ps(o + d, a0);
+        _mm256_storeu_ps(o + d + 8, a1);
+        _mm256_storeu_ps(o + d + 16, a2);
+        _mm256_storeu_ps(o + d + 24, a3);
+    }
+    for (; d + 8 <= dv; d += 8) {
+        __m256 a = _mm256_loadu_ps(o + d);
+        for (int64_t j = 0; j < nb; j++) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load8(v, off + j * vs + d, f16), a);
+        _mm256_storeu_ps(o + d, a);
+    }
+    for (; d < dv; d++) {
+        float a = o[d];
+        for (int64_t j = 0; j < nb; j++) a += p[j] * load1(v, off + j * vs + d, f16);
+        o[d] = a;
+    }
+}
+
+INLINE void attend(const pmx_attention_args *a, int64_t i0, int64_t i1, int f16) {
+    const int64_t hd = a->head_dim, dv = a->head_dim_v, group = a->n_head / a->n_kv_head;
+    const int64_t ks = a->n_kv_head * hd, vs = a->n_kv_head * dv;
+    float s[BLK];
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t t = it / a->n_head, g = it % a->n_head / group, n_vis = a->pos0 + t + 1;
+        const float *q = a->q + it * hd;
+        float *out = a->out + it * dv;
+        for (int64_t d = 0; d < dv; d++) out[d] = 0;
+        float m = -INFINITY, l = 0;
+        for (int64_t j0 = 0; j0 < n_vis; j0 += BLK) {
+            const int64_t nb = n_vis - j0 < BLK ? n_vis - j0 : BLK;
+            scores(s, q, a->k, j0 * ks + g * hd, ks, nb, hd, a->scale, f16);
+            float bm = s[0];
+            for (int64_t j = 1; j < nb; j++) bm = s[j] > bm ? s[j] : bm;
+            if (bm > m) {
+                /* the max grew: what was accumulated under the old max shrinks by exp(old - new) */
+                if (l > 0) {
+                    const float c = expf(m - bm);
+                    l *= c;
+                    scale_row(out, dv, c);
+                }
+                m = bm;
+            }
+            l += exp_block(s, nb, m);
+            accumulate(out, s, a->v, j0 * vs + g * dv, vs, nb, dv, f16);
+        }
+        scale_row(out, dv, 1.0f / l);
+    }
+}
+
+static void attention_f16(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 1); }
+static void attention_f32(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 0); }
+
+static void avx2_attention(const pmx_attention_args *a, int64_t i0, int64_t i1) {
+    (a->kv_type == PMX_TYPE_F16 ? attention_f16 : attention_f32)(a, i0, i1);
+}
+
+void pmx_avx2_register_attention(pmx_kernels *k) { k->attention = avx2_attention; }

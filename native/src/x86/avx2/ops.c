@@ -1,6 +1,214 @@
-/* avx2 ops kernels. */
+/* AVX2 softmax, SiLU-gated product, add, argmax and RoPE rotation. exp is a Cephes-style polynomial,
+ * max relative error 8.4e-8 (1.4 ulp) against double exp, measured on every 8th float of [-87.3, 88.72]. */
+#include <immintrin.h>
+#include <math.h>
+#include "../../ref/ref.h"
+#include "panamax.h"
 #include "avx2.h"
 
+/* exp(x) = 2^n * e^r, |r| <= ln2/2; degree-6 polynomial for e^r. x is clamped to [-104, 88.8] so that
+ * underflow gives 0/subnormals and overflow inf; 2^n is applied as two halves so neither overflows. NaN
+ * propagates (the clamp keeps x as the NaN-returning operand). */
+static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(88.8f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+/* lanes [0, n) of a tail, n < 8 */
+static inline __m256i tail_mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline float hmax256(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Tails run through the same exp with masked loads, so a row's values never depend on where it ends. */
+static void avx2_softmax_f32(float *x, int64_t n, int64_t r0, int64_t r1) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    const int64_t nv = n & ~(int64_t)7;
+    const __m256i tm = tail_mask(n - nv);
+    for (int64_t r = r0; r < r1; r++) {
+        float *xr = x + r * n;
+        __m256 m0 = ninf, m1 = ninf;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            m0 = _mm256_max_ps(m0, _mm256_loadu_ps(xr + i));
+            m1 = _mm256_max_ps(m1, _mm256_loadu_ps(xr + i + 8));
+        }
+        for (; i < nv; i += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(xr + i));
+        if (nv < n) m1 = _mm256_max_ps(m1, _mm256_blendv_ps(ninf, _mm256_maskload_ps(xr + nv, tm), _mm256_castsi256_ps(tm)));
+        const __m256 mx = _mm256_set1_ps(hmax256(_mm256_max_ps(m0, m1)));
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+        for (i = 0; i + 16 <= n; i += 16) {
+            const __m256 e0 = exp256(_mm256_sub_ps(_mm256_loadu_ps(xr + i), mx));
+            const __m256 e1 = exp256(_mm256_sub_ps(_mm256_loadu_ps(xr + i + 8), mx));
+            _mm256_storeu_ps(xr + i, e0);
+            _mm256_storeu_ps(xr + i + 8, e1);
+            s0 = _mm256_add_ps(s0, e0);
+            s1 = _mm256_add_ps(s1, e1);
+        }
+        for (; i < nv; i += 8) {
+            const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(xr + i), mx));
+            _mm256_storeu_ps(xr + i, e);
+            s0 = _mm256_add_ps(s0, e);
+        }
+        if (nv < n) {
+            __m256 e = exp256(_mm256_sub_ps(_mm256_maskload_ps(xr + nv, tm), mx));
+            e = _mm256_and_ps(e, _mm256_castsi256_ps(tm));
+            _mm256_maskstore_ps(xr + nv, tm, e);
+            s1 = _mm256_add_ps(s1, e);
+        }
+        const __m256 inv = _mm256_set1_ps(1.0f / hsum256(_mm256_add_ps(s0, s1)));
+        for (i = 0; i < nv; i += 8) _mm256_storeu_ps(xr + i, _mm256_mul_ps(_mm256_loadu_ps(xr + i), inv));
+        if (nv < n) _mm256_maskstore_ps(xr + nv, tm, _mm256_mul_ps(_mm256_maskload_ps(xr + nv, tm), inv));
+    }
+}
+
+static inline __m256 silu_mul8(__m256 g, __m256 u) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+/* Each output lane reads only its own inputs before the store, so y may alias g or u. */
+static void avx2_silu_mul_f32(float *y, const float *g, const float *u, int64_t i0, int64_t i1) {
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(y + i, silu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < i1) {
+        const __m256i tm = tail_mask(i1 - i);
+        _mm256_maskstore_ps(y + i, tm, silu_mul8(_mm256_maskload_ps(g + i, tm), _mm256_maskload_ps(u + i, tm)));
+    }
+}
+
+static void avx2_add_f32(float *y, const float *a, const float *b, int64_t i0, int64_t i1) {
+    int64_t i = i0;
+    for (; i + 32 <= i1; i += 32)
+        for (int k = 0; k < 32; k += 8)
+            _mm256_storeu_ps(y + i + k, _mm256_add_ps(_mm256_loadu_ps(a + i + k), _mm256_loadu_ps(b + i + k)));
+    for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    for (; i < i1; i++) y[i] = a[i] + b[i];
+}
+
+/* For a vector of only -inf and NaN: the first -inf, or 0 when all are NaN (as the reference). */
+static int64_t first_number(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] == x[i]) return i;
+    return 0;
+}
+
+/* Per lane: the first strictly greater value (NaN compares false, so never enters). Int32 lane indices,
+ * so the vector is scanned in blocks of 2^30. */
+static int64_t avx2_argmax_f32(const float *x, int64_t n) {
+    int64_t best = -1;
+    float bv = -INFINITY;
+    for (int64_t b0 = 0; b0 < n; b0 += (int64_t)1 << 30) {
+        const int64_t len = n - b0 < ((int64_t)1 << 30) ? n - b0 : (int64_t)1 << 30;
+        const float *xb = x + b0;
+        __m256 vb = _mm256_set1_ps(-INFINITY);
+        __m256i vi = _mm256_set1_epi32(-1), cur = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i step = _mm256_set1_epi32(8);
+        int64_t i = 0;
+        for (; i + 8 <= len; i += 8) {
+            const __m256 v = _mm256_loadu_ps(xb + i);
+            const __m256 gt = _mm256_cmp_ps(v, vb, _CMP_GT_OQ);
+            vb = _mm256_blendv_ps(vb, v, gt);
+            vi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(vi), _mm256_castsi256_ps(cur), gt));
+            cur = _mm256_add_epi32(cur, step);
+        }
+        float lv[8];
+        int32_t li[8];
+        _mm256_storeu_ps(lv, vb);
+        _mm256_storeu_si256((__m256i *)li, vi);
+        for (int k = 0; k < 8; k++) {
+            if (li[k] < 0) continue;
+            const int64_t gi = b0 + li[k];
+            if (lv[k] > bv || (lv[k] == bv && (best < 0 || gi < best))) bv = lv[k], best = gi;
+        }
+        for (; i < len; i++)
+            if (xb[i] > bv) bv = xb[i], best = b0 + i;
+    }
+    return best < 0 ? first_number(x, n) : best;
+}
+
+#define ROPE_CHUNK 256
+
+/* cos/sin come from the shared scalar cache once per token (and chunk of pairs); only the rotation,
+ * repeated for every head, is vectorized. Normal mode pairs are adjacent lanes: with cc = (c, c) and
+ * ss = (-s, s) per pair, y = x*cc + swap(x)*ss. */
+static void avx2_rope_f32(const pmx_rope_args *a, int64_t t0, int64_t t1) {
+    float cs[ROPE_CHUNK], sn[ROPE_CHUNK], cc[2 * ROPE_CHUNK], ss[2 * ROPE_CHUNK];
+    const int64_t half = a->n_rot / 2;
+    const int neox = a->mode == PMX_ROPE_NEOX;
+    for (int64_t t = t0; t < t1; t++) {
+        for (int64_t p0 = 0; p0 < half; p0 += ROPE_CHUNK) {
+            const int64_t p1 = p0 + ROPE_CHUNK < half ? p0 + ROPE_CHUNK : half, np = p1 - p0;
+            pmx_ref_rope_cache(a, a->pos[t], p0, p1, cs, sn);
+            if (!neox)
+                for (int64_t p = 0; p < np; p++) cc[2 * p] = cc[2 * p + 1] = cs[p], ss[2 * p] = -sn[p], ss[2 * p + 1] = sn[p];
+            for (int64_t h = 0; h < a->n_heads; h++) {
+                float *xh = a->x + (t * a->n_heads + h) * a->head_dim;
+                int64_t p = 0;
+                if (neox) {
+                    float *x0 = xh + p0, *x1 = xh + half + p0;
+                    for (; p + 8 <= np; p += 8) {
+                        const __m256 v0 = _mm256_loadu_ps(x0 + p), v1 = _mm256_loadu_ps(x1 + p);
+                        const __m256 c = _mm256_loadu_ps(cs + p), s = _mm256_loadu_ps(sn + p);
+                        _mm256_storeu_ps(x0 + p, _mm256_fmsub_ps(v0, c, _mm256_mul_ps(v1, s)));
+                        _mm256_storeu_ps(x1 + p, _mm256_fmadd_ps(v0, s, _mm256_mul_ps(v1, c)));
+                    }
+                    for (; p < np; p++) {
+                        const float v0 = x0[p], v1 = x1[p];
+                        x0[p] = v0 * cs[p] - v1 * sn[p];
+                        x1[p] = v0 * sn[p] + v1 * cs[p];
+                    }
+                } else {
+                    float *xp = xh + 2 * p0;
+                    for (; p + 4 <= np; p += 4) {
+                        const __m256 v = _mm256_loadu_ps(xp + 2 * p);
+                        const __m256 sw = _mm256_permute_ps(v, 0xB1);
+                        _mm256_storeu_ps(xp + 2 * p, _mm256_fmadd_ps(v, _mm256_loadu_ps(cc + 2 * p),
+                                                                     _mm256_mul_ps(sw, _mm256_loadu_ps(ss + 2 * p))));
+                    }
+                    for (; p < np; p++) {
+                        const float v0 = xp[2 * p], v1 = xp[2 * p + 1];
+                        xp[2 * p] = v0 * cs[p] - v1 * sn[p];
+                        xp[2 * p + 1] = v0 * sn[p] + v1 * cs[p];
+                    }
+                }
+            }
+        }
+    }
+}
+
 void pmx_avx2_register_ops(pmx_kernels *k) {
-    (void)k;
+    k->softmax_f32 = avx2_softmax_f32;
+    k->silu_mul_f32 = avx2_silu_mul_f32;
+    k->add_f32 = avx2_add_f32;
+    k->argmax_f32 = avx2_argmax_f32;
+    k->rope_f32 = avx2_rope_f32;
 }

@@ -5,6 +5,8 @@
 
 void pmx_avx512_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
 
+uint64_t pmx_avx512_read_bytes(const uint8_t *p, int64_t b0, int64_t b1);
+
 /* Area registration: each overrides its entries of the table. */
 void pmx_avx512_register_matmul(pmx_kernels *k);
 void pmx_avx512_register_ops(pmx_kernels *k);

@@ -24,6 +24,32 @@ static inline void pmx_emu_mask_storeu_ps(void *p, __mmask16 m, __m512 v) {
 }
 #define _mm512_maskz_loadu_ps pmx_emu_maskz_loadu_ps
 #define _mm512_mask_storeu_ps pmx_emu_mask_storeu_ps
+/* SIMDe 0.7.4 defines the native alias of _mm512_madd_epi16 with the mask variant's four arguments */
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
+static inline __m512 pmx_emu_cvtph_ps(__m256i h) {
+    float t[16];
+    _mm256_storeu_ps(t, _mm256_cvtph_ps(_mm256_castsi256_si128(h)));
+    _mm256_storeu_ps(t + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)));
+    return _mm512_loadu_ps(t);
+}
+static inline __m512i pmx_emu_cvtepu16_epi32(__m256i v) {
+    uint16_t s[16];
+    uint32_t t[16];
+    _mm256_storeu_si256((__m256i *)s, v);
+    for (int i = 0; i < 16; i++) t[i] = s[i];
+    return _mm512_loadu_si512(t);
+}
+#define _mm512_cvtph_ps pmx_emu_cvtph_ps
+#define _mm512_cvtepu16_epi32 pmx_emu_cvtepu16_epi32
+static inline __m512 pmx_emu_cvtepi32_ps(__m512i v) {
+    int32_t s[16];
+    float t[16];
+    _mm512_storeu_si512(s, v);
+    for (int i = 0; i < 16; i++) t[i] = (float)s[i];
+    return _mm512_loadu_ps(t);
+}
+#define _mm512_cvtepi32_ps pmx_emu_cvtepi32_ps
 #else
 #include <immintrin.h>
 #endif

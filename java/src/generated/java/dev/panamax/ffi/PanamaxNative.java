@@ -1735,6 +1735,68 @@ public class PanamaxNative extends PanamaxNative$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class pmx_read_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_read_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * uint64_t pmx_read_bytes(pmx_pool *pool, const void *p, int64_t bytes)
+     * }
+     */
+    public static FunctionDescriptor pmx_read_bytes$descriptor() {
+        return pmx_read_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * uint64_t pmx_read_bytes(pmx_pool *pool, const void *p, int64_t bytes)
+     * }
+     */
+    public static MethodHandle pmx_read_bytes$handle() {
+        return pmx_read_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * uint64_t pmx_read_bytes(pmx_pool *pool, const void *p, int64_t bytes)
+     * }
+     */
+    public static MemorySegment pmx_read_bytes$address() {
+        return pmx_read_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * uint64_t pmx_read_bytes(pmx_pool *pool, const void *p, int64_t bytes)
+     * }
+     */
+    public static long pmx_read_bytes(MemorySegment pool, MemorySegment p, long bytes) {
+        var mh$ = pmx_read_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_read_bytes", pool, p, bytes);
+            }
+            return (long)mh$.invokeExact(pool, p, bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int PMX_ERR_INVALID_ARG = (int)-1L;
     /**
      * {@snippet lang=c :

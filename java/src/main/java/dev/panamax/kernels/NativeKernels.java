@@ -125,6 +125,15 @@ public final class NativeKernels implements Kernels {
                 kvType.id(), nKv, scale), "pmx_attention");
     }
 
+    /**
+     * Reads every byte of {@code s} with the widest loads of the active ISA on this instance's threads and
+     * returns a checksum: the plain memory-read yardstick that GEMV bandwidth is compared against.
+     */
+    public long readBytes(MemorySegment s) {
+        Checks.isNative(s, "segment");
+        return PanamaxNative.pmx_read_bytes(live(), s, s.byteSize());
+    }
+
     private static void offHeap(MemorySegment... segments) {
         for (MemorySegment s : segments) Checks.isNative(s, "argument");
     }

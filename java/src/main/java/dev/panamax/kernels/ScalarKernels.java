@@ -1,10 +1,20 @@
 package dev.panamax.kernels;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+import static dev.panamax.kernels.JavaQuants.F32;
+import static dev.panamax.kernels.JavaQuants.I16;
+import static dev.panamax.kernels.JavaQuants.I32;
+import static dev.panamax.kernels.JavaQuants.QK;
+import static dev.panamax.kernels.JavaQuants.QK_K;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
+import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 
-/** Plain-Java {@link Kernels}: the fallback where the Vector API is missing, and a readable second oracle. */
+/**
+ * Plain-Java {@link Kernels}: the fallback where the Vector API is missing, and the Java oracle. Quantizers
+ * give ggml's reference bytes; quantized matmuls take the native int8 route (activations to Q8_0 or Q8_K,
+ * integer dot per block, one float multiply-add per block), so results match native closely.
+ */
 public class ScalarKernels implements Kernels {
 
     @Override
@@ -23,32 +33,338 @@ public class ScalarKernels implements Kernels {
     }
 
     @Override
+    public void quantize(GgmlType type, MemorySegment dst, MemorySegment src, int rows, int n) {
+        Checks.quantRows(type, dst, src, rows, n);
+        long rowBytes = type.rowBytes(n);
+        float[] x = new float[n];
+        for (int r = 0; r < rows; r++) {
+            MemorySegment.copy(src, F32, (long) r * n * Float.BYTES, x, 0, n);
+            JavaQuants.quantizeRow(type, dst, r * rowBytes, x, n);
+        }
+    }
+
+    @Override
+    public void dequantize(GgmlType type, MemorySegment dst, MemorySegment src, int rows, int n) {
+        Checks.quantRows(type, src, dst, rows, n);
+        long rowBytes = type.rowBytes(n);
+        float[] y = new float[n];
+        for (int r = 0; r < rows; r++) {
+            JavaQuants.dequantizeRow(type, y, src, r * rowBytes, n);
+            MemorySegment.copy(y, 0, dst, F32, (long) r * n * Float.BYTES, n);
+        }
+    }
+
+    /** A batch row of activations in the form the weight type's dot product reads. */
+    static final class Act {
+        final float[] x;
+        final byte[] qs;
+        final float[] d;
+        final int[] bsums;
+
+        Act(GgmlType type, int n) {
+            x = new float[n];
+            boolean q8 = type == GgmlType.Q8_0 || type == GgmlType.Q4_0;
+            boolean k = type == GgmlType.Q4_K || type == GgmlType.Q6_K;
+            qs = q8 || k ? new byte[n] : null;
+            d = q8 ? new float[n / QK] : k ? new float[n / QK_K] : null;
+            bsums = k ? new int[n / 16] : null;
+        }
+
+        void load(GgmlType type, MemorySegment src, long off, int n) {
+            MemorySegment.copy(src, F32, off, x, 0, n);
+            switch (type) {
+                case Q8_0, Q4_0 -> JavaQuants.actQ8_0(x, n, qs, d);
+                case Q4_K, Q6_K -> JavaQuants.actQ8K(x, n, qs, d, bsums);
+                default -> {}
+            }
+        }
+    }
+
+    @Override
+    public void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
+        Checks.matmul(type, w, nRows, nCols, x, batch, y);
+        long rowBytes = type.rowBytes(nCols);
+        Act a = new Act(type, nCols);
+        for (int b = 0; b < batch; b++) {
+            a.load(type, x, (long) b * nCols * Float.BYTES, nCols);
+            for (int r = 0; r < nRows; r++) {
+                y.set(F32, ((long) b * nRows + r) * Float.BYTES, dot(type, w, r * rowBytes, a, nCols));
+            }
+        }
+    }
+
+    /** One weight row at wo against prepared activations. */
+    static float dot(GgmlType type, MemorySegment w, long wo, Act a, int n) {
+        switch (type) {
+            case F32: {
+                double s = 0;
+                for (int i = 0; i < n; i++) s += (double) w.get(F32, wo + 4L * i) * a.x[i];
+                return (float) s;
+            }
+            case F16: {
+                double s = 0;
+                for (int i = 0; i < n; i++) s += (double) JavaQuants.fromHalf(w.get(I16, wo + 2L * i)) * a.x[i];
+                return (float) s;
+            }
+            case BF16: {
+                double s = 0;
+                for (int i = 0; i < n; i++) s += (double) JavaQuants.fromBf16(w.get(I16, wo + 2L * i)) * a.x[i];
+                return (float) s;
+            }
+            case Q8_0: {
+                float s = 0;
+                for (int b = 0; b < n / QK; b++) {
+                    long o = wo + 34L * b;
+                    int sumi = 0;
+                    for (int j = 0; j < QK; j++) sumi += w.get(JAVA_BYTE, o + 2 + j) * a.qs[b * QK + j];
+                    s += sumi * (JavaQuants.fromHalf(w.get(I16, o)) * a.d[b]);
+                }
+                return s;
+            }
+            case Q4_0: {
+                float s = 0;
+                for (int b = 0; b < n / QK; b++) {
+                    long o = wo + 18L * b;
+                    int sumi = 0;
+                    for (int j = 0; j < 16; j++) {
+                        int q = w.get(JAVA_BYTE, o + 2 + j) & 0xff;
+                        sumi += ((q & 0xf) - 8) * a.qs[b * QK + j] + ((q >>> 4) - 8) * a.qs[b * QK + 16 + j];
+                    }
+                    s += sumi * (JavaQuants.fromHalf(w.get(I16, o)) * a.d[b]);
+                }
+                return s;
+            }
+            case Q4_K: {
+                float s = 0;
+                for (int b = 0; b < n / QK_K; b++) {
+                    long o = wo + 144L * b;
+                    int sumi = 0, summ = 0;
+                    for (int j = 0; j < 8; j++) {
+                        int sm = JavaQuants.scaleMinK4(j, w, o + 4);
+                        long q = o + 16 + 32L * (j / 2);
+                        int shift = 4 * (j & 1), base = b * QK_K + 32 * j, p = 0;
+                        for (int i = 0; i < 32; i++) p += (((w.get(JAVA_BYTE, q + i) & 0xff) >>> shift) & 0xf) * a.qs[base + i];
+                        sumi += (sm & 0xff) * p;
+                        summ += (sm >>> 8) * (a.bsums[b * 16 + 2 * j] + a.bsums[b * 16 + 2 * j + 1]);
+                    }
+                    float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
+                    float dmin = JavaQuants.fromHalf(w.get(I16, o + 2)) * a.d[b];
+                    s += d * sumi - dmin * summ;
+                }
+                return s;
+            }
+            case Q6_K: {
+                float s = 0;
+                for (int b = 0; b < n / QK_K; b++) {
+                    long o = wo + 210L * b;
+                    int sumi = 0;
+                    for (int g = 0; g < 16; g++) {
+                        int p = 0;
+                        for (int i = 0; i < 16; i++) p += (JavaQuants.q6Value(w, o, 16 * g + i) - 32) * a.qs[b * QK_K + 16 * g + i];
+                        sumi += w.get(JAVA_BYTE, o + 192 + g) * p;
+                    }
+                    s += JavaQuants.fromHalf(w.get(I16, o + 208)) * a.d[b] * sumi;
+                }
+                return s;
+            }
+            default:
+                throw new IllegalArgumentException("matmul: unsupported weight type " + type);
+        }
+    }
+
+    @Override
     public void rmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps) {
-        checkRmsnorm(y, x, w, n, rows, eps);
+        Checks.rmsnorm(y, x, w, n, rows, eps);
         for (int r = 0; r < rows; r++) {
             long base = (long) r * n * Float.BYTES;
             double ss = 0;
             for (int i = 0; i < n; i++) {
-                float v = x.get(JAVA_FLOAT_UNALIGNED, base + (long) i * Float.BYTES);
+                float v = x.get(F32, base + (long) i * Float.BYTES);
                 ss += (double) v * v;
             }
             float scale = (float) (1.0 / Math.sqrt(ss / n + eps));
             for (int i = 0; i < n; i++) {
                 long off = base + (long) i * Float.BYTES;
-                y.set(JAVA_FLOAT_UNALIGNED, off, x.get(JAVA_FLOAT_UNALIGNED, off) * scale
-                        * w.get(JAVA_FLOAT_UNALIGNED, (long) i * Float.BYTES));
+                y.set(F32, off, x.get(F32, off) * scale * w.get(F32, (long) i * Float.BYTES));
             }
         }
     }
 
-    static void checkRmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps) {
+    @Override
+    public void softmax(MemorySegment x, int n, int rows) {
+        Checks.softmax(x, n, rows);
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * n * Float.BYTES;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < n; i++) max = Math.max(max, x.get(F32, base + 4L * i));
+            double sum = 0;
+            for (int i = 0; i < n; i++) {
+                float e = (float) Math.exp(x.get(F32, base + 4L * i) - max);
+                x.set(F32, base + 4L * i, e);
+                sum += e;
+            }
+            float inv = (float) (1.0 / sum);
+            for (int i = 0; i < n; i++) x.set(F32, base + 4L * i, x.get(F32, base + 4L * i) * inv);
+        }
+    }
+
+    @Override
+    public void siluMul(MemorySegment y, MemorySegment g, MemorySegment u, int n) {
+        Checks.elementwise(y, g, u, n);
+        for (int i = 0; i < n; i++) {
+            float gv = g.get(F32, 4L * i);
+            y.set(F32, 4L * i, (float) (gv / (1.0 + Math.exp(-gv))) * u.get(F32, 4L * i));
+        }
+    }
+
+    @Override
+    public void add(MemorySegment y, MemorySegment a, MemorySegment b, int n) {
+        Checks.elementwise(y, a, b, n);
+        for (int i = 0; i < n; i++) y.set(F32, 4L * i, a.get(F32, 4L * i) + b.get(F32, 4L * i));
+    }
+
+    @Override
+    public int argmax(MemorySegment x, int n) {
         Checks.positive(n, "n");
-        Checks.nonNegative(rows, "rows");
-        long count = (long) n * rows;
-        Checks.floats(y, count, "y");
-        Checks.floats(x, count, "x");
-        Checks.floats(w, n, "w");
-        if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0, got " + eps);
+        Checks.floats(x, n, "x");
+        int best = -1;
+        float bv = 0;
+        for (int i = 0; i < n; i++) {
+            float v = x.get(F32, 4L * i);
+            if (Float.isNaN(v)) continue;
+            if (best < 0 || v > bv) {
+                best = i;
+                bv = v;
+            }
+        }
+        return Math.max(best, 0);
+    }
+
+    /** a ranks before b: larger first, NaN last. */
+    private static boolean above(float a, float b) {
+        if (Float.isNaN(a)) return false;
+        return Float.isNaN(b) || a > b;
+    }
+
+    @Override
+    public void topk(MemorySegment x, int n, int k, MemorySegment idx, MemorySegment val) {
+        Checks.topk(x, n, k, idx, val);
+        int[] ti = new int[k];
+        float[] tv = new float[k];
+        int size = 0;
+        for (int i = 0; i < n; i++) {
+            float v = x.get(F32, 4L * i);
+            if (size == k && !above(v, tv[k - 1])) continue;
+            // strictly above: an equal value stays behind the earlier index
+            int p = size < k ? size : k - 1;
+            while (p > 0 && above(v, tv[p - 1])) {
+                tv[p] = tv[p - 1];
+                ti[p] = ti[p - 1];
+                p--;
+            }
+            tv[p] = v;
+            ti[p] = i;
+            if (size < k) size++;
+        }
+        for (int j = 0; j < k; j++) {
+            idx.set(I32, 4L * j, ti[j]);
+            val.set(F32, 4L * j, tv[j]);
+        }
+    }
+
+    /** YaRN correction dims of ggml_rope_yarn_corr_dims: {low, high}. */
+    static float[] corrDims(int nDims, int nCtxOrig, float freqBase, float betaFast, float betaSlow) {
+        float start = (float) Math.floor(corrDim(nDims, nCtxOrig, betaFast, freqBase));
+        float end = (float) Math.ceil(corrDim(nDims, nCtxOrig, betaSlow, freqBase));
+        return new float[] {Math.max(0, start), Math.min(nDims - 1, end)};
+    }
+
+    private static float corrDim(int nDims, int nCtxOrig, float nRot, float base) {
+        return nDims * (float) Math.log(nCtxOrig / (nRot * 2 * (float) Math.PI)) / (2 * (float) Math.log(base));
+    }
+
+    /**
+     * cos and sin of each rotated pair for position p, as ggml_rope_cache_init: cache[2i] = cos, cache[2i+1] = sin,
+     * theta stepped by repeated float multiplication like ggml.
+     */
+    static void ropeCache(float[] cache, int nRot, float p, RopeConfig rc, float[] corr) {
+        float thetaScale = (float) Math.pow(rc.freqBase(), -2.0f / nRot);
+        float theta = p;
+        for (int i0 = 0; i0 < nRot; i0 += 2) {
+            float thetaExtrap = theta;
+            float thetaInterp = rc.freqScale() * thetaExtrap;
+            float th = thetaInterp;
+            float mscale = rc.attnFactor();
+            if (rc.extFactor() != 0.0f) {
+                float yv = (i0 / 2 - corr[0]) / Math.max(0.001f, corr[1] - corr[0]);
+                float rampMix = (1 - Math.min(1, Math.max(0, yv))) * rc.extFactor();
+                th = thetaInterp * (1 - rampMix) + thetaExtrap * rampMix;
+                mscale *= 1.0f + 0.1f * (float) Math.log(1.0f / rc.freqScale());
+            }
+            cache[i0] = (float) Math.cos(th) * mscale;
+            cache[i0 + 1] = (float) Math.sin(th) * mscale;
+            theta *= thetaScale;
+        }
+    }
+
+    @Override
+    public void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rc) {
+        Checks.rope(x, nTokens, nHeads, headDim, nRot, pos, rc);
+        float[] corr = corrDims(nRot, rc.nCtxOrig(), rc.freqBase(), rc.betaFast(), rc.betaSlow());
+        float[] cache = new float[nRot];
+        for (int t = 0; t < nTokens; t++) {
+            ropeCache(cache, nRot, pos.get(I32, 4L * t), rc, corr);
+            for (int h = 0; h < nHeads; h++) {
+                long base = ((long) t * nHeads + h) * headDim * Float.BYTES;
+                for (int i0 = 0; i0 < nRot; i0 += 2) {
+                    int a = rc.neox() ? i0 / 2 : i0, b = rc.neox() ? i0 / 2 + nRot / 2 : i0 + 1;
+                    float c = cache[i0], s = cache[i0 + 1];
+                    float x0 = x.get(F32, base + 4L * a), x1 = x.get(F32, base + 4L * b);
+                    x.set(F32, base + 4L * a, x0 * c - x1 * s);
+                    x.set(F32, base + 4L * b, x0 * s + x1 * c);
+                }
+            }
+        }
+    }
+
+    static float kv(MemorySegment s, GgmlType t, long index) {
+        return t == GgmlType.F16 ? JavaQuants.fromHalf(s.get(I16, 2 * index)) : s.get(F32, 4 * index);
+    }
+
+    @Override
+    public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
+                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
+        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
+        int group = nHead / nKvHead;
+        float[] qv = new float[headDim];
+        float[] acc = new float[headDimV];
+        for (int t = 0; t < nQ; t++) {
+            for (int h = 0; h < nHead; h++) {
+                int kvh = h / group;
+                MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+                java.util.Arrays.fill(acc, 0);
+                float m = Float.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j <= pos0 + t; j++) {
+                    long ko = ((long) j * nKvHead + kvh) * headDim, vo = ((long) j * nKvHead + kvh) * headDimV;
+                    float dot = 0;
+                    for (int i = 0; i < headDim; i++) dot += qv[i] * kv(k, kvType, ko + i);
+                    float sc = dot * scale;
+                    if (sc > m) {
+                        // online softmax: rescale what was accumulated under the old max
+                        float corr = m == Float.NEGATIVE_INFINITY ? 0 : (float) Math.exp(m - sc);
+                        for (int i = 0; i < headDimV; i++) acc[i] *= corr;
+                        sum *= corr;
+                        m = sc;
+                    }
+                    float p = (float) Math.exp(sc - m);
+                    sum += p;
+                    for (int i = 0; i < headDimV; i++) acc[i] += p * kv(v, kvType, vo + i);
+                }
+                long oo = ((long) t * nHead + h) * headDimV * Float.BYTES;
+                float inv = sum > 0 ? 1 / sum : 0;
+                for (int i = 0; i < headDimV; i++) out.set(F32, oo + 4L * i, acc[i] * inv);
+            }
+        }
     }
 
     @Override

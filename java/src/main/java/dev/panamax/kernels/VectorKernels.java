@@ -1,30 +1,297 @@
 package dev.panamax.kernels;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+import static dev.panamax.kernels.JavaQuants.F32;
+import static dev.panamax.kernels.JavaQuants.I16;
+import static dev.panamax.kernels.JavaQuants.QK;
+import static dev.panamax.kernels.JavaQuants.QK_K;
 
+import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link Kernels} on the Java Vector API at the platform's preferred width, scalar code for the tails.
- * Loading this class fails when the JVM runs without {@code --add-modules jdk.incubator.vector};
- * {@link KernelsProvider} then falls back to {@link ScalarKernels}.
+ * Quantized matmuls follow {@link ScalarKernels}' int8 route: int8 x int8 products widen to 16 bits (a pair
+ * of products still fits), then to 32-bit lanes; per-block scales apply in float. Loading this class fails
+ * when the JVM runs without {@code --add-modules jdk.incubator.vector}; {@link KernelsProvider} then falls
+ * back to {@link ScalarKernels}.
  */
 public final class VectorKernels extends ScalarKernels {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** int8 lanes: half the float width (capped at 128 bits), so they widen to 16 bits in one register. */
+    private static final VectorSpecies<Byte> B;
+    private static final VectorSpecies<Short> S;
+    private static final VectorSpecies<Integer> I;
+    /** 16-bit halves for F16/BF16 rows: as many lanes as F, widened to 32 bits. */
+    private static final VectorSpecies<Short> H;
+    private static final VectorSpecies<Integer> FI;
+
+    static {
+        int bits = Math.min(F.vectorBitSize(), 256);
+        B = ByteVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(bits / 2));
+        S = ShortVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(bits));
+        I = IntVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(bits));
+        H = ShortVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(F.vectorBitSize() / 2));
+        FI = IntVector.SPECIES_PREFERRED.withShape(F.vectorShape());
+    }
+
+    private static final int BL = B.length();
 
     @Override
     public String name() {
         return "java/vector" + F.vectorBitSize();
     }
 
+    // ---- matmul ----
+
+    @Override
+    public void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
+        Checks.matmul(type, w, nRows, nCols, x, batch, y);
+        long rowBytes = type.rowBytes(nCols);
+        Act a = new Act(type, nCols);
+        for (int b = 0; b < batch; b++) {
+            a.load(type, x, (long) b * nCols * Float.BYTES, nCols);
+            long yo = (long) b * nRows * Float.BYTES;
+            int r = 0;
+            switch (type) {
+                case F32 -> {
+                    for (; r + 4 <= nRows; r += 4) dotF32x4(w, r * rowBytes, rowBytes, a.x, nCols, y, yo + 4L * r);
+                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotF32(w, r * rowBytes, a.x, nCols));
+                }
+                case F16, BF16 -> {
+                    boolean bf = type == GgmlType.BF16;
+                    for (; r + 2 <= nRows; r += 2) dotHalfx2(w, r * rowBytes, rowBytes, a.x, nCols, bf, y, yo + 4L * r);
+                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotHalf(w, r * rowBytes, a.x, nCols, bf));
+                }
+                case Q8_0 -> {
+                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ8_0(w, r * rowBytes, a, nCols));
+                }
+                case Q4_0 -> {
+                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4_0(w, r * rowBytes, a, nCols));
+                }
+                case Q4_K -> {
+                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4K(w, r * rowBytes, a, nCols));
+                }
+                case Q6_K -> {
+                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ6K(w, r * rowBytes, a, nCols));
+                }
+            }
+        }
+    }
+
+    private static float dotF32(MemorySegment w, long wo, float[] x, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) {
+            acc = FloatVector.fromMemorySegment(F, w, wo + 4L * i, LE).fma(FloatVector.fromArray(F, x, i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += w.get(F32, wo + 4L * i) * x[i];
+        return s;
+    }
+
+    /** Four rows sharing each load of x. */
+    private static void dotF32x4(MemorySegment w, long wo, long rb, float[] x, int n, MemorySegment y, long yo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, i);
+            long o = wo + 4L * i;
+            a0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(xv, a0);
+            a1 = FloatVector.fromMemorySegment(F, w, o + rb, LE).fma(xv, a1);
+            a2 = FloatVector.fromMemorySegment(F, w, o + 2 * rb, LE).fma(xv, a2);
+            a3 = FloatVector.fromMemorySegment(F, w, o + 3 * rb, LE).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            long o = wo + 4L * i;
+            s0 += w.get(F32, o) * x[i];
+            s1 += w.get(F32, o + rb) * x[i];
+            s2 += w.get(F32, o + 2 * rb) * x[i];
+            s3 += w.get(F32, o + 3 * rb) * x[i];
+        }
+        y.set(F32, yo, s0);
+        y.set(F32, yo + 4, s1);
+        y.set(F32, yo + 8, s2);
+        y.set(F32, yo + 12, s3);
+    }
+
+    /**
+     * F.length() halves at o as floats. binary16: the magnitude bits shifted into float position and scaled by
+     * 2^112 is exact for normals and subnormals; exponent 31 (inf, NaN) maps to float exponent 255.
+     */
+    private static FloatVector halves(MemorySegment w, long o, boolean bf16) {
+        IntVector v = (IntVector) ShortVector.fromMemorySegment(H, w, o, LE).convertShape(VectorOperators.S2I, FI, 0);
+        if (bf16) return v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        IntVector mag = v.and(0x7fff);
+        IntVector bits = mag.lanewise(VectorOperators.LSHL, 13);
+        FloatVector f = bits.reinterpretAsFloats().mul(0x1p112f);
+        IntVector fb = f.reinterpretAsInts();
+        fb = fb.blend(bits.or(0x7f800000), mag.compare(VectorOperators.GE, 0x7c00));
+        return fb.or(v.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    private static float halfAt(MemorySegment w, long o, boolean bf16) {
+        short h = w.get(I16, o);
+        return bf16 ? JavaQuants.fromBf16(h) : JavaQuants.fromHalf(h);
+    }
+
+    private static float dotHalf(MemorySegment w, long wo, float[] x, int n, boolean bf16) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) acc = halves(w, wo + 2L * i, bf16).fma(FloatVector.fromArray(F, x, i), acc);
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += halfAt(w, wo + 2L * i, bf16) * x[i];
+        return s;
+    }
+
+    private static void dotHalfx2(MemorySegment w, long wo, long rb, float[] x, int n, boolean bf16, MemorySegment y, long yo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, i);
+            a0 = halves(w, wo + 2L * i, bf16).fma(xv, a0);
+            a1 = halves(w, wo + rb + 2L * i, bf16).fma(xv, a1);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s0 += halfAt(w, wo + 2L * i, bf16) * x[i];
+            s1 += halfAt(w, wo + rb + 2L * i, bf16) * x[i];
+        }
+        y.set(F32, yo, s0);
+        y.set(F32, yo + 4, s1);
+    }
+
+    /** Both 16-bit halves of a product vector, widened and added into 32-bit lanes. */
+    private static IntVector widenAdd(IntVector acc, ShortVector p) {
+        return acc.add(p.convertShape(VectorOperators.S2I, I, 0)).add(p.convertShape(VectorOperators.S2I, I, 1));
+    }
+
+    private static ShortVector wide(ByteVector b) {
+        return (ShortVector) b.convertShape(VectorOperators.B2S, S, 0);
+    }
+
+    private static float dotQ8_0(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(F.withShape(I.vectorShape()));
+        VectorSpecies<Float> FS = acc.species();
+        for (int b = 0; b < n / QK; b++) {
+            long o = wo + 34L * b;
+            int xo = b * QK;
+            IntVector sum = IntVector.zero(I);
+            for (int c = 0; c < QK; c += 2 * BL) {
+                // two products per 16-bit lane: |q| <= 128 and |x| <= 127, so a pair stays below 2^15
+                ShortVector p = wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE))
+                        .mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
+                        .add(wide(ByteVector.fromMemorySegment(B, w, o + 2 + c + BL, LE))
+                                .mul(wide(ByteVector.fromArray(B, a.qs, xo + c + BL))));
+                sum = widenAdd(sum, p);
+            }
+            float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
+            acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static float dotQ4_0(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(F.withShape(I.vectorShape()));
+        VectorSpecies<Float> FS = acc.species();
+        for (int b = 0; b < n / QK; b++) {
+            long o = wo + 18L * b;
+            int xo = b * QK;
+            IntVector sum = IntVector.zero(I);
+            for (int c = 0; c < 16; c += BL) {
+                ByteVector packed = ByteVector.fromMemorySegment(B, w, o + 2 + c, LE);
+                ByteVector lo = packed.and((byte) 0xf).sub((byte) 8);
+                ByteVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
+                ShortVector p = wide(lo).mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
+                        .add(wide(hi).mul(wide(ByteVector.fromArray(B, a.qs, xo + 16 + c))));
+                sum = widenAdd(sum, p);
+            }
+            float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
+            acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static float dotQ4K(MemorySegment w, long wo, Act a, int n) {
+        float s = 0;
+        for (int b = 0; b < n / QK_K; b++) {
+            long o = wo + 144L * b;
+            IntVector sum = IntVector.zero(I);
+            int summ = 0;
+            for (int j = 0; j < 8; j += 2) {
+                int sm0 = JavaQuants.scaleMinK4(j, w, o + 4), sm1 = JavaQuants.scaleMinK4(j + 1, w, o + 4);
+                long q = o + 16 + 16L * j;
+                int xo = b * QK_K + 32 * j;
+                IntVector s0 = IntVector.zero(I), s1 = s0;
+                for (int c = 0; c < 32; c += BL) {
+                    ByteVector packed = ByteVector.fromMemorySegment(B, w, q + c, LE);
+                    s0 = widenAdd(s0, wide(packed.and((byte) 0xf)).mul(wide(ByteVector.fromArray(B, a.qs, xo + c))));
+                    s1 = widenAdd(s1, wide(packed.lanewise(VectorOperators.LSHR, 4))
+                            .mul(wide(ByteVector.fromArray(B, a.qs, xo + 32 + c))));
+                }
+                sum = sum.add(s0.mul(sm0 & 0xff)).add(s1.mul(sm1 & 0xff));
+                int bs = b * 16 + 2 * j;
+                summ += (sm0 >>> 8) * (a.bsums[bs] + a.bsums[bs + 1]) + (sm1 >>> 8) * (a.bsums[bs + 2] + a.bsums[bs + 3]);
+            }
+            int sumi = sum.reduceLanes(VectorOperators.ADD);
+            float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
+            float dmin = JavaQuants.fromHalf(w.get(I16, o + 2)) * a.d[b];
+            s += d * sumi - dmin * summ;
+        }
+        return s;
+    }
+
+    private static float dotQ6K(MemorySegment w, long wo, Act a, int n) {
+        float s = 0;
+        for (int b = 0; b < n / QK_K; b++) {
+            long o = wo + 210L * b;
+            IntVector sum = IntVector.zero(I);
+            for (int half = 0; half < 2; half++) {
+                long ql = o + 64L * half, qh = o + 128 + 32L * half;
+                long sc = o + 192 + 8L * half;
+                int xo = b * QK_K + 128 * half;
+                for (int l = 0; l < 32; l += BL) {
+                    ByteVector l0 = ByteVector.fromMemorySegment(B, w, ql + l, LE);
+                    ByteVector l1 = ByteVector.fromMemorySegment(B, w, ql + 32 + l, LE);
+                    ByteVector h = ByteVector.fromMemorySegment(B, w, qh + l, LE);
+                    ByteVector q1 = l0.and((byte) 0xf).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q2 = l1.and((byte) 0xf).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3)
+                            .lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q3 = l0.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 4)
+                            .and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q4 = l1.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 6)
+                            .lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    int g = l / 16; // a chunk of BL <= 16 never straddles two 16-wide scale groups
+                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q1).mul(wide(ByteVector.fromArray(B, a.qs, xo + l))))
+                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + g)));
+                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q2).mul(wide(ByteVector.fromArray(B, a.qs, xo + 32 + l))))
+                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 2 + g)));
+                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q3).mul(wide(ByteVector.fromArray(B, a.qs, xo + 64 + l))))
+                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 4 + g)));
+                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q4).mul(wide(ByteVector.fromArray(B, a.qs, xo + 96 + l))))
+                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 6 + g)));
+                }
+            }
+            s += JavaQuants.fromHalf(w.get(I16, o + 208)) * a.d[b] * sum.reduceLanes(VectorOperators.ADD);
+        }
+        return s;
+    }
+
+    // ---- elementwise and row ops ----
+
     @Override
     public void rmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps) {
-        checkRmsnorm(y, x, w, n, rows, eps);
+        Checks.rmsnorm(y, x, w, n, rows, eps);
         int step = F.length();
         int bound = F.loopBound(n);
         for (int r = 0; r < rows; r++) {
@@ -43,7 +310,7 @@ public final class VectorKernels extends ScalarKernels {
             }
             float ss = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
             for (; i < n; i++) {
-                float v = x.get(JAVA_FLOAT_UNALIGNED, base + (long) i * Float.BYTES);
+                float v = x.get(F32, base + (long) i * Float.BYTES);
                 ss += v * v;
             }
             float scale = (float) (1.0 / Math.sqrt(ss / n + eps));
@@ -56,9 +323,125 @@ public final class VectorKernels extends ScalarKernels {
             }
             for (; i < n; i++) {
                 long off = base + (long) i * Float.BYTES;
-                y.set(JAVA_FLOAT_UNALIGNED, off,
-                        x.get(JAVA_FLOAT_UNALIGNED, off) * scale
-                                * w.get(JAVA_FLOAT_UNALIGNED, (long) i * Float.BYTES));
+                y.set(F32, off, x.get(F32, off) * scale * w.get(F32, (long) i * Float.BYTES));
+            }
+        }
+    }
+
+    @Override
+    public void softmax(MemorySegment x, int n, int rows) {
+        Checks.softmax(x, n, rows);
+        int bound = F.loopBound(n);
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * n * Float.BYTES;
+            FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            int i = 0;
+            for (; i < bound; i += F.length()) mv = mv.max(FloatVector.fromMemorySegment(F, x, base + 4L * i, LE));
+            float max = mv.reduceLanes(VectorOperators.MAX);
+            for (; i < n; i++) max = Math.max(max, x.get(F32, base + 4L * i));
+            FloatVector sv = FloatVector.zero(F);
+            for (i = 0; i < bound; i += F.length()) {
+                FloatVector e = FloatVector.fromMemorySegment(F, x, base + 4L * i, LE).sub(max).lanewise(VectorOperators.EXP);
+                e.intoMemorySegment(x, base + 4L * i, LE);
+                sv = sv.add(e);
+            }
+            float sum = sv.reduceLanes(VectorOperators.ADD);
+            for (; i < n; i++) {
+                float e = (float) Math.exp(x.get(F32, base + 4L * i) - max);
+                x.set(F32, base + 4L * i, e);
+                sum += e;
+            }
+            float inv = 1 / sum;
+            for (i = 0; i < bound; i += F.length()) {
+                FloatVector.fromMemorySegment(F, x, base + 4L * i, LE).mul(inv).intoMemorySegment(x, base + 4L * i, LE);
+            }
+            for (; i < n; i++) x.set(F32, base + 4L * i, x.get(F32, base + 4L * i) * inv);
+        }
+    }
+
+    @Override
+    public void siluMul(MemorySegment y, MemorySegment g, MemorySegment u, int n) {
+        Checks.elementwise(y, g, u, n);
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) {
+            FloatVector gv = FloatVector.fromMemorySegment(F, g, 4L * i, LE);
+            FloatVector uv = FloatVector.fromMemorySegment(F, u, 4L * i, LE);
+            FloatVector den = gv.neg().lanewise(VectorOperators.EXP).add(1f);
+            gv.div(den).mul(uv).intoMemorySegment(y, 4L * i, LE);
+        }
+        for (; i < n; i++) {
+            float gv = g.get(F32, 4L * i);
+            y.set(F32, 4L * i, gv / (1f + (float) Math.exp(-gv)) * u.get(F32, 4L * i));
+        }
+    }
+
+    @Override
+    public void add(MemorySegment y, MemorySegment a, MemorySegment b, int n) {
+        Checks.elementwise(y, a, b, n);
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) {
+            FloatVector.fromMemorySegment(F, a, 4L * i, LE).add(FloatVector.fromMemorySegment(F, b, 4L * i, LE))
+                    .intoMemorySegment(y, 4L * i, LE);
+        }
+        for (; i < n; i++) y.set(F32, 4L * i, a.get(F32, 4L * i) + b.get(F32, 4L * i));
+    }
+
+    // ---- attention ----
+
+    /** A KV row of n values at element index e as floats into dst. */
+    private static void kvRow(MemorySegment s, GgmlType t, long e, float[] dst, int n) {
+        if (t == GgmlType.F32) {
+            MemorySegment.copy(s, F32, 4 * e, dst, 0, n);
+            return;
+        }
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) halves(s, 2 * (e + i), false).intoArray(dst, i);
+        for (; i < n; i++) dst[i] = JavaQuants.fromHalf(s.get(I16, 2 * (e + i)));
+    }
+
+    private static float dotArr(float[] a, float[] b, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0, bound = F.loopBound(n);
+        for (; i < bound; i += F.length()) acc = FloatVector.fromArray(F, a, i).fma(FloatVector.fromArray(F, b, i), acc);
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    @Override
+    public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
+                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
+        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
+        int group = nHead / nKvHead;
+        float[] qv = new float[headDim], kr = new float[headDim], vr = new float[headDimV], acc = new float[headDimV];
+        int boundV = F.loopBound(headDimV);
+        for (int t = 0; t < nQ; t++) {
+            for (int h = 0; h < nHead; h++) {
+                int kvh = h / group;
+                MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+                java.util.Arrays.fill(acc, 0);
+                float m = Float.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j <= pos0 + t; j++) {
+                    kvRow(k, kvType, ((long) j * nKvHead + kvh) * headDim, kr, headDim);
+                    float sc = dotArr(qv, kr, headDim) * scale;
+                    float corr = 1;
+                    if (sc > m) {
+                        corr = m == Float.NEGATIVE_INFINITY ? 0 : (float) Math.exp(m - sc);
+                        sum *= corr;
+                        m = sc;
+                    }
+                    float p = (float) Math.exp(sc - m);
+                    sum += p;
+                    kvRow(v, kvType, ((long) j * nKvHead + kvh) * headDimV, vr, headDimV);
+                    int i = 0;
+                    for (; i < boundV; i += F.length()) {
+                        FloatVector.fromArray(F, acc, i).mul(corr).add(FloatVector.fromArray(F, vr, i).mul(p)).intoArray(acc, i);
+                    }
+                    for (; i < headDimV; i++) acc[i] = acc[i] * corr + p * vr[i];
+                }
+                long oo = ((long) t * nHead + h) * headDimV * Float.BYTES;
+                float inv = sum > 0 ? 1 / sum : 0;
+                for (int i = 0; i < headDimV; i++) out.set(F32, oo + 4L * i, acc[i] * inv);
             }
         }
     }

@@ -1,0 +1,99 @@
+package dev.panamax.bench;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.NativeKernels;
+import dev.panamax.kernels.ScalarKernels;
+import dev.panamax.kernels.VectorKernels;
+import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.AuxCounters;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * y = W·x per weight type: batch 1 (decode GEMV, reported as GB/s of weights streamed) and batch 128
+ * (prompt GEMM, reported as GFLOP/s), native vs Java Vector API vs scalar Java. The matrix (4096 x 4096)
+ * exceeds L2 but not every L3; ./panamax microbench measures far beyond the last-level cache.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector"})
+public class MatmulBenchmark {
+    static final int N = 4096;
+
+    @Param({"Q4_0", "Q8_0", "Q4_K", "Q6_K", "F16", "F32"})
+    GgmlType type;
+
+    @Param({"native", "vector", "scalar"})
+    String impl;
+
+    @Param({"1", "128"})
+    int batch;
+
+    Arena arena;
+    Kernels kernels;
+    MemorySegment w, x, y;
+    long weightBytes;
+
+    /** Secondary results: weight GB/s and GFLOP/s of each measured iteration. */
+    @State(Scope.Thread)
+    @AuxCounters(AuxCounters.Type.OPERATIONS)
+    public static class Rates {
+        public long weightBytes;
+        public long flops;
+    }
+
+    @Setup(Level.Trial)
+    public void setup() {
+        arena = Arena.ofConfined();
+        kernels = switch (impl) {
+            case "native" -> new NativeKernels(1);
+            case "vector" -> new VectorKernels();
+            default -> new ScalarKernels();
+        };
+        weightBytes = type.rowBytes(N) * N;
+        Random rnd = new Random(7);
+        MemorySegment f = arena.allocate((long) N * N * Float.BYTES, 64);
+        for (long i = 0; i < (long) N * N; i++) f.setAtIndex(JAVA_FLOAT, i, rnd.nextFloat() * 2 - 1);
+        w = arena.allocate(weightBytes, 64);
+        try (Kernels q = new ScalarKernels()) {
+            q.quantize(type, w, f, N, N);
+        }
+        x = arena.allocate((long) batch * N * Float.BYTES, 64);
+        for (long i = 0; i < (long) batch * N; i++) x.setAtIndex(JAVA_FLOAT, i, rnd.nextFloat() * 2 - 1);
+        y = arena.allocate((long) batch * N * Float.BYTES, 64);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        kernels.close();
+        arena.close();
+    }
+
+    @Benchmark
+    public MemorySegment matmul(Rates rates) {
+        kernels.matmul(type, w, N, N, x, batch, y);
+        rates.weightBytes += weightBytes;
+        rates.flops += 2L * N * N * batch;
+        return y;
+    }
+}

@@ -1,0 +1,260 @@
+/* pmx_matmul of every ISA (scalar included, through the API's row and batch splitting) and every weight
+ * type against the scalar reference table, single-threaded and on a pool of 3; and the reference itself
+ * against a double-precision product of the dequantized weights with the unquantized inputs. */
+#include <string.h>
+#include "check.h"
+#include "kernels.h"
+#include "ref/ref.h"
+
+static const int32_t TYPE_OF[PMX_T_COUNT] = {
+    [PMX_T_F32] = PMX_TYPE_F32,   [PMX_T_F16] = PMX_TYPE_F16,   [PMX_T_BF16] = PMX_TYPE_BF16,
+    [PMX_T_Q8_0] = PMX_TYPE_Q8_0, [PMX_T_Q4_0] = PMX_TYPE_Q4_0, [PMX_T_Q4_K] = PMX_TYPE_Q4_K,
+    [PMX_T_Q6_K] = PMX_TYPE_Q6_K,
+};
+static const char *const TYPE_NAME[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K"};
+
+static const int64_t COLS[] = {32, 64, 96, 256, 512, 768, 4096 + 32, 4096 + 256};
+static const int64_t ROWS[] = {1, 3, 16, 17, 64, 100};
+static const int64_t BATCH[] = {1, 2, 3, 4, 5, 8, 13};
+#define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
+/* Past this width only a few (rows, batch) pairs run, to keep each ISA's share of the test near a second. */
+#define BIG_COLS 1024
+static const int64_t BIG_PAIRS[][2] = {{1, 1}, {3, 13}, {17, 4}, {100, 2}};
+
+/* Kernel vs reference: the integer block sums are exact in both, so only the float summation order (and
+ * FMA contraction) of the block terms differs, which a float kernel bounds by about n * 2^-24 * S with
+ * S = sum_k |w_k x_k|; 1e-4 * (1 + S) leaves headroom for n = 4352 while a wrong element, block or scale
+ * shows as an error of order |w_k x_k|. The "1 +" covers outputs that cancel to near zero. */
+#define KERNEL_TOL 1e-4
+
+/* Reference vs exact: an 8-bit activation is off by at most half a step, d/2, with d = amax/127 of its
+ * block; Q8_0 stores d in half precision, which moves each of up to 127 steps by 2^-11 * d more. Float
+ * types carry no activation rounding. The 1e-5 * (1 + S) covers the float rounding of dequantized
+ * weights (d * sc * q - dmin * m) and of the output. */
+#define HALF_ULP 4.8828125e-4 /* 2^-11 */
+
+static int64_t g_isas[PMX_ISA_COUNT];
+static int g_n_isas;
+static double g_worst_kernel[PMX_ISA_COUNT][PMX_T_COUNT]; /* max |y - yref| / (1 + S) */
+static double g_worst_exact[PMX_T_COUNT];                 /* max |yref - exact| / bound */
+static double g_worst_exact_rel[PMX_T_COUNT];             /* max |yref - exact| / (1 + S) */
+static long g_act_diffs[PMX_ISA_COUNT][PMX_T_COUNT];      /* activation values one step off the reference */
+
+/* Largest |x| of each activation block of `bs` values in [k0, k0 + bs). */
+static double act_step_bound(int t, const float *x, int64_t k0) {
+    const int64_t bs = (t == PMX_T_Q4_K || t == PMX_T_Q6_K) ? QK_K : QK8_0;
+    double amax = 0;
+    for (int64_t k = k0; k < k0 + bs; k++) amax = fmax(amax, fabs((double)x[k]));
+    const double d = amax / 127;
+    /* q8_K keeps d as a float: only float rounding of x * iscale, far below 1e-5 of a step */
+    return bs == QK_K ? d * (0.5 + 1e-5) : d * (0.5 + 127 * HALF_ULP) * (1 + 1e-6);
+}
+
+/* The ISA's prepared activations against the reference's: same layout, scales equal to rounding, each
+ * quant within one step (a different rounding mode may move ties), bsums the exact sums of its own quants.
+ * Returns the number of quants that differ. */
+static long check_acts(int isa, int t, const void *got, const void *want, int64_t n, int64_t batch) {
+    long diffs = 0;
+    if (t == PMX_T_Q8_0 || t == PMX_T_Q4_0) {
+        const block_q8_0 *g = got, *w = want;
+        for (int64_t i = 0; i < batch * (n / QK8_0); i++) {
+            CHECK(abs((int)g[i].d - (int)w[i].d) <= 1, "%s %s act block %ld: d %04x vs ref %04x", pmx_isa_name(isa),
+                  TYPE_NAME[t], (long)i, g[i].d, w[i].d);
+            for (int j = 0; j < QK8_0; j++) {
+                const int dq = abs(g[i].qs[j] - w[i].qs[j]);
+                diffs += dq != 0;
+                CHECK(dq <= 1, "%s %s act block %ld q[%d]: %d vs ref %d", pmx_isa_name(isa), TYPE_NAME[t], (long)i, j,
+                      g[i].qs[j], w[i].qs[j]);
+            }
+        }
+    } else {
+        const block_q8_K *g = got, *w = want;
+        for (int64_t i = 0; i < batch * (n / QK_K); i++) {
+            CHECK(fabs((double)g[i].d - w[i].d) <= 2.4e-7 * fabs((double)w[i].d), "%s %s act block %ld: d %g vs ref %g",
+                  pmx_isa_name(isa), TYPE_NAME[t], (long)i, g[i].d, w[i].d);
+            for (int j = 0; j < QK_K; j++) {
+                const int dq = abs(g[i].qs[j] - w[i].qs[j]);
+                diffs += dq != 0;
+                CHECK(dq <= 1, "%s %s act block %ld q[%d]: %d vs ref %d", pmx_isa_name(isa), TYPE_NAME[t], (long)i, j,
+                      g[i].qs[j], w[i].qs[j]);
+            }
+            for (int j = 0; j < QK_K / 16; j++) {
+                int s = 0;
+                for (int l = 0; l < 16; l++) s += g[i].qs[16 * j + l];
+                CHECK(g[i].bsums[j] == s, "%s %s act block %ld bsums[%d] = %d, its quants sum to %d", pmx_isa_name(isa),
+                      TYPE_NAME[t], (long)i, j, g[i].bsums[j], s);
+            }
+        }
+    }
+    return diffs;
+}
+
+struct mm_case {
+    int t;
+    int64_t n, rows, batch;
+    const void *w;      /* quantized weights */
+    const float *wd;    /* the same, dequantized */
+    const float *x;
+    const pmx_kernels *ref;
+};
+
+static void run_case(const struct mm_case *c, pmx_pool *pool) {
+    const int t = c->t;
+    const int64_t n = c->n, rows = c->rows, batch = c->batch, ny = rows * batch;
+    const pmx_matmul_kernel *rk = &c->ref->matmul[t];
+    const int64_t act_bytes = pmx_act_row_bytes(t, n) * batch;
+    CHECK(pmx_matmul_scratch_bytes(TYPE_OF[t], n, batch) == act_bytes, "%s scratch bytes", TYPE_NAME[t]);
+    CHECK((rk->prepare != NULL) == (act_bytes > 0), "%s ref prepare presence", TYPE_NAME[t]);
+
+    void *xa_ref = act_bytes ? malloc((size_t)act_bytes) : NULL;
+    float *yref = malloc(sizeof(float) * ny);
+    double *sabs = malloc(sizeof(double) * ny);
+    if (rk->prepare) rk->prepare(xa_ref, c->x, n, 0, batch);
+    rk->matmul(c->w, n, rk->prepare ? xa_ref : (const void *)c->x, batch, yref, rows, 0, rows);
+
+    /* the reference against the exact product of what it was given */
+    for (int64_t b = 0; b < batch; b++) {
+        const float *xb = c->x + b * n;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *wr = c->wd + r * n;
+            double exact = 0, s = 0, act = 0;
+            const int64_t bs = !rk->prepare ? n : (t == PMX_T_Q4_K || t == PMX_T_Q6_K) ? QK_K : QK8_0;
+            for (int64_t k0 = 0; k0 < n; k0 += bs) {
+                double wabs = 0;
+                for (int64_t k = k0; k < k0 + bs; k++) {
+                    exact += (double)wr[k] * xb[k];
+                    s += fabs((double)wr[k] * xb[k]);
+                    wabs += fabs((double)wr[k]);
+                }
+                if (rk->prepare) act += act_step_bound(t, xb, k0) * wabs;
+            }
+            sabs[b * rows + r] = s;
+            const double err = fabs((double)yref[b * rows + r] - exact), bound = act + 1e-5 * (1 + s);
+            CHECK(err <= bound, "ref %s n=%ld r=%ld b=%ld: %.9g vs exact %.9g, err %g > bound %g", TYPE_NAME[t], (long)n,
+                  (long)r, (long)b, yref[b * rows + r], exact, err, bound);
+            if (act > 0) g_worst_exact[t] = fmax(g_worst_exact[t], (err - 1e-5 * (1 + s)) / act);
+            g_worst_exact_rel[t] = fmax(g_worst_exact_rel[t], err / (1 + s));
+        }
+    }
+
+    /* every ISA through the API: canaries after y and scratch catch writes out of bounds */
+    enum { CANARY = 64 };
+    float *y = malloc(sizeof(float) * ny + CANARY), *yown = malloc(sizeof(float) * ny);
+    unsigned char *scratch = malloc((size_t)act_bytes + CANARY);
+    for (int ii = 0; ii < g_n_isas; ii++) {
+        const int32_t isa = (int32_t)g_isas[ii];
+        if (pmx_force_isa(isa) != PMX_OK) continue;
+        const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
+        CHECK((mk->prepare != NULL) == (rk->prepare != NULL), "%s %s: prepare presence differs from ref",
+              pmx_isa_name(isa), TYPE_NAME[t]);
+        for (int p = 0; p < 2; p++) {
+            pmx_pool *pl = p ? pool : NULL;
+            for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+            memset((char *)y + sizeof(float) * ny, 0xa5, CANARY);
+            memset(scratch, 0x5a, (size_t)act_bytes);
+            memset(scratch + act_bytes, 0xa5, CANARY);
+            const int32_t st = pmx_matmul(pl, TYPE_OF[t], c->w, rows, n, c->x, batch, y, scratch, act_bytes);
+            CHECK(st == PMX_OK, "%s %s status %d", pmx_isa_name(isa), TYPE_NAME[t], st);
+            int canary_ok = 1;
+            for (int i = 0; i < CANARY; i++)
+                canary_ok &= ((unsigned char *)y)[sizeof(float) * ny + i] == 0xa5 && scratch[act_bytes + i] == 0xa5;
+            CHECK(canary_ok, "%s %s n=%ld rows=%ld batch=%ld: wrote past y or scratch", pmx_isa_name(isa),
+                  TYPE_NAME[t], (long)n, (long)rows, (long)batch);
+
+            /* held against the reference dot products of the activations this ISA prepared */
+            const float *want = yref;
+            if (act_bytes && memcmp(scratch, xa_ref, (size_t)act_bytes) != 0) {
+                g_act_diffs[isa][t] += check_acts(isa, t, scratch, xa_ref, n, batch);
+                rk->matmul(c->w, n, scratch, batch, yown, rows, 0, rows);
+                want = yown;
+            }
+            int bad = 0;
+            for (int64_t i = 0; i < ny && bad < 3; i++) {
+                const double err = fabs((double)y[i] - want[i]), rel = err / (1 + sabs[i]);
+                if (!(rel <= KERNEL_TOL)) {
+                    bad++;
+                    CHECK(rel <= KERNEL_TOL, "%s %s n=%ld rows=%ld batch=%ld pool=%d: y[b=%ld][r=%ld] = %.9g, ref %.9g",
+                          pmx_isa_name(isa), TYPE_NAME[t], (long)n, (long)rows, (long)batch, p, (long)(i / rows),
+                          (long)(i % rows), y[i], want[i]);
+                }
+                if (rel == rel) g_worst_kernel[isa][t] = fmax(g_worst_kernel[isa][t], rel);
+            }
+        }
+    }
+    free(y), free(yown), free(scratch), free(xa_ref), free(yref), free(sabs);
+}
+
+static void check_rejections(void) {
+    float x[64] = {0}, y[4];
+    unsigned char w[256] = {0}, scratch[256];
+    CHECK(pmx_matmul(NULL, PMX_TYPE_Q8_0, w, 1, 48, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG,
+          "n_cols not a multiple of 32");
+    CHECK(pmx_matmul(NULL, PMX_TYPE_Q4_K, w, 1, 64, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG,
+          "n_cols not a multiple of 256");
+    CHECK(pmx_matmul(NULL, PMX_TYPE_Q8_0, w, 1, 64, x, 1, y, scratch, 67) == PMX_ERR_INVALID_ARG, "scratch too small");
+    CHECK(pmx_matmul(NULL, PMX_TYPE_Q8_0, w, 1, 64, x, 1, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no scratch");
+    CHECK(pmx_matmul(NULL, 7, w, 1, 64, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG, "unknown type");
+    CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 0, 64, x, 1, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no rows");
+    CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 1, 64, x, 0, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no batch");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_F16, 64, 3) == 0, "float weights need no scratch");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q4_0, 64, 3) == 3 * 2 * 34, "q4_0 scratch: q8_0 blocks");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 512, 2) == 2 * 2 * 292, "q6_K scratch: q8_K blocks");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 500, 2) < 0, "q6_K scratch of a bad width");
+}
+
+int main(void) {
+    pmx_kernels ref;
+    pmx_kernels_ref(&ref);
+    pmx_pool *pool = pmx_pool_create(3);
+    CHECK(pool != NULL, "pool");
+    g_isas[g_n_isas++] = PMX_ISA_SCALAR;
+    for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++)
+        if (for_each_isa_begin(isa)) g_isas[g_n_isas++] = isa;
+
+    for (int t = 0; t < PMX_T_COUNT; t++) {
+        const int64_t bs = pmx_type_block_size(TYPE_OF[t]);
+        for (int ci = 0; ci < LEN(COLS); ci++) {
+            const int64_t n = COLS[ci];
+            if (n % bs) continue;
+            const int64_t max_rows = ROWS[LEN(ROWS) - 1], max_batch = BATCH[LEN(BATCH) - 1];
+            /* weights of mixed magnitudes (per-row scale over two decades), inputs with sparse outliers as
+             * in real activations */
+            float *wf = malloc(sizeof(float) * max_rows * n), *wd = malloc(sizeof(float) * max_rows * n);
+            float *x = malloc(sizeof(float) * max_batch * n);
+            void *w = malloc((size_t)pmx_row_bytes(t, n) * max_rows);
+            for (int64_t r = 0; r < max_rows; r++) fill(wf + r * n, n, 0.02f * (1 + 99 * (float)((r * 37) % 11) / 10));
+            for (int64_t i = 0; i < max_batch * n; i++) x[i] = rnd() * (i % 97 == 13 ? 20.0f : 1.5f);
+            CHECK(pmx_quantize(TYPE_OF[t], w, wf, max_rows, n) == PMX_OK, "quantize");
+            CHECK(pmx_dequantize(TYPE_OF[t], wd, w, max_rows, n) == PMX_OK, "dequantize");
+            for (int ri = 0; ri < LEN(ROWS); ri++) {
+                for (int bi = 0; bi < LEN(BATCH); bi++) {
+                    const int64_t rows = ROWS[ri], batch = BATCH[bi];
+                    if (n > BIG_COLS) {
+                        int keep = 0;
+                        for (int k = 0; k < LEN(BIG_PAIRS); k++) keep |= BIG_PAIRS[k][0] == rows && BIG_PAIRS[k][1] == batch;
+                        if (!keep) continue;
+                    }
+                    const struct mm_case c = {t, n, rows, batch, w, wd, x, &ref};
+                    run_case(&c, pool);
+                }
+            }
+            free(wf), free(wd), free(x), free(w);
+        }
+    }
+    check_rejections();
+
+    for (int t = 0; t < PMX_T_COUNT; t++) {
+        printf("%-5s ref vs exact: err/(1+S) <= %.3g", TYPE_NAME[t], g_worst_exact_rel[t]);
+        if (t >= PMX_T_Q8_0) printf(", <= %.3f of the activation rounding bound", g_worst_exact[t]);
+        printf("\n");
+        for (int ii = 0; ii < g_n_isas; ii++) {
+            const int isa = (int)g_isas[ii];
+            printf("      %-12s vs ref: err/(1+S) <= %.3g (tolerance %g)", pmx_isa_name(isa), g_worst_kernel[isa][t],
+                   KERNEL_TOL);
+            if (g_act_diffs[isa][t]) printf(", %ld activation quants one step off the ref's", g_act_diffs[isa][t]);
+            printf("\n");
+        }
+    }
+    pmx_pool_destroy(pool);
+    return finish();
+}

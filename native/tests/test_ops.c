@@ -1,0 +1,224 @@
+/* Softmax, SiLU-gated product, add, argmax and top-k: every ISA against the scalar reference through the
+ * public API (pool of 3 and NULL), plus exact expectations that hold the reference itself. */
+#include <string.h>
+#include "check.h"
+#include "ref/ref.h"
+
+/* Worst |a-b| / (atol + rtol*|b|) over n values: <= 1 passes; NaN where b is not NaN (or vice versa) fails. */
+static double worst(const float *a, const float *b, int64_t n, double rtol, double atol, int64_t *at) {
+    double m = 0;
+    *at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(a[i]) && isnan(b[i])) continue;
+        double d = a[i] == b[i] ? 0 : fabs((double)a[i] - b[i]) / (atol + rtol * fabs((double)b[i]));
+        if (!(d <= m)) m = isnan(d) ? INFINITY : d, *at = i;
+    }
+    return m;
+}
+
+static pmx_kernels REF;
+
+/* Bound: the SIMD exp is within 8.4e-8 relative (1.4 ulp); x - max is rounded in float, costing up to
+ * |x - max| * 2^-24 relative (3.8e-6 at |x - max| = 64, below which results are < 2e-28 of the max); the
+ * float sum over 16 lanes adds about (n/16) * 2^-24 in the worst case (1.5e-5 at n = 4097; measured ~1e-6).
+ * atol 1e-38 covers results that underflow to subnormals, where the two exps round differently. */
+#define SOFTMAX_RTOL 2e-5
+#define SOFTMAX_ATOL 1e-38
+
+static void test_softmax(pmx_pool *pool, int32_t isa) {
+    enum { ROWS = 3, KINDS = 6 };
+    double wmax = 0;
+    for (size_t s = 0; s < N_TAIL_SIZES; s++) {
+        const int64_t n = TAIL_SIZES[s];
+        float *x = malloc(sizeof(float) * n * ROWS), *r = malloc(sizeof(float) * n * ROWS);
+        for (int kind = 0; kind < KINDS; kind++) {
+            for (int64_t i = 0; i < n * ROWS; i++) {
+                const float v = rnd();
+                switch (kind) {
+                case 0: x[i] = v * 5; break;                                   /* typical logits */
+                case 1: x[i] = v * 200; break;                                 /* most terms underflow */
+                case 2: x[i] = 1e4f + v * 60; break;                           /* large magnitude */
+                case 3: x[i] = -3e4f + v * 30; break;                          /* large negative */
+                case 4: x[i] = i % n % 3 == 1 ? -INFINITY : v * 8; break;      /* masked entries */
+                default: x[i] = 7.25f; break;                                  /* all equal */
+                }
+            }
+            memcpy(r, x, sizeof(float) * n * ROWS);
+            REF.softmax_f32(r, n, 0, ROWS);
+            CHECK(pmx_softmax_f32(pool, x, n, ROWS) == PMX_OK, "status");
+            int64_t at;
+            const double w = worst(x, r, n * ROWS, SOFTMAX_RTOL, SOFTMAX_ATOL, &at);
+            if (w > wmax) wmax = w;
+            CHECK(w <= 1, "%s softmax kind %d n=%ld: worst %g of bound at %ld (%g vs %g)", pmx_isa_name(isa), kind,
+                  (long)n, w, (long)at, at >= 0 ? x[at] : 0, at >= 0 ? r[at] : 0);
+            if (kind == 5) { /* exp(0) = 1 exactly and the sum n is exact: 1/n to the ulp */
+                const float want = 1.0f / (float)n;
+                for (int64_t i = 0; i < n * ROWS; i++)
+                    if (fabsf(x[i] - want) > 1.2e-7f * want) {
+                        CHECK(0, "%s softmax all-equal n=%ld: %g != 1/n", pmx_isa_name(isa), (long)n, x[i]);
+                        break;
+                    }
+            }
+            if (kind == 4)
+                for (int64_t i = 0; i < n * ROWS; i++)
+                    if (i % n % 3 == 1 && x[i] != 0) {
+                        CHECK(0, "%s softmax: -inf entry %ld gave %g", pmx_isa_name(isa), (long)i, x[i]);
+                        break;
+                    }
+        }
+        free(x), free(r);
+    }
+    printf("%s softmax: worst error %.3f of the bound (rtol %g)\n", pmx_isa_name(isa), wmax, SOFTMAX_RTOL);
+}
+
+/* Bound: exp 1.4 ulp, then 1 + e, the division and the product by u each round once: ~4 ulp; rtol 6e-7
+ * (10 ulp). atol: for g < -88.7, exp(-g) overflows in float and silu underflows to -0 where the double
+ * reference still has up to 2e-37 * |u|. */
+#define SILU_RTOL 6e-7
+#define SILU_ATOL 1e-35
+
+static const int64_t BIG_SIZES[] = {40000, 65536 + 5}; /* above ELEMENTWISE_PARALLEL_MIN: threaded */
+
+static void test_silu_add(pmx_pool *pool, int32_t isa) {
+    static const float extremes[] = {0.0f, -0.0f, 80, -80, 88, -88, 88.7f, -88.7f, 89, -89, 100, -100,
+                                     1e4f, -1e4f, 1e30f, -1e30f, 1e-30f, -1e-30f, 20, -20};
+    const size_t n_ext = sizeof extremes / sizeof extremes[0];
+    double wmax = 0;
+    for (size_t s = 0; s < N_TAIL_SIZES + 2; s++) {
+        const int64_t n = s < N_TAIL_SIZES ? TAIL_SIZES[s] : BIG_SIZES[s - N_TAIL_SIZES];
+        float *g = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+        float *r = malloc(sizeof(float) * n), *t = malloc(sizeof(float) * n);
+        fill(g, n, 12.0f);
+        fill(u, n, 3.0f);
+        for (int64_t i = 0; i < n; i += 3) g[i] = extremes[(i / 3) % n_ext];
+        for (int alias = 0; alias < 3; alias++) { /* y separate, y == g, y == u */
+            memcpy(t, alias == 2 ? u : g, sizeof(float) * n);
+            float *out = alias == 0 ? y : t;
+            REF.silu_mul_f32(r, g, u, 0, n);
+            CHECK(pmx_silu_mul_f32(pool, out, alias == 1 ? t : g, alias == 2 ? t : u, n) == PMX_OK, "status");
+            int64_t at;
+            const double w = worst(out, r, n, SILU_RTOL, SILU_ATOL, &at);
+            if (w > wmax) wmax = w;
+            CHECK(w <= 1, "%s silu_mul alias %d n=%ld: worst %g of bound at %ld (g=%g: %g vs %g)", pmx_isa_name(isa),
+                  alias, (long)n, w, (long)at, at >= 0 ? g[at] : 0, at >= 0 ? out[at] : 0, at >= 0 ? r[at] : 0);
+
+            memcpy(t, alias == 2 ? u : g, sizeof(float) * n);
+            REF.add_f32(r, g, u, 0, n);
+            CHECK(pmx_add_f32(pool, out, alias == 1 ? t : g, alias == 2 ? t : u, n) == PMX_OK, "status");
+            CHECK(memcmp(out, r, sizeof(float) * n) == 0, "%s add alias %d n=%ld not exact", pmx_isa_name(isa), alias,
+                  (long)n);
+        }
+        free(g), free(u), free(y), free(r), free(t);
+    }
+    printf("%s silu_mul: worst error %.3f of the bound (rtol %g)\n", pmx_isa_name(isa), wmax, SILU_RTOL);
+}
+
+static void test_argmax(int32_t isa) {
+    const char *name = pmx_isa_name(isa);
+    for (size_t s = 0; s < N_TAIL_SIZES + 1; s++) {
+        const int64_t n = s < N_TAIL_SIZES ? TAIL_SIZES[s] : 70001;
+        float *x = malloc(sizeof(float) * n);
+        for (int kind = 0; kind < 5; kind++) {
+            for (int64_t i = 0; i < n; i++) {
+                const float v = rnd();
+                switch (kind) {
+                case 0: x[i] = v; break;
+                case 1: x[i] = floorf(v * 4); break;                      /* many ties */
+                case 2: x[i] = (i * 7) % 5 == 2 ? NAN : floorf(v * 4); break;
+                case 3: x[i] = i % 2 ? NAN : -INFINITY; break;             /* no finite number */
+                default: x[i] = NAN; break;
+                }
+            }
+            const int64_t want = REF.argmax_f32(x, n), got = pmx_argmax_f32(x, n);
+            CHECK(got == want, "%s argmax kind %d n=%ld: %ld, ref %ld", name, kind, (long)n, (long)got, (long)want);
+        }
+        /* the maximum in each position: the tail, the last vector, the first element; a later equal is ignored */
+        for (int64_t p = 0; p < n; p += (n > 300 ? n / 7 : 1)) {
+            fill(x, n, 1.0f);
+            x[p] = 2.0f;
+            if (p + 1 < n) x[n - 1] = 2.0f;
+            CHECK(pmx_argmax_f32(x, n) == p, "%s argmax n=%ld max at %ld: got %ld", name, (long)n, (long)p,
+                  (long)pmx_argmax_f32(x, n));
+        }
+        free(x);
+    }
+    const float nan_first[] = {NAN, -1, 3, NAN, 3, 2}, neg_inf[] = {NAN, -INFINITY, NAN, -INFINITY};
+    const float all_nan[] = {NAN, NAN, NAN}, big_nan[] = {1, 2, NAN, 5, NAN, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, NAN};
+    CHECK(pmx_argmax_f32(nan_first, 6) == 2, "%s NaN first: %ld", name, (long)pmx_argmax_f32(nan_first, 6));
+    CHECK(pmx_argmax_f32(neg_inf, 4) == 1, "%s -inf and NaN: %ld", name, (long)pmx_argmax_f32(neg_inf, 4));
+    CHECK(pmx_argmax_f32(all_nan, 3) == 0, "%s all NaN: %ld", name, (long)pmx_argmax_f32(all_nan, 3));
+    CHECK(pmx_argmax_f32(big_nan, 19) == 17, "%s NaN in tail: %ld", name, (long)pmx_argmax_f32(big_nan, 19));
+    CHECK(pmx_argmax_f32(big_nan, 0) == -1, "n = 0");
+}
+
+/* The reference itself, by exact expectations. */
+static void test_ref_values(void) {
+    float x[3] = {0.0f, logf(2.0f), -INFINITY};
+    REF.softmax_f32(x, 3, 0, 1);
+    CHECK(fabsf(x[0] - 1.0f / 3) < 1e-7f && fabsf(x[1] - 2.0f / 3) < 1e-7f && x[2] == 0, "softmax [0, ln2, -inf]: %g %g %g",
+          x[0], x[1], x[2]);
+    float one = 123.0f;
+    REF.softmax_f32(&one, 1, 0, 1);
+    CHECK(one == 1.0f, "softmax of one value: %g", one);
+    const float g[4] = {0, 1, -1, 50}, u[4] = {5, 2, 2, 0.5f};
+    float y[4];
+    REF.silu_mul_f32(y, g, u, 0, 4);
+    CHECK(y[0] == 0 && fabsf(y[1] - 2 * 0.7310585786f) < 2e-7f && fabsf(y[2] + 2 * 0.2689414214f) < 1e-7f && y[3] == 25.0f,
+          "silu values: %g %g %g %g", y[0], y[1], y[2], y[3]);
+}
+
+static void test_topk(void) {
+    const float x[] = {3, 1, 3, NAN, 5, 1, 3, -INFINITY};
+    int32_t idx[8];
+    float val[8];
+    CHECK(pmx_topk_f32(x, 8, 4, idx, val) == PMX_OK, "status");
+    CHECK(idx[0] == 4 && idx[1] == 0 && idx[2] == 2 && idx[3] == 6, "ties to lower index: %d %d %d %d", idx[0], idx[1],
+          idx[2], idx[3]);
+    CHECK(val[0] == 5 && val[1] == 3 && val[3] == 3, "values");
+    /* k == n: every number in order, the NaN left out and its slot padded with (-inf, -1) */
+    CHECK(pmx_topk_f32(x, 8, 8, idx, val) == PMX_OK, "status");
+    const int32_t want[8] = {4, 0, 2, 6, 1, 5, 7, -1};
+    int same = 1;
+    for (int i = 0; i < 8; i++) same &= idx[i] == want[i];
+    CHECK(same && val[6] == -INFINITY && val[7] == -INFINITY, "k == n order: %d %d %d %d %d %d %d %d", idx[0], idx[1],
+          idx[2], idx[3], idx[4], idx[5], idx[6], idx[7]);
+    /* against a full scan on random data with many ties */
+    enum { N = 1000, K = 37 };
+    float *v = malloc(sizeof(float) * N);
+    int32_t ti[K];
+    float tv[K];
+    for (int i = 0; i < N; i++) v[i] = floorf(rnd() * 50);
+    CHECK(pmx_topk_f32(v, N, K, ti, tv) == PMX_OK, "status");
+    for (int j = 0; j < K; j++) {
+        /* rank of element ti[j] in (value desc, index asc) order must be j */
+        int rank = 0;
+        for (int i = 0; i < N; i++) rank += v[i] > v[ti[j]] || (v[i] == v[ti[j]] && i < ti[j]);
+        CHECK(rank == j && tv[j] == v[ti[j]], "topk random: slot %d holds rank %d", j, rank);
+    }
+    free(v);
+    CHECK(pmx_topk_f32(x, 8, 9, idx, val) == PMX_ERR_INVALID_ARG, "k > n rejected");
+    CHECK(pmx_topk_f32(x, 8, 0, idx, val) == PMX_ERR_INVALID_ARG, "k = 0 rejected");
+}
+
+int main(void) {
+    pmx_kernels_ref(&REF);
+    pmx_pool *pool = pmx_pool_create(3);
+    CHECK(pool != NULL, "pool");
+    test_ref_values();
+    test_topk();
+    pmx_force_isa(PMX_ISA_SCALAR);
+    test_argmax(PMX_ISA_SCALAR);
+    for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++) {
+        if (!for_each_isa_begin(isa)) continue;
+        for (int threaded = 0; threaded < 2; threaded++) {
+            test_softmax(threaded ? pool : NULL, isa);
+            test_silu_add(threaded ? pool : NULL, isa);
+        }
+        test_argmax(isa);
+    }
+    float v = 1;
+    CHECK(pmx_softmax_f32(NULL, &v, 0, 1) == PMX_ERR_INVALID_ARG, "n=0 rejected");
+    CHECK(pmx_add_f32(NULL, NULL, &v, &v, 1) == PMX_ERR_INVALID_ARG, "null rejected");
+    pmx_pool_destroy(pool);
+    return finish();
+}
