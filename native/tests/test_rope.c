@@ -118,6 +118,7 @@ int main(void) {
         printf("%-38s scalar vs double: worst %.3f of the bound\n", c->name, w);
 
         for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++) {
+            if (k > 0 && !pmx_isa_supported(isa)) continue; /* named once, for the first config */
             if (!for_each_isa_begin(isa)) continue;
             for (int threaded = 0; threaded < 2; threaded++) {
                 memcpy(y, in, sizeof(float) * n);

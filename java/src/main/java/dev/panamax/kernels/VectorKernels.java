@@ -72,9 +72,11 @@ public final class VectorKernels extends ScalarKernels {
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotHalf(w, r * rowBytes, a.x, nCols, bf));
                 }
                 case Q8_0 -> {
+                    for (; r + 4 <= nRows; r += 4) dotQx4(false, w, r * rowBytes, rowBytes, a, nCols, y, yo + 4L * r);
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ8_0(w, r * rowBytes, a, nCols));
                 }
                 case Q4_0 -> {
+                    for (; r + 4 <= nRows; r += 4) dotQx4(true, w, r * rowBytes, rowBytes, a, nCols, y, yo + 4L * r);
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4_0(w, r * rowBytes, a, nCols));
                 }
                 case Q4_K -> {
@@ -171,13 +173,22 @@ public final class VectorKernels extends ScalarKernels {
         y.set(F32, yo + 4, s1);
     }
 
-    /** Both 16-bit halves of a product vector, widened and added into 32-bit lanes. */
+    /** Adds both 16-bit halves of a product vector into 32-bit lanes. */
     private static IntVector widenAdd(IntVector acc, ShortVector p) {
-        return acc.add(p.convertShape(VectorOperators.S2I, I, 0)).add(p.convertShape(VectorOperators.S2I, I, 1));
+        return acc.add(pairSum(p));
     }
 
     private static ShortVector wide(ByteVector b) {
         return (ShortVector) b.convertShape(VectorOperators.B2S, S, 0);
+    }
+
+    /**
+     * Sum of the 16-bit lanes of p pairwise into 32-bit lanes: each int lane of the reinterpreted vector holds
+     * two shorts, sign-extended by shifts (no cross-lane shuffle, unlike a widening conversion).
+     */
+    private static IntVector pairSum(ShortVector p) {
+        IntVector v = p.reinterpretAsInts();
+        return v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(v.lanewise(VectorOperators.ASHR, 16));
     }
 
     private static float dotQ8_0(MemorySegment w, long wo, Act a, int n) {
@@ -186,19 +197,55 @@ public final class VectorKernels extends ScalarKernels {
         for (int b = 0; b < n / QK; b++) {
             long o = wo + 34L * b;
             int xo = b * QK;
-            IntVector sum = IntVector.zero(I);
+            IntVector sum;
+            sum = IntVector.zero(I);
             for (int c = 0; c < QK; c += 2 * BL) {
-                // two products per 16-bit lane: |q| <= 128 and |x| <= 127, so a pair stays below 2^15
                 ShortVector p = wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE))
                         .mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
                         .add(wide(ByteVector.fromMemorySegment(B, w, o + 2 + c + BL, LE))
                                 .mul(wide(ByteVector.fromArray(B, a.qs, xo + c + BL))));
-                sum = widenAdd(sum, p);
+                sum = sum.add(pairSum(p));
             }
             float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
             acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Block c-th chunk of a Q8_0 (q4 false) or Q4_0 (q4 true) row as BL int8 weights: low or high nibbles. */
+    private static ShortVector weights(boolean q4, MemorySegment w, long o, int c) {
+        if (!q4) return wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE));
+        ByteVector packed = ByteVector.fromMemorySegment(B, w, o + 2 + (c & 15), LE);
+        ByteVector q = c < 16 ? packed.and((byte) 0xf) : packed.lanewise(VectorOperators.LSHR, 4);
+        return wide(q.sub((byte) 8));
+    }
+
+    /** Four Q8_0 or Q4_0 rows against one activation row: each widened activation chunk serves four rows. */
+    private static void dotQx4(boolean q4, MemorySegment w, long wo, long rb, Act a, int n, MemorySegment y, long yo) {
+        VectorSpecies<Float> FS = F.withShape(I.vectorShape());
+        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+        int bb = q4 ? 18 : 34;
+        for (int b = 0; b < n / QK; b++) {
+            long o = wo + (long) bb * b;
+            int xo = b * QK;
+            IntVector s0 = IntVector.zero(I), s1 = s0, s2 = s0, s3 = s0;
+            for (int c = 0; c < QK; c += 2 * BL) {
+                ShortVector x0 = wide(ByteVector.fromArray(B, a.qs, xo + c)), x1 = wide(ByteVector.fromArray(B, a.qs, xo + c + BL));
+                s0 = s0.add(pairSum(weights(q4, w, o, c).mul(x0).add(weights(q4, w, o, c + BL).mul(x1))));
+                s1 = s1.add(pairSum(weights(q4, w, o + rb, c).mul(x0).add(weights(q4, w, o + rb, c + BL).mul(x1))));
+                s2 = s2.add(pairSum(weights(q4, w, o + 2 * rb, c).mul(x0).add(weights(q4, w, o + 2 * rb, c + BL).mul(x1))));
+                s3 = s3.add(pairSum(weights(q4, w, o + 3 * rb, c).mul(x0).add(weights(q4, w, o + 3 * rb, c + BL).mul(x1))));
+            }
+            float xd = a.d[b];
+            a0 = ((FloatVector) s0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o)) * xd), a0);
+            a1 = ((FloatVector) s1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + rb)) * xd), a1);
+            a2 = ((FloatVector) s2.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + 2 * rb)) * xd), a2);
+            a3 = ((FloatVector) s3.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + 3 * rb)) * xd), a3);
+        }
+        y.set(F32, yo, a0.reduceLanes(VectorOperators.ADD));
+        y.set(F32, yo + 4, a1.reduceLanes(VectorOperators.ADD));
+        y.set(F32, yo + 8, a2.reduceLanes(VectorOperators.ADD));
+        y.set(F32, yo + 12, a3.reduceLanes(VectorOperators.ADD));
     }
 
     private static float dotQ4_0(MemorySegment w, long wo, Act a, int n) {

@@ -1,9 +1,14 @@
 package dev.panamax.kernels;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -16,7 +21,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Every backend and every native ISA this CPU supports, against the scalar Java reference. */
+/**
+ * Every backend and every native ISA this CPU supports, against the scalar Java reference ({@link ScalarKernels}),
+ * op by op, with sizes that hit every vector tail. Error bounds are stated where they are asserted.
+ */
 class KernelsTest {
     /** Sizes that hit every tail of 4-, 8-, 16-, 32- and 256-wide loops. */
     static final int[] TAIL_SIZES = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 257, 1000, 4096, 4097};
@@ -26,6 +34,15 @@ class KernelsTest {
         @Override
         public String toString() {
             return name;
+        }
+
+        boolean isNative() {
+            return isa != null;
+        }
+
+        Kernels open() {
+            NativeCore.forceIsa(isa); // null: the best ISA, a no-op for Java backends
+            return make.get();
         }
     }
 
@@ -54,9 +71,13 @@ class KernelsTest {
 
     MemorySegment random(long n, float scale, long seed) {
         Random rnd = new Random(seed);
-        MemorySegment s = arena.allocate(n * Float.BYTES, 64);
+        MemorySegment s = arena.allocate(Math.max(1, n) * Float.BYTES, 64);
         for (long i = 0; i < n; i++) s.setAtIndex(JAVA_FLOAT, i, (rnd.nextFloat() * 2 - 1) * scale);
         return s;
+    }
+
+    MemorySegment floats(long n) {
+        return arena.allocate(Math.max(1, n) * Float.BYTES, 64);
     }
 
     static double maxRelErr(MemorySegment a, MemorySegment b, long n) {
@@ -72,13 +93,11 @@ class KernelsTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("implementations")
     void rmsnormMatchesReference(Impl impl) {
-        if (impl.isa() != null) NativeCore.forceIsa(impl.isa());
-        try (Kernels k = impl.make().get(); Kernels ref = new ScalarKernels()) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
             for (int n : TAIL_SIZES) {
                 int rows = 5;
                 MemorySegment x = random((long) n * rows, 3, n), w = random(n, 1, n + 1);
-                MemorySegment y = arena.allocate((long) n * rows * Float.BYTES, 64);
-                MemorySegment r = arena.allocate((long) n * rows * Float.BYTES, 64);
+                MemorySegment y = floats((long) n * rows), r = floats((long) n * rows);
                 ref.rmsnorm(r, x, w, n, rows, 1e-5f);
                 k.rmsnorm(y, x, w, n, rows, 1e-5f);
                 double err = maxRelErr(y, r, (long) n * rows);
@@ -88,16 +107,445 @@ class KernelsTest {
         }
     }
 
+    // ---- quantize / dequantize ----
+
+    /** Random rows with the cases the quantizers branch on: an all-zero block, tiny, huge and constant blocks. */
+    MemorySegment quantInput(GgmlType type, int rows, int n, long seed) {
+        Random rnd = new Random(seed);
+        MemorySegment s = floats((long) rows * n);
+        int bs = Math.max(type.blockSize(), 32);
+        for (int i = 0; i < rows * n; i++) {
+            int block = i / bs;
+            float v = (rnd.nextFloat() * 2 - 1);
+            switch (block % 7) {
+                case 1 -> v = 0;
+                case 2 -> v *= 1e-20f;
+                case 3 -> v *= 3e4f;
+                case 4 -> v = 0.25f;
+                case 5 -> v = Math.abs(v) + 1; // all positive: exercises the K-quants' min clamp
+                default -> v *= (block % 3 + 1);
+            }
+            s.setAtIndex(JAVA_FLOAT, i, v);
+        }
+        if (!type.isQuantized()) {
+            // half conversions: overflow, rounding ties, subnormals, signed zeros, inf and NaN payloads
+            float[] special = {65504f, 65519.99f, 65520f, -65520f, 1e-8f, 2.9802322e-8f, 5.9604645e-8f, 8.940697e-8f,
+                6.097555e-5f, 6.1035156e-5f, -0f, 0f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN,
+                Float.intBitsToFloat(0x7f800001), Float.intBitsToFloat(0xffc12345), 1.0009766f, 1.00048828125f,
+                Float.intBitsToFloat(0x3f808000), Float.intBitsToFloat(0x3f818000), Float.MIN_VALUE, Float.MAX_VALUE};
+            for (int i = 0; i < Math.min(special.length, rows * n); i++) s.setAtIndex(JAVA_FLOAT, i, special[i]);
+        }
+        return s;
+    }
+
+    static int[] quantSizes(GgmlType t) {
+        return switch (t.blockSize()) {
+            case 1 -> new int[] {1, 7, 16, 33, 257};
+            case 32 -> new int[] {32, 64, 96, 288};
+            default -> new int[] {256, 512, 768};
+        };
+    }
+
+    static Stream<Object[]> implsAndTypes() {
+        return implementations().flatMap(i -> Stream.of(GgmlType.values()).map(t -> new Object[] {i, t}));
+    }
+
+    /** Quantized bytes equal the Java oracle's (ggml's reference rounding) exactly, for every implementation. */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implsAndTypes")
+    void quantizeBytesMatchReference(Impl impl, GgmlType type) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int n : quantSizes(type)) {
+                int rows = 3;
+                MemorySegment x = quantInput(type, rows, n, n * 31L + type.id());
+                long bytes = type.rowBytes(n) * rows;
+                MemorySegment a = arena.allocate(bytes, 64), b = arena.allocate(bytes, 64);
+                a.fill((byte) 0x5a);
+                b.fill((byte) 0xa5); // so bytes an implementation forgets to write differ
+                ref.quantize(type, a, x, rows, n);
+                k.quantize(type, b, x, rows, n);
+                long mismatch = a.mismatch(b);
+                assertEquals(-1, mismatch, () -> impl + " " + type + " n=" + n + " first differing byte " + mismatch
+                        + " of " + bytes + " (block " + (mismatch % type.rowBytes(n)) / type.blockBytes() + ")");
+            }
+        }
+    }
+
+    /** Dequantized floats equal the oracle's bit for bit (NaN compared as NaN). */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implsAndTypes")
+    void dequantizeMatchesReference(Impl impl, GgmlType type) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int n : quantSizes(type)) {
+                int rows = 3;
+                MemorySegment x = quantInput(type, rows, n, n * 17L + type.id());
+                MemorySegment q = arena.allocate(type.rowBytes(n) * rows, 64);
+                ref.quantize(type, q, x, rows, n);
+                MemorySegment a = floats((long) rows * n), b = floats((long) rows * n);
+                ref.dequantize(type, a, q, rows, n);
+                k.dequantize(type, b, q, rows, n);
+                for (int i = 0; i < rows * n; i++) {
+                    float u = a.getAtIndex(JAVA_FLOAT, i), v = b.getAtIndex(JAVA_FLOAT, i);
+                    int idx = i;
+                    assertTrue(Float.isNaN(u) ? Float.isNaN(v) : Float.floatToRawIntBits(u) == Float.floatToRawIntBits(v),
+                            () -> impl + " " + type + " n=" + n + " at " + idx + ": " + v + " expected " + u);
+                }
+            }
+        }
+    }
+
+    /** Float.floatToFloat16 (plus the NaN rule) against the C core's bit-level algorithm, over a stride of all floats. */
+    @Test
+    void halfConversionMatchesBitLevelRounding() {
+        for (long bits = 0; bits <= 0xffffffffL; bits += 251) {
+            float f = Float.intBitsToFloat((int) bits);
+            short want = cHalf(f), got = JavaQuants.toHalf(f);
+            if (want != got) assertEquals(want, got, "toHalf(" + f + " / 0x" + Long.toHexString(bits) + ")");
+        }
+        for (int h = 0; h < 65536; h++) {
+            float f = JavaQuants.fromHalf((short) h);
+            if (!Float.isNaN(f)) assertEquals((short) h, JavaQuants.toHalf(f), "half round trip " + h);
+        }
+        assertEquals((short) 0x7fc0, JavaQuants.toBf16(Float.intBitsToFloat(0x7f800001)), "bf16 NaN is quieted");
+        assertEquals((short) 0x3f80, JavaQuants.toBf16(Float.intBitsToFloat(0x3f808000)), "bf16 tie to even (down)");
+        assertEquals((short) 0x3f82, JavaQuants.toBf16(Float.intBitsToFloat(0x3f818000)), "bf16 tie to even (up)");
+    }
+
+    /** Java transcription of blocks.h's pmx_f32_to_half: integer rounding at bit 13, independent of the JDK. */
+    static short cHalf(float f) {
+        int x = Float.floatToRawIntBits(f);
+        int sign = (x >>> 16) & 0x8000;
+        long ax = x & 0x7fffffffL;
+        if (ax >= 0x7f800000L) return (short) (sign | 0x7c00 | (ax > 0x7f800000L ? 0x200 | ((ax >> 13) & 0x3ff) : 0));
+        if (ax >= 0x477ff000L) return (short) (sign | 0x7c00);
+        if (ax < 0x38800000L) {
+            float v = Float.intBitsToFloat((int) ax) * 16777216.0f;
+            int q = (int) v;
+            float rem = v - q;
+            if (rem > 0.5f || (rem == 0.5f && (q & 1) != 0)) q++;
+            return (short) (sign | q);
+        }
+        long r = ax + 0xfff + ((ax >> 13) & 1);
+        return (short) (sign | ((r - 0x38000000L) >> 13));
+    }
+
+    /** ggml's published rounding on hand-checked cases, so the oracle is not only checked against itself. */
+    @Test
+    void quantizersFollowGgmlOnKnownBlocks() {
+        ScalarKernels k = new ScalarKernels();
+        MemorySegment x = floats(32);
+        for (int i = 0; i < 32; i++) x.setAtIndex(JAVA_FLOAT, i, i - 16); // amax 16, max -16
+        MemorySegment q8 = arena.allocate(34), q4 = arena.allocate(18);
+        k.quantize(GgmlType.Q8_0, q8, x, 1, 32);
+        assertEquals(JavaQuants.toHalf(16f / 127), q8.get(JAVA_SHORT, 0));
+        // x * 127/16 rounded half away from zero: -8 * 7.9375 = -63.5 -> -64
+        assertEquals(-64, q8.get(JAVA_BYTE, 2 + 8));
+        assertEquals(127, q8.get(JAVA_BYTE, 2 + 31) + 8); // 15 * 7.9375 = 119.06 -> 119
+        k.quantize(GgmlType.Q4_0, q4, x, 1, 32);
+        assertEquals(JavaQuants.toHalf(2f), q4.get(JAVA_SHORT, 0)); // d = max / -8 = 2
+        // element 0: -16 / 2 + 8.5 = 0.5 -> 0; element 16: 0 + 8.5 -> 8
+        assertEquals(0 | (8 << 4), q4.get(JAVA_BYTE, 2) & 0xff);
+        assertEquals(3, JavaQuants.nearestInt(2.5f) + 1, "nearest_int rounds half to even");
+        assertEquals(-3f, JavaQuants.roundf(-2.5f), "roundf rounds half away from zero");
+    }
+
+    // ---- matmul ----
+
+    static int[] matmulCols(GgmlType t) {
+        return switch (t.blockSize()) {
+            case 1 -> new int[] {1, 7, 8, 17, 33, 64, 257, 1000};
+            case 32 -> new int[] {32, 64, 96, 288, 1024};
+            default -> new int[] {256, 512, 1280};
+        };
+    }
+
+    /**
+     * |y - y_ref| / sum_k |W[r][k] x[k]| (W dequantized). Java vector vs Java scalar: same activation bytes and
+     * integer sums, only float summation order differs: < 1e-5. Native: the same for int8 types except where
+     * its SIMD activation quantizer ties differently, and F16/BF16 activations may be rounded to 16 bits
+     * (2^-9 relative): < 2e-3.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implsAndTypes")
+    void matmulMatchesReference(Impl impl, GgmlType type) {
+        double tol = !impl.isNative() || type == GgmlType.F32 ? 1e-5 : 2e-3;
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int nCols : matmulCols(type)) {
+                for (int nRows : new int[] {1, 3, 4, 5, 17}) {
+                    for (int batch : new int[] {1, 2, 5}) {
+                        if (batch > 1 && nRows != 17 && nRows != 5) continue; // keep the run short
+                        long seed = nCols * 1000L + nRows * 10L + batch;
+                        MemorySegment wf = random((long) nRows * nCols, 1, seed);
+                        MemorySegment w = arena.allocate(type.rowBytes(nCols) * nRows, 64);
+                        ref.quantize(type, w, wf, nRows, nCols);
+                        MemorySegment wd = floats((long) nRows * nCols);
+                        ref.dequantize(type, wd, w, nRows, nCols);
+                        MemorySegment x = random((long) batch * nCols, 2, seed + 7);
+                        MemorySegment y = floats((long) batch * nRows), yr = floats((long) batch * nRows);
+                        ref.matmul(type, w, nRows, nCols, x, batch, yr);
+                        k.matmul(type, w, nRows, nCols, x, batch, y);
+                        for (int b = 0; b < batch; b++) {
+                            for (int r = 0; r < nRows; r++) {
+                                double mag = 1e-30;
+                                for (int c = 0; c < nCols; c++) {
+                                    mag += Math.abs(wd.getAtIndex(JAVA_FLOAT, (long) r * nCols + c)
+                                            * x.getAtIndex(JAVA_FLOAT, (long) b * nCols + c));
+                                }
+                                double got = y.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
+                                double want = yr.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
+                                double err = Math.abs(got - want) / mag;
+                                int rr = r, bb = b;
+                                assertTrue(err < tol, () -> impl + " " + type + " " + nRows + "x" + nCols + " batch "
+                                        + batch + " y[" + bb + "][" + rr + "]=" + got + " want " + want + " rel err " + err);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The int8 route is an approximation of the float product: bound how far (activation rounding, 1/254 of amax). */
+    @Test
+    void int8MatmulStaysNearTheFloatProduct() {
+        ScalarKernels k = new ScalarKernels();
+        int nRows = 8, nCols = 512;
+        MemorySegment wf = random((long) nRows * nCols, 1, 5), x = random(nCols, 1, 6);
+        for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K}) {
+            MemorySegment w = arena.allocate(type.rowBytes(nCols) * nRows, 64);
+            k.quantize(type, w, wf, nRows, nCols);
+            MemorySegment wd = floats((long) nRows * nCols), y = floats(nRows), yf = floats(nRows);
+            k.dequantize(type, wd, w, nRows, nCols);
+            k.matmul(type, w, nRows, nCols, x, 1, y);
+            k.matmul(GgmlType.F32, wd, nRows, nCols, x, 1, yf);
+            for (int r = 0; r < nRows; r++) {
+                double mag = 0;
+                for (int c = 0; c < nCols; c++) {
+                    mag += Math.abs(wd.getAtIndex(JAVA_FLOAT, (long) r * nCols + c) * x.getAtIndex(JAVA_FLOAT, c));
+                }
+                double err = Math.abs(y.getAtIndex(JAVA_FLOAT, r) - yf.getAtIndex(JAVA_FLOAT, r)) / mag;
+                // each activation is off by at most half a step, amax/254, against |x| ~ amax/2 on average
+                assertTrue(err < 1.0 / 127, type + " row " + r + " rel err " + err);
+            }
+        }
+    }
+
+    // ---- row and elementwise ops ----
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void softmaxMatchesReference(Impl impl) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int n : TAIL_SIZES) {
+                int rows = 3;
+                MemorySegment a = random((long) n * rows, 20, n), b = floats((long) n * rows);
+                MemorySegment.copy(a, 0, b, 0, (long) n * rows * Float.BYTES);
+                ref.softmax(a, n, rows);
+                k.softmax(b, n, rows);
+                double err = 0;
+                for (long i = 0; i < (long) n * rows; i++) {
+                    double want = a.getAtIndex(JAVA_FLOAT, i), got = b.getAtIndex(JAVA_FLOAT, i);
+                    err = Math.max(err, Math.abs(got - want) / Math.max(want, 1e-6));
+                }
+                // exp within a few ulp, the sum in float: 1e-5 relative for every value above 1e-6
+                assertTrue(err < 1e-5, impl + " n=" + n + " err " + err);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void siluMulAndAddMatchReference(Impl impl) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int n : TAIL_SIZES) {
+                MemorySegment g = random(n, 12, n), u = random(n, 3, n + 1);
+                MemorySegment y = floats(n), r = floats(n);
+                ref.siluMul(r, g, u, n);
+                k.siluMul(y, g, u, n);
+                double err = maxRelErr(y, r, n);
+                assertTrue(err < 1e-5, impl + " siluMul n=" + n + " err " + err);
+                ref.add(r, g, u, n);
+                k.add(y, g, u, n);
+                assertEquals(-1, y.asSlice(0, 4L * n).mismatch(r.asSlice(0, 4L * n)), impl + " add is exact, n=" + n);
+                // aliasing: y = g
+                MemorySegment g2 = floats(n);
+                MemorySegment.copy(g, 0, g2, 0, 4L * n);
+                k.siluMul(g2, g2, u, n);
+                ref.siluMul(r, g, u, n);
+                assertTrue(maxRelErr(g2, r, n) < 1e-5, impl + " siluMul in place n=" + n);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void argmaxAndTopkMatchReference(Impl impl) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int n : TAIL_SIZES) {
+                MemorySegment x = random(n, 1, n);
+                Random rnd = new Random(n);
+                // duplicates of the maximum and NaNs: the first maximum wins, NaN never does
+                for (int i = 0; i < n / 8; i++) x.setAtIndex(JAVA_FLOAT, rnd.nextInt(n), 0.5f);
+                if (n > 3) x.setAtIndex(JAVA_FLOAT, rnd.nextInt(n), Float.NaN);
+                assertEquals(ref.argmax(x, n), k.argmax(x, n), impl + " argmax n=" + n);
+                for (int kk : new int[] {1, 5, 40}) {
+                    if (kk > n) continue;
+                    MemorySegment ia = arena.allocate(4L * kk), va = floats(kk), ib = arena.allocate(4L * kk), vb = floats(kk);
+                    ref.topk(x, n, kk, ia, va);
+                    k.topk(x, n, kk, ib, vb);
+                    for (int j = 0; j < kk; j++) {
+                        assertEquals(ia.getAtIndex(JAVA_INT, j), ib.getAtIndex(JAVA_INT, j), impl + " topk idx n=" + n + " k=" + kk + " j=" + j);
+                        assertEquals(va.getAtIndex(JAVA_FLOAT, j), vb.getAtIndex(JAVA_FLOAT, j), impl + " topk val");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void topkOrdersTiesByIndex() {
+        ScalarKernels k = new ScalarKernels();
+        MemorySegment x = floats(6);
+        float[] v = {1, 3, 3, Float.NaN, 2, 3};
+        for (int i = 0; i < 6; i++) x.setAtIndex(JAVA_FLOAT, i, v[i]);
+        MemorySegment idx = arena.allocate(16), val = floats(4);
+        k.topk(x, 6, 4, idx, val);
+        assertEquals(List.of(1, 2, 5, 4), List.of(idx.getAtIndex(JAVA_INT, 0), idx.getAtIndex(JAVA_INT, 1),
+                idx.getAtIndex(JAVA_INT, 2), idx.getAtIndex(JAVA_INT, 3)));
+        assertEquals(1, k.argmax(x, 6));
+    }
+
+    // ---- rope and attention ----
+
+    static final RopeConfig[] ROPES = {
+        RopeConfig.plain(false, 10000f),
+        RopeConfig.plain(true, 1000000f),
+        new RopeConfig(false, 10000f, 0.25f, 1f, 1f, 32f, 1f, 4096), // YaRN, 4x
+        new RopeConfig(true, 500000f, 0.5f, 0f, 0.9f, 32f, 1f, 8192), // linear scaling with attn factor
+    };
+
+    /** cos/sin of theta up to ~500 rad: float theta and libm differ by ulps of theta, so 5e-4 absolute. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void ropeMatchesReference(Impl impl) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (RopeConfig rc : ROPES) {
+                for (int[] shape : new int[][] {{3, 4, 64, 64}, {2, 3, 128, 64}, {5, 2, 80, 80}, {1, 1, 6, 2}}) {
+                    int nTok = shape[0], nHeads = shape[1], headDim = shape[2], nRot = shape[3];
+                    long count = (long) nTok * nHeads * headDim;
+                    MemorySegment a = random(count, 2, headDim), b = floats(count);
+                    MemorySegment.copy(a, 0, b, 0, count * 4);
+                    MemorySegment pos = arena.allocate(4L * nTok);
+                    for (int t = 0; t < nTok; t++) pos.setAtIndex(JAVA_INT, t, t * 97 + 3);
+                    ref.rope(a, nTok, nHeads, headDim, nRot, pos, rc);
+                    k.rope(b, nTok, nHeads, headDim, nRot, pos, rc);
+                    double err = maxRelErr(b, a, count);
+                    assertTrue(err < 5e-4, impl + " " + rc + " shape " + java.util.Arrays.toString(shape) + " err " + err);
+                }
+            }
+        }
+    }
+
+    /** Position 0 leaves x unchanged (times attn factor) and a known rotation at position 1. */
+    @Test
+    void ropeRotatesAsGgml() {
+        ScalarKernels k = new ScalarKernels();
+        MemorySegment x = floats(4), pos = arena.allocate(4);
+        float[] v = {1, 0, 0, 1};
+        for (int i = 0; i < 4; i++) x.setAtIndex(JAVA_FLOAT, i, v[i]);
+        pos.setAtIndex(JAVA_INT, 0, 1);
+        k.rope(x, 1, 1, 4, 4, pos, RopeConfig.plain(false, 10000f));
+        // pair 0 rotates by 1 rad, pair 1 by 10000^(-1/2) = 0.01 rad
+        assertEquals(Math.cos(1), x.getAtIndex(JAVA_FLOAT, 0), 1e-6);
+        assertEquals(Math.sin(1), x.getAtIndex(JAVA_FLOAT, 1), 1e-6);
+        assertEquals(-Math.sin(0.01), x.getAtIndex(JAVA_FLOAT, 2), 1e-6);
+        assertEquals(Math.cos(0.01), x.getAtIndex(JAVA_FLOAT, 3), 1e-6);
+    }
+
+    static Stream<Object[]> implsAndKv() {
+        return implementations().flatMap(i -> Stream.of(new Object[] {i, GgmlType.F32}, new Object[] {i, GgmlType.F16}));
+    }
+
+    /** Online softmax against the reference's: 1e-4 relative with F32 KV; F16 KV may see q rounded to 16 bits: 2e-3. */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implsAndKv")
+    void attentionMatchesReference(Impl impl, GgmlType kvType) {
+        double tol = kvType == GgmlType.F16 && impl.isNative() ? 2e-3 : 1e-4;
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            // nQ, pos0, nHead, nKvHead, headDim, headDimV
+            int[][] shapes = {{1, 0, 4, 4, 64, 64}, {1, 37, 8, 2, 64, 64}, {5, 11, 6, 3, 80, 48}, {3, 0, 2, 1, 17, 9}, {1, 200, 4, 1, 128, 128}};
+            for (int[] s : shapes) {
+                int nQ = s[0], pos0 = s[1], nHead = s[2], nKvHead = s[3], hd = s[4], hdv = s[5], nKv = pos0 + nQ + 2;
+                MemorySegment q = random((long) nQ * nHead * hd, 1, hd);
+                MemorySegment kf = random((long) nKv * nKvHead * hd, 1, hd + 1), vf = random((long) nKv * nKvHead * hdv, 1, hd + 2);
+                MemorySegment kk = arena.allocate(kvType.rowBytes((long) nKv * nKvHead * hd), 64);
+                MemorySegment vv = arena.allocate(kvType.rowBytes((long) nKv * nKvHead * hdv), 64);
+                ref.quantize(kvType, kk, kf, 1, nKv * nKvHead * hd);
+                ref.quantize(kvType, vv, vf, 1, nKv * nKvHead * hdv);
+                MemorySegment a = floats((long) nQ * nHead * hdv), b = floats((long) nQ * nHead * hdv);
+                float scale = (float) (1 / Math.sqrt(hd)) * 3;
+                ref.attention(a, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, kvType, nKv, scale);
+                k.attention(b, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, kvType, nKv, scale);
+                double err = maxRelErr(b, a, (long) nQ * nHead * hdv);
+                assertTrue(err < tol, impl + " " + kvType + " " + java.util.Arrays.toString(s) + " err " + err);
+            }
+        }
+    }
+
+    /** The oracle's attention against a direct two-pass softmax in double: causality and GQA mapping. */
+    @Test
+    void attentionIsCausalSoftmaxAverage() {
+        ScalarKernels k = new ScalarKernels();
+        int nQ = 3, pos0 = 4, nHead = 4, nKvHead = 2, hd = 8, nKv = 9;
+        MemorySegment q = random((long) nQ * nHead * hd, 1, 1), kf = random((long) nKv * nKvHead * hd, 1, 2);
+        MemorySegment vf = random((long) nKv * nKvHead * hd, 1, 3), out = floats((long) nQ * nHead * hd);
+        k.attention(out, q, nQ, pos0, nHead, nKvHead, hd, hd, kf, vf, GgmlType.F32, nKv, 0.5f);
+        for (int t = 0; t < nQ; t++) {
+            for (int h = 0; h < nHead; h++) {
+                int kvh = h / 2;
+                double[] p = new double[pos0 + t + 1];
+                double sum = 0;
+                for (int j = 0; j <= pos0 + t; j++) {
+                    double d = 0;
+                    for (int i = 0; i < hd; i++) {
+                        d += q.getAtIndex(JAVA_FLOAT, ((long) t * nHead + h) * hd + i) * kf.getAtIndex(JAVA_FLOAT, ((long) j * nKvHead + kvh) * hd + i);
+                    }
+                    p[j] = Math.exp(0.5 * d);
+                    sum += p[j];
+                }
+                for (int i = 0; i < hd; i++) {
+                    double o = 0;
+                    for (int j = 0; j <= pos0 + t; j++) o += p[j] / sum * vf.getAtIndex(JAVA_FLOAT, ((long) j * nKvHead + kvh) * hd + i);
+                    assertEquals(o, out.getAtIndex(JAVA_FLOAT, ((long) t * nHead + h) * hd + i), 1e-5, "t=" + t + " h=" + h + " i=" + i);
+                }
+            }
+        }
+    }
+
+    // ---- argument checks ----
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("implementations")
     void rejectsWrongSizesBeforeComputing(Impl impl) {
-        try (Kernels k = impl.make().get()) {
+        try (Kernels k = impl.open()) {
             MemorySegment x = random(64, 1, 1), w = random(32, 1, 2), y = arena.allocate(64 * Float.BYTES);
             assertThrows(IllegalArgumentException.class, () -> k.rmsnorm(y, x, w, 64, 1, 1e-5f), "w too short");
             assertThrows(IllegalArgumentException.class, () -> k.rmsnorm(y, x, w, 32, 3, 1e-5f), "x too short");
             assertThrows(IllegalArgumentException.class, () -> k.rmsnorm(y, x, w, 0, 1, 1e-5f), "n = 0");
             assertThrows(IllegalArgumentException.class, () -> k.rmsnorm(y, x, w, 32, -1, 1e-5f), "rows < 0");
             assertThrows(IllegalArgumentException.class, () -> k.rmsnorm(y, x, w, 32, 1, Float.NaN), "eps NaN");
+            MemorySegment q = arena.allocate(34);
+            assertThrows(IllegalArgumentException.class, () -> k.quantize(GgmlType.Q8_0, q, x, 1, 48), "n not a block multiple");
+            assertThrows(IllegalArgumentException.class, () -> k.quantize(GgmlType.Q8_0, q, x, 2, 32), "dst too short");
+            assertThrows(IllegalArgumentException.class, () -> k.matmul(GgmlType.Q8_0, q, 2, 32, x, 1, y), "W too short");
+            assertThrows(IllegalArgumentException.class, () -> k.matmul(GgmlType.F32, x, 1, 64, x, 2, y), "x too short");
+            assertThrows(IllegalArgumentException.class, () -> k.topk(x, 8, 9, y, y), "k > n");
+            assertThrows(IllegalArgumentException.class, () -> k.softmax(x, 65, 1), "x too short");
+            assertThrows(IllegalArgumentException.class, () -> k.rope(x, 1, 1, 8, 3, y, RopeConfig.plain(false, 1e4f)), "odd nRot");
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attention(y, x, 1, 0, 3, 2, 8, 8, x, x, GgmlType.F32, 1, 1f), "nHead not a multiple of nKvHead");
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attention(y, x, 2, 0, 1, 1, 8, 8, x, x, GgmlType.Q8_0, 2, 1f), "quantized KV");
         }
     }
 
@@ -106,6 +554,15 @@ class KernelsTest {
         try (Kernels k = new NativeKernels(1)) {
             MemorySegment heap = MemorySegment.ofArray(new float[16]);
             assertThrows(IllegalArgumentException.class, () -> k.rmsnorm(heap, heap, heap, 16, 1, 1e-5f));
+        }
+    }
+
+    @Test
+    void javaKernelsAcceptHeapSegments() {
+        try (Kernels k = new VectorKernels()) {
+            MemorySegment a = MemorySegment.ofArray(new float[] {1, 2, 3}), b = MemorySegment.ofArray(new float[] {4, 5, 6});
+            k.add(a, a, b, 3);
+            assertEquals(9f, a.getAtIndex(JAVA_FLOAT, 2));
         }
     }
 
