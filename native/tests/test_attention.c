@@ -90,7 +90,8 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
     void *k = make_cache(s->type, kf, s->n_kv, s->n_kv_head * s->hd, n_used);
     void *v = make_cache(s->type, vf, s->n_kv, s->n_kv_head * s->dv, n_used);
     double vmax = 0, smax = 0;
-    for (int64_t i = 0; i < n_used * s->n_kv_head * s->dv; i++) vmax = fmax(vmax, fabs(vf[i]));
+    for (int64_t i = 0; i < n_used * s->n_kv_head * s->dv; i++)
+        if (fabs(vf[i]) > vmax) vmax = fabs(vf[i]); /* not fmax(): it trips an ICE in aarch64 gcc 12's vectorizer */
     const int64_t group = s->n_head / s->n_kv_head;
     const int large = fabs(s->scale) > 1.0;
     for (int64_t t = 0; large && t < s->n_q; t++)
@@ -99,7 +100,7 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
                 double a = 0;
                 for (int64_t i = 0; i < s->hd; i++)
                     a += fabs((double)q[(t * s->n_head + h) * s->hd + i] * kf[(j * s->n_kv_head + h / group) * s->hd + i]);
-                smax = fmax(smax, a * fabs(s->scale));
+                if (a * fabs(s->scale) > smax) smax = a * fabs(s->scale);
             }
     const double tol = large ? 2e-5 + 3e-7 * smax : 2e-5;
     char name[160];

@@ -72,11 +72,9 @@ public final class VectorKernels extends ScalarKernels {
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotHalf(w, r * rowBytes, a.x, nCols, bf));
                 }
                 case Q8_0 -> {
-                    for (; r + 4 <= nRows; r += 4) dotQx4(false, w, r * rowBytes, rowBytes, a, nCols, y, yo + 4L * r);
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ8_0(w, r * rowBytes, a, nCols));
                 }
                 case Q4_0 -> {
-                    for (; r + 4 <= nRows; r += 4) dotQx4(true, w, r * rowBytes, rowBytes, a, nCols, y, yo + 4L * r);
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4_0(w, r * rowBytes, a, nCols));
                 }
                 case Q4_K -> {
@@ -212,42 +210,6 @@ public final class VectorKernels extends ScalarKernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    /** Block c-th chunk of a Q8_0 (q4 false) or Q4_0 (q4 true) row as BL int8 weights: low or high nibbles. */
-    private static ShortVector weights(boolean q4, MemorySegment w, long o, int c) {
-        if (!q4) return wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE));
-        ByteVector packed = ByteVector.fromMemorySegment(B, w, o + 2 + (c & 15), LE);
-        ByteVector q = c < 16 ? packed.and((byte) 0xf) : packed.lanewise(VectorOperators.LSHR, 4);
-        return wide(q.sub((byte) 8));
-    }
-
-    /** Four Q8_0 or Q4_0 rows against one activation row: each widened activation chunk serves four rows. */
-    private static void dotQx4(boolean q4, MemorySegment w, long wo, long rb, Act a, int n, MemorySegment y, long yo) {
-        VectorSpecies<Float> FS = F.withShape(I.vectorShape());
-        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-        int bb = q4 ? 18 : 34;
-        for (int b = 0; b < n / QK; b++) {
-            long o = wo + (long) bb * b;
-            int xo = b * QK;
-            IntVector s0 = IntVector.zero(I), s1 = s0, s2 = s0, s3 = s0;
-            for (int c = 0; c < QK; c += 2 * BL) {
-                ShortVector x0 = wide(ByteVector.fromArray(B, a.qs, xo + c)), x1 = wide(ByteVector.fromArray(B, a.qs, xo + c + BL));
-                s0 = s0.add(pairSum(weights(q4, w, o, c).mul(x0).add(weights(q4, w, o, c + BL).mul(x1))));
-                s1 = s1.add(pairSum(weights(q4, w, o + rb, c).mul(x0).add(weights(q4, w, o + rb, c + BL).mul(x1))));
-                s2 = s2.add(pairSum(weights(q4, w, o + 2 * rb, c).mul(x0).add(weights(q4, w, o + 2 * rb, c + BL).mul(x1))));
-                s3 = s3.add(pairSum(weights(q4, w, o + 3 * rb, c).mul(x0).add(weights(q4, w, o + 3 * rb, c + BL).mul(x1))));
-            }
-            float xd = a.d[b];
-            a0 = ((FloatVector) s0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o)) * xd), a0);
-            a1 = ((FloatVector) s1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + rb)) * xd), a1);
-            a2 = ((FloatVector) s2.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + 2 * rb)) * xd), a2);
-            a3 = ((FloatVector) s3.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + 3 * rb)) * xd), a3);
-        }
-        y.set(F32, yo, a0.reduceLanes(VectorOperators.ADD));
-        y.set(F32, yo + 4, a1.reduceLanes(VectorOperators.ADD));
-        y.set(F32, yo + 8, a2.reduceLanes(VectorOperators.ADD));
-        y.set(F32, yo + 12, a3.reduceLanes(VectorOperators.ADD));
-    }
-
     private static float dotQ4_0(MemorySegment w, long wo, Act a, int n) {
         FloatVector acc = FloatVector.zero(F.withShape(I.vectorShape()));
         VectorSpecies<Float> FS = acc.species();
@@ -281,10 +243,10 @@ public final class VectorKernels extends ScalarKernels {
                 int xo = b * QK_K + 32 * j;
                 IntVector s0 = IntVector.zero(I), s1 = s0;
                 for (int c = 0; c < 32; c += BL) {
-                    ByteVector packed = ByteVector.fromMemorySegment(B, w, q + c, LE);
-                    s0 = widenAdd(s0, wide(packed.and((byte) 0xf)).mul(wide(ByteVector.fromArray(B, a.qs, xo + c))));
-                    s1 = widenAdd(s1, wide(packed.lanewise(VectorOperators.LSHR, 4))
-                            .mul(wide(ByteVector.fromArray(B, a.qs, xo + 32 + c))));
+                    // nibbles split in 16-bit lanes: AVX2 has no byte shifts
+                    ShortVector packed = wide(ByteVector.fromMemorySegment(B, w, q + c, LE)).and((short) 0xff);
+                    s0 = scaledDot(s0, packed.and((short) 0xf), a.qs, xo + c, 1);
+                    s1 = scaledDot(s1, packed.lanewise(VectorOperators.LSHR, 4), a.qs, xo + 32 + c, 1);
                 }
                 sum = sum.add(s0.mul(sm0 & 0xff)).add(s1.mul(sm1 & 0xff));
                 int bs = b * 16 + 2 * j;
@@ -298,6 +260,11 @@ public final class VectorKernels extends ScalarKernels {
         return s;
     }
 
+    /** sum + scale * (q . x[xo..xo+BL)) lane-wise; kept small so the JIT inlines the whole vector chain. */
+    private static IntVector scaledDot(IntVector sum, ShortVector q, byte[] x, int xo, int scale) {
+        return sum.add(pairSum(q.mul(wide(ByteVector.fromArray(B, x, xo)))).mul(scale));
+    }
+
     private static float dotQ6K(MemorySegment w, long wo, Act a, int n) {
         float s = 0;
         for (int b = 0; b < n / QK_K; b++) {
@@ -308,25 +275,19 @@ public final class VectorKernels extends ScalarKernels {
                 long sc = o + 192 + 8L * half;
                 int xo = b * QK_K + 128 * half;
                 for (int l = 0; l < 32; l += BL) {
-                    ByteVector l0 = ByteVector.fromMemorySegment(B, w, ql + l, LE);
-                    ByteVector l1 = ByteVector.fromMemorySegment(B, w, ql + 32 + l, LE);
-                    ByteVector h = ByteVector.fromMemorySegment(B, w, qh + l, LE);
-                    ByteVector q1 = l0.and((byte) 0xf).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q2 = l1.and((byte) 0xf).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3)
-                            .lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q3 = l0.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 4)
-                            .and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q4 = l1.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 6)
-                            .lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    // bit fiddling in 16-bit lanes: AVX2 has no byte shifts
+                    ShortVector l0 = wide(ByteVector.fromMemorySegment(B, w, ql + l, LE)).and((short) 0xff);
+                    ShortVector l1 = wide(ByteVector.fromMemorySegment(B, w, ql + 32 + l, LE)).and((short) 0xff);
+                    ShortVector h = wide(ByteVector.fromMemorySegment(B, w, qh + l, LE)).and((short) 0xff);
+                    ShortVector q1 = l0.and((short) 0xf).or(h.and((short) 3).lanewise(VectorOperators.LSHL, 4)).sub((short) 32);
+                    ShortVector q2 = l1.and((short) 0xf).or(h.and((short) 0xc).lanewise(VectorOperators.LSHL, 2)).sub((short) 32);
+                    ShortVector q3 = l0.lanewise(VectorOperators.LSHR, 4).or(h.and((short) 0x30)).sub((short) 32);
+                    ShortVector q4 = l1.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2).and((short) 0x30)).sub((short) 32);
                     int g = l / 16; // a chunk of BL <= 16 never straddles two 16-wide scale groups
-                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q1).mul(wide(ByteVector.fromArray(B, a.qs, xo + l))))
-                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + g)));
-                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q2).mul(wide(ByteVector.fromArray(B, a.qs, xo + 32 + l))))
-                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 2 + g)));
-                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q3).mul(wide(ByteVector.fromArray(B, a.qs, xo + 64 + l))))
-                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 4 + g)));
-                    sum = sum.add(widenAdd(IntVector.zero(I), wide(q4).mul(wide(ByteVector.fromArray(B, a.qs, xo + 96 + l))))
-                            .mul(w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 6 + g)));
+                    sum = scaledDot(sum, q1, a.qs, xo + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + g));
+                    sum = scaledDot(sum, q2, a.qs, xo + 32 + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 2 + g));
+                    sum = scaledDot(sum, q3, a.qs, xo + 64 + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 4 + g));
+                    sum = scaledDot(sum, q4, a.qs, xo + 96 + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 6 + g));
                 }
             }
             s += JavaQuants.fromHalf(w.get(I16, o + 208)) * a.d[b] * sum.reduceLanes(VectorOperators.ADD);
