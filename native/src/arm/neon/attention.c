@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "neon.h"
+#include "vmath.h"
 #include "panamax.h"
 
 /* Keys per block: the block's scores on the stack; its V rows stay in L1 while every output tile walks them. */
@@ -19,26 +20,6 @@ INLINE float32x4_t load4(const void *p, int64_t i, int f16) {
 
 INLINE float load1(const void *p, int64_t i, int f16) {
     return f16 ? pmx_half_to_f32(((const pmx_half *)p)[i]) : ((const float *)p)[i];
-}
-
-/* exp(x) for x <= 0: Cephes' expf, n = round(x / ln2) by the 1.5*2^23 trick, 2^n built in the exponent
- * bits; within 2 ulp of expf. Below -87 gives e^-87 ~ 1.6e-38: nothing next to the max's weight of 1. */
-static inline float32x4_t exp_neg(float32x4_t x) {
-    const float32x4_t magic = vdupq_n_f32(12582912.0f);
-    x = vmaxq_f32(x, vdupq_n_f32(-87.0f));
-    const float32x4_t t = vfmaq_f32(magic, x, vdupq_n_f32(1.44269504088896341f));
-    const float32x4_t n = vsubq_f32(t, magic);
-    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
-    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
-    const uint32x4_t e = vshlq_n_u32(vaddq_u32(vreinterpretq_u32_f32(t), vdupq_n_u32(127)), 23);
-    return vmulq_f32(p, vreinterpretq_f32_u32(e));
 }
 
 /* s[j] = scale * q . k[off + j*ks], j < nb; four keys at a time share each load of q. */
@@ -82,7 +63,7 @@ static float exp_block(float *s, int64_t nb, float m) {
     float32x4_t sum = vdupq_n_f32(0);
     int64_t j = 0;
     for (; j + 4 <= nb; j += 4) {
-        const float32x4_t e = exp_neg(vsubq_f32(vld1q_f32(s + j), vm));
+        const float32x4_t e = exp4(vsubq_f32(vld1q_f32(s + j), vm));
         vst1q_f32(s + j, e);
         sum = vaddq_f32(sum, e);
     }

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include "avx2.h"
+#include "vmath.h"
 #include "panamax.h"
 
 /* Keys per block: the scores of one block live on the stack; 64 rows of V (up to 32 KB at 128 floats) stay
@@ -19,34 +20,6 @@ INLINE __m256 load8(const void *p, int64_t i, int f16) {
 
 INLINE float load1(const void *p, int64_t i, int f16) {
     return f16 ? pmx_half_to_f32(((const pmx_half *)p)[i]) : ((const float *)p)[i];
-}
-
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* exp(x) for x <= 0 (scores minus the running max): Cephes' expf, n = round(x / ln2) by the 1.5*2^23 trick,
- * 2^n built in the exponent bits; within 2 ulp of expf. Inputs below -87 give e^-87 ~ 1.6e-38 instead of
- * less: nothing next to the max score's weight of 1. */
-static inline __m256 exp_neg(__m256 x) {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
-    const __m256 n = _mm256_sub_ps(t, magic);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 /* s[j] = scale * q . k[off + j*ks], j < nb; four keys at a time share each load of q. */
@@ -80,7 +53,7 @@ INLINE void scores(float *s, const float *q, const void *k, int64_t off, int64_t
         const int64_t o = off + j * ks;
         __m256 a = _mm256_setzero_ps();
         for (int64_t i = 0; i < hd8; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k, o + i, f16), a);
-        float t = hsum(a);
+        float t = hsum256(a);
         for (int64_t i = hd8; i < hd; i++) t += q[i] * load1(k, o + i, f16);
         s[j] = t * scale;
     }
@@ -92,11 +65,11 @@ static float exp_block(float *s, int64_t nb, float m) {
     __m256 sum = _mm256_setzero_ps();
     int64_t j = 0;
     for (; j + 8 <= nb; j += 8) {
-        const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
         _mm256_storeu_ps(s + j, e);
         sum = _mm256_add_ps(sum, e);
     }
-    float l = hsum(sum);
+    float l = hsum256(sum);
     for (; j < nb; j++) l += s[j] = expf(s[j] - m);
     return l;
 }

@@ -5,6 +5,7 @@
 #include "avx512.h"
 #include "panamax.h"
 #include "simd.h"
+#include "vmath.h"
 
 /* Keys per block: the block's scores on the stack; its V rows stay in L1 while every output tile walks them. */
 #define BLK 64
@@ -39,25 +40,6 @@ INLINE __m512 load16_tail(const void *p, int64_t i, int64_t n, int f16) {
 /* 16 lanes to 8 by adding the halves. */
 static inline __m256 fold(__m512 v) {
     return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-}
-
-/* exp(x) for x <= 0: Cephes' expf as in the AVX2 kernel (within 2 ulp of expf; below -87 gives e^-87). */
-static inline __m512 exp_neg(__m512 x) {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
-    const __m512 n = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
 /* s[j] = scale * q . k[off + j*ks], j < nb; four keys at a time share each load of q. */
@@ -101,7 +83,7 @@ static float exp_block(float *s, int64_t nb, float m) {
     __m512 sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < nb; j += 16) {
         const __mmask16 mk = pmx_mask16(nb - j);
-        const __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm));
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm));
         _mm512_mask_storeu_ps(s + j, mk, e);
         sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
     }
