@@ -333,9 +333,15 @@ struct attention_task_args {
 
 static void attention_task(void *p, int ith, int nth) {
     const struct attention_task_args *t = p;
-    int64_t i0, i1;
-    pmx_split(t->items, 1, ith, nth, &i0, &i1);
-    if (i0 < i1) pmx_k.attention(&t->a, i0, i1);
+    const pmx_attention_args *a = &t->a;
+    if (a->n_q == 1) { /* decode: equal work per head; neighbouring heads share a KV head */
+        int64_t i0, i1;
+        pmx_split(t->items, 1, ith, nth, &i0, &i1);
+        if (i0 < i1) pmx_k.attention(a, i0, i1);
+        return;
+    }
+    /* prefill: causal work grows with the query's position, so queries are dealt out round-robin */
+    for (int64_t q = ith; q < a->n_q; q += nth) pmx_k.attention(a, q * a->n_head, (q + 1) * a->n_head);
 }
 
 int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head,
