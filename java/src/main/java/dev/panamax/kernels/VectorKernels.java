@@ -218,11 +218,12 @@ public final class VectorKernels extends ScalarKernels {
             int xo = b * QK;
             IntVector sum = IntVector.zero(I);
             for (int c = 0; c < 16; c += BL) {
-                ByteVector packed = ByteVector.fromMemorySegment(B, w, o + 2 + c, LE);
-                ByteVector lo = packed.and((byte) 0xf).sub((byte) 8);
-                ByteVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
-                ShortVector p = wide(lo).mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
-                        .add(wide(hi).mul(wide(ByteVector.fromArray(B, a.qs, xo + 16 + c))));
+                // nibbles split in 16-bit lanes: AVX2 has no byte shifts (a ByteVector shift is emulated)
+                ShortVector packed = wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE)).and((short) 0xff);
+                ShortVector lo = packed.and((short) 0xf).sub((short) 8);
+                ShortVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub((short) 8);
+                ShortVector p = lo.mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
+                        .add(hi.mul(wide(ByteVector.fromArray(B, a.qs, xo + 16 + c))));
                 sum = widenAdd(sum, p);
             }
             float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];

@@ -1,0 +1,74 @@
+package dev.panamax.tokenizer;
+
+/**
+ * Text to token ids and back, as llama.cpp does it for the model's vocabulary: SentencePiece ("llama") and
+ * byte-level BPE ("gpt2") with the pre-tokenizer named by {@code tokenizer.ggml.pre}. {@link #encode(String)}
+ * gives the ids of {@code llama_tokenize(add_special=true, parse_special=false)}: BOS/EOS when the metadata asks,
+ * and special/control tokens written in the text are tokenized as plain text. Implementations are immutable and
+ * thread-safe.
+ */
+public interface Tokenizer {
+
+    /** As {@code llama_tokenize(text, add_special=true, parse_special=false)}. */
+    default int[] encode(String text) {
+        return encode(text, true);
+    }
+
+    /** As {@code llama_tokenize(text, addSpecial, parse_special=false)}; llama.cpp's tokenizer tests use false. */
+    int[] encode(String text, boolean addSpecial);
+
+    /**
+     * As {@code llama_detokenize(ids, remove_special=false, unparse_special=false)}: control tokens render as
+     * nothing, SentencePiece's added leading space is removed from the first token, and bytes that do not form
+     * valid UTF-8 become U+FFFD.
+     *
+     * @throws IllegalArgumentException for an id outside [0, vocabSize())
+     */
+    String decode(int[] ids);
+
+    /**
+     * The bytes of one token's piece ({@code llama_token_to_piece(special=false, lstrip=0)}): a byte token
+     * {@code <0xNN>} is one byte, SentencePiece's ▁ is a space, byte-level BPE characters map back to bytes. A
+     * piece may be part of a UTF-8 sequence that the next tokens complete: streaming goes through {@link
+     * TokenStreamDecoder}.
+     *
+     * @throws IllegalArgumentException for an id outside [0, vocabSize())
+     */
+    byte[] tokenBytes(int id);
+
+    /** {@link #tokenBytes(int)} as text; an incomplete UTF-8 sequence shows as U+FFFD. */
+    String tokenText(int id);
+
+    /** The beginning-of-sequence id, or {@link Vocabulary#NONE}. */
+    int bos();
+
+    /** The end-of-sequence id, or {@link Vocabulary#NONE}. */
+    int eos();
+
+    /** Whether generation ends at this token (EOS, EOT, EOM and the end tokens llama.cpp recognizes by text). */
+    boolean isEog(int id);
+
+    int vocabSize();
+
+    /**
+     * A tokenizer for a vocabulary, with llama.cpp's defaults for what the metadata leaves out.
+     *
+     * @throws IllegalArgumentException when the vocabulary is inconsistent or its model/pre-tokenizer is not
+     *                                  supported
+     */
+    static Tokenizer of(Vocabulary vocabulary) {
+        return new GgmlTokenizer(vocabulary);
+    }
+
+    /**
+     * The tokenizer described by a GGUF file's {@code tokenizer.ggml.*} metadata (and {@code general.name}).
+     *
+     * @throws dev.panamax.gguf.GgufFormatException when the metadata lacks the vocabulary, holds a key with the
+     *                                              wrong type, or describes an inconsistent vocabulary
+     * @throws IllegalArgumentException             for a tokenizer model or pre-tokenizer this port does not
+     *                                              support
+     */
+    static Tokenizer fromGguf(dev.panamax.gguf.GgufMetadata md) throws dev.panamax.gguf.GgufFormatException {
+        return of(GgufVocabulary.read(md));
+    }
+}

@@ -1,0 +1,86 @@
+package dev.panamax.tokenizer;
+
+import java.util.Objects;
+
+/**
+ * A tokenizer vocabulary as GGUF stores it under {@code tokenizer.ggml.*}, before llama.cpp's defaults are applied.
+ * Optional values are {@code null} (or {@link #NONE} for ids) when the metadata does not have them; {@link
+ * Tokenizer#of(Vocabulary)} resolves them exactly as llama.cpp's {@code llama_vocab::impl::load} does.
+ *
+ * @param model          {@code tokenizer.ggml.model}: "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+ * @param pre            {@code tokenizer.ggml.pre}, the BPE pre-tokenizer name; null means "default"
+ * @param tokens         {@code tokenizer.ggml.tokens}
+ * @param scores         {@code tokenizer.ggml.scores}, or null (all 0)
+ * @param tokenTypes     {@code tokenizer.ggml.token_type} (llama_token_type: 1 normal, 2 unknown, 3 control,
+ *                       4 user defined, 5 unused, 6 byte), or null (all normal)
+ * @param merges         {@code tokenizer.ggml.merges} ("left right" per line, rank = index), required for "gpt2"
+ * @param bos            {@code tokenizer.ggml.bos_token_id} or NONE
+ * @param eos            {@code tokenizer.ggml.eos_token_id} or NONE
+ * @param unk            {@code tokenizer.ggml.unknown_token_id} or NONE
+ * @param pad            {@code tokenizer.ggml.padding_token_id} or NONE
+ * @param eot            {@code tokenizer.ggml.eot_token_id} or NONE
+ * @param eom            {@code tokenizer.ggml.eom_token_id} or NONE
+ * @param addBos         {@code tokenizer.ggml.add_bos_token} or null
+ * @param addEos         {@code tokenizer.ggml.add_eos_token} or null
+ * @param addSpacePrefix {@code tokenizer.ggml.add_space_prefix} or null
+ * @param modelName      {@code general.name} or null (llama.cpp keys a few per-model token attributes on it)
+ */
+public record Vocabulary(String model, String pre, String[] tokens, float[] scores, int[] tokenTypes, String[] merges,
+                         int bos, int eos, int unk, int pad, int eot, int eom,
+                         Boolean addBos, Boolean addEos, Boolean addSpacePrefix, String modelName) {
+
+    /** An absent token id (llama.cpp's LLAMA_TOKEN_NULL). */
+    public static final int NONE = -1;
+
+    // llama_token_type as the converters write it into tokenizer.ggml.token_type
+    public static final int TYPE_UNDEFINED = 0;
+    public static final int TYPE_NORMAL = 1;
+    public static final int TYPE_UNKNOWN = 2;
+    public static final int TYPE_CONTROL = 3;
+    public static final int TYPE_USER_DEFINED = 4;
+    public static final int TYPE_UNUSED = 5;
+    public static final int TYPE_BYTE = 6;
+
+    public Vocabulary {
+        Objects.requireNonNull(model, "tokenizer.ggml.model");
+        Objects.requireNonNull(tokens, "tokenizer.ggml.tokens");
+        if (tokens.length == 0) {
+            throw new IllegalArgumentException("tokenizer.ggml.tokens is empty");
+        }
+        // llama.cpp rejects arrays shorter than the vocabulary; longer ones are tolerated there too
+        if (scores != null && scores.length < tokens.length) {
+            throw new IllegalArgumentException("tokenizer.ggml.scores has " + scores.length + " entries for "
+                    + tokens.length + " tokens");
+        }
+        if (tokenTypes != null && tokenTypes.length < tokens.length) {
+            throw new IllegalArgumentException("tokenizer.ggml.token_type has " + tokenTypes.length
+                    + " entries for " + tokens.length + " tokens");
+        }
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] == null) {
+                throw new IllegalArgumentException("tokenizer.ggml.tokens[" + i + "] is null");
+            }
+        }
+    }
+
+    /** A vocabulary with only the required parts; every optional value absent. */
+    public static Vocabulary of(String model, String pre, String[] tokens, float[] scores, int[] tokenTypes,
+                                String[] merges) {
+        return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges,
+                NONE, NONE, NONE, NONE, NONE, NONE, null, null, null, null);
+    }
+
+    public Vocabulary withSpecial(int bos, int eos, int unk) {
+        return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom,
+                addBos, addEos, addSpacePrefix, modelName);
+    }
+
+    public Vocabulary withFlags(Boolean addBos, Boolean addEos, Boolean addSpacePrefix) {
+        return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom,
+                addBos, addEos, addSpacePrefix, modelName);
+    }
+
+    public int size() {
+        return tokens.length;
+    }
+}
