@@ -1,0 +1,84 @@
+package dev.panamax.model;
+
+import dev.panamax.gguf.GgufFormatException;
+import dev.panamax.gguf.GgufMetadata;
+import dev.panamax.kernels.RopeConfig;
+import java.util.Locale;
+
+/**
+ * Hyper-parameters of a Llama-family model ({@code llama}, {@code qwen2}) read from the {@code {arch}.*} GGUF keys
+ * exactly as llama.cpp's {@code llm_load_hparams} reads them, with its defaults. A missing required key or an
+ * inconsistent value is a {@link GgufFormatException} naming it.
+ *
+ * @param headDimK  attention.key_length (default embedding_length / head_count)
+ * @param headDimV  attention.value_length (default embedding_length / head_count)
+ * @param nRot      rope.dimension_count (default headDimK)
+ * @param ctxTrain  context_length
+ * @param vocabSize rows of token_embd (filled in by {@link LlamaWeights})
+ */
+public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHead, int nKvHead, int headDimK, int headDimV,
+                          float eps, int nRot, int ctxTrain, int vocabSize, RopeConfig rope) {
+
+    /** Architectures this forward pass runs. */
+    public static boolean supports(String arch) {
+        return arch.equals("llama") || arch.equals("qwen2");
+    }
+
+    public static LlamaConfig fromMetadata(GgufMetadata md, int vocabSize) throws GgufFormatException {
+        String arch = md.getString("general.architecture");
+        if (!supports(arch)) {
+            throw new GgufFormatException("architecture '" + arch + "' is not supported (this forward pass runs llama and qwen2)");
+        }
+        String p = arch + ".";
+        int dim = positive(md.getInt(p + "embedding_length"), p + "embedding_length");
+        int nLayer = positive(md.getInt(p + "block_count"), p + "block_count");
+        int ffn = positive(md.getInt(p + "feed_forward_length"), p + "feed_forward_length");
+        int nHead = positive(md.getInt(p + "attention.head_count"), p + "attention.head_count");
+        int nKvHead = positive(md.getInt(p + "attention.head_count_kv", nHead), p + "attention.head_count_kv");
+        if (nHead % nKvHead != 0) {
+            throw new GgufFormatException(p + "attention.head_count " + nHead + " is not a multiple of head_count_kv " + nKvHead);
+        }
+        int hdDefault = dim % nHead == 0 ? dim / nHead : 0;
+        int hdk = positive(md.getInt(p + "attention.key_length", hdDefault), p + "attention.key_length");
+        int hdv = positive(md.getInt(p + "attention.value_length", hdDefault), p + "attention.value_length");
+        float eps = md.getFloat(p + "attention.layer_norm_rms_epsilon");
+        if (!(eps >= 0) || eps > 1) throw new GgufFormatException(p + "attention.layer_norm_rms_epsilon out of range: " + eps);
+        int nRot = md.getInt(p + "rope.dimension_count", hdk);
+        if (nRot <= 0 || nRot > hdk || nRot % 2 != 0) {
+            throw new GgufFormatException(p + "rope.dimension_count " + nRot + " must be even and in (0, head dim " + hdk + "]");
+        }
+        int ctxTrain = positive(md.getInt(p + "context_length"), p + "context_length");
+        float base = md.getFloat(p + "rope.freq_base", 10000f);
+        if (!(base > 0)) throw new GgufFormatException(p + "rope.freq_base must be > 0, got " + base);
+
+        // llama.cpp: rope.scaling.type (none|linear|yarn), rope.scaling.factor, else the older rope.scale_linear.
+        String scalingType = md.getString(p + "rope.scaling.type", "linear").toLowerCase(Locale.ROOT);
+        float factor = md.getFloat(p + "rope.scaling.factor", 0f);
+        if (factor == 0f) factor = md.getFloat(p + "rope.scale_linear", 1f);
+        if (!(factor > 0)) throw new GgufFormatException(p + "rope.scaling.factor must be > 0, got " + factor);
+        float freqScale = 1f / factor;
+        int nCtxOrig = md.getInt(p + "rope.scaling.original_context_length", ctxTrain);
+        float attnFactor = md.getFloat(p + "rope.scaling.attn_factor", 1f);
+        float extFactor;
+        switch (scalingType) {
+            case "none" -> { freqScale = 1f; extFactor = 0f; }
+            case "linear" -> extFactor = 0f;
+            case "yarn" -> extFactor = 1f; // llama.cpp's yarn_ext_factor default (-1) resolves to 1 for YaRN
+            default -> throw new GgufFormatException(p + "rope.scaling.type '" + scalingType + "' is not supported");
+        }
+        // llama.cpp: Llama GGUFs hold Q/K permuted for the normal (adjacent-pair) rope; qwen2 uses NeoX pairs.
+        boolean neox = arch.equals("qwen2");
+        RopeConfig rope = new RopeConfig(neox, base, freqScale, extFactor, attnFactor, 32f, 1f, nCtxOrig);
+        return new LlamaConfig(arch, dim, nLayer, ffn, nHead, nKvHead, hdk, hdv, eps, nRot, ctxTrain, vocabSize, rope);
+    }
+
+    private static int positive(int v, String key) throws GgufFormatException {
+        if (v <= 0) throw new GgufFormatException(key + " must be positive, got " + v);
+        return v;
+    }
+
+    /** Bytes of K and V cache per token (all layers) for a cache element of {@code elementBytes}. */
+    public long kvBytesPerToken(int elementBytes) {
+        return (long) nLayer * nKvHead * (headDimK + headDimV) * elementBytes;
+    }
+}
