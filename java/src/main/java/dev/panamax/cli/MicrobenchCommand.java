@@ -26,8 +26,9 @@ import picocli.CommandLine.Model.CommandSpec;
  * every weight byte is read once per token.
  */
 @Command(name = "microbench", mixinStandardHelpOptions = true,
-        description = {"GEMV GB/s per weight type (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K) for the native and Java backends,",
-                "against a plain memory-read bandwidth measured in the same run. Takes under a minute."})
+        description = {"GEMV GB/s per weight type and backend, against a plain memory read (under a minute).",
+                "Types F32, F16, Q8_0, Q4_0, Q4_K, Q6_K on a matrix far larger than the last-level cache;",
+                "the memory read is measured in the same run."})
 final class MicrobenchCommand implements Callable<Integer> {
     static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K};
 

@@ -1,0 +1,209 @@
+package dev.panamax.model;
+
+import dev.panamax.ContextOverflowException;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * One sequence's state of a Llama-family model and its forward pass: the KV cache (F16 or F32,
+ * per layer {@code [pos][kv_head][head_dim]}) and every activation buffer, allocated once in an {@link Arena}
+ * sized for {@code maxBatch} tokens, so a forward step allocates no memory. {@link #forward} appends tokens at
+ * {@link #position()}: a prompt in batches of up to {@code maxBatch} (GEMM), then decode one token at a time.
+ * Not thread-safe (one per session); the weights are shared read-only.
+ */
+public final class LlamaState implements AutoCloseable {
+
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    private final LlamaWeights w;
+    private final LlamaConfig c;
+    private final Kernels k;
+    private final Arena arena = Arena.ofShared();
+    private final int nCtx;
+    private final int maxBatch;
+    private final GgmlType kvType;
+    private final MemorySegment[] kCache, vCache; // per layer [nCtx][nKvHead][headDim]
+    private final long kRowBytes, vRowBytes;
+    // activations, [maxBatch][...] floats
+    private final MemorySegment x, xb, xb2, q, kk, vv, att, hb, hb2, pos;
+    private final MemorySegment logits; // [vocab], last position
+    private MemorySegment allLogits; // [maxBatch][vocab], only when a caller asks for every position
+    private int position;
+
+    /**
+     * @param nCtx     positions the KV cache holds (at most the model's context_length is sensible, not enforced)
+     * @param maxBatch tokens per forward step (the prompt is split into batches of this size)
+     * @param kvType   F16 (llama.cpp's default) or F32
+     */
+    public LlamaState(LlamaWeights weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+        this.w = weights;
+        this.c = weights.config;
+        this.k = kernels;
+        if (nCtx <= 0) throw new IllegalArgumentException("context length must be positive, got " + nCtx);
+        if (maxBatch <= 0) throw new IllegalArgumentException("batch size must be positive, got " + maxBatch);
+        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
+        this.nCtx = nCtx;
+        this.maxBatch = Math.min(maxBatch, nCtx);
+        this.kvType = kvType;
+        int b = this.maxBatch;
+        try {
+            kRowBytes = kvType.rowBytes((long) c.nKvHead() * c.headDimK());
+            vRowBytes = kvType.rowBytes((long) c.nKvHead() * c.headDimV());
+            kCache = new MemorySegment[c.nLayer()];
+            vCache = new MemorySegment[c.nLayer()];
+            for (int l = 0; l < c.nLayer(); l++) {
+                kCache[l] = arena.allocate(Math.multiplyExact(kRowBytes, (long) nCtx), 64);
+                vCache[l] = arena.allocate(Math.multiplyExact(vRowBytes, (long) nCtx), 64);
+            }
+            int attDim = c.nHead() * c.headDimV();
+            x = floats(b, c.dim());
+            xb = floats(b, Math.max(c.dim(), attDim));
+            xb2 = floats(b, c.dim());
+            q = floats(b, c.nHead() * c.headDimK());
+            kk = floats(b, c.nKvHead() * c.headDimK());
+            vv = floats(b, c.nKvHead() * c.headDimV());
+            att = floats(b, attDim);
+            hb = floats(b, c.ffnDim());
+            hb2 = floats(b, c.ffnDim());
+            pos = arena.allocate(4L * b, 64);
+            logits = floats(1, c.vocabSize());
+        } catch (RuntimeException | OutOfMemoryError e) {
+            arena.close();
+            throw e instanceof ArithmeticException ? new IllegalArgumentException("KV cache size overflows for context " + nCtx, e) : e;
+        }
+    }
+
+    private MemorySegment floats(long rows, long n) {
+        return arena.allocate(Math.multiplyExact(Math.multiplyExact(rows, n), 4L), 64);
+    }
+
+    public LlamaConfig config() {
+        return c;
+    }
+
+    /** Tokens in the KV cache (the position of the next token). */
+    public int position() {
+        return position;
+    }
+
+    public int contextLength() {
+        return nCtx;
+    }
+
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    /** Forgets the cached tokens after position p (0 clears the sequence); the KV entries are overwritten later. */
+    public void truncate(int p) {
+        if (p < 0 || p > position) throw new IllegalArgumentException("cannot truncate to " + p + ", position is " + position);
+        position = p;
+    }
+
+    /** The logits of the last token of the last {@link #forward} call: [vocab] floats. */
+    public MemorySegment logits() {
+        return logits;
+    }
+
+    /** After {@code forward(..., true)}: the logits of its n tokens, [n][vocab] floats. */
+    public MemorySegment allLogits() {
+        if (allLogits == null) throw new IllegalStateException("no forward step asked for all logits");
+        return allLogits;
+    }
+
+    /**
+     * Runs {@code n} tokens ({@code n <= maxBatch()}) at positions {@code position() .. position()+n-1}, appends
+     * their K/V to the cache, and leaves the logits of the last one in {@link #logits()} (and of all n in {@link
+     * #allLogits()} when {@code allPositions}).
+     *
+     * @throws ContextOverflowException   when the cache cannot hold the n tokens
+     * @throws IllegalArgumentException   for a token id outside the vocabulary or a bad n
+     */
+    public void forward(int[] tokens, int off, int n, boolean allPositions) {
+        if (n <= 0 || n > maxBatch) throw new IllegalArgumentException("batch of " + n + " tokens, allowed 1.." + maxBatch);
+        java.util.Objects.checkFromIndexSize(off, n, tokens.length);
+        if (position + n > nCtx) throw new ContextOverflowException(position + n, nCtx);
+        for (int t = 0; t < n; t++) {
+            int id = tokens[off + t];
+            if (id < 0 || id >= c.vocabSize()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + c.vocabSize() + ")");
+        }
+        int dim = c.dim(), pos0 = position;
+        // embeddings: dequantize exactly one row of token_embd per token (any type)
+        for (int t = 0; t < n; t++) {
+            k.dequantize(w.tokenEmbd.type(), x.asSlice(4L * t * dim, 4L * dim), w.tokenEmbd.row(tokens[off + t]), 1, dim);
+            pos.setAtIndex(ValueLayout.JAVA_INT, t, pos0 + t);
+        }
+        int qDim = c.nHead() * c.headDimK(), kDim = c.nKvHead() * c.headDimK(), vDim = c.nKvHead() * c.headDimV();
+        int attDim = c.nHead() * c.headDimV();
+        float scale = (float) (1.0 / Math.sqrt(c.headDimK()));
+        for (int l = 0; l < c.nLayer(); l++) {
+            LlamaWeights.Layer L = w.layers[l];
+            // attention
+            k.rmsnorm(xb, x, L.attnNorm().data(), dim, n, c.eps());
+            matmul(L.wq(), xb, n, q);
+            matmul(L.wk(), xb, n, kk);
+            matmul(L.wv(), xb, n, vv);
+            if (L.bq() != null) addBias(q, L.bq(), n, qDim);
+            if (L.bk() != null) addBias(kk, L.bk(), n, kDim);
+            if (L.bv() != null) addBias(vv, L.bv(), n, vDim);
+            k.rope(q, n, c.nHead(), c.headDimK(), c.nRot(), pos, c.rope());
+            k.rope(kk, n, c.nKvHead(), c.headDimK(), c.nRot(), pos, c.rope());
+            store(kCache[l], kRowBytes, kk, pos0, n, kDim);
+            store(vCache[l], vRowBytes, vv, pos0, n, vDim);
+            k.attention(att, q, n, pos0, c.nHead(), c.nKvHead(), c.headDimK(), c.headDimV(), kCache[l], vCache[l], kvType,
+                    pos0 + n, scale);
+            matmul(L.wo(), att, n, xb2);
+            k.add(x, x, xb2, n * dim);
+            // SwiGLU feed-forward
+            k.rmsnorm(xb, x, L.ffnNorm().data(), dim, n, c.eps());
+            matmul(L.gate(), xb, n, hb);
+            matmul(L.up(), xb, n, hb2);
+            k.siluMul(hb, hb, hb2, n * c.ffnDim());
+            matmul(L.down(), hb, n, xb2);
+            k.add(x, x, xb2, n * dim);
+        }
+        if (allPositions) {
+            if (allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
+            k.rmsnorm(xb, x, w.outputNorm.data(), dim, n, c.eps());
+            matmul(w.output, xb, n, allLogits);
+            MemorySegment.copy(allLogits, 4L * (n - 1) * c.vocabSize(), logits, 0, 4L * c.vocabSize());
+        } else {
+            k.rmsnorm(xb, x.asSlice(4L * (n - 1) * dim, 4L * dim), w.outputNorm.data(), dim, 1, c.eps());
+            matmul(w.output, xb, 1, logits);
+        }
+        position = pos0 + n;
+    }
+
+    private void matmul(LlamaWeights.Weight wt, MemorySegment in, int n, MemorySegment out) {
+        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
+    }
+
+    private void addBias(MemorySegment y, LlamaWeights.Weight bias, int n, int width) {
+        for (int t = 0; t < n; t++) {
+            MemorySegment row = y.asSlice(4L * t * width, 4L * width);
+            k.add(row, row, bias.data(), width);
+        }
+    }
+
+    /** Writes n rows of K or V into the cache at pos0, converting to the cache type. */
+    private void store(MemorySegment cache, long rowBytes, MemorySegment src, int pos0, int n, int width) {
+        MemorySegment dst = cache.asSlice(pos0 * rowBytes, n * rowBytes);
+        if (kvType == GgmlType.F32) MemorySegment.copy(src, 0, dst, 0, n * rowBytes);
+        else k.quantize(GgmlType.F16, dst, src, n, width);
+    }
+
+    /** Bytes this state holds off-heap (KV cache + activations). */
+    public long residentBytes() {
+        long kv = (kRowBytes + vRowBytes) * (long) nCtx * c.nLayer();
+        return kv + (allLogits == null ? 0 : allLogits.byteSize()) + x.byteSize() + xb.byteSize() + xb2.byteSize()
+                + q.byteSize() + kk.byteSize() + vv.byteSize() + att.byteSize() + hb.byteSize() + hb2.byteSize() + logits.byteSize();
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
