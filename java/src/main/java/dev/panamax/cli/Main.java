@@ -9,7 +9,8 @@ import picocli.CommandLine.ScopeType;
 /** The {@code panamax} command line. Commands and their outputs follow the contract in DESIGN.md. */
 @Command(name = "panamax", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "LLM inference on CPU from the JVM.",
-        subcommands = {InfoCommand.class, MicrobenchCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {InfoCommand.class, MicrobenchCommand.class, GenerateCommand.class, LogitsCommand.class,
+                TokenizeCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Development commands handled by the ./panamax launcher itself:",
                 "  build   build the native library and the jar (Maven + CMake)",
                 "  test    run every test: Java, native ctest (x86-64), aarch64 ctest under qemu"})

@@ -70,9 +70,12 @@ public final class LlamaState implements AutoCloseable {
             hb2 = floats(b, c.ffnDim());
             pos = arena.allocate(4L * b, 64);
             logits = floats(1, c.vocabSize());
+        } catch (ArithmeticException e) {
+            arena.close();
+            throw new IllegalArgumentException("KV cache size overflows for context " + nCtx, e);
         } catch (RuntimeException | OutOfMemoryError e) {
             arena.close();
-            throw e instanceof ArithmeticException ? new IllegalArgumentException("KV cache size overflows for context " + nCtx, e) : e;
+            throw e;
         }
     }
 

@@ -1,0 +1,149 @@
+package dev.panamax;
+
+import dev.panamax.gguf.GgufFile;
+import dev.panamax.gguf.GgufFormatException;
+import dev.panamax.kernels.Backend;
+import dev.panamax.model.LlamaConfig;
+import dev.panamax.model.LlamaWeights;
+import dev.panamax.tensor.GgmlType;
+import dev.panamax.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A GGUF model loaded once (the file mapped read-only, weights never copied) from which many {@link Session}s are
+ * opened, each with its own KV cache. Thread-safe: sessions may be opened and used from many threads at once (each
+ * session by one thread at a time). {@link #close()} closes the sessions still open and unmaps the file; it must not
+ * race with their use.
+ */
+public final class Model implements AutoCloseable {
+
+    /**
+     * @param backend       kernels backend, null for automatic
+     * @param threads       threads per operation (<= 0: one per CPU)
+     * @param contextLength default positions per session (<= 0: min(context_length, 4096))
+     * @param batchSize     prompt tokens per forward step (llama.cpp's ubatch, default 512)
+     * @param kvType        F16 (default) or F32
+     */
+    public record Options(Backend backend, int threads, int contextLength, int batchSize, GgmlType kvType) {
+        public static Options defaults() {
+            return new Options(null, 0, 0, 512, GgmlType.F16);
+        }
+
+        public Options withBackend(Backend b) {
+            return new Options(b, threads, contextLength, batchSize, kvType);
+        }
+
+        public Options withThreads(int t) {
+            return new Options(backend, t, contextLength, batchSize, kvType);
+        }
+
+        public Options withContextLength(int n) {
+            return new Options(backend, threads, n, batchSize, kvType);
+        }
+
+        public Options withBatchSize(int n) {
+            return new Options(backend, threads, contextLength, n, kvType);
+        }
+
+        public Options withKvType(GgmlType t) {
+            return new Options(backend, threads, contextLength, batchSize, t);
+        }
+    }
+
+    private final GgufFile file;
+    private final LlamaWeights weights;
+    private final Tokenizer tokenizer;
+    private final Options options;
+    private final Set<Session> sessions = Collections.newSetFromMap(new ConcurrentHashMap<>());
+    private volatile boolean closed;
+
+    private Model(GgufFile file, LlamaWeights weights, Tokenizer tokenizer, Options options) {
+        this.file = file;
+        this.weights = weights;
+        this.tokenizer = tokenizer;
+        this.options = options;
+    }
+
+    public static Model load(Path path) throws IOException {
+        return load(path, Options.defaults());
+    }
+
+    /**
+     * @throws GgufFormatException when the file is malformed, its architecture unsupported, or a tensor is missing or
+     *                             has the wrong shape
+     */
+    public static Model load(Path path, Options options) throws IOException {
+        GgufFile f = GgufFile.open(path);
+        try {
+            LlamaWeights w = LlamaWeights.load(f);
+            Tokenizer tok = Tokenizer.fromGguf(f.metadata());
+            if (tok.vocabSize() > w.config.vocabSize()) {
+                throw new GgufFormatException("the tokenizer has " + tok.vocabSize() + " tokens, token_embd.weight only "
+                        + w.config.vocabSize() + " rows");
+            }
+            if (f.tensor("rope_freqs.weight") != null) {
+                org.slf4j.LoggerFactory.getLogger(Model.class).warn(
+                        "{}: rope_freqs.weight (Llama 3.1 rope frequency factors) is not applied yet; long-context output differs from llama.cpp", path);
+            }
+            return new Model(f, w, tok, options);
+        } catch (IOException | RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    /** Opens a session with the model's default context length. */
+    public Session newSession() {
+        return newSession(options.contextLength());
+    }
+
+    /**
+     * Opens a session whose KV cache holds {@code contextLength} positions (<= 0: min(context_length, 4096)).
+     *
+     * @throws IllegalArgumentException when the context exceeds the model's trained context_length
+     */
+    public Session newSession(int contextLength) {
+        if (closed) throw new IllegalStateException("model is closed");
+        LlamaConfig c = weights.config;
+        int n = contextLength > 0 ? contextLength : Math.min(c.ctxTrain(), 4096);
+        if (n > c.ctxTrain()) {
+            throw new IllegalArgumentException("context length " + n + " exceeds the model's context_length " + c.ctxTrain());
+        }
+        Session s = new Session(this, weights, n, options);
+        sessions.add(s);
+        return s;
+    }
+
+    void closed(Session s) {
+        sessions.remove(s);
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public LlamaConfig config() {
+        return weights.config;
+    }
+
+    public long parameterCount() {
+        return weights.parameterCount();
+    }
+
+    /** Bytes of KV cache per token of context with the configured cache type. */
+    public long kvBytesPerToken() {
+        return weights.config.kvBytesPerToken(options.kvType() == GgmlType.F32 ? 4 : 2);
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        for (Session s : sessions.toArray(new Session[0])) s.close();
+        file.close();
+    }
+}

@@ -1,0 +1,100 @@
+package dev.panamax.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.panamax.Generation;
+import dev.panamax.Model;
+import dev.panamax.Session;
+import dev.panamax.sampling.SamplingParams;
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code panamax generate}: streams the continuation of a prompt; {@code --json} prints DESIGN.md's object. */
+@Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text from a prompt.")
+final class GenerateCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions mo = new ModelOptions();
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Input input;
+
+    static final class Input {
+        @Option(names = {"-p", "--prompt"}, description = "Prompt text (BOS added as the model asks).")
+        String prompt;
+
+        @Option(names = "--tokens", description = "Prompt token ids, comma-separated.")
+        String tokens;
+    }
+
+    @Option(names = {"-n", "--n-predict"}, description = "Tokens to generate (default: ${DEFAULT-VALUE}).", defaultValue = "64")
+    int n;
+
+    @Option(names = "--temp", description = "Temperature; 0 is greedy (default: ${DEFAULT-VALUE}).", defaultValue = "0.8")
+    float temp;
+
+    @Option(names = "--top-k", defaultValue = "40", description = "Top-k (0 = off, default: ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "0.95", description = "Top-p (default: ${DEFAULT-VALUE}).")
+    float topP;
+
+    @Option(names = "--min-p", defaultValue = "0.05", description = "Min-p (default: ${DEFAULT-VALUE}).")
+    float minP;
+
+    @Option(names = "--repeat-penalty", defaultValue = "1.0", description = "Repetition penalty (default: ${DEFAULT-VALUE}).")
+    float repeatPenalty;
+
+    @Option(names = "--seed", description = "Sampling seed (default: random).")
+    Long seed;
+
+    @Option(names = "--json", description = "Print one JSON object instead of streaming text.")
+    boolean json;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        long s = seed != null ? seed : System.nanoTime();
+        SamplingParams sp = new SamplingParams(temp, topK, topP, minP, repeatPenalty, 64, s);
+        try (Model m = mo.load()) {
+            int[] ids = input.tokens != null ? ModelOptions.parseTokens(input.tokens) : m.tokenizer().encode(input.prompt);
+            if (ids.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
+            try (Session session = m.newSession()) {
+                if (!json && input.prompt != null) out.print(input.prompt);
+                Generation g = session.generate(ids, n, sp, json ? null : (tok, text) -> {
+                    out.print(text);
+                    out.flush();
+                });
+                if (json) {
+                    Map<String, Object> o = new LinkedHashMap<>();
+                    o.put("prompt_tokens", g.promptTokens());
+                    o.put("tokens", g.tokens());
+                    o.put("text", g.text());
+                    o.put("prompt_tps", round(g.promptTps()));
+                    o.put("decode_tps", round(g.decodeTps()));
+                    o.put("ttft_ms", round(g.ttftMs()));
+                    out.println(new ObjectMapper().writeValueAsString(o));
+                } else {
+                    out.println();
+                    spec.commandLine().getErr().printf("prompt %d tok, %.1f tok/s | gen %d tok, %.1f tok/s | ttft %.1f ms | %s%n",
+                            g.promptTokens().length, g.promptTps(), g.tokens().length, g.decodeTps(), g.ttftMs(), g.stop());
+                }
+                out.flush();
+            }
+        }
+        return 0;
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+}

@@ -1,0 +1,42 @@
+package dev.panamax.cli;
+
+import dev.panamax.Model;
+import dev.panamax.kernels.Backend;
+import java.io.IOException;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** Options shared by the commands that run a model (mixed in). */
+final class ModelOptions {
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF model file.")
+    Path model;
+
+    @Option(names = "--threads", description = "Threads per operation (default: one per CPU).", defaultValue = "0")
+    int threads;
+
+    @Option(names = "--backend", converter = BackendConverter.class, description = "native or java (default: automatic).")
+    Backend backend;
+
+    @Option(names = {"-c", "--ctx-size"}, description = "Context length of the session (default: min(context_length, 4096)).",
+            defaultValue = "0")
+    int ctx;
+
+    Model load() throws IOException {
+        if (!java.nio.file.Files.isRegularFile(model)) throw new java.io.FileNotFoundException("model file not found: " + model);
+        return Model.load(model, Model.Options.defaults().withBackend(backend).withThreads(threads).withContextLength(ctx));
+    }
+
+    /** Parses "1,2,3". */
+    static int[] parseTokens(String s) {
+        String[] parts = s.split(",");
+        int[] ids = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                ids[i] = Integer.parseInt(parts[i].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--tokens: '" + parts[i] + "' is not a token id");
+            }
+        }
+        return ids;
+    }
+}

@@ -1,0 +1,149 @@
+package dev.panamax.sampling;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+
+/**
+ * Picks the next token from a row of logits according to {@link SamplingParams}. Buffers are allocated once for
+ * the vocabulary size, so sampling a token allocates nothing. The same seed, parameters and logits give the same
+ * tokens. Not thread-safe: one per generation stream.
+ */
+public final class Sampler {
+
+    private final SamplingParams p;
+    private final int nVocab;
+    private final float[] logit;   // candidate logits (working copy)
+    private final int[] id;        // candidate ids, sorted by logit descending once truncation starts
+    private final float[] prob;
+    private final SplittableRandom rng;
+    private final int[] recent;    // ring of the last repeatLastN accepted tokens
+    private int recentCount, recentHead;
+
+    public Sampler(SamplingParams params, int nVocab) {
+        if (nVocab <= 0) throw new IllegalArgumentException("vocabulary size must be positive, got " + nVocab);
+        this.p = params;
+        this.nVocab = nVocab;
+        this.logit = new float[nVocab];
+        this.id = new int[nVocab];
+        this.prob = new float[nVocab];
+        this.rng = new SplittableRandom(params.seed());
+        this.recent = new int[Math.max(1, params.repeatLastN())];
+    }
+
+    public SamplingParams params() {
+        return p;
+    }
+
+    /** Records a token the sequence holds (prompt or generated), for the repetition penalty. */
+    public void accept(int token) {
+        if (p.repeatLastN() == 0) return;
+        recent[recentHead] = token;
+        recentHead = (recentHead + 1) % recent.length;
+        if (recentCount < recent.length) recentCount++;
+    }
+
+    /** Chooses a token from {@code nVocab} float logits in the segment. */
+    public int sample(MemorySegment logits) {
+        MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, logit, 0, nVocab);
+        return sample(logit);
+    }
+
+    /** Chooses a token from these logits; the array is used as scratch when it is the sampler's own. */
+    public int sample(float[] logits) {
+        if (logits.length < nVocab) throw new IllegalArgumentException("logits hold " + logits.length + " values, vocabulary " + nVocab);
+        if (logits != logit) System.arraycopy(logits, 0, logit, 0, nVocab);
+        if (p.repeatPenalty() != 1f) penalize();
+        if (p.isGreedy()) return argmax();
+        int n = nVocab;
+        for (int i = 0; i < n; i++) id[i] = i;
+        if (p.topK() > 0 && p.topK() < n) {
+            n = p.topK();
+            partialSort(n);
+        } else {
+            partialSort(n);
+        }
+        // probabilities of the (sorted) candidates, untempered as in llama.cpp's default chain
+        softmax(n, 1f);
+        if (p.topP() < 1f) {
+            double cum = 0;
+            int keep = n;
+            for (int i = 0; i < n; i++) {
+                cum += prob[i];
+                if (cum >= p.topP()) { keep = i + 1; break; }
+            }
+            n = Math.max(1, keep);
+            softmax(n, 1f);
+        }
+        if (p.minP() > 0f) {
+            float floor = prob[0] * p.minP();
+            int keep = 1;
+            while (keep < n && prob[keep] >= floor) keep++;
+            n = keep;
+        }
+        softmax(n, p.temperature());
+        double r = rng.nextDouble(), cum = 0;
+        for (int i = 0; i < n; i++) {
+            cum += prob[i];
+            if (r < cum) return id[i];
+        }
+        return id[n - 1];
+    }
+
+    private void penalize() {
+        for (int j = 0; j < recentCount; j++) {
+            int t = recent[j];
+            if (t < 0 || t >= nVocab) continue;
+            boolean seen = false; // penalize each distinct token once, as llama.cpp counts presence
+            for (int i = 0; i < j; i++) if (recent[i] == t) { seen = true; break; }
+            if (seen) continue;
+            logit[t] = logit[t] > 0 ? logit[t] / p.repeatPenalty() : logit[t] * p.repeatPenalty();
+        }
+    }
+
+    private int argmax() {
+        int best = 0;
+        for (int i = 1; i < nVocab; i++) if (logit[i] > logit[best]) best = i;
+        return best;
+    }
+
+    /**
+     * Moves the k highest-logit candidates to the front of id[], sorted descending (ties: lower id first). A
+     * bounded insertion for small k, a full sort otherwise; both deterministic.
+     */
+    private void partialSort(int k) {
+        if (k <= 64) {
+            for (int i = 0; i < nVocab; i++) {
+                int cand = i;
+                int j = Math.min(i, k) - 1;
+                if (i >= k && !(better(cand, id[k - 1]))) continue;
+                if (i >= k) j = k - 2;
+                while (j >= 0 && better(cand, id[j])) {
+                    id[j + 1] = id[j];
+                    j--;
+                }
+                id[j + 1] = cand;
+            }
+            return;
+        }
+        Integer[] boxed = new Integer[nVocab]; // rare path (top-k off or large): clarity over allocation
+        for (int i = 0; i < nVocab; i++) boxed[i] = i;
+        java.util.Arrays.sort(boxed, (a, b) -> better(a, b) ? -1 : better(b, a) ? 1 : 0);
+        for (int i = 0; i < k; i++) id[i] = boxed[i];
+    }
+
+    private boolean better(int a, int b) {
+        return logit[a] > logit[b] || (logit[a] == logit[b] && a < b);
+    }
+
+    private void softmax(int n, float temp) {
+        float max = logit[id[0]];
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = (float) Math.exp((logit[id[i]] - max) / temp);
+            prob[i] = e;
+            sum += e;
+        }
+        for (int i = 0; i < n; i++) prob[i] = (float) (prob[i] / sum);
+    }
+}

@@ -1,0 +1,126 @@
+package dev.panamax.model;
+
+import dev.panamax.gguf.GgufValueType;
+import dev.panamax.gguf.GgufWriter;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.KernelsProvider;
+import dev.panamax.tensor.GgmlType;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Test fixtures: tiny random-weight Llama-family GGUF files written with Panamax's own writer (2 layers, 64 wide,
+ * 4 heads / 2 KV heads, vocabulary of 300 with a hand-made SentencePiece vocabulary). No reference toolkit needed.
+ */
+public final class TinyModels {
+    public static final int DIM = 64, LAYERS = 2, HEADS = 4, KV_HEADS = 2, FFN = 128, VOCAB = 300, CTX = 128;
+
+    private TinyModels() {}
+
+    /** The SPM vocabulary: unk, BOS, EOS, 256 byte tokens, then word pieces. */
+    static List<String> vocab() {
+        List<String> t = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
+        for (int b = 0; b < 256; b++) t.add(String.format("<0x%02X>", b));
+        String[] pieces = {"▁", "▁the", "▁a", "▁hello", "▁world", "▁once", "▁upon", "▁time", "e", "t", "a", "o", "i", "n",
+                "s", "r", "h", "l", "d", "c", "u", "m", "w", "f", "g", "y", "p", "b", "v", "k", "▁t", "▁s", "▁w", "th", "he",
+                "in", "er", "an", "re", "on", "at"};
+        for (String p : pieces) t.add(p);
+        if (t.size() != VOCAB) throw new AssertionError(t.size());
+        return t;
+    }
+
+    /**
+     * Writes a model.
+     *
+     * @param arch    "llama" or "qwen2" (qwen2 gets Q/K/V biases)
+     * @param type    type of the 2-D weights (F32, F16, Q8_0, ... through the Java quantizers)
+     * @param tied    no output.weight (the head is token_embd)
+     */
+    public static Path write(Path dir, String arch, GgmlType type, boolean tied, long seed) throws IOException {
+        return write(dir, arch, type, tied, seed, null);
+    }
+
+    /** As {@link #write(Path, String, GgmlType, boolean, long)}, leaving out the tensor named {@code omit}. */
+    public static Path write(Path dir, String arch, GgmlType type, boolean tied, long seed, String omit) throws IOException {
+        Path f = dir.resolve(arch + "-" + type + (tied ? "-tied" : "") + "-" + seed + (omit != null ? "-no-" + omit : "") + ".gguf");
+        List<String> tokens = vocab();
+        float[] scores = new float[VOCAB];
+        int[] types = new int[VOCAB];
+        for (int i = 0; i < VOCAB; i++) {
+            types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+            scores[i] = i < 259 ? 0f : -(i - 259) * 0.1f - tokens.get(i).length() * 0.01f;
+        }
+        Random rnd = new Random(seed);
+        int hd = DIM / HEADS;
+        try (Arena arena = Arena.ofConfined(); Kernels k = KernelsProvider.javaKernels("fixture")) {
+            GgufWriter w = new GgufWriter()
+                    .putString("general.architecture", arch)
+                    .putString("general.name", "tiny-" + arch)
+                    .putUInt32(arch + ".context_length", CTX)
+                    .putUInt32(arch + ".embedding_length", DIM)
+                    .putUInt32(arch + ".block_count", LAYERS)
+                    .putUInt32(arch + ".feed_forward_length", FFN)
+                    .putUInt32(arch + ".attention.head_count", HEADS)
+                    .putUInt32(arch + ".attention.head_count_kv", KV_HEADS)
+                    .putFloat32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f)
+                    .putFloat32(arch + ".rope.freq_base", 10000f)
+                    .putString("tokenizer.ggml.model", "llama")
+                    .putArray("tokenizer.ggml.tokens", GgufValueType.STRING, tokens.toArray(new String[0]))
+                    .putArray("tokenizer.ggml.scores", GgufValueType.FLOAT32, scores)
+                    .putArray("tokenizer.ggml.token_type", GgufValueType.INT32, types)
+                    .putUInt32("tokenizer.ggml.bos_token_id", 1)
+                    .putUInt32("tokenizer.ggml.eos_token_id", 2)
+                    .putUInt32("tokenizer.ggml.unknown_token_id", 0)
+                    .putBool("tokenizer.ggml.add_bos_token", true);
+            Adder add = (name, t, shape, std) -> {
+                if (name.equals(omit)) return;
+                int n = (int) shape[0], rows = shape.length > 1 ? (int) shape[1] : 1;
+                MemorySegment fl = arena.allocate(4L * n * rows, 64);
+                for (long i = 0; i < (long) n * rows; i++) {
+                    float v = std < 0 ? 1f + (float) rnd.nextGaussian() * 0.1f : (float) rnd.nextGaussian() * std;
+                    fl.setAtIndex(ValueLayout.JAVA_FLOAT, i, v);
+                }
+                MemorySegment data = fl;
+                if (t != GgmlType.F32) {
+                    data = arena.allocate(t.rowBytes(n) * rows, 64);
+                    k.quantize(t, data, fl, rows, n);
+                }
+                w.addTensor(name, t, shape, data);
+            };
+            add.add("token_embd.weight", type, new long[] {DIM, VOCAB}, 1f);
+            add.add("output_norm.weight", GgmlType.F32, new long[] {DIM}, -1f);
+            if (!tied) add.add("output.weight", type, new long[] {DIM, VOCAB}, 0.2f);
+            for (int l = 0; l < LAYERS; l++) {
+                String b = "blk." + l + ".";
+                add.add(b + "attn_norm.weight", GgmlType.F32, new long[] {DIM}, -1f);
+                add.add(b + "attn_q.weight", type, new long[] {DIM, HEADS * hd}, 0.3f);
+                add.add(b + "attn_k.weight", type, new long[] {DIM, KV_HEADS * hd}, 0.3f);
+                add.add(b + "attn_v.weight", type, new long[] {DIM, KV_HEADS * hd}, 0.2f);
+                if (arch.equals("qwen2")) {
+                    add.add(b + "attn_q.bias", GgmlType.F32, new long[] {HEADS * hd}, 0.2f);
+                    add.add(b + "attn_k.bias", GgmlType.F32, new long[] {KV_HEADS * hd}, 0.2f);
+                    add.add(b + "attn_v.bias", GgmlType.F32, new long[] {KV_HEADS * hd}, 0.2f);
+                }
+                add.add(b + "attn_output.weight", type, new long[] {HEADS * hd, DIM}, 0.15f);
+                add.add(b + "ffn_norm.weight", GgmlType.F32, new long[] {DIM}, -1f);
+                add.add(b + "ffn_gate.weight", type, new long[] {DIM, FFN}, 0.15f);
+                add.add(b + "ffn_up.weight", type, new long[] {DIM, FFN}, 0.15f);
+                add.add(b + "ffn_down.weight", type, new long[] {FFN, DIM}, 0.1f);
+            }
+            w.write(f);
+        }
+        return f;
+    }
+
+    @FunctionalInterface
+    private interface Adder {
+        /** std < 0: a norm weight around 1. */
+        void add(String name, GgmlType t, long[] shape, float std);
+    }
+}
