@@ -5,9 +5,12 @@
 #include "avx2.h"
 
 #define AI static inline __attribute__((always_inline))
-/* Weight blocks fetched ahead of use in the streaming loops: ~a few hundred bytes per row, enough to cover
- * DRAM latency at the rate 4 rows are consumed. */
-#define PF_BYTES 512
+/* Software prefetch distance of the streaming loops: each row of an R-row tile fetches the same offset of
+ * row r + R, i.e. the next tile, one tile (R rows, ~10-60 KB: held by L2) ahead of use. A fixed distance
+ * within the row left the first few hundred bytes of every row but the tile's first unfetched, which
+ * costs 30-45% of the memory rate on rows of 2-3 KB (Q4_0/Q4_K/Q6_K at n = 4096). Past the last row the
+ * hint is wasted, never a fault. */
+#define PF_AHEAD(R, rb) ((int64_t)(R) * (rb))
 
 AI float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -157,7 +160,7 @@ AI void float_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
     for (; k + 8 <= n; k += 8) {
         __m256 wv[4];
         UNROLL for (int r = 0; r < R; r++) {
-            _mm_prefetch(w + r * rb + k * es + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch(w + r * rb + k * es + PF_AHEAD(R, rb), _MM_HINT_T0);
             wv[r] = load_w8(w + r * rb + k * es, kind);
         }
         UNROLL for (int c = 0; c < C; c++) {
@@ -205,7 +208,7 @@ AI void q8_0_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t
         __m256 wd[4];
         UNROLL for (int r = 0; r < R; r++) {
             const block_q8_0 *b = (const block_q8_0 *)(w + r * rb) + i;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
             wq[r] = _mm256_loadu_si256((const __m256i *)b->qs);
             wd[r] = _mm256_set1_ps(h2f(b->d));
             wa[r] = _mm256_abs_epi8(wq[r]);
@@ -282,9 +285,9 @@ AI void q4_0_tile8(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
         }
         UNROLL for (int r = 0; r < R; r++) {
             const block_q4_0 *b = (const block_q4_0 *)(w + r * rb) + i;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
             __m256i lo[4], hi[4];
             UNROLL for (int p = 0; p < 4; p++) {
                 const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
@@ -317,78 +320,79 @@ AI void q4_0_tile8(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
 #define q4_0_tile q4_0_tile8
 TILES(q4_0)
 
-/* ---- Q4_K weights against Q8_K activations ---- */
+/* ---- Q4_K weights against Q8_K activations ----
+ * Per row and super-block, everything stays in registers: the 6-bit scales and mins are unpacked with byte
+ * shuffles, the 8 sub-block dot products fold to one int16 vector by hadds, one madd applies the 8 scales,
+ * and one convert + FMA per 256 weights applies d and dmin together (sums and mins in separate lanes). */
 
-/* The 12 packed bytes to sc[0..7] (bytes 0..7) and m[0..7] (bytes 8..15), each 6 bits. */
-AI __m128i q4k_scales(const uint8_t *s) {
-    uint32_t u[4];
-    memcpy(u, s, 12);
-    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
-    const uint32_t mins_lo = u[1] & m1;
-    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
-    u[2] = mins_lo;
-    u[0] &= m1;
-    return _mm_loadu_si128((const __m128i *)u);
+/* Scales and mins of a block as int16: lanes 0..7 sc[0..7], lanes 8..15 m[0..7]. ggml's packing: for j < 4
+ * sc = s[j] & 63, m = s[j+4] & 63; for j >= 4 sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4 and
+ * m = (s[j+4] >> 4) | (s[j] >> 6) << 4. One shuffle puts s[j] or s[j+4] in each low byte and the byte whose
+ * top 2 bits complete it in the high byte; masks and shifts finish. Reads 16 bytes (the 12 scale bytes and
+ * the first 4 of qs). */
+AI __m256i q4k_scales16(const block_q4_K *b) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->scales));
+    const __m256i e = _mm256_shuffle_epi8(
+        v, _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 8, 0, 9, 1, 10, 2, 11, 3,          /* sc */
+                            4, -1, 5, -1, 6, -1, 7, -1, 8, 4, 9, 5, 10, 6, 11, 7));        /* m  */
+    const __m256i lo = _mm256_and_si256(e, _mm256_setr_epi16(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi16(e, 10), _mm256_set1_epi16(0x30));
+    const __m256i mhi = _mm256_and_si256(_mm256_srli_epi16(e, 4), _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    return _mm256_or_si256(_mm256_or_si256(lo, top), mhi);
 }
-
-/* shuffle masks broadcasting the int16 at index j (of 8, in both lanes) to all 16 int16 lanes */
-AI __m256i bcast16_mask(int j) { return _mm256_set1_epi16((short)(((2 * j + 1) << 8) | (2 * j))); }
 
 AI void q4_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
                   const int R, const int C) {
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
+    /* [d, d, dmin, dmin] in each 128-bit lane, matching the hadd_epi32 below */
+    const __m256i dd_idx = _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1);
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256i sc[4], isum[4][4];
-        __m128i mins[4];
-        float dw[4], dmw[4];
-        UNROLL for (int r = 0; r < R; r++) {
-            const block_q4_K *b = (const block_q4_K *)(w + r * rb) + i;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
-            const __m128i s = q4k_scales(b->scales);
-            sc[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(s));
-            mins[r] = _mm_cvtepu8_epi16(_mm_srli_si128(s, 8));
-            dw[r] = h2f(b->d);
-            dmw[r] = h2f(b->dmin);
-            UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm256_setzero_si256();
-        }
-        for (int j = 0; j < QK_K / 64; j++) {
-            __m256i lo[4], hi[4], slo[4], shi[4];
-            UNROLL for (int r = 0; r < R; r++) {
-                const block_q4_K *b = (const block_q4_K *)(w + r * rb) + i;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * j));
-                lo[r] = _mm256_and_si256(q, m4);
-                hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                slo[r] = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j));
-                shi[r] = _mm256_shuffle_epi8(sc[r], bcast16_mask(2 * j + 1));
-            }
-            UNROLL for (int c = 0; c < C; c++) {
-                const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xk->qs + 64 * j));
-                const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xk->qs + 64 * j + 32));
-                UNROLL for (int r = 0; r < R; r++) {
-                    /* nibble (<= 15) x int8 pair sums fit int16; madd with the scale does the scale multiply */
-                    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], x0), slo[r]);
-                    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], x1), shi[r]);
-                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(p0, p1));
-                }
-            }
-        }
+        /* per column: minus the 32-wide sub-block sums of the activations, in the high lane (where the mins
+         * sit in q4k_scales16), and the activation scale */
+        __m256i nbs[4];
+        __m256 dx[4];
         UNROLL for (int c = 0; c < C; c++) {
             const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
-            /* bsums of each 32-wide sub-block: pairs of the 16-wide sums */
             const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xk->bsums),
                                               _mm_loadu_si128((const __m128i *)(xk->bsums + 8)));
-            UNROLL for (int r = 0; r < R; r++) {
-                const __m128i ms = _mm_madd_epi16(mins[r], bs);
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][c]), _mm256_set1_ps(dw[r] * xk->d), acc[r][c]);
-                acc[r][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(ms)),
-                                             _mm256_set1_ps(dmw[r] * xk->d), acc[r][c]);
+            nbs[c] = _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_sub_epi16(_mm_setzero_si128(), bs), 1);
+            dx[c] = _mm256_set1_ps(xk->d);
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_q4_K *b = (const block_q4_K *)(w + r * rb) + i;
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
+            const __m256i scm = q4k_scales16(b);
+            const __m256i sc = _mm256_permute2x128_si256(scm, scm, 0x00);
+            int32_t d2;
+            memcpy(&d2, &b->d, 4); /* d and dmin */
+            const __m256 dd = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(d2))), dd_idx);
+            /* nibbles (<= 15) x int8 (|x| <= 127): pair sums <= 3810; each hadd level doubles: after three
+             * levels one int16 lane per sub-block and 128-bit lane holds <= 30480 */
+            __m256i g[2][4];
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)(b->qs + 64 * h));
+                const __m256i q1 = _mm256_loadu_si256((const __m256i *)(b->qs + 64 * h + 32));
+                const __m256i l0 = _mm256_and_si256(q0, m4), h0 = _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4);
+                const __m256i l1 = _mm256_and_si256(q1, m4), h1 = _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * h;
+                    const __m256i p0 = _mm256_maddubs_epi16(l0, _mm256_loadu_si256((const __m256i *)x));
+                    const __m256i p1 = _mm256_maddubs_epi16(h0, _mm256_loadu_si256((const __m256i *)(x + 32)));
+                    const __m256i p2 = _mm256_maddubs_epi16(l1, _mm256_loadu_si256((const __m256i *)(x + 64)));
+                    const __m256i p3 = _mm256_maddubs_epi16(h1, _mm256_loadu_si256((const __m256i *)(x + 96)));
+                    g[h][c] = _mm256_hadd_epi16(_mm256_hadd_epi16(p0, p1), _mm256_hadd_epi16(p2, p3));
+                }
+            }
+            UNROLL for (int c = 0; c < C; c++) {
+                /* lanes: sc-weighted sums | (-mins . bsums) in the upper half of the high lane */
+                const __m256i s = _mm256_madd_epi16(_mm256_hadd_epi16(g[0][c], g[1][c]), sc);
+                const __m256i t = _mm256_hadd_epi32(s, _mm256_madd_epi16(scm, nbs[c]));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dd, dx[c]), acc[r][c]);
             }
         }
     }
@@ -396,62 +400,72 @@ AI void q4_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t
 }
 TILES(q4_K)
 
-/* ---- Q6_K weights against Q8_K activations ---- */
+/* ---- Q6_K weights against Q8_K activations ----
+ * Two groups of 32 share one madd: their int16 dot products fold by one hadd, and the madd applies four
+ * sub-block scales at once. The -32 offset is taken off with the activations' bsums (32 * sc . bsums, once per
+ * row and column); one convert + FMA per 256 weights. */
 
-/* byte shuffle giving [s[2g] x8, s[2g+1] x8] from 16 int8 scales */
-AI __m128i q6_scale_mask(int g) {
-    return _mm_set_epi64x((long long)(0x0101010101010101ull * (uint64_t)(2 * g + 1)),
-                          (long long)(0x0101010101010101ull * (uint64_t)(2 * g)));
+/* Scale vectors of group pair p (groups 2p, 2p+1): int16 lanes [sc[4p] x4, sc[4p+2] x4 | sc[4p+1] x4,
+ * sc[4p+3] x4], the layout of hadd_epi16 of the two groups' maddubs (lane L of group g is sub-block 2g + L).
+ * The byte goes to the high half of each int16 and an arithmetic shift sign-extends it. */
+AI __m256i q6_pair_scales(__m256i sb, int p) {
+    const char a = (char)(4 * p), b = (char)(4 * p + 2), c = (char)(4 * p + 1), d = (char)(4 * p + 3);
+    const __m256i idx = _mm256_setr_epi8(-1, a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b,
+                                         -1, c, -1, c, -1, c, -1, c, -1, d, -1, d, -1, d, -1, d);
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(sb, idx), 8);
 }
 
 AI void q6_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
                   const int R, const int C) {
     const int64_t nb = n / QK_K;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(0x03);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256i isum[4][4];
-        UNROLL for (int r = 0; r < R; r++) {
-            const char *b = w + r * rb + i * (int64_t)sizeof(block_q6_K);
-            _mm_prefetch(b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch(b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch(b + PF_BYTES + 128, _MM_HINT_T0);
-            _mm_prefetch(b + PF_BYTES + 192, _MM_HINT_T0);
-            UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm256_setzero_si256();
-        }
-        /* two halves of 128; in each, groups of 32: (ql[0..31] lo, qh>>0), (ql[32..63] lo, qh>>2),
-         * (ql[0..31] hi, qh>>4), (ql[32..63] hi, qh>>6) */
-        for (int g = 0; g < 8; g++) {
-            const int half = g / 4, k = g % 4;
-            __m256i q[4], s[4];
-            UNROLL for (int r = 0; r < R; r++) {
-                const block_q6_K *b = (const block_q6_K *)(w + r * rb) + i;
-                const __m256i ql = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * half + 32 * (k & 1)));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * half));
-                const __m256i lo4 = k < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
-                const __m256i h2 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
-                q[r] = _mm256_or_si256(lo4, _mm256_slli_epi16(h2, 4));
-                s[r] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)b->scales), q6_scale_mask(g)));
-            }
-            UNROLL for (int c = 0; c < C; c++) {
-                const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(xk->qs + 32 * g));
-                /* unsigned q6 (<= 63) x int8 pair sums fit int16; the -32 offset is taken off below via bsums */
-                UNROLL for (int r = 0; r < R; r++)
-                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xv), s[r]));
-            }
-        }
+        __m256i nbs[4];
+        __m256 dx[4];
         UNROLL for (int c = 0; c < C; c++) {
             const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)xk->bsums);
-            UNROLL for (int r = 0; r < R; r++) {
-                const block_q6_K *b = (const block_q6_K *)(w + r * rb) + i;
-                const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
-                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(s16, bs), 5);
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum[r][c], corr)),
-                                            _mm256_set1_ps(h2f(b->d) * xk->d), acc[r][c]);
+            nbs[c] = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)xk->bsums));
+            dx[c] = _mm256_set1_ps(xk->d);
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_q6_K *b = (const block_q6_K *)(w + r * rb) + i;
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 192, _MM_HINT_T0);
+            const __m128i s8 = _mm_loadu_si128((const __m128i *)b->scales);
+            const __m256i sb = _mm256_broadcastsi128_si256(s8);
+            /* 32 * sc fits int16 (|sc| <= 128), so the offset term is one madd against -bsums */
+            const __m256i sc32 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s8), 5);
+            const __m256 dw = _mm256_set1_ps(h2f(b->d));
+            __m256i isum[4];
+            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm256_madd_epi16(sc32, nbs[c]);
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+                const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+                /* 6-bit values 0..63, groups of 32 in element order: low nibbles of ql0, ql1, then high */
+                __m256i q[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+                q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                const __m256i s0 = q6_pair_scales(sb, 2 * h), s1 = q6_pair_scales(sb, 2 * h + 1);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * h;
+                    __m256i p[4];
+                    /* q (<= 63) x int8 (|x| <= 127): pair sums <= 16002, after the hadd <= 32004 */
+                    UNROLL for (int k = 0; k < 4; k++)
+                        p[k] = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 32 * k)));
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(_mm256_hadd_epi16(p[0], p[1]), s0),
+                                                                         _mm256_madd_epi16(_mm256_hadd_epi16(p[2], p[3]), s1)));
+                }
             }
+            UNROLL for (int c = 0; c < C; c++)
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, dx[c]), acc[r][c]);
         }
     }
     store_tile(acc, y, ldy, R, C);

@@ -8,8 +8,9 @@
 
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 4")
-/* bytes fetched ahead in each weight row's stream */
-#define PF_BYTES 512
+/* Prefetch distance: each row of an R-row tile fetches the same offset of row r + R (the next tile), as the
+ * AVX2 file does; a fixed in-row distance left the start of every row but the tile's first unfetched. */
+#define PF_AHEAD(R, rb) ((int64_t)(R) * (rb))
 
 AI float h2f(pmx_half h) { return _cvtsh_ss(h); }
 
@@ -77,7 +78,7 @@ AI void float_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
     for (; k + 16 <= n; k += 16) {
         __m512 wv[4];
         UNROLL for (int r = 0; r < R; r++) {
-            _mm_prefetch(w + r * rb + k * es + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch(w + r * rb + k * es + PF_AHEAD(R, rb), _MM_HINT_T0);
             wv[r] = load_w16(w + r * rb + k * es, kind);
         }
         UNROLL for (int c = 0; c < C; c++) {
@@ -154,7 +155,7 @@ AI void q80_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int
         __mmask64 wneg[4] = {0, 0, 0, 0};
         UNROLL for (int r = 0; r < R; r++) {
             float d0, d1;
-            _mm_prefetch(w + r * rb + i * wbs + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch(w + r * rb + i * wbs + PF_AHEAD(R, rb), _MM_HINT_T0);
             wu[r] = load_w2(w + r * rb, i, two, q4, vnni, &wneg[r], &d0, &d1);
             wd[r] = bcast2(d0, d1);
         }
@@ -213,9 +214,9 @@ AI void q4_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t
         __m128i mins[4];
         UNROLL for (int r = 0; r < R; r++) {
             const block_q4_K *b = (const block_q4_K *)(w + r * rb) + i;
-            _mm_prefetch((const char *)b + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_BYTES + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
             q4k_scales(b->scales, sm[r]);
             mins[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm[r] + 8)));
             UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm512_setzero_si512();
@@ -263,10 +264,10 @@ AI void q6_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t
         UNROLL for (int r = 0; r < R; r++) {
             const block_q6_K *b = (const block_q6_K *)(w + r * rb) + i;
             const char *p = (const char *)b;
-            _mm_prefetch(p + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch(p + PF_BYTES + 64, _MM_HINT_T0);
-            _mm_prefetch(p + PF_BYTES + 128, _MM_HINT_T0);
-            _mm_prefetch(p + PF_BYTES + 192, _MM_HINT_T0);
+            _mm_prefetch(p + PF_AHEAD(R, rb), _MM_HINT_T0);
+            _mm_prefetch(p + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
+            _mm_prefetch(p + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
+            _mm_prefetch(p + PF_AHEAD(R, rb) + 192, _MM_HINT_T0);
             s16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
             UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm512_setzero_si512();
         }
