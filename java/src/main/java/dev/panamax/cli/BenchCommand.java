@@ -1,0 +1,181 @@
+package dev.panamax.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.panamax.gguf.GgufFile;
+import dev.panamax.kernels.Backend;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.KernelsProvider;
+import dev.panamax.model.LlamaState;
+import dev.panamax.model.LlamaWeights;
+import dev.panamax.tensor.GgmlType;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code panamax bench}: prompt-processing and decode speed of one model, measured as llama-bench does (random prompt
+ * ids, greedy decode that ignores end-of-generation tokens), after a separate warm-up run. {@code --json} prints
+ * DESIGN.md's object. The forward pass is driven directly (not through a Session) so that an end-of-generation token
+ * cannot cut the measured decode short.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Measure prompt processing and decode speed: a prompt of random token ids (fixed seed) in batches,"
+                + " then greedy decode of n tokens (end-of-generation tokens do not stop it).",
+                "A warm-up run (the whole prompt and 4 decode steps, untimed) comes first so the JIT and the page cache"
+                        + " are warm; the measured run starts from an empty KV cache after it.",
+                "Resident memory is VmRSS of this process (mapped weights that were touched + KV cache + scratch)."})
+final class BenchCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelOptions mo = new ModelOptions();
+
+    @Option(names = {"-p", "--n-prompt"}, defaultValue = "128", description = "Prompt tokens (default: ${DEFAULT-VALUE}).")
+    int nPrompt;
+
+    @Option(names = {"-n", "--n-gen"}, defaultValue = "64", description = "Tokens to decode (default: ${DEFAULT-VALUE}).")
+    int nGen;
+
+    @Option(names = {"-r", "--reps"}, defaultValue = "1",
+            description = "Measured runs; the best pp and tg are reported, as llama.cpp's llref -r (default: ${DEFAULT-VALUE}).")
+    int reps;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the random prompt (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--json", description = "Print one JSON object.")
+    boolean json;
+
+    @Spec
+    CommandSpec spec;
+
+    /** One measurement; rates in tokens/s, rss in MB (-1 when /proc is unavailable). */
+    record Result(int promptTokens, int genTokens, int threads, String backend, String kernels, double ppTps,
+                  double tgTps, double ttftMs, double rssMb) {
+
+        Map<String, Object> json() {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("prompt_tokens", promptTokens);
+            o.put("gen_tokens", genTokens);
+            o.put("threads", threads);
+            o.put("backend", backend);
+            o.put("pp_tps", round(ppTps));
+            o.put("tg_tps", round(tgTps));
+            o.put("ttft_ms", round(ttftMs));
+            o.put("rss_mb", round(rssMb));
+            return o;
+        }
+
+        void print(PrintWriter out) {
+            out.printf("kernels          %s (%d thread%s)%n", kernels, threads, threads == 1 ? "" : "s");
+            out.printf("prompt (pp%d)    %.1f tok/s%n", promptTokens, ppTps);
+            out.printf("decode (tg%d)     %.1f tok/s%n", genTokens, tgTps);
+            out.printf("first token      %.1f ms%n", ttftMs);
+            out.printf("resident memory  %s%n", rssMb < 0 ? "unknown (no /proc/self/status)" : String.format("%.0f MB", rssMb));
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
+        Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed);
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
+        else r.print(out);
+        out.flush();
+        return 0;
+    }
+
+    /**
+     * Loads the file, warms up, and measures {@code reps} runs (best pp and tg kept; ttft of the best pp run).
+     *
+     * @throws IllegalArgumentException for counts out of range or a prompt + generation longer than the model's context
+     */
+    static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed)
+            throws IOException {
+        if (nPrompt < 1) throw new IllegalArgumentException("-p must be at least 1, got " + nPrompt);
+        if (nGen < 1) throw new IllegalArgumentException("-n must be at least 1, got " + nGen);
+        if (reps < 1) throw new IllegalArgumentException("--reps must be at least 1, got " + reps);
+        try (GgufFile f = GgufFile.open(model)) {
+            LlamaWeights w = LlamaWeights.load(f);
+            // the KV cache is sized to what the run needs unless -c asks for more (its memory then shows in rss)
+            int need = nPrompt + nGen, ctx = ctxSize > 0 ? ctxSize : need;
+            String what = "-p " + nPrompt + " + -n " + nGen + " = " + need + " tokens";
+            if (need > w.config.ctxTrain()) {
+                throw new IllegalArgumentException(what + " exceed the model's context_length " + w.config.ctxTrain());
+            }
+            if (need > ctx) throw new IllegalArgumentException(what + " exceed the context -c " + ctx);
+            if (ctx > w.config.ctxTrain()) {
+                throw new IllegalArgumentException("-c " + ctx + " exceeds the model's context_length " + w.config.ctxTrain());
+            }
+            int vocab = w.config.vocabSize();
+            int[] prompt = new SplittableRandom(seed).ints(nPrompt, 0, vocab).toArray();
+            try (Kernels k = KernelsProvider.create(backend, threads);
+                 LlamaState s = new LlamaState(w, k, ctx, 512, GgmlType.F16)) {
+                once(s, k, prompt, Math.min(4, nGen)); // warm-up: JIT, page cache, thread pool; not measured
+                double bestPp = 0, bestTg = 0, ttft = 0;
+                for (int rep = 0; rep < reps; rep++) {
+                    double[] t = once(s, k, prompt, nGen);
+                    double pp = nPrompt / t[0], tg = nGen / t[2];
+                    if (pp > bestPp) {
+                        bestPp = pp;
+                        ttft = t[1] * 1e3;
+                    }
+                    bestTg = Math.max(bestTg, tg);
+                }
+                return new Result(nPrompt, nGen, k.threads(), k.backend().id(), k.name(), bestPp, bestTg, ttft, rssMb());
+            }
+        }
+    }
+
+    /**
+     * One run from an empty cache: the prompt in batches, the first token (argmax), then nGen single-token steps.
+     * Returns seconds {prompt, time to first token, decode}.
+     */
+    private static double[] once(LlamaState s, Kernels k, int[] prompt, int nGen) {
+        s.truncate(0);
+        int vocab = s.config().vocabSize();
+        long t0 = System.nanoTime();
+        for (int off = 0; off < prompt.length; off += s.maxBatch()) {
+            s.forward(prompt, off, Math.min(s.maxBatch(), prompt.length - off), false);
+        }
+        long tPrompt = System.nanoTime();
+        int[] tok = {k.argmax(s.logits(), vocab)};
+        long tFirst = System.nanoTime();
+        for (int i = 0; i < nGen; i++) {
+            s.forward(tok, 0, 1, false);
+            tok[0] = k.argmax(s.logits(), vocab);
+        }
+        long tEnd = System.nanoTime();
+        return new double[] {(tPrompt - t0) / 1e9, (tFirst - t0) / 1e9, Math.max(1, tEnd - tFirst) / 1e9};
+    }
+
+    /** VmRSS of this process in MB, -1 when /proc is not there (not Linux). */
+    static double rssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    String[] f = line.substring(6).trim().split("\\s+"); // "123456 kB"
+                    return Long.parseLong(f[0]) / 1024.0;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or an unexpected format: say unknown rather than fail the benchmark
+        }
+        return -1;
+    }
+
+    static double round(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+}

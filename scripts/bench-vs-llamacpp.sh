@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Panamax vs llama.cpp speed on the same GGUF files, same threads, same machine, run back to back.
+#
+#   usage: scripts/bench-vs-llamacpp.sh            prints a markdown table (progress on stderr)
+#   env:   REF=/tmp/llamacpp-ref  THREADS="1 2"  TYPES="q4_0 q8_0 q4_k_m"  JAVA_TYPES="q4_0"  REPS=3
+#          N_PROMPT=128  N_GEN=64
+#
+# Files: REF/models/tinyllama-shape-1.1b-{TYPES}.gguf (TinyLlama-1.1B shapes, random weights), written by the
+# llama.cpp reference toolkit (../shared/tools/llamacpp-ref/setup.sh REF --big), which this script runs when they
+# are missing. llama.cpp: REF/bin/llref (llama.cpp's own prebuilt CPU libraries) with flash attention on, a
+# 128-token prompt of random ids in one batch, greedy decode; best of REPS runs. Panamax: ./panamax bench with the
+# same counts, best of REPS runs after a warm-up. Both time the prompt as one forward call and decode as single-token
+# steps (llref times n-1 steps, panamax n; the rate is per step either way). The Java backend runs one thread
+# whatever --threads says; the table shows that.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+REF=${REF:-/tmp/llamacpp-ref}
+THREADS=${THREADS:-"1 2"}
+TYPES=${TYPES:-"q4_0 q8_0 q4_k_m"}
+JAVA_TYPES=${JAVA_TYPES:-"q4_0"}
+REPS=${REPS:-3}
+N_PROMPT=${N_PROMPT:-128}
+N_GEN=${N_GEN:-64}
+SETUP=$ROOT/../shared/tools/llamacpp-ref/setup.sh
+
+missing() {
+  [ -x "$REF/bin/llref" ] || return 0
+  local t
+  for t in $TYPES $JAVA_TYPES; do [ -f "$REF/models/tinyllama-shape-1.1b-$t.gguf" ] || return 0; done
+  return 1
+}
+
+if missing; then
+  if [ -f "$SETUP" ]; then
+    echo "installing the llama.cpp reference with the TinyLlama-shaped models (~4 GB, a few minutes) in $REF" >&2
+    bash "$SETUP" "$REF" --big >&2
+  else
+    cat >&2 <<EOF
+bench-vs-llamacpp: the llama.cpp reference is not in $REF and its installer was not found at
+  $SETUP
+Get the reference toolkit (llamacpp-ref: setup.sh, llref.c, make_tiny_gguf.py) next to this repository as
+../shared/tools/llamacpp-ref/, or install it elsewhere and run:  REF=/path/to/ref $0
+(setup.sh DIR --big installs llama.cpp's CPU libraries from npm and writes the TinyLlama-shaped test models.)
+EOF
+    exit 1
+  fi
+fi
+missing && { echo "bench-vs-llamacpp: setup did not produce the models in $REF/models" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench-vs-llamacpp: python3 is needed to read the JSON" >&2; exit 1; }
+
+# Build once, then run a copy of the jar (the native library is inside it): the launcher rebuilds whenever a source
+# is newer than the jar, and a source edited during a long comparison must not change (or break) the code measured.
+"$ROOT/panamax" info >/dev/null
+SNAP=$(mktemp -d)
+trap 'rm -rf "$SNAP"' EXIT
+cp "$ROOT/java/target/panamax-cli.jar" "$SNAP/"
+JAVA=
+for j in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} /usr/lib/jvm/*25*/bin/java /usr/lib/jvm/*/bin/java; do
+  [ -x "$j" ] && "$j" --add-modules jdk.incubator.vector -jar "$SNAP/panamax-cli.jar" --version >/dev/null 2>&1 && { JAVA=$j; break; }
+done
+[ -n "$JAVA" ] || { echo "bench-vs-llamacpp: no JDK 25 found to run the jar" >&2; exit 1; }
+pmx() { "$JAVA" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -XX:+UseParallelGC \
+          -jar "$SNAP/panamax-cli.jar" "$@" 2>/dev/null; }
+ISA=$(pmx info --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j.get("isa"))')
+
+# the same random prompt ids for every llama.cpp run (panamax bench draws its own: speed does not depend on them)
+IDS=$(python3 -c "import random; r=random.Random(42); print(','.join(str(r.randrange(3, 32000)) for _ in range($N_PROMPT)))")
+
+llamacpp() { # FILE THREADS -> "pp tg"
+  local out
+  out=$("$REF/bin/llref" -m "$1" -t "$IDS" -n "$N_GEN" -T "$2" -r "$REPS" --fa 1 2>/dev/null)
+  if [ "$REPS" -gt 1 ]; then
+    echo "$out" | sed -n 's/^best: pp \([0-9.]*\) tok\/s, tg \([0-9.]*\) tok\/s.*/\1 \2/p'
+  else
+    echo "$out" | sed -n 's/^rep 0: pp .* = \([0-9.]*\) tok\/s | tg .* = \([0-9.]*\) tok\/s.*/\1 \2/p'
+  fi
+}
+
+panamax() { # FILE THREADS BACKEND -> "pp tg threads_used"
+  pmx bench -m "$1" -p "$N_PROMPT" -n "$N_GEN" --threads "$2" --backend "$3" -r "$REPS" --json \
+    | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["pp_tps"], j["tg_tps"], j["threads"])'
+}
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}x' if $2 > 0 else 'n/a')"; }
+
+rows=()
+for t in $TYPES; do
+  f=$REF/models/tinyllama-shape-1.1b-$t.gguf
+  for th in $THREADS; do
+    backends=native
+    case " $JAVA_TYPES " in *" $t "*) backends="native java";; esac
+    # llama.cpp once per (file, threads); each Panamax backend right after it, so all see the same machine load
+    echo "llama.cpp  $t  threads $th ..." >&2
+    read -r lpp ltg < <(llamacpp "$f" "$th") || true
+    [ -n "${ltg:-}" ] || { echo "bench-vs-llamacpp: could not read llref's timing for $f" >&2; exit 1; }
+    for b in $backends; do
+      echo "panamax    $t  threads $th  $b ..." >&2
+      read -r ppp ptg pth < <(panamax "$f" "$th" "$b") || true
+      [ -n "${pth:-}" ] || { echo "bench-vs-llamacpp: ./panamax bench failed on $f ($b, threads $th)" >&2; exit 1; }
+      shown=$th; [ "$pth" != "$th" ] && shown="$th ($b: $pth)"
+      rows+=("| $(basename "$f") | $b | $shown | $ppp | $lpp | $(ratio "$ppp" "$lpp") | $ptg | $ltg | $(ratio "$ptg" "$ltg") |")
+      echo "  ${rows[-1]}" >&2
+    done
+  done
+done
+
+echo
+echo "Panamax vs llama.cpp — $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), panamax ISA $ISA,"
+echo "prompt $N_PROMPT random ids, $N_GEN decoded tokens, best of $REPS runs, $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| file | panamax backend | threads | pp tok/s panamax | pp tok/s llama.cpp | pp ratio | tg tok/s panamax | tg tok/s llama.cpp | tg ratio |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"
