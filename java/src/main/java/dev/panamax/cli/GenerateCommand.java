@@ -23,15 +23,7 @@ final class GenerateCommand implements Callable<Integer> {
     ModelOptions mo = new ModelOptions();
 
     @ArgGroup(exclusive = true, multiplicity = "1")
-    Input input;
-
-    static final class Input {
-        @Option(names = {"-p", "--prompt"}, description = "Prompt text (BOS added as the model asks).")
-        String prompt;
-
-        @Option(names = "--tokens", description = "Prompt token ids, comma-separated.")
-        String tokens;
-    }
+    PromptInput input;
 
     @Option(names = {"-n", "--n-predict"}, description = "Tokens to generate (default: ${DEFAULT-VALUE}).", defaultValue = "64")
     int n;
@@ -66,8 +58,7 @@ final class GenerateCommand implements Callable<Integer> {
         long s = seed != null ? seed : System.nanoTime();
         SamplingParams sp = new SamplingParams(temp, topK, topP, minP, repeatPenalty, 64, s);
         try (Model m = mo.load()) {
-            int[] ids = input.tokens != null ? ModelOptions.parseTokens(input.tokens) : m.tokenizer().encode(input.prompt);
-            if (ids.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
+            int[] ids = input.ids(m.tokenizer());
             try (Session session = m.newSession()) {
                 if (!json && input.prompt != null) out.print(input.prompt);
                 Generation g = session.generate(ids, n, sp, json ? null : (tok, text) -> {

@@ -22,15 +22,7 @@ final class LogitsCommand implements Callable<Integer> {
     ModelOptions mo = new ModelOptions();
 
     @ArgGroup(exclusive = true, multiplicity = "1")
-    Input input;
-
-    static final class Input {
-        @Option(names = {"-p", "--prompt"}, description = "Prompt text (BOS added as the model asks).")
-        String prompt;
-
-        @Option(names = "--tokens", description = "Prompt token ids, comma-separated.")
-        String tokens;
-    }
+    PromptInput input;
 
     @Option(names = {"-o", "--output"}, required = true, description = "Output file (float32 little-endian).")
     Path output;
@@ -41,8 +33,7 @@ final class LogitsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         try (Model m = mo.load()) {
-            int[] ids = input.tokens != null ? ModelOptions.parseTokens(input.tokens) : m.tokenizer().encode(input.prompt);
-            if (ids.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
+            int[] ids = input.ids(m.tokenizer());
             try (Session s = m.newSession(mo.ctx > 0 ? mo.ctx : Math.max(ids.length, Math.min(m.config().ctxTrain(), 4096)))) {
                 float[] logits = s.promptLogits(ids);
                 ByteBuffer buf = ByteBuffer.allocate(logits.length * 4).order(ByteOrder.LITTLE_ENDIAN);
