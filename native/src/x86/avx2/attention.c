@@ -113,42 +113,6 @@ INLINE void accumulate(float *o, const float *p, const void *v, int64_t off, int
     }
 }
 
-INLINE void attend(const pmx_attention_args *a, int64_t i0, int64_t i1, int f16) {
-    const int64_t hd = a->head_dim, dv = a->head_dim_v, group = a->n_head / a->n_kv_head;
-    const int64_t ks = a->n_kv_head * hd, vs = a->n_kv_head * dv;
-    float s[BLK];
-    for (int64_t it = i0; it < i1; it++) {
-        const int64_t t = it / a->n_head, g = it % a->n_head / group, n_vis = a->pos0 + t + 1;
-        const float *q = a->q + it * hd;
-        float *out = a->out + it * dv;
-        for (int64_t d = 0; d < dv; d++) out[d] = 0;
-        float m = -INFINITY, l = 0;
-        for (int64_t j0 = 0; j0 < n_vis; j0 += BLK) {
-            const int64_t nb = n_vis - j0 < BLK ? n_vis - j0 : BLK;
-            scores(s, q, a->k, j0 * ks + g * hd, ks, nb, hd, a->scale, f16);
-            float bm = s[0];
-            for (int64_t j = 1; j < nb; j++) bm = s[j] > bm ? s[j] : bm;
-            if (bm > m) {
-                /* the max grew: what was accumulated under the old max shrinks by exp(old - new) */
-                if (l > 0) {
-                    const float c = expf(m - bm);
-                    l *= c;
-                    scale_row(out, dv, c);
-                }
-                m = bm;
-            }
-            l += exp_block(s, nb, m);
-            accumulate(out, s, a->v, j0 * vs + g * dv, vs, nb, dv, f16);
-        }
-        scale_row(out, dv, 1.0f / l);
-    }
-}
+#include "../../attention_online.h"
 
-static void attention_f16(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 1); }
-static void attention_f32(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 0); }
-
-static void avx2_attention(const pmx_attention_args *a, int64_t i0, int64_t i1) {
-    (a->kv_type == PMX_TYPE_F16 ? attention_f16 : attention_f32)(a, i0, i1);
-}
-
-void pmx_avx2_register_attention(pmx_kernels *k) { k->attention = avx2_attention; }
+void pmx_avx2_register_attention(pmx_kernels *k) { k->attention = pmx_attention_online; }
