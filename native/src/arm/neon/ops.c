@@ -118,58 +118,34 @@ static int64_t neon_argmax_f32(const float *x, int64_t n) {
     return best < 0 ? first_number(x, n) : best;
 }
 
-#define ROPE_CHUNK 256
-
-/* cos/sin from the shared scalar cache once per token (and chunk of pairs); the per-head rotation is
- * vectorized. Normal mode: cc = (c, c), ss = (-s, s) per pair, y = x*cc + swap(x)*ss. */
-static void neon_rope_f32(const pmx_rope_args *a, int64_t t0, int64_t t1) {
-    float cs[ROPE_CHUNK], sn[ROPE_CHUNK], cc[2 * ROPE_CHUNK], ss[2 * ROPE_CHUNK];
-    const int64_t half = a->n_rot / 2;
-    const int neox = a->mode == PMX_ROPE_NEOX;
-    for (int64_t t = t0; t < t1; t++) {
-        for (int64_t p0 = 0; p0 < half; p0 += ROPE_CHUNK) {
-            const int64_t p1 = p0 + ROPE_CHUNK < half ? p0 + ROPE_CHUNK : half, np = p1 - p0;
-            pmx_ref_rope_cache(a, a->pos[t], p0, p1, cs, sn);
-            if (!neox)
-                for (int64_t p = 0; p < np; p++) cc[2 * p] = cc[2 * p + 1] = cs[p], ss[2 * p] = -sn[p], ss[2 * p + 1] = sn[p];
-            for (int64_t h = 0; h < a->n_heads; h++) {
-                float *xh = a->x + (t * a->n_heads + h) * a->head_dim;
-                int64_t p = 0;
-                if (neox) {
-                    float *x0 = xh + p0, *x1 = xh + half + p0;
-                    for (; p + 4 <= np; p += 4) {
-                        const float32x4_t v0 = vld1q_f32(x0 + p), v1 = vld1q_f32(x1 + p);
-                        const float32x4_t c = vld1q_f32(cs + p), s = vld1q_f32(sn + p);
-                        vst1q_f32(x0 + p, vfmsq_f32(vmulq_f32(v0, c), v1, s));
-                        vst1q_f32(x1 + p, vfmaq_f32(vmulq_f32(v1, c), v0, s));
-                    }
-                    for (; p < np; p++) {
-                        const float v0 = x0[p], v1 = x1[p];
-                        x0[p] = v0 * cs[p] - v1 * sn[p];
-                        x1[p] = v0 * sn[p] + v1 * cs[p];
-                    }
-                } else {
-                    float *xp = xh + 2 * p0;
-                    for (; p + 2 <= np; p += 2) {
-                        const float32x4_t v = vld1q_f32(xp + 2 * p);
-                        const float32x4_t sw = vrev64q_f32(v);
-                        vst1q_f32(xp + 2 * p, vfmaq_f32(vmulq_f32(sw, vld1q_f32(ss + 2 * p)), v, vld1q_f32(cc + 2 * p)));
-                    }
-                    for (; p < np; p++) {
-                        const float v0 = xp[2 * p], v1 = xp[2 * p + 1];
-                        xp[2 * p] = v0 * cs[p] - v1 * sn[p];
-                        xp[2 * p + 1] = v0 * sn[p] + v1 * cs[p];
-                    }
-                }
-            }
-        }
+/* RoPE: the rotation primitives of rope_chunked.h. */
+static inline int64_t rotate_halves(float *x0, float *x1, const float *cs, const float *sn, int64_t np) {
+    int64_t p = 0;
+    for (; p + 4 <= np; p += 4) {
+        const float32x4_t v0 = vld1q_f32(x0 + p), v1 = vld1q_f32(x1 + p);
+        const float32x4_t c = vld1q_f32(cs + p), s = vld1q_f32(sn + p);
+        vst1q_f32(x0 + p, vfmsq_f32(vmulq_f32(v0, c), v1, s));
+        vst1q_f32(x1 + p, vfmaq_f32(vmulq_f32(v1, c), v0, s));
     }
+    return p;
 }
+
+static inline int64_t rotate_pairs(float *xp, const float *cc, const float *ss, int64_t np) {
+    int64_t p = 0;
+    for (; p + 2 <= np; p += 2) {
+        const float32x4_t v = vld1q_f32(xp + 2 * p);
+        const float32x4_t sw = vrev64q_f32(v);
+        vst1q_f32(xp + 2 * p, vfmaq_f32(vmulq_f32(sw, vld1q_f32(ss + 2 * p)), v, vld1q_f32(cc + 2 * p)));
+    }
+    return p;
+}
+
+#include "../../rope_chunked.h"
 
 void pmx_neon_register_ops(pmx_kernels *k) {
     k->softmax_f32 = neon_softmax_f32;
     k->silu_mul_f32 = neon_silu_mul_f32;
     k->add_f32 = neon_add_f32;
     k->argmax_f32 = neon_argmax_f32;
-    k->rope_f32 = neon_rope_f32;
+    k->rope_f32 = pmx_rope_chunked;
 }

@@ -107,50 +107,36 @@ static int64_t avx512_argmax_f32(const float *x, int64_t n) {
     return best < 0 ? first_number(x, n) : best;
 }
 
-#define ROPE_CHUNK 256
-
-/* cos/sin from the shared scalar cache once per token (and chunk of pairs); the per-head rotation is
- * vectorized. Normal mode: cc = (c, c), ss = (-s, s) per pair, y = x*cc + swap(x)*ss. */
-static void avx512_rope_f32(const pmx_rope_args *a, int64_t t0, int64_t t1) {
-    float cs[ROPE_CHUNK], sn[ROPE_CHUNK], cc[2 * ROPE_CHUNK], ss[2 * ROPE_CHUNK];
-    const int64_t half = a->n_rot / 2;
-    const int neox = a->mode == PMX_ROPE_NEOX;
-    for (int64_t t = t0; t < t1; t++) {
-        for (int64_t p0 = 0; p0 < half; p0 += ROPE_CHUNK) {
-            const int64_t p1 = p0 + ROPE_CHUNK < half ? p0 + ROPE_CHUNK : half, np = p1 - p0;
-            pmx_ref_rope_cache(a, a->pos[t], p0, p1, cs, sn);
-            if (!neox)
-                for (int64_t p = 0; p < np; p++) cc[2 * p] = cc[2 * p + 1] = cs[p], ss[2 * p] = -sn[p], ss[2 * p + 1] = sn[p];
-            for (int64_t h = 0; h < a->n_heads; h++) {
-                float *xh = a->x + (t * a->n_heads + h) * a->head_dim;
-                if (neox) {
-                    float *x0 = xh + p0, *x1 = xh + half + p0;
-                    for (int64_t p = 0; p < np; p += 16) {
-                        const __mmask16 m = pmx_mask16(np - p);
-                        const __m512 v0 = _mm512_maskz_loadu_ps(m, x0 + p), v1 = _mm512_maskz_loadu_ps(m, x1 + p);
-                        const __m512 c = _mm512_maskz_loadu_ps(m, cs + p), s = _mm512_maskz_loadu_ps(m, sn + p);
-                        _mm512_mask_storeu_ps(x0 + p, m, _mm512_fmsub_ps(v0, c, _mm512_mul_ps(v1, s)));
-                        _mm512_mask_storeu_ps(x1 + p, m, _mm512_fmadd_ps(v0, s, _mm512_mul_ps(v1, c)));
-                    }
-                } else {
-                    float *xp = xh + 2 * p0;
-                    for (int64_t d = 0; d < 2 * np; d += 16) {
-                        const __mmask16 m = pmx_mask16(2 * np - d);
-                        const __m512 v = _mm512_maskz_loadu_ps(m, xp + d);
-                        const __m512 sw = _mm512_shuffle_ps(v, v, 0xB1);
-                        _mm512_mask_storeu_ps(xp + d, m, _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, cc + d),
-                                                                        _mm512_mul_ps(sw, _mm512_maskz_loadu_ps(m, ss + d))));
-                    }
-                }
-            }
-        }
+/* RoPE: the rotation primitives of rope_chunked.h. */
+/* masked: the whole range in vector code */
+static inline int64_t rotate_halves(float *x0, float *x1, const float *cs, const float *sn, int64_t np) {
+    for (int64_t p = 0; p < np; p += 16) {
+        const __mmask16 m = pmx_mask16(np - p);
+        const __m512 v0 = _mm512_maskz_loadu_ps(m, x0 + p), v1 = _mm512_maskz_loadu_ps(m, x1 + p);
+        const __m512 c = _mm512_maskz_loadu_ps(m, cs + p), s = _mm512_maskz_loadu_ps(m, sn + p);
+        _mm512_mask_storeu_ps(x0 + p, m, _mm512_fmsub_ps(v0, c, _mm512_mul_ps(v1, s)));
+        _mm512_mask_storeu_ps(x1 + p, m, _mm512_fmadd_ps(v0, s, _mm512_mul_ps(v1, c)));
     }
+    return np;
 }
+
+static inline int64_t rotate_pairs(float *xp, const float *cc, const float *ss, int64_t np) {
+    for (int64_t d = 0; d < 2 * np; d += 16) {
+        const __mmask16 m = pmx_mask16(2 * np - d);
+        const __m512 v = _mm512_maskz_loadu_ps(m, xp + d);
+        const __m512 sw = _mm512_shuffle_ps(v, v, 0xB1);
+        _mm512_mask_storeu_ps(xp + d, m, _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, cc + d),
+                                                        _mm512_mul_ps(sw, _mm512_maskz_loadu_ps(m, ss + d))));
+    }
+    return np;
+}
+
+#include "../../rope_chunked.h"
 
 void pmx_avx512_register_ops(pmx_kernels *k) {
     k->softmax_f32 = avx512_softmax_f32;
     k->silu_mul_f32 = avx512_silu_mul_f32;
     k->add_f32 = avx512_add_f32;
     k->argmax_f32 = avx512_argmax_f32;
-    k->rope_f32 = avx512_rope_f32;
+    k->rope_f32 = pmx_rope_chunked;
 }
