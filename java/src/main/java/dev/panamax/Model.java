@@ -3,8 +3,7 @@ package dev.panamax;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.kernels.Backend;
-import dev.panamax.model.LlamaConfig;
-import dev.panamax.model.LlamaWeights;
+import dev.panamax.model.ModelWeights;
 import dev.panamax.tensor.GgmlType;
 import dev.panamax.tokenizer.Tokenizer;
 import java.io.IOException;
@@ -55,13 +54,13 @@ public final class Model implements AutoCloseable {
     }
 
     private final GgufFile file;
-    private final LlamaWeights weights;
+    private final ModelWeights weights;
     private final Tokenizer tokenizer;
     private final Options options;
     private final Set<Session> sessions = Collections.newSetFromMap(new ConcurrentHashMap<>());
     private volatile boolean closed;
 
-    private Model(GgufFile file, LlamaWeights weights, Tokenizer tokenizer, Options options) {
+    private Model(GgufFile file, ModelWeights weights, Tokenizer tokenizer, Options options) {
         this.file = file;
         this.weights = weights;
         this.tokenizer = tokenizer;
@@ -79,11 +78,11 @@ public final class Model implements AutoCloseable {
     public static Model load(Path path, Options options) throws IOException {
         GgufFile f = GgufFile.open(path);
         try {
-            LlamaWeights w = LlamaWeights.load(f);
+            ModelWeights w = ModelWeights.load(f);
             Tokenizer tok = Tokenizer.fromGguf(f.metadata());
-            if (tok.vocabSize() > w.config.vocabSize()) {
+            if (tok.vocabSize() > w.vocabSize()) {
                 throw new GgufFormatException("the tokenizer has " + tok.vocabSize() + " tokens, token_embd.weight only "
-                        + w.config.vocabSize() + " rows");
+                        + w.vocabSize() + " rows");
             }
             if (f.tensor("rope_freqs.weight") != null) {
                 org.slf4j.LoggerFactory.getLogger(Model.class).warn(
@@ -108,10 +107,10 @@ public final class Model implements AutoCloseable {
      */
     public Session newSession(int contextLength) {
         if (closed) throw new IllegalStateException("model is closed");
-        LlamaConfig c = weights.config;
-        int n = contextLength > 0 ? contextLength : Math.min(c.ctxTrain(), 4096);
-        if (n > c.ctxTrain()) {
-            throw new IllegalArgumentException("context length " + n + " exceeds the model's context_length " + c.ctxTrain());
+        int trained = weights.trainedContextLength();
+        int n = contextLength > 0 ? contextLength : Math.min(trained, 4096);
+        if (n > trained) {
+            throw new IllegalArgumentException("context length " + n + " exceeds the model's context_length " + trained);
         }
         Session s = new Session(this, weights, n, options);
         sessions.add(s);
@@ -126,8 +125,18 @@ public final class Model implements AutoCloseable {
         return tokenizer;
     }
 
-    public LlamaConfig config() {
-        return weights.config;
+    /** The architecture as GGUF names it: llama, qwen2, deepseek2. */
+    public String architecture() {
+        return weights.arch();
+    }
+
+    public int vocabSize() {
+        return weights.vocabSize();
+    }
+
+    /** The context length the model was trained with. */
+    public int trainedContextLength() {
+        return weights.trainedContextLength();
     }
 
     public long parameterCount() {
@@ -136,7 +145,7 @@ public final class Model implements AutoCloseable {
 
     /** Bytes of KV cache per token of context with the configured cache type. */
     public long kvBytesPerToken() {
-        return weights.config.kvBytesPerToken(options.kvType() == GgmlType.F32 ? 4 : 2);
+        return weights.kvBytesPerToken(options.kvType() == GgmlType.F32 ? 4 : 2);
     }
 
     @Override

@@ -3,8 +3,8 @@ package dev.panamax;
 import dev.panamax.engine.DecodeLoop;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
-import dev.panamax.model.LlamaState;
-import dev.panamax.model.LlamaWeights;
+import dev.panamax.model.ModelState;
+import dev.panamax.model.ModelWeights;
 import dev.panamax.sampling.Sampler;
 import dev.panamax.sampling.SamplingParams;
 import java.lang.foreign.MemorySegment;
@@ -20,16 +20,16 @@ public final class Session implements AutoCloseable {
 
     private final Model model;
     private final Kernels kernels;
-    private final LlamaState state;
+    private final ModelState state;
     private volatile boolean cancel;
     private int pending = -1; // sampled by the last call, not yet in the KV cache
     private boolean closed;
 
-    Session(Model model, LlamaWeights weights, int contextLength, Model.Options o) {
+    Session(Model model, ModelWeights weights, int contextLength, Model.Options o) {
         this.model = model;
         this.kernels = KernelsProvider.create(o.backend(), o.threads());
         try {
-            this.state = new LlamaState(weights, kernels, contextLength, o.batchSize() > 0 ? o.batchSize() : 512, o.kvType());
+            this.state = weights.newState(kernels, contextLength, o.batchSize() > 0 ? o.batchSize() : 512, o.kvType());
         } catch (RuntimeException e) {
             kernels.close();
             throw e;
@@ -58,7 +58,7 @@ public final class Session implements AutoCloseable {
             input[0] = pending;
             System.arraycopy(promptTokens, 0, input, 1, promptTokens.length);
         }
-        Sampler sampler = new Sampler(params, state.config().vocabSize());
+        Sampler sampler = new Sampler(params, state.vocabSize());
         DecodeLoop.Outcome o = DecodeLoop.run(state, sampler, model.tokenizer(), input, promptTokens.clone(), maxTokens,
                 listener, () -> cancel);
         pending = o.pendingToken();
@@ -73,7 +73,7 @@ public final class Session implements AutoCloseable {
         checkOpen();
         reset();
         if (tokens.length > state.contextLength()) throw new ContextOverflowException(tokens.length, state.contextLength());
-        int v = state.config().vocabSize();
+        int v = state.vocabSize();
         float[] out = new float[Math.multiplyExact(tokens.length, v)];
         for (int off = 0; off < tokens.length; off += state.maxBatch()) {
             int n = Math.min(state.maxBatch(), tokens.length - off);

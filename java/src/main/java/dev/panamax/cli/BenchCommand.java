@@ -5,8 +5,8 @@ import dev.panamax.gguf.GgufFile;
 import dev.panamax.kernels.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
-import dev.panamax.model.LlamaState;
-import dev.panamax.model.LlamaWeights;
+import dev.panamax.model.ModelState;
+import dev.panamax.model.ModelWeights;
 import dev.panamax.tensor.GgmlType;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -61,7 +61,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** One measurement; rates in tokens/s, rss in MB (-1 when /proc is unavailable). */
     record Result(int promptTokens, int genTokens, int threads, String backend, String kernels, double ppTps,
-                  double tgTps, double ttftMs, double rssMb) {
+                  double tgTps, double ttftMs, double rssMb, long kvBytesPerToken) {
 
         Map<String, Object> json() {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -73,6 +73,7 @@ final class BenchCommand implements Callable<Integer> {
             o.put("tg_tps", round(tgTps));
             o.put("ttft_ms", round(ttftMs));
             o.put("rss_mb", round(rssMb));
+            o.put("kv_bytes_per_token", kvBytesPerToken);
             return o;
         }
 
@@ -81,6 +82,7 @@ final class BenchCommand implements Callable<Integer> {
             out.printf("prompt (pp%d)    %.1f tok/s%n", promptTokens, ppTps);
             out.printf("decode (tg%d)     %.1f tok/s%n", genTokens, tgTps);
             out.printf("first token      %.1f ms%n", ttftMs);
+            out.printf("KV cache         %d bytes/token (F16)%n", kvBytesPerToken);
             out.printf("resident memory  %s%n", rssMb < 0 ? "unknown (no /proc/self/status)" : String.format("%.0f MB", rssMb));
         }
     }
@@ -107,21 +109,21 @@ final class BenchCommand implements Callable<Integer> {
         if (nGen < 1) throw new IllegalArgumentException("-n must be at least 1, got " + nGen);
         if (reps < 1) throw new IllegalArgumentException("--reps must be at least 1, got " + reps);
         try (GgufFile f = GgufFile.open(model)) {
-            LlamaWeights w = LlamaWeights.load(f);
+            ModelWeights w = ModelWeights.load(f);
             // the KV cache is sized to what the run needs unless -c asks for more (its memory then shows in rss)
             int need = nPrompt + nGen, ctx = ctxSize > 0 ? ctxSize : need;
             String what = "-p " + nPrompt + " + -n " + nGen + " = " + need + " tokens";
-            if (need > w.config.ctxTrain()) {
-                throw new IllegalArgumentException(what + " exceed the model's context_length " + w.config.ctxTrain());
+            if (need > w.trainedContextLength()) {
+                throw new IllegalArgumentException(what + " exceed the model's context_length " + w.trainedContextLength());
             }
             if (need > ctx) throw new IllegalArgumentException(what + " exceed the context -c " + ctx);
-            if (ctx > w.config.ctxTrain()) {
-                throw new IllegalArgumentException("-c " + ctx + " exceeds the model's context_length " + w.config.ctxTrain());
+            if (ctx > w.trainedContextLength()) {
+                throw new IllegalArgumentException("-c " + ctx + " exceeds the model's context_length " + w.trainedContextLength());
             }
-            int vocab = w.config.vocabSize();
+            int vocab = w.vocabSize();
             int[] prompt = new SplittableRandom(seed).ints(nPrompt, 0, vocab).toArray();
             try (Kernels k = KernelsProvider.create(backend, threads);
-                 LlamaState s = new LlamaState(w, k, ctx, 512, GgmlType.F16)) {
+                 ModelState s = w.newState(k, ctx, 512, GgmlType.F16)) {
                 once(s, k, prompt, Math.min(4, nGen)); // warm-up: JIT, page cache, thread pool; not measured
                 double bestPp = 0, bestTg = 0, ttft = 0;
                 for (int rep = 0; rep < reps; rep++) {
@@ -133,7 +135,8 @@ final class BenchCommand implements Callable<Integer> {
                     }
                     bestTg = Math.max(bestTg, tg);
                 }
-                return new Result(nPrompt, nGen, k.threads(), k.backend().id(), k.name(), bestPp, bestTg, ttft, rssMb());
+                return new Result(nPrompt, nGen, k.threads(), k.backend().id(), k.name(), bestPp, bestTg, ttft, rssMb(),
+                        w.kvBytesPerToken(GgmlType.F16.blockBytes()));
             }
         }
     }
@@ -142,9 +145,9 @@ final class BenchCommand implements Callable<Integer> {
      * One run from an empty cache: the prompt in batches, the first token (argmax), then nGen single-token steps.
      * Returns seconds {prompt, time to first token, decode}.
      */
-    private static double[] once(LlamaState s, Kernels k, int[] prompt, int nGen) {
+    private static double[] once(ModelState s, Kernels k, int[] prompt, int nGen) {
         s.truncate(0);
-        int vocab = s.config().vocabSize();
+        int vocab = s.vocabSize();
         long t0 = System.nanoTime();
         for (int off = 0; off < prompt.length; off += s.maxBatch()) {
             s.forward(prompt, off, Math.min(s.maxBatch(), prompt.length - off), false);

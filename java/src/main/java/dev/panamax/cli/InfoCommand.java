@@ -11,6 +11,7 @@ import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.gguf.GgufMetadata;
 import dev.panamax.gguf.GgufTensor;
+import dev.panamax.model.DeepseekConfig;
 import dev.panamax.model.LlamaConfig;
 import dev.panamax.tensor.GgmlType;
 import java.io.FileNotFoundException;
@@ -111,13 +112,20 @@ final class InfoCommand implements Callable<Integer> {
             m.put("name", md.getString("general.name", null));
             m.put("n_params", nParams);
             m.put("types", types);
-            m.put("kv_bytes_per_token", LlamaConfig.supports(arch)
-                    ? LlamaConfig.fromMetadata(md, Math.max(nVocab, 1)).kvBytesPerToken(GgmlType.F16.blockBytes()) : null);
+            m.put("kv_bytes_per_token", kvBytesPerToken(md, arch, Math.max(nVocab, 1)));
             m.put("n_ctx_train", md.has(arch + ".context_length") ? md.getLong(arch + ".context_length") : null);
             m.put("n_vocab", nVocab >= 0 ? nVocab : null);
             m.put("file_bytes", Files.size(path));
             return m;
         }
+    }
+
+    /** F16 KV cache bytes per token of the architectures Panamax runs (null for others). */
+    private static Long kvBytesPerToken(GgufMetadata md, String arch, int nVocab) throws GgufFormatException {
+        int f16 = GgmlType.F16.blockBytes();
+        if (LlamaConfig.supports(arch)) return LlamaConfig.fromMetadata(md, nVocab).kvBytesPerToken(f16);
+        if (DeepseekConfig.supports(arch)) return DeepseekConfig.fromMetadata(md, nVocab).kvBytesPerToken(f16);
+        return null;
     }
 
     /** Fills the native facts; false (with the reason under "native_error") when the library cannot load. */

@@ -34,7 +34,7 @@ final class LogitsCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         try (Model m = mo.load()) {
             int[] ids = input.ids(m.tokenizer());
-            try (Session s = m.newSession(mo.ctx > 0 ? mo.ctx : Math.max(ids.length, Math.min(m.config().ctxTrain(), 4096)))) {
+            try (Session s = m.newSession(mo.ctx > 0 ? mo.ctx : Math.max(ids.length, Math.min(m.trainedContextLength(), 4096)))) {
                 float[] logits = s.promptLogits(ids);
                 ByteBuffer buf = ByteBuffer.allocate(logits.length * 4).order(ByteOrder.LITTLE_ENDIAN);
                 buf.asFloatBuffer().put(logits);
@@ -42,7 +42,7 @@ final class LogitsCommand implements Callable<Integer> {
                         StandardOpenOption.TRUNCATE_EXISTING)) {
                     while (buf.hasRemaining()) ch.write(buf);
                 }
-                spec.commandLine().getErr().println("wrote " + output + ": float32 [" + ids.length + "][" + m.config().vocabSize()
+                spec.commandLine().getErr().println("wrote " + output + ": float32 [" + ids.length + "][" + m.vocabSize()
                         + "] (" + s.kernelsName() + ")");
             }
         }

@@ -3,7 +3,7 @@ package dev.panamax.engine;
 import dev.panamax.ContextOverflowException;
 import dev.panamax.Generation;
 import dev.panamax.TokenListener;
-import dev.panamax.model.LlamaState;
+import dev.panamax.model.ModelState;
 import dev.panamax.sampling.Sampler;
 import dev.panamax.tokenizer.TokenStreamDecoder;
 import dev.panamax.tokenizer.Tokenizer;
@@ -28,7 +28,7 @@ public final class DecodeLoop {
      * @param input tokens to feed before sampling (pending token of a previous call + new prompt tokens); at least one
      * @throws ContextOverflowException when the input does not fit in the context
      */
-    public static Outcome run(LlamaState state, Sampler sampler, Tokenizer tokenizer, int[] input, int[] promptTokens,
+    public static Outcome run(ModelState state, Sampler sampler, Tokenizer tokenizer, int[] input, int[] promptTokens,
                               int maxTokens, TokenListener listener, BooleanSupplier cancelled) {
         if (input.length == 0) throw new IllegalArgumentException("nothing to feed: empty prompt and no pending token");
         if (maxTokens < 0) throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);

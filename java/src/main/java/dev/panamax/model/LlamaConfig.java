@@ -48,10 +48,18 @@ public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHea
             throw new GgufFormatException(p + "rope.dimension_count " + nRot + " must be even and in (0, head dim " + hdk + "]");
         }
         int ctxTrain = positive(md.getInt(p + "context_length"), p + "context_length");
+        // llama.cpp: Llama GGUFs hold Q/K permuted for the normal (adjacent-pair) rope; qwen2 uses NeoX pairs.
+        RopeConfig rope = ropeFromMetadata(md, p, arch.equals("qwen2"), ctxTrain);
+        return new LlamaConfig(arch, dim, nLayer, ffn, nHead, nKvHead, hdk, hdv, eps, nRot, ctxTrain, vocabSize, rope);
+    }
+
+    /**
+     * RoPE parameters from the {@code {arch}.rope.*} keys as llama.cpp reads them: rope.scaling.type (none|linear|yarn),
+     * rope.scaling.factor (else the older rope.scale_linear), original context length, attn_factor.
+     */
+    static RopeConfig ropeFromMetadata(GgufMetadata md, String p, boolean neox, int ctxTrain) throws GgufFormatException {
         float base = md.getFloat(p + "rope.freq_base", 10000f);
         if (!(base > 0)) throw new GgufFormatException(p + "rope.freq_base must be > 0, got " + base);
-
-        // llama.cpp: rope.scaling.type (none|linear|yarn), rope.scaling.factor, else the older rope.scale_linear.
         String scalingType = md.getString(p + "rope.scaling.type", "linear").toLowerCase(Locale.ROOT);
         float factor = md.getFloat(p + "rope.scaling.factor", 0f);
         if (factor == 0f) factor = md.getFloat(p + "rope.scale_linear", 1f);
@@ -66,13 +74,10 @@ public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHea
             case "yarn" -> extFactor = 1f; // llama.cpp's yarn_ext_factor default (-1) resolves to 1 for YaRN
             default -> throw new GgufFormatException(p + "rope.scaling.type '" + scalingType + "' is not supported");
         }
-        // llama.cpp: Llama GGUFs hold Q/K permuted for the normal (adjacent-pair) rope; qwen2 uses NeoX pairs.
-        boolean neox = arch.equals("qwen2");
-        RopeConfig rope = new RopeConfig(neox, base, freqScale, extFactor, attnFactor, 32f, 1f, nCtxOrig);
-        return new LlamaConfig(arch, dim, nLayer, ffn, nHead, nKvHead, hdk, hdv, eps, nRot, ctxTrain, vocabSize, rope);
+        return new RopeConfig(neox, base, freqScale, extFactor, attnFactor, 32f, 1f, nCtxOrig);
     }
 
-    private static int positive(int v, String key) throws GgufFormatException {
+    static int positive(int v, String key) throws GgufFormatException {
         if (v <= 0) throw new GgufFormatException(key + " must be positive, got " + v);
         return v;
     }

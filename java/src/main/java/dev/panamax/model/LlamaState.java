@@ -14,7 +14,7 @@ import java.lang.foreign.ValueLayout;
  * {@link #position()}: a prompt in batches of up to {@code maxBatch} (GEMM), then decode one token at a time.
  * Not thread-safe (one per session); the weights are shared read-only.
  */
-public final class LlamaState implements AutoCloseable {
+public final class LlamaState implements ModelState {
 
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
@@ -100,6 +100,11 @@ public final class LlamaState implements AutoCloseable {
         return maxBatch;
     }
 
+    @Override
+    public int vocabSize() {
+        return c.vocabSize();
+    }
+
     /** Forgets the cached tokens after position p (0 clears the sequence); the KV entries are overwritten later. */
     public void truncate(int p) {
         if (p < 0 || p > position) throw new IllegalArgumentException("cannot truncate to " + p + ", position is " + position);
@@ -180,11 +185,11 @@ public final class LlamaState implements AutoCloseable {
         position = pos0 + n;
     }
 
-    private void matmul(LlamaWeights.Weight wt, MemorySegment in, int n, MemorySegment out) {
+    private void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
         k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
     }
 
-    private void addBias(MemorySegment y, LlamaWeights.Weight bias, int n, int width) {
+    private void addBias(MemorySegment y, Weight bias, int n, int width) {
         for (int t = 0; t < n; t++) {
             MemorySegment row = y.asSlice(4L * t * width, 4L * width);
             k.add(row, row, bias.data(), width);

@@ -52,9 +52,9 @@ class DemoCommandTest {
         Path f = write(dir.resolve("m.gguf"), SMALL, 1);
         assertFalse(Files.exists(dir.resolve("m.gguf.partial")), "no temporary left behind");
         try (Model m = Model.load(f)) {
-            assertEquals(SMALL.vocab(), m.config().vocabSize());
-            assertEquals(SMALL.nLayer(), m.config().nLayer());
-            assertEquals(SMALL.nKvHead(), m.config().nKvHead());
+            assertEquals(SMALL.vocab(), m.vocabSize());
+            assertEquals("llama", m.architecture());
+            assertEquals((long) SMALL.nLayer() * SMALL.nKvHead() * 2 * (SMALL.dim() / SMALL.nHead()) * 2, m.kvBytesPerToken());
             int[] first;
             try (Session s = m.newSession()) {
                 Generation g = s.generate("hello world", 8, SamplingParams.greedy(), null);

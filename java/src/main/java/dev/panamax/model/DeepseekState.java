@@ -1,0 +1,342 @@
+package dev.panamax.model;
+
+import dev.panamax.ContextOverflowException;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Objects;
+
+/**
+ * One sequence's state of a {@code deepseek2} model and its forward pass, in the absorbed form of Multi-head Latent
+ * Attention: the KV cache holds per token and layer only the latent row [kv_lora normalized latent | RoPE'd shared key
+ * part] (F16 or F32), W_UK is folded into each head's query and W_UV applied to each head's attention output, so
+ * attention is MQA over the latent ({@link Kernels#attentionMla}). Feed-forward: dense SwiGLU in the leading layers,
+ * then routed experts ({@link Kernels#moeFfn}: only the selected experts run) plus shared experts. Buffers are
+ * allocated once for {@code maxBatch} tokens; a forward step allocates nothing. Not thread-safe (one per session).
+ */
+public final class DeepseekState implements ModelState {
+
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    /** llama.cpp clamps the sum of selected expert weights to the smallest normal F16 before normalizing. */
+    private static final float MIN_WEIGHT_SUM = 6.103515625e-5f;
+
+    private final DeepseekWeights w;
+    private final DeepseekConfig c;
+    private final Kernels k;
+    private final Arena arena = Arena.ofShared();
+    private final int nCtx, maxBatch;
+    private final GgmlType kvType;
+    private final long cacheRowBytes;
+    private final MemorySegment[] cache; // per layer [nCtx][kv_lora + rope]
+    // activations, [maxBatch][...] floats
+    private final MemorySegment x, xb, xb2, qa, q, kva, kpe, qpe, qn, qAbs, qLat, lat, latH, vh, attOut, hb, hb2;
+    private final MemorySegment routerLogits, ids, expertWeights, moeOut, pos, logits;
+    private MemorySegment allLogits;
+    private final float[] probs, select, groupScores;
+    private final int[] chosen;
+    private int position;
+    private long allocated;
+
+    DeepseekState(DeepseekWeights weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+        this.w = weights;
+        this.c = weights.config;
+        this.k = kernels;
+        if (nCtx <= 0) throw new IllegalArgumentException("context length must be positive, got " + nCtx);
+        if (maxBatch <= 0) throw new IllegalArgumentException("batch size must be positive, got " + maxBatch);
+        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
+        this.nCtx = nCtx;
+        this.maxBatch = Math.min(maxBatch, nCtx);
+        this.kvType = kvType;
+        int b = this.maxBatch, nh = c.nHead(), qHead = c.headDimNope() + c.headDimRope();
+        try {
+            cacheRowBytes = kvType.rowBytes(c.cacheRow());
+            cache = new MemorySegment[c.nLayer()];
+            for (int l = 0; l < c.nLayer(); l++) cache[l] = bytes(Math.multiplyExact(cacheRowBytes, (long) nCtx));
+            x = floats(b, c.dim());
+            xb = floats(b, c.dim());
+            xb2 = floats(b, c.dim());
+            qa = floats(b, Math.max(1, c.qLora()));
+            q = floats(b, (long) nh * qHead);
+            kva = floats(b, c.cacheRow());
+            kpe = floats(b, c.headDimRope());
+            qpe = floats(b, (long) nh * c.headDimRope());
+            qn = floats(b, c.headDimNope());
+            qAbs = floats(b, c.kvLora());
+            qLat = floats(b, (long) nh * c.cacheRow());
+            lat = floats(b, (long) nh * c.kvLora());
+            latH = floats(b, c.kvLora());
+            vh = floats(b, c.headDimV());
+            attOut = floats(b, (long) nh * c.headDimV());
+            int ff = Math.max(c.ffnDim(), c.ffnExpDim() * Math.max(1, c.nExpertShared()));
+            hb = floats(b, ff);
+            hb2 = floats(b, ff);
+            routerLogits = floats(b, Math.max(1, c.nExpert()));
+            ids = bytes(4L * b * Math.max(1, c.nExpertUsed()));
+            expertWeights = floats(b, Math.max(1, c.nExpertUsed()));
+            moeOut = floats(b, c.dim());
+            pos = bytes(4L * b);
+            logits = floats(1, c.vocabSize());
+        } catch (ArithmeticException e) {
+            arena.close();
+            throw new IllegalArgumentException("KV cache size overflows for context " + nCtx, e);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            arena.close();
+            throw e;
+        }
+        probs = new float[Math.max(1, c.nExpert())];
+        select = new float[Math.max(1, c.nExpert())];
+        chosen = new int[Math.max(1, c.nExpert())];
+        groupScores = new float[c.nGroups()];
+    }
+
+    private MemorySegment floats(long rows, long n) {
+        return bytes(Math.multiplyExact(Math.multiplyExact(rows, n), 4L));
+    }
+
+    private MemorySegment bytes(long size) {
+        allocated += size;
+        return arena.allocate(size, 64);
+    }
+
+    public DeepseekConfig config() {
+        return c;
+    }
+
+    @Override
+    public int position() {
+        return position;
+    }
+
+    @Override
+    public int contextLength() {
+        return nCtx;
+    }
+
+    @Override
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    @Override
+    public int vocabSize() {
+        return c.vocabSize();
+    }
+
+    @Override
+    public void truncate(int p) {
+        if (p < 0 || p > position) throw new IllegalArgumentException("cannot truncate to " + p + ", position is " + position);
+        position = p;
+    }
+
+    @Override
+    public MemorySegment logits() {
+        return logits;
+    }
+
+    @Override
+    public MemorySegment allLogits() {
+        if (allLogits == null) throw new IllegalStateException("no forward step asked for all logits");
+        return allLogits;
+    }
+
+    @Override
+    public void forward(int[] tokens, int off, int n, boolean allPositions) {
+        if (n <= 0 || n > maxBatch) throw new IllegalArgumentException("batch of " + n + " tokens, allowed 1.." + maxBatch);
+        Objects.checkFromIndexSize(off, n, tokens.length);
+        if (position + n > nCtx) throw new ContextOverflowException(position + n, nCtx);
+        for (int t = 0; t < n; t++) {
+            int id = tokens[off + t];
+            if (id < 0 || id >= c.vocabSize()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + c.vocabSize() + ")");
+        }
+        int dim = c.dim(), pos0 = position;
+        for (int t = 0; t < n; t++) {
+            k.dequantize(w.tokenEmbd.type(), x.asSlice(4L * t * dim, 4L * dim), w.tokenEmbd.row(tokens[off + t]), 1, dim);
+            pos.setAtIndex(ValueLayout.JAVA_INT, t, pos0 + t);
+        }
+        for (int l = 0; l < c.nLayer(); l++) {
+            DeepseekWeights.Layer L = w.layers[l];
+            k.rmsnorm(xb, x, L.attnNorm().data(), dim, n, c.eps());
+            attention(L, l, n, pos0);
+            matmul(L.wo(), attOut, n, xb2);
+            k.add(x, x, xb2, n * dim);
+            k.rmsnorm(xb, x, L.ffnNorm().data(), dim, n, c.eps());
+            if (L.moe()) {
+                moe(L, n);
+            } else {
+                swiglu(L.gate(), L.up(), L.down(), n, xb2);
+            }
+            k.add(x, x, xb2, n * dim);
+        }
+        if (allPositions) {
+            if (allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
+            k.rmsnorm(xb, x, w.outputNorm.data(), dim, n, c.eps());
+            matmul(w.output, xb, n, allLogits);
+            MemorySegment.copy(allLogits, 4L * (n - 1) * c.vocabSize(), logits, 0, 4L * c.vocabSize());
+        } else {
+            k.rmsnorm(xb, x.asSlice(4L * (n - 1) * dim, 4L * dim), w.outputNorm.data(), dim, 1, c.eps());
+            matmul(w.output, xb, 1, logits);
+        }
+        position = pos0 + n;
+    }
+
+    /** Absorbed MLA of n tokens of layer l: xb (normed input) to attOut [n][n_head * v_head]. */
+    private void attention(DeepseekWeights.Layer L, int l, int n, int pos0) {
+        int nh = c.nHead(), nope = c.headDimNope(), rope = c.headDimRope(), kvLora = c.kvLora(), row = c.cacheRow();
+        int qHead = nope + rope;
+        if (L.wq() != null) {
+            matmul(L.wq(), xb, n, q);
+        } else {
+            matmul(L.wqA(), xb, n, qa);
+            k.rmsnorm(qa, qa, L.qANorm().data(), c.qLora(), n, c.eps());
+            matmul(L.wqB(), qa, n, q);
+        }
+        // the new cache rows: [rmsnorm(latent) | rope(k_pe)]
+        matmul(L.wkvA(), xb, n, kva);
+        for (int t = 0; t < n; t++) {
+            MemorySegment latent = kva.asSlice(4L * t * row, 4L * kvLora);
+            k.rmsnorm(latent, latent, L.kvANorm().data(), kvLora, 1, c.eps());
+            MemorySegment.copy(kva, 4L * (t * row + kvLora), kpe, 4L * t * rope, 4L * rope);
+        }
+        k.rope(kpe, n, 1, rope, rope, pos, c.rope());
+        for (int t = 0; t < n; t++) MemorySegment.copy(kpe, 4L * t * rope, kva, 4L * (t * row + kvLora), 4L * rope);
+        MemorySegment dst = cache[l].asSlice(pos0 * cacheRowBytes, n * cacheRowBytes);
+        if (kvType == GgmlType.F32) MemorySegment.copy(kva, 0, dst, 0, n * cacheRowBytes);
+        else k.quantize(GgmlType.F16, dst, kva, n, row);
+        // the absorbed queries: per head [W_UK^T q_nope | rope(q_pe)]
+        for (int t = 0; t < n; t++) {
+            for (int h = 0; h < nh; h++) {
+                MemorySegment.copy(q, 4L * ((long) (t * nh + h) * qHead + nope), qpe, 4L * (t * nh + h) * rope, 4L * rope);
+            }
+        }
+        k.rope(qpe, n, nh, rope, rope, pos, c.rope());
+        for (int h = 0; h < nh; h++) {
+            Weight kb = L.kB()[h];
+            if (n == 1) {
+                matmul(kb, q.asSlice(4L * h * qHead, 4L * nope), 1, qLat.asSlice(4L * h * row, 4L * kvLora));
+                continue;
+            }
+            for (int t = 0; t < n; t++) MemorySegment.copy(q, 4L * (t * nh + h) * qHead, qn, 4L * t * nope, 4L * nope);
+            matmul(kb, qn, n, qAbs);
+            for (int t = 0; t < n; t++) MemorySegment.copy(qAbs, 4L * t * kvLora, qLat, 4L * (t * nh + h) * row, 4L * kvLora);
+        }
+        for (int t = 0; t < n; t++) {
+            for (int h = 0; h < nh; h++) {
+                MemorySegment.copy(qpe, 4L * (t * nh + h) * rope, qLat, 4L * ((long) (t * nh + h) * row + kvLora), 4L * rope);
+            }
+        }
+        k.attentionMla(lat, qLat, n, pos0, nh, kvLora, rope, cache[l], kvType, pos0 + n, c.kqScale());
+        // per head: v = W_UV · latent output
+        int vd = c.headDimV();
+        for (int h = 0; h < nh; h++) {
+            Weight vb = L.vB()[h];
+            if (n == 1) {
+                matmul(vb, lat.asSlice(4L * h * kvLora, 4L * kvLora), 1, attOut.asSlice(4L * h * vd, 4L * vd));
+                continue;
+            }
+            for (int t = 0; t < n; t++) MemorySegment.copy(lat, 4L * (t * nh + h) * kvLora, latH, 4L * t * kvLora, 4L * kvLora);
+            matmul(vb, latH, n, vh);
+            for (int t = 0; t < n; t++) MemorySegment.copy(vh, 4L * t * vd, attOut, 4L * (t * nh + h) * vd, 4L * vd);
+        }
+    }
+
+    /** Routed experts plus shared experts of n tokens: xb (normed) to xb2. */
+    private void moe(DeepseekWeights.Layer L, int n) {
+        int ne = c.nExpert(), used = c.nExpertUsed(), dim = c.dim();
+        matmul(L.router(), xb, n, routerLogits);
+        for (int t = 0; t < n; t++) route(L, t);
+        Weight g = L.gateExps(), u = L.upExps(), d = L.downExps();
+        k.moeFfn(moeOut, xb, n, dim, c.ffnExpDim(), ne, used, ids, expertWeights, g.type(), g.data(), u.type(), u.data(), d.type(), d.data());
+        if (L.gateShexp() != null) {
+            swiglu(L.gateShexp(), L.upShexp(), L.downShexp(), n, xb2);
+            k.add(xb2, xb2, moeOut, n * dim);
+        } else {
+            MemorySegment.copy(moeOut, 0, xb2, 0, 4L * n * dim);
+        }
+    }
+
+    /**
+     * Expert choice of token t as llama.cpp's build_moe_ffn: probabilities by softmax or sigmoid of the router logits;
+     * selection by those plus the optional bias (exp_probs_b, V3), within the best expert groups (group score = sum of
+     * its two best) when there are several; weights = the unbiased probabilities of the chosen, optionally normalized
+     * to sum 1 and scaled.
+     */
+    private void route(DeepseekWeights.Layer L, int t) {
+        int ne = c.nExpert(), used = c.nExpertUsed();
+        long lo = 4L * t * ne;
+        if (c.gating() == DeepseekConfig.Gating.SOFTMAX) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int e = 0; e < ne; e++) max = Math.max(max, routerLogits.get(F32, lo + 4L * e));
+            float sum = 0;
+            for (int e = 0; e < ne; e++) sum += probs[e] = (float) Math.exp(routerLogits.get(F32, lo + 4L * e) - max);
+            for (int e = 0; e < ne; e++) probs[e] /= sum;
+        } else {
+            for (int e = 0; e < ne; e++) probs[e] = (float) (1.0 / (1.0 + Math.exp(-routerLogits.get(F32, lo + 4L * e))));
+        }
+        for (int e = 0; e < ne; e++) select[e] = probs[e] + (L.expProbsB() == null ? 0f : L.expProbsB().data().get(F32, 4L * e));
+        if (c.nGroups() > 1) maskGroups();
+        // top-k by selection score, ties to the lower index; a taken expert becomes NaN
+        for (int j = 0; j < used; j++) {
+            int best = -1;
+            for (int e = 0; e < ne; e++) {
+                if (!Float.isNaN(select[e]) && (best < 0 || select[e] > select[best])) best = e;
+            }
+            chosen[j] = best;
+            select[best] = Float.NaN;
+        }
+        float sum = 0;
+        for (int j = 0; j < used; j++) sum += probs[chosen[j]];
+        float norm = c.expWeightsNorm() ? 1f / Math.max(sum, MIN_WEIGHT_SUM) : 1f;
+        float scale = c.expWeightsScale() != 0f ? c.expWeightsScale() : 1f;
+        for (int j = 0; j < used; j++) {
+            ids.setAtIndex(ValueLayout.JAVA_INT, (long) t * used + j, chosen[j]);
+            expertWeights.setAtIndex(ValueLayout.JAVA_FLOAT, (long) t * used + j, probs[chosen[j]] * norm * scale);
+        }
+    }
+
+    /** Leaves in {@code select} only the experts of the best groups (others -inf); a group scores its two best. */
+    private void maskGroups() {
+        int groups = c.nGroups(), per = c.nExpert() / groups;
+        float[] gs = groupScores;
+        for (int g = 0; g < groups; g++) {
+            float a = Float.NEGATIVE_INFINITY, b = Float.NEGATIVE_INFINITY;
+            for (int e = g * per; e < (g + 1) * per; e++) {
+                float s = select[e];
+                if (s > a) { b = a; a = s; } else if (s > b) b = s;
+            }
+            gs[g] = a + b;
+        }
+        for (int j = 0; j < c.nGroupsUsed(); j++) {
+            int best = -1;
+            for (int g = 0; g < groups; g++) if (!Float.isNaN(gs[g]) && (best < 0 || gs[g] > gs[best])) best = g;
+            gs[best] = Float.NaN; // chosen
+        }
+        for (int g = 0; g < groups; g++) {
+            if (Float.isNaN(gs[g])) continue;
+            for (int e = g * per; e < (g + 1) * per; e++) select[e] = Float.NEGATIVE_INFINITY;
+        }
+    }
+
+    /** SwiGLU of n tokens: xb to out through gate/up/down. */
+    private void swiglu(Weight gate, Weight up, Weight down, int n, MemorySegment out) {
+        matmul(gate, xb, n, hb);
+        matmul(up, xb, n, hb2);
+        k.siluMul(hb, hb, hb2, n * gate.rows());
+        matmul(down, hb, n, out);
+    }
+
+    private void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
+        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
+    }
+
+    @Override
+    public long residentBytes() {
+        return allocated;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

