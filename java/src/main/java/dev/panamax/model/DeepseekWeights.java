@@ -4,7 +4,11 @@ import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.gguf.GgufTensor;
 import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
@@ -57,6 +61,7 @@ public final class DeepseekWeights implements ModelWeights {
         GgufTensor out = file.tensor("output.weight");
         Weight output = out == null ? tokenEmbd : Weight.matrix(out, c.vocabSize(), dim);
         Layer[] layers = new Layer[c.nLayer()];
+        Arena derived = Arena.ofAuto(); // weights made at load (older attn_kv_b layout only), freed with the last view
         for (int l = 0; l < c.nLayer(); l++) {
             String b = "blk." + l + ".";
             Weight wq = null, wqA = null, qANorm = null, wqB = null;
@@ -71,16 +76,17 @@ public final class DeepseekWeights implements ModelWeights {
             Weight wkvA = Weight.matrix(Weight.require(file, b + "attn_kv_a_mqa.weight"), c.cacheRow(), dim);
             Weight kvANorm = Weight.vector(Weight.require(file, b + "attn_kv_a_norm.weight"), c.kvLora());
             Weight[] kB = new Weight[nHead], vB = new Weight[nHead];
-            if (!c.splitKvB()) {
-                throw new GgufFormatException("this file uses the older combined " + b + "attn_kv_b.weight layout (no"
-                        + " deepseek2.attention.key_length_mla); reconvert it with a current llama.cpp convert_hf_to_gguf.py");
-            }
-            // ggml shapes: attn_k_b [nope, kv_lora, n_head], attn_v_b [kv_lora, v_head, n_head]
-            Weight kb = Weight.stacked(Weight.require(file, b + "attn_k_b.weight"), nHead, c.kvLora(), c.headDimNope());
-            Weight vb = Weight.stacked(Weight.require(file, b + "attn_v_b.weight"), nHead, c.headDimV(), c.kvLora());
-            for (int h = 0; h < nHead; h++) {
-                kB[h] = kb.slice(h * c.kvLora(), c.kvLora());
-                vB[h] = vb.slice(h * c.headDimV(), c.headDimV());
+            if (c.splitKvB()) {
+                // ggml shapes: attn_k_b [nope, kv_lora, n_head], attn_v_b [kv_lora, v_head, n_head]
+                Weight kb = Weight.stacked(Weight.require(file, b + "attn_k_b.weight"), nHead, c.kvLora(), c.headDimNope());
+                Weight vb = Weight.stacked(Weight.require(file, b + "attn_v_b.weight"), nHead, c.headDimV(), c.kvLora());
+                for (int h = 0; h < nHead; h++) {
+                    kB[h] = kb.slice(h * c.kvLora(), c.kvLora());
+                    vB[h] = vb.slice(h * c.headDimV(), c.headDimV());
+                }
+            } else {
+                splitKvB(Weight.matrix(Weight.require(file, b + "attn_kv_b.weight"), nHead * (c.headDimNope() + c.headDimV()),
+                        c.kvLora()), c, kB, vB, derived);
             }
             Weight wo = Weight.matrix(Weight.require(file, b + "attn_output.weight"), dim, nHead * c.headDimV());
             Weight ffnNorm = Weight.vector(Weight.require(file, b + "ffn_norm.weight"), dim);
@@ -108,6 +114,30 @@ public final class DeepseekWeights implements ModelWeights {
                     wkvA, kvANorm, kB, vB, wo, ffnNorm, gate, up, down, router, bias, ge, ue, de, gs, us, ds);
         }
         return new DeepseekWeights(c, tokenEmbd, outputNorm, output, layers);
+    }
+
+    /**
+     * The older combined layout: attn_kv_b holds per head W_UK (nope rows of kv_lora) then W_UV (v_head rows of
+     * kv_lora). W_UV is used in place; W_UK is needed transposed (kv_lora rows of nope) to fold it into the query, as
+     * current converters store attn_k_b, so it is transposed once here into an F32 copy (n_head · kv_lora · nope
+     * floats per layer, freed with the weights).
+     */
+    private static void splitKvB(Weight kvB, DeepseekConfig c, Weight[] kB, Weight[] vB, Arena derived) {
+        int nope = c.headDimNope(), kvLora = c.kvLora(), per = nope + c.headDimV();
+        MemorySegment rows = derived.allocate(4L * nope * kvLora, 64);
+        try (Kernels k = KernelsProvider.javaKernels("transposing attn_kv_b at load")) {
+            for (int h = 0; h < kB.length; h++) {
+                k.dequantize(kvB.type(), rows, kvB.slice(h * per, nope).data(), nope, kvLora);
+                MemorySegment t = derived.allocate(4L * kvLora * nope, 64);
+                for (int i = 0; i < nope; i++) {
+                    for (int j = 0; j < kvLora; j++) {
+                        t.setAtIndex(ValueLayout.JAVA_FLOAT, (long) j * nope + i, rows.getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * kvLora + j));
+                    }
+                }
+                kB[h] = new Weight(kvB.name() + " (W_UK transposed)", GgmlType.F32, kvLora, nope, t);
+                vB[h] = kvB.slice(h * per + nope, c.headDimV());
+            }
+        }
     }
 
     public boolean tiedOutput() {

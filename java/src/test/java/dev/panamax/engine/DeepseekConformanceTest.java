@@ -1,6 +1,14 @@
 package dev.panamax.engine;
 
+import dev.panamax.gguf.GgufFile;
+import dev.panamax.gguf.GgufMetadata;
+import dev.panamax.gguf.GgufTensor;
+import dev.panamax.gguf.GgufWriter;
 import dev.panamax.kernels.Backend;
+import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -65,6 +73,54 @@ class DeepseekConformanceTest {
     @Test
     void greedyTokensMatchLlamaCppWithExpertGroups() throws Exception {
         LlamaCppReference.checkGreedy(made("groups-f32"), PROMPT, 16);
+    }
+
+    /**
+     * The older GGUF layout (before llama.cpp split attn_kv_b for MLA): the toolkit's F32 fixture rewritten with one
+     * attn_kv_b per layer and the per-head key/value lengths, which llama.cpp runs in its expanded (non-MLA) form. We
+     * load it into the same latent-cache absorbed form.
+     */
+    @Test
+    void olderCombinedKvBLayout() throws Exception {
+        Path src = LlamaCppReference.fixture("tiny-deepseek2-f32"), out = Files.createDirectories(MADE).resolve("legacy-kv_b-f32.gguf");
+        try (GgufFile f = GgufFile.open(src)) {
+            GgufMetadata md = f.metadata();
+            String p = "deepseek2.";
+            int nHead = md.getInt(p + "attention.head_count"), kvLora = md.getInt(p + "attention.kv_lora_rank");
+            int hdk = md.getInt(p + "attention.key_length_mla"), vd = md.getInt(p + "attention.value_length_mla");
+            int nope = hdk - md.getInt(p + "rope.dimension_count");
+            GgufWriter w = new GgufWriter();
+            for (String key : md.keys()) {
+                if (!key.endsWith("_mla")) w.put(key, md.typeOf(key), md.get(key));
+            }
+            // the expanded form is MHA: as older converters wrote it, one KV head per head
+            w.putUInt32(p + "attention.key_length", hdk).putUInt32(p + "attention.value_length", vd).putUInt32(p + "attention.head_count_kv", nHead);
+            try (Arena arena = Arena.ofConfined()) {
+                for (GgufTensor t : f.tensors()) {
+                    String name = t.name();
+                    if (name.endsWith("attn_v_b.weight")) continue;
+                    if (!name.endsWith("attn_k_b.weight")) {
+                        w.addTensor(name, t.type(), t.shape(), t.data());
+                        continue;
+                    }
+                    MemorySegment kb = t.data(), vb = f.tensor(name.replace("attn_k_b", "attn_v_b")).data();
+                    MemorySegment kvb = arena.allocate(4L * nHead * (nope + vd) * kvLora);
+                    for (int h = 0; h < nHead; h++) {
+                        long row0 = (long) h * (nope + vd);
+                        for (int i = 0; i < nope; i++) { // W_UK row i = column i of attn_k_b's head (kv_lora rows of nope)
+                            for (int c = 0; c < kvLora; c++) {
+                                float x = kb.getAtIndex(ValueLayout.JAVA_FLOAT, ((long) h * kvLora + c) * nope + i);
+                                kvb.setAtIndex(ValueLayout.JAVA_FLOAT, (row0 + i) * kvLora + c, x);
+                            }
+                        }
+                        MemorySegment.copy(vb, 4L * h * vd * kvLora, kvb, 4L * (row0 + nope) * kvLora, 4L * vd * kvLora);
+                    }
+                    w.addTensor(name.replace("attn_k_b", "attn_kv_b"), GgmlType.F32, new long[] {kvLora, (long) nHead * (nope + vd)}, kvb);
+                }
+                w.write(out);
+            }
+        }
+        LlamaCppReference.compareLogits(out, PROMPT, Backend.NATIVE, tmp).check(1e-4, 0.98);
     }
 
     /** A variant written by make_tiny_gguf.py (F32), quantized by llama.cpp's llquant when the name says so. */
