@@ -3,11 +3,16 @@
 #
 #   usage: scripts/bench-vs-llamacpp.sh            prints a markdown table (progress on stderr)
 #   env:   REF=/tmp/llamacpp-ref  THREADS="1 2"  TYPES="q4_0 q8_0 q4_k_m"  JAVA_TYPES="q4_0"  REPS=3
-#          N_PROMPT=128  N_GEN=64
+#          N_PROMPT=128  N_GEN=64  MODEL=tinyllama|deepseek2
+#   e.g.   MODEL=deepseek2 TYPES="q4_0 q8_0" JAVA_TYPES= scripts/bench-vs-llamacpp.sh
+#          MODEL=deepseek2 TYPES=q4_0 JAVA_TYPES= N_PROMPT=4096 N_GEN=32 scripts/bench-vs-llamacpp.sh   (decode at 4k context)
 #
-# Files: REF/models/tinyllama-shape-1.1b-{TYPES}.gguf (TinyLlama-1.1B shapes, random weights), written by the
-# llama.cpp reference toolkit (../shared/tools/llamacpp-ref/setup.sh REF --big), which this script runs when they
-# are missing. llama.cpp: REF/bin/llref (llama.cpp's own prebuilt CPU libraries) with flash attention on, a
+# Files (random weights): MODEL=tinyllama: REF/models/tinyllama-shape-1.1b-{TYPES}.gguf (TinyLlama-1.1B shapes),
+# written by the llama.cpp reference toolkit (../shared/tools/llamacpp-ref/setup.sh REF --big), which this script
+# runs when they are missing. MODEL=deepseek2: REF/models/deepseek2-shape-1b-{TYPES}.gguf, a DeepSeek-V2-shaped MoE
+# of 1.0B parameters (1024 wide, 12 layers, 16 heads, q_lora 384, kv_lora 256, rope 64, 32 experts of 704 with 4 used
+# + 1 shared, first layer dense, sigmoid routing, YaRN), written here with the toolkit's make_tiny_gguf.py and
+# quantized by llama.cpp (llquant) when missing. llama.cpp: REF/bin/llref (llama.cpp's own prebuilt CPU libraries) with flash attention on, a
 # 128-token prompt of random ids in one batch, greedy decode; best of REPS runs. Panamax: ./panamax bench with the
 # same counts, best of REPS runs after a warm-up. Both time the prompt as one forward call and decode as single-token
 # steps (llref times n-1 steps, panamax n; the rate is per step either way). The Java backend runs one thread
@@ -21,12 +26,20 @@ JAVA_TYPES=${JAVA_TYPES:-"q4_0"}
 REPS=${REPS:-3}
 N_PROMPT=${N_PROMPT:-128}
 N_GEN=${N_GEN:-64}
-SETUP=$ROOT/../shared/tools/llamacpp-ref/setup.sh
+MODEL=${MODEL:-tinyllama}
+TOOLS=$ROOT/../shared/tools/llamacpp-ref
+SETUP=$TOOLS/setup.sh
+case "$MODEL" in
+  tinyllama) STEM=tinyllama-shape-1.1b ;;
+  deepseek2) STEM=deepseek2-shape-1b ;;
+  *) echo "bench-vs-llamacpp: MODEL must be tinyllama or deepseek2, got $MODEL" >&2; exit 1 ;;
+esac
 
 missing() {
   [ -x "$REF/bin/llref" ] || return 0
+  [ "$MODEL" = deepseek2 ] && return 1 # made below
   local t
-  for t in $TYPES $JAVA_TYPES; do [ -f "$REF/models/tinyllama-shape-1.1b-$t.gguf" ] || return 0; done
+  for t in $TYPES $JAVA_TYPES; do [ -f "$REF/models/$STEM-$t.gguf" ] || return 0; done
   return 1
 }
 
@@ -46,6 +59,24 @@ EOF
   fi
 fi
 missing && { echo "bench-vs-llamacpp: setup did not produce the models in $REF/models" >&2; exit 1; }
+
+if [ "$MODEL" = deepseek2 ]; then
+  F16=$REF/models/$STEM-f16.gguf
+  for t in $TYPES $JAVA_TYPES; do
+    [ -f "$REF/models/$STEM-$t.gguf" ] && continue
+    if [ ! -f "$F16" ]; then
+      echo "writing the deepseek2-shaped 1B model (random weights, ~2 GB F16, about a minute) to $F16" >&2
+      PYTHONPATH=$REF/src/gguf-py python3 "$TOOLS/make_tiny_gguf.py" deepseek2 "$F16.partial" \
+        --vocab "$REF/src/models/ggml-vocab-deepseek-llm.gguf" --type f16 --n-embd 1024 --n-layer 12 --n-head 16 \
+        --n-ff 2816 --q-lora 384 --kv-lora 256 --qk-nope 128 --qk-rope 64 --v-head 128 --n-ff-exp 704 \
+        --n-expert 32 --n-expert-used 4 --tied --embd-scale 0.09 --yarn --n-ctx 8192 >&2
+      mv "$F16.partial" "$F16"
+    fi
+    echo "quantizing it to $t with llama.cpp" >&2
+    "$REF/bin/llquant" "$F16" "$REF/models/$STEM-$t.gguf.partial" "$t" >/dev/null 2>&1
+    mv "$REF/models/$STEM-$t.gguf.partial" "$REF/models/$STEM-$t.gguf"
+  done
+fi
 command -v python3 >/dev/null || { echo "bench-vs-llamacpp: python3 is needed to read the JSON" >&2; exit 1; }
 
 # Build once, then run a copy of the jar (the native library is inside it): the launcher rebuilds whenever a source
@@ -65,6 +96,7 @@ ISA=$(pmx info --json | python3 -c 'import json,sys; j=json.load(sys.stdin); pri
 
 # the same random prompt ids for every llama.cpp run (panamax bench draws its own: speed does not depend on them)
 IDS=$(python3 -c "import random; r=random.Random(42); print(','.join(str(r.randrange(3, 32000)) for _ in range($N_PROMPT)))")
+CTX=$((N_PROMPT + N_GEN + 16))
 
 llamacpp() { # FILE THREADS -> "pp tg"
   local out
@@ -77,7 +109,7 @@ llamacpp() { # FILE THREADS -> "pp tg"
 }
 
 panamax() { # FILE THREADS BACKEND -> "pp tg threads_used"
-  pmx bench -m "$1" -p "$N_PROMPT" -n "$N_GEN" --threads "$2" --backend "$3" -r "$REPS" --json \
+  pmx bench -m "$1" -p "$N_PROMPT" -n "$N_GEN" -c "$CTX" --threads "$2" --backend "$3" -r "$REPS" --json \
     | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["pp_tps"], j["tg_tps"], j["threads"])'
 }
 
@@ -85,7 +117,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}x' if $2 > 0 else 'n/a')"; }
 
 rows=()
 for t in $TYPES; do
-  f=$REF/models/tinyllama-shape-1.1b-$t.gguf
+  f=$REF/models/$STEM-$t.gguf
   for th in $THREADS; do
     backends=native
     case " $JAVA_TYPES " in *" $t "*) backends="native java";; esac
