@@ -148,6 +148,20 @@ public final class ChatTemplate {
         return of(src, bos, eos);
     }
 
+    /**
+     * The tokens of a rendered conversation, as llama.cpp's chat makes them: a leading BOS text is dropped when the
+     * tokenizer adds BOS itself (and a trailing EOS text when it adds EOS), then the text is tokenized with
+     * add_special=true and parse_special=true, so that {@code <|im_start|>} and friends become their tokens.
+     */
+    public int[] tokenize(String rendered, Tokenizer tokenizer) {
+        String text = rendered;
+        if (tokenizer.addsBos() && !bosToken.isEmpty() && text.startsWith(bosToken)) text = text.substring(bosToken.length());
+        if (tokenizer.addsEos() && !eosToken.isEmpty() && text.endsWith(eosToken)) {
+            text = text.substring(0, text.length() - eosToken.length());
+        }
+        return tokenizer.encode(text, true, true);
+    }
+
     public String source() {
         return source;
     }
