@@ -42,7 +42,9 @@ import org.slf4j.LoggerFactory;
  * {@code strftime_now(fmt)}, a {@code tojson} filter that writes what Python's {@code json.dumps} writes, and the
  * Python string and dict methods templates call ({@code .strip()}, {@code .startswith()}, {@code .items()}, ...).
  * The engine is Jinjava. A template that cannot render the system role (it raises or drops it) gets llama.cpp's
- * workaround: the system text is merged into the next message. Immutable and thread-safe.
+ * workaround: the system text is merged into the next message. Known difference from jinja2: a boolean printed
+ * directly ({@code {{ flag }}}) reads true/false, not True/False (templates test booleans; they rarely print them).
+ * Immutable and thread-safe.
  */
 public final class ChatTemplate {
     private static final Logger LOG = LoggerFactory.getLogger(ChatTemplate.class);
