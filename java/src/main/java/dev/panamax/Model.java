@@ -5,6 +5,7 @@ import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.kernels.Backend;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.tensor.GgmlType;
+import dev.panamax.tokenizer.ChatTemplate;
 import dev.panamax.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -59,6 +60,7 @@ public final class Model implements AutoCloseable {
     private final Options options;
     private final Set<Session> sessions = Collections.newSetFromMap(new ConcurrentHashMap<>());
     private volatile boolean closed;
+    private ChatTemplate chatTemplate;
 
     private Model(GgufFile file, ModelWeights weights, Tokenizer tokenizer, Options options) {
         this.file = file;
@@ -119,6 +121,17 @@ public final class Model implements AutoCloseable {
 
     void closed(Session s) {
         sessions.remove(s);
+    }
+
+    /**
+     * The model's chat template ({@code tokenizer.chat_template}; ChatML when the file has none, as llama.cpp does),
+     * parsed on first use.
+     *
+     * @throws dev.panamax.tokenizer.ChatTemplateException when the file's template does not parse or render
+     */
+    public synchronized ChatTemplate chatTemplate() throws GgufFormatException {
+        if (chatTemplate == null) chatTemplate = ChatTemplate.fromGguf(file.metadata(), tokenizer);
+        return chatTemplate;
     }
 
     public Tokenizer tokenizer() {

@@ -23,6 +23,8 @@ public final class Session implements AutoCloseable {
     private final ModelState state;
     private volatile boolean cancel;
     private int pending = -1; // sampled by the last call, not yet in the KV cache
+    private int[] held = new int[256]; // the sequence: tokens in the KV cache, then the pending token
+    private int heldLength;
     private boolean closed;
 
     Session(Model model, ModelWeights weights, int contextLength, Model.Options o) {
@@ -59,10 +61,64 @@ public final class Session implements AutoCloseable {
             System.arraycopy(promptTokens, 0, input, 1, promptTokens.length);
         }
         Sampler sampler = new Sampler(params, state.vocabSize());
-        DecodeLoop.Outcome o = DecodeLoop.run(state, sampler, model.tokenizer(), input, promptTokens.clone(), maxTokens,
-                listener, () -> cancel);
-        pending = o.pendingToken();
+        DecodeLoop.Outcome o;
+        try {
+            o = DecodeLoop.run(state, sampler, model.tokenizer(), input, promptTokens.clone(), maxTokens, listener,
+                    () -> cancel);
+        } catch (RuntimeException e) {
+            syncHeld(promptTokens, new int[0], state.position() < heldLength ? pending : -1);
+            throw e;
+        }
+        syncHeld(promptTokens, o.generation().tokens(), o.pendingToken());
         return o.generation();
+    }
+
+    /** The sequence is what it was, then the prompt, then the generated tokens, cut to what the cache now holds. */
+    private void syncHeld(int[] prompt, int[] generated, int newPending) {
+        pending = newPending;
+        int n = state.position() + (pending >= 0 ? 1 : 0);
+        int[] h = java.util.Arrays.copyOf(held, Math.max(held.length, heldLength + prompt.length + generated.length));
+        System.arraycopy(prompt, 0, h, heldLength, prompt.length);
+        System.arraycopy(generated, 0, h, heldLength + prompt.length, generated.length);
+        held = h;
+        heldLength = Math.min(n, heldLength + prompt.length + generated.length);
+        if (heldLength != n) { // cannot happen unless the loop fed tokens it did not report: start over rather than lie
+            state.truncate(0);
+            pending = -1;
+            heldLength = 0;
+        }
+    }
+
+    /**
+     * Generates after exactly this token sequence, reusing the KV cache for its longest common prefix with the
+     * sequence the session holds ({@link #tokens()}): only the rest is fed. This is how a chat continues: render the
+     * whole conversation, tokenize it, and call this; where the new sequence departs from the cached one (a
+     * re-tokenized reply, an edited history) the cache is cut back to the common prefix.
+     *
+     * @param sequence the whole sequence (BOS included when wanted); at least one token
+     * @return the generation; its promptTokens are the tokens that were fed (the part after the reused prefix)
+     * @throws ContextOverflowException when the sequence does not fit in the context
+     */
+    public Generation generateFrom(int[] sequence, int maxTokens, SamplingParams params, TokenListener listener) {
+        checkOpen();
+        if (sequence.length == 0) throw new IllegalArgumentException("empty sequence");
+        int common = 0;
+        int max = Math.min(heldLength, sequence.length);
+        while (common < max && held[common] == sequence[common]) common++;
+        if (common == sequence.length) common--; // something must be fed to get logits
+        if (common < heldLength) {
+            int inCache = Math.min(common, state.position());
+            state.truncate(inCache);
+            pending = -1;
+            heldLength = inCache;
+            common = inCache;
+        }
+        return generate(java.util.Arrays.copyOfRange(sequence, common, sequence.length), maxTokens, params, listener);
+    }
+
+    /** The sequence the session holds: every token fed to the cache, then the last sampled token (not yet fed). */
+    public int[] tokens() {
+        return java.util.Arrays.copyOf(held, heldLength);
     }
 
     /**
@@ -80,6 +136,8 @@ public final class Session implements AutoCloseable {
             state.forward(tokens, off, n, true);
             MemorySegment.copy(state.allLogits(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, out, off * v, n * v);
         }
+        held = java.util.Arrays.copyOf(tokens, Math.max(tokens.length, 16));
+        heldLength = tokens.length;
         return out;
     }
 
@@ -93,6 +151,7 @@ public final class Session implements AutoCloseable {
         checkOpen();
         state.truncate(0);
         pending = -1;
+        heldLength = 0;
     }
 
     /** Positions used in the context (the pending sampled token included). */

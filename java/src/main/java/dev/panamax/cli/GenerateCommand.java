@@ -28,23 +28,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-n", "--n-predict"}, description = "Tokens to generate (default: ${DEFAULT-VALUE}).", defaultValue = "64")
     int n;
 
-    @Option(names = "--temp", description = "Temperature; 0 is greedy (default: ${DEFAULT-VALUE}).", defaultValue = "0.8")
-    float temp;
-
-    @Option(names = "--top-k", defaultValue = "40", description = "Top-k (0 = off, default: ${DEFAULT-VALUE}).")
-    int topK;
-
-    @Option(names = "--top-p", defaultValue = "0.95", description = "Top-p (default: ${DEFAULT-VALUE}).")
-    float topP;
-
-    @Option(names = "--min-p", defaultValue = "0.05", description = "Min-p (default: ${DEFAULT-VALUE}).")
-    float minP;
-
-    @Option(names = "--repeat-penalty", defaultValue = "1.0", description = "Repetition penalty (default: ${DEFAULT-VALUE}).")
-    float repeatPenalty;
-
-    @Option(names = "--seed", description = "Sampling seed (default: random).")
-    Long seed;
+    @Mixin
+    SamplingOptions so = new SamplingOptions();
 
     @Option(names = "--json", description = "Print one JSON object instead of streaming text.")
     boolean json;
@@ -55,8 +40,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        long s = seed != null ? seed : System.nanoTime();
-        SamplingParams sp = new SamplingParams(temp, topK, topP, minP, repeatPenalty, 64, s);
+        SamplingParams sp = so.params();
         try (Model m = mo.load()) {
             int[] ids = input.ids(m.tokenizer());
             try (Session session = m.newSession()) {

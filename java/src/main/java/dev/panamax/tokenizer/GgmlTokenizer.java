@@ -58,6 +58,8 @@ final class GgmlTokenizer implements Tokenizer {
     private final Set<Integer> eog = new HashSet<>();
     /** User-defined tokens, longest first: the only special tokens split out when parse_special is false. */
     private final int[] userDefined;
+    /** Control, user-defined and unknown tokens, longest first: split out when parse_special is true. */
+    private final int[] specialTokens;
     private final byte[][] pieces;
     private final SpmModel spmModel;
     private final BpeModel bpeModel;
@@ -177,6 +179,14 @@ final class GgmlTokenizer implements Tokenizer {
         }
         ud.sort((a, b) -> Integer.compare(utf8Length(texts[b]), utf8Length(texts[a])));
         userDefined = ud.stream().mapToInt(Integer::intValue).toArray();
+        List<Integer> st = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if ((attrs[i] & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN)) != 0) {
+                st.add(i);
+            }
+        }
+        st.sort((a, b) -> Integer.compare(utf8Length(texts[b]), utf8Length(texts[a])));
+        specialTokens = st.stream().mapToInt(Integer::intValue).toArray();
 
         if (spm) {
             spmModel = new SpmModel(this);
@@ -236,12 +246,17 @@ final class GgmlTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text, boolean addSpecial) {
+        return encode(text, addSpecial, false);
+    }
+
+    @Override
+    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
         if (text == null) {
             throw new IllegalArgumentException("text is null");
         }
         // one pass through UTF-8 so that unpaired surrogates become '?' as the bytes llama.cpp would receive
         byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
-        List<Object> fragments = partition(utf8);
+        List<Object> fragments = partition(utf8, parseSpecial ? specialTokens : userDefined);
         PreTokenizer.IntList out = new PreTokenizer.IntList();
         if (spm) {
             boolean prevSpecial = true; // a space prefix goes at the start and after every special token
@@ -280,10 +295,11 @@ final class GgmlTokenizer implements Tokenizer {
     }
 
     /**
-     * tokenizer_st_partition(parse_special=false): user-defined tokens, longest first, are cut out of the raw text
-     * (byte-wise search, as llama.cpp), honoring their lstrip/rstrip attributes. Returns Strings and Integer ids.
+     * tokenizer_st_partition: special tokens, longest first, are cut out of the raw text (byte-wise search, as
+     * llama.cpp), honoring their lstrip/rstrip attributes: only user-defined tokens when parse_special is false, every
+     * control, user-defined and unknown token when it is true. Returns Strings and Integer ids.
      */
-    private List<Object> partition(byte[] utf8) {
+    private List<Object> partition(byte[] utf8, int[] specials) {
         List<Object> frags = new ArrayList<>();
         if (utf8.length == 0) {
             return frags;
@@ -291,7 +307,7 @@ final class GgmlTokenizer implements Tokenizer {
         // raw fragments as [offset, length] over utf8; tokens as Integer
         List<Object> buf = new ArrayList<>();
         buf.add(new int[] {0, utf8.length});
-        for (int id : userDefined) {
+        for (int id : specials) {
             byte[] tok = texts[id].getBytes(StandardCharsets.UTF_8);
             List<Object> next = new ArrayList<>(buf.size() + 4);
             for (Object f : buf) {
@@ -406,6 +422,12 @@ final class GgmlTokenizer implements Tokenizer {
     }
 
     @Override
+    public String tokenString(int id) {
+        checkId(id);
+        return texts[id];
+    }
+
+    @Override
     public String tokenText(int id) {
         checkId(id);
         return new String(pieces[id], StandardCharsets.UTF_8);
@@ -473,6 +495,16 @@ final class GgmlTokenizer implements Tokenizer {
             t[total++] = x;
         }
         return Arrays.copyOf(t, total);
+    }
+
+    @Override
+    public boolean addsBos() {
+        return addBos;
+    }
+
+    @Override
+    public boolean addsEos() {
+        return addEos;
     }
 
     @Override

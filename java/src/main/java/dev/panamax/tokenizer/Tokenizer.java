@@ -18,6 +18,19 @@ public interface Tokenizer {
     int[] encode(String text, boolean addSpecial);
 
     /**
+     * As {@code llama_tokenize(text, addSpecial, parseSpecial)}. With parseSpecial, control and user-defined tokens
+     * written in the text ({@code <|im_start|>}, {@code </s>}, ...) become those tokens: what a rendered chat template
+     * needs. Text from a user should not be tokenized this way.
+     */
+    int[] encode(String text, boolean addSpecial, boolean parseSpecial);
+
+    /** Whether {@link #encode(String)} puts a BOS token first (tokenizer.ggml.add_bos_token or the model's default). */
+    boolean addsBos();
+
+    /** Whether {@link #encode(String)} puts an EOS token last. */
+    boolean addsEos();
+
+    /**
      * As {@code llama_detokenize(ids, remove_special=false, unparse_special=false)}: control tokens render as
      * nothing, SentencePiece's added leading space is removed from the first token, and bytes that do not form
      * valid UTF-8 become U+FFFD.
@@ -35,6 +48,9 @@ public interface Tokenizer {
      * @throws IllegalArgumentException for an id outside [0, vocabSize())
      */
     byte[] tokenBytes(int id);
+
+    /** The token's text as the vocabulary stores it ({@code tokenizer.ggml.tokens}): "<s>", "<|im_end|>", "▁the". */
+    String tokenString(int id);
 
     /** {@link #tokenBytes(int)} as text; an incomplete UTF-8 sequence shows as U+FFFD. */
     String tokenText(int id);

@@ -48,7 +48,21 @@ public final class TinyModels {
 
     /** As {@link #write(Path, String, GgmlType, boolean, long)}, leaving out the tensor named {@code omit}. */
     public static Path write(Path dir, String arch, GgmlType type, boolean tied, long seed, String omit) throws IOException {
-        Path f = dir.resolve(arch + "-" + type + (tied ? "-tied" : "") + "-" + seed + (omit != null ? "-no-" + omit : "") + ".gguf");
+        return write(dir, arch, type, tied, seed, omit, null);
+    }
+
+    /** TinyLlama-1.1B-Chat's template, for models written with a chat template. */
+    public static final String TINYLLAMA_CHAT_TEMPLATE = "{% for message in messages %}\n{% if message['role'] == 'user' %}\n"
+            + "{{ '<|user|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n"
+            + "{{ '<|system|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n"
+            + "{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n"
+            + "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
+
+    /** As above, with {@code tokenizer.chat_template} set when {@code chatTemplate} is not null. */
+    public static Path write(Path dir, String arch, GgmlType type, boolean tied, long seed, String omit, String chatTemplate)
+            throws IOException {
+        Path f = dir.resolve(arch + "-" + type + (tied ? "-tied" : "") + "-" + seed + (omit != null ? "-no-" + omit : "")
+                + (chatTemplate != null ? "-chat" + Integer.toHexString(chatTemplate.hashCode()) : "") + ".gguf");
         List<String> tokens = vocab();
         float[] scores = new float[VOCAB];
         int[] types = new int[VOCAB];
@@ -78,6 +92,7 @@ public final class TinyModels {
                     .putUInt32("tokenizer.ggml.eos_token_id", 2)
                     .putUInt32("tokenizer.ggml.unknown_token_id", 0)
                     .putBool("tokenizer.ggml.add_bos_token", true);
+            if (chatTemplate != null) w.putString("tokenizer.chat_template", chatTemplate);
             Adder add = (name, t, shape, std) -> {
                 if (name.equals(omit)) return;
                 int n = (int) shape[0], rows = shape.length > 1 ? (int) shape[1] : 1;
