@@ -40,12 +40,15 @@ class BenchCommandTest {
         JsonNode j = json(CliTest.run("bench", "-m", model.toString(), "-p", "20", "-n", "6", "--threads", "2", "--json"));
         List<String> keys = new ArrayList<>();
         j.fieldNames().forEachRemaining(keys::add);
-        assertEquals(List.of("prompt_tokens", "gen_tokens", "threads", "backend", "pp_tps", "tg_tps", "ttft_ms", "rss_mb"), keys);
+        assertEquals(List.of("prompt_tokens", "gen_tokens", "threads", "backend", "pp_tps", "tg_tps", "ttft_ms", "rss_mb",
+                "kv_bytes_per_token"), keys);
         assertEquals(20, j.get("prompt_tokens").asInt());
         assertTrue(j.get("prompt_tokens").isIntegralNumber() && j.get("gen_tokens").isIntegralNumber() && j.get("threads").isIntegralNumber());
         assertEquals(6, j.get("gen_tokens").asInt());
         assertEquals(2, j.get("threads").asInt());
         assertEquals("native", j.get("backend").asText());
+        int hd = TinyModels.DIM / TinyModels.HEADS;
+        assertEquals(2L * TinyModels.LAYERS * TinyModels.KV_HEADS * hd * 2, j.get("kv_bytes_per_token").asLong(), "K + V, F16");
         for (String k : new String[] {"pp_tps", "tg_tps", "ttft_ms", "rss_mb"}) {
             assertTrue(j.get(k).isNumber() && j.get(k).asDouble() > 0, k + " = " + j.get(k));
         }
