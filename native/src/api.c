@@ -357,8 +357,9 @@ static void attention_task(void *p, int ith, int nth) {
         if (a->n_kv_head >= nth) {
             pmx_split(a->n_kv_head, 1, ith, nth, &h0, &h1);
             h0 *= group, h1 *= group;
-        } else {
-            pmx_split(a->n_head, 1, ith, nth, &h0, &h1);
+        } else { /* at 4-head tiles (the widest a kernel takes at once), so results match one thread's bit for
+                  * bit; a group whose size is no multiple of 4 is not cut (its tiling starts at its first head) */
+            pmx_split(a->n_head, a->n_kv_head == 1 || group % 4 == 0 ? 4 : group, ith, nth, &h0, &h1);
         }
         if (h0 < h1) pmx_k.attention(a, 0, h0, h1, 0, a->n_kv, NULL, NULL);
         return;

@@ -1,5 +1,7 @@
 /* The online-softmax driver of the per-ISA attention kernels, written once. An ISA's attention.c defines
- * BLK, INLINE and the four primitives below, then includes this file and registers pmx_attention_online:
+ * BLK, INLINE and the four primitives below, then includes this file and registers pmx_attention_online.
+ * An ISA may also define PMX_ATTENTION_HEADS and the two primitives over nh heads at once (scores_heads,
+ * accumulate_heads below), so that each K/V element it loads serves several heads; else they loop over heads.
  *   scores(s, q, k, off, ks, nb, hd, scale, f16)   s[j] = scale * q . k[off + j*ks], j < nb
  *   exp_block(s, nb, m)                            s[j] = exp(s[j] - m) in place; returns their sum
  *   scale_row(o, n, c)                             o *= c
@@ -15,13 +17,28 @@
 
 /* Heads walking one key stream together (m and l on the stack); a larger group walks it once per 128. */
 #define HEADS_MAX 128
+/* Heads whose scores of one block are on the stack at once. */
+#define HEADS_TILE 32
+
+#ifndef PMX_ATTENTION_HEADS
+/* s[h * BLK + j] = scale * q_h . k_j for nh query rows hd apart */
+INLINE void scores_heads(float *s, const float *q, int64_t nh, const void *k, int64_t off, int64_t ks, int64_t nb,
+                         int64_t hd, float scale, int f16) {
+    for (int64_t h = 0; h < nh; h++) scores(s + h * BLK, q + h * hd, k, off, ks, nb, hd, scale, f16);
+}
+/* o_h += sum_j p[h * BLK + j] v_j for nh output rows dv apart */
+INLINE void accumulate_heads(float *o, const float *p, int64_t nh, const void *v, int64_t off, int64_t vs, int64_t nb,
+                             int64_t dv, int f16) {
+    for (int64_t h = 0; h < nh; h++) accumulate(o + h * dv, p + h * BLK, v, off, vs, nb, dv, f16);
+}
+#endif
 
 INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h1, int64_t k0, int64_t k1,
                    float *part, float *ml, int f16) {
     const int64_t hd = a->head_dim, dv = a->head_dim_v, group = a->n_head / a->n_kv_head;
     const int64_t ks = a->k_stride, vs = a->v_stride, n_vis = a->pos0 + t + 1;
     if (k1 > n_vis) k1 = n_vis;
-    float s[BLK], m[HEADS_MAX], l[HEADS_MAX];
+    float s[HEADS_TILE * BLK], m[HEADS_MAX], l[HEADS_MAX];
     for (int64_t c0 = h0; c0 < h1;) {
         const int64_t g = c0 / group;
         int64_t c1 = (g + 1) * group < h1 ? (g + 1) * group : h1;
@@ -33,22 +50,25 @@ INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h
         for (int64_t h = 0; h < nh; h++) m[h] = -INFINITY, l[h] = 0;
         for (int64_t j0 = k0; j0 < k1; j0 += BLK) {
             const int64_t nb = k1 - j0 < BLK ? k1 - j0 : BLK;
-            for (int64_t h = 0; h < nh; h++) {
-                float *oh = o + h * dv;
-                scores(s, q + h * hd, a->k, j0 * ks + g * hd, ks, nb, hd, a->scale, f16);
-                float bm = s[0];
-                for (int64_t j = 1; j < nb; j++) bm = s[j] > bm ? s[j] : bm;
-                if (bm > m[h]) {
-                    /* the max grew: what was accumulated under the old max shrinks by exp(old - new) */
-                    if (l[h] > 0) {
-                        const float c = expf(m[h] - bm);
-                        l[h] *= c;
-                        scale_row(oh, dv, c);
+            for (int64_t t0 = 0; t0 < nh; t0 += HEADS_TILE) {
+                const int64_t nt = nh - t0 < HEADS_TILE ? nh - t0 : HEADS_TILE;
+                scores_heads(s, q + t0 * hd, nt, a->k, j0 * ks + g * hd, ks, nb, hd, a->scale, f16);
+                for (int64_t h = t0; h < t0 + nt; h++) {
+                    float *sh = s + (h - t0) * BLK;
+                    float bm = sh[0];
+                    for (int64_t j = 1; j < nb; j++) bm = sh[j] > bm ? sh[j] : bm;
+                    if (bm > m[h]) {
+                        /* the max grew: what was accumulated under the old max shrinks by exp(old - new) */
+                        if (l[h] > 0) {
+                            const float c = expf(m[h] - bm);
+                            l[h] *= c;
+                            scale_row(o + h * dv, dv, c);
+                        }
+                        m[h] = bm;
                     }
-                    m[h] = bm;
+                    l[h] += exp_block(sh, nb, m[h]);
                 }
-                l[h] += exp_block(s, nb, m[h]);
-                accumulate(oh, s, a->v, j0 * vs + g * dv, vs, nb, dv, f16);
+                accumulate_heads(o + t0 * dv, s, nt, a->v, j0 * vs + g * dv, vs, nb, dv, f16);
             }
         }
         for (int64_t h = 0; h < nh; h++) {
