@@ -140,6 +140,14 @@ PMX_EXPORT int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int
                                  int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v,
                                  const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale);
 
+/* Multi-head latent attention (DeepSeek MLA, absorbed form) of one sequence: MQA over a latent cache whose row per
+ * token is [kv_lora latent | n_rope roped key]; the value of a token is the latent part of its row.
+ * q: [n_q][n_head][kv_lora + n_rope] floats; out: [n_q][n_head][kv_lora] floats; cache: [n_kv][kv_lora + n_rope] of
+ * kv_type (PMX_TYPE_F16 or PMX_TYPE_F32). Query t at position pos0 + t sees rows 0..pos0+t. */
+PMX_EXPORT int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0,
+                                     int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache,
+                                     int32_t kv_type, int64_t n_kv, float scale);
+
 /* y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] for each of n_rows rows of n floats (rows are contiguous). */
 PMX_EXPORT int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w, int64_t n,
                                    int64_t n_rows, float eps);

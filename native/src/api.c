@@ -326,22 +326,89 @@ int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads
     return PMX_OK;
 }
 
+/* Decode over a long context splits the keys across the threads (flash-decoding): each thread takes a share
+ * of the keys for every head, so however few KV streams there are (MLA has one) the threads read disjoint
+ * parts of the cache; a second step merges the shares. Below this many keys per thread, heads are split. */
+#define ATTENTION_SPLIT_MIN_KEYS 256
+/* Key shares are whole blocks of the kernels' key loops. */
+#define ATTENTION_KEY_ALIGN 64
+
 struct attention_task_args {
     pmx_attention_args a;
-    int64_t items;
+    int64_t n_vis;   /* split decode: keys seen by the query */
+    float *part;     /* split decode: per thread, n_head rows of head_dim_v partial sums then n_head (m, l) */
+    int64_t part_stride;
+    int n_share;     /* split decode: shares to merge (the pool's threads) */
 };
 
 static void attention_task(void *p, int ith, int nth) {
     const struct attention_task_args *t = p;
     const pmx_attention_args *a = &t->a;
-    if (a->n_q == 1) { /* decode: equal work per head; neighbouring heads share a KV head */
-        int64_t i0, i1;
-        pmx_split(t->items, 1, ith, nth, &i0, &i1);
-        if (i0 < i1) pmx_k.attention(a, i0, i1);
+    if (t->part) {
+        int64_t k0, k1;
+        pmx_split(t->n_vis, ATTENTION_KEY_ALIGN, ith, nth, &k0, &k1);
+        float *part = t->part + ith * t->part_stride;
+        pmx_k.attention(a, 0, 0, a->n_head, k0, k1, part, part + a->n_head * a->head_dim_v);
+        return;
+    }
+    if (a->n_q == 1) { /* short decode: whole KV groups per thread when there are enough, else heads */
+        const int64_t group = a->n_head / a->n_kv_head;
+        int64_t h0, h1;
+        if (a->n_kv_head >= nth) {
+            pmx_split(a->n_kv_head, 1, ith, nth, &h0, &h1);
+            h0 *= group, h1 *= group;
+        } else { /* at 4-head tiles (the widest a kernel takes at once), so results match one thread's bit for
+                  * bit; a group whose size is no multiple of 4 is not cut (its tiling starts at its first head) */
+            pmx_split(a->n_head, a->n_kv_head == 1 || group % 4 == 0 ? 4 : group, ith, nth, &h0, &h1);
+        }
+        if (h0 < h1) pmx_k.attention(a, 0, h0, h1, 0, a->n_kv, NULL, NULL);
         return;
     }
     /* prefill: causal work grows with the query's position, so queries are dealt out round-robin */
-    for (int64_t q = ith; q < a->n_q; q += nth) pmx_k.attention(a, q * a->n_head, (q + 1) * a->n_head);
+    for (int64_t q = ith; q < a->n_q; q += nth) pmx_k.attention(a, q, 0, a->n_head, 0, a->n_kv, NULL, NULL);
+}
+
+/* out row h = sum_p c_p part_p[h] / sum_p c_p l_p with c_p = exp(m_p - max_p m_p), shares in thread order. */
+static void attention_merge_task(void *p, int ith, int nth) {
+    const struct attention_task_args *t = p;
+    const pmx_attention_args *a = &t->a;
+    const int64_t dv = a->head_dim_v, n_part = t->part_stride;
+    const int n_share = t->n_share;
+    int64_t h0, h1;
+    pmx_split(a->n_head, 1, ith, nth, &h0, &h1);
+    for (int64_t h = h0; h < h1; h++) {
+        float mx = -INFINITY, l = 0;
+        for (int s = 0; s < n_share; s++) {
+            const float m = t->part[s * n_part + a->n_head * dv + 2 * h];
+            mx = m > mx ? m : mx;
+        }
+        float *o = a->out + h * dv;
+        for (int64_t d = 0; d < dv; d++) o[d] = 0;
+        for (int s = 0; s < n_share; s++) {
+            const float *part = t->part + s * n_part, *ml = part + a->n_head * dv + 2 * h;
+            if (ml[1] == 0) continue; /* a share without keys */
+            const float c = expf(ml[0] - mx), *r = part + h * dv;
+            l += c * ml[1];
+            for (int64_t d = 0; d < dv; d++) o[d] += c * r[d];
+        }
+        const float inv = 1.0f / l;
+        for (int64_t d = 0; d < dv; d++) o[d] *= inv;
+    }
+}
+
+static int32_t run_attention(pmx_pool *pool, const pmx_attention_args *a) {
+    const int nth = pmx_pool_size(pool);
+    struct attention_task_args t = {*a, 0, NULL, 0, nth};
+    const int64_t n_vis = a->pos0 + 1;
+    if (a->n_q == 1 && nth > 1 && n_vis >= (int64_t)nth * ATTENTION_SPLIT_MIN_KEYS) {
+        t.part_stride = (a->n_head * (a->head_dim_v + 2) + 15) / 16 * 16; /* shares a cache line apart */
+        t.part = pmx_pool_scratch(pool, (size_t)(nth * t.part_stride) * sizeof(float));
+        t.n_vis = n_vis;
+    }
+    pmx_pool_run(pool, attention_task, &t);
+    if (t.part)
+        pmx_pool_run(a->n_head > 1 ? pool : NULL, attention_merge_task, &t);
+    return PMX_OK;
 }
 
 int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head,
@@ -351,11 +418,23 @@ int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, i
         n_head % n_kv_head != 0 || head_dim <= 0 || head_dim_v <= 0 || pos0 + n_q > n_kv ||
         (kv_type != PMX_TYPE_F16 && kv_type != PMX_TYPE_F32) || !(scale == scale))
         return PMX_ERR_INVALID_ARG;
-    struct attention_task_args t = {{out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type,
-                                     n_kv, scale},
-                                    n_q * n_head};
-    pmx_pool_run(pool, attention_task, &t);
-    return PMX_OK;
+    const pmx_attention_args a = {out,  q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v,
+                                  k,    v, n_kv_head * head_dim, n_kv_head * head_dim_v,
+                                  kv_type, n_kv, scale};
+    return run_attention(pool, &a);
+}
+
+int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head,
+                          int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, int64_t n_kv,
+                          float scale) {
+    if (!out || !q || !cache || n_q <= 0 || pos0 < 0 || n_head <= 0 || kv_lora <= 0 || n_rope < 0 ||
+        pos0 + n_q > n_kv || (kv_type != PMX_TYPE_F16 && kv_type != PMX_TYPE_F32) || !(scale == scale))
+        return PMX_ERR_INVALID_ARG;
+    /* MQA: one KV head whose key is the whole row and whose value is the row's latent part */
+    const int64_t row = kv_lora + n_rope;
+    const pmx_attention_args a = {out, q, n_q, pos0, n_head, 1, row, kv_lora, cache, cache, row, row,
+                                  kv_type, n_kv, scale};
+    return run_attention(pool, &a);
 }
 
 struct read_args {

@@ -35,6 +35,8 @@ typedef struct pmx_attention_args {
     const float *q;
     int64_t n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v;
     const void *k, *v;
+    /* elements from one token's K (V) row to the next's; KV head g starts at g * head_dim (g * head_dim_v) */
+    int64_t k_stride, v_stride;
     int32_t kv_type; /* PMX_TYPE_F16 or PMX_TYPE_F32 */
     int64_t n_kv;
     float scale;
@@ -52,8 +54,13 @@ typedef struct pmx_kernels {
     int64_t (*argmax_f32)(const float *x, int64_t n);
     /* tokens [t0, t1) */
     void (*rope_f32)(const pmx_rope_args *a, int64_t t0, int64_t t1);
-    /* work items [i0, i1), item = query * n_head + head */
-    void (*attention)(const pmx_attention_args *a, int64_t i0, int64_t i1);
+    /* Query t, heads [h0, h1), keys [k0, k1) clipped to the pos0 + t + 1 keys that t sees. Heads of one KV
+     * group walk each block of keys together, so the block is read from memory once for all of them.
+     * part == NULL: the normalized output rows into out. Else (a share of the keys, merged by the caller):
+     * the unnormalized rows sum_j exp(s_j - m) v_j into part + (h - h0) * head_dim_v, and ml[2 (h - h0)] = m
+     * (the max score), ml[2 (h - h0) + 1] = sum_j exp(s_j - m); no key: m = -inf, sum 0, row 0. */
+    void (*attention)(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h1, int64_t k0, int64_t k1,
+                      float *part, float *ml);
     /* checksum of bytes [b0, b1) of p: a plain streaming read, the bandwidth yardstick */
     uint64_t (*read_bytes)(const uint8_t *p, int64_t b0, int64_t b1);
 } pmx_kernels;

@@ -28,6 +28,8 @@ struct pmx_pool {
     _Atomic int stopping;
     pmx_task_fn fn;
     void *ctx;
+    void *scratch;
+    size_t scratch_bytes;
 };
 
 struct worker_arg {
@@ -120,6 +122,7 @@ void pmx_pool_destroy(pmx_pool *pool) {
     publish(pool);
     for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->workers[i - 1], NULL);
     free(pool->workers);
+    free(pool->scratch);
     free(pool);
 }
 
@@ -137,4 +140,17 @@ void pmx_pool_run(pmx_pool *pool, pmx_task_fn fn, void *ctx) {
         if (spins % YIELD_EVERY == 0) sched_yield();
         else cpu_relax();
     }
+}
+
+void *pmx_pool_scratch(pmx_pool *pool, size_t bytes) {
+    if (!pool) return NULL;
+    if (bytes > pool->scratch_bytes) {
+        const size_t n = (bytes + 63) / 64 * 64;
+        void *p = aligned_alloc(64, n);
+        if (!p) return NULL;
+        free(pool->scratch);
+        pool->scratch = p;
+        pool->scratch_bytes = n;
+    }
+    return pool->scratch;
 }

@@ -1,5 +1,6 @@
-/* Scalar reference causal GQA attention: per work item (query, head) an exact two-pass softmax in double
- * (max first, then weights and weighted V sum), no scores kept, no heap. The oracle for every ISA. */
+/* Scalar reference causal GQA / MLA attention: per (query, head) an exact two-pass softmax in double (max
+ * first, then weights and weighted V sum) over the keys asked for, no scores kept, no heap. The oracle for
+ * every ISA; a share of the keys (part != NULL) gives its unnormalized sum, max and weight sum. */
 #include <math.h>
 #include "panamax.h"
 #include "ref.h"
@@ -21,38 +22,47 @@ INLINE double score(const float *q, const void *k, int64_t off, int64_t hd, int 
     return s * scale;
 }
 
-INLINE void attend(const pmx_attention_args *a, int64_t i0, int64_t i1, int f16) {
+INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h1, int64_t k0, int64_t k1,
+                   float *part, float *ml, int f16) {
     const int64_t hd = a->head_dim, dv = a->head_dim_v, group = a->n_head / a->n_kv_head;
-    const int64_t ks = a->n_kv_head * hd, vs = a->n_kv_head * dv;
+    const int64_t ks = a->k_stride, vs = a->v_stride, n_vis = a->pos0 + t + 1;
     const double scale = a->scale;
+    if (k1 > n_vis) k1 = n_vis;
     double acc[REF_ACC_DIMS];
-    for (int64_t it = i0; it < i1; it++) {
-        const int64_t t = it / a->n_head, h = it % a->n_head, g = h / group;
-        const int64_t n_vis = a->pos0 + t + 1;
-        const float *q = a->q + it * hd;
-        float *out = a->out + it * dv;
-        double m = -INFINITY;
-        for (int64_t j = 0; j < n_vis; j++) m = fmax(m, score(q, a->k, j * ks + g * hd, hd, f16, scale));
+    for (int64_t h = h0; h < h1; h++) {
+        const int64_t g = h / group;
+        const float *q = a->q + (t * a->n_head + h) * hd;
+        float *out = part ? part + (h - h0) * dv : a->out + (t * a->n_head + h) * dv;
+        double m = -INFINITY, l = 0;
+        for (int64_t j = k0; j < k1; j++) m = fmax(m, score(q, a->k, j * ks + g * hd, hd, f16, scale));
         for (int64_t d0 = 0; d0 < dv; d0 += REF_ACC_DIMS) {
             const int64_t nd = dv - d0 < REF_ACC_DIMS ? dv - d0 : REF_ACC_DIMS;
-            double l = 0;
+            l = 0;
             for (int64_t d = 0; d < nd; d++) acc[d] = 0;
-            for (int64_t j = 0; j < n_vis; j++) {
+            for (int64_t j = k0; j < k1; j++) {
                 const double w = exp(score(q, a->k, j * ks + g * hd, hd, f16, scale) - m);
                 l += w;
                 const int64_t vo = j * vs + g * dv + d0;
                 for (int64_t d = 0; d < nd; d++) acc[d] += w * kv_elem(a->v, vo + d, f16);
             }
-            for (int64_t d = 0; d < nd; d++) out[d0 + d] = (float)(acc[d] / l);
+            for (int64_t d = 0; d < nd; d++) out[d0 + d] = (float)(part ? acc[d] : acc[d] / l);
         }
+        if (part) ml[2 * (h - h0)] = (float)m, ml[2 * (h - h0) + 1] = (float)l;
     }
 }
 
-static void attention_f16(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 1); }
-static void attention_f32(const pmx_attention_args *a, int64_t i0, int64_t i1) { attend(a, i0, i1, 0); }
+static void attention_f16(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h1, int64_t k0, int64_t k1,
+                          float *part, float *ml) {
+    attend(a, t, h0, h1, k0, k1, part, ml, 1);
+}
+static void attention_f32(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h1, int64_t k0, int64_t k1,
+                          float *part, float *ml) {
+    attend(a, t, h0, h1, k0, k1, part, ml, 0);
+}
 
-static void ref_attention(const pmx_attention_args *a, int64_t i0, int64_t i1) {
-    (a->kv_type == PMX_TYPE_F16 ? attention_f16 : attention_f32)(a, i0, i1);
+static void ref_attention(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h1, int64_t k0, int64_t k1,
+                          float *part, float *ml) {
+    (a->kv_type == PMX_TYPE_F16 ? attention_f16 : attention_f32)(a, t, h0, h1, k0, k1, part, ml);
 }
 
 void pmx_ref_register_attention(pmx_kernels *k) { k->attention = ref_attention; }

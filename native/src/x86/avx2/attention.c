@@ -113,6 +113,79 @@ INLINE void accumulate(float *o, const float *p, const void *v, int64_t off, int
     }
 }
 
+/* Several heads at once (MLA's heads, a GQA group): each K or V vector is loaded and converted once for
+ * NH heads. NH, NK, ND are literals at the call sites, so the tiles' accumulators live in registers. */
+#define PMX_ATTENTION_HEADS
+
+/* s[h * BLK + j + x] = scale * q_h . k_{j+x}, h < NH, x < NK */
+INLINE void scores_tile(float *s, const float *q, int64_t hd, const void *k, int64_t off, int64_t ks, int64_t j,
+                        float scale, int f16, int NH, int NK) {
+    __m256 acc[4][2];
+    for (int h = 0; h < NH; h++)
+        for (int x = 0; x < NK; x++) acc[h][x] = _mm256_setzero_ps();
+    const int64_t hd8 = hd & ~(int64_t)7, o = off + j * ks;
+    for (int64_t i = 0; i < hd8; i += 8) {
+        __m256 kv[2];
+        for (int x = 0; x < NK; x++) kv[x] = load8(k, o + x * ks + i, f16);
+        for (int h = 0; h < NH; h++) {
+            const __m256 qv = _mm256_loadu_ps(q + h * hd + i);
+            for (int x = 0; x < NK; x++) acc[h][x] = _mm256_fmadd_ps(qv, kv[x], acc[h][x]);
+        }
+    }
+    for (int h = 0; h < NH; h++)
+        for (int x = 0; x < NK; x++) {
+            float t = hsum256(acc[h][x]);
+            for (int64_t i = hd8; i < hd; i++) t += q[h * hd + i] * load1(k, o + x * ks + i, f16);
+            s[h * BLK + j + x] = t * scale;
+        }
+}
+
+INLINE void scores_heads(float *s, const float *q, int64_t nh, const void *k, int64_t off, int64_t ks, int64_t nb,
+                         int64_t hd, float scale, int f16) {
+    int64_t h = 0;
+    for (; h + 4 <= nh; h += 4) {
+        int64_t j = 0;
+        for (; j + 2 <= nb; j += 2) scores_tile(s + h * BLK, q + h * hd, hd, k, off, ks, j, scale, f16, 4, 2);
+        if (j < nb) scores_tile(s + h * BLK, q + h * hd, hd, k, off, ks, j, scale, f16, 4, 1);
+    }
+    for (; h < nh; h++) scores(s + h * BLK, q + h * hd, k, off, ks, nb, hd, scale, f16);
+}
+
+/* o_h[d + 8y] += sum_j p[h * BLK + j] v_j[d + 8y], h < NH, y < ND */
+INLINE void accumulate_tile(float *o, int64_t dv, const float *p, const void *v, int64_t off, int64_t vs, int64_t nb,
+                            int64_t d, int f16, int NH, int ND) {
+    __m256 acc[4][2];
+    for (int h = 0; h < NH; h++)
+        for (int y = 0; y < ND; y++) acc[h][y] = _mm256_loadu_ps(o + h * dv + d + 8 * y);
+    for (int64_t j = 0; j < nb; j++) {
+        __m256 vv[2];
+        for (int y = 0; y < ND; y++) vv[y] = load8(v, off + j * vs + d + 8 * y, f16);
+        for (int h = 0; h < NH; h++) {
+            const __m256 w = _mm256_broadcast_ss(p + h * BLK + j);
+            for (int y = 0; y < ND; y++) acc[h][y] = _mm256_fmadd_ps(w, vv[y], acc[h][y]);
+        }
+    }
+    for (int h = 0; h < NH; h++)
+        for (int y = 0; y < ND; y++) _mm256_storeu_ps(o + h * dv + d + 8 * y, acc[h][y]);
+}
+
+INLINE void accumulate_heads(float *o, const float *p, int64_t nh, const void *v, int64_t off, int64_t vs, int64_t nb,
+                             int64_t dv, int f16) {
+    int64_t h = 0;
+    for (; h + 4 <= nh; h += 4) {
+        int64_t d = 0;
+        for (; d + 16 <= dv; d += 16) accumulate_tile(o + h * dv, dv, p + h * BLK, v, off, vs, nb, d, f16, 4, 2);
+        for (; d + 8 <= dv; d += 8) accumulate_tile(o + h * dv, dv, p + h * BLK, v, off, vs, nb, d, f16, 4, 1);
+        for (; d < dv; d++)
+            for (int64_t x = 0; x < 4; x++) {
+                float a = o[(h + x) * dv + d];
+                for (int64_t j = 0; j < nb; j++) a += p[(h + x) * BLK + j] * load1(v, off + j * vs + d, f16);
+                o[(h + x) * dv + d] = a;
+            }
+    }
+    for (; h < nh; h++) accumulate(o + h * dv, p + h * BLK, v, off, vs, nb, dv, f16);
+}
+
 #include "../../attention_online.h"
 
 void pmx_avx2_register_attention(pmx_kernels *k) { k->attention = pmx_attention_online; }

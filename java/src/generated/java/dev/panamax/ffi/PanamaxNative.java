@@ -1670,6 +1670,77 @@ public class PanamaxNative extends PanamaxNative$shared {
         }
     }
 
+    private static class pmx_attention_mla {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_attention_mla");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static FunctionDescriptor pmx_attention_mla$descriptor() {
+        return pmx_attention_mla.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static MethodHandle pmx_attention_mla$handle() {
+        return pmx_attention_mla.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static MemorySegment pmx_attention_mla$address() {
+        return pmx_attention_mla.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, int64_t n_kv, float scale)
+     * }
+     */
+    public static int pmx_attention_mla(MemorySegment pool, MemorySegment out, MemorySegment q, long n_q, long pos0, long n_head, long kv_lora, long n_rope, MemorySegment cache, int kv_type, long n_kv, float scale) {
+        var mh$ = pmx_attention_mla.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_attention_mla", pool, out, q, n_q, pos0, n_head, kv_lora, n_rope, cache, kv_type, n_kv, scale);
+            }
+            return (int)mh$.invokeExact(pool, out, q, n_q, pos0, n_head, kv_lora, n_rope, cache, kv_type, n_kv, scale);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class pmx_rmsnorm_f32 {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             PanamaxNative.C_INT,

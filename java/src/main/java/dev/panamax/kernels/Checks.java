@@ -116,4 +116,20 @@ final class Checks {
         bytes(k, kvType.rowBytes((long) nKv * nKvHead * headDim), "k");
         bytes(v, kvType.rowBytes((long) nKv * nKvHead * headDimV), "v");
     }
+
+    static void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
+                             MemorySegment cache, GgmlType kvType, int nKv, float scale) {
+        positive(nQ, "nQ");
+        nonNegative(pos0, "pos0");
+        positive(nHead, "nHead");
+        positive(kvLora, "kvLora");
+        nonNegative(nRope, "nRope");
+        if ((long) pos0 + nQ > nKv) throw new IllegalArgumentException("queries reach position " + (pos0 + nQ) + " beyond nKv " + nKv);
+        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
+        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        long row = (long) kvLora + nRope;
+        floats(q, (long) nQ * nHead * row, "q");
+        floats(out, (long) nQ * nHead * kvLora, "out");
+        bytes(cache, kvType.rowBytes((long) nKv * row), "cache");
+    }
 }

@@ -67,6 +67,15 @@ public interface Kernels extends AutoCloseable {
     void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
                    int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale);
 
+    /**
+     * Multi-head latent attention (DeepSeek MLA, absorbed form) of one sequence: MQA over a latent cache whose
+     * row per token is [kvLora latent | nRope roped key]; the key of a token is its whole row, its value the
+     * latent part. q: [nQ][nHead][kvLora + nRope] floats, query t at position pos0 + t sees rows 0..pos0+t.
+     * cache: [nKv][kvLora + nRope] of {@code kvType} (F16 or F32). out: [nQ][nHead][kvLora] floats.
+     */
+    void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
+                      MemorySegment cache, GgmlType kvType, int nKv, float scale);
+
     @Override
     void close();
 

@@ -125,6 +125,15 @@ public final class NativeKernels implements Kernels {
                 kvType.id(), nKv, scale), "pmx_attention");
     }
 
+    @Override
+    public void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
+                             MemorySegment cache, GgmlType kvType, int nKv, float scale) {
+        Checks.attentionMla(out, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
+        offHeap(out, q, cache);
+        Status.check(PanamaxNative.pmx_attention_mla(live(), out, q, nQ, pos0, nHead, kvLora, nRope, cache,
+                kvType.id(), nKv, scale), "pmx_attention_mla");
+    }
+
     /**
      * Reads every byte of {@code s} with the widest loads of the active ISA on this instance's threads and
      * returns a checksum: the plain memory-read yardstick that GEMV bandwidth is compared against.

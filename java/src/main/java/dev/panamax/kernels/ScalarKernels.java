@@ -335,6 +335,25 @@ public class ScalarKernels implements Kernels {
     public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
                           int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
         Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
+        attend(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, (long) nKvHead * headDim, v,
+                (long) nKvHead * headDimV, kvType, scale);
+    }
+
+    @Override
+    public void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
+                             MemorySegment cache, GgmlType kvType, int nKv, float scale) {
+        Checks.attentionMla(out, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
+        // MQA over the cache: the key is the whole row, the value its latent part
+        int row = kvLora + nRope;
+        attend(out, q, nQ, pos0, nHead, 1, row, kvLora, cache, row, cache, row, kvType, scale);
+    }
+
+    /**
+     * Causal attention with explicit row strides: the K (V) row of token j and KV head g starts at element
+     * j * kStride + g * headDim (j * vStride + g * headDimV). Arguments already checked.
+     */
+    void attend(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
+                MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale) {
         int group = nHead / nKvHead;
         float[] qv = new float[headDim];
         float[] acc = new float[headDimV];
@@ -345,7 +364,7 @@ public class ScalarKernels implements Kernels {
                 java.util.Arrays.fill(acc, 0);
                 float m = Float.NEGATIVE_INFINITY, sum = 0;
                 for (int j = 0; j <= pos0 + t; j++) {
-                    long ko = ((long) j * nKvHead + kvh) * headDim, vo = ((long) j * nKvHead + kvh) * headDimV;
+                    long ko = j * kStride + (long) kvh * headDim, vo = j * vStride + (long) kvh * headDimV;
                     float dot = 0;
                     for (int i = 0; i < headDim; i++) dot += qv[i] * kv(k, kvType, ko + i);
                     float sc = dot * scale;

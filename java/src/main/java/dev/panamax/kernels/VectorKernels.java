@@ -418,11 +418,13 @@ public final class VectorKernels extends ScalarKernels {
     }
 
     @Override
-    public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
-                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
-        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
+    void attend(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
+                MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale) {
         int group = nHead / nKvHead;
-        float[] qv = new float[headDim], kr = new float[headDim], vr = new float[headDimV], acc = new float[headDimV];
+        // MLA: the value is the head of the key's own row, converted once for both
+        boolean vInK = k.equals(v) && kStride == vStride && nKvHead == 1 && headDimV <= headDim;
+        float[] qv = new float[headDim], kr = new float[headDim], acc = new float[headDimV];
+        float[] vr = vInK ? kr : new float[headDimV];
         int boundV = F.loopBound(headDimV);
         for (int t = 0; t < nQ; t++) {
             for (int h = 0; h < nHead; h++) {
@@ -431,7 +433,7 @@ public final class VectorKernels extends ScalarKernels {
                 java.util.Arrays.fill(acc, 0);
                 float m = Float.NEGATIVE_INFINITY, sum = 0;
                 for (int j = 0; j <= pos0 + t; j++) {
-                    kvRow(k, kvType, ((long) j * nKvHead + kvh) * headDim, kr, headDim);
+                    kvRow(k, kvType, j * kStride + (long) kvh * headDim, kr, headDim);
                     float sc = dotArr(qv, kr, headDim) * scale;
                     float corr = 1;
                     if (sc > m) {
@@ -441,7 +443,7 @@ public final class VectorKernels extends ScalarKernels {
                     }
                     float p = (float) Math.exp(sc - m);
                     sum += p;
-                    kvRow(v, kvType, ((long) j * nKvHead + kvh) * headDimV, vr, headDimV);
+                    if (!vInK) kvRow(v, kvType, j * vStride + (long) kvh * headDimV, vr, headDimV);
                     int i = 0;
                     for (; i < boundV; i += F.length()) {
                         FloatVector.fromArray(F, acc, i).mul(corr).add(FloatVector.fromArray(F, vr, i).mul(p)).intoArray(acc, i);

@@ -522,6 +522,74 @@ class KernelsTest {
         }
     }
 
+    /**
+     * MLA against the reference's, with the reference's tolerances; and (native: bit-identical; Java: 1e-6, as
+     * Vector API reductions round differently before and after JIT compilation) the same backend's
+     * {@code attention} given a separately materialized K (= the whole row) and V (= its latent part). Shapes:
+     * DeepSeek-V2-Lite decode long enough for 3 native threads to split the keys, odd latent widths, prefill.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implsAndKv")
+    void attentionMlaMatchesReference(Impl impl, GgmlType kvType) {
+        double tol = kvType == GgmlType.F16 && impl.isNative() ? 2e-3 : 1e-4;
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            // nQ, pos0, nHead, kvLora, nRope
+            int[][] shapes = {{1, 0, 4, 64, 32}, {1, 900, 16, 512, 64}, {5, 11, 3, 36, 8}, {70, 20, 2, 64, 32}, {1, 899, 5, 40, 0}};
+            for (int[] s : shapes) {
+                int nQ = s[0], pos0 = s[1], nHead = s[2], kvLora = s[3], nRope = s[4], row = kvLora + nRope;
+                int nKv = pos0 + nQ + 2;
+                MemorySegment q = random((long) nQ * nHead * row, 1, row), cf = random((long) nKv * row, 1, row + 1);
+                MemorySegment cache = arena.allocate(kvType.rowBytes((long) nKv * row), 64);
+                ref.quantize(kvType, cache, cf, 1, nKv * row);
+                MemorySegment kk = arena.allocate(kvType.rowBytes((long) nKv * row), 64);
+                MemorySegment vv = arena.allocate(kvType.rowBytes((long) nKv * kvLora), 64);
+                MemorySegment.copy(cache, 0, kk, 0, kk.byteSize());
+                long eb = kvType.rowBytes(1);
+                for (int j = 0; j < nKv; j++) MemorySegment.copy(cache, j * row * eb, vv, j * kvLora * eb, kvLora * eb);
+                long no = (long) nQ * nHead * kvLora;
+                MemorySegment a = floats(no), b = floats(no), c = floats(no);
+                float scale = (float) (1 / Math.sqrt(row)) * 3;
+                ref.attentionMla(a, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
+                k.attentionMla(b, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
+                k.attention(c, q, nQ, pos0, nHead, 1, row, kvLora, kk, vv, kvType, nKv, scale);
+                String what = impl + " " + kvType + " " + java.util.Arrays.toString(s);
+                double err = maxRelErr(b, a, no);
+                assertTrue(err < tol, what + " err " + err);
+                if (impl.isNative()) assertEquals(-1, b.mismatch(c), what + ": differs from attention on K/V copies");
+                else assertTrue(maxRelErr(b, c, no) < 1e-6, what + ": differs from attention on K/V copies");
+            }
+        }
+    }
+
+    /** The oracle's MLA against a direct softmax in double: key = whole row, value = latent part, causality. */
+    @Test
+    void attentionMlaIsLatentSoftmaxAverage() {
+        ScalarKernels k = new ScalarKernels();
+        int nQ = 3, pos0 = 4, nHead = 3, kvLora = 6, nRope = 2, row = kvLora + nRope, nKv = 9;
+        MemorySegment q = random((long) nQ * nHead * row, 1, 1), cache = random((long) nKv * row, 1, 2);
+        MemorySegment out = floats((long) nQ * nHead * kvLora);
+        k.attentionMla(out, q, nQ, pos0, nHead, kvLora, nRope, cache, GgmlType.F32, nKv, 0.5f);
+        for (int t = 0; t < nQ; t++) {
+            for (int h = 0; h < nHead; h++) {
+                double[] p = new double[pos0 + t + 1];
+                double sum = 0;
+                for (int j = 0; j <= pos0 + t; j++) {
+                    double d = 0;
+                    for (int i = 0; i < row; i++) {
+                        d += q.getAtIndex(JAVA_FLOAT, ((long) t * nHead + h) * row + i) * cache.getAtIndex(JAVA_FLOAT, (long) j * row + i);
+                    }
+                    p[j] = Math.exp(0.5 * d);
+                    sum += p[j];
+                }
+                for (int i = 0; i < kvLora; i++) {
+                    double o = 0;
+                    for (int j = 0; j <= pos0 + t; j++) o += p[j] / sum * cache.getAtIndex(JAVA_FLOAT, (long) j * row + i);
+                    assertEquals(o, out.getAtIndex(JAVA_FLOAT, ((long) t * nHead + h) * kvLora + i), 1e-5, "t=" + t + " h=" + h + " i=" + i);
+                }
+            }
+        }
+    }
+
     // ---- argument checks ----
 
     @ParameterizedTest(name = "{0}")
@@ -546,6 +614,14 @@ class KernelsTest {
                     () -> k.attention(y, x, 1, 0, 3, 2, 8, 8, x, x, GgmlType.F32, 1, 1f), "nHead not a multiple of nKvHead");
             assertThrows(IllegalArgumentException.class,
                     () -> k.attention(y, x, 2, 0, 1, 1, 8, 8, x, x, GgmlType.Q8_0, 2, 1f), "quantized KV");
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attentionMla(y, x, 1, 0, 2, 24, 8, x, GgmlType.F32, 3, 1f), "cache too short");
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attentionMla(y, x, 1, 0, 2, 32, 8, x, GgmlType.F32, 1, 1f), "q too short");
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attentionMla(y, x, 1, 0, 2, 0, 8, x, GgmlType.F32, 1, 1f), "kvLora 0");
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attentionMla(y, x, 2, 1, 1, 8, 8, x, GgmlType.F32, 2, 1f), "pos0 + nQ > nKv");
         }
     }
 
