@@ -80,16 +80,6 @@ public interface Kernels extends AutoCloseable {
     void close();
 
     // TEMPORARY bridges until the native MLA/MoE kernels land (replaced at merge)
-    default void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
-                              MemorySegment cache, GgmlType kvType, int nKv, float scale) {
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-            long rb = kvType.rowBytes(kvLora + nRope), vb = kvType.rowBytes(kvLora);
-            MemorySegment v = a.allocate(vb * nKv, 64);
-            for (int j = 0; j < nKv; j++) MemorySegment.copy(cache, j * rb, v, j * vb, vb);
-            attention(out, q, nQ, pos0, nHead, 1, kvLora + nRope, kvLora, cache, v, kvType, nKv, scale);
-        }
-    }
-
     default void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
                         MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
                         MemorySegment up, GgmlType downType, MemorySegment down) {
