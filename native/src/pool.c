@@ -9,6 +9,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@ struct pmx_pool {
     _Atomic int stopping;
     pmx_task_fn fn;
     void *ctx;
+    void *scratch; /* pmx_pool_scratch */
+    size_t scratch_bytes;
 };
 
 struct worker_arg {
@@ -120,7 +123,23 @@ void pmx_pool_destroy(pmx_pool *pool) {
     publish(pool);
     for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->workers[i - 1], NULL);
     free(pool->workers);
+    free(pool->scratch);
     free(pool);
+}
+
+void *pmx_pool_scratch(pmx_pool *pool, size_t bytes) {
+    if (!pool || bytes > SIZE_MAX / 2) return NULL;
+    if (pool->scratch_bytes < bytes) {
+        /* half again as much: a growing prompt batch does not reallocate on every call */
+        size_t want = bytes + bytes / 2;
+        want = (want + 63) & ~(size_t)63;
+        void *p = aligned_alloc(64, want);
+        if (!p) return NULL;
+        free(pool->scratch);
+        pool->scratch = p;
+        pool->scratch_bytes = want;
+    }
+    return pool->scratch;
 }
 
 void pmx_pool_run(pmx_pool *pool, pmx_task_fn fn, void *ctx) {
