@@ -67,6 +67,23 @@ public interface Kernels extends AutoCloseable {
     void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
                    int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale);
 
+    /**
+     * Mixture-of-experts SwiGLU feed-forward of nTok tokens over stacked experts (DeepSeek MoE), routed by the caller:
+     * out[t] = Σ_{j < nUsed} weights[t][j] · down[e] (silu(gate[e] x[t]) · up[e] x[t]) with e = ids[t][j]. Only the
+     * selected experts run, each one's weights read once for all the tokens routed to it.
+     *
+     * @param out     [nTok][nEmbd] floats, overwritten
+     * @param x       [nTok][nEmbd] floats
+     * @param ids     int32 [nTok][nUsed], each in [0, nExpert); an expert may appear twice for one token
+     * @param weights float [nTok][nUsed], the routing weights (already normalized and scaled as the model wants)
+     * @param gate    nExpert matrices of nFf rows x nEmbd of {@code gateType}, contiguous as GGUF's ffn_gate_exps
+     * @param up      the same shape, of {@code upType} (ffn_up_exps)
+     * @param down    nExpert matrices of nEmbd rows x nFf of {@code downType} (ffn_down_exps)
+     */
+    void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
+                MemorySegment up, GgmlType downType, MemorySegment down);
+
     @Override
     void close();
 }
