@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 2
+#define PMX_ABI_VERSION 3
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -112,6 +112,16 @@ PMX_EXPORT int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_
  * products. batch > 1 runs as a GEMM (register tiles over rows and batch columns). */
 PMX_EXPORT int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
                               const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes);
+
+/* Mixture-of-experts SwiGLU feed-forward of n_tok tokens over stacked experts:
+ *   out[t] = sum_{j < n_used} w[t][j] * down[e] (silu(gate[e] x[t]) * up[e] x[t]),  e = ids[t][j]
+ * gate, up: n_expert matrices of n_ff rows x n_embd (types gate_type, up_type); down: n_expert matrices of n_embd rows x n_ff
+ * (down_type). x: [n_tok][n_embd], out: [n_tok][n_embd] (overwritten), ids: int32 [n_tok][n_used] in [0, n_expert),
+ * w: float [n_tok][n_used]. Each selected expert's weights are read once for all the tokens routed to it. */
+PMX_EXPORT int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff,
+                               int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w,
+                               int32_t gate_type, const void *gate, int32_t up_type, const void *up,
+                               int32_t down_type, const void *down);
 
 /* In place, each of n_rows rows of n floats: x = exp(x - max) / sum. */
 PMX_EXPORT int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows);

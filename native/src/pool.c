@@ -9,6 +9,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -126,6 +127,21 @@ void pmx_pool_destroy(pmx_pool *pool) {
     free(pool);
 }
 
+void *pmx_pool_scratch(pmx_pool *pool, size_t bytes) {
+    if (!pool || bytes > SIZE_MAX / 2) return NULL;
+    if (pool->scratch_bytes < bytes) {
+        /* half again as much: a growing prompt batch does not reallocate on every call */
+        size_t want = bytes + bytes / 2;
+        want = (want + 63) & ~(size_t)63;
+        void *p = aligned_alloc(64, want);
+        if (!p) return NULL;
+        free(pool->scratch);
+        pool->scratch = p;
+        pool->scratch_bytes = want;
+    }
+    return pool->scratch;
+}
+
 void pmx_pool_run(pmx_pool *pool, pmx_task_fn fn, void *ctx) {
     if (!pool || pool->n_threads == 1) {
         fn(ctx, 0, 1);
@@ -140,17 +156,4 @@ void pmx_pool_run(pmx_pool *pool, pmx_task_fn fn, void *ctx) {
         if (spins % YIELD_EVERY == 0) sched_yield();
         else cpu_relax();
     }
-}
-
-void *pmx_pool_scratch(pmx_pool *pool, size_t bytes) {
-    if (!pool) return NULL;
-    if (bytes > pool->scratch_bytes) {
-        const size_t n = (bytes + 63) / 64 * 64;
-        void *p = aligned_alloc(64, n);
-        if (!p) return NULL;
-        free(pool->scratch);
-        pool->scratch = p;
-        pool->scratch_bytes = n;
-    }
-    return pool->scratch;
 }

@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)2L;
+    private static final int PMX_ABI_VERSION = (int)3L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 2
+     * #define PMX_ABI_VERSION 3
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -1200,6 +1200,81 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_matmul", pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
             }
             return (int)mh$.invokeExact(pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_moe_ffn {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_moe_ffn");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * }
+     */
+    public static FunctionDescriptor pmx_moe_ffn$descriptor() {
+        return pmx_moe_ffn.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * }
+     */
+    public static MethodHandle pmx_moe_ffn$handle() {
+        return pmx_moe_ffn.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * }
+     */
+    public static MemorySegment pmx_moe_ffn$address() {
+        return pmx_moe_ffn.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * }
+     */
+    public static int pmx_moe_ffn(MemorySegment pool, MemorySegment out, MemorySegment x, long n_tok, long n_embd, long n_ff, long n_expert, long n_used, MemorySegment ids, MemorySegment w, int gate_type, MemorySegment gate, int up_type, MemorySegment up, int down_type, MemorySegment down) {
+        var mh$ = pmx_moe_ffn.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_moe_ffn", pool, out, x, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gate_type, gate, up_type, up, down_type, down);
+            }
+            return (int)mh$.invokeExact(pool, out, x, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gate_type, gate, up_type, up, down_type, down);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -132,4 +132,33 @@ final class Checks {
         floats(out, (long) nQ * nHead * kvLora, "out");
         bytes(cache, kvType.rowBytes((long) nKv * row), "cache");
     }
+
+    /** Sizes of every segment, then every expert id read and range-checked: the C core indexes weights by them. */
+    static void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                       MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
+                       MemorySegment up, GgmlType downType, MemorySegment down) {
+        positive(nTok, "nTok");
+        positive(nEmbd, "nEmbd");
+        positive(nFf, "nFf");
+        positive(nExpert, "nExpert");
+        positive(nUsed, "nUsed");
+        type(gateType, "gate");
+        type(upType, "up");
+        type(downType, "down");
+        long pairs = (long) nTok * nUsed;
+        floats(out, (long) nTok * nEmbd, "out");
+        floats(x, (long) nTok * nEmbd, "x");
+        bytes(ids, Math.multiplyExact(pairs, (long) Integer.BYTES), "ids");
+        floats(weights, pairs, "weights");
+        bytes(gate, Math.multiplyExact(Math.multiplyExact(gateType.rowBytes(nEmbd), (long) nFf), (long) nExpert), "gate experts");
+        bytes(up, Math.multiplyExact(Math.multiplyExact(upType.rowBytes(nEmbd), (long) nFf), (long) nExpert), "up experts");
+        bytes(down, Math.multiplyExact(Math.multiplyExact(downType.rowBytes(nFf), (long) nEmbd), (long) nExpert), "down experts");
+        for (long p = 0; p < pairs; p++) {
+            int e = ids.get(JavaQuants.I32, p * Integer.BYTES);
+            if (e < 0 || e >= nExpert) {
+                throw new IllegalArgumentException("expert id " + e + " of token " + p / nUsed + " (slot " + p % nUsed
+                        + ") is outside 0.." + (nExpert - 1));
+            }
+        }
+    }
 }

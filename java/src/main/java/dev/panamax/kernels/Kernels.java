@@ -76,32 +76,23 @@ public interface Kernels extends AutoCloseable {
     void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
                       MemorySegment cache, GgmlType kvType, int nKv, float scale);
 
+    /**
+     * Mixture-of-experts SwiGLU feed-forward of nTok tokens over stacked experts (DeepSeek MoE), routed by the caller:
+     * out[t] = Σ_{j < nUsed} weights[t][j] · down[e] (silu(gate[e] x[t]) · up[e] x[t]) with e = ids[t][j]. Only the
+     * selected experts run, each one's weights read once for all the tokens routed to it.
+     *
+     * @param out     [nTok][nEmbd] floats, overwritten
+     * @param x       [nTok][nEmbd] floats
+     * @param ids     int32 [nTok][nUsed], each in [0, nExpert); an expert may appear twice for one token
+     * @param weights float [nTok][nUsed], the routing weights (already normalized and scaled as the model wants)
+     * @param gate    nExpert matrices of nFf rows x nEmbd of {@code gateType}, contiguous as GGUF's ffn_gate_exps
+     * @param up      the same shape, of {@code upType} (ffn_up_exps)
+     * @param down    nExpert matrices of nEmbd rows x nFf of {@code downType} (ffn_down_exps)
+     */
+    void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
+                MemorySegment up, GgmlType downType, MemorySegment down);
+
     @Override
     void close();
-
-    // TEMPORARY bridges until the native MLA/MoE kernels land (replaced at merge)
-    default void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
-                        MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
-                        MemorySegment up, GgmlType downType, MemorySegment down) {
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment g = a.allocate(4L * nFf, 64), u = a.allocate(4L * nFf, 64), d = a.allocate(4L * nEmbd, 64);
-            out.asSlice(0, 4L * nTok * nEmbd).fill((byte) 0);
-            for (int t = 0; t < nTok; t++) {
-                MemorySegment xt = x.asSlice(4L * t * nEmbd, 4L * nEmbd);
-                for (int j = 0; j < nUsed; j++) {
-                    int e = ids.getAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, (long) t * nUsed + j);
-                    float w = weights.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) t * nUsed + j);
-                    long gr = gateType.rowBytes(nEmbd) * nFf, ur = upType.rowBytes(nEmbd) * nFf, dr = downType.rowBytes(nFf) * nEmbd;
-                    matmul(gateType, gate.asSlice(e * gr, gr), nFf, nEmbd, xt, 1, g);
-                    matmul(upType, up.asSlice(e * ur, ur), nFf, nEmbd, xt, 1, u);
-                    siluMul(g, g, u, nFf);
-                    matmul(downType, down.asSlice(e * dr, dr), nEmbd, nFf, g, 1, d);
-                    for (int i = 0; i < nEmbd; i++) {
-                        long o = 4L * ((long) t * nEmbd + i);
-                        out.set(java.lang.foreign.ValueLayout.JAVA_FLOAT, o, out.get(java.lang.foreign.ValueLayout.JAVA_FLOAT, o) + w * d.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i));
-                    }
-                }
-            }
-        }
-    }
 }

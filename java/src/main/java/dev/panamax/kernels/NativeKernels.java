@@ -134,6 +134,17 @@ public final class NativeKernels implements Kernels {
                 kvType.id(), nKv, scale), "pmx_attention_mla");
     }
 
+    @Override
+    public void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                       MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
+                       MemorySegment up, GgmlType downType, MemorySegment down) {
+        Checks.moeFfn(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down);
+        offHeap(out, x, ids, weights, gate, up, down);
+        // the C core keeps its scratch for this op in the pool (grown once), so none is passed here
+        Status.check(PanamaxNative.pmx_moe_ffn(live(), out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights,
+                gateType.id(), gate, upType.id(), up, downType.id(), down), "pmx_moe_ffn");
+    }
+
     /**
      * Reads every byte of {@code s} with the widest loads of the active ISA on this instance's threads and
      * returns a checksum: the plain memory-read yardstick that GEMV bandwidth is compared against.

@@ -16,6 +16,7 @@ import java.lang.foreign.MemorySegment;
  * integer dot per block, one float multiply-add per block), so results match native closely.
  */
 public class ScalarKernels implements Kernels {
+    private final MoeFfn moe = new MoeFfn();
 
     @Override
     public String name() {
@@ -384,6 +385,15 @@ public class ScalarKernels implements Kernels {
                 for (int i = 0; i < headDimV; i++) out.set(F32, oo + 4L * i, acc[i] * inv);
             }
         }
+    }
+
+    /** Written once for both Java backends ({@link MoeFfn}), over this instance's own matmul and siluMul. */
+    @Override
+    public final void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                             MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate,
+                             GgmlType upType, MemorySegment up, GgmlType downType, MemorySegment down) {
+        Checks.moeFfn(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down);
+        moe.run(this, out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down);
     }
 
     @Override

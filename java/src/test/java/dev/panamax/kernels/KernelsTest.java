@@ -590,6 +590,136 @@ class KernelsTest {
         }
     }
 
+    // ---- mixture of experts ----
+
+    /** Experts' weights and dequantized down matrices for the MoE tests. */
+    record Experts(GgmlType gt, GgmlType ut, GgmlType dt, int nEmbd, int nFf, int nExpert, MemorySegment gate,
+                   MemorySegment up, MemorySegment down, MemorySegment downF) {}
+
+    Experts experts(GgmlType gt, GgmlType ut, GgmlType dt, int nEmbd, int nFf, int nExpert, long seed) {
+        ScalarKernels q = new ScalarKernels();
+        MemorySegment gate = arena.allocate(gt.rowBytes(nEmbd) * nFf * nExpert, 64);
+        MemorySegment up = arena.allocate(ut.rowBytes(nEmbd) * nFf * nExpert, 64);
+        MemorySegment down = arena.allocate(dt.rowBytes(nFf) * nEmbd * nExpert, 64);
+        float sg = (float) (2 / Math.sqrt(nEmbd)), sd = (float) (2 / Math.sqrt(nFf));
+        q.quantize(gt, gate, random((long) nFf * nEmbd * nExpert, sg, seed), nFf * nExpert, nEmbd);
+        q.quantize(ut, up, random((long) nFf * nEmbd * nExpert, sg, seed + 1), nFf * nExpert, nEmbd);
+        q.quantize(dt, down, random((long) nFf * nEmbd * nExpert, sd, seed + 2), nEmbd * nExpert, nFf);
+        MemorySegment downF = floats((long) nFf * nEmbd * nExpert);
+        q.dequantize(dt, downF, down, nEmbd * nExpert, nFf);
+        return new Experts(gt, ut, dt, nEmbd, nFf, nExpert, gate, up, down, downF);
+    }
+
+    /** Routes with an expert repeated within a token (token 1 uses its first expert twice). */
+    MemorySegment routes(int nTok, int nUsed, int nExpert, long seed) {
+        Random rnd = new Random(seed);
+        MemorySegment ids = arena.allocate((long) nTok * nUsed * Integer.BYTES, 64);
+        for (int p = 0; p < nTok * nUsed; p++) ids.setAtIndex(JAVA_INT, p, rnd.nextInt(nExpert));
+        if (nTok > 1 && nUsed > 1) ids.setAtIndex(JAVA_INT, 2L * nUsed - 1, ids.getAtIndex(JAVA_INT, nUsed));
+        return ids;
+    }
+
+    /**
+     * The MoE feed-forward composed pair by pair from the scalar reference's matmul and siluMul, the weighted sum in
+     * double: out[t] and mag[t] = 1 + Σ_j |w_j| Σ_k |down[e][r][k] h_k| (the scale of the rounding in play).
+     */
+    static void moeReference(Experts ex, MemorySegment x, int nTok, int nUsed, MemorySegment ids, MemorySegment w,
+                             double[] out, double[] mag) {
+        ScalarKernels ref = new ScalarKernels();
+        int ne = ex.nEmbd(), nf = ex.nFf();
+        long gm = ex.gt().rowBytes(ne) * nf, um = ex.ut().rowBytes(ne) * nf, dm = ex.dt().rowBytes(nf) * ne;
+        MemorySegment xt = MemorySegment.ofArray(new float[ne]), g = MemorySegment.ofArray(new float[nf]);
+        MemorySegment u = MemorySegment.ofArray(new float[nf]), y = MemorySegment.ofArray(new float[ne]);
+        java.util.Arrays.fill(out, 0);
+        java.util.Arrays.fill(mag, 1);
+        for (int t = 0; t < nTok; t++) {
+            MemorySegment.copy(x, 4L * t * ne, xt, 0, 4L * ne);
+            for (int j = 0; j < nUsed; j++) {
+                int e = ids.getAtIndex(JAVA_INT, (long) t * nUsed + j);
+                double wj = w.getAtIndex(JAVA_FLOAT, (long) t * nUsed + j);
+                ref.matmul(ex.gt(), ex.gate().asSlice(e * gm, gm), nf, ne, xt, 1, g);
+                ref.matmul(ex.ut(), ex.up().asSlice(e * um, um), nf, ne, xt, 1, u);
+                ref.siluMul(g, g, u, nf);
+                ref.matmul(ex.dt(), ex.down().asSlice(e * dm, dm), ne, nf, g, 1, y);
+                for (int r = 0; r < ne; r++) {
+                    double sr = 0;
+                    for (int k = 0; k < nf; k++) {
+                        sr += Math.abs(ex.downF().getAtIndex(JAVA_FLOAT, ((long) e * ne + r) * nf + k) * g.getAtIndex(JAVA_FLOAT, k));
+                    }
+                    out[t * ne + r] += wj * y.getAtIndex(JAVA_FLOAT, r);
+                    mag[t * ne + r] += Math.abs(wj) * sr;
+                }
+            }
+        }
+    }
+
+    static Stream<Impl> moeImplementations() {
+        return Stream.concat(Stream.of(new Impl("java/scalar", null, ScalarKernels::new)), implementations());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("moeImplementations")
+    void moeFfnMatchesPairByPairReference(Impl impl) {
+        GgmlType[][] combos = {
+            {GgmlType.Q4_0, GgmlType.Q4_0, GgmlType.Q4_0}, {GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K},
+            {GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q8_0}, {GgmlType.F16, GgmlType.F32, GgmlType.F16},
+        };
+        // scalar: the same dot products, only float vs double summation of the slots; vector: the same int8 dot
+        // products in another order; native: its own activation rounding can move a quant of h by one step
+        // (see test_moe.c), each such step about 1e-4 of the magnitude
+        double tol = impl.name().equals("java/scalar") ? 1e-6 : impl.isNative() ? 2e-3 : 1e-4;
+        try (Kernels k = impl.open()) {
+            for (GgmlType[] c : combos) {
+                boolean kq = c[0].blockSize() > 32 || c[1].blockSize() > 32, kd = c[2].blockSize() > 32;
+                Experts ex = experts(c[0], c[1], c[2], kq ? 256 : 64, kd ? 256 : 96, 6, 17);
+                for (int[] tu : new int[][] {{1, 1}, {1, 4}, {5, 2}, {9, 3}}) {
+                    int nTok = tu[0], nUsed = tu[1], ne = ex.nEmbd();
+                    long seed = nTok * 100L + nUsed;
+                    MemorySegment x = random((long) nTok * ne, 1.5f, seed), w = random((long) nTok * nUsed, 1, seed + 1);
+                    MemorySegment ids = routes(nTok, nUsed, ex.nExpert(), seed + 2), out = floats((long) nTok * ne);
+                    double[] want = new double[nTok * ne], mag = new double[nTok * ne];
+                    moeReference(ex, x, nTok, nUsed, ids, w, want, mag);
+                    k.moeFfn(out, x, nTok, ne, ex.nFf(), ex.nExpert(), nUsed, ids, w, ex.gt(), ex.gate(), ex.ut(), ex.up(),
+                            ex.dt(), ex.down());
+                    for (int i = 0; i < nTok * ne; i++) {
+                        double got = out.getAtIndex(JAVA_FLOAT, i), err = Math.abs(got - want[i]) / mag[i];
+                        int ii = i;
+                        assertTrue(err < tol, () -> impl + " " + c[0] + "/" + c[1] + "/" + c[2] + " nTok " + nTok + " nUsed "
+                                + nUsed + " out[" + ii / ne + "][" + ii % ne + "]=" + got + " want " + want[ii] + " rel err " + err);
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("moeImplementations")
+    void moeFfnRejectsBadArgumentsBeforeComputing(Impl impl) {
+        Experts ex = experts(GgmlType.Q8_0, GgmlType.Q8_0, GgmlType.Q8_0, 32, 64, 4, 3);
+        try (Kernels k = impl.open()) {
+            MemorySegment x = random(64, 1, 1), w = random(4, 1, 2), out = floats(64), ids = routes(2, 2, 4, 3);
+            for (int i = 0; i < 64; i++) out.setAtIndex(JAVA_FLOAT, i, 7);
+            for (int bad : new int[] {-1, 4, Integer.MAX_VALUE}) {
+                MemorySegment badIds = arena.allocate(16, 4);
+                MemorySegment.copy(ids, 0, badIds, 0, 16);
+                badIds.setAtIndex(JAVA_INT, 3, bad);
+                assertThrows(IllegalArgumentException.class, () -> k.moeFfn(out, x, 2, 32, 64, 4, 2, badIds, w,
+                        GgmlType.Q8_0, ex.gate(), GgmlType.Q8_0, ex.up(), GgmlType.Q8_0, ex.down()), "expert id " + bad);
+            }
+            for (int i = 0; i < 64; i++) assertEquals(7f, out.getAtIndex(JAVA_FLOAT, i), "out written before refusing");
+            assertThrows(IllegalArgumentException.class, () -> k.moeFfn(out, x, 2, 32, 64, 5, 2, ids, w,
+                    GgmlType.Q8_0, ex.gate(), GgmlType.Q8_0, ex.up(), GgmlType.Q8_0, ex.down()), "5 experts in the space of 4");
+            assertThrows(IllegalArgumentException.class, () -> k.moeFfn(out, x, 3, 32, 64, 4, 2, ids, w,
+                    GgmlType.Q8_0, ex.gate(), GgmlType.Q8_0, ex.up(), GgmlType.Q8_0, ex.down()), "ids of 2 tokens for 3");
+            assertThrows(IllegalArgumentException.class, () -> k.moeFfn(out, x, 2, 32, 64, 4, 2, ids, w,
+                    GgmlType.Q4_K, ex.gate(), GgmlType.Q8_0, ex.up(), GgmlType.Q8_0, ex.down()), "nEmbd not a Q4_K multiple");
+            assertThrows(IllegalArgumentException.class, () -> k.moeFfn(out, x, 2, 32, 64, 4, 0, ids, w,
+                    GgmlType.Q8_0, ex.gate(), GgmlType.Q8_0, ex.up(), GgmlType.Q8_0, ex.down()), "nUsed = 0");
+            assertThrows(IllegalArgumentException.class, () -> k.moeFfn(out, x, 2, 32, 64, 4, 2, ids, random(3, 1, 4),
+                    GgmlType.Q8_0, ex.gate(), GgmlType.Q8_0, ex.up(), GgmlType.Q8_0, ex.down()), "weights too short");
+        }
+    }
+
     // ---- argument checks ----
 
     @ParameterizedTest(name = "{0}")
