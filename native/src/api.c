@@ -115,6 +115,7 @@ static const struct {
     [PMX_T_Q4_0] = {PMX_TYPE_Q4_0, QK4_0, sizeof(block_q4_0)},
     [PMX_T_Q4_K] = {PMX_TYPE_Q4_K, QK_K, sizeof(block_q4_K)},
     [PMX_T_Q6_K] = {PMX_TYPE_Q6_K, QK_K, sizeof(block_q6_K)},
+    [PMX_T_Q5_0] = {PMX_TYPE_Q5_0, QK5_0, sizeof(block_q5_0)},
 };
 
 int pmx_type_index(int32_t type) {
@@ -138,7 +139,8 @@ int64_t pmx_row_bytes(int t, int64_t n) { return n / TYPES[t].block_size * TYPES
 int64_t pmx_act_row_bytes(int t, int64_t n) {
     switch (t) {
     case PMX_T_Q8_0:
-    case PMX_T_Q4_0: return n / QK8_0 * (int64_t)sizeof(block_q8_0);
+    case PMX_T_Q4_0:
+    case PMX_T_Q5_0: return n / QK8_0 * (int64_t)sizeof(block_q8_0);
     case PMX_T_Q4_K:
     case PMX_T_Q6_K: return n / QK_K * (int64_t)sizeof(block_q8_K);
     default: return 0;

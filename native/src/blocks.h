@@ -10,12 +10,18 @@ typedef uint16_t pmx_half; /* IEEE binary16 bits */
 typedef uint16_t pmx_bf16; /* bfloat16 bits */
 
 #define QK4_0 32
+#define QK5_0 32
 #define QK8_0 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
 typedef struct { pmx_half d; uint8_t qs[QK4_0 / 2]; } block_q4_0;       /* x = (q - 8) * d, low nibbles first */
 typedef struct { pmx_half d; int8_t qs[QK8_0]; } block_q8_0;            /* x = q * d */
+typedef struct {                                                        /* x = (q - 16) * d, q = 5 bits */
+    pmx_half d;
+    uint8_t qh[4];                                                      /* bit j: 5th bit of element j (little-endian u32) */
+    uint8_t qs[QK5_0 / 2];                                              /* low nibbles: elements 0..15, high: 16..31 */
+} block_q5_0;
 typedef struct {                                                        /* 8 sub-blocks of 32: x = q * d*sc - dmin*m */
     pmx_half d, dmin;
     uint8_t scales[K_SCALE_SIZE];                                       /* 6-bit scales and mins, packed */
@@ -35,6 +41,7 @@ typedef struct {                                                        /* activ
 
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
 static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
 static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");

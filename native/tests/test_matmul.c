@@ -9,9 +9,9 @@
 static const int32_t TYPE_OF[PMX_T_COUNT] = {
     [PMX_T_F32] = PMX_TYPE_F32,   [PMX_T_F16] = PMX_TYPE_F16,   [PMX_T_BF16] = PMX_TYPE_BF16,
     [PMX_T_Q8_0] = PMX_TYPE_Q8_0, [PMX_T_Q4_0] = PMX_TYPE_Q4_0, [PMX_T_Q4_K] = PMX_TYPE_Q4_K,
-    [PMX_T_Q6_K] = PMX_TYPE_Q6_K,
+    [PMX_T_Q6_K] = PMX_TYPE_Q6_K, [PMX_T_Q5_0] = PMX_TYPE_Q5_0,
 };
-static const char *const TYPE_NAME[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K"};
+static const char *const TYPE_NAME[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "q5_0"};
 
 static const int64_t COLS[] = {32, 64, 96, 256, 512, 768, 4096 + 32, 4096 + 256};
 static const int64_t ROWS[] = {1, 3, 16, 17, 64, 100};
@@ -64,7 +64,7 @@ static double act_step_bound(int t, const float *x, int64_t k0) {
  * Returns the number of quants that differ. */
 static long check_acts(int isa, int t, const void *got, const void *want, int64_t n, int64_t batch) {
     long diffs = 0;
-    if (t == PMX_T_Q8_0 || t == PMX_T_Q4_0) {
+    if (t == PMX_T_Q8_0 || t == PMX_T_Q4_0 || t == PMX_T_Q5_0) {
         const block_q8_0 *g = got, *w = want;
         for (int64_t i = 0; i < batch * (n / QK8_0); i++) {
             CHECK(abs((int)g[i].d - (int)w[i].d) <= 1, "%s %s act block %ld: d %04x vs ref %04x", pmx_isa_name(isa),
@@ -222,6 +222,9 @@ static void check_rejections(void) {
     CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 1, 64, x, 0, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no batch");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_F16, 64, 3) == 0, "float weights need no scratch");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q4_0, 64, 3) == 3 * 2 * 34, "q4_0 scratch: q8_0 blocks");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q5_0, 64, 3) == 3 * 2 * 34, "q5_0 scratch: q8_0 blocks");
+    CHECK(pmx_matmul(NULL, PMX_TYPE_Q5_0, w, 1, 48, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG,
+          "q5_0 n_cols not a multiple of 32");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 512, 2) == 2 * 2 * 292, "q6_K scratch: q8_K blocks");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 500, 2) < 0, "q6_K scratch of a bad width");
 }

@@ -1,5 +1,5 @@
 /* The reference quantizers: round-trip error bounds per type on random data, hand-derived bytes of
- * known blocks (ggml's rounding rules: roundf for Q8_0, truncation of x/d + 8.5 for Q4_0, half-to-even
+ * known blocks (ggml's rounding rules: roundf for Q8_0, truncation of x/d + 8.5 for Q4_0 (+ 16.5 for Q5_0), half-to-even
  * nearest_int for the K-quants and Q8_K), special values, and argument rejection. */
 #include <string.h>
 #include "check.h"
@@ -42,7 +42,8 @@ static void round_trips(void) {
     const int64_t n = 4096;
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
     void *q = malloc((size_t)n * 4);
-    double worst_f16 = 0, worst_bf16 = 0, worst_q8 = 0, worst_q4 = 0, worst_q4_clamped = 0;
+    double worst_f16 = 0, worst_bf16 = 0, worst_q8 = 0, worst_q4 = 0, worst_q4_clamped = 0, worst_q5 = 0,
+           worst_q5_clamped = 0;
     double worst_q4k_in = 0, worst_q4k_clip = 0, worst_q6k = 0, worst_q6k_clip = 0, rmse_ratio[PMX_T_COUNT] = {0};
 #define RMSE(t) (rmse_ratio[t] = fmax(rmse_ratio[t], sqrt(se / ss)))
     for (int kind = 0; kind < N_KINDS; kind++) {
@@ -111,6 +112,37 @@ static void round_trips(void) {
         }
         RMSE(PMX_T_Q4_0);
 
+        /* Q5_0: d = max/-16 so values span [-16d, 16d]; |err| <= |d|/2 except x/d in (15.5, 16], capped at 15:
+         * <= |d|. And the format is a fixed point of its own quantizer: the extreme decodes to -16 * d16 exactly,
+         * so re-quantizing the decoded row gives the same bytes (what a ggml-written Q5_0 tensor must satisfy). */
+        pmx_quantize(PMX_TYPE_Q5_0, q, x, 1, n);
+        pmx_dequantize(PMX_TYPE_Q5_0, y, q, 1, n);
+        se = 0;
+        for (int64_t b0 = 0; b0 < n; b0 += QK5_0) {
+            float amax = 0, max = 0;
+            for (int j = 0; j < QK5_0; j++)
+                if (fabsf(x[b0 + j]) > amax) amax = fabsf(x[b0 + j]), max = x[b0 + j];
+            const double d = max / -16.0f, d16 = pmx_half_to_f32(((block_q5_0 *)q)[b0 / QK5_0].d);
+            for (int j = 0; j < QK5_0; j++) {
+                const double e = fabs((double)x[b0 + j] - y[b0 + j]);
+                const int clamped = d != 0 && x[b0 + j] / d > 15.5;
+                const double bound = fabs(d) * (clamped ? 1.0 : 0.5) * (1 + 1e-5) + 16 * fabs(d - d16);
+                se += e * e;
+                CHECK(e <= bound, "q5_0 kind %d [%ld]: %g -> %g (d %g)", kind, (long)(b0 + j), x[b0 + j], y[b0 + j], d);
+                if (d != 0) {
+                    if (clamped) worst_q5_clamped = fmax(worst_q5_clamped, e / fabs(d));
+                    else worst_q5 = fmax(worst_q5, e / fabs(d));
+                }
+            }
+        }
+        RMSE(PMX_T_Q5_0);
+        {
+            unsigned char *q2 = malloc((size_t)n * 4);
+            pmx_quantize(PMX_TYPE_Q5_0, q2, y, 1, n);
+            CHECK(memcmp(q, q2, (size_t)row_bytes_of(PMX_TYPE_Q5_0, n)) == 0, "q5_0 kind %d: re-quantizing the decoded row changes its bytes", kind);
+            free(q2);
+        }
+
         /* Q4_K: sub-block j decodes as d*sc_j*q - dmin*m_j, q in [0, 15]. Inside that grid's range an element
          * is within half a step (nearest rounding against the stored scales); outside it decodes to the end
          * of the range. How far ggml's fit (and the 6-bit rounding of its scale) lets values clip is a
@@ -163,27 +195,28 @@ static void round_trips(void) {
         RMSE(PMX_T_Q6_K);
     }
     /* RMS error relative to the signal's RMS, worst over the kinds: the fidelity each format keeps.
-     * Measured: q8_0 0.0121, q4_0 0.143, q4_K 0.098, q6_K 0.033, all from the sparse-outlier rows (one
-     * 30x value per block coarsens its neighbours' step); uniform rows give 0.0038, 0.066, 0.055, 0.013.
+     * Measured: q8_0 0.0121, q4_0 0.143, q5_0 0.107, q4_K 0.098, q6_K 0.033, all from the sparse-outlier rows (one
+     * 30x value per block coarsens its neighbours' step); uniform rows give 0.0038 (q8_0), 0.066 (q4_0), 0.055 (q4_K), 0.013 (q6_K).
      * Bounds with ~30% headroom. */
     const double rmse_bound[PMX_T_COUNT] = {[PMX_T_Q8_0] = 0.016, [PMX_T_Q4_0] = 0.18, [PMX_T_Q4_K] = 0.13,
-                                            [PMX_T_Q6_K] = 0.043};
-    static const char *const names[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K"};
+                                            [PMX_T_Q6_K] = 0.043, [PMX_T_Q5_0] = 0.14};
+    static const char *const names[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "q5_0"};
     for (int t = PMX_T_Q8_0; t < PMX_T_COUNT; t++)
         CHECK(rmse_ratio[t] <= rmse_bound[t], "%s rms error / rms %g > %g", names[t], rmse_ratio[t], rmse_bound[t]);
     printf("f16 err <= %.3f of 2^-11|x|; bf16 err <= %.3f of 2^-8|x|\n", worst_f16, worst_bf16);
     printf("q8_0 err <= %.4f d; q4_0 err <= %.4f |d| (%.4f |d| at the +8 cap)\n", worst_q8, worst_q4, worst_q4_clamped);
+    printf("q5_0 err <= %.4f |d| (%.4f |d| at the +16 cap)\n", worst_q5, worst_q5_clamped);
     printf("q4_K err <= %.4f step in range, clipped by <= %.3f step; q6_K err <= %.4f step in range, clipped by <= "
            "%.3f step\n", worst_q4k_in, worst_q4k_clip, worst_q6k, worst_q6k_clip);
-    printf("rms err / rms: q8_0 %.4f, q4_0 %.4f, q4_K %.4f, q6_K %.4f\n", rmse_ratio[PMX_T_Q8_0], rmse_ratio[PMX_T_Q4_0],
-           rmse_ratio[PMX_T_Q4_K], rmse_ratio[PMX_T_Q6_K]);
+    printf("rms err / rms: q8_0 %.4f, q4_0 %.4f, q5_0 %.4f, q4_K %.4f, q6_K %.4f\n", rmse_ratio[PMX_T_Q8_0],
+           rmse_ratio[PMX_T_Q4_0], rmse_ratio[PMX_T_Q5_0], rmse_ratio[PMX_T_Q4_K], rmse_ratio[PMX_T_Q6_K]);
 #undef RMSE
     free(x), free(y), free(q);
 }
 
 static void zeros(void) {
     static const int32_t types[] = {PMX_TYPE_F32, PMX_TYPE_F16, PMX_TYPE_BF16, PMX_TYPE_Q8_0,
-                                    PMX_TYPE_Q4_0, PMX_TYPE_Q4_K, PMX_TYPE_Q6_K};
+                                    PMX_TYPE_Q4_0, PMX_TYPE_Q5_0, PMX_TYPE_Q4_K, PMX_TYPE_Q6_K};
     float x[512] = {0}, y[512];
     unsigned char q[2048];
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
@@ -207,6 +240,13 @@ static void zeros(void) {
     ok = b4->d == 0x8000;
     for (int j = 0; j < 16; j++) ok &= b4->qs[j] == 0x88;
     CHECK(ok, "q4_0 zero block bytes");
+    /* Q5_0 likewise: d = -0, every quant 16 (0 + 16.5 truncated): nibbles 0, every 5th bit set */
+    const block_q5_0 *b5 = (const void *)q;
+    pmx_quantize(PMX_TYPE_Q5_0, q, x, 1, 32);
+    ok = b5->d == 0x8000;
+    for (int j = 0; j < 4; j++) ok &= b5->qh[j] == 0xff;
+    for (int j = 0; j < 16; j++) ok &= b5->qs[j] == 0x00;
+    CHECK(ok, "q5_0 zero block bytes");
     pmx_quantize(PMX_TYPE_Q4_K, q, x, 1, 256);
     ok = 1;
     for (size_t j = 0; j < sizeof(block_q4_K); j++) ok &= q[j] == 0;
@@ -258,6 +298,36 @@ static void known_blocks(void) {
     pmx_quantize(PMX_TYPE_Q4_0, &b4, x, 1, 32);
     pmx_dequantize(PMX_TYPE_Q4_0, y, &b4, 1, 32);
     CHECK(b4.d == pmx_f32_to_half(-0.375f) && y[7] == 3 && y[0] == 0, "q4_0 single positive value: d %04x y %g", b4.d, y[7]);
+
+    /* Q5_0: max -8 -> d = 0.5, id = 2; q = trunc(x*2 + 16.5) capped at 31. Element j's 5th bit is bit j of qh
+     * (little-endian), its low 4 bits the low nibble of qs[j] (j < 16) or the high nibble of qs[j - 16]. */
+    block_q5_0 b5;
+    for (int i = 0; i < 32; i++) x[i] = 0;
+    x[0] = -8, x[1] = 1, x[2] = 0.25f, x[3] = -0.25f, x[4] = -0.75f, x[5] = -7.75f, x[16] = 7.9f, x[17] = 8, x[31] = 7;
+    pmx_quantize(PMX_TYPE_Q5_0, &b5, x, 1, 32);
+    CHECK(b5.d == 0x3800, "q5_0 d %04x, want 3800 (0.5)", b5.d);
+    /* quants: 0, 18, 17, 16, 15, 1, rest 16; 16, 17 capped at 31; 31: 14 + 16.5 -> 30 */
+    int want5[32];
+    for (int j = 0; j < 32; j++) want5[j] = 16;
+    want5[0] = 0, want5[1] = 18, want5[2] = 17, want5[3] = 16, want5[4] = 15, want5[5] = 1, want5[16] = 31, want5[17] = 31,
+    want5[31] = 30;
+    uint32_t qh5 = 0;
+    for (int j = 0; j < 32; j++) qh5 |= (uint32_t)(want5[j] >> 4) << j;
+    CHECK(b5.qh[0] == (qh5 & 0xff) && b5.qh[1] == ((qh5 >> 8) & 0xff) && b5.qh[2] == ((qh5 >> 16) & 0xff) &&
+              b5.qh[3] == qh5 >> 24,
+          "q5_0 qh %02x%02x%02x%02x, want %08x", b5.qh[3], b5.qh[2], b5.qh[1], b5.qh[0], qh5);
+    for (int j = 0; j < 16; j++)
+        CHECK(b5.qs[j] == ((want5[j] & 15) | (want5[j + 16] & 15) << 4), "q5_0 qs[%d] = %02x", j, b5.qs[j]);
+    pmx_dequantize(PMX_TYPE_Q5_0, y, &b5, 1, 32);
+    CHECK(y[0] == -8 && y[1] == 1 && y[2] == 0.5f && y[4] == -0.5f && y[5] == -7.5f && y[16] == 7.5f && y[31] == 7,
+          "q5_0 decode %g %g %g %g %g %g %g", y[0], y[1], y[2], y[4], y[5], y[16], y[31]);
+    /* a positive extreme flips the sign of d: x = 3 alone -> d = -0.1875, decodes exactly */
+    for (int i = 0; i < 32; i++) x[i] = 0;
+    x[20] = 3;
+    pmx_quantize(PMX_TYPE_Q5_0, &b5, x, 1, 32);
+    pmx_dequantize(PMX_TYPE_Q5_0, y, &b5, 1, 32);
+    CHECK(b5.d == pmx_f32_to_half(-0.1875f) && y[20] == 3 && y[0] == 0, "q5_0 single positive value: d %04x y %g", b5.d,
+          y[20]);
 
     /* Q4_K of a constant 1: min clamps to 0, scale 1/15 everywhere (the trial fits are singular), so every
      * 6-bit scale is 63, every min 0, d = (1/15)/63 in half, every quant 15 */
@@ -392,6 +462,8 @@ static void rejections(void) {
     unsigned char q[2048];
     CHECK(pmx_quantize(PMX_TYPE_Q8_0, q, x, 1, 48) == PMX_ERR_INVALID_ARG, "q8_0 n=48");
     CHECK(pmx_quantize(PMX_TYPE_Q4_0, q, x, 1, 33) == PMX_ERR_INVALID_ARG, "q4_0 n=33");
+    CHECK(pmx_quantize(PMX_TYPE_Q5_0, q, x, 1, 48) == PMX_ERR_INVALID_ARG, "q5_0 n=48");
+    CHECK(pmx_type_block_size(PMX_TYPE_Q5_0) == 32 && pmx_type_block_bytes(PMX_TYPE_Q5_0) == 22, "q5_0 geometry");
     CHECK(pmx_quantize(PMX_TYPE_Q4_K, q, x, 1, 128) == PMX_ERR_INVALID_ARG, "q4_K n=128");
     CHECK(pmx_quantize(PMX_TYPE_Q6_K, q, x, 1, 320) == PMX_ERR_INVALID_ARG, "q6_K n=320");
     CHECK(pmx_dequantize(PMX_TYPE_Q6_K, x, q, 1, 320) == PMX_ERR_INVALID_ARG, "q6_K dequantize n=320");

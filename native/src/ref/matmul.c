@@ -1,5 +1,6 @@
 /* Scalar reference matmul, the oracle for every ISA: each quantized dot product is ggml's generic vec_dot
  * (exact int32 sums per block times the block's float scales), every sum accumulated in double. */
+#include <string.h>
 #include "ref.h"
 
 /* Weight row . activation row over n elements (nb blocks for the quantized types). */
@@ -48,6 +49,25 @@ static double dot_q4_0(const void *w, const void *a, int64_t n) {
         for (int j = 0; j < QK4_0 / 2; j++) {
             sumi += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j];
             sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + QK4_0 / 2];
+        }
+        s += (double)sumi * pmx_half_to_f32(x[i].d) * pmx_half_to_f32(y[i].d);
+    }
+    return s;
+}
+
+static double dot_q5_0(const void *w, const void *a, int64_t n) {
+    const block_q5_0 *x = w;
+    const block_q8_0 *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, sizeof qh);
+        int32_t sumi = 0;
+        for (int j = 0; j < QK5_0 / 2; j++) {
+            const int q0 = (x[i].qs[j] & 0x0f) | (int)(((qh >> j) & 1) << 4);
+            const int q1 = (x[i].qs[j] >> 4) | (int)(((qh >> (j + QK5_0 / 2)) & 1) << 4);
+            sumi += (q0 - 16) * y[i].qs[j];
+            sumi += (q1 - 16) * y[i].qs[j + QK5_0 / 2];
         }
         s += (double)sumi * pmx_half_to_f32(x[i].d) * pmx_half_to_f32(y[i].d);
     }
@@ -133,6 +153,7 @@ REF_MATMUL(f16, PMX_T_F16)
 REF_MATMUL(bf16, PMX_T_BF16)
 REF_MATMUL(q8_0, PMX_T_Q8_0)
 REF_MATMUL(q4_0, PMX_T_Q4_0)
+REF_MATMUL(q5_0, PMX_T_Q5_0)
 REF_MATMUL(q4_K, PMX_T_Q4_K)
 REF_MATMUL(q6_K, PMX_T_Q6_K)
 
@@ -152,6 +173,7 @@ void pmx_ref_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16};
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0};
+    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0};
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K};
 }

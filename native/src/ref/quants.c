@@ -80,6 +80,48 @@ static void dequantize_q4_0(float *y, const block_q4_0 *x, int64_t n) {
     }
 }
 
+/* ---- Q5_0: as Q4_0 with 5 bits: d = max / -16, q = trunc(x / d + 16.5) capped at 31 (the +16 extreme lands
+ * on 15). The 5th bits go to qh, bit j for element j (a little-endian uint32), nibbles as Q4_0's. ---- */
+
+static void quantize_q5_0(block_q5_0 *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK5_0; i++, x += QK5_0) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK5_0; j++) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -16;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = pmx_f32_to_half(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < QK5_0 / 2; j++) {
+            const float x0 = x[j] * id, x1 = x[QK5_0 / 2 + j] * id;
+            const uint8_t q0 = (uint8_t)imin(31, (int8_t)(x0 + 16.5f));
+            const uint8_t q1 = (uint8_t)imin(31, (int8_t)(x1 + 16.5f));
+            y[i].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+            qh |= (uint32_t)(q0 >> 4) << j;
+            qh |= (uint32_t)(q1 >> 4) << (j + QK5_0 / 2);
+        }
+        y[i].qh[0] = (uint8_t)qh, y[i].qh[1] = (uint8_t)(qh >> 8), y[i].qh[2] = (uint8_t)(qh >> 16);
+        y[i].qh[3] = (uint8_t)(qh >> 24);
+    }
+}
+
+/* The 5-bit quant of element j (0..31) of a block. */
+static inline int q5_0_quant(const block_q5_0 *b, int j) {
+    const int nib = j < QK5_0 / 2 ? b->qs[j] & 0x0f : b->qs[j - QK5_0 / 2] >> 4;
+    return nib | (((b->qh[j / 8] >> (j % 8)) & 1) << 4);
+}
+
+static void dequantize_q5_0(float *y, const block_q5_0 *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK5_0; i++, y += QK5_0) {
+        const float d = pmx_half_to_f32(x[i].d);
+        for (int j = 0; j < QK5_0; j++) y[j] = (q5_0_quant(&x[i], j) - 16) * d;
+    }
+}
+
 /* ---- Q4_K ---- */
 
 /* ggml's make_qkx2_quants with use_mad = false: L in [0, nmax] with x ~ scale * L - the_min, the scale and
@@ -399,6 +441,7 @@ void pmx_ref_quantize_row(int type_index, void *dst, const float *src, int64_t n
         break;
     case PMX_T_Q8_0: pmx_ref_quantize_row_q8_0(dst, src, n); break;
     case PMX_T_Q4_0: quantize_q4_0(dst, src, n); break;
+    case PMX_T_Q5_0: quantize_q5_0(dst, src, n); break;
     case PMX_T_Q4_K: quantize_q4_K(dst, src, n); break;
     case PMX_T_Q6_K: quantize_q6_K(dst, src, n); break;
     default: break;
@@ -416,6 +459,7 @@ void pmx_ref_dequantize_row(int type_index, float *dst, const void *src, int64_t
         break;
     case PMX_T_Q8_0: dequantize_q8_0(dst, src, n); break;
     case PMX_T_Q4_0: dequantize_q4_0(dst, src, n); break;
+    case PMX_T_Q5_0: dequantize_q5_0(dst, src, n); break;
     case PMX_T_Q4_K: dequantize_q4_K(dst, src, n); break;
     case PMX_T_Q6_K: dequantize_q6_K(dst, src, n); break;
     default: break;

@@ -119,7 +119,7 @@ static inline void transpose_4x16(int8x16_t r0, int8x16_t r1, int8x16_t r2, int8
     vst1q_s8(out + 48, vreinterpretq_s8_s16(vzip2q_s16(b, e)));
 }
 
-/* ---- Q4_0 and Q8_0 weights against Q8_0 activations: per 32-block, y += dw * dx * int dot ---- */
+/* ---- Q4_0, Q5_0 and Q8_0 weights against Q8_0 activations: per 32-block, y += dw * dx * int dot ---- */
 
 PMX_INLINE void q4_0_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C) {
     float32x4_t acc[4];
@@ -151,6 +151,47 @@ PMX_INLINE void q4_0_tile(const uint8_t *const *w, const uint8_t *const *x, int6
     UNROLL for (int j = 0; j < C; j++) vst1q_f32(out + 4 * j, acc[j]);
 }
 TILES(q4_0)
+
+/* Q5_0: q - 16 in [-16, 15] as nibble | (5th bit clear ? 0xF0 : 0) (0xF0 | nib is nib - 16 as int8); the qh
+ * bits become byte masks by a table lookup of their bytes and a bit test, so |w| <= 16 suits dot32_small. */
+PMX_INLINE void q5_0_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C) {
+    float32x4_t acc[4];
+    UNROLL for (int j = 0; j < C; j++) acc[j] = vdupq_n_f32(0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), f0 = vdupq_n_u8(0xf0);
+    static const uint8_t bit_tbl[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    static const uint8_t idx_tbl[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    const uint8x16_t bits = vld1q_u8(bit_tbl), idx0 = vld1q_u8(idx_tbl), idx1 = vld1q_u8(idx_tbl + 16);
+    const int64_t nb = n / QK5_0;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        int8x16_t w0[4], w1[4];
+        pmx_half dh[4];
+        UNROLL for (int i = 0; i < 4; i++) {
+            const block_q5_0 *b = (const block_q5_0 *)w[i] + ib;
+            __builtin_prefetch((const uint8_t *)b + PF_AHEAD);
+            uint32_t qh;
+            memcpy(&qh, b->qh, sizeof qh);
+            const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(qh));
+            /* element k (of 0..15 and of 16..31): 0xff where bit k of qh (bit 16 + k) is set */
+            const uint8x16_t h0 = vtstq_u8(vqtbl1q_u8(h, idx0), bits), h1 = vtstq_u8(vqtbl1q_u8(h, idx1), bits);
+            const uint8x16_t q = vld1q_u8(b->qs);
+            w0[i] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), vbicq_u8(f0, h0)));
+            w1[i] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), vbicq_u8(f0, h1)));
+            dh[i] = b->d;
+        }
+        const float32x4_t dw = half4(dh);
+        UNROLL for (int j = 0; j < C; j++) {
+            const block_q8_0 *a = (const block_q8_0 *)x[j] + ib;
+            const int8x16_t x0 = vld1q_s8(a->qs), x1 = vld1q_s8(a->qs + 16);
+            int32x4_t s[4];
+            UNROLL for (int i = 0; i < 4; i++) s[i] = dot32_small(vdupq_n_s32(0), w0[i], x0, w1[i], x1);
+            const float32x4_t dot = vcvtq_f32_s32(row_totals(s[0], s[1], s[2], s[3]));
+            acc[j] = vfmaq_f32(acc[j], dot, vmulq_n_f32(dw, h2f(a->d)));
+        }
+    }
+    UNROLL for (int j = 0; j < C; j++) vst1q_f32(out + 4 * j, acc[j]);
+}
+TILES(q5_0)
 
 PMX_INLINE void q8_0_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C) {
     float32x4_t acc[4];
@@ -354,6 +395,7 @@ TILES(q6_K)
                   r1);                                                                                        \
     }
 INT8_MATMUL(q4_0, PMX_T_Q4_0)
+INT8_MATMUL(q5_0, PMX_T_Q5_0)
 INT8_MATMUL(q8_0, PMX_T_Q8_0)
 INT8_MATMUL(q4_K, PMX_T_Q4_K)
 INT8_MATMUL(q6_K, PMX_T_Q6_K)
@@ -513,6 +555,7 @@ void pmx_neon_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16};
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0};
+    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0};
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K};
 }

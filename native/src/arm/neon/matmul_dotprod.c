@@ -25,6 +25,7 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { return 
 void pmx_neon_register_matmul_dotprod(pmx_kernels *k) {
     k->matmul[PMX_T_Q8_0].matmul = matmul_q8_0;
     k->matmul[PMX_T_Q4_0].matmul = matmul_q4_0;
+    k->matmul[PMX_T_Q5_0].matmul = matmul_q5_0;
     k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K;
     k->matmul[PMX_T_Q6_K].matmul = matmul_q6_K;
 }

@@ -320,6 +320,110 @@ AI void q4_0_tile8(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
 #define q4_0_tile q4_0_tile8
 TILES(q4_0)
 
+/* ---- Q5_0 weights against Q8_0 activations: 8 blocks per step, as Q4_0 ----
+ * The 5-bit quants (0..31, nibble | 16 where the qh bit is set) are maddubs' unsigned operand as they are; the
+ * -16 offset becomes -16 * sum(x) per block, once per column and step (no per-row sign moves). Pair sums
+ * reach 2 * 31 * 127 = 7874 and a block's two halves 15748: one hadd level still fits int16 (31496), the
+ * second goes through int32 (fold8_i32). */
+
+/* 0xff in byte k where bit k % 8 of byte idx[k] of v (per 128-bit lane) is set: the qh bits as a byte mask. */
+AI __m256i bits_to_bytes(__m256i v, __m256i idx) {
+    const __m256i bm = _mm256_set1_epi64x(0x8040201008040201ll);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(v, idx), bm), bm);
+}
+
+AI uint32_t load_qh(const block_q5_0 *b) {
+    uint32_t h;
+    memcpy(&h, b->qh, sizeof h);
+    return h;
+}
+
+/* The 32 weights of a block as signed int8 q - 16, in element order (the per-block tail). */
+AI __m256i load_q5_0(const block_q5_0 *b) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bits = bits_to_bytes(_mm256_set1_epi32((int)load_qh(b)), idx);
+    return _mm256_or_si256(nib, _mm256_andnot_si256(bits, _mm256_set1_epi8((char)0xf0)));
+}
+
+/* fold8_i16 for |t| <= 16383: the second level of pair sums in int32. Same lane order (blocks 0 2 4 6 1 3 5 7). */
+AI __m256i fold8_i32(__m256i t0, __m256i t1, __m256i t2, __m256i t3) {
+    const __m256i one = _mm256_set1_epi16(1);
+    return _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_hadd_epi16(t0, t1), one),
+                             _mm256_madd_epi16(_mm256_hadd_epi16(t2, t3), one));
+}
+
+AI void q5_0_tile8(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                   const int R, const int C) {
+    const int64_t nb = n / QK5_0;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), sixteen = _mm256_set1_epi8(16);
+    /* two blocks per register (block 2p in the low lane, 2p + 1 in the high): elements 0..15 take qh bytes 0
+     * and 1 of their block, elements 16..31 bytes 2 and 3 */
+    const __m256i idx_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m256i idx_hi = _mm256_add_epi8(idx_lo, _mm256_set1_epi8(2));
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        __m256i xl[4][4], xh[4][4], off[4];
+        __m256 xd[4];
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
+            __m256i o[4];
+            UNROLL for (int p = 0; p < 4; p++) {
+                const __m256i a = _mm256_loadu_si256((const __m256i *)x[2 * p].qs);
+                const __m256i b = _mm256_loadu_si256((const __m256i *)x[2 * p + 1].qs);
+                xl[c][p] = _mm256_permute2x128_si256(a, b, 0x20);
+                xh[c][p] = _mm256_permute2x128_si256(a, b, 0x31);
+                /* 16 * x pair sums <= 4064, two of them <= 8128: within fold8_i16's bound */
+                o[p] = _mm256_add_epi16(_mm256_maddubs_epi16(sixteen, xl[c][p]), _mm256_maddubs_epi16(sixteen, xh[c][p]));
+            }
+            off[c] = fold8_i16(o[0], o[1], o[2], o[3]);
+            xd[c] = load_d8((const char *)&x->d, sizeof(block_q8_0));
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_q5_0 *b = (const block_q5_0 *)(w + r * rb) + i;
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
+            __m256i lo[4], hi[4];
+            UNROLL for (int p = 0; p < 4; p++) {
+                const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
+                                                   _mm_loadu_si128((const __m128i *)b[2 * p].qs));
+                const __m256i hv = _mm256_set_m128i(_mm_cvtsi32_si128((int)load_qh(&b[2 * p + 1])),
+                                                    _mm_cvtsi32_si128((int)load_qh(&b[2 * p])));
+                lo[p] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(bits_to_bytes(hv, idx_lo), sixteen));
+                hi[p] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                        _mm256_and_si256(bits_to_bytes(hv, idx_hi), sixteen));
+            }
+            const __m256 dw = load_d8((const char *)&b->d, sizeof(block_q5_0));
+            UNROLL for (int c = 0; c < C; c++) {
+                __m256i t[4];
+                UNROLL for (int p = 0; p < 4; p++)
+                    t[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], xl[c][p]), _mm256_maddubs_epi16(hi[p], xh[c][p]));
+                const __m256i s = _mm256_sub_epi32(fold8_i32(t[0], t[1], t[2], t[3]), off[c]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, xd[c]), acc[r][c]);
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+    for (; i < nb; i++)
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_q5_0 *b = (const block_q5_0 *)(w + r * rb) + i;
+            const __m256i wq = load_q5_0(b), wa = _mm256_abs_epi8(wq);
+            UNROLL for (int c = 0; c < C; c++) {
+                const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
+                const __m256i s = dot_i8(wa, wq, _mm256_loadu_si256((const __m256i *)x->qs));
+                y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(s)) * (h2f(b->d) * h2f(x->d));
+            }
+        }
+}
+#define q5_0_tile q5_0_tile8
+TILES(q5_0)
+
 /* ---- Q4_K weights against Q8_K activations ----
  * Per row and super-block, everything stays in registers: the 6-bit scales and mins are unpacked with byte
  * shuffles, the 8 sub-block dot products fold to one int16 vector by hadds, one madd applies the 8 scales,
@@ -486,6 +590,7 @@ MATMUL(f16, n * 2, n * 4)
 MATMUL(bf16, n * 2, n * 4)
 MATMUL(q8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0), n / QK8_0 * (int64_t)sizeof(block_q8_0))
 MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), n / QK8_0 * (int64_t)sizeof(block_q8_0))
+MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), n / QK8_0 * (int64_t)sizeof(block_q8_0))
 MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K))
 MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(block_q8_K))
 
@@ -495,6 +600,7 @@ void pmx_avx2_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16};
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0};
+    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0};
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K};
 }

@@ -1,5 +1,5 @@
 /* AVX-512 matmul: register tiles of R weight rows x C activation columns (GEMV 4 x 1, GEMM up to 4 x 4) on zmm.
- * Q8_0/Q4_0 use vpdpbusd when the CPU has AVX512_VNNI, maddubs/madd otherwise; activations come from the AVX2
+ * Q8_0/Q4_0/Q5_0 use vpdpbusd when the CPU has AVX512_VNNI, maddubs/madd otherwise; activations come from the AVX2
  * prepare functions (same block formats), which this table keeps. */
 #include <stdlib.h>
 #include "avx512.h"
@@ -101,7 +101,7 @@ TILES(f32)
 TILES(f16)
 TILES(bf16)
 
-/* ---- Q8_0 and Q4_0 weights against Q8_0 activations, two blocks per zmm ---- */
+/* ---- Q8_0, Q4_0 and Q5_0 weights against Q8_0 activations, two blocks per zmm ---- */
 
 /* u8 x s8 products summed in groups of 4 onto acc. Without VNNI, maddubs saturates its int16 pair sums, which
  * the callers keep out of reach (|u| <= 128 with |s| <= 127). */
@@ -117,20 +117,39 @@ AI __m512i load_x2(const block_q8_0 *x, int64_t i, int two) {
 }
 
 /* Weights of blocks i and i+1 as unsigned bytes, in element order. Q4_0: the nibbles (0..15, offset 8 taken
- * off through the activation sums); Q8_0 with VNNI: q ^ 0x80 = q + 128 (offset 128 likewise); Q8_0 without
- * VNNI: |q|, the sign moving onto the activations (wneg). */
-AI __m512i load_w2(const char *row, int64_t i, int two, const int q4, const int vnni, __mmask64 *wneg, float *d0,
+ * off through the activation sums); Q5_0: the nibbles plus 16 where the 5th bit is set (0..31, offset 16
+ * likewise); Q8_0 with VNNI: q ^ 0x80 = q + 128 (offset 128 likewise); Q8_0 without VNNI: |q|, the sign moving
+ * onto the activations (wneg). */
+enum { W_Q8_0, W_Q4_0, W_Q5_0 };
+
+AI __m512i nibbles2(__m128i q0, __m128i q1) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    /* per block: low nibbles are elements 0..15, high nibbles 16..31 */
+    return cat256(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q0, 4), q0), m4),
+                  _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q1, 4), q1), m4));
+}
+
+AI __m512i load_w2(const char *row, int64_t i, int two, const int wk, const int vnni, __mmask64 *wneg, float *d0,
                    float *d1) {
-    if (q4) {
+    if (wk == W_Q4_0) {
         const block_q4_0 *b = (const block_q4_0 *)row + i;
-        const __m128i q0 = _mm_loadu_si128((const __m128i *)b[0].qs);
-        const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128();
         *d0 = h2f(b[0].d);
         *d1 = two ? h2f(b[1].d) : 0.0f;
-        const __m256i m4 = _mm256_set1_epi8(0x0f);
-        /* per block: low nibbles are elements 0..15, high nibbles 16..31 */
-        return cat256(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q0, 4), q0), m4),
-                      _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q1, 4), q1), m4));
+        return nibbles2(_mm_loadu_si128((const __m128i *)b[0].qs),
+                        two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128());
+    }
+    if (wk == W_Q5_0) {
+        const block_q5_0 *b = (const block_q5_0 *)row + i;
+        *d0 = h2f(b[0].d);
+        *d1 = two ? h2f(b[1].d) : 0.0f;
+        uint32_t h0, h1 = 0;
+        memcpy(&h0, b[0].qh, 4);
+        if (two) memcpy(&h1, b[1].qh, 4);
+        /* bit k of qh is element k: byte k of the block's 256-bit half */
+        const __mmask64 hi = (__mmask64)h0 | (__mmask64)h1 << 32;
+        const __m512i q = nibbles2(_mm_loadu_si128((const __m128i *)b[0].qs),
+                                   two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128());
+        return _mm512_mask_add_epi8(q, hi, q, _mm512_set1_epi8(16));
     }
     const block_q8_0 *b = (const block_q8_0 *)row + i;
     *d0 = h2f(b[0].d);
@@ -142,10 +161,13 @@ AI __m512i load_w2(const char *row, int64_t i, int two, const int q4, const int 
 }
 
 AI void q80_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                      const int R, const int C, const int q4, const int vnni) {
-    const int64_t nb = n / QK8_0, wbs = q4 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q8_0);
-    /* weights are offset by +8 (Q4_0) or +128 (Q8_0 on VNNI): subtract offset * sum(x) */
-    const int offset_shift = q4 ? 3 : 7, use_offset = q4 || vnni;
+                      const int R, const int C, const int wk, const int vnni) {
+    const int64_t nb = n / QK8_0;
+    const int64_t wbs = wk == W_Q4_0 ? (int64_t)sizeof(block_q4_0)
+                        : wk == W_Q5_0 ? (int64_t)sizeof(block_q5_0) : (int64_t)sizeof(block_q8_0);
+    /* weights are offset by +8 (Q4_0), +16 (Q5_0) or +128 (Q8_0 on VNNI): subtract offset * sum(x). Without
+     * VNNI, maddubs' int16 pair sums stay below saturation: <= 2 * 31 * 127 for Q5_0. */
+    const int offset_shift = wk == W_Q4_0 ? 3 : wk == W_Q5_0 ? 4 : 7, use_offset = wk != W_Q8_0 || vnni;
     __m512 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i += 2) {
@@ -156,7 +178,7 @@ AI void q80_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int
         UNROLL for (int r = 0; r < R; r++) {
             float d0, d1;
             _mm_prefetch(w + r * rb + i * wbs + PF_AHEAD(R, rb), _MM_HINT_T0);
-            wu[r] = load_w2(w + r * rb, i, two, q4, vnni, &wneg[r], &d0, &d1);
+            wu[r] = load_w2(w + r * rb, i, two, wk, vnni, &wneg[r], &d0, &d1);
             wd[r] = bcast2(d0, d1);
         }
         UNROLL for (int c = 0; c < C; c++) {
@@ -178,14 +200,18 @@ AI void q80_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int
     store_tile(acc, y, ldy, R, C);
 }
 
-#define q8_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, 0, 0)
-#define q4_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, 1, 0)
-#define q8_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, 0, 1)
-#define q4_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, 1, 1)
+#define q8_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q8_0, 0)
+#define q4_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_0, 0)
+#define q5_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_0, 0)
+#define q8_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q8_0, 1)
+#define q4_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_0, 1)
+#define q5_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_0, 1)
 TILES(q8_0)
 TILES(q4_0)
 TILES(q8_0v)
 TILES(q4_0v)
+TILES(q5_0)
+TILES(q5_0v)
 
 /* ---- K-quants. Sub-block scales multiply the int16 pair sums inside madd_epi16 for free; vpdpbusd would
  * leave int32 sums needing a separate multiply per sub-block, so these use maddubs/madd with or without VNNI. */
@@ -329,6 +355,8 @@ MATMUL(q8_0, Q8_0_ACT, Q8_0_ACT)
 MATMUL(q8_0v, Q8_0_ACT, Q8_0_ACT)
 MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), Q8_0_ACT)
 MATMUL(q4_0v, n / QK4_0 * (int64_t)sizeof(block_q4_0), Q8_0_ACT)
+MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), Q8_0_ACT)
+MATMUL(q5_0v, n / QK5_0 * (int64_t)sizeof(block_q5_0), Q8_0_ACT)
 MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), Q8_K_ACT)
 MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), Q8_K_ACT)
 
@@ -352,6 +380,7 @@ void pmx_avx512_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_BF16].matmul = matmul_bf16;
     k->matmul[PMX_T_Q8_0].matmul = vnni ? matmul_q8_0v : matmul_q8_0;
     k->matmul[PMX_T_Q4_0].matmul = vnni ? matmul_q4_0v : matmul_q4_0;
+    k->matmul[PMX_T_Q5_0].matmul = vnni ? matmul_q5_0v : matmul_q5_0;
     k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K;
     k->matmul[PMX_T_Q6_K].matmul = matmul_q6_K;
 }

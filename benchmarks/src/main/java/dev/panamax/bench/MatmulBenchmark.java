@@ -40,7 +40,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class MatmulBenchmark {
     static final int N = 4096;
 
-    @Param({"Q4_0", "Q8_0", "Q4_K", "Q6_K", "F16", "F32"})
+    @Param({"Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q6_K", "F16", "F32"})
     GgmlType type;
 
     @Param({"native", "vector", "scalar"})

@@ -122,6 +122,15 @@ public class PanamaxNative extends PanamaxNative$shared {
     public static int PMX_TYPE_Q4_0() {
         return PMX_TYPE_Q4_0;
     }
+    private static final int PMX_TYPE_Q5_0 = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q5_0 6
+     * }
+     */
+    public static int PMX_TYPE_Q5_0() {
+        return PMX_TYPE_Q5_0;
+    }
     private static final int PMX_TYPE_Q8_0 = (int)8L;
     /**
      * {@snippet lang=c :

@@ -27,10 +27,10 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "microbench", mixinStandardHelpOptions = true,
         description = {"GEMV GB/s per weight type and backend, against a plain memory read (under a minute).",
-                "Types F32, F16, Q8_0, Q4_0, Q4_K, Q6_K on a matrix far larger than the last-level cache;",
+                "Types F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K on a matrix far larger than the last-level cache;",
                 "the memory read is measured in the same run."})
 final class MicrobenchCommand implements Callable<Integer> {
-    static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K};
+    static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K};
 
     @Option(names = "--threads", description = "Threads for the native runs (default: 1 and every CPU).")
     Integer threads;

@@ -69,6 +69,7 @@ final class JavaQuants {
             case BF16 -> { for (int i = 0; i < n; i++) dst.set(I16, off + 2L * i, toBf16(x[i])); }
             case Q8_0 -> { for (int b = 0; b < n / QK; b++) q8_0Block(dst, off + 34L * b, x, b * QK); }
             case Q4_0 -> { for (int b = 0; b < n / QK; b++) q4_0Block(dst, off + 18L * b, x, b * QK); }
+            case Q5_0 -> { for (int b = 0; b < n / QK; b++) q5_0Block(dst, off + 22L * b, x, b * QK); }
             case Q4_K -> { for (int b = 0; b < n / QK_K; b++) q4KBlock(dst, off + 144L * b, x, b * QK_K); }
             case Q6_K -> { for (int b = 0; b < n / QK_K; b++) q6KBlock(dst, off + 210L * b, x, b * QK_K); }
         }
@@ -97,12 +98,24 @@ final class JavaQuants {
                     }
                 }
             }
+            case Q5_0 -> {
+                for (int b = 0; b < n / QK; b++) {
+                    long o = off + 22L * b;
+                    float d = fromHalf(src.get(I16, o));
+                    int qh = src.get(I32, o + 2);
+                    for (int j = 0; j < 16; j++) {
+                        int q = src.get(JAVA_BYTE, o + 6 + j) & 0xff;
+                        y[b * QK + j] = (((q & 0xf) | (((qh >>> j) & 1) << 4)) - 16) * d;
+                        y[b * QK + j + 16] = (((q >>> 4) | (((qh >>> (j + 16)) & 1) << 4)) - 16) * d;
+                    }
+                }
+            }
             case Q4_K -> { for (int b = 0; b < n / QK_K; b++) dequantQ4K(y, b * QK_K, src, off + 144L * b); }
             case Q6_K -> { for (int b = 0; b < n / QK_K; b++) dequantQ6K(y, b * QK_K, src, off + 210L * b); }
         }
     }
 
-    // ---- Q8_0 / Q4_0 ----
+    // ---- Q8_0 / Q4_0 / Q5_0 ----
 
     private static void q8_0Block(MemorySegment dst, long o, float[] x, int x0) {
         float amax = 0;
@@ -131,6 +144,31 @@ final class JavaQuants {
             int q1 = Math.min(15, (int) (x[x0 + 16 + j] * id + 8.5f));
             dst.set(JAVA_BYTE, o + 2 + j, (byte) (q0 | (q1 << 4)));
         }
+    }
+
+    /** As Q4_0 with 5 bits: d = max / -16, q = trunc(x / d + 16.5) capped at 31; bit j of qh is element j's 5th bit. */
+    private static void q5_0Block(MemorySegment dst, long o, float[] x, int x0) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < QK; j++) {
+            float v = x[x0 + j];
+            if (amax < Math.abs(v)) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        float d = max / -16;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        dst.set(I16, o, toHalf(d));
+        int qh = 0;
+        for (int j = 0; j < 16; j++) {
+            // C's (int8_t) of a float truncates toward zero; the value is in [0.5, 32.5]
+            int q0 = Math.min(31, (int) (x[x0 + j] * id + 16.5f));
+            int q1 = Math.min(31, (int) (x[x0 + 16 + j] * id + 16.5f));
+            dst.set(JAVA_BYTE, o + 6 + j, (byte) ((q0 & 0xf) | ((q1 & 0xf) << 4)));
+            qh |= (q0 >>> 4) << j;
+            qh |= (q1 >>> 4) << (j + 16);
+        }
+        dst.set(I32, o + 2, qh);
     }
 
     // ---- Q4_K ----

@@ -64,7 +64,7 @@ public class ScalarKernels implements Kernels {
 
         Act(GgmlType type, int n) {
             x = new float[n];
-            boolean q8 = type == GgmlType.Q8_0 || type == GgmlType.Q4_0;
+            boolean q8 = type == GgmlType.Q8_0 || type == GgmlType.Q4_0 || type == GgmlType.Q5_0;
             boolean k = type == GgmlType.Q4_K || type == GgmlType.Q6_K;
             qs = q8 || k ? new byte[n] : null;
             d = q8 ? new float[n / QK] : k ? new float[n / QK_K] : null;
@@ -74,7 +74,7 @@ public class ScalarKernels implements Kernels {
         void load(GgmlType type, MemorySegment src, long off, int n) {
             MemorySegment.copy(src, F32, off, x, 0, n);
             switch (type) {
-                case Q8_0, Q4_0 -> JavaQuants.actQ8_0(x, n, qs, d);
+                case Q8_0, Q4_0, Q5_0 -> JavaQuants.actQ8_0(x, n, qs, d);
                 case Q4_K, Q6_K -> JavaQuants.actQ8K(x, n, qs, d, bsums);
                 default -> {}
             }
@@ -130,6 +130,21 @@ public class ScalarKernels implements Kernels {
                     for (int j = 0; j < 16; j++) {
                         int q = w.get(JAVA_BYTE, o + 2 + j) & 0xff;
                         sumi += ((q & 0xf) - 8) * a.qs[b * QK + j] + ((q >>> 4) - 8) * a.qs[b * QK + 16 + j];
+                    }
+                    s += sumi * (JavaQuants.fromHalf(w.get(I16, o)) * a.d[b]);
+                }
+                return s;
+            }
+            case Q5_0: {
+                float s = 0;
+                for (int b = 0; b < n / QK; b++) {
+                    long o = wo + 22L * b;
+                    int qh = w.get(I32, o + 2);
+                    int sumi = 0;
+                    for (int j = 0; j < 16; j++) {
+                        int q = w.get(JAVA_BYTE, o + 6 + j) & 0xff;
+                        int q0 = (q & 0xf) | (((qh >>> j) & 1) << 4), q1 = (q >>> 4) | (((qh >>> (j + 16)) & 1) << 4);
+                        sumi += (q0 - 16) * a.qs[b * QK + j] + (q1 - 16) * a.qs[b * QK + 16 + j];
                     }
                     s += sumi * (JavaQuants.fromHalf(w.get(I16, o)) * a.d[b]);
                 }

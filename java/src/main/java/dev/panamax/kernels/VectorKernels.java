@@ -12,6 +12,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -76,6 +77,9 @@ public final class VectorKernels extends ScalarKernels {
                 }
                 case Q4_0 -> {
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4_0(w, r * rowBytes, a, nCols));
+                }
+                case Q5_0 -> {
+                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ5_0(w, r * rowBytes, a, nCols));
                 }
                 case Q4_K -> {
                     for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4K(w, r * rowBytes, a, nCols));
@@ -222,6 +226,41 @@ public final class VectorKernels extends ScalarKernels {
                 ShortVector packed = wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE)).and((short) 0xff);
                 ShortVector lo = packed.and((short) 0xf).sub((short) 8);
                 ShortVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub((short) 8);
+                ShortVector p = lo.mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
+                        .add(hi.mul(wide(ByteVector.fromArray(B, a.qs, xo + 16 + c))));
+                sum = widenAdd(sum, p);
+            }
+            float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
+            acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Lane k: 1 << k, the qh bit of the k-th element of a chunk. */
+    private static final ShortVector LANE_BIT;
+
+    static {
+        short[] bits = new short[S.length()];
+        for (int k = 0; k < bits.length; k++) bits[k] = (short) (1 << k);
+        LANE_BIT = ShortVector.fromArray(S, bits, 0);
+    }
+
+    /** As Q4_0, the 5th bits from qh by a lane mask and compare (no per-lane shifts: AVX2 has none for 16 bits). */
+    private static float dotQ5_0(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(F.withShape(I.vectorShape()));
+        VectorSpecies<Float> FS = acc.species();
+        for (int b = 0; b < n / QK; b++) {
+            long o = wo + 22L * b;
+            int xo = b * QK;
+            int qh = w.get(JavaQuants.I32, o + 2);
+            IntVector sum = IntVector.zero(I);
+            for (int c = 0; c < 16; c += BL) {
+                ShortVector packed = wide(ByteVector.fromMemorySegment(B, w, o + 6 + c, LE)).and((short) 0xff);
+                // q - 16: the nibble, less 16 where the 5th bit is clear
+                VectorMask<Short> clearLo = ShortVector.broadcast(S, (short) (qh >>> c)).and(LANE_BIT).compare(VectorOperators.EQ, 0);
+                VectorMask<Short> clearHi = ShortVector.broadcast(S, (short) (qh >>> (16 + c))).and(LANE_BIT).compare(VectorOperators.EQ, 0);
+                ShortVector lo = packed.and((short) 0xf).sub((short) 16, clearLo);
+                ShortVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub((short) 16, clearHi);
                 ShortVector p = lo.mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
                         .add(hi.mul(wide(ByteVector.fromArray(B, a.qs, xo + 16 + c))));
                 sum = widenAdd(sum, p);

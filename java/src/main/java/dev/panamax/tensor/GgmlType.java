@@ -2,12 +2,13 @@ package dev.panamax.tensor;
 
 /**
  * Tensor element types as ggml numbers them (GGUF stores these ids), with their block geometry. Blocks are
- * bit-exact with ggml's: {@code block_q4_0}, {@code block_q8_0}, {@code block_q4_K}, {@code block_q6_K}.
+ * bit-exact with ggml's: {@code block_q4_0}, {@code block_q5_0}, {@code block_q8_0}, {@code block_q4_K}, {@code block_q6_K}.
  */
 public enum GgmlType {
     F32(0, 1, 4),
     F16(1, 1, 2),
     Q4_0(2, 32, 18),
+    Q5_0(6, 32, 22),
     Q8_0(8, 32, 34),
     Q4_K(12, 256, 144),
     Q6_K(14, 256, 210),

@@ -245,6 +245,16 @@ class KernelsTest {
         assertEquals(JavaQuants.toHalf(2f), q4.get(JAVA_SHORT, 0)); // d = max / -8 = 2
         // element 0: -16 / 2 + 8.5 = 0.5 -> 0; element 16: 0 + 8.5 -> 8
         assertEquals(0 | (8 << 4), q4.get(JAVA_BYTE, 2) & 0xff);
+        // Q5_0: d = max / -16 = 1, element j: (j - 16) + 16.5 -> j; low 4 bits in qs (j and j + 16 share a byte),
+        // the 5th bits in qh (bit j = element j): elements 16..31
+        MemorySegment q5 = arena.allocate(22);
+        k.quantize(GgmlType.Q5_0, q5, x, 1, 32);
+        assertEquals(JavaQuants.toHalf(1f), q5.get(JAVA_SHORT, 0));
+        assertEquals(0xffff0000, q5.get(JavaQuants.I32, 2));
+        for (int j = 0; j < 16; j++) assertEquals(j | (j << 4), q5.get(JAVA_BYTE, 6 + j) & 0xff, "q5_0 qs[" + j + "]");
+        MemorySegment d5 = floats(32);
+        k.dequantize(GgmlType.Q5_0, d5, q5, 1, 32);
+        for (int j = 0; j < 32; j++) assertEquals(j - 16f, d5.getAtIndex(JAVA_FLOAT, j), "q5_0 decodes exactly");
         assertEquals(3, JavaQuants.nearestInt(2.5f) + 1, "nearest_int rounds half to even");
         assertEquals(-3f, JavaQuants.roundf(-2.5f), "roundf rounds half away from zero");
     }
@@ -311,7 +321,7 @@ class KernelsTest {
         ScalarKernels k = new ScalarKernels();
         int nRows = 8, nCols = 512;
         MemorySegment wf = random((long) nRows * nCols, 1, 5), x = random(nCols, 1, 6);
-        for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K}) {
+        for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K}) {
             MemorySegment w = arena.allocate(type.rowBytes(nCols) * nRows, 64);
             k.quantize(type, w, wf, nRows, nCols);
             MemorySegment wd = floats((long) nRows * nCols), y = floats(nRows), yf = floats(nRows);
