@@ -137,11 +137,14 @@ PMX_EXPORT int32_t pmx_topk_f32(const float *x, int64_t n, int32_t k, int32_t *i
 
 /* RoPE in place on x[n_tokens][n_heads][head_dim]: the first n_rot dims of each head rotate by position
  * pos[t], as ggml_rope_ext computes it: theta = pos * freq_scale * base^(-2i/n_rot), with YaRN blending
- * when ext_factor != 0 (beta_fast, beta_slow, n_ctx_orig) and magnitude scale attn_factor. */
+ * when ext_factor != 0 (beta_fast, beta_slow, n_ctx_orig) and magnitude scale attn_factor.
+ * freq_factors: NULL, or n_rot/2 floats (ggml_rope_ext's third source, e.g. Llama 3.1's rope_freqs.weight);
+ * pair i's extrapolated angle pos * base^(-2i/n_rot) is divided by freq_factors[i] before the scaling/YaRN
+ * mixing. NULL is the same as all factors 1. */
 PMX_EXPORT int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim,
                                 int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base,
                                 float freq_scale, float ext_factor, float attn_factor, float beta_fast,
-                                float beta_slow, int32_t n_ctx_orig);
+                                float beta_slow, int32_t n_ctx_orig, const float *freq_factors);
 
 /* Causal grouped-query attention of one sequence with online softmax.
  * q: [n_q][n_head][head_dim] floats; query t sits at position pos0 + t and sees keys 0..pos0+t.

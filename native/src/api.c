@@ -316,13 +316,14 @@ static void rope_task(void *p, int ith, int nth) {
 
 int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
                      const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor,
-                     float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig) {
+                     float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig,
+                     const float *freq_factors) {
     if (!x || !pos || n_tokens < 0 || n_heads <= 0 || head_dim <= 0 || n_rot <= 0 || n_rot > head_dim ||
         n_rot % 2 != 0 || (mode != PMX_ROPE_NORMAL && mode != PMX_ROPE_NEOX) || !(freq_base > 0) ||
         !(freq_scale > 0))
         return PMX_ERR_INVALID_ARG;
     struct rope_task_args a = {{x, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor,
-                                attn_factor, beta_fast, beta_slow, n_ctx_orig},
+                                attn_factor, beta_fast, beta_slow, n_ctx_orig, freq_factors},
                                n_tokens};
     pmx_pool_run(n_tokens > 1 ? pool : NULL, rope_task, &a);
     return PMX_OK;

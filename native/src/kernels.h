@@ -28,6 +28,7 @@ typedef struct pmx_rope_args {
     int32_t mode;
     float freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow;
     int32_t n_ctx_orig;
+    const float *freq_factors; /* n_rot/2 divisors of the pairs' extrapolated angles, or NULL (all 1) */
 } pmx_rope_args;
 
 typedef struct pmx_attention_args {

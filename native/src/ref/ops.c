@@ -79,12 +79,14 @@ void pmx_ref_rope_cache(const pmx_rope_args *a, int32_t pos, int64_t p0, int64_t
     float theta = (float)pos;
     for (int64_t p = 0; p < p0; p++) theta *= theta_scale;
     for (int64_t p = p0; p < p1; p++) {
-        const float theta_interp = a->freq_scale * theta;
+        /* frequency factors (Llama 3.1's rope_freqs) divide the extrapolated angle before the YaRN mixing */
+        const float theta_extrap = a->freq_factors ? theta / a->freq_factors[p] : theta;
+        const float theta_interp = a->freq_scale * theta_extrap;
         float th = theta_interp;
         if (a->ext_factor != 0.0f) {
             const float y = ((float)p - lo) / fmaxf(0.001f, hi - lo);
             const float ramp_mix = (1 - fminf(1.0f, fmaxf(0.0f, y))) * a->ext_factor;
-            th = theta_interp * (1 - ramp_mix) + theta * ramp_mix;
+            th = theta_interp * (1 - ramp_mix) + theta_extrap * ramp_mix;
         }
         cos_out[p - p0] = cosf(th) * mscale;
         sin_out[p - p0] = sinf(th) * mscale;

@@ -86,10 +86,6 @@ public final class Model implements AutoCloseable {
                 throw new GgufFormatException("the tokenizer has " + tok.vocabSize() + " tokens, token_embd.weight only "
                         + w.vocabSize() + " rows");
             }
-            if (f.tensor("rope_freqs.weight") != null) {
-                org.slf4j.LoggerFactory.getLogger(Model.class).warn(
-                        "{}: rope_freqs.weight (Llama 3.1 rope frequency factors) is not applied yet; long-context output differs from llama.cpp", path);
-            }
             return new Model(f, w, tok, options);
         } catch (IOException | RuntimeException e) {
             f.close();

@@ -1624,7 +1624,8 @@ public class PanamaxNative extends PanamaxNative$shared {
             PanamaxNative.C_FLOAT,
             PanamaxNative.C_FLOAT,
             PanamaxNative.C_FLOAT,
-            PanamaxNative.C_INT
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_rope_f32");
@@ -1635,7 +1636,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig, const float *freq_factors)
      * }
      */
     public static FunctionDescriptor pmx_rope_f32$descriptor() {
@@ -1645,7 +1646,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig, const float *freq_factors)
      * }
      */
     public static MethodHandle pmx_rope_f32$handle() {
@@ -1655,7 +1656,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig, const float *freq_factors)
      * }
      */
     public static MemorySegment pmx_rope_f32$address() {
@@ -1664,16 +1665,16 @@ public class PanamaxNative extends PanamaxNative$shared {
 
     /**
      * {@snippet lang=c :
-     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig)
+     * int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int32_t n_ctx_orig, const float *freq_factors)
      * }
      */
-    public static int pmx_rope_f32(MemorySegment pool, MemorySegment x, long n_tokens, long n_heads, long head_dim, long n_rot, MemorySegment pos, int mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int n_ctx_orig) {
+    public static int pmx_rope_f32(MemorySegment pool, MemorySegment x, long n_tokens, long n_heads, long head_dim, long n_rot, MemorySegment pos, int mode, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow, int n_ctx_orig, MemorySegment freq_factors) {
         var mh$ = pmx_rope_f32.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("pmx_rope_f32", pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig);
+                traceDowncall("pmx_rope_f32", pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig, freq_factors);
             }
-            return (int)mh$.invokeExact(pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig);
+            return (int)mh$.invokeExact(pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig, freq_factors);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

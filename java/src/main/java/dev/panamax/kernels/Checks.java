@@ -87,7 +87,8 @@ final class Checks {
         floats(val, k, "val");
     }
 
-    static void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rope) {
+    static void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rope,
+                     MemorySegment freqFactors) {
         nonNegative(nTokens, "nTokens");
         positive(nHeads, "nHeads");
         positive(headDim, "headDim");
@@ -97,6 +98,7 @@ final class Checks {
         if (rope == null) throw new IllegalArgumentException("rope config is null");
         floats(x, (long) nTokens * nHeads * headDim, "x");
         bytes(pos, (long) nTokens * Integer.BYTES, "pos");
+        if (freqFactors != null) floats(freqFactors, nRot / 2, "freqFactors");
     }
 
     static void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,

@@ -55,9 +55,12 @@ public interface Kernels extends AutoCloseable {
 
     /**
      * RoPE in place on x[nTokens][nHeads][headDim]: the first nRot dims of each head of token t rotate by
-     * position pos[t] (int32[nTokens]), as llama.cpp's {@code ggml_rope_ext}.
+     * position pos[t] (int32[nTokens]), as llama.cpp's {@code ggml_rope_ext}. {@code freqFactors}: null, or nRot/2
+     * floats (Llama 3.1's {@code rope_freqs.weight}) dividing pair i's extrapolated angle pos·base^(-2i/nRot)
+     * before the linear/YaRN scaling; null is the same as all factors 1.
      */
-    void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rope);
+    void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rope,
+              MemorySegment freqFactors);
 
     /**
      * Causal grouped-query attention of one sequence with online softmax. q: [nQ][nHead][headDim] floats,

@@ -108,12 +108,15 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
-    public void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig r) {
-        Checks.rope(x, nTokens, nHeads, headDim, nRot, pos, r);
+    public void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig r,
+                     MemorySegment freqFactors) {
+        Checks.rope(x, nTokens, nHeads, headDim, nRot, pos, r, freqFactors);
         offHeap(x, pos);
+        if (freqFactors != null) offHeap(freqFactors);
         Status.check(PanamaxNative.pmx_rope_f32(live(), x, nTokens, nHeads, headDim, nRot, pos,
                 r.neox() ? PanamaxNative.PMX_ROPE_NEOX() : PanamaxNative.PMX_ROPE_NORMAL(), r.freqBase(), r.freqScale(),
-                r.extFactor(), r.attnFactor(), r.betaFast(), r.betaSlow(), r.nCtxOrig()), "pmx_rope_f32");
+                r.extFactor(), r.attnFactor(), r.betaFast(), r.betaSlow(), r.nCtxOrig(),
+                freqFactors == null ? MemorySegment.NULL : freqFactors), "pmx_rope_f32");
     }
 
     @Override

@@ -301,13 +301,14 @@ public class ScalarKernels implements Kernels {
 
     /**
      * cos and sin of each rotated pair for position p, as ggml_rope_cache_init: cache[2i] = cos, cache[2i+1] = sin,
-     * theta stepped by repeated float multiplication like ggml.
+     * theta stepped by repeated float multiplication like ggml; pair i's extrapolated angle is divided by ff[i]
+     * (ff null: no factors).
      */
-    static void ropeCache(float[] cache, int nRot, float p, RopeConfig rc, float[] corr) {
+    static void ropeCache(float[] cache, int nRot, float p, RopeConfig rc, float[] corr, float[] ff) {
         float thetaScale = (float) Math.pow(rc.freqBase(), -2.0f / nRot);
         float theta = p;
         for (int i0 = 0; i0 < nRot; i0 += 2) {
-            float thetaExtrap = theta;
+            float thetaExtrap = ff == null ? theta : theta / ff[i0 / 2];
             float thetaInterp = rc.freqScale() * thetaExtrap;
             float th = thetaInterp;
             float mscale = rc.attnFactor();
@@ -324,12 +325,14 @@ public class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rc) {
-        Checks.rope(x, nTokens, nHeads, headDim, nRot, pos, rc);
+    public void rope(MemorySegment x, int nTokens, int nHeads, int headDim, int nRot, MemorySegment pos, RopeConfig rc,
+                     MemorySegment freqFactors) {
+        Checks.rope(x, nTokens, nHeads, headDim, nRot, pos, rc, freqFactors);
         float[] corr = corrDims(nRot, rc.nCtxOrig(), rc.freqBase(), rc.betaFast(), rc.betaSlow());
+        float[] ff = freqFactors == null ? null : freqFactors.asSlice(0, 4L * (nRot / 2)).toArray(F32);
         float[] cache = new float[nRot];
         for (int t = 0; t < nTokens; t++) {
-            ropeCache(cache, nRot, pos.get(I32, 4L * t), rc, corr);
+            ropeCache(cache, nRot, pos.get(I32, 4L * t), rc, corr, ff);
             for (int h = 0; h < nHeads; h++) {
                 long base = ((long) t * nHeads + h) * headDim * Float.BYTES;
                 for (int i0 = 0; i0 < nRot; i0 += 2) {

@@ -199,7 +199,7 @@ public final class DeepseekState implements ModelState {
             k.rmsnorm(latent, latent, L.kvANorm().data(), kvLora, 1, c.eps());
             MemorySegment.copy(kva, 4L * (t * row + kvLora), kpe, 4L * t * rope, 4L * rope);
         }
-        k.rope(kpe, n, 1, rope, rope, pos, c.rope());
+        k.rope(kpe, n, 1, rope, rope, pos, c.rope(), null);
         for (int t = 0; t < n; t++) MemorySegment.copy(kpe, 4L * t * rope, kva, 4L * (t * row + kvLora), 4L * rope);
         MemorySegment dst = cache[l].asSlice(pos0 * cacheRowBytes, n * cacheRowBytes);
         if (kvType == GgmlType.F32) MemorySegment.copy(kva, 0, dst, 0, n * cacheRowBytes);
@@ -210,7 +210,7 @@ public final class DeepseekState implements ModelState {
                 MemorySegment.copy(q, 4L * ((long) (t * nh + h) * qHead + nope), qpe, 4L * (t * nh + h) * rope, 4L * rope);
             }
         }
-        k.rope(qpe, n, nh, rope, rope, pos, c.rope());
+        k.rope(qpe, n, nh, rope, rope, pos, c.rope(), null);
         for (int h = 0; h < nh; h++) {
             Weight kb = L.kB()[h];
             if (n == 1) {

@@ -30,6 +30,7 @@ public final class LlamaState implements ModelState {
     // activations, [maxBatch][...] floats
     private final MemorySegment x, xb, xb2, q, kk, vv, att, hb, hb2, pos;
     private final MemorySegment logits; // [vocab], last position
+    private final MemorySegment ropeFreqs; // rope_freqs.weight, or null
     private MemorySegment allLogits; // [maxBatch][vocab], only when a caller asks for every position
     private int position;
 
@@ -40,6 +41,7 @@ public final class LlamaState implements ModelState {
      */
     public LlamaState(LlamaWeights weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
         this.w = weights;
+        this.ropeFreqs = weights.ropeFreqs == null ? null : weights.ropeFreqs.data();
         this.c = weights.config;
         this.k = kernels;
         if (nCtx <= 0) throw new IllegalArgumentException("context length must be positive, got " + nCtx);
@@ -157,8 +159,8 @@ public final class LlamaState implements ModelState {
             if (L.bq() != null) addBias(q, L.bq(), n, qDim);
             if (L.bk() != null) addBias(kk, L.bk(), n, kDim);
             if (L.bv() != null) addBias(vv, L.bv(), n, vDim);
-            k.rope(q, n, c.nHead(), c.headDimK(), c.nRot(), pos, c.rope());
-            k.rope(kk, n, c.nKvHead(), c.headDimK(), c.nRot(), pos, c.rope());
+            k.rope(q, n, c.nHead(), c.headDimK(), c.nRot(), pos, c.rope(), ropeFreqs);
+            k.rope(kk, n, c.nKvHead(), c.headDimK(), c.nRot(), pos, c.rope(), ropeFreqs);
             store(kCache[l], kRowBytes, kk, pos0, n, kDim);
             store(vCache[l], vRowBytes, vv, pos0, n, vDim);
             k.attention(att, q, n, pos0, c.nHead(), c.nKvHead(), c.headDimK(), c.headDimV(), kCache[l], vCache[l], kvType,

@@ -11,7 +11,9 @@ import java.util.Arrays;
  * The weights of a Llama-family model as views of the mapped GGUF file (zero copy), with every shape and type
  * checked against the {@link LlamaConfig} at load, so the forward pass never meets a surprise. Names are
  * llama.cpp's ({@code token_embd.weight}, {@code blk.N.attn_q.weight}, ...). An absent {@code output.weight}
- * means the head is tied to {@code token_embd.weight}. Immutable; valid while the file is open.
+ * means the head is tied to {@code token_embd.weight}. An optional {@code rope_freqs.weight} (F32, nRot/2; Llama 3.1's
+ * RoPE frequency factors; llama.cpp's one name for it, shared by every layer) divides the angles of Q and K's RoPE
+ * in every layer. Immutable; valid while the file is open.
  */
 public final class LlamaWeights implements ModelWeights {
 
@@ -24,13 +26,16 @@ public final class LlamaWeights implements ModelWeights {
     public final Weight tokenEmbd; // (vocab, dim)
     public final Weight outputNorm; // (dim)
     public final Weight output; // (vocab, dim); tokenEmbd when tied
+    public final Weight ropeFreqs; // (nRot/2) frequency factors, or null
     public final Layer[] layers;
 
-    private LlamaWeights(LlamaConfig config, Weight tokenEmbd, Weight outputNorm, Weight output, Layer[] layers) {
+    private LlamaWeights(LlamaConfig config, Weight tokenEmbd, Weight outputNorm, Weight output, Weight ropeFreqs,
+                         Layer[] layers) {
         this.config = config;
         this.tokenEmbd = tokenEmbd;
         this.outputNorm = outputNorm;
         this.output = output;
+        this.ropeFreqs = ropeFreqs;
         this.layers = layers;
     }
 
@@ -49,6 +54,7 @@ public final class LlamaWeights implements ModelWeights {
         Weight outputNorm = Weight.vector(Weight.require(file, "output_norm.weight"), dim);
         GgufTensor out = file.tensor("output.weight");
         Weight output = out == null ? tokenEmbd : Weight.matrix(out, c.vocabSize(), dim);
+        Weight ropeFreqs = Weight.optionalVector(file, "rope_freqs.weight", c.nRot() / 2);
         Layer[] layers = new Layer[c.nLayer()];
         for (int l = 0; l < c.nLayer(); l++) {
             String b = "blk." + l + ".";
@@ -66,12 +72,12 @@ public final class LlamaWeights implements ModelWeights {
                     Weight.matrix(Weight.require(file, b + "ffn_up.weight"), c.ffnDim(), dim),
                     Weight.matrix(Weight.require(file, b + "ffn_down.weight"), dim, c.ffnDim()));
         }
-        return new LlamaWeights(c, tokenEmbd, outputNorm, output, layers);
+        return new LlamaWeights(c, tokenEmbd, outputNorm, output, ropeFreqs, layers);
     }
 
     @Override
     public long parameterCount() {
-        long n = Weight.count(tokenEmbd, outputNorm) + (tiedOutput() ? 0 : output.elements());
+        long n = Weight.count(tokenEmbd, outputNorm, ropeFreqs) + (tiedOutput() ? 0 : output.elements());
         for (Layer l : layers) {
             n += Weight.count(l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.bq(), l.bk(), l.bv(), l.ffnNorm(), l.gate(), l.up(), l.down());
         }

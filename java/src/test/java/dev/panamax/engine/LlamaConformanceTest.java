@@ -1,6 +1,10 @@
 package dev.panamax.engine;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.panamax.gguf.GgufFile;
 import dev.panamax.kernels.Backend;
+import dev.panamax.model.TinyModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,6 +33,29 @@ class LlamaConformanceTest {
     void logitsMatchLlamaCpp(String q, String backend, double maxKl, double minAgree) throws Exception {
         Path m = LlamaCppReference.fixture("tiny-llama-" + q);
         LlamaCppReference.compareLogits(m, PROMPT, Backend.parse(backend), tmp).check(maxKl, minAgree);
+    }
+
+    /**
+     * Llama 3.1's rope_freqs.weight: the f32 fixture with Llama 3.1-shaped frequency factors added (transition placed
+     * where this ~30-token prompt sees it). Panamax must match llama.cpp on it, and Panamax without the factors (the
+     * original file) must be clearly further from llama.cpp's logits, so that ignoring the tensor fails.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"native", "java"})
+    void ropeFreqFactorsMatchLlamaCpp(String backend) throws Exception {
+        Path src = LlamaCppReference.fixture("tiny-llama-f32");
+        Path m;
+        try (GgufFile f = GgufFile.open(src)) {
+            int nRot = f.metadata().getInt("llama.rope.dimension_count");
+            float base = f.metadata().getFloat("llama.rope.freq_base", 10000f);
+            m = TinyModels.withRopeFreqs(src, tmp.resolve("tiny-llama-rope-freqs-f32.gguf"), TinyModels.llama31Factors(nRot, base, 64));
+        }
+        Backend b = Backend.parse(backend);
+        LlamaCppReference.Agreement with = LlamaCppReference.compareLogits(m, PROMPT, b, tmp);
+        with.check(1e-4, 0.98);
+        LlamaCppReference.Agreement without = LlamaCppReference.compareLogits(m, src, PROMPT, b, tmp);
+        assertTrue(without.meanKl() > 10 * Math.max(with.meanKl(), 1e-6),
+                "without the factors mean KL " + without.meanKl() + " should clearly exceed " + with.meanKl());
     }
 
     @Test

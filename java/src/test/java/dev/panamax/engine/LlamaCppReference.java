@@ -77,10 +77,19 @@ final class LlamaCppReference {
 
     /** Logits of every prompt position from llref and from Panamax (after checking the tokenization), compared. */
     static Agreement compareLogits(Path model, String prompt, Backend backend, Path tmp) throws Exception {
+        return compareLogits(model, model, prompt, backend, tmp);
+    }
+
+    /**
+     * As {@link #compareLogits(Path, String, Backend, Path)}, llama.cpp running {@code refModel} and Panamax
+     * {@code ourModel} (a variant of it with the same vocabulary): lets a test show that a difference matters.
+     */
+    static Agreement compareLogits(Path refModel, Path ourModel, String prompt, Backend backend, Path tmp) throws Exception {
         Path refOut = tmp.resolve("ref.f32");
-        int[] ids = ids(llref("-m", model.toString(), "-p", prompt, "--logits", refOut.toString(), "--fa", "1", "-n", "1",
+        int[] ids = ids(llref("-m", refModel.toString(), "-p", prompt, "--logits", refOut.toString(), "--fa", "1", "-n", "1",
                 "-T", "2", "--no-warmup"), "prompt tokens");
         float[] ref = floats(refOut);
+        Path model = ourModel;
         try (Model m = Model.load(model, Model.Options.defaults().withBackend(backend).withThreads(2));
              Session s = m.newSession(256)) {
             assertArrayEquals(ids, m.tokenizer().encode(prompt), "tokenization differs from llama.cpp");

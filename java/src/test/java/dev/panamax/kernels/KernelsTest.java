@@ -447,10 +447,55 @@ class KernelsTest {
                     MemorySegment.copy(a, 0, b, 0, count * 4);
                     MemorySegment pos = arena.allocate(4L * nTok);
                     for (int t = 0; t < nTok; t++) pos.setAtIndex(JAVA_INT, t, t * 97 + 3);
-                    ref.rope(a, nTok, nHeads, headDim, nRot, pos, rc);
-                    k.rope(b, nTok, nHeads, headDim, nRot, pos, rc);
+                    ref.rope(a, nTok, nHeads, headDim, nRot, pos, rc, null);
+                    k.rope(b, nTok, nHeads, headDim, nRot, pos, rc, null);
                     double err = maxRelErr(b, a, count);
                     assertTrue(err < 5e-4, impl + " " + rc + " shape " + java.util.Arrays.toString(shape) + " err " + err);
+                }
+            }
+        }
+    }
+
+    /** Llama 3.1-like frequency factors: 1 for the high-frequency pairs, 8 for the low ones, smooth between. */
+    MemorySegment llama31Factors(int half) {
+        MemorySegment ff = arena.allocate(4L * half);
+        for (int i = 0; i < half; i++) {
+            double u = Math.min(1, Math.max(0, (i - half / 4.0) / (half / 2.0)));
+            ff.setAtIndex(JAVA_FLOAT, i, (float) (1 + 7 * u * u * (3 - 2 * u)));
+        }
+        return ff;
+    }
+
+    /**
+     * With frequency factors every backend matches the scalar reference (same bound as without), factors all 1
+     * give bit for bit what null gives, and real factors change the result.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void ropeFreqFactors(Impl impl) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (RopeConfig rc : ROPES) {
+                for (int[] shape : new int[][] {{3, 4, 64, 64}, {2, 3, 128, 64}, {5, 2, 80, 80}}) {
+                    int nTok = shape[0], nHeads = shape[1], headDim = shape[2], nRot = shape[3];
+                    long count = (long) nTok * nHeads * headDim;
+                    MemorySegment in = random(count, 3, headDim), a = floats(count), b = floats(count), c = floats(count);
+                    MemorySegment.copy(in, 0, a, 0, count * 4);
+                    MemorySegment.copy(in, 0, b, 0, count * 4);
+                    MemorySegment.copy(in, 0, c, 0, count * 4);
+                    MemorySegment pos = arena.allocate(4L * nTok);
+                    for (int t = 0; t < nTok; t++) pos.setAtIndex(JAVA_INT, t, t * 211 + 5);
+                    MemorySegment ff = llama31Factors(nRot / 2), ones = arena.allocate(4L * (nRot / 2));
+                    for (int i = 0; i < nRot / 2; i++) ones.setAtIndex(JAVA_FLOAT, i, 1f);
+                    String what = impl + " " + rc + " shape " + java.util.Arrays.toString(shape);
+                    ref.rope(a, nTok, nHeads, headDim, nRot, pos, rc, ff);
+                    k.rope(b, nTok, nHeads, headDim, nRot, pos, rc, ff);
+                    double err = maxRelErr(b, a, count);
+                    assertTrue(err < 5e-4, what + " err " + err);
+                    MemorySegment.copy(in, 0, b, 0, count * 4);
+                    k.rope(b, nTok, nHeads, headDim, nRot, pos, rc, null);
+                    k.rope(c, nTok, nHeads, headDim, nRot, pos, rc, ones);
+                    assertEquals(-1, b.mismatch(c), what + ": factors all 1 differ from null");
+                    assertTrue(maxRelErr(b, a, count) > 1e-2, what + ": factors had no visible effect");
                 }
             }
         }
@@ -464,12 +509,22 @@ class KernelsTest {
         float[] v = {1, 0, 0, 1};
         for (int i = 0; i < 4; i++) x.setAtIndex(JAVA_FLOAT, i, v[i]);
         pos.setAtIndex(JAVA_INT, 0, 1);
-        k.rope(x, 1, 1, 4, 4, pos, RopeConfig.plain(false, 10000f));
+        k.rope(x, 1, 1, 4, 4, pos, RopeConfig.plain(false, 10000f), null);
         // pair 0 rotates by 1 rad, pair 1 by 10000^(-1/2) = 0.01 rad
         assertEquals(Math.cos(1), x.getAtIndex(JAVA_FLOAT, 0), 1e-6);
         assertEquals(Math.sin(1), x.getAtIndex(JAVA_FLOAT, 1), 1e-6);
         assertEquals(-Math.sin(0.01), x.getAtIndex(JAVA_FLOAT, 2), 1e-6);
         assertEquals(Math.cos(0.01), x.getAtIndex(JAVA_FLOAT, 3), 1e-6);
+        // factors {2, 4} divide the angles: 0.5 rad and 0.0025 rad
+        for (int i = 0; i < 4; i++) x.setAtIndex(JAVA_FLOAT, i, v[i]);
+        MemorySegment ff = floats(2);
+        ff.setAtIndex(JAVA_FLOAT, 0, 2f);
+        ff.setAtIndex(JAVA_FLOAT, 1, 4f);
+        k.rope(x, 1, 1, 4, 4, pos, RopeConfig.plain(false, 10000f), ff);
+        assertEquals(Math.cos(0.5), x.getAtIndex(JAVA_FLOAT, 0), 1e-6);
+        assertEquals(Math.sin(0.5), x.getAtIndex(JAVA_FLOAT, 1), 1e-6);
+        assertEquals(-Math.sin(0.0025), x.getAtIndex(JAVA_FLOAT, 2), 1e-6);
+        assertEquals(Math.cos(0.0025), x.getAtIndex(JAVA_FLOAT, 3), 1e-6);
     }
 
     static Stream<Object[]> implsAndKv() {
@@ -749,7 +804,9 @@ class KernelsTest {
             assertThrows(IllegalArgumentException.class, () -> k.matmul(GgmlType.F32, x, 1, 64, x, 2, y), "x too short");
             assertThrows(IllegalArgumentException.class, () -> k.topk(x, 8, 9, y, y), "k > n");
             assertThrows(IllegalArgumentException.class, () -> k.softmax(x, 65, 1), "x too short");
-            assertThrows(IllegalArgumentException.class, () -> k.rope(x, 1, 1, 8, 3, y, RopeConfig.plain(false, 1e4f)), "odd nRot");
+            assertThrows(IllegalArgumentException.class, () -> k.rope(x, 1, 1, 8, 3, y, RopeConfig.plain(false, 1e4f), null), "odd nRot");
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.rope(x, 1, 1, 8, 8, y, RopeConfig.plain(false, 1e4f), x.asSlice(0, 12)), "freqFactors shorter than nRot/2");
             assertThrows(IllegalArgumentException.class,
                     () -> k.attention(y, x, 1, 0, 3, 2, 8, 8, x, x, GgmlType.F32, 1, 1f), "nHead not a multiple of nKvHead");
             assertThrows(IllegalArgumentException.class,

@@ -8,10 +8,12 @@ import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.kernels.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
+import dev.panamax.kernels.ScalarKernels;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -27,7 +29,11 @@ class LlamaStateTest {
 
     /** Logits [n][vocab] of the prompt run in batches of {@code batch}. */
     static float[] run(Path model, Backend backend, int batch, GgmlType kv, int[] tokens) throws Exception {
-        try (GgufFile f = GgufFile.open(model); Kernels k = KernelsProvider.create(backend, 1)) {
+        return run(model, () -> KernelsProvider.create(backend, 1), batch, kv, tokens);
+    }
+
+    static float[] run(Path model, Supplier<Kernels> kernels, int batch, GgmlType kv, int[] tokens) throws Exception {
+        try (GgufFile f = GgufFile.open(model); Kernels k = kernels.get()) {
             LlamaWeights w = LlamaWeights.load(f);
             try (LlamaState s = new LlamaState(w, k, TinyModels.CTX, batch, kv)) {
                 int v = w.config.vocabSize();
@@ -101,6 +107,49 @@ class LlamaStateTest {
             return;
         }
         assertArrayEquals(a, run(m, Backend.NATIVE, 4, GgmlType.F16, PROMPT));
+    }
+
+    /**
+     * rope_freqs.weight (Llama 3.1): all factors 1 give bit for bit the logits of the file without it (scalar Java
+     * and native), Llama 3.1-shaped factors load, reach every layer's RoPE and change the logits, alike on both
+     * backends.
+     */
+    @Test
+    void ropeFreqFactors() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.F32, false, 13);
+        int hd = TinyModels.DIM / TinyModels.HEADS;
+        float[] onesF = new float[hd / 2];
+        java.util.Arrays.fill(onesF, 1f);
+        Path ones = TinyModels.withRopeFreqs(m, dir.resolve("rope-freqs-ones.gguf"), onesF);
+        float[] ll31 = TinyModels.llama31Factors(hd, 10000f, 32);
+        assertTrue(ll31[0] == 1f && ll31[hd / 2 - 1] == 8f, java.util.Arrays.toString(ll31));
+        Path factors = TinyModels.withRopeFreqs(m, dir.resolve("rope-freqs-llama31.gguf"), ll31);
+        try (GgufFile f = GgufFile.open(factors)) {
+            LlamaWeights w = LlamaWeights.load(f);
+            assertNotNull(w.ropeFreqs);
+            assertEquals(hd / 2, w.ropeFreqs.elements());
+        }
+        try (GgufFile f = GgufFile.open(m)) {
+            assertNull(LlamaWeights.load(f).ropeFreqs);
+        }
+        float[] plain = run(m, ScalarKernels::new, 5, GgmlType.F32, PROMPT);
+        assertArrayEquals(plain, run(ones, ScalarKernels::new, 5, GgmlType.F32, PROMPT), "scalar: factors 1 vs none");
+        float[] scaled = run(factors, ScalarKernels::new, 5, GgmlType.F32, PROMPT);
+        float d = 0;
+        for (int i = TinyModels.VOCAB; i < plain.length; i++) d = Math.max(d, Math.abs(plain[i] - scaled[i]));
+        assertTrue(d > 1e-2, "factors should change the logits after position 0, max |diff| " + d);
+        // position 0 does not rotate: factors cannot change it
+        for (int i = 0; i < TinyModels.VOCAB; i++) assertEquals(plain[i], scaled[i], 1e-5f);
+        assertClose(scaled, run(factors, Backend.JAVA, 64, GgmlType.F32, PROMPT), 1e-3f, "scalar vs java with factors");
+        float[] nat;
+        try {
+            nat = run(m, Backend.NATIVE, 5, GgmlType.F32, PROMPT);
+        } catch (UnsatisfiedLinkError | IllegalStateException e) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(false, "native library unavailable: " + e.getMessage());
+            return;
+        }
+        assertArrayEquals(nat, run(ones, Backend.NATIVE, 5, GgmlType.F32, PROMPT), "native: factors 1 vs none");
+        assertClose(scaled, run(factors, Backend.NATIVE, 5, GgmlType.F32, PROMPT), 2e-3f, "scalar vs native with factors");
     }
 
     @Test

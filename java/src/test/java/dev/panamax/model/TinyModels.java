@@ -1,5 +1,8 @@
 package dev.panamax.model;
 
+import dev.panamax.gguf.GgufFile;
+import dev.panamax.gguf.GgufMetadata;
+import dev.panamax.gguf.GgufTensor;
 import dev.panamax.gguf.GgufValueType;
 import dev.panamax.gguf.GgufWriter;
 import dev.panamax.kernels.Kernels;
@@ -137,5 +140,41 @@ public final class TinyModels {
     private interface Adder {
         /** std < 0: a norm weight around 1. */
         void add(String name, GgmlType t, long[] shape, float std);
+    }
+
+    /**
+     * Llama 3.1's RoPE frequency factors (HF rope_type "llama3", as llama.cpp's converter writes rope_freqs.weight):
+     * scale factor 8, low_freq_factor 1, high_freq_factor 4 over an original context {@code oldCtx}: 1 for pairs
+     * whose wavelength is below oldCtx/4, 8 above oldCtx, smooth in between. Llama 3.1 has oldCtx 8192; tests
+     * use a small one so that a short prompt sees the difference.
+     */
+    public static float[] llama31Factors(int nRot, float freqBase, int oldCtx) {
+        float[] ff = new float[nRot / 2];
+        double lowWavelen = oldCtx / 1.0, highWavelen = oldCtx / 4.0;
+        for (int i = 0; i < ff.length; i++) {
+            double wavelen = 2 * Math.PI * Math.pow(freqBase, 2.0 * i / nRot);
+            if (wavelen < highWavelen) ff[i] = 1f;
+            else if (wavelen > lowWavelen) ff[i] = 8f;
+            else {
+                double smooth = (oldCtx / wavelen - 1) / (4 - 1);
+                ff[i] = (float) (1 / ((1 - smooth) / 8 + smooth));
+            }
+        }
+        return ff;
+    }
+
+    /** A copy of {@code src} (metadata and tensors unchanged) with an added F32 {@code rope_freqs.weight}. */
+    public static Path withRopeFreqs(Path src, Path out, float[] factors) throws IOException {
+        try (GgufFile f = GgufFile.open(src); Arena arena = Arena.ofConfined()) {
+            GgufMetadata md = f.metadata();
+            GgufWriter w = new GgufWriter();
+            for (String key : md.keys()) w.put(key, md.typeOf(key), md.get(key));
+            MemorySegment ff = arena.allocate(4L * factors.length, 64);
+            MemorySegment.copy(factors, 0, ff, ValueLayout.JAVA_FLOAT, 0, factors.length);
+            w.addTensor("rope_freqs.weight", GgmlType.F32, new long[] {factors.length}, ff);
+            for (GgufTensor t : f.tensors()) w.addTensor(t.name(), t.type(), t.shape(), t.data());
+            w.write(out);
+        }
+        return out;
     }
 }
