@@ -124,6 +124,16 @@ PMX_EXPORT int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64
                                int32_t gate_type, const void *gate, int32_t up_type, const void *up,
                                int32_t down_type, const void *down);
 
+/* n_mat independent products over stacked matrices (per-head weights), each for n_tok activation rows:
+ *   y[t*y_tok_stride + m*y_mat_stride + r] = W_m[r] . x[t*x_tok_stride + m*x_mat_stride + 0..cols)   r < rows
+ * W_m: rows x cols of `type`, at (const char *)w + m * w_mat_bytes (w_mat_bytes >= rows * row_bytes(cols)).
+ * Strides are in floats; a matrix's x and y slices must not overlap other slices' y. One downcall and one pool
+ * run for all of them (MLA's per-head W_UK absorption and W_UV); results equal n_mat pmx_matmul calls bit for bit. */
+PMX_EXPORT int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t n_mat, int64_t rows,
+                                      int64_t cols, int64_t w_mat_bytes, const float *x, int64_t n_tok,
+                                      int64_t x_tok_stride, int64_t x_mat_stride, float *y, int64_t y_tok_stride,
+                                      int64_t y_mat_stride);
+
 /* In place, each of n_rows rows of n floats: x = exp(x - max) / sum. */
 PMX_EXPORT int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows);
 /* y = silu(g) * u = g / (1 + exp(-g)) * u over n floats; y may alias g or u. */

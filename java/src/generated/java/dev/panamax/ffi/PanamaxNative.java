@@ -1291,6 +1291,79 @@ public class PanamaxNative extends PanamaxNative$shared {
         }
     }
 
+    private static class pmx_matmul_stacked {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_matmul_stacked");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t n_mat, int64_t rows, int64_t cols, int64_t w_mat_bytes, const float *x, int64_t n_tok, int64_t x_tok_stride, int64_t x_mat_stride, float *y, int64_t y_tok_stride, int64_t y_mat_stride)
+     * }
+     */
+    public static FunctionDescriptor pmx_matmul_stacked$descriptor() {
+        return pmx_matmul_stacked.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t n_mat, int64_t rows, int64_t cols, int64_t w_mat_bytes, const float *x, int64_t n_tok, int64_t x_tok_stride, int64_t x_mat_stride, float *y, int64_t y_tok_stride, int64_t y_mat_stride)
+     * }
+     */
+    public static MethodHandle pmx_matmul_stacked$handle() {
+        return pmx_matmul_stacked.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t n_mat, int64_t rows, int64_t cols, int64_t w_mat_bytes, const float *x, int64_t n_tok, int64_t x_tok_stride, int64_t x_mat_stride, float *y, int64_t y_tok_stride, int64_t y_mat_stride)
+     * }
+     */
+    public static MemorySegment pmx_matmul_stacked$address() {
+        return pmx_matmul_stacked.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t n_mat, int64_t rows, int64_t cols, int64_t w_mat_bytes, const float *x, int64_t n_tok, int64_t x_tok_stride, int64_t x_mat_stride, float *y, int64_t y_tok_stride, int64_t y_mat_stride)
+     * }
+     */
+    public static int pmx_matmul_stacked(MemorySegment pool, int type, MemorySegment w, long n_mat, long rows, long cols, long w_mat_bytes, MemorySegment x, long n_tok, long x_tok_stride, long x_mat_stride, MemorySegment y, long y_tok_stride, long y_mat_stride) {
+        var mh$ = pmx_matmul_stacked.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_matmul_stacked", pool, type, w, n_mat, rows, cols, w_mat_bytes, x, n_tok, x_tok_stride, x_mat_stride, y, y_tok_stride, y_mat_stride);
+            }
+            return (int)mh$.invokeExact(pool, type, w, n_mat, rows, cols, w_mat_bytes, x, n_tok, x_tok_stride, x_mat_stride, y, y_tok_stride, y_mat_stride);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class pmx_softmax_f32 {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             PanamaxNative.C_INT,

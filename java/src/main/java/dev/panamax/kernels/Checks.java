@@ -57,6 +57,46 @@ final class Checks {
         floats(y, (long) batch * nRows, "y");
     }
 
+    /**
+     * Sizes and strides of a stacked matmul: every matrix inside w, the farthest x and y element inside x and y (all in
+     * long arithmetic, overflow an error), the y slices disjoint (each matrix's row of a token at least rows wide, in a
+     * token-major or a matrix-major layout), x and y apart.
+     */
+    static void matmulStacked(GgmlType type, MemorySegment w, int nMat, int rows, int cols, long wMatBytes, MemorySegment x,
+                              int nTok, int xTokStride, int xMatStride, MemorySegment y, int yTokStride, int yMatStride) {
+        type(type, "weight");
+        positive(nMat, "nMat");
+        positive(rows, "rows");
+        positive(cols, "cols");
+        positive(nTok, "nTok");
+        if (cols % type.blockSize() != 0) {
+            throw new IllegalArgumentException("cols " + cols + " is not a multiple of the " + type + " block " + type.blockSize());
+        }
+        nonNegative(xTokStride, "xTokStride");
+        nonNegative(xMatStride, "xMatStride");
+        nonNegative(yTokStride, "yTokStride");
+        nonNegative(yMatStride, "yMatStride");
+        long matBytes = Math.multiplyExact(type.rowBytes(cols), (long) rows);
+        if (wMatBytes < matBytes) {
+            throw new IllegalArgumentException("wMatBytes " + wMatBytes + " is less than one matrix, " + matBytes + " bytes");
+        }
+        bytes(w, Math.addExact(Math.multiplyExact(nMat - 1L, wMatBytes), matBytes), "W (stacked)");
+        floats(x, extent(nTok, xTokStride, nMat, xMatStride, cols), "x");
+        floats(y, extent(nTok, yTokStride, nMat, yMatStride, rows), "y");
+        boolean tokenMajor = (nMat == 1 || yMatStride >= rows) && (nTok == 1 || yTokStride >= (nMat - 1L) * yMatStride + rows);
+        boolean matMajor = (nTok == 1 || yTokStride >= rows) && (nMat == 1 || yMatStride >= (nTok - 1L) * yTokStride + rows);
+        if (!tokenMajor && !matMajor) {
+            throw new IllegalArgumentException("y slices of " + rows + " floats overlap at strides token " + yTokStride
+                    + ", matrix " + yMatStride);
+        }
+        if (x.asOverlappingSlice(y).isPresent()) throw new IllegalArgumentException("x and y overlap");
+    }
+
+    /** Floats spanned by nTok x nMat slices of width floats at the given strides. */
+    private static long extent(int nTok, int tokStride, int nMat, int matStride, int width) {
+        return Math.addExact(Math.addExact((nTok - 1L) * tokStride, (nMat - 1L) * matStride), width);
+    }
+
     static void rmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps) {
         positive(n, "n");
         nonNegative(rows, "rows");

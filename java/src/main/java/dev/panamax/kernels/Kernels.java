@@ -33,6 +33,18 @@ public interface Kernels extends AutoCloseable {
     void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y);
 
     /**
+     * nMat independent products over stacked matrices (per-head weights, as MLA's W_UK absorption and W_UV), each for
+     * nTok activation rows read and written at strides, in one operation (one downcall, one pool run):
+     * y[t·yTokStride + m·yMatStride + r] = W_m[r] · x[t·xTokStride + m·xMatStride + 0..cols) for r < rows, m < nMat,
+     * t < nTok. W_m is rows x cols of {@code type} starting at byte m·wMatBytes of w (wMatBytes may exceed the matrix:
+     * per-head slices of a larger tensor). Strides count floats. The y slices must not overlap one another (token-major
+     * or matrix-major layouts), x may be read by several matrices (xMatStride 0 broadcasts), x and y must not overlap.
+     * Results equal nMat separate {@link #matmul} calls of this backend bit for bit.
+     */
+    void matmulStacked(GgmlType type, MemorySegment w, int nMat, int rows, int cols, long wMatBytes, MemorySegment x,
+                       int nTok, int xTokStride, int xMatStride, MemorySegment y, int yTokStride, int yMatStride);
+
+    /**
      * RMSNorm of {@code rows} contiguous rows of {@code n} floats: y = x / sqrt(mean(x²) + eps) · w.
      * y may be x (in place).
      */

@@ -65,6 +65,16 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public void matmulStacked(GgmlType type, MemorySegment w, int nMat, int rows, int cols, long wMatBytes, MemorySegment x,
+                              int nTok, int xTokStride, int xMatStride, MemorySegment y, int yTokStride, int yMatStride) {
+        Checks.matmulStacked(type, w, nMat, rows, cols, wMatBytes, x, nTok, xTokStride, xMatStride, y, yTokStride, yMatStride);
+        offHeap(w, x, y);
+        // the C core keeps its activation scratch in the pool, as for pmx_moe_ffn
+        Status.check(PanamaxNative.pmx_matmul_stacked(live(), type.id(), w, nMat, rows, cols, wMatBytes, x, nTok,
+                xTokStride, xMatStride, y, yTokStride, yMatStride), "pmx_matmul_stacked");
+    }
+
+    @Override
     public void rmsnorm(MemorySegment y, MemorySegment x, MemorySegment w, int n, int rows, float eps) {
         Checks.rmsnorm(y, x, w, n, rows, eps);
         offHeap(y, x, w);

@@ -17,6 +17,7 @@ import java.lang.foreign.MemorySegment;
  */
 public class ScalarKernels implements Kernels {
     private final MoeFfn moe = new MoeFfn();
+    private final MatmulStacked stacked = new MatmulStacked();
 
     @Override
     public String name() {
@@ -186,6 +187,15 @@ public class ScalarKernels implements Kernels {
             default:
                 throw new IllegalArgumentException("matmul: unsupported weight type " + type);
         }
+    }
+
+    /** Written once for both Java backends ({@link MatmulStacked}), over this instance's own matmul. */
+    @Override
+    public final void matmulStacked(GgmlType type, MemorySegment w, int nMat, int rows, int cols, long wMatBytes,
+                                    MemorySegment x, int nTok, int xTokStride, int xMatStride, MemorySegment y,
+                                    int yTokStride, int yMatStride) {
+        Checks.matmulStacked(type, w, nMat, rows, cols, wMatBytes, x, nTok, xTokStride, xMatStride, y, yTokStride, yMatStride);
+        stacked.run(this, type, w, nMat, rows, cols, wMatBytes, x, nTok, xTokStride, xMatStride, y, yTokStride, yMatStride);
     }
 
     @Override

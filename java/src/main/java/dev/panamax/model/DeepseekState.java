@@ -31,7 +31,7 @@ public final class DeepseekState implements ModelState {
     private final long cacheRowBytes;
     private final MemorySegment[] cache; // per layer [nCtx][kv_lora + rope]
     // activations, [maxBatch][...] floats
-    private final MemorySegment x, xb, xb2, qa, q, kva, kpe, qpe, qn, qAbs, qLat, lat, latH, vh, attOut, hb, hb2;
+    private final MemorySegment x, xb, xb2, qa, q, kva, kpe, qpe, qLat, lat, attOut, hb, hb2;
     private final MemorySegment routerLogits, ids, expertWeights, moeOut, pos, logits;
     private MemorySegment allLogits;
     private final float[] probs, select, groupScores;
@@ -62,12 +62,8 @@ public final class DeepseekState implements ModelState {
             kva = floats(b, c.cacheRow());
             kpe = floats(b, c.headDimRope());
             qpe = floats(b, (long) nh * c.headDimRope());
-            qn = floats(b, c.headDimNope());
-            qAbs = floats(b, c.kvLora());
             qLat = floats(b, (long) nh * c.cacheRow());
             lat = floats(b, (long) nh * c.kvLora());
-            latH = floats(b, c.kvLora());
-            vh = floats(b, c.headDimV());
             attOut = floats(b, (long) nh * c.headDimV());
             int ff = Math.max(c.ffnDim(), c.ffnExpDim() * Math.max(1, c.nExpertShared()));
             hb = floats(b, ff);
@@ -211,34 +207,19 @@ public final class DeepseekState implements ModelState {
             }
         }
         k.rope(qpe, n, nh, rope, rope, pos, c.rope(), null);
-        for (int h = 0; h < nh; h++) {
-            Weight kb = L.kB()[h];
-            if (n == 1) {
-                matmul(kb, q.asSlice(4L * h * qHead, 4L * nope), 1, qLat.asSlice(4L * h * row, 4L * kvLora));
-                continue;
-            }
-            for (int t = 0; t < n; t++) MemorySegment.copy(q, 4L * (t * nh + h) * qHead, qn, 4L * t * nope, 4L * nope);
-            matmul(kb, qn, n, qAbs);
-            for (int t = 0; t < n; t++) MemorySegment.copy(qAbs, 4L * t * kvLora, qLat, 4L * (t * nh + h) * row, 4L * kvLora);
-        }
+        // every head's q_nope through its W_UK^T in one op: q [n][nh][nope | rope] -> qLat [n][nh][kvLora | rope]
+        DeepseekWeights.Stacked kb = L.kBs();
+        k.matmulStacked(kb.type(), kb.data(), nh, kvLora, nope, kb.matBytes(), q, n, nh * qHead, qHead, qLat, nh * row, row);
         for (int t = 0; t < n; t++) {
             for (int h = 0; h < nh; h++) {
                 MemorySegment.copy(qpe, 4L * (t * nh + h) * rope, qLat, 4L * ((long) (t * nh + h) * row + kvLora), 4L * rope);
             }
         }
         k.attentionMla(lat, qLat, n, pos0, nh, kvLora, rope, cache[l], kvType, pos0 + n, c.kqScale());
-        // per head: v = W_UV · latent output
+        // per head v = W_UV · latent output, all heads in one op: lat [n][nh][kvLora] -> attOut [n][nh][v_head]
         int vd = c.headDimV();
-        for (int h = 0; h < nh; h++) {
-            Weight vb = L.vB()[h];
-            if (n == 1) {
-                matmul(vb, lat.asSlice(4L * h * kvLora, 4L * kvLora), 1, attOut.asSlice(4L * h * vd, 4L * vd));
-                continue;
-            }
-            for (int t = 0; t < n; t++) MemorySegment.copy(lat, 4L * (t * nh + h) * kvLora, latH, 4L * t * kvLora, 4L * kvLora);
-            matmul(vb, latH, n, vh);
-            for (int t = 0; t < n; t++) MemorySegment.copy(vh, 4L * t * vd, attOut, 4L * (t * nh + h) * vd, 4L * vd);
-        }
+        DeepseekWeights.Stacked vb = L.vBs();
+        k.matmulStacked(vb.type(), vb.data(), nh, vd, kvLora, vb.matBytes(), lat, n, nh * kvLora, kvLora, attOut, nh * vd, vd);
     }
 
     /** Routed experts plus shared experts of n tokens: xb (normed) to xb2. */

@@ -24,9 +24,10 @@ public final class DeepseekWeights implements ModelWeights {
      * {@code wkvA} gives the latent (kv_lora) and the shared RoPE key part; {@code kB[h]}/{@code vB[h]} are head h's
      * absorption matrices. Feed-forward: dense ({@code gate/up/down}) in the leading layers, else MoE with router
      * {@code router} (n_expert rows), optional selection bias {@code expProbsB}, stacked experts and shared experts.
+     * {@code kBs}/{@code vBs} are the same per-head matrices as one stacked operand ({@link Kernels#matmulStacked}).
      */
     public record Layer(Weight attnNorm, Weight wq, Weight wqA, Weight qANorm, Weight wqB, Weight wkvA, Weight kvANorm,
-                        Weight[] kB, Weight[] vB, Weight wo, Weight ffnNorm,
+                        Weight[] kB, Weight[] vB, Stacked kBs, Stacked vBs, Weight wo, Weight ffnNorm,
                         Weight gate, Weight up, Weight down,
                         Weight router, Weight expProbsB, Weight gateExps, Weight upExps, Weight downExps,
                         Weight gateShexp, Weight upShexp, Weight downShexp) {
@@ -34,6 +35,12 @@ public final class DeepseekWeights implements ModelWeights {
             return router != null;
         }
     }
+
+    /**
+     * nMat matrices of rows x cols of {@code type}, matrix m starting at byte m · matBytes of data (matBytes may exceed
+     * one matrix: per-head slices of a larger tensor), for {@link Kernels#matmulStacked}.
+     */
+    public record Stacked(GgmlType type, int nMat, int rows, int cols, long matBytes, MemorySegment data) {}
 
     public final DeepseekConfig config;
     public final Weight tokenEmbd; // (vocab, dim)
@@ -76,6 +83,7 @@ public final class DeepseekWeights implements ModelWeights {
             Weight wkvA = Weight.matrix(Weight.require(file, b + "attn_kv_a_mqa.weight"), c.cacheRow(), dim);
             Weight kvANorm = Weight.vector(Weight.require(file, b + "attn_kv_a_norm.weight"), c.kvLora());
             Weight[] kB = new Weight[nHead], vB = new Weight[nHead];
+            Stacked kBs, vBs;
             if (c.splitKvB()) {
                 // ggml shapes: attn_k_b [nope, kv_lora, n_head], attn_v_b [kv_lora, v_head, n_head]
                 Weight kb = Weight.stacked(Weight.require(file, b + "attn_k_b.weight"), nHead, c.kvLora(), c.headDimNope());
@@ -84,9 +92,16 @@ public final class DeepseekWeights implements ModelWeights {
                     kB[h] = kb.slice(h * c.kvLora(), c.kvLora());
                     vB[h] = vb.slice(h * c.headDimV(), c.headDimV());
                 }
+                kBs = new Stacked(kb.type(), nHead, c.kvLora(), c.headDimNope(), kB[0].data().byteSize(), kb.data());
+                vBs = new Stacked(vb.type(), nHead, c.headDimV(), c.kvLora(), vB[0].data().byteSize(), vb.data());
             } else {
-                splitKvB(Weight.matrix(Weight.require(file, b + "attn_kv_b.weight"), nHead * (c.headDimNope() + c.headDimV()),
-                        c.kvLora()), c, kB, vB, derived);
+                Weight kvB = Weight.matrix(Weight.require(file, b + "attn_kv_b.weight"), nHead * (c.headDimNope() + c.headDimV()),
+                        c.kvLora());
+                kBs = splitKvB(kvB, c, kB, vB, derived);
+                // W_UV of head h: rows [h·(nope + v_head) + nope, +v_head) of attn_kv_b, so heads are nope + v_head rows apart
+                long rb = kvB.type().rowBytes(c.kvLora());
+                vBs = new Stacked(kvB.type(), nHead, c.headDimV(), c.kvLora(), rb * (c.headDimNope() + c.headDimV()),
+                        kvB.data().asSlice(rb * c.headDimNope()));
             }
             Weight wo = Weight.matrix(Weight.require(file, b + "attn_output.weight"), dim, nHead * c.headDimV());
             Weight ffnNorm = Weight.vector(Weight.require(file, b + "ffn_norm.weight"), dim);
@@ -111,7 +126,7 @@ public final class DeepseekWeights implements ModelWeights {
                 }
             }
             layers[l] = new Layer(Weight.vector(Weight.require(file, b + "attn_norm.weight"), dim), wq, wqA, qANorm, wqB,
-                    wkvA, kvANorm, kB, vB, wo, ffnNorm, gate, up, down, router, bias, ge, ue, de, gs, us, ds);
+                    wkvA, kvANorm, kB, vB, kBs, vBs, wo, ffnNorm, gate, up, down, router, bias, ge, ue, de, gs, us, ds);
         }
         return new DeepseekWeights(c, tokenEmbd, outputNorm, output, layers);
     }
@@ -120,15 +135,17 @@ public final class DeepseekWeights implements ModelWeights {
      * The older combined layout: attn_kv_b holds per head W_UK (nope rows of kv_lora) then W_UV (v_head rows of
      * kv_lora). W_UV is used in place; W_UK is needed transposed (kv_lora rows of nope) to fold it into the query, as
      * current converters store attn_k_b, so it is transposed once here into an F32 copy (n_head · kv_lora · nope
-     * floats per layer, freed with the weights).
+     * floats per layer, freed with the weights), all heads in one segment so that they stack.
      */
-    private static void splitKvB(Weight kvB, DeepseekConfig c, Weight[] kB, Weight[] vB, Arena derived) {
+    private static Stacked splitKvB(Weight kvB, DeepseekConfig c, Weight[] kB, Weight[] vB, Arena derived) {
         int nope = c.headDimNope(), kvLora = c.kvLora(), per = nope + c.headDimV();
+        long headBytes = 4L * kvLora * nope;
         MemorySegment rows = derived.allocate(4L * nope * kvLora, 64);
+        MemorySegment all = derived.allocate(headBytes * kB.length, 64);
         try (Kernels k = KernelsProvider.javaKernels("transposing attn_kv_b at load")) {
             for (int h = 0; h < kB.length; h++) {
                 k.dequantize(kvB.type(), rows, kvB.slice(h * per, nope).data(), nope, kvLora);
-                MemorySegment t = derived.allocate(4L * kvLora * nope, 64);
+                MemorySegment t = all.asSlice(h * headBytes, headBytes);
                 for (int i = 0; i < nope; i++) {
                     for (int j = 0; j < kvLora; j++) {
                         t.setAtIndex(ValueLayout.JAVA_FLOAT, (long) j * nope + i, rows.getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * kvLora + j));
@@ -138,6 +155,7 @@ public final class DeepseekWeights implements ModelWeights {
                 vB[h] = kvB.slice(h * per + nope, c.headDimV());
             }
         }
+        return new Stacked(GgmlType.F32, kB.length, kvLora, nope, headBytes, all);
     }
 
     public boolean tiedOutput() {

@@ -785,6 +785,86 @@ class KernelsTest {
         }
     }
 
+    // ---- stacked matmul ----
+
+    static Stream<Object[]> allImplsAndTypes() {
+        return moeImplementations().flatMap(i -> Stream.of(GgmlType.values()).map(t -> new Object[] {i, t}));
+    }
+
+    /**
+     * matmulStacked equals separate matmul calls of the same backend on gathered rows, bit for bit: row counts that cut
+     * the native 64-row pieces and 4-row tiles, token counts that hit the GEMM column tiles, MLA's token-major layout
+     * with padded slices, a matrix-major layout with padded matrices (wMatBytes > the matrix), and the floats between
+     * the y slices left alone.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("allImplsAndTypes")
+    void matmulStackedEqualsSeparateMatmuls(Impl impl, GgmlType type) {
+        int bs = Math.max(32, type.blockSize());
+        int[][] shapes = {{1, 1, 1, 1}, {3, 5, 2, 1}, {16, 64, 1, 1}, {4, 65, 1, 3}, {5, 130, 1, 2}, {2, 17, 2, 5}, {3, 7, 1, 8}};
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int[] sh : shapes) {
+                for (int layout = 0; layout < 2; layout++) {
+                    int nMat = sh[0], rows = sh[1], cols = sh[2] * bs, nTok = sh[3];
+                    int xm, xt, ym, yt;
+                    if (layout == 0) { xm = cols + 3; xt = nMat * xm + 1; ym = rows + 2; yt = nMat * ym + 5; }
+                    else { xt = cols; xm = nTok * cols + 4; yt = rows + 1; ym = nTok * yt + 3; }
+                    long matBytes = type.rowBytes(cols) * rows, wMat = matBytes + (layout == 1 ? 64 : 0);
+                    long seed = nMat * 1000L + rows * 10L + nTok + layout;
+                    MemorySegment w = arena.allocate(wMat * nMat, 64);
+                    for (int m = 0; m < nMat; m++) {
+                        ref.quantize(type, w.asSlice(m * wMat, matBytes), random((long) rows * cols, 1, seed + m), rows, cols);
+                    }
+                    long nx = (nTok - 1L) * xt + (nMat - 1L) * xm + cols, ny = (nTok - 1L) * yt + (nMat - 1L) * ym + rows;
+                    MemorySegment x = random(nx, 2, seed + 99), y = floats(ny), want = floats(ny);
+                    for (long i = 0; i < ny; i++) { y.setAtIndex(JAVA_FLOAT, i, -7f); want.setAtIndex(JAVA_FLOAT, i, -7f); }
+                    MemorySegment xg = floats((long) nTok * cols), yg = floats((long) nTok * rows);
+                    for (int m = 0; m < nMat; m++) {
+                        for (int t = 0; t < nTok; t++) MemorySegment.copy(x, 4L * ((long) t * xt + (long) m * xm), xg, 4L * t * cols, 4L * cols);
+                        k.matmul(type, w.asSlice(m * wMat, matBytes), rows, cols, xg, nTok, yg);
+                        for (int t = 0; t < nTok; t++) MemorySegment.copy(yg, 4L * t * rows, want, 4L * ((long) t * yt + (long) m * ym), 4L * rows);
+                    }
+                    k.matmulStacked(type, w, nMat, rows, cols, wMat, x, nTok, xt, xm, y, yt, ym);
+                    for (long i = 0; i < ny; i++) {
+                        int got = y.getAtIndex(JAVA_INT, i), exp = want.getAtIndex(JAVA_INT, i);
+                        long ii = i;
+                        int lay = layout;
+                        assertEquals(exp, got, () -> impl + " " + type + " nMat " + nMat + " rows " + rows + " cols " + cols
+                                + " nTok " + nTok + " layout " + lay + " y[" + ii + "]=" + Float.intBitsToFloat(got)
+                                + " want " + Float.intBitsToFloat(exp));
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("moeImplementations")
+    void matmulStackedRejectsBadArgumentsBeforeComputing(Impl impl) {
+        try (Kernels k = impl.open()) {
+            GgmlType q = GgmlType.Q8_0;
+            long mat = q.rowBytes(64) * 8; // 3 matrices of 8 rows x 64, 2 tokens, MLA layout
+            MemorySegment w = arena.allocate(3 * mat, 64), x = random(2 * 3 * 64, 1, 5), y = floats(2 * 3 * 8);
+            for (int i = 0; i < 48; i++) y.setAtIndex(JAVA_FLOAT, i, 7);
+            k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, 192, 64, floats(48), 24, 8); // the good call
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 4, 8, 64, mat, x, 2, 192, 64, y, 24, 8), "W holds 3 matrices");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat - 1, x, 2, 192, 64, y, 24, 8), "wMatBytes too small");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat + 34, x, 2, 192, 64, y, 24, 8), "padded matrices pass the end of W");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 48, mat, x, 2, 192, 64, y, 24, 8), "cols not a block multiple");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, 193, 64, y, 24, 8), "x too short");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, 192, 64, y, 25, 8), "y too short");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, 192, 64, y, 24, 7), "y slices overlap");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, 192, 64, y, 8, 8), "y slices overlap");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, -192, 64, y, 24, 8), "negative stride");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 0, 8, 64, mat, x, 2, 192, 64, y, 24, 8), "nMat 0");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 0, 192, 64, y, 24, 8), "nTok 0");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, Integer.MAX_VALUE, Integer.MAX_VALUE, y, 24, 8), "x far beyond");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(q, w, 3, 8, 64, mat, x, 2, 192, 64, x.asSlice(0, 4 * 48), 24, 8), "x and y overlap");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulStacked(null, w, 3, 8, 64, mat, x, 2, 192, 64, y, 24, 8), "no type");
+            for (int i = 0; i < 48; i++) assertEquals(7f, y.getAtIndex(JAVA_FLOAT, i), "y written before refusing");
+        }
+    }
+
     // ---- argument checks ----
 
     @ParameterizedTest(name = "{0}")
