@@ -5,7 +5,7 @@
 #   env:   REF=/tmp/llamacpp-ref  THREADS="1 2"  TYPES="q4_0 q8_0 q4_k_m"  JAVA_TYPES="q4_0"  REPS=3
 #          N_PROMPT=128  N_GEN=64  MODEL=tinyllama|deepseek2
 #   e.g.   MODEL=deepseek2 TYPES="q4_0 q8_0" JAVA_TYPES= scripts/bench-vs-llamacpp.sh
-#          MODEL=deepseek2 TYPES=q4_0 JAVA_TYPES= N_PROMPT=4096 N_GEN=32 scripts/bench-vs-llamacpp.sh   (decode at 4k context)
+#          MODEL=deepseek2 TYPES=q4_0 JAVA_TYPES= REPS=1 N_PROMPT=4096 N_GEN=32 scripts/bench-vs-llamacpp.sh   (decode at 4k context)
 #
 # Files (random weights): MODEL=tinyllama: REF/models/tinyllama-shape-1.1b-{TYPES}.gguf (TinyLlama-1.1B shapes),
 # written by the llama.cpp reference toolkit (../shared/tools/llamacpp-ref/setup.sh REF --big), which this script
@@ -22,7 +22,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 REF=${REF:-/tmp/llamacpp-ref}
 THREADS=${THREADS:-"1 2"}
 TYPES=${TYPES:-"q4_0 q8_0 q4_k_m"}
-JAVA_TYPES=${JAVA_TYPES:-"q4_0"}
+JAVA_TYPES=${JAVA_TYPES-"q4_0"}   # empty: no Java backend rows
 REPS=${REPS:-3}
 N_PROMPT=${N_PROMPT:-128}
 N_GEN=${N_GEN:-64}
