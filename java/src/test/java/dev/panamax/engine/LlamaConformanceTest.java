@@ -58,6 +58,15 @@ class LlamaConformanceTest {
                 "without the factors mean KL " + without.meanKl() + " should clearly exceed " + with.meanKl());
     }
 
+    /** qwen2 (Q/K/V biases, NeoX RoPE): the tiny llama fixture rewritten as qwen2 with biases, both backends. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"native", "java"})
+    void qwen2MatchesLlamaCpp(String backend) throws Exception {
+        Path m = TinyModels.asQwen2(LlamaCppReference.fixture("tiny-llama-f32"), tmp.resolve("tiny-qwen2-f32.gguf"), 7);
+        LlamaCppReference.compareLogits(m, PROMPT, Backend.parse(backend), tmp).check(1e-4, 0.98);
+        if (backend.equals("native")) LlamaCppReference.checkGreedy(m, PROMPT, 16);
+    }
+
     @Test
     void greedyTokensMatchLlamaCpp() throws Exception {
         LlamaCppReference.checkGreedy(LlamaCppReference.fixture("tiny-llama-f32"), PROMPT, 16);

@@ -177,4 +177,32 @@ public final class TinyModels {
         }
         return out;
     }
+
+    /**
+     * {@code src} (a llama file) as a {@code qwen2} file: the {@code llama.*} keys renamed and random Q/K/V biases
+     * added to every layer (qwen2's only structural difference; llama.cpp then also rotates NeoX pairs, as we do).
+     */
+    public static Path asQwen2(Path src, Path out, long seed) throws IOException {
+        Random rnd = new Random(seed);
+        try (GgufFile f = GgufFile.open(src); Arena arena = Arena.ofConfined()) {
+            GgufMetadata md = f.metadata();
+            GgufWriter w = new GgufWriter();
+            for (String key : md.keys()) {
+                String k = key.startsWith("llama.") ? "qwen2." + key.substring(6) : key;
+                w.put(k, md.typeOf(key), k.equals("general.architecture") ? "qwen2" : md.get(key));
+            }
+            for (GgufTensor t : f.tensors()) {
+                w.addTensor(t.name(), t.type(), t.shape(), t.data());
+                for (String proj : new String[] {"attn_q", "attn_k", "attn_v"}) {
+                    if (!t.name().endsWith("." + proj + ".weight")) continue;
+                    int n = (int) t.shape()[1];
+                    MemorySegment b = arena.allocate(4L * n, 64);
+                    for (int i = 0; i < n; i++) b.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian() * 0.5f);
+                    w.addTensor(t.name().replace(".weight", ".bias"), GgmlType.F32, new long[] {n}, b);
+                }
+            }
+            w.write(out);
+        }
+        return out;
+    }
 }
