@@ -46,6 +46,15 @@ public final class Session implements AutoCloseable {
     }
 
     /**
+     * The same generation as {@link #generate(String, int, SamplingParams, TokenListener)}, pulled as an iterator of
+     * text pieces (produced on a virtual thread a few pieces ahead); close the stream to stop early.
+     */
+    public TokenStream stream(String prompt, int maxTokens, SamplingParams params) {
+        checkOpen();
+        return new TokenStream(this, prompt, maxTokens, params);
+    }
+
+    /**
      * Feeds these tokens after what the session holds, then generates up to {@code maxTokens} tokens, streaming each
      * to the listener (which may be null).
      *

@@ -6,6 +6,7 @@ import dev.panamax.ContextOverflowException;
 import dev.panamax.Generation;
 import dev.panamax.Model;
 import dev.panamax.Session;
+import dev.panamax.TokenStream;
 import dev.panamax.kernels.Backend;
 import dev.panamax.model.TinyModels;
 import dev.panamax.sampling.SamplingParams;
@@ -41,6 +42,32 @@ class SessionTest {
             for (int i = 0; i < streamed.size(); i++) assertEquals(g1.tokens()[i], streamed.get(i));
             assertEquals(g1.text(), text.toString());
             assertTrue(g1.tokens().length == 12 || g1.stop() == Generation.StopReason.END_OF_GENERATION);
+        }
+    }
+
+    @Test
+    void iteratorStreamGivesTheSameTextAndCanStopEarly() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 23);
+        try (Model model = load(m, 64); Session a = model.newSession(); Session b = model.newSession()) {
+            Generation ref = a.generate("hello world", 12, SamplingParams.greedy(), null);
+            StringBuilder text = new StringBuilder();
+            try (TokenStream ts = b.stream("hello world", 12, SamplingParams.greedy())) {
+                while (ts.hasNext()) text.append(ts.next());
+                assertArrayEquals(ref.tokens(), ts.generation().tokens());
+                assertFalse(ts.hasNext());
+            }
+            assertEquals(ref.text(), text.toString());
+            // stop after two pieces: the generation ends cancelled and the session is usable again
+            b.reset();
+            try (TokenStream ts = b.stream("hello world", 40, SamplingParams.greedy())) {
+                assertTrue(ts.hasNext());
+                ts.next();
+                ts.next();
+                ts.close();
+                assertEquals(Generation.StopReason.CANCELLED, ts.generation().stop());
+            }
+            b.reset();
+            assertArrayEquals(ref.tokens(), b.generate("hello world", 12, SamplingParams.greedy(), null).tokens());
         }
     }
 
