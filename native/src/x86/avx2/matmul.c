@@ -578,21 +578,25 @@ TILES(q6_K)
 
 /* ---- entry points ---- */
 
-/* GEMV streams 4 rows at once (4 independent accumulators, 4 prefetch streams); GEMM tiles 4 rows x 4 columns
- * so each weight block loaded is used 4 times and each activation block 4 times. */
-#define MATMUL(name, row_bytes, act_bytes)                                                                      \
+/* GEMV streams gemv_rows rows at once (independent accumulators and prefetch streams); GEMM tiles 4 rows x 4
+ * columns so each weight block loaded is used 4 times and each activation block 4 times. Measured (102400 x 1024
+ * and 25600 x 4096, 1 and 2 threads): Q6_K streams best one row at a time at every width (1024 columns: 6-7 ->
+ * 9-11 GB/s on one thread, 11 -> 17 GB/s on two), Q8_0 on rows up to ~2 KB (8.4 -> 11-12.8 GB/s) but not on long
+ * rows; the other types keep 4 rows. */
+#define MATMUL(name, row_bytes, act_bytes, gemv_rows)                                                           \
     static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
                               int64_t r0, int64_t r1) {                                                        \
-        run_tiles(name##_tiles, 4, batch == 1 ? 1 : 4, w, row_bytes, xa, act_bytes, n, batch, y, ldy, r0, r1); \
+        run_tiles(name##_tiles, batch == 1 ? (gemv_rows) : 4, batch == 1 ? 1 : 4, w, row_bytes, xa, act_bytes, n, \
+                  batch, y, ldy, r0, r1);                                                                      \
     }
-MATMUL(f32, n * 4, n * 4)
-MATMUL(f16, n * 2, n * 4)
-MATMUL(bf16, n * 2, n * 4)
-MATMUL(q8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0), n / QK8_0 * (int64_t)sizeof(block_q8_0))
-MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), n / QK8_0 * (int64_t)sizeof(block_q8_0))
-MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), n / QK8_0 * (int64_t)sizeof(block_q8_0))
-MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K))
-MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(block_q8_K))
+MATMUL(f32, n * 4, n * 4, 4)
+MATMUL(f16, n * 2, n * 4, 4)
+MATMUL(bf16, n * 2, n * 4, 4)
+MATMUL(q8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), n <= 2048 ? 1 : 4)
+MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), 4)
+MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), 4)
+MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K), 4)
+MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(block_q8_K), 1)
 
 void pmx_avx2_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32};
