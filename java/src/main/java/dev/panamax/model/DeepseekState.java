@@ -1,12 +1,10 @@
 package dev.panamax.model;
 
-import dev.panamax.ContextOverflowException;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Objects;
 
 /**
  * One sequence's state of a {@code deepseek2} model and its forward pass, in the absorbed form of Multi-head Latent
@@ -139,18 +137,8 @@ public final class DeepseekState implements ModelState {
 
     @Override
     public void forward(int[] tokens, int off, int n, boolean allPositions) {
-        if (n <= 0 || n > maxBatch) throw new IllegalArgumentException("batch of " + n + " tokens, allowed 1.." + maxBatch);
-        Objects.checkFromIndexSize(off, n, tokens.length);
-        if (position + n > nCtx) throw new ContextOverflowException(position + n, nCtx);
-        for (int t = 0; t < n; t++) {
-            int id = tokens[off + t];
-            if (id < 0 || id >= c.vocabSize()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + c.vocabSize() + ")");
-        }
         int dim = c.dim(), pos0 = position;
-        for (int t = 0; t < n; t++) {
-            k.dequantize(w.tokenEmbd.type(), x.asSlice(4L * t * dim, 4L * dim), w.tokenEmbd.row(tokens[off + t]), 1, dim);
-            pos.setAtIndex(ValueLayout.JAVA_INT, t, pos0 + t);
-        }
+        TokenIo.embed(k, w.tokenEmbd, tokens, off, n, maxBatch, pos0, nCtx, x, pos);
         for (int l = 0; l < c.nLayer(); l++) {
             DeepseekWeights.Layer L = w.layers[l];
             k.rmsnorm(xb, x, L.attnNorm().data(), dim, n, c.eps());
@@ -165,15 +153,8 @@ public final class DeepseekState implements ModelState {
             }
             k.add(x, x, xb2, n * dim);
         }
-        if (allPositions) {
-            if (allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
-            k.rmsnorm(xb, x, w.outputNorm.data(), dim, n, c.eps());
-            matmul(w.output, xb, n, allLogits);
-            MemorySegment.copy(allLogits, 4L * (n - 1) * c.vocabSize(), logits, 0, 4L * c.vocabSize());
-        } else {
-            k.rmsnorm(xb, x.asSlice(4L * (n - 1) * dim, 4L * dim), w.outputNorm.data(), dim, 1, c.eps());
-            matmul(w.output, xb, 1, logits);
-        }
+        if (allPositions && allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
+        TokenIo.head(k, w.outputNorm, w.output, c.eps(), x, xb, n, allPositions ? allLogits : null, logits);
         position = pos0 + n;
     }
 

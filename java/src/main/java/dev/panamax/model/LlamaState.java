@@ -133,19 +133,8 @@ public final class LlamaState implements ModelState {
      * @throws IllegalArgumentException   for a token id outside the vocabulary or a bad n
      */
     public void forward(int[] tokens, int off, int n, boolean allPositions) {
-        if (n <= 0 || n > maxBatch) throw new IllegalArgumentException("batch of " + n + " tokens, allowed 1.." + maxBatch);
-        java.util.Objects.checkFromIndexSize(off, n, tokens.length);
-        if (position + n > nCtx) throw new ContextOverflowException(position + n, nCtx);
-        for (int t = 0; t < n; t++) {
-            int id = tokens[off + t];
-            if (id < 0 || id >= c.vocabSize()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + c.vocabSize() + ")");
-        }
         int dim = c.dim(), pos0 = position;
-        // embeddings: dequantize exactly one row of token_embd per token (any type)
-        for (int t = 0; t < n; t++) {
-            k.dequantize(w.tokenEmbd.type(), x.asSlice(4L * t * dim, 4L * dim), w.tokenEmbd.row(tokens[off + t]), 1, dim);
-            pos.setAtIndex(ValueLayout.JAVA_INT, t, pos0 + t);
-        }
+        TokenIo.embed(k, w.tokenEmbd, tokens, off, n, maxBatch, pos0, nCtx, x, pos);
         int qDim = c.nHead() * c.headDimK(), kDim = c.nKvHead() * c.headDimK(), vDim = c.nKvHead() * c.headDimV();
         int attDim = c.nHead() * c.headDimV();
         float scale = (float) (1.0 / Math.sqrt(c.headDimK()));
@@ -175,15 +164,8 @@ public final class LlamaState implements ModelState {
             matmul(L.down(), hb, n, xb2);
             k.add(x, x, xb2, n * dim);
         }
-        if (allPositions) {
-            if (allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
-            k.rmsnorm(xb, x, w.outputNorm.data(), dim, n, c.eps());
-            matmul(w.output, xb, n, allLogits);
-            MemorySegment.copy(allLogits, 4L * (n - 1) * c.vocabSize(), logits, 0, 4L * c.vocabSize());
-        } else {
-            k.rmsnorm(xb, x.asSlice(4L * (n - 1) * dim, 4L * dim), w.outputNorm.data(), dim, 1, c.eps());
-            matmul(w.output, xb, 1, logits);
-        }
+        if (allPositions && allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
+        TokenIo.head(k, w.outputNorm, w.output, c.eps(), x, xb, n, allPositions ? allLogits : null, logits);
         position = pos0 + n;
     }
 
