@@ -829,9 +829,17 @@ class KernelsTest {
                         int got = y.getAtIndex(JAVA_INT, i), exp = want.getAtIndex(JAVA_INT, i);
                         long ii = i;
                         int lay = layout;
-                        assertEquals(exp, got, () -> impl + " " + type + " nMat " + nMat + " rows " + rows + " cols " + cols
-                                + " nTok " + nTok + " layout " + lay + " y[" + ii + "]=" + Float.intBitsToFloat(got)
-                                + " want " + Float.intBitsToFloat(exp));
+                        java.util.function.Supplier<String> what = () -> impl + " " + type + " nMat " + nMat + " rows " + rows
+                                + " cols " + cols + " nTok " + nTok + " layout " + lay + " y[" + ii + "]=" + Float.intBitsToFloat(got)
+                                + " want " + Float.intBitsToFloat(exp);
+                        if (impl.isNative()) {
+                            assertEquals(exp, got, what); // the same C kernels: bit for bit
+                        } else {
+                            // Java: the Vector API's lane reductions may round differently once C2 compiles the loop
+                            // (seen: 6 ulp on BF16 between two calls of the same matmul), so equal up to that
+                            float e = Float.intBitsToFloat(exp), g = Float.intBitsToFloat(got);
+                            assertEquals(e, g, 1e-6f * Math.max(1f, Math.abs(e)), what);
+                        }
                     }
                 }
             }
