@@ -13,7 +13,7 @@ static const int32_t TYPE_OF[PMX_T_COUNT] = {
 };
 static const char *const TYPE_NAME[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "q5_0"};
 
-static const int64_t COLS[] = {32, 64, 96, 256, 512, 768, 4096 + 32, 4096 + 256};
+static const int64_t COLS[] = {32, 64, 96, 224, 256, 512, 704, 768, 4096 + 32, 4096 + 256};
 static const int64_t ROWS[] = {1, 3, 16, 17, 64, 100};
 static const int64_t BATCH[] = {1, 2, 3, 4, 5, 8, 13};
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
