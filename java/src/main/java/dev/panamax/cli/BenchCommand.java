@@ -146,9 +146,9 @@ final class BenchCommand implements Callable<Integer> {
 
     /**
      * Untimed runs before the measured ones: the whole prompt once (page cache, scratch sizes), then two short runs,
-     * so that C2 has compiled the forward pass before timing starts. Measured on the deepseek2-shaped Q4_0 model at 2
-     * threads: with one warm-up run the compiler threads still competed with the kernel threads for the cores during
-     * the first measured runs (best of 3: pp 179, tg 53 tok/s; after these warm-ups: pp 201, tg 58).
+     * so that C2 has compiled most of the forward pass before timing starts: with a single warm-up run, perf showed
+     * the C1/C2 compiler threads taking ~15% of the CPU time of the measured runs (deepseek2-shaped Q4_0, 2 threads),
+     * competing with the kernel threads for the cores.
      */
     private static void warmUp(ModelState s, Kernels k, int[] prompt, int nGen) {
         once(s, k, prompt, Math.min(16, nGen));
