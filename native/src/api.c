@@ -1,6 +1,7 @@
 /* Exported entry points: CPU detection and ISA choice (once, at load), and the kernels, each splitting its
  * work across the pool and calling through the active dispatch table. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "cpu.h"
@@ -210,6 +211,8 @@ struct matmul_args {
     void *xa;
     int64_t n_rows, n_cols, batch, act_row_bytes;
     float *y;
+    int64_t chunk_rows;      /* rows per work chunk, a multiple of ROW_ALIGN */
+    _Atomic int64_t next;    /* first row of the next chunk not yet taken */
 };
 
 static void prepare_task(void *p, int ith, int nth) {
@@ -219,11 +222,25 @@ static void prepare_task(void *p, int ith, int nth) {
     if (b0 < b1) a->mk->prepare(a->xa, a->x, a->n_cols, b0, b1);
 }
 
+/* Rows are dealt out in chunks from a shared counter rather than split in equal halves up front: on a machine
+ * where other threads (the JIT, GC, another process) take a core now and then, a fixed split leaves the fast
+ * thread waiting for the slow one at the end of every op (seen as ~7% of a 2-thread decode spent in the caller's
+ * wait loop). Which thread computes a row does not change its result. */
 static void matmul_task(void *p, int ith, int nth) {
-    const struct matmul_args *a = p;
-    int64_t r0, r1;
-    pmx_split(a->n_rows, ROW_ALIGN, ith, nth, &r0, &r1);
-    if (r0 < r1) a->mk->matmul(a->w, a->n_cols, a->xa, a->batch, a->y, a->n_rows, r0, r1);
+    struct matmul_args *a = p;
+    (void)ith, (void)nth;
+    for (;;) {
+        const int64_t r0 = atomic_fetch_add_explicit(&a->next, a->chunk_rows, memory_order_relaxed);
+        if (r0 >= a->n_rows) return;
+        const int64_t r1 = r0 + a->chunk_rows < a->n_rows ? r0 + a->chunk_rows : a->n_rows;
+        a->mk->matmul(a->w, a->n_cols, a->xa, a->batch, a->y, a->n_rows, r0, r1);
+    }
+}
+
+/* About 8 chunks per thread, whole cache lines of y each. */
+static int64_t matmul_chunk_rows(int64_t n_rows, int nth) {
+    const int64_t want = (n_rows + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
+    return (want + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
 }
 
 int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
@@ -231,7 +248,9 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
     const int t = row_type(type, n_cols);
     if (t < 0 || !w || !x || !y || n_rows <= 0 || batch <= 0) return PMX_ERR_INVALID_ARG;
     const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
-    struct matmul_args a = {mk, w, x, (void *)x, n_rows, n_cols, batch, 0, y};
+    struct matmul_args a = {.mk = mk, .w = w, .x = x, .xa = (void *)x, .n_rows = n_rows, .n_cols = n_cols,
+                            .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(pool))};
+    atomic_init(&a.next, 0);
     if (mk->prepare) {
         a.act_row_bytes = pmx_act_row_bytes(t, n_cols);
         if (!scratch || scratch_bytes < a.act_row_bytes * batch) return PMX_ERR_INVALID_ARG;
