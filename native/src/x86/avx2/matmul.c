@@ -227,7 +227,7 @@ AI void q8_0_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t
 }
 TILES(q8_0)
 
-/* ---- Q4_0: 8 blocks per step ----
+/* ---- Q4_0 and Q5_0: 8 blocks per step ----
  * The per-block work that does not depend on the weights is hoisted out of the row loop and shared by the
  * rows of a tile: activation reordering, the offset term 8 * sum(x), the activation scales. Per row and
  * column, the 8 blocks' integer dot products fold into one vector of 8 block sums, so the int -> float
@@ -266,89 +266,7 @@ AI __m256 load_dn(const char *p, int64_t stride, const int n) {
     return _mm256_cvtph_ps(h);
 }
 
-/* One step of 2P blocks (P = 4, 2 or 1 pairs) from block i of Q4_0 weight rows [0, R) against activation
- * columns [0, C), added to acc. The nibbles (0..15) are maddubs' unsigned operand as they are; the -8 offset
- * becomes -8 * sum(x) per block, computed once per column and step. Two blocks share a register: their low
- * nibbles (elements 0..15 of each) against the activations reordered to match, likewise the high nibbles.
- * Magnitudes: nibble * x pair sums <= 2 * 15 * 128, lo + hi <= 7680, after the two hadds <= 30720: int16
- * holds every step. Pairs past P are zero, so their lanes add nothing. */
-AI void q4_0_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t i, __m256 acc[4][4], const int R,
-                  const int C, const int P) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8), zero = _mm256_setzero_si256();
-    __m256i xl[4][4], xh[4][4], off[4];
-    __m256 xd[4];
-    UNROLL for (int c = 0; c < C; c++) {
-        const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
-        __m256i o[4] = {zero, zero, zero, zero};
-        UNROLL for (int p = 0; p < P; p++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)x[2 * p].qs);
-            const __m256i b = _mm256_loadu_si256((const __m256i *)x[2 * p + 1].qs);
-            xl[c][p] = _mm256_permute2x128_si256(a, b, 0x20);
-            xh[c][p] = _mm256_permute2x128_si256(a, b, 0x31);
-            o[p] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, xl[c][p]), _mm256_maddubs_epi16(eight, xh[c][p]));
-        }
-        off[c] = fold8_i16(o[0], o[1], o[2], o[3]);
-        xd[c] = load_dn((const char *)&x->d, sizeof(block_q8_0), 2 * P);
-    }
-    UNROLL for (int r = 0; r < R; r++) {
-        const block_q4_0 *b = (const block_q4_0 *)(w + r * rb) + i;
-        UNROLL for (int k = 0; k < (2 * P * (int)sizeof(block_q4_0) + 63) / 64; k++)
-            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 64 * k, _MM_HINT_T0);
-        __m256i lo[4], hi[4];
-        UNROLL for (int p = 0; p < P; p++) {
-            const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
-                                               _mm_loadu_si128((const __m128i *)b[2 * p].qs));
-            lo[p] = _mm256_and_si256(q, m4);
-            hi[p] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        }
-        const __m256 dw = load_dn((const char *)&b->d, sizeof(block_q4_0), 2 * P);
-        UNROLL for (int c = 0; c < C; c++) {
-            __m256i t[4] = {zero, zero, zero, zero};
-            UNROLL for (int p = 0; p < P; p++)
-                t[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], xl[c][p]), _mm256_maddubs_epi16(hi[p], xh[c][p]));
-            const __m256i s = _mm256_sub_epi32(fold8_i16(t[0], t[1], t[2], t[3]), off[c]);
-            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, xd[c]), acc[r][c]);
-        }
-    }
-}
-
-/* Q4_0 weight rows [0, R) against activation columns [0, C): steps of 8 blocks, then 4 and 2 (rows of 704 or 384
- * columns, common in MoE experts and MLA projections, end in such a rest), a last odd block on its own. */
-AI void q4_0_tile8(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                   const int R, const int C) {
-    const int64_t nb = n / QK4_0;
-    __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= nb; i += 8) q4_0_step(w, rb, xa, xb, i, acc, R, C, 4);
-    if (i + 4 <= nb) {
-        q4_0_step(w, rb, xa, xb, i, acc, R, C, 2);
-        i += 4;
-    }
-    if (i + 2 <= nb) {
-        q4_0_step(w, rb, xa, xb, i, acc, R, C, 1);
-        i += 2;
-    }
-    store_tile(acc, y, ldy, R, C);
-    for (; i < nb; i++)
-        UNROLL for (int r = 0; r < R; r++) {
-            const block_q4_0 *b = (const block_q4_0 *)(w + r * rb) + i;
-            const __m256i wq = load_q4_0(b), wa = _mm256_abs_epi8(wq);
-            UNROLL for (int c = 0; c < C; c++) {
-                const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
-                const __m256i s = dot_i8(wa, wq, _mm256_loadu_si256((const __m256i *)x->qs));
-                y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(s)) * (h2f(b->d) * h2f(x->d));
-            }
-        }
-}
-#define q4_0_tile q4_0_tile8
-TILES(q4_0)
-
-/* ---- Q5_0 weights against Q8_0 activations: 8 blocks per step, as Q4_0 ----
- * The 5-bit quants (0..31, nibble | 16 where the qh bit is set) are maddubs' unsigned operand as they are; the
- * -16 offset becomes -16 * sum(x) per block, once per column and step (no per-row sign moves). Pair sums
- * reach 2 * 31 * 127 = 7874 and a block's two halves 15748: one hadd level still fits int16 (31496), the
- * second goes through int32 (fold8_i32). */
+/* Q5_0: the 5-bit quant is nibble | 16 where the block's qh bit is set. */
 
 /* 0xff in byte k where bit k % 8 of byte idx[k] of v (per 128-bit lane) is set: the qh bits as a byte mask. */
 AI __m256i bits_to_bytes(__m256i v, __m256i idx) {
@@ -379,73 +297,118 @@ AI __m256i fold8_i32(__m256i t0, __m256i t1, __m256i t2, __m256i t3) {
                              _mm256_madd_epi16(_mm256_hadd_epi16(t2, t3), one));
 }
 
-AI void q5_0_tile8(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                   const int R, const int C) {
-    const int64_t nb = n / QK5_0;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), sixteen = _mm256_set1_epi8(16);
-    /* two blocks per register (block 2p in the low lane, 2p + 1 in the high): elements 0..15 take qh bytes 0
-     * and 1 of their block, elements 16..31 bytes 2 and 3 */
+/* Steps of 2P blocks (P = 4, 2 or 1 pairs) for the 4/5-bit types against Q8_0 activations. The quants (Q4_0:
+ * nibble 0..15, Q5_0: 0..31) are maddubs' unsigned operand as they are; the offset (8 or 16) becomes
+ * -offset * sum(x) per block, computed once per column and step. Two blocks share a register: their elements
+ * 0..15 against the activations reordered to match (xl), likewise elements 16..31 (xh). Pairs past P are zero,
+ * so their lanes add nothing. */
+enum { W_Q4_0, W_Q5_0 };
+
+/* Columns [0, C) of step i: reordered activations, the offset term, the activation scales. Offset pair sums
+ * <= 16 * 127 * 2, two of them <= 8128: within fold8_i16's bound. */
+AI void q8_act_step(const char *xa, int64_t xb, int64_t i, const int C, const int P, const int offset,
+                    __m256i xl[4][4], __m256i xh[4][4], __m256i off[4], __m256 xd[4]) {
+    const __m256i k = _mm256_set1_epi8((char)offset), zero = _mm256_setzero_si256();
+    UNROLL for (int c = 0; c < C; c++) {
+        const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
+        __m256i o[4] = {zero, zero, zero, zero};
+        UNROLL for (int p = 0; p < P; p++) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)x[2 * p].qs);
+            const __m256i b = _mm256_loadu_si256((const __m256i *)x[2 * p + 1].qs);
+            xl[c][p] = _mm256_permute2x128_si256(a, b, 0x20);
+            xh[c][p] = _mm256_permute2x128_si256(a, b, 0x31);
+            o[p] = _mm256_add_epi16(_mm256_maddubs_epi16(k, xl[c][p]), _mm256_maddubs_epi16(k, xh[c][p]));
+        }
+        off[c] = fold8_i16(o[0], o[1], o[2], o[3]);
+        xd[c] = load_dn((const char *)&x->d, sizeof(block_q8_0), 2 * P);
+    }
+}
+
+/* Pair p of a row's step as unsigned quants: elements 0..15 of blocks 2p, 2p + 1 in lo, elements 16..31 in hi. */
+AI void unpack_pair(const char *row, int64_t i, int p, const int kind, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    if (kind == W_Q4_0) {
+        const block_q4_0 *b = (const block_q4_0 *)row + i;
+        const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
+                                           _mm_loadu_si128((const __m128i *)b[2 * p].qs));
+        *lo = _mm256_and_si256(q, m4);
+        *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        return;
+    }
+    /* Q5_0: elements 0..15 take qh bytes 0 and 1 of their block, elements 16..31 bytes 2 and 3 */
     const __m256i idx_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                             0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const __m256i idx_hi = _mm256_add_epi8(idx_lo, _mm256_set1_epi8(2));
+    const __m256i idx_hi = _mm256_add_epi8(idx_lo, _mm256_set1_epi8(2)), sixteen = _mm256_set1_epi8(16);
+    const block_q5_0 *b = (const block_q5_0 *)row + i;
+    const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
+                                       _mm_loadu_si128((const __m128i *)b[2 * p].qs));
+    const __m256i hv = _mm256_set_m128i(_mm_cvtsi32_si128((int)load_qh(&b[2 * p + 1])),
+                                        _mm_cvtsi32_si128((int)load_qh(&b[2 * p])));
+    *lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(bits_to_bytes(hv, idx_lo), sixteen));
+    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(bits_to_bytes(hv, idx_hi), sixteen));
+}
+
+/* One step from block i of weight rows [0, R) against columns [0, C), added to acc. Q4_0 pair sums <= 2 * 15 *
+ * 128, lo + hi <= 7680, after the two hadds of fold8_i16 <= 30720; Q5_0 pair sums reach 2 * 31 * 127 = 7874 and
+ * lo + hi 15748: one hadd level still fits int16, the second goes through int32 (fold8_i32). */
+AI void q4x_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t i, __m256 acc[4][4], const int R,
+                 const int C, const int P, const int kind) {
+    const int64_t bb = kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q5_0);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i xl[4][4], xh[4][4], off[4];
+    __m256 xd[4];
+    q8_act_step(xa, xb, i, C, P, kind == W_Q4_0 ? 8 : 16, xl, xh, off, xd);
+    UNROLL for (int r = 0; r < R; r++) {
+        const char *row = w + r * rb, *blk = row + i * bb;
+        UNROLL for (int k = 0; k < (2 * P * (int)bb + 63) / 64; k++)
+            _mm_prefetch(blk + PF_AHEAD(R, rb) + 64 * k, _MM_HINT_T0);
+        __m256i lo[4], hi[4];
+        UNROLL for (int p = 0; p < P; p++) unpack_pair(row, i, p, kind, &lo[p], &hi[p]);
+        const __m256 dw = load_dn(blk, bb, 2 * P); /* d is each block's first field */
+        UNROLL for (int c = 0; c < C; c++) {
+            __m256i t[4] = {zero, zero, zero, zero};
+            UNROLL for (int p = 0; p < P; p++)
+                t[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], xl[c][p]), _mm256_maddubs_epi16(hi[p], xh[c][p]));
+            const __m256i sums = kind == W_Q4_0 ? fold8_i16(t[0], t[1], t[2], t[3]) : fold8_i32(t[0], t[1], t[2], t[3]);
+            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, off[c])), _mm256_mul_ps(dw, xd[c]), acc[r][c]);
+        }
+    }
+}
+
+/* Weight rows [0, R) against activation columns [0, C): steps of 8 blocks, then 4 and 2 (rows of 704 or 384
+ * columns, common in MoE experts and MLA projections, end in such a rest), a last odd block on its own. */
+AI void q4x_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                 const int R, const int C, const int kind) {
+    const int64_t nb = n / QK8_0;
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 8 <= nb; i += 8) {
-        __m256i xl[4][4], xh[4][4], off[4];
-        __m256 xd[4];
-        UNROLL for (int c = 0; c < C; c++) {
-            const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
-            __m256i o[4];
-            UNROLL for (int p = 0; p < 4; p++) {
-                const __m256i a = _mm256_loadu_si256((const __m256i *)x[2 * p].qs);
-                const __m256i b = _mm256_loadu_si256((const __m256i *)x[2 * p + 1].qs);
-                xl[c][p] = _mm256_permute2x128_si256(a, b, 0x20);
-                xh[c][p] = _mm256_permute2x128_si256(a, b, 0x31);
-                /* 16 * x pair sums <= 4064, two of them <= 8128: within fold8_i16's bound */
-                o[p] = _mm256_add_epi16(_mm256_maddubs_epi16(sixteen, xl[c][p]), _mm256_maddubs_epi16(sixteen, xh[c][p]));
-            }
-            off[c] = fold8_i16(o[0], o[1], o[2], o[3]);
-            xd[c] = load_d8((const char *)&x->d, sizeof(block_q8_0));
-        }
-        UNROLL for (int r = 0; r < R; r++) {
-            const block_q5_0 *b = (const block_q5_0 *)(w + r * rb) + i;
-            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
-            __m256i lo[4], hi[4];
-            UNROLL for (int p = 0; p < 4; p++) {
-                const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
-                                                   _mm_loadu_si128((const __m128i *)b[2 * p].qs));
-                const __m256i hv = _mm256_set_m128i(_mm_cvtsi32_si128((int)load_qh(&b[2 * p + 1])),
-                                                    _mm_cvtsi32_si128((int)load_qh(&b[2 * p])));
-                lo[p] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(bits_to_bytes(hv, idx_lo), sixteen));
-                hi[p] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                                        _mm256_and_si256(bits_to_bytes(hv, idx_hi), sixteen));
-            }
-            const __m256 dw = load_d8((const char *)&b->d, sizeof(block_q5_0));
-            UNROLL for (int c = 0; c < C; c++) {
-                __m256i t[4];
-                UNROLL for (int p = 0; p < 4; p++)
-                    t[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], xl[c][p]), _mm256_maddubs_epi16(hi[p], xh[c][p]));
-                const __m256i s = _mm256_sub_epi32(fold8_i32(t[0], t[1], t[2], t[3]), off[c]);
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, xd[c]), acc[r][c]);
-            }
-        }
+    for (; i + 8 <= nb; i += 8) q4x_step(w, rb, xa, xb, i, acc, R, C, 4, kind);
+    if (i + 4 <= nb) {
+        q4x_step(w, rb, xa, xb, i, acc, R, C, 2, kind);
+        i += 4;
+    }
+    if (i + 2 <= nb) {
+        q4x_step(w, rb, xa, xb, i, acc, R, C, 1, kind);
+        i += 2;
     }
     store_tile(acc, y, ldy, R, C);
     for (; i < nb; i++)
         UNROLL for (int r = 0; r < R; r++) {
-            const block_q5_0 *b = (const block_q5_0 *)(w + r * rb) + i;
-            const __m256i wq = load_q5_0(b), wa = _mm256_abs_epi8(wq);
+            const char *blk = w + r * rb + i * (kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q5_0));
+            const __m256i wq = kind == W_Q4_0 ? load_q4_0((const block_q4_0 *)blk) : load_q5_0((const block_q5_0 *)blk);
+            const __m256i wa = _mm256_abs_epi8(wq);
             UNROLL for (int c = 0; c < C; c++) {
                 const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
                 const __m256i s = dot_i8(wa, wq, _mm256_loadu_si256((const __m256i *)x->qs));
-                y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(s)) * (h2f(b->d) * h2f(x->d));
+                y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(s)) * (h2f(*(const pmx_half *)blk) * h2f(x->d));
             }
         }
 }
-#define q5_0_tile q5_0_tile8
+#define q4_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q4x_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_0)
+TILES(q4_0)
+
+#define q5_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q4x_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_0)
 TILES(q5_0)
 
 /* ---- Q4_K weights against Q8_K activations ----
