@@ -62,14 +62,9 @@ public abstract sealed class TransformerState implements ModelState permits Llam
         return arena.allocate(size, 64);
     }
 
-    /** out ([n][rows]) = wt · in ([n][cols]) for the n tokens of a batch. */
-    final void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
-        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
-    }
-
     /**
-     * For a constructor whose allocations failed: frees what was allocated (the arena is the caller's only handle)
-     * and gives what to throw. A size that overflows comes from too large a context, so it is the caller's argument.
+     * For a constructor whose allocations failed: frees what was allocated (a constructor that throws leaves nothing
+     * to close) and gives what to throw. A size that overflows comes from too large a context: the caller's argument.
      */
     final RuntimeException allocationFailed(Throwable e) {
         arena.close();
@@ -120,6 +115,11 @@ public abstract sealed class TransformerState implements ModelState permits Llam
             k.matmul(output.type(), output.data(), vocab, dim, xb, 1, logits);
         }
         position += n;
+    }
+
+    /** out ([n][rows]) = wt · in ([n][cols]) for the n tokens of a batch. */
+    final void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
+        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
     }
 
     @Override
