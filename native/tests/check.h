@@ -61,6 +61,16 @@ static inline int for_each_isa_begin(int32_t isa) {
     return 1;
 }
 
+/* The ISAs a test runs: scalar (the reference's own code path) first, then every other one this CPU supports, as
+ * for_each_isa_begin admits them. Fills isas and returns how many. */
+static inline int tested_isas(int32_t isas[PMX_ISA_COUNT]) {
+    int n = 0;
+    isas[n++] = PMX_ISA_SCALAR;
+    for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++)
+        if (for_each_isa_begin(isa)) isas[n++] = isa;
+    return n;
+}
+
 static inline int finish(void) {
     pmx_force_isa(PMX_ISA_AUTO);
     if (pmx_failures) printf("%d failure(s)\n", pmx_failures);

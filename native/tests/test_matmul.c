@@ -42,7 +42,7 @@ static int has_pair(const int64_t (*pairs)[2], int n_pairs, int64_t rows, int64_
  * weights (d * sc * q - dmin * m) and of the output. */
 #define HALF_ULP 4.8828125e-4 /* 2^-11 */
 
-static int64_t g_isas[PMX_ISA_COUNT];
+static int32_t g_isas[PMX_ISA_COUNT];
 static int g_n_isas;
 static double g_worst_kernel[PMX_ISA_COUNT][PMX_T_COUNT]; /* max |y - yref| / (1 + S) */
 static double g_worst_exact[PMX_T_COUNT];                 /* max |yref - exact| / bound */
@@ -167,7 +167,7 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
     float *y = malloc(sizeof(float) * ny + CANARY), *yown = malloc(sizeof(float) * ny);
     unsigned char *scratch = malloc((size_t)act_bytes + CANARY);
     for (int ii = 0; ii < g_n_isas; ii++) {
-        const int32_t isa = (int32_t)g_isas[ii];
+        const int32_t isa = g_isas[ii];
         if (pmx_force_isa(isa) != PMX_OK) continue;
         const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
         CHECK((mk->prepare != NULL) == (rk->prepare != NULL), "%s %s: prepare presence differs from ref",
@@ -234,9 +234,7 @@ int main(void) {
     pmx_kernels_ref(&ref);
     pmx_pool *pool = pmx_pool_create(3);
     CHECK(pool != NULL, "pool");
-    g_isas[g_n_isas++] = PMX_ISA_SCALAR;
-    for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++)
-        if (for_each_isa_begin(isa)) g_isas[g_n_isas++] = isa;
+    g_n_isas = tested_isas(g_isas);
 
     for (int t = 0; t < PMX_T_COUNT; t++) {
         const int64_t bs = pmx_type_block_size(TYPE_OF[t]);
@@ -274,7 +272,7 @@ int main(void) {
         if (t >= PMX_T_Q8_0) printf(", <= %.3f of the activation rounding bound", g_worst_exact[t]);
         printf("\n");
         for (int ii = 0; ii < g_n_isas; ii++) {
-            const int isa = (int)g_isas[ii];
+            const int isa = g_isas[ii];
             printf("      %-12s vs ref: err/(1+S) <= %.3g (tolerance %g)", pmx_isa_name(isa), g_worst_kernel[isa][t],
                    KERNEL_TOL);
             if (g_act_diffs[isa][t]) printf(", %ld activation quants one step off the ref's", g_act_diffs[isa][t]);

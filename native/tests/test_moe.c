@@ -129,7 +129,7 @@ static void reference(const struct experts *x, const float *xin, int64_t n_tok, 
     free(xa), free(xb), free(ha), free(g), free(u), free(h), free(y);
 }
 
-static int64_t g_isas[PMX_ISA_COUNT];
+static int32_t g_isas[PMX_ISA_COUNT];
 static int g_n_isas;
 static double g_worst[PMX_ISA_COUNT];
 static long g_pool_diffs[PMX_ISA_COUNT];
@@ -148,7 +148,7 @@ static void run(const struct experts *x, int64_t n_tok, int64_t n_used, pmx_pool
     float *out = malloc(sizeof(float) * ny + CANARY), *out1 = malloc(sizeof(float) * ny);
     static const unsigned char canary[CANARY] = {[0 ... CANARY - 1] = 0xa5};
     for (int ii = 0; ii < g_n_isas; ii++) {
-        const int32_t isa = (int32_t)g_isas[ii];
+        const int32_t isa = g_isas[ii];
         if (pmx_force_isa(isa) != PMX_OK) continue;
         const double tol = isa == PMX_ISA_SCALAR ? SCALAR_TOL : ISA_TOL;
         for (int p = 0; p < 2; p++) {
@@ -217,9 +217,7 @@ int main(void) {
     pmx_kernels_ref(&ref);
     pmx_pool *pool = pmx_pool_create(3);
     CHECK(pool != NULL, "pool");
-    g_isas[g_n_isas++] = PMX_ISA_SCALAR;
-    for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++)
-        if (for_each_isa_begin(isa)) g_isas[g_n_isas++] = isa;
+    g_n_isas = tested_isas(g_isas);
 
     for (int ci = 0; ci < LEN(CONFIGS); ci++) {
         const struct config *c = &CONFIGS[ci];
@@ -238,7 +236,7 @@ int main(void) {
     }
 
     for (int ii = 0; ii < g_n_isas; ii++) {
-        const int isa = (int)g_isas[ii];
+        const int isa = g_isas[ii];
         printf("%-12s vs ref: err/(1+S) <= %.3g (tolerance %g); %ld outputs differ between pool and no pool\n",
                pmx_isa_name(isa), g_worst[isa], isa == PMX_ISA_SCALAR ? SCALAR_TOL : ISA_TOL, g_pool_diffs[isa]);
     }

@@ -119,9 +119,7 @@ static void check_rejections(pmx_pool *pool) {
 int main(void) {
     pmx_pool *pool = pmx_pool_create(3);
     CHECK(pool != NULL, "pool");
-    g_isas[g_n_isas++] = PMX_ISA_SCALAR;
-    for (int32_t isa = 0; isa < PMX_ISA_COUNT; isa++)
-        if (for_each_isa_begin(isa)) g_isas[g_n_isas++] = isa;
+    g_n_isas = tested_isas(g_isas);
 
     for (int ti = 0; ti < LEN(TYPES); ti++) {
         const int32_t type = TYPES[ti];

@@ -3,27 +3,20 @@ package dev.panamax.bench;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import dev.panamax.kernels.Kernels;
-import dev.panamax.kernels.NativeKernels;
 import dev.panamax.kernels.ScalarKernels;
-import dev.panamax.kernels.VectorKernels;
 import dev.panamax.tensor.GgmlType;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
@@ -31,13 +24,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * (prompt GEMM, reported as GFLOP/s), native vs Java Vector API vs scalar Java. The matrix (4096 x 4096)
  * exceeds L2 but not every L3; ./panamax microbench measures far beyond the last-level cache.
  */
-@State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 1)
 @Measurement(iterations = 3, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector"})
-public class MatmulBenchmark {
+public class MatmulBenchmark extends KernelBenchmark {
     static final int N = 4096;
 
     @Param({"Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q6_K", "F16", "F32"})
@@ -49,8 +40,6 @@ public class MatmulBenchmark {
     @Param({"1", "128"})
     int batch;
 
-    Arena arena;
-    Kernels kernels;
     MemorySegment w, x, y;
     long weightBytes;
 
@@ -62,14 +51,13 @@ public class MatmulBenchmark {
         public long flops;
     }
 
-    @Setup(Level.Trial)
-    public void setup() {
-        arena = Arena.ofConfined();
-        kernels = switch (impl) {
-            case "native" -> new NativeKernels(1);
-            case "vector" -> new VectorKernels();
-            default -> new ScalarKernels();
-        };
+    @Override
+    String impl() {
+        return impl;
+    }
+
+    @Override
+    void fill() {
         weightBytes = type.rowBytes(N) * N;
         Random rnd = new Random(7);
         MemorySegment f = arena.allocate((long) N * N * Float.BYTES, 64);
@@ -81,12 +69,6 @@ public class MatmulBenchmark {
         x = arena.allocate((long) batch * N * Float.BYTES, 64);
         for (long i = 0; i < (long) batch * N; i++) x.setAtIndex(JAVA_FLOAT, i, rnd.nextFloat() * 2 - 1);
         y = arena.allocate((long) batch * N * Float.BYTES, 64);
-    }
-
-    @TearDown(Level.Trial)
-    public void tearDown() {
-        kernels.close();
-        arena.close();
     }
 
     @Benchmark

@@ -5,9 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.NativeKernels;
-import dev.panamax.kernels.VectorKernels;
 import dev.panamax.tensor.GgmlType;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.BitSet;
 import java.util.Random;
@@ -15,16 +13,12 @@ import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
@@ -33,13 +27,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * does not keep re-reading the same 4 experts from cache (the 32 experts, 39 MB in Q4_0, exceed the caches). The
  * aux counter weightBytes is the bytes of distinct experts' gate, up and down matrices each call reads (each once).
  */
-@State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 1)
 @Measurement(iterations = 3, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector"})
-public class MoeBenchmark {
+public class MoeBenchmark extends KernelBenchmark {
     static final int N_EMBD = 1024, N_FF = 704, N_EXPERT = 32, N_USED = 4, ROUTE_SETS = 64;
 
     @Param({"Q4_0", "Q8_0"})
@@ -55,8 +47,6 @@ public class MoeBenchmark {
     @Param({"1"})
     int threads;
 
-    Arena arena;
-    Kernels kernels;
     MemorySegment gate, up, down, x, out, weights;
     MemorySegment[] ids = new MemorySegment[ROUTE_SETS];
     long[] routeBytes = new long[ROUTE_SETS];
@@ -68,10 +58,18 @@ public class MoeBenchmark {
         public long weightBytes;
     }
 
-    @Setup(Level.Trial)
-    public void setup() {
-        arena = Arena.ofConfined();
-        kernels = impl.equals("native") ? new NativeKernels(threads) : new VectorKernels();
+    @Override
+    String impl() {
+        return impl;
+    }
+
+    @Override
+    int nativeThreads() {
+        return threads;
+    }
+
+    @Override
+    void fill() {
         Random rnd = new Random(11);
         long elems = (long) N_EXPERT * N_FF * N_EMBD;
         MemorySegment f = arena.allocate(elems * Float.BYTES, 64);
@@ -109,12 +107,6 @@ public class MoeBenchmark {
             }
             routeBytes[s] = 3 * matBytes * used.cardinality();
         }
-    }
-
-    @TearDown(Level.Trial)
-    public void tearDown() {
-        kernels.close();
-        arena.close();
     }
 
     @Benchmark

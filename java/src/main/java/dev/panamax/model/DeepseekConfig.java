@@ -24,7 +24,7 @@ public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int n
                              int headDimNope, int headDimRope, int headDimV, float eps, int nDense, int nExpert,
                              int nExpertUsed, int nExpertShared, int ffnExpDim, Gating gating, boolean expWeightsNorm,
                              float expWeightsScale, int nGroups, int nGroupsUsed, int ctxTrain, int vocabSize,
-                             RopeConfig rope, float kqScale, boolean splitKvB) {
+                             RopeConfig rope, float kqScale, boolean splitKvB) implements ModelConfig {
 
     public enum Gating { SOFTMAX, SIGMOID }
 
@@ -107,6 +107,7 @@ public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int n
     }
 
     /** KV cache bytes per token (all layers): (kv_lora_rank + rope dims) × layers × element size. */
+    @Override
     public long kvBytesPerToken(int elementBytes) {
         return (long) cacheRow() * nLayer * elementBytes;
     }

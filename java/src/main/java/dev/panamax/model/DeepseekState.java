@@ -2,7 +2,6 @@ package dev.panamax.model;
 
 import dev.panamax.kernels.Kernels;
 import dev.panamax.tensor.GgmlType;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -14,7 +13,7 @@ import java.lang.foreign.ValueLayout;
  * then routed experts ({@link Kernels#moeFfn}: only the selected experts run) plus shared experts. Buffers are
  * allocated once for {@code maxBatch} tokens; a forward step allocates nothing. Not thread-safe (one per session).
  */
-public final class DeepseekState implements ModelState {
+public final class DeepseekState extends TransformerState {
 
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     /** llama.cpp clamps the sum of selected expert weights to the smallest normal F16 before normalizing. */
@@ -22,37 +21,23 @@ public final class DeepseekState implements ModelState {
 
     private final DeepseekWeights w;
     private final DeepseekConfig c;
-    private final Kernels k;
-    private final Arena arena = Arena.ofShared();
-    private final int nCtx, maxBatch;
-    private final GgmlType kvType;
     private final long cacheRowBytes;
     private final MemorySegment[] cache; // per layer [nCtx][kv_lora + rope]
-    // activations, [maxBatch][...] floats
-    private final MemorySegment x, xb, xb2, qa, q, kva, kpe, qpe, qLat, lat, attOut, hb, hb2;
-    private final MemorySegment routerLogits, ids, expertWeights, moeOut, pos, logits;
-    private MemorySegment allLogits;
+    // activations, [maxBatch][...] floats (x, the residual stream, is TransformerState's)
+    private final MemorySegment xb, xb2, qa, q, kva, kpe, qpe, qLat, lat, attOut, hb, hb2;
+    private final MemorySegment routerLogits, ids, expertWeights, moeOut;
     private final float[] probs, select, groupScores;
     private final int[] chosen;
-    private int position;
-    private long allocated;
 
     DeepseekState(DeepseekWeights weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+        super(weights, kernels, nCtx, maxBatch, kvType);
         this.w = weights;
         this.c = weights.config;
-        this.k = kernels;
-        if (nCtx <= 0) throw new IllegalArgumentException("context length must be positive, got " + nCtx);
-        if (maxBatch <= 0) throw new IllegalArgumentException("batch size must be positive, got " + maxBatch);
-        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
-        this.nCtx = nCtx;
-        this.maxBatch = Math.min(maxBatch, nCtx);
-        this.kvType = kvType;
         int b = this.maxBatch, nh = c.nHead(), qHead = c.headDimNope() + c.headDimRope();
         try {
             cacheRowBytes = kvType.rowBytes(c.cacheRow());
             cache = new MemorySegment[c.nLayer()];
             for (int l = 0; l < c.nLayer(); l++) cache[l] = bytes(Math.multiplyExact(cacheRowBytes, (long) nCtx));
-            x = floats(b, c.dim());
             xb = floats(b, c.dim());
             xb2 = floats(b, c.dim());
             qa = floats(b, Math.max(1, c.qLora()));
@@ -70,14 +55,8 @@ public final class DeepseekState implements ModelState {
             ids = bytes(4L * b * Math.max(1, c.nExpertUsed()));
             expertWeights = floats(b, Math.max(1, c.nExpertUsed()));
             moeOut = floats(b, c.dim());
-            pos = bytes(4L * b);
-            logits = floats(1, c.vocabSize());
-        } catch (ArithmeticException e) {
-            arena.close();
-            throw new IllegalArgumentException("KV cache size overflows for context " + nCtx, e);
         } catch (RuntimeException | OutOfMemoryError e) {
-            arena.close();
-            throw e;
+            throw allocationFailed(e);
         }
         probs = new float[Math.max(1, c.nExpert())];
         select = new float[Math.max(1, c.nExpert())];
@@ -85,60 +64,14 @@ public final class DeepseekState implements ModelState {
         groupScores = new float[c.nGroups()];
     }
 
-    private MemorySegment floats(long rows, long n) {
-        return bytes(Math.multiplyExact(Math.multiplyExact(rows, n), 4L));
-    }
-
-    private MemorySegment bytes(long size) {
-        allocated += size;
-        return arena.allocate(size, 64);
-    }
-
     public DeepseekConfig config() {
         return c;
     }
 
     @Override
-    public int position() {
-        return position;
-    }
-
-    @Override
-    public int contextLength() {
-        return nCtx;
-    }
-
-    @Override
-    public int maxBatch() {
-        return maxBatch;
-    }
-
-    @Override
-    public int vocabSize() {
-        return c.vocabSize();
-    }
-
-    @Override
-    public void truncate(int p) {
-        if (p < 0 || p > position) throw new IllegalArgumentException("cannot truncate to " + p + ", position is " + position);
-        position = p;
-    }
-
-    @Override
-    public MemorySegment logits() {
-        return logits;
-    }
-
-    @Override
-    public MemorySegment allLogits() {
-        if (allLogits == null) throw new IllegalStateException("no forward step asked for all logits");
-        return allLogits;
-    }
-
-    @Override
     public void forward(int[] tokens, int off, int n, boolean allPositions) {
-        int dim = c.dim(), pos0 = position;
-        TokenIo.embed(k, w.tokenEmbd, tokens, off, n, maxBatch, pos0, nCtx, x, pos);
+        int dim = c.dim(), pos0 = position();
+        embed(tokens, off, n);
         for (int l = 0; l < c.nLayer(); l++) {
             DeepseekWeights.Layer L = w.layers[l];
             k.rmsnorm(xb, x, L.attnNorm().data(), dim, n, c.eps());
@@ -153,9 +86,7 @@ public final class DeepseekState implements ModelState {
             }
             k.add(x, x, xb2, n * dim);
         }
-        if (allPositions && allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
-        TokenIo.head(k, w.outputNorm, w.output, c.eps(), x, xb, n, allPositions ? allLogits : null, logits);
-        position = pos0 + n;
+        head(n, allPositions, xb);
     }
 
     /** Absorbed MLA of n tokens of layer l: xb (normed input) to attOut [n][n_head * v_head]. */
@@ -286,19 +217,5 @@ public final class DeepseekState implements ModelState {
         matmul(up, xb, n, hb2);
         k.siluMul(hb, hb, hb2, n * gate.rows());
         matmul(down, hb, n, out);
-    }
-
-    private void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
-        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
-    }
-
-    @Override
-    public long residentBytes() {
-        return allocated;
-    }
-
-    @Override
-    public void close() {
-        arena.close();
     }
 }

@@ -2,14 +2,12 @@ package dev.panamax.model;
 
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
-import dev.panamax.gguf.GgufTensor;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 
 /**
  * The weights of a {@code deepseek2} model as views of the mapped GGUF file (zero copy), every shape and type checked
@@ -17,7 +15,7 @@ import java.util.Arrays;
  * W_UK transposed (kv_lora rows of nope values: what folds the key decompression into the query) and
  * {@code attn_v_b} holds W_UV (v_head rows of kv_lora values); experts are stacked ({@code ffn_*_exps}).
  */
-public final class DeepseekWeights implements ModelWeights {
+public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
 
     /**
      * One block. Attention: Q either in one matrix {@code wq} or through the low-rank {@code wqA → qANorm → wqB};
@@ -42,31 +40,19 @@ public final class DeepseekWeights implements ModelWeights {
      */
     public record Stacked(GgmlType type, int nMat, int rows, int cols, long matBytes, MemorySegment data) {}
 
-    public final DeepseekConfig config;
-    public final Weight tokenEmbd; // (vocab, dim)
-    public final Weight outputNorm; // (dim)
-    public final Weight output; // (vocab, dim); tokenEmbd when tied
     public final Layer[] layers;
 
-    private DeepseekWeights(DeepseekConfig config, Weight tokenEmbd, Weight outputNorm, Weight output, Layer[] layers) {
-        this.config = config;
-        this.tokenEmbd = tokenEmbd;
-        this.outputNorm = outputNorm;
-        this.output = output;
-        this.layers = layers;
+    private DeepseekWeights(GgufFile file, DeepseekConfig c) throws GgufFormatException {
+        super(file, c);
+        layers = loadLayers(file, c);
     }
 
     public static DeepseekWeights load(GgufFile file) throws GgufFormatException {
-        GgufTensor embd = Weight.require(file, "token_embd.weight");
-        if (embd.shape().length != 2) throw new GgufFormatException("token_embd.weight must be 2-D, shape " + Arrays.toString(embd.shape()));
-        long vocab = embd.shape()[1];
-        if (vocab <= 0 || vocab > Integer.MAX_VALUE / 2) throw new GgufFormatException("token_embd.weight: bad vocabulary size " + vocab);
-        DeepseekConfig c = DeepseekConfig.fromMetadata(file.metadata(), (int) vocab);
+        return new DeepseekWeights(file, DeepseekConfig.fromMetadata(file.metadata(), vocabSize(file)));
+    }
+
+    private static Layer[] loadLayers(GgufFile file, DeepseekConfig c) throws GgufFormatException {
         int dim = c.dim(), nHead = c.nHead(), qHead = c.headDimNope() + c.headDimRope();
-        Weight tokenEmbd = Weight.matrix(embd, c.vocabSize(), dim);
-        Weight outputNorm = Weight.vector(Weight.require(file, "output_norm.weight"), dim);
-        GgufTensor out = file.tensor("output.weight");
-        Weight output = out == null ? tokenEmbd : Weight.matrix(out, c.vocabSize(), dim);
         Layer[] layers = new Layer[c.nLayer()];
         Arena derived = Arena.ofAuto(); // weights made at load (older attn_kv_b layout only), freed with the last view
         for (int l = 0; l < c.nLayer(); l++) {
@@ -128,7 +114,7 @@ public final class DeepseekWeights implements ModelWeights {
             layers[l] = new Layer(Weight.vector(Weight.require(file, b + "attn_norm.weight"), dim), wq, wqA, qANorm, wqB,
                     wkvA, kvANorm, kB, vB, kBs, vBs, wo, ffnNorm, gate, up, down, router, bias, ge, ue, de, gs, us, ds);
         }
-        return new DeepseekWeights(c, tokenEmbd, outputNorm, output, layers);
+        return layers;
     }
 
     /**
@@ -158,13 +144,9 @@ public final class DeepseekWeights implements ModelWeights {
         return new Stacked(GgmlType.F32, kB.length, kvLora, nope, headBytes, all);
     }
 
-    public boolean tiedOutput() {
-        return output == tokenEmbd;
-    }
-
     @Override
     public long parameterCount() {
-        long n = Weight.count(tokenEmbd, outputNorm) + (tiedOutput() ? 0 : output.elements());
+        long n = super.parameterCount();
         for (Layer l : layers) {
             n += Weight.count(l.attnNorm(), l.wq(), l.wqA(), l.qANorm(), l.wqB(), l.wkvA(), l.kvANorm(), l.wo(), l.ffnNorm(),
                     l.gate(), l.up(), l.down(), l.router(), l.expProbsB(), l.gateExps(), l.upExps(), l.downExps(),
@@ -172,26 +154,6 @@ public final class DeepseekWeights implements ModelWeights {
             n += Weight.count(l.kB()) + Weight.count(l.vB());
         }
         return n;
-    }
-
-    @Override
-    public String arch() {
-        return config.arch();
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int trainedContextLength() {
-        return config.ctxTrain();
-    }
-
-    @Override
-    public long kvBytesPerToken(int elementBytes) {
-        return config.kvBytesPerToken(elementBytes);
     }
 
     @Override

@@ -17,7 +17,7 @@ import java.util.Locale;
  * @param vocabSize rows of token_embd (filled in by {@link LlamaWeights})
  */
 public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHead, int nKvHead, int headDimK, int headDimV,
-                          float eps, int nRot, int ctxTrain, int vocabSize, RopeConfig rope) {
+                          float eps, int nRot, int ctxTrain, int vocabSize, RopeConfig rope) implements ModelConfig {
 
     /** Architectures this forward pass runs. */
     public static boolean supports(String arch) {
@@ -83,6 +83,7 @@ public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHea
     }
 
     /** Bytes of K and V cache per token (all layers) for a cache element of {@code elementBytes}. */
+    @Override
     public long kvBytesPerToken(int elementBytes) {
         return (long) nLayer * nKvHead * (headDimK + headDimV) * elementBytes;
     }

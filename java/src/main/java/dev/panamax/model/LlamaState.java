@@ -3,36 +3,24 @@ package dev.panamax.model;
 import dev.panamax.ContextOverflowException;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.tensor.GgmlType;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * One sequence's state of a Llama-family model and its forward pass: the KV cache (F16 or F32,
- * per layer {@code [pos][kv_head][head_dim]}) and every activation buffer, allocated once in an {@link Arena}
- * sized for {@code maxBatch} tokens, so a forward step allocates no memory. {@link #forward} appends tokens at
- * {@link #position()}: a prompt in batches of up to {@code maxBatch} (GEMM), then decode one token at a time.
+ * per layer {@code [pos][kv_head][head_dim]}) and every activation buffer, allocated once (from
+ * {@link TransformerState}'s arena) sized for {@code maxBatch} tokens, so a forward step allocates no memory.
+ * {@link #forward} appends tokens at {@link #position()}: a prompt in batches of up to {@code maxBatch} (GEMM), then decode one token at a time.
  * Not thread-safe (one per session); the weights are shared read-only.
  */
-public final class LlamaState implements ModelState {
-
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+public final class LlamaState extends TransformerState {
 
     private final LlamaWeights w;
     private final LlamaConfig c;
-    private final Kernels k;
-    private final Arena arena = Arena.ofShared();
-    private final int nCtx;
-    private final int maxBatch;
-    private final GgmlType kvType;
     private final MemorySegment[] kCache, vCache; // per layer [nCtx][nKvHead][headDim]
     private final long kRowBytes, vRowBytes;
-    // activations, [maxBatch][...] floats
-    private final MemorySegment x, xb, xb2, q, kk, vv, att, hb, hb2, pos;
-    private final MemorySegment logits; // [vocab], last position
+    // activations, [maxBatch][...] floats (x, the residual stream, is TransformerState's)
+    private final MemorySegment xb, xb2, q, kk, vv, att, hb, hb2;
     private final MemorySegment ropeFreqs; // rope_freqs.weight, or null
-    private MemorySegment allLogits; // [maxBatch][vocab], only when a caller asks for every position
-    private int position;
 
     /**
      * @param nCtx     positions the KV cache holds (at most the model's context_length is sensible, not enforced)
@@ -40,16 +28,10 @@ public final class LlamaState implements ModelState {
      * @param kvType   F16 (llama.cpp's default) or F32
      */
     public LlamaState(LlamaWeights weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+        super(weights, kernels, nCtx, maxBatch, kvType);
         this.w = weights;
         this.ropeFreqs = weights.ropeFreqs == null ? null : weights.ropeFreqs.data();
         this.c = weights.config;
-        this.k = kernels;
-        if (nCtx <= 0) throw new IllegalArgumentException("context length must be positive, got " + nCtx);
-        if (maxBatch <= 0) throw new IllegalArgumentException("batch size must be positive, got " + maxBatch);
-        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
-        this.nCtx = nCtx;
-        this.maxBatch = Math.min(maxBatch, nCtx);
-        this.kvType = kvType;
         int b = this.maxBatch;
         try {
             kRowBytes = kvType.rowBytes((long) c.nKvHead() * c.headDimK());
@@ -57,11 +39,10 @@ public final class LlamaState implements ModelState {
             kCache = new MemorySegment[c.nLayer()];
             vCache = new MemorySegment[c.nLayer()];
             for (int l = 0; l < c.nLayer(); l++) {
-                kCache[l] = arena.allocate(Math.multiplyExact(kRowBytes, (long) nCtx), 64);
-                vCache[l] = arena.allocate(Math.multiplyExact(vRowBytes, (long) nCtx), 64);
+                kCache[l] = bytes(Math.multiplyExact(kRowBytes, (long) nCtx));
+                vCache[l] = bytes(Math.multiplyExact(vRowBytes, (long) nCtx));
             }
             int attDim = c.nHead() * c.headDimV();
-            x = floats(b, c.dim());
             xb = floats(b, Math.max(c.dim(), attDim));
             xb2 = floats(b, c.dim());
             q = floats(b, c.nHead() * c.headDimK());
@@ -70,58 +51,13 @@ public final class LlamaState implements ModelState {
             att = floats(b, attDim);
             hb = floats(b, c.ffnDim());
             hb2 = floats(b, c.ffnDim());
-            pos = arena.allocate(4L * b, 64);
-            logits = floats(1, c.vocabSize());
-        } catch (ArithmeticException e) {
-            arena.close();
-            throw new IllegalArgumentException("KV cache size overflows for context " + nCtx, e);
         } catch (RuntimeException | OutOfMemoryError e) {
-            arena.close();
-            throw e;
+            throw allocationFailed(e);
         }
-    }
-
-    private MemorySegment floats(long rows, long n) {
-        return arena.allocate(Math.multiplyExact(Math.multiplyExact(rows, n), 4L), 64);
     }
 
     public LlamaConfig config() {
         return c;
-    }
-
-    /** Tokens in the KV cache (the position of the next token). */
-    public int position() {
-        return position;
-    }
-
-    public int contextLength() {
-        return nCtx;
-    }
-
-    public int maxBatch() {
-        return maxBatch;
-    }
-
-    @Override
-    public int vocabSize() {
-        return c.vocabSize();
-    }
-
-    /** Forgets the cached tokens after position p (0 clears the sequence); the KV entries are overwritten later. */
-    public void truncate(int p) {
-        if (p < 0 || p > position) throw new IllegalArgumentException("cannot truncate to " + p + ", position is " + position);
-        position = p;
-    }
-
-    /** The logits of the last token of the last {@link #forward} call: [vocab] floats. */
-    public MemorySegment logits() {
-        return logits;
-    }
-
-    /** After {@code forward(..., true)}: the logits of its n tokens, [n][vocab] floats. */
-    public MemorySegment allLogits() {
-        if (allLogits == null) throw new IllegalStateException("no forward step asked for all logits");
-        return allLogits;
     }
 
     /**
@@ -132,11 +68,11 @@ public final class LlamaState implements ModelState {
      * @throws ContextOverflowException   when the cache cannot hold the n tokens
      * @throws IllegalArgumentException   for a token id outside the vocabulary or a bad n
      */
+    @Override
     public void forward(int[] tokens, int off, int n, boolean allPositions) {
-        int dim = c.dim(), pos0 = position;
-        TokenIo.embed(k, w.tokenEmbd, tokens, off, n, maxBatch, pos0, nCtx, x, pos);
+        int dim = c.dim(), pos0 = position();
+        embed(tokens, off, n);
         int qDim = c.nHead() * c.headDimK(), kDim = c.nKvHead() * c.headDimK(), vDim = c.nKvHead() * c.headDimV();
-        int attDim = c.nHead() * c.headDimV();
         float scale = (float) (1.0 / Math.sqrt(c.headDimK()));
         for (int l = 0; l < c.nLayer(); l++) {
             LlamaWeights.Layer L = w.layers[l];
@@ -164,13 +100,7 @@ public final class LlamaState implements ModelState {
             matmul(L.down(), hb, n, xb2);
             k.add(x, x, xb2, n * dim);
         }
-        if (allPositions && allLogits == null) allLogits = floats(maxBatch, c.vocabSize());
-        TokenIo.head(k, w.outputNorm, w.output, c.eps(), x, xb, n, allPositions ? allLogits : null, logits);
-        position = pos0 + n;
-    }
-
-    private void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
-        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
+        head(n, allPositions, xb);
     }
 
     private void addBias(MemorySegment y, Weight bias, int n, int width) {
@@ -185,17 +115,5 @@ public final class LlamaState implements ModelState {
         MemorySegment dst = cache.asSlice(pos0 * rowBytes, n * rowBytes);
         if (kvType == GgmlType.F32) MemorySegment.copy(src, 0, dst, 0, n * rowBytes);
         else k.quantize(GgmlType.F16, dst, src, n, width);
-    }
-
-    /** Bytes this state holds off-heap (KV cache + activations). */
-    public long residentBytes() {
-        long kv = (kRowBytes + vRowBytes) * (long) nCtx * c.nLayer();
-        return kv + (allLogits == null ? 0 : allLogits.byteSize()) + x.byteSize() + xb.byteSize() + xb2.byteSize()
-                + q.byteSize() + kk.byteSize() + vv.byteSize() + att.byteSize() + hb.byteSize() + hb2.byteSize() + logits.byteSize();
-    }
-
-    @Override
-    public void close() {
-        arena.close();
     }
 }

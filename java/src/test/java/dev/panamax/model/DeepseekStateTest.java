@@ -1,5 +1,8 @@
 package dev.panamax.model;
 
+import static dev.panamax.model.StateHarness.assertClose;
+import static dev.panamax.model.StateHarness.feed;
+import static dev.panamax.model.StateHarness.nativeAvailable;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.panamax.ContextOverflowException;
@@ -8,7 +11,6 @@ import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.kernels.Backend;
 import dev.panamax.kernels.Kernels;
-import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -35,53 +37,18 @@ class DeepseekStateTest {
     static final TinyDeepseek.Options BASE = TinyDeepseek.Options.defaults();
 
     static Kernels kernels(Backend b) {
-        try {
-            return KernelsProvider.create(b, b == Backend.NATIVE ? 2 : 1);
-        } catch (UnsatisfiedLinkError | IllegalStateException e) {
-            Assumptions.assumeTrue(false, "native library unavailable: " + e.getMessage());
-            throw e;
-        }
+        return StateHarness.kernels(b, b == Backend.NATIVE ? 2 : 1);
     }
 
     /** Logits [n][vocab] of the tokens run in batches of {@code batch}. */
     static float[] run(Path model, Backend backend, int batch, GgmlType kv, int[] tokens) throws Exception {
-        try (GgufFile f = GgufFile.open(model); Kernels k = kernels(backend)) {
-            DeepseekWeights w = DeepseekWeights.load(f);
-            try (DeepseekState s = w.newState(k, TinyDeepseek.CTX, batch, kv)) {
-                return feed(s, tokens, batch);
-            }
-        }
-    }
-
-    static float[] feed(ModelState s, int[] tokens, int batch) {
-        int v = s.vocabSize(), p0 = s.position();
-        float[] out = new float[tokens.length * v];
-        for (int off = 0; off < tokens.length; off += batch) {
-            int n = Math.min(batch, tokens.length - off);
-            s.forward(tokens, off, n, true);
-            MemorySegment.copy(s.allLogits(), ValueLayout.JAVA_FLOAT, 0, out, off * v, n * v);
-            float[] last = new float[v];
-            MemorySegment.copy(s.logits(), ValueLayout.JAVA_FLOAT, 0, last, 0, v);
-            for (int i = 0; i < v; i++) assertEquals(out[(off + n - 1) * v + i], last[i], 0f, "last-position logits = last row");
-        }
-        assertEquals(p0 + tokens.length, s.position());
-        return out;
+        return StateHarness.run(model, () -> kernels(backend), TinyDeepseek.CTX, batch, kv, tokens);
     }
 
     static float[] lastLogits(ModelState s) {
         float[] l = new float[s.vocabSize()];
         MemorySegment.copy(s.logits(), ValueLayout.JAVA_FLOAT, 0, l, 0, l.length);
         return l;
-    }
-
-    static void assertClose(float[] a, float[] b, float tol, String what) {
-        assertEquals(a.length, b.length);
-        float max = 0;
-        for (int i = 0; i < a.length; i++) {
-            assertTrue(Float.isFinite(a[i]) && Float.isFinite(b[i]), what + ": non-finite logit at " + i);
-            max = Math.max(max, Math.abs(a[i] - b[i]));
-        }
-        assertTrue(max <= tol, what + ": max |diff| " + max + " > " + tol);
     }
 
     static Stream<Arguments> variants() {
@@ -372,13 +339,5 @@ class DeepseekStateTest {
         // without the *_mla keys the file must have the older combined attn_kv_b (DeepseekConformanceTest runs one)
         assertNames(loadError(BASE.withMeta(".attention.key_length_mla", "").withMeta(".attention.value_length_mla", "")
                 .withMeta(".attention.key_length", 32).withMeta(".attention.value_length", 16)), "missing tensor", "attn_kv_b");
-    }
-
-    static boolean nativeAvailable() {
-        try (Kernels k = KernelsProvider.create(Backend.NATIVE, 1)) {
-            return k.backend() == Backend.NATIVE;
-        } catch (UnsatisfiedLinkError | IllegalStateException e) {
-            return false;
-        }
     }
 }

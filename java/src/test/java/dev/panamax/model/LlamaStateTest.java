@@ -1,5 +1,6 @@
 package dev.panamax.model;
 
+import static dev.panamax.model.StateHarness.assertClose;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.panamax.ContextOverflowException;
@@ -10,8 +11,6 @@ import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.kernels.ScalarKernels;
 import dev.panamax.tensor.GgmlType;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
@@ -27,40 +26,13 @@ class LlamaStateTest {
 
     static final int[] PROMPT = {1, 262, 263, 300 - 1, 5, 270, 42, 280, 290, 261, 3, 200};
 
-    /** Logits [n][vocab] of the prompt run in batches of {@code batch}. */
+    /** Logits [n][vocab] of the prompt run in batches of {@code batch}; a native run is skipped where the library is missing. */
     static float[] run(Path model, Backend backend, int batch, GgmlType kv, int[] tokens) throws Exception {
-        return run(model, () -> KernelsProvider.create(backend, 1), batch, kv, tokens);
+        return run(model, () -> StateHarness.kernels(backend, 1), batch, kv, tokens);
     }
 
     static float[] run(Path model, Supplier<Kernels> kernels, int batch, GgmlType kv, int[] tokens) throws Exception {
-        try (GgufFile f = GgufFile.open(model); Kernels k = kernels.get()) {
-            LlamaWeights w = LlamaWeights.load(f);
-            try (LlamaState s = new LlamaState(w, k, TinyModels.CTX, batch, kv)) {
-                int v = w.config.vocabSize();
-                float[] out = new float[tokens.length * v];
-                for (int off = 0; off < tokens.length; off += batch) {
-                    int n = Math.min(batch, tokens.length - off);
-                    s.forward(tokens, off, n, true);
-                    MemorySegment.copy(s.allLogits(), ValueLayout.JAVA_FLOAT, 0, out, off * v, n * v);
-                    // the last-position logits agree with the all-positions row
-                    float[] last = new float[v];
-                    MemorySegment.copy(s.logits(), ValueLayout.JAVA_FLOAT, 0, last, 0, v);
-                    for (int i = 0; i < v; i++) assertEquals(out[(off + n - 1) * v + i], last[i], 0f);
-                }
-                assertEquals(tokens.length, s.position());
-                return out;
-            }
-        }
-    }
-
-    static void assertClose(float[] a, float[] b, float tol, String what) {
-        assertEquals(a.length, b.length);
-        float max = 0;
-        for (int i = 0; i < a.length; i++) {
-            assertTrue(Float.isFinite(a[i]) && Float.isFinite(b[i]), what + ": non-finite logit at " + i);
-            max = Math.max(max, Math.abs(a[i] - b[i]));
-        }
-        assertTrue(max <= tol, what + ": max |diff| " + max + " > " + tol);
+        return StateHarness.run(model, kernels, TinyModels.CTX, batch, kv, tokens);
     }
 
     @ParameterizedTest
@@ -86,26 +58,13 @@ class LlamaStateTest {
     void backendsAgree(String arch, GgmlType type) throws Exception {
         Path m = TinyModels.write(dir, arch, type, false, 11);
         float[] java = run(m, Backend.JAVA, 8, GgmlType.F16, PROMPT);
-        float[] nat;
-        try {
-            nat = run(m, Backend.NATIVE, 8, GgmlType.F16, PROMPT);
-        } catch (UnsatisfiedLinkError | IllegalStateException e) {
-            org.junit.jupiter.api.Assumptions.assumeTrue(false, "native library unavailable: " + e.getMessage());
-            return;
-        }
-        assertClose(java, nat, 2e-2f, "java vs native");
+        assertClose(java, run(m, Backend.NATIVE, 8, GgmlType.F16, PROMPT), 2e-2f, "java vs native");
     }
 
     @Test
     void nativeIsBitwiseDeterministic() throws Exception {
         Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 9);
-        float[] a;
-        try {
-            a = run(m, Backend.NATIVE, 4, GgmlType.F16, PROMPT);
-        } catch (UnsatisfiedLinkError | IllegalStateException e) {
-            org.junit.jupiter.api.Assumptions.assumeTrue(false, "native library unavailable: " + e.getMessage());
-            return;
-        }
+        float[] a = run(m, Backend.NATIVE, 4, GgmlType.F16, PROMPT);
         assertArrayEquals(a, run(m, Backend.NATIVE, 4, GgmlType.F16, PROMPT));
     }
 
@@ -141,13 +100,7 @@ class LlamaStateTest {
         // position 0 does not rotate: factors cannot change it
         for (int i = 0; i < TinyModels.VOCAB; i++) assertEquals(plain[i], scaled[i], 1e-5f);
         assertClose(scaled, run(factors, Backend.JAVA, 64, GgmlType.F32, PROMPT), 1e-3f, "scalar vs java with factors");
-        float[] nat;
-        try {
-            nat = run(m, Backend.NATIVE, 5, GgmlType.F32, PROMPT);
-        } catch (UnsatisfiedLinkError | IllegalStateException e) {
-            org.junit.jupiter.api.Assumptions.assumeTrue(false, "native library unavailable: " + e.getMessage());
-            return;
-        }
+        float[] nat = run(m, Backend.NATIVE, 5, GgmlType.F32, PROMPT);
         assertArrayEquals(nat, run(ones, Backend.NATIVE, 5, GgmlType.F32, PROMPT), "native: factors 1 vs none");
         assertClose(scaled, run(factors, Backend.NATIVE, 5, GgmlType.F32, PROMPT), 2e-3f, "scalar vs native with factors");
     }

@@ -1,0 +1,26 @@
+package dev.panamax.model;
+
+/**
+ * The hyper-parameters every architecture has, so that the parts all of them share ({@link TransformerWeights},
+ * {@link TransformerState}) are written once. The config records implement it with their own accessors.
+ */
+public sealed interface ModelConfig permits LlamaConfig, DeepseekConfig {
+
+    /** GGUF's {@code general.architecture}. */
+    String arch();
+
+    /** Width of the residual stream (embedding_length). */
+    int dim();
+
+    /** Epsilon of every RMSNorm, the final one included. */
+    float eps();
+
+    /** context_length: the context the model was trained with. */
+    int ctxTrain();
+
+    /** Rows of token_embd. */
+    int vocabSize();
+
+    /** Bytes of KV cache per token of context (all layers) for a cache element of {@code elementBytes}. */
+    long kvBytesPerToken(int elementBytes);
+}

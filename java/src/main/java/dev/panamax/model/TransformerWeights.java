@@ -1,0 +1,68 @@
+package dev.panamax.model;
+
+import dev.panamax.gguf.GgufFile;
+import dev.panamax.gguf.GgufFormatException;
+import dev.panamax.gguf.GgufTensor;
+import java.util.Arrays;
+
+/**
+ * What the weights of every architecture have, loaded and checked once here: the config, and the two ends of the
+ * network, token embeddings in and final norm plus output head out ({@link TransformerState} runs them). An absent
+ * {@code output.weight} means the head is tied to {@code token_embd.weight}. Immutable; valid while the file is open.
+ */
+public abstract sealed class TransformerWeights<C extends ModelConfig> implements ModelWeights
+        permits LlamaWeights, DeepseekWeights {
+
+    public final C config;
+    public final Weight tokenEmbd; // (vocab, dim)
+    public final Weight outputNorm; // (dim)
+    public final Weight output; // (vocab, dim); tokenEmbd when tied
+
+    /** Loads the ends of the network; the subclass then loads its layers (so a missing tensor is named in file order). */
+    TransformerWeights(GgufFile file, C config) throws GgufFormatException {
+        this.config = config;
+        tokenEmbd = Weight.matrix(Weight.require(file, "token_embd.weight"), config.vocabSize(), config.dim());
+        outputNorm = Weight.vector(Weight.require(file, "output_norm.weight"), config.dim());
+        GgufTensor out = file.tensor("output.weight");
+        output = out == null ? tokenEmbd : Weight.matrix(out, config.vocabSize(), config.dim());
+    }
+
+    /** The vocabulary size: the rows of {@code token_embd.weight}, which the config records before any shape is checked. */
+    static int vocabSize(GgufFile file) throws GgufFormatException {
+        GgufTensor embd = Weight.require(file, "token_embd.weight");
+        if (embd.shape().length != 2) throw new GgufFormatException("token_embd.weight must be 2-D, shape " + Arrays.toString(embd.shape()));
+        long vocab = embd.shape()[1];
+        if (vocab <= 0 || vocab > Integer.MAX_VALUE / 2) throw new GgufFormatException("token_embd.weight: bad vocabulary size " + vocab);
+        return (int) vocab;
+    }
+
+    public boolean tiedOutput() {
+        return output == tokenEmbd;
+    }
+
+    /** The parameters of the ends (a tied head counted once); subclasses add their layers'. */
+    @Override
+    public long parameterCount() {
+        return Weight.count(tokenEmbd, outputNorm) + (tiedOutput() ? 0 : output.elements());
+    }
+
+    @Override
+    public String arch() {
+        return config.arch();
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public int trainedContextLength() {
+        return config.ctxTrain();
+    }
+
+    @Override
+    public long kvBytesPerToken(int elementBytes) {
+        return config.kvBytesPerToken(elementBytes);
+    }
+}
