@@ -8,7 +8,8 @@ import java.util.concurrent.locks.LockSupport;
  * The Java backends' thread pool: {@code size - 1} persistent platform (daemon) threads plus the caller, which runs a
  * share of every job. One job runs at a time (a {@link Kernels} instance is used by one thread). A job is split into
  * chunks of a range taken from one shared counter, so a slower core takes fewer chunks; which thread computes a
- * chunk never changes what it computes. Between jobs a worker spins for {@link #SPIN_NANOS} (a decode step runs ~100
+ * chunk never changes what it computes, and the caller waits only for chunks taken (a worker the OS has not yet
+ * scheduled holds nothing up). Between jobs a worker spins for {@link #SPIN_NANOS} (a decode step runs ~100
  * jobs back to back, and waking a parked thread costs tens of microseconds), then parks until the next job.
  */
 final class JavaPool implements AutoCloseable {
@@ -21,15 +22,39 @@ final class JavaPool implements AutoCloseable {
     /** How long an idle worker spins before it parks. */
     static final long SPIN_NANOS = 200_000;
 
+    /** One posted range: its own chunk counters, so a worker that wakes late finds it drained and takes nothing. */
+    private static final class Job {
+        final Range range;
+        final int n, chunk, chunks;
+        final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
+        volatile Throwable failure;
+
+        Job(Range range, int n, int chunk) {
+            this.range = range;
+            this.n = n;
+            this.chunk = chunk;
+            this.chunks = (int) ((n + (long) chunk - 1) / chunk);
+        }
+
+        /** Runs chunks until none is left. */
+        void work() {
+            int c;
+            while ((c = next.getAndIncrement()) < chunks) {
+                try {
+                    long s = (long) c * chunk;
+                    range.run((int) s, (int) Math.min(n, s + chunk));
+                } catch (Throwable e) {
+                    failure = e;
+                } finally {
+                    done.incrementAndGet();
+                }
+            }
+        }
+    }
+
     private final Worker[] workers;
-    private final AtomicInteger next = new AtomicInteger();
-    private final AtomicInteger pending = new AtomicInteger();
-    private volatile int generation;
+    private volatile Job current;
     private volatile boolean closed;
-    // the job: written by the caller before the volatile generation bump, read by workers after seeing it
-    private Range job;
-    private int jobEnd, jobChunk;
-    private volatile Throwable failure;
 
     /** @param size threads per job including the caller, at least 1 */
     JavaPool(int size) {
@@ -61,42 +86,26 @@ final class JavaPool implements AutoCloseable {
 
     /**
      * Runs {@code job} over [0, n) in chunks of {@code chunk} items (chunk boundaries are multiples of chunk), on all
-     * threads when there is more than one chunk, else on the caller alone. Returns when every chunk is done; an
-     * exception of any chunk is rethrown here.
+     * threads when there is more than one chunk, else on the caller alone. Returns when every chunk is done (it waits
+     * only for chunks other threads took, not for threads that never woke); an exception of any chunk is rethrown here.
      */
-    void forRange(int n, int chunk, Range job) {
+    void forRange(int n, int chunk, Range range) {
         if (n <= 0) return;
         if (chunk < 1) throw new IllegalArgumentException("chunk must be >= 1");
         if (workers.length == 0 || n <= chunk) {
-            job.run(0, n);
+            range.run(0, n);
             return;
         }
         if (closed) throw new IllegalStateException("kernels closed");
-        this.job = job;
-        this.jobEnd = n;
-        this.jobChunk = chunk;
-        failure = null;
-        next.set(0);
-        pending.set(workers.length);
-        generation++; // publishes the job
+        Job job = new Job(range, n, chunk);
+        current = job; // publishes the job
         for (Worker w : workers) if (w.parked) LockSupport.unpark(w.thread);
-        Throwable mine = null;
-        try {
-            work(job, n, chunk);
-        } catch (Throwable e) {
-            mine = e;
-        }
-        while (pending.get() != 0) Thread.onSpinWait();
-        this.job = null;
-        Throwable f = mine != null ? mine : failure;
+        job.work();
+        while (job.done.get() != job.chunks) Thread.onSpinWait();
+        Throwable f = job.failure;
         if (f instanceof RuntimeException e) throw e;
         if (f instanceof Error e) throw e;
         if (f != null) throw new IllegalStateException(f);
-    }
-
-    private void work(Range job, int n, int chunk) {
-        int s;
-        while ((s = next.getAndAdd(chunk)) < n) job.run(s, Math.min(n, s + chunk));
     }
 
     private final class Worker implements Runnable {
@@ -105,30 +114,24 @@ final class JavaPool implements AutoCloseable {
 
         @Override
         public void run() {
-            int seen = 0; // the generation at construction: a job may be posted before this thread first runs
+            Job seen = null;
             while (true) {
                 long spinStart = System.nanoTime();
-                int g;
-                while ((g = generation) == seen && !closed) {
+                Job j;
+                while ((j = current) == seen && !closed) {
                     if (System.nanoTime() - spinStart < SPIN_NANOS) {
                         Thread.onSpinWait();
                     } else {
                         parked = true;
-                        // re-check after announcing: the caller bumps generation, then unparks the parked ones
-                        if (generation == seen && !closed) LockSupport.park(this);
+                        // re-check after announcing: the caller posts the job, then unparks the parked ones
+                        if (current == seen && !closed) LockSupport.park(this);
                         parked = false;
                         spinStart = System.nanoTime();
                     }
                 }
                 if (closed) return;
-                seen = g;
-                try {
-                    work(job, jobEnd, jobChunk);
-                } catch (Throwable e) {
-                    failure = e;
-                } finally {
-                    pending.decrementAndGet();
-                }
+                seen = j;
+                j.work();
             }
         }
     }
@@ -137,6 +140,7 @@ final class JavaPool implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        current = null;
         for (Worker w : workers) LockSupport.unpark(w.thread);
     }
 }
