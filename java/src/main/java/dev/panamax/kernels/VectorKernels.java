@@ -328,8 +328,11 @@ public final class VectorKernels extends ScalarKernels {
             long o = wo + 144L * b;
             IntVector sum = IntVector.zero(I);
             int summ = 0;
+            // the 12 scale bytes in two reads (get_scale_min_k4 below on them, not 8 x 2-4 byte reads)
+            long s8 = w.get(I64, o + 4);
+            int s4 = w.get(JavaQuants.I32, o + 12);
             for (int j = 0; j < 8; j += 2) {
-                int sm0 = JavaQuants.scaleMinK4(j, w, o + 4), sm1 = JavaQuants.scaleMinK4(j + 1, w, o + 4);
+                int sm0 = scaleMin(s8, s4, j), sm1 = scaleMin(s8, s4, j + 1);
                 long q = o + 16 + 16L * j;
                 int xo = b * QK_K + 32 * j;
                 // sub-blocks j (low nibbles) and j + 1 (high nibbles) of these 32 bytes; per 16-bit lane 32 / SL
@@ -354,6 +357,28 @@ public final class VectorKernels extends ScalarKernels {
             s += d * sumi - dmin * summ;
         }
         return s;
+    }
+
+    private static final java.lang.foreign.ValueLayout.OfLong I64 =
+            java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
+
+    /** Byte i (0..11) of the Q4_K scales held as bytes 0..7 in s8, 8..11 in s4. */
+    private static int scaleByte(long s8, int s4, int i) {
+        return i < 8 ? (int) (s8 >>> (8 * i)) & 0xff : (s4 >>> (8 * (i - 8))) & 0xff;
+    }
+
+    /** {@link JavaQuants#scaleMinK4} on the scale bytes read once. */
+    private static int scaleMin(long s8, int s4, int j) {
+        int sc, m;
+        if (j < 4) {
+            sc = scaleByte(s8, s4, j) & 63;
+            m = scaleByte(s8, s4, j + 4) & 63;
+        } else {
+            int a = scaleByte(s8, s4, j + 4);
+            sc = (a & 0xf) | ((scaleByte(s8, s4, j - 4) >>> 6) << 4);
+            m = (a >>> 4) | ((scaleByte(s8, s4, j) >>> 6) << 4);
+        }
+        return sc | (m << 8);
     }
 
     private static float dotQ6K(MemorySegment w, long wo, Act a, int n) {
