@@ -15,8 +15,8 @@
 # quantized by llama.cpp (llquant) when missing. llama.cpp: REF/bin/llref (llama.cpp's own prebuilt CPU libraries) with flash attention on, a
 # 128-token prompt of random ids in one batch, greedy decode; best of REPS runs. Panamax: ./panamax bench with the
 # same counts, best of REPS runs after a warm-up. Both time the prompt as one forward call and decode as single-token
-# steps (llref times n-1 steps, panamax n; the rate is per step either way). The Java backend runs one thread
-# whatever --threads says; the table shows that.
+# steps (llref times n-1 steps, panamax n; the rate is per step either way). Both Panamax backends run --threads
+# threads (the Java one splits matmul rows and attention heads over a pool of its own); the table shows what ran.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 REF=${REF:-/tmp/llamacpp-ref}

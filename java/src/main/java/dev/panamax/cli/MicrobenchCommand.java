@@ -32,7 +32,7 @@ import picocli.CommandLine.Model.CommandSpec;
 final class MicrobenchCommand implements Callable<Integer> {
     static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K};
 
-    @Option(names = "--threads", description = "Threads for the native runs (default: 1 and every CPU).")
+    @Option(names = "--threads", description = "Threads per run, native and Java (default: 1 and every CPU).")
     Integer threads;
 
     @Option(names = "--mib", description = "Weight matrix size in MiB (default: ${DEFAULT-VALUE}).", defaultValue = "256")
@@ -59,7 +59,7 @@ final class MicrobenchCommand implements Callable<Integer> {
         long bytes = (long) mib << 20;
         List<Map<String, Object>> gemv = new ArrayList<>();
         List<Map<String, Object>> memRead = new ArrayList<>();
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the Java backend's threads read it too
             MemorySegment weights = arena.allocate(bytes, 4096);
             MemorySegment x = arena.allocate((long) N_COLS * Float.BYTES, 64);
             MemorySegment y = arena.allocate((long) (bytes / GgmlType.Q4_0.rowBytes(N_COLS) + 1) * Float.BYTES, 64);
@@ -80,8 +80,10 @@ final class MicrobenchCommand implements Callable<Integer> {
                         gemv.add(row(type, "native", t, measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
                     }
                 }
-                try (Kernels k = KernelsProvider.javaKernels("microbench")) {
-                    gemv.add(row(type, "java", k.threads(), measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
+                for (int t : threadCounts) {
+                    try (Kernels k = KernelsProvider.javaKernels("microbench", t)) {
+                        gemv.add(row(type, "java", k.threads(), measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
+                    }
                 }
             }
         }

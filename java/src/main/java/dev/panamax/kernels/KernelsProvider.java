@@ -33,19 +33,28 @@ public final class KernelsProvider {
                 log.warn("native kernels unavailable, using the Java backend: {}", e.getMessage());
             }
         }
-        return javaKernels(backend == Backend.JAVA ? "forced" : "fallback");
+        return javaKernels(backend == Backend.JAVA ? "forced" : "fallback", threads);
     }
 
-    /** The Vector API implementation, or the scalar one when this JVM lacks the incubator module. */
+    /** {@link #javaKernels(String, int)} on one thread. */
     public static Kernels javaKernels(String why) {
+        return javaKernels(why, 1);
+    }
+
+    /**
+     * The Vector API implementation, or the scalar one when this JVM lacks the incubator module.
+     *
+     * @param threads threads per operation; <= 0 means one per CPU
+     */
+    public static Kernels javaKernels(String why, int threads) {
         try {
-            Kernels k = new VectorKernels();
-            log.info("kernels: {} ({})", k.name(), why);
+            Kernels k = new VectorKernels(threads);
+            log.info("kernels: {} ({} threads), {}", k.name(), k.threads(), why);
             return k;
         } catch (LinkageError e) {
             log.warn("Vector API unavailable ({}); start the JVM with --add-modules jdk.incubator.vector. Using java/scalar",
                     e.toString());
-            return new ScalarKernels();
+            return new ScalarKernels(threads);
         }
     }
 }

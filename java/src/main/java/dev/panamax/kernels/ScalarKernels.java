@@ -18,6 +18,20 @@ import java.lang.foreign.MemorySegment;
 public class ScalarKernels implements Kernels {
     private final MoeFfn moe = new MoeFfn();
     private final MatmulStacked stacked = new MatmulStacked();
+    /** Splits matmul rows and attention heads over the threads; each row (head) is computed whole by one thread. */
+    final JavaPool pool;
+    /** Activation rows of the last matmuls, kept: a forward pass calls with the same sizes every layer. */
+    private Act[] acts = new Act[0];
+
+    /** One thread. */
+    public ScalarKernels() {
+        this(1);
+    }
+
+    /** @param threads threads per operation (the caller's included); <= 0 means one per CPU */
+    public ScalarKernels(int threads) {
+        pool = new JavaPool(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+    }
 
     @Override
     public String name() {
@@ -31,7 +45,7 @@ public class ScalarKernels implements Kernels {
 
     @Override
     public int threads() {
-        return 1;
+        return pool.size();
     }
 
     @Override
@@ -62,14 +76,16 @@ public class ScalarKernels implements Kernels {
         final byte[] qs;
         final float[] d;
         final int[] bsums;
+        /** qs widened to 16 bits, for the Vector API's 16-bit products (no widening of x per weight row). */
+        final short[] xs;
 
-        Act(GgmlType type, int n) {
+        /** Room for rows of up to n elements of any type. */
+        Act(int n) {
             x = new float[n];
-            boolean q8 = type == GgmlType.Q8_0 || type == GgmlType.Q4_0 || type == GgmlType.Q5_0;
-            boolean k = type == GgmlType.Q4_K || type == GgmlType.Q6_K;
-            qs = q8 || k ? new byte[n] : null;
-            d = q8 ? new float[n / QK] : k ? new float[n / QK_K] : null;
-            bsums = k ? new int[n / 16] : null;
+            qs = new byte[n];
+            xs = new short[n];
+            d = new float[n / QK];
+            bsums = new int[n / 16];
         }
 
         void load(GgmlType type, MemorySegment src, long off, int n) {
@@ -77,20 +93,59 @@ public class ScalarKernels implements Kernels {
             switch (type) {
                 case Q8_0, Q4_0, Q5_0 -> JavaQuants.actQ8_0(x, n, qs, d);
                 case Q4_K, Q6_K -> JavaQuants.actQ8K(x, n, qs, d, bsums);
-                default -> {}
+                default -> {
+                    return;
+                }
             }
+            for (int i = 0; i < n; i++) xs[i] = qs[i];
         }
     }
 
+    /** Rows per task of a matmul split over threads: a multiple of every kernel's row tile (4). */
+    static final int ROW_ALIGN = 4;
+
+    /**
+     * Activations prepared once per batch row (on the pool for a batch), then the weight rows split over the
+     * threads in chunks aligned to {@link #ROW_ALIGN}: a row is computed by the same code whatever the thread count.
+     */
     @Override
-    public void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
+    public final void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
         Checks.matmul(type, w, nRows, nCols, x, batch, y);
+        Act[] a = acts(batch, nCols);
+        // caller alone: a confined segment, or a small product (a job costs a few microseconds of hand-over)
         long rowBytes = type.rowBytes(nCols);
-        Act a = new Act(type, nCols);
+        boolean shared = rowBytes * nRows * batch >= (64 << 10) && pool.canShare(w, x, y, y);
+        if (batch == 1 || !shared) {
+            for (int b = 0; b < batch; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols);
+        } else {
+            pool.forRange(batch, 1, (b0, b1) -> {
+                for (int b = b0; b < b1; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols);
+            });
+        }
+        int chunk = shared ? Math.max(ROW_ALIGN, (nRows / (pool.size() * 4) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN) : nRows;
+        pool.forRange(nRows, chunk, (r0, r1) -> rows(type, w, rowBytes, nRows, nCols, a, batch, r0, r1, y));
+    }
+
+    /** Batch rows of activations with room for n elements, grown on demand. */
+    private Act[] acts(int batch, int n) {
+        if (acts.length < batch || acts[0].x.length < n) {
+            int cap = Math.max(n, acts.length > 0 ? acts[0].x.length : 0);
+            Act[] grown = new Act[Math.max(batch, acts.length)];
+            for (int b = 0; b < grown.length; b++) grown[b] = b < acts.length && acts[b].x.length >= cap ? acts[b] : new Act(cap);
+            acts = grown;
+        }
+        return acts;
+    }
+
+    /**
+     * y[b][r] for rows [r0, r1) and every batch row b. r0 is a multiple of {@link #ROW_ALIGN}, r1 too unless it is
+     * nRows; runs on any pool thread.
+     */
+    void rows(GgmlType type, MemorySegment w, long rowBytes, int nRows, int nCols, Act[] a, int batch, int r0, int r1,
+              MemorySegment y) {
         for (int b = 0; b < batch; b++) {
-            a.load(type, x, (long) b * nCols * Float.BYTES, nCols);
-            for (int r = 0; r < nRows; r++) {
-                y.set(F32, ((long) b * nRows + r) * Float.BYTES, dot(type, w, r * rowBytes, a, nCols));
+            for (int r = r0; r < r1; r++) {
+                y.set(F32, ((long) b * nRows + r) * Float.BYTES, dot(type, w, r * rowBytes, a[b], nCols));
             }
         }
     }
@@ -379,39 +434,52 @@ public class ScalarKernels implements Kernels {
 
     /**
      * Causal attention with explicit row strides: the K (V) row of token j and KV head g starts at element
-     * j * kStride + g * headDim (j * vStride + g * headDimV). Arguments already checked.
+     * j * kStride + g * headDim (j * vStride + g * headDimV). Arguments already checked. The (query, head) pairs are
+     * split over the threads, each pair computed whole by one thread.
      */
-    void attend(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
-                MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale) {
+    final void attend(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
+                      int headDimV, MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType,
+                      float scale) {
+        int pairs = nQ * nHead;
+        long work = (long) pairs * (pos0 + nQ) * (headDim + headDimV);
+        boolean shared = work >= (32 << 10) && pool.canShare(out, q, k, v);
+        int chunk = shared ? Math.max(1, pairs / (pool.size() * 4)) : pairs;
+        pool.forRange(pairs, chunk, (p0, p1) ->
+                attendPairs(out, q, pos0, nHead, nKvHead, headDim, headDimV, k, kStride, v, vStride, kvType, scale, p0, p1));
+    }
+
+    /** Query-head pairs [p0, p1) of {@link #attend} (pair p: query p / nHead, head p % nHead); on any pool thread. */
+    void attendPairs(MemorySegment out, MemorySegment q, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
+                     MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale,
+                     int p0, int p1) {
         int group = nHead / nKvHead;
         float[] qv = new float[headDim];
         float[] acc = new float[headDimV];
-        for (int t = 0; t < nQ; t++) {
-            for (int h = 0; h < nHead; h++) {
-                int kvh = h / group;
-                MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
-                java.util.Arrays.fill(acc, 0);
-                float m = Float.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j <= pos0 + t; j++) {
-                    long ko = j * kStride + (long) kvh * headDim, vo = j * vStride + (long) kvh * headDimV;
-                    float dot = 0;
-                    for (int i = 0; i < headDim; i++) dot += qv[i] * kv(k, kvType, ko + i);
-                    float sc = dot * scale;
-                    if (sc > m) {
-                        // online softmax: rescale what was accumulated under the old max
-                        float corr = m == Float.NEGATIVE_INFINITY ? 0 : (float) Math.exp(m - sc);
-                        for (int i = 0; i < headDimV; i++) acc[i] *= corr;
-                        sum *= corr;
-                        m = sc;
-                    }
-                    float p = (float) Math.exp(sc - m);
-                    sum += p;
-                    for (int i = 0; i < headDimV; i++) acc[i] += p * kv(v, kvType, vo + i);
+        for (int pair = p0; pair < p1; pair++) {
+            int t = pair / nHead, h = pair % nHead;
+            int kvh = h / group;
+            MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+            java.util.Arrays.fill(acc, 0);
+            float m = Float.NEGATIVE_INFINITY, sum = 0;
+            for (int j = 0; j <= pos0 + t; j++) {
+                long ko = j * kStride + (long) kvh * headDim, vo = j * vStride + (long) kvh * headDimV;
+                float dot = 0;
+                for (int i = 0; i < headDim; i++) dot += qv[i] * kv(k, kvType, ko + i);
+                float sc = dot * scale;
+                if (sc > m) {
+                    // online softmax: rescale what was accumulated under the old max
+                    float corr = m == Float.NEGATIVE_INFINITY ? 0 : (float) Math.exp(m - sc);
+                    for (int i = 0; i < headDimV; i++) acc[i] *= corr;
+                    sum *= corr;
+                    m = sc;
                 }
-                long oo = ((long) t * nHead + h) * headDimV * Float.BYTES;
-                float inv = sum > 0 ? 1 / sum : 0;
-                for (int i = 0; i < headDimV; i++) out.set(F32, oo + 4L * i, acc[i] * inv);
+                float p = (float) Math.exp(sc - m);
+                sum += p;
+                for (int i = 0; i < headDimV; i++) acc[i] += p * kv(v, kvType, vo + i);
             }
+            long oo = ((long) t * nHead + h) * headDimV * Float.BYTES;
+            float inv = sum > 0 ? 1 / sum : 0;
+            for (int i = 0; i < headDimV; i++) out.set(F32, oo + 4L * i, acc[i] * inv);
         }
     }
 
@@ -425,5 +493,7 @@ public class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void close() {}
+    public void close() {
+        pool.close();
+    }
 }

@@ -4,6 +4,7 @@ import static dev.panamax.kernels.JavaQuants.F32;
 import static dev.panamax.kernels.JavaQuants.I16;
 import static dev.panamax.kernels.JavaQuants.QK;
 import static dev.panamax.kernels.JavaQuants.QK_K;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -53,40 +54,67 @@ public final class VectorKernels extends ScalarKernels {
 
     // ---- matmul ----
 
+    /** One thread. */
+    public VectorKernels() {
+        this(1);
+    }
+
+    /** @param threads threads per operation (the caller's included); <= 0 means one per CPU */
+    public VectorKernels(int threads) {
+        super(threads);
+    }
+
+    /** Batch rows per pass over a tile of weight rows (the tile stays in L1 while their activations stream). */
+    private static final int BATCH_GROUP = 16;
+
     @Override
-    public void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
-        Checks.matmul(type, w, nRows, nCols, x, batch, y);
-        long rowBytes = type.rowBytes(nCols);
-        Act a = new Act(type, nCols);
-        for (int b = 0; b < batch; b++) {
-            a.load(type, x, (long) b * nCols * Float.BYTES, nCols);
-            long yo = (long) b * nRows * Float.BYTES;
-            int r = 0;
-            switch (type) {
-                case F32 -> {
-                    for (; r + 4 <= nRows; r += 4) dotF32x4(w, r * rowBytes, rowBytes, a.x, nCols, y, yo + 4L * r);
-                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotF32(w, r * rowBytes, a.x, nCols));
+    void rows(GgmlType type, MemorySegment w, long rowBytes, int nRows, int nCols, Act[] acts, int batch, int r0, int r1,
+              MemorySegment y) {
+        for (int b0 = 0; b0 < batch; b0 += BATCH_GROUP) {
+            int b1 = Math.min(batch, b0 + BATCH_GROUP);
+            for (int r = r0; r < r1; ) {
+                int tile = r + ROW_ALIGN <= r1 ? ROW_ALIGN : 1; // 4-row tiles from a 4-aligned r0, single tail rows
+                long wo = r * rowBytes;
+                for (int b = b0; b < b1; b++) {
+                    Act a = acts[b];
+                    long yo = ((long) b * nRows + r) * Float.BYTES;
+                    if (tile == 1) {
+                        y.set(F32, yo, dot1(type, w, wo, a, nCols));
+                    } else {
+                        dot4(type, w, wo, rowBytes, a, nCols, y, yo);
+                    }
                 }
-                case F16, BF16 -> {
-                    boolean bf = type == GgmlType.BF16;
-                    for (; r + 2 <= nRows; r += 2) dotHalfx2(w, r * rowBytes, rowBytes, a.x, nCols, bf, y, yo + 4L * r);
-                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotHalf(w, r * rowBytes, a.x, nCols, bf));
-                }
-                case Q8_0 -> {
-                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ8_0(w, r * rowBytes, a, nCols));
-                }
-                case Q4_0 -> {
-                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4_0(w, r * rowBytes, a, nCols));
-                }
-                case Q5_0 -> {
-                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ5_0(w, r * rowBytes, a, nCols));
-                }
-                case Q4_K -> {
-                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ4K(w, r * rowBytes, a, nCols));
-                }
-                case Q6_K -> {
-                    for (; r < nRows; r++) y.set(F32, yo + 4L * r, dotQ6K(w, r * rowBytes, a, nCols));
-                }
+                r += tile;
+            }
+        }
+    }
+
+    /** One row. */
+    private static float dot1(GgmlType type, MemorySegment w, long wo, Act a, int nCols) {
+        return switch (type) {
+            case F32 -> dotF32(w, wo, a.x, nCols);
+            case F16 -> dotHalf(w, wo, a.x, nCols, false);
+            case BF16 -> dotHalf(w, wo, a.x, nCols, true);
+            case Q8_0 -> dotQ8_0(w, wo, a, nCols);
+            case Q4_0 -> dotQ4_0(w, wo, a, nCols);
+            case Q5_0 -> dotQ5_0(w, wo, a, nCols);
+            case Q4_K -> dotQ4K(w, wo, a, nCols);
+            case Q6_K -> dotQ6K(w, wo, a, nCols);
+        };
+    }
+
+    /** Four rows at wo, wo + rb, ... into y at yo, yo + 4, ... */
+    private static void dot4(GgmlType type, MemorySegment w, long wo, long rb, Act a, int nCols, MemorySegment y, long yo) {
+        switch (type) {
+            case F32 -> dotF32x4(w, wo, rb, a.x, nCols, y, yo);
+            case F16, BF16 -> {
+                boolean bf = type == GgmlType.BF16;
+                dotHalfx2(w, wo, rb, a.x, nCols, bf, y, yo);
+                dotHalfx2(w, wo + 2 * rb, rb, a.x, nCols, bf, y, yo + 8);
+            }
+            default -> { // quantized: one row at a time measured faster than 4-row tiles sharing the activation loads,
+                // which C2 stops inlining (NodeCountInliningCutoff) and then runs with boxed vectors
+                for (int i = 0; i < 4; i++) y.set(F32, yo + 4L * i, dot1(type, w, wo + i * rb, a, nCols));
             }
         }
     }
@@ -193,45 +221,64 @@ public final class VectorKernels extends ScalarKernels {
         return v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(v.lanewise(VectorOperators.ASHR, 16));
     }
 
+    /** 16-bit lanes per int8 chunk (16 on AVX2 and AVX-512, 8 on 128-bit NEON). */
+    private static final int SL = S.length();
+    private static final VectorSpecies<Float> FS = F.withShape(I.vectorShape());
+
+    private static ShortVector zwide(ByteVector b) {
+        return (ShortVector) b.convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+    }
+
+    /** acc + d * lanes of s as floats: one block's integer dot product scaled into the float accumulator. */
+    private static FloatVector scaled(IntVector s, float d, FloatVector acc) {
+        return ((FloatVector) s.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc);
+    }
+
+    /**
+     * Two chunks of int8 weights at o, o + SL times the 16-bit activations x0, x1, summed per 16-bit lane: two
+     * products of |q| <= 127 each still fit (ggml's Q8_0 quants are within +-127).
+     */
+    private static ShortVector q8Pair(MemorySegment w, long o, ShortVector x0, ShortVector x1) {
+        return wide(ByteVector.fromMemorySegment(B, w, o, LE)).mul(x0)
+                .add(wide(ByteVector.fromMemorySegment(B, w, o + SL, LE)).mul(x1));
+    }
+
     private static float dotQ8_0(MemorySegment w, long wo, Act a, int n) {
-        FloatVector acc = FloatVector.zero(F.withShape(I.vectorShape()));
-        VectorSpecies<Float> FS = acc.species();
+        FloatVector acc = FloatVector.zero(FS);
         for (int b = 0; b < n / QK; b++) {
             long o = wo + 34L * b;
             int xo = b * QK;
-            IntVector sum;
-            sum = IntVector.zero(I);
-            for (int c = 0; c < QK; c += 2 * BL) {
-                ShortVector p = wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE))
-                        .mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
-                        .add(wide(ByteVector.fromMemorySegment(B, w, o + 2 + c + BL, LE))
-                                .mul(wide(ByteVector.fromArray(B, a.qs, xo + c + BL))));
-                sum = sum.add(pairSum(p));
+            IntVector sum = IntVector.zero(I);
+            for (int c = 0; c < QK; c += 2 * SL) {
+                sum = sum.add(pairSum(q8Pair(w, o + 2 + c, ShortVector.fromArray(S, a.xs, xo + c),
+                        ShortVector.fromArray(S, a.xs, xo + c + SL))));
             }
-            float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
-            acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc);
+            acc = scaled(sum, JavaQuants.fromHalf(w.get(I16, o)) * a.d[b], acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
+    /**
+     * SL packed Q4_0 bytes at o: low nibbles (elements c..) times xl plus high nibbles (elements 16 + c..) times xh,
+     * per 16-bit lane, the nibbles split after a zero extension (AVX2 has no byte shifts) and less 8.
+     */
+    private static ShortVector q4Pair(MemorySegment w, long o, ShortVector xl, ShortVector xh) {
+        ShortVector packed = zwide(ByteVector.fromMemorySegment(B, w, o, LE));
+        return packed.and((short) 0xf).sub((short) 8).mul(xl)
+                .add(packed.lanewise(VectorOperators.LSHR, 4).sub((short) 8).mul(xh));
+    }
+
     private static float dotQ4_0(MemorySegment w, long wo, Act a, int n) {
-        FloatVector acc = FloatVector.zero(F.withShape(I.vectorShape()));
-        VectorSpecies<Float> FS = acc.species();
+        FloatVector acc = FloatVector.zero(FS);
         for (int b = 0; b < n / QK; b++) {
             long o = wo + 18L * b;
             int xo = b * QK;
             IntVector sum = IntVector.zero(I);
-            for (int c = 0; c < 16; c += BL) {
-                // nibbles split in 16-bit lanes: AVX2 has no byte shifts (a ByteVector shift is emulated)
-                ShortVector packed = wide(ByteVector.fromMemorySegment(B, w, o + 2 + c, LE)).and((short) 0xff);
-                ShortVector lo = packed.and((short) 0xf).sub((short) 8);
-                ShortVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub((short) 8);
-                ShortVector p = lo.mul(wide(ByteVector.fromArray(B, a.qs, xo + c)))
-                        .add(hi.mul(wide(ByteVector.fromArray(B, a.qs, xo + 16 + c))));
-                sum = widenAdd(sum, p);
+            for (int c = 0; c < 16; c += SL) {
+                sum = sum.add(pairSum(q4Pair(w, o + 2 + c, ShortVector.fromArray(S, a.xs, xo + c),
+                        ShortVector.fromArray(S, a.xs, xo + 16 + c))));
             }
-            float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
-            acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc);
+            acc = scaled(sum, JavaQuants.fromHalf(w.get(I16, o)) * a.d[b], acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
@@ -271,24 +318,36 @@ public final class VectorKernels extends ScalarKernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
+    // The K-quant kernels below are written flat, without helper methods: C2 inlines the Vector API only so deep
+    // (MaxInlineLevel) and so many nodes (NodeCountInliningCutoff); past either, vectors are boxed and the kernel
+    // runs several times slower.
+
     private static float dotQ4K(MemorySegment w, long wo, Act a, int n) {
         float s = 0;
         for (int b = 0; b < n / QK_K; b++) {
             long o = wo + 144L * b;
             IntVector sum = IntVector.zero(I);
             int summ = 0;
+            // the 12 scale bytes in two reads (get_scale_min_k4 below on them, not 8 x 2-4 byte reads)
+            long s8 = w.get(I64, o + 4);
+            int s4 = w.get(JavaQuants.I32, o + 12);
             for (int j = 0; j < 8; j += 2) {
-                int sm0 = JavaQuants.scaleMinK4(j, w, o + 4), sm1 = JavaQuants.scaleMinK4(j + 1, w, o + 4);
+                int sm0 = scaleMin(s8, s4, j), sm1 = scaleMin(s8, s4, j + 1);
                 long q = o + 16 + 16L * j;
                 int xo = b * QK_K + 32 * j;
-                IntVector s0 = IntVector.zero(I), s1 = s0;
-                for (int c = 0; c < 32; c += BL) {
-                    // nibbles split in 16-bit lanes: AVX2 has no byte shifts
-                    ShortVector packed = wide(ByteVector.fromMemorySegment(B, w, q + c, LE)).and((short) 0xff);
-                    s0 = scaledDot(s0, packed.and((short) 0xf), a.qs, xo + c, 1);
-                    s1 = scaledDot(s1, packed.lanewise(VectorOperators.LSHR, 4), a.qs, xo + 32 + c, 1);
+                // sub-blocks j (low nibbles) and j + 1 (high nibbles) of these 32 bytes; per 16-bit lane 32 / SL
+                // products of a nibble (<= 15) and |x| <= 127, at most 4 x 1905: fits
+                ShortVector pl = ShortVector.zero(S), ph = pl;
+                for (int c = 0; c < 32; c += SL) {
+                    ShortVector packed = (ShortVector) ByteVector.fromMemorySegment(B, w, q + c, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                    pl = pl.add(packed.and((short) 0xf).mul(ShortVector.fromArray(S, a.xs, xo + c)));
+                    ph = ph.add(packed.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S, a.xs, xo + 32 + c)));
                 }
-                sum = sum.add(s0.mul(sm0 & 0xff)).add(s1.mul(sm1 & 0xff));
+                IntVector vl = pl.reinterpretAsInts(), vh = ph.reinterpretAsInts();
+                IntVector il = vl.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vl.lanewise(VectorOperators.ASHR, 16));
+                IntVector ih = vh.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vh.lanewise(VectorOperators.ASHR, 16));
+                sum = sum.add(il.mul(sm0 & 0xff)).add(ih.mul(sm1 & 0xff));
                 int bs = b * 16 + 2 * j;
                 summ += (sm0 >>> 8) * (a.bsums[bs] + a.bsums[bs + 1]) + (sm1 >>> 8) * (a.bsums[bs + 2] + a.bsums[bs + 3]);
             }
@@ -300,13 +359,31 @@ public final class VectorKernels extends ScalarKernels {
         return s;
     }
 
-    /** sum + scale * (q . x[xo..xo+BL)) lane-wise; kept small so the JIT inlines the whole vector chain. */
-    private static IntVector scaledDot(IntVector sum, ShortVector q, byte[] x, int xo, int scale) {
-        return sum.add(pairSum(q.mul(wide(ByteVector.fromArray(B, x, xo)))).mul(scale));
+    private static final java.lang.foreign.ValueLayout.OfLong I64 =
+            java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
+
+    /** Byte i (0..11) of the Q4_K scales held as bytes 0..7 in s8, 8..11 in s4. */
+    private static int scaleByte(long s8, int s4, int i) {
+        return i < 8 ? (int) (s8 >>> (8 * i)) & 0xff : (s4 >>> (8 * (i - 8))) & 0xff;
+    }
+
+    /** {@link JavaQuants#scaleMinK4} on the scale bytes read once. */
+    private static int scaleMin(long s8, int s4, int j) {
+        int sc, m;
+        if (j < 4) {
+            sc = scaleByte(s8, s4, j) & 63;
+            m = scaleByte(s8, s4, j + 4) & 63;
+        } else {
+            int a = scaleByte(s8, s4, j + 4);
+            sc = (a & 0xf) | ((scaleByte(s8, s4, j - 4) >>> 6) << 4);
+            m = (a >>> 4) | ((scaleByte(s8, s4, j) >>> 6) << 4);
+        }
+        return sc | (m << 8);
     }
 
     private static float dotQ6K(MemorySegment w, long wo, Act a, int n) {
         float s = 0;
+        short[] xs = a.xs;
         for (int b = 0; b < n / QK_K; b++) {
             long o = wo + 210L * b;
             IntVector sum = IntVector.zero(I);
@@ -314,20 +391,25 @@ public final class VectorKernels extends ScalarKernels {
                 long ql = o + 64L * half, qh = o + 128 + 32L * half;
                 long sc = o + 192 + 8L * half;
                 int xo = b * QK_K + 128 * half;
-                for (int l = 0; l < 32; l += BL) {
+                for (int l = 0; l < 32; l += SL) {
                     // bit fiddling in 16-bit lanes: AVX2 has no byte shifts
-                    ShortVector l0 = wide(ByteVector.fromMemorySegment(B, w, ql + l, LE)).and((short) 0xff);
-                    ShortVector l1 = wide(ByteVector.fromMemorySegment(B, w, ql + 32 + l, LE)).and((short) 0xff);
-                    ShortVector h = wide(ByteVector.fromMemorySegment(B, w, qh + l, LE)).and((short) 0xff);
-                    ShortVector q1 = l0.and((short) 0xf).or(h.and((short) 3).lanewise(VectorOperators.LSHL, 4)).sub((short) 32);
-                    ShortVector q2 = l1.and((short) 0xf).or(h.and((short) 0xc).lanewise(VectorOperators.LSHL, 2)).sub((short) 32);
-                    ShortVector q3 = l0.lanewise(VectorOperators.LSHR, 4).or(h.and((short) 0x30)).sub((short) 32);
-                    ShortVector q4 = l1.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2).and((short) 0x30)).sub((short) 32);
-                    int g = l / 16; // a chunk of BL <= 16 never straddles two 16-wide scale groups
-                    sum = scaledDot(sum, q1, a.qs, xo + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + g));
-                    sum = scaledDot(sum, q2, a.qs, xo + 32 + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 2 + g));
-                    sum = scaledDot(sum, q3, a.qs, xo + 64 + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 4 + g));
-                    sum = scaledDot(sum, q4, a.qs, xo + 96 + l, w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + 6 + g));
+                    ShortVector l0 = (ShortVector) ByteVector.fromMemorySegment(B, w, ql + l, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                    ShortVector l1 = (ShortVector) ByteVector.fromMemorySegment(B, w, ql + 32 + l, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                    ShortVector h = (ShortVector) ByteVector.fromMemorySegment(B, w, qh + l, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                    // (q - 32) . x per lane, |p| <= 32 * 127, each of the four in its own 16-wide scale group
+                    IntVector p1 = l0.and((short) 0xf).or(h.and((short) 3).lanewise(VectorOperators.LSHL, 4)).sub((short) 32)
+                            .mul(ShortVector.fromArray(S, xs, xo + l)).reinterpretAsInts();
+                    IntVector p2 = l1.and((short) 0xf).or(h.and((short) 0xc).lanewise(VectorOperators.LSHL, 2)).sub((short) 32)
+                            .mul(ShortVector.fromArray(S, xs, xo + 32 + l)).reinterpretAsInts();
+                    IntVector p3 = l0.lanewise(VectorOperators.LSHR, 4).or(h.and((short) 0x30)).sub((short) 32)
+                            .mul(ShortVector.fromArray(S, xs, xo + 64 + l)).reinterpretAsInts();
+                    IntVector p4 = l1.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2).and((short) 0x30)).sub((short) 32)
+                            .mul(ShortVector.fromArray(S, xs, xo + 96 + l)).reinterpretAsInts();
+                    long g = sc + l / 16; // a chunk of SL <= 16 never straddles two 16-wide scale groups
+                    sum = sum.add(p1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p1.lanewise(VectorOperators.ASHR, 16)).mul(w.get(JAVA_BYTE, g)))
+                            .add(p2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p2.lanewise(VectorOperators.ASHR, 16)).mul(w.get(JAVA_BYTE, g + 2)))
+                            .add(p3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p3.lanewise(VectorOperators.ASHR, 16)).mul(w.get(JAVA_BYTE, g + 4)))
+                            .add(p4.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p4.lanewise(VectorOperators.ASHR, 16)).mul(w.get(JAVA_BYTE, g + 6)));
                 }
             }
             s += JavaQuants.fromHalf(w.get(I16, o + 208)) * a.d[b] * sum.reduceLanes(VectorOperators.ADD);
@@ -457,42 +539,42 @@ public final class VectorKernels extends ScalarKernels {
     }
 
     @Override
-    void attend(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
-                MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale) {
+    void attendPairs(MemorySegment out, MemorySegment q, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
+                     MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale,
+                     int p0, int p1) {
         int group = nHead / nKvHead;
         // MLA: the value is the head of the key's own row, converted once for both
         boolean vInK = k.equals(v) && kStride == vStride && nKvHead == 1 && headDimV <= headDim;
         float[] qv = new float[headDim], kr = new float[headDim], acc = new float[headDimV];
         float[] vr = vInK ? kr : new float[headDimV];
         int boundV = F.loopBound(headDimV);
-        for (int t = 0; t < nQ; t++) {
-            for (int h = 0; h < nHead; h++) {
-                int kvh = h / group;
-                MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
-                java.util.Arrays.fill(acc, 0);
-                float m = Float.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j <= pos0 + t; j++) {
-                    kvRow(k, kvType, j * kStride + (long) kvh * headDim, kr, headDim);
-                    float sc = dotArr(qv, kr, headDim) * scale;
-                    float corr = 1;
-                    if (sc > m) {
-                        corr = m == Float.NEGATIVE_INFINITY ? 0 : (float) Math.exp(m - sc);
-                        sum *= corr;
-                        m = sc;
-                    }
-                    float p = (float) Math.exp(sc - m);
-                    sum += p;
-                    if (!vInK) kvRow(v, kvType, j * vStride + (long) kvh * headDimV, vr, headDimV);
-                    int i = 0;
-                    for (; i < boundV; i += F.length()) {
-                        FloatVector.fromArray(F, acc, i).mul(corr).add(FloatVector.fromArray(F, vr, i).mul(p)).intoArray(acc, i);
-                    }
-                    for (; i < headDimV; i++) acc[i] = acc[i] * corr + p * vr[i];
+        for (int pair = p0; pair < p1; pair++) {
+            int t = pair / nHead, h = pair % nHead;
+            int kvh = h / group;
+            MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+            java.util.Arrays.fill(acc, 0);
+            float m = Float.NEGATIVE_INFINITY, sum = 0;
+            for (int j = 0; j <= pos0 + t; j++) {
+                kvRow(k, kvType, j * kStride + (long) kvh * headDim, kr, headDim);
+                float sc = dotArr(qv, kr, headDim) * scale;
+                float corr = 1;
+                if (sc > m) {
+                    corr = m == Float.NEGATIVE_INFINITY ? 0 : (float) Math.exp(m - sc);
+                    sum *= corr;
+                    m = sc;
                 }
-                long oo = ((long) t * nHead + h) * headDimV * Float.BYTES;
-                float inv = sum > 0 ? 1 / sum : 0;
-                for (int i = 0; i < headDimV; i++) out.set(F32, oo + 4L * i, acc[i] * inv);
+                float p = (float) Math.exp(sc - m);
+                sum += p;
+                if (!vInK) kvRow(v, kvType, j * vStride + (long) kvh * headDimV, vr, headDimV);
+                int i = 0;
+                for (; i < boundV; i += F.length()) {
+                    FloatVector.fromArray(F, acc, i).mul(corr).add(FloatVector.fromArray(F, vr, i).mul(p)).intoArray(acc, i);
+                }
+                for (; i < headDimV; i++) acc[i] = acc[i] * corr + p * vr[i];
             }
+            long oo = ((long) t * nHead + h) * headDimV * Float.BYTES;
+            float inv = sum > 0 ? 1 / sum : 0;
+            for (int i = 0; i < headDimV; i++) out.set(F32, oo + 4L * i, acc[i] * inv);
         }
     }
 }

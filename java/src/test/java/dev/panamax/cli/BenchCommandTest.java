@@ -60,9 +60,9 @@ class BenchCommandTest {
 
     @Test
     void javaBackendIsHonoured() throws Exception {
-        JsonNode j = json(CliTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "4", "--backend", "java", "--json"));
+        JsonNode j = json(CliTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "4", "--backend", "java", "--threads", "3", "--json"));
         assertEquals("java", j.get("backend").asText());
-        assertEquals(1, j.get("threads").asInt(), "the Java backend runs one thread; the JSON says what ran");
+        assertEquals(3, j.get("threads").asInt(), "the Java backend runs --threads threads; the JSON says what ran");
     }
 
     @Test

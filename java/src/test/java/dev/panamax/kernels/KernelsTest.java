@@ -49,6 +49,7 @@ class KernelsTest {
     static Stream<Impl> implementations() {
         List<Impl> impls = new ArrayList<>();
         impls.add(new Impl("java/vector", null, VectorKernels::new));
+        impls.add(new Impl("java/vector/t3", null, () -> new VectorKernels(3)));
         for (Isa isa : Isa.values()) {
             if (NativeCore.isSupported(isa)) {
                 for (int threads : new int[] {1, 3}) {
@@ -61,7 +62,8 @@ class KernelsTest {
         return impls.stream();
     }
 
-    private final Arena arena = Arena.ofConfined();
+    // shared: the Java backends split work over their threads only on segments those threads may access
+    private final Arena arena = Arena.ofShared();
 
     @AfterEach
     void restoreIsa() {
@@ -312,6 +314,100 @@ class KernelsTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The Java backends split matmul rows and attention heads over threads; a row (head) is computed whole by one
+     * thread with the same tiles, so the thread count changes nothing: bit for bit on the scalar backend, and on the
+     * Vector API up to the lane-reduction rounding C2 may change between calls and compilations (see
+     * matmulStackedEqualsSeparateMatmuls).
+     * Shapes large enough to be split (the pool leaves products under 64 KiB on the caller), row counts off the tiles.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.panamax.kernels.KernelsTest#typesArg")
+    void javaResultsDoNotDependOnThreads(GgmlType type) {
+        int nCols = 512, nRows = 517;
+        for (boolean vector : new boolean[] {false, true}) {
+            for (int batch : new int[] {1, 3}) {
+                try (ScalarKernels one = vector ? new VectorKernels(1) : new ScalarKernels(1);
+                     ScalarKernels three = vector ? new VectorKernels(3) : new ScalarKernels(3)) {
+                    assertEquals(3, three.threads());
+                    MemorySegment w = arena.allocate(type.rowBytes(nCols) * nRows, 64);
+                    one.quantize(type, w, random((long) nRows * nCols, 1, type.id()), nRows, nCols);
+                    MemorySegment x = random((long) batch * nCols, 2, 5), y1 = floats((long) batch * nRows), y3 = floats((long) batch * nRows);
+                    for (int rep = 0; rep < 3; rep++) {
+                        one.matmul(type, w, nRows, nCols, x, batch, y1);
+                        three.matmul(type, w, nRows, nCols, x, batch, y3);
+                        for (long i = 0; i < (long) batch * nRows; i++) {
+                            float a = y1.getAtIndex(JAVA_FLOAT, i), b = y3.getAtIndex(JAVA_FLOAT, i);
+                            long ii = i;
+                            String what = (vector ? "vector " : "scalar ") + type + " batch " + batch + " y[" + ii + "]";
+                            // Vector API: C2's lane-reduction order (1.5e-6 seen on rows of 512 products near 1)
+                            if (vector) assertEquals(a, b, 1e-5f * Math.max(1f, Math.abs(a)), what);
+                            else assertEquals(Float.floatToRawIntBits(a), Float.floatToRawIntBits(b), what);
+                        }
+                    }
+                    // attention: 32 heads over 200 cached positions, split over the three threads
+                    int nHead = 32, hd = 64, nKv = 200;
+                    MemorySegment q = random((long) nHead * hd, 1, 11), kk = random((long) nKv * 4 * hd, 1, 12);
+                    MemorySegment vv = random((long) nKv * 4 * hd, 1, 13), o1 = floats((long) nHead * hd), o3 = floats((long) nHead * hd);
+                    one.attention(o1, q, 1, nKv - 1, nHead, 4, hd, hd, kk, vv, GgmlType.F32, nKv, 0.125f);
+                    three.attention(o3, q, 1, nKv - 1, nHead, 4, hd, hd, kk, vv, GgmlType.F32, nKv, 0.125f);
+                    for (long i = 0; i < (long) nHead * hd; i++) {
+                        float a = o1.getAtIndex(JAVA_FLOAT, i), b = o3.getAtIndex(JAVA_FLOAT, i);
+                        if (vector) assertEquals(a, b, 1e-6f * Math.max(1f, Math.abs(a)), "attention " + i);
+                        else assertEquals(Float.floatToRawIntBits(a), Float.floatToRawIntBits(b), "attention " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Segments of a confined arena cannot be read by the pool's threads: the job then runs on the caller alone. */
+    @Test
+    void javaThreadsLeaveConfinedSegmentsToTheCaller() {
+        int nCols = 1024, nRows = 300;
+        try (Arena confined = Arena.ofConfined(); ScalarKernels one = new VectorKernels(1); ScalarKernels three = new VectorKernels(3)) {
+            MemorySegment wf = confined.allocate(4L * nRows * nCols, 64), w = confined.allocate(GgmlType.Q8_0.rowBytes(nCols) * nRows, 64);
+            MemorySegment.copy(random((long) nRows * nCols, 1, 3), 0, wf, 0, wf.byteSize());
+            one.quantize(GgmlType.Q8_0, w, wf, nRows, nCols);
+            MemorySegment x = confined.allocate(4L * nCols * 2, 64), y1 = confined.allocate(4L * nRows * 2, 64), y3 = confined.allocate(4L * nRows * 2, 64);
+            MemorySegment.copy(random(2L * nCols, 1, 4), 0, x, 0, x.byteSize());
+            one.matmul(GgmlType.Q8_0, w, nRows, nCols, x, 2, y1);
+            three.matmul(GgmlType.Q8_0, w, nRows, nCols, x, 2, y3);
+            for (long i = 0; i < 2L * nRows; i++) {
+                float a = y1.getAtIndex(JAVA_FLOAT, i), b = y3.getAtIndex(JAVA_FLOAT, i);
+                assertEquals(a, b, 1e-6f * Math.max(1f, Math.abs(a)), "y[" + i + "]");
+            }
+        }
+    }
+
+    static Stream<GgmlType> typesArg() {
+        return Stream.of(GgmlType.values());
+    }
+
+    /** The Java pool: every chunk of a range run once, an exception of a worker's chunk rethrown to the caller. */
+    @Test
+    void javaPoolRunsEveryChunkOnceAndRethrows() {
+        try (JavaPool pool = new JavaPool(3)) {
+            for (int rep = 0; rep < 200; rep++) {
+                int n = 1 + rep * 7;
+                java.util.concurrent.atomic.AtomicIntegerArray hits = new java.util.concurrent.atomic.AtomicIntegerArray(n);
+                pool.forRange(n, 1 + rep % 5, (a, b) -> {
+                    for (int i = a; i < b; i++) hits.incrementAndGet(i);
+                });
+                for (int i = 0; i < n; i++) assertEquals(1, hits.get(i), "item " + i + " of " + n);
+            }
+            for (int rep = 0; rep < 20; rep++) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> pool.forRange(1000, 1, (a, b) -> {
+                    if (a == 999) throw new IllegalStateException("chunk 999");
+                }));
+                assertEquals("chunk 999", e.getMessage());
+            }
+            int[] after = {0};
+            pool.forRange(10, 1, (a, b) -> { synchronized (after) { after[0] += b - a; } });
+            assertEquals(10, after[0], "the pool still runs after a failure");
         }
     }
 
