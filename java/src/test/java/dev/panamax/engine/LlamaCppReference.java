@@ -40,10 +40,12 @@ final class LlamaCppReference {
     }
 
     static void assumePresent(Path... files) {
-        boolean ok = Files.isExecutable(REF.resolve("bin/llref"));
-        for (Path f : files) ok &= Files.isRegularFile(f);
-        Assumptions.assumeTrue(ok, "llama.cpp reference toolkit not found at " + REF
-                + " (set -Dpanamax.llamacpp.ref or run ../shared/tools/llamacpp-ref/setup.sh)");
+        Assumptions.assumeTrue(Files.isExecutable(REF.resolve("bin/llref")), "llama.cpp reference toolkit not found at "
+                + REF + " (set -Dpanamax.llamacpp.ref or run ../shared/tools/llamacpp-ref/setup.sh)");
+        for (Path f : files) {
+            Assumptions.assumeTrue(Files.isRegularFile(f), "reference file missing: " + f.toAbsolutePath().normalize()
+                    + " (the toolkit's tools are found through -Dpanamax.llamacpp.tools)");
+        }
     }
 
     static String run(String tool, String... args) throws IOException, InterruptedException {
