@@ -304,6 +304,10 @@ AI __m256i fold8_i32(__m256i t0, __m256i t1, __m256i t2, __m256i t3) {
  * so their lanes add nothing. */
 enum { W_Q4_0, W_Q5_0 };
 
+AI int64_t q4x_block_bytes(const int kind) {
+    return kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q5_0);
+}
+
 /* Columns [0, C) of step i: reordered activations, the offset term, the activation scales. Offset pair sums
  * <= 16 * 127 * 2, two of them <= 8128: within fold8_i16's bound. */
 AI void q8_act_step(const char *xa, int64_t xb, int64_t i, const int C, const int P, const int offset,
@@ -353,7 +357,7 @@ AI void unpack_pair(const char *row, int64_t i, int p, const int kind, __m256i *
  * lo + hi 15748: one hadd level still fits int16, the second goes through int32 (fold8_i32). */
 AI void q4x_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t i, __m256 acc[4][4], const int R,
                  const int C, const int P, const int kind) {
-    const int64_t bb = kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q5_0);
+    const int64_t bb = q4x_block_bytes(kind);
     const __m256i zero = _mm256_setzero_si256();
     __m256i xl[4][4], xh[4][4], off[4];
     __m256 xd[4];
@@ -395,7 +399,7 @@ AI void q4x_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
     store_tile(acc, y, ldy, R, C);
     for (; i < nb; i++)
         UNROLL for (int r = 0; r < R; r++) {
-            const char *blk = w + r * rb + i * (kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q5_0));
+            const char *blk = w + r * rb + i * q4x_block_bytes(kind);
             const __m256i wq = kind == W_Q4_0 ? load_q4_0((const block_q4_0 *)blk) : load_q5_0((const block_q5_0 *)blk);
             const __m256i wa = _mm256_abs_epi8(wq);
             UNROLL for (int c = 0; c < C; c++) {
