@@ -121,7 +121,7 @@ final class DemoCommand implements Callable<Integer> {
         out.printf("%ngenerate: %d prompt tokens, %d generated (%s), %s%n", g.promptTokens().length, g.tokens().length,
                 g.stop().name().toLowerCase(java.util.Locale.ROOT), kernelsName);
         out.println();
-        out.println("Benchmark (random prompt of 128 tokens, then 32 decoded tokens; after a warm-up run):");
+        out.println("Benchmark (random prompt of 128 tokens, then 32 decoded tokens; after untimed warm-up runs):");
         out.flush();
         BenchCommand.Result r = BenchCommand.run(file, 128, 32, 0, threads, backend, 1, 42);
         r.print(out);
