@@ -148,6 +148,11 @@ int64_t pmx_act_row_bytes(int t, int64_t n) {
     }
 }
 
+int64_t pmx_kernel_act_row_bytes(const pmx_matmul_kernel *k, int t, int64_t n) {
+    if (k->act_row_bytes) return k->act_row_bytes(n);
+    return k->prepare ? pmx_act_row_bytes(t, n) : n * (int64_t)sizeof(float);
+}
+
 /* Type known and n a positive multiple of its block size: the index, else -1. */
 static int row_type(int32_t type, int64_t n) {
     const int t = pmx_type_index(type);
@@ -201,7 +206,8 @@ int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w
 int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch) {
     const int t = row_type(type, n_cols);
     if (t < 0 || batch < 0) return -1;
-    return pmx_act_row_bytes(t, n_cols) * batch;
+    const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
+    return mk->prepare ? pmx_kernel_act_row_bytes(mk, t, n_cols) * batch : 0;
 }
 
 struct matmul_args {
@@ -212,6 +218,7 @@ struct matmul_args {
     int64_t n_rows, n_cols, batch, act_row_bytes;
     float *y;
     int64_t chunk_rows;      /* rows per work chunk, a multiple of ROW_ALIGN */
+    int64_t col_block;       /* activation columns per pass over a chunk's rows */
     _Atomic int64_t next;    /* first row of the next chunk not yet taken */
 };
 
@@ -233,8 +240,19 @@ static void matmul_task(void *p, int ith, int nth) {
         const int64_t r0 = atomic_fetch_add_explicit(&a->next, a->chunk_rows, memory_order_relaxed);
         if (r0 >= a->n_rows) return;
         const int64_t r1 = r0 + a->chunk_rows < a->n_rows ? r0 + a->chunk_rows : a->n_rows;
-        a->mk->matmul(a->w, a->n_cols, a->xa, a->batch, a->y, a->n_rows, r0, r1);
+        for (int64_t c0 = 0; c0 < a->batch; c0 += a->col_block) {
+            const int64_t cb = a->batch - c0 < a->col_block ? a->batch - c0 : a->col_block;
+            a->mk->matmul(a->w, a->n_cols, (const char *)a->xa + c0 * a->act_row_bytes, cb, a->y + c0 * a->n_rows,
+                          a->n_rows, r0, r1);
+        }
     }
+}
+#include <stdlib.h>
+static int64_t matmul_col_block(int64_t act_row_bytes, int64_t batch) {
+    const int64_t budget = getenv("CB") ? atol(getenv("CB")) * 1024 : 128 * 1024;
+    int64_t cb = budget / act_row_bytes / 4 * 4;
+    if (cb < 4) cb = 4;
+    return cb < batch ? cb : batch;
 }
 
 /* About 8 chunks per thread, whole cache lines of y each. */
@@ -251,8 +269,9 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
     struct matmul_args a = {.mk = mk, .w = w, .x = x, .xa = (void *)x, .n_rows = n_rows, .n_cols = n_cols,
                             .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(pool))};
     atomic_init(&a.next, 0);
+    a.act_row_bytes = pmx_kernel_act_row_bytes(mk, t, n_cols);
+    a.col_block = matmul_col_block(a.act_row_bytes, batch);
     if (mk->prepare) {
-        a.act_row_bytes = pmx_act_row_bytes(t, n_cols);
         if (!scratch || scratch_bytes < a.act_row_bytes * batch) return PMX_ERR_INVALID_ARG;
         a.xa = scratch;
         pmx_pool_run(batch > 1 ? pool : NULL, prepare_task, &a);

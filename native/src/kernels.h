@@ -19,6 +19,9 @@ typedef struct pmx_matmul_kernel {
     /* y[b * ldy + r] = W[r] . act[b] for r in [r0, r1), b in [0, batch). W rows are row_bytes(n) apart. */
     void (*matmul)(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
                    int64_t r1);
+    /* Bytes of a prepared row when prepare writes its own layout rather than the type's standard blocks
+     * (pmx_act_row_bytes); NULL: the standard. */
+    int64_t (*act_row_bytes)(int64_t n);
 } pmx_matmul_kernel;
 
 typedef struct pmx_rope_args {
@@ -66,8 +69,10 @@ typedef struct pmx_kernels {
     uint64_t (*read_bytes)(const uint8_t *p, int64_t b0, int64_t b1);
 } pmx_kernels;
 
-/* Scratch bytes per prepared activation row for a weight type (0: none). */
+/* Bytes of a standard prepared activation row for a weight type (Q8_0 or Q8_K blocks; 0: floats, no prepare). */
 int64_t pmx_act_row_bytes(int type_index, int64_t n);
+/* Bytes of one activation row as kernel k of type index t reads it: its own layout, the standard blocks, or floats. */
+int64_t pmx_kernel_act_row_bytes(const pmx_matmul_kernel *k, int type_index, int64_t n);
 /* Bytes of one weight row of n elements. */
 int64_t pmx_row_bytes(int type_index, int64_t n);
 

@@ -118,11 +118,6 @@ static int row_type(int32_t type, int64_t n) {
     return t >= 0 && n > 0 && n % pmx_type_block_size(type) == 0 ? t : -1;
 }
 
-/* Bytes of one activation row for kernel k of type index t: its prepared format, or floats. */
-static int64_t act_bytes(const pmx_matmul_kernel *k, int t, int64_t n) {
-    return k->prepare ? pmx_act_row_bytes(t, n) : n * (int64_t)sizeof(float);
-}
-
 static int64_t align64(int64_t v) { return (v + 63) & ~(int64_t)63; }
 
 /* a * b into *r when it neither overflows nor exceeds 2^48 (no real op comes close; sums below stay exact). */
@@ -152,9 +147,9 @@ int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, i
         .gate_mat_bytes = gate_mat, .up_mat_bytes = up_mat, .down_mat_bytes = down_mat,
         .pieces_per_expert = (n_ff + PIECE_ROWS - 1) / PIECE_ROWS,
     };
-    a.ag = act_bytes(a.kg, tg, n_embd);
-    a.au = act_bytes(a.ku, tu, n_embd);
-    a.ad = act_bytes(a.kd, td, n_ff);
+    a.ag = pmx_kernel_act_row_bytes(a.kg, tg, n_embd);
+    a.au = pmx_kernel_act_row_bytes(a.ku, tu, n_embd);
+    a.ad = pmx_kernel_act_row_bytes(a.kd, td, n_ff);
     const int share_x = a.kg->prepare == a.ku->prepare && a.ag == a.au;
 
     /* One scratch block: offsets, slot map, expert list, then the activation and output rows. */

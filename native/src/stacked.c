@@ -117,7 +117,7 @@ int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t 
     char *owned = NULL;
     /* Kernels that read floats take x in place when each matrix's token rows are already cols apart. */
     if (a.k->prepare || (n_tok > 1 && x_tok_stride != cols)) {
-        a.act = a.k->prepare ? pmx_act_row_bytes(t, cols) : cols * (int64_t)sizeof(float);
+        a.act = pmx_kernel_act_row_bytes(a.k, t, cols);
         const int64_t b_state = align64(n_mat * (int64_t)sizeof(_Atomic int32_t));
         int64_t b_xa;
         if (!mul_ok(n_rows_x, a.act, &b_xa)) return PMX_ERR_INVALID_ARG;

@@ -111,8 +111,7 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
     const int t = c->t;
     const int64_t n = c->n, rows = c->rows, batch = c->batch, ny = rows * batch;
     const pmx_matmul_kernel *rk = &c->ref->matmul[t];
-    const int64_t act_bytes = pmx_act_row_bytes(t, n) * batch;
-    CHECK(pmx_matmul_scratch_bytes(TYPE_OF[t], n, batch) == act_bytes, "%s scratch bytes", TYPE_NAME[t]);
+    const int64_t act_bytes = pmx_act_row_bytes(t, n) * batch; /* the reference's: standard blocks */
     CHECK((rk->prepare != NULL) == (act_bytes > 0), "%s ref prepare presence", TYPE_NAME[t]);
 
     void *xa_ref = act_bytes ? malloc((size_t)act_bytes) : NULL;
@@ -165,29 +164,35 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
     /* every ISA through the API: canaries after y and scratch catch writes out of bounds */
     enum { CANARY = 64 };
     float *y = malloc(sizeof(float) * ny + CANARY), *yown = malloc(sizeof(float) * ny);
-    unsigned char *scratch = malloc((size_t)act_bytes + CANARY);
     for (int ii = 0; ii < g_n_isas; ii++) {
         const int32_t isa = g_isas[ii];
         if (pmx_force_isa(isa) != PMX_OK) continue;
         const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
         CHECK((mk->prepare != NULL) == (rk->prepare != NULL), "%s %s: prepare presence differs from ref",
               pmx_isa_name(isa), TYPE_NAME[t]);
+        /* a kernel may prepare its own layout of the activations (same quants as ggml's, placed differently) */
+        const int64_t isa_act_bytes = pmx_matmul_scratch_bytes(TYPE_OF[t], n, batch);
+        CHECK(isa_act_bytes == (mk->prepare ? pmx_kernel_act_row_bytes(mk, t, n) * batch : 0), "%s %s scratch bytes",
+              pmx_isa_name(isa), TYPE_NAME[t]);
+        const int own_layout = mk->act_row_bytes != NULL;
+        unsigned char *scratch = malloc((size_t)isa_act_bytes + CANARY);
         /* scalar single-threaded is the reference itself: only its pool split is worth a run */
         for (int p = isa == PMX_ISA_SCALAR; p < (rows > 16 ? 2 : 1); p++) {
             pmx_pool *pl = p ? pool : NULL;
             for (int64_t i = 0; i < ny; i++) y[i] = NAN;
             memset((char *)y + sizeof(float) * ny, 0xa5, CANARY);
-            memset(scratch, 0x5a, (size_t)act_bytes);
-            memset(scratch + act_bytes, 0xa5, CANARY);
-            const int32_t st = pmx_matmul(pl, TYPE_OF[t], c->w, rows, n, c->x, batch, y, scratch, act_bytes);
+            memset(scratch, 0x5a, (size_t)isa_act_bytes);
+            memset(scratch + isa_act_bytes, 0xa5, CANARY);
+            const int32_t st = pmx_matmul(pl, TYPE_OF[t], c->w, rows, n, c->x, batch, y, scratch, isa_act_bytes);
             CHECK(st == PMX_OK, "%s %s status %d", pmx_isa_name(isa), TYPE_NAME[t], st);
             static const unsigned char canary[CANARY] = {[0 ... CANARY - 1] = 0xa5};
-            CHECK(!memcmp((char *)y + sizeof(float) * ny, canary, CANARY) && !memcmp(scratch + act_bytes, canary, CANARY), "%s %s n=%ld rows=%ld batch=%ld: wrote past y or scratch", pmx_isa_name(isa),
+            CHECK(!memcmp((char *)y + sizeof(float) * ny, canary, CANARY) && !memcmp(scratch + isa_act_bytes, canary, CANARY), "%s %s n=%ld rows=%ld batch=%ld: wrote past y or scratch", pmx_isa_name(isa),
                   TYPE_NAME[t], (long)n, (long)rows, (long)batch);
 
-            /* held against the reference dot products of the activations this ISA prepared */
+            /* held against the reference dot products of the activations this ISA prepared (its own layout holds
+             * ggml's quants: against the reference's own) */
             const float *want = yref;
-            if (act_bytes && memcmp(scratch, xa_ref, (size_t)act_bytes) != 0) {
+            if (act_bytes && !own_layout && memcmp(scratch, xa_ref, (size_t)act_bytes) != 0) {
                 g_act_diffs[isa][t] += check_acts(isa, t, scratch, xa_ref, n, batch);
                 rk->matmul(c->w, n, scratch, batch, yown, rows, 0, rows);
                 want = yown;
@@ -204,8 +209,9 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
                 if (rel == rel) g_worst_kernel[isa][t] = fmax(g_worst_kernel[isa][t], rel);
             }
         }
+        free(scratch);
     }
-    free(y), free(yown), free(scratch), free(xa_ref), free(yref), free(sabs);
+    free(y), free(yown), free(xa_ref), free(yref), free(sabs);
 }
 
 static void check_rejections(void) {
@@ -221,8 +227,10 @@ static void check_rejections(void) {
     CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 0, 64, x, 1, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no rows");
     CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 1, 64, x, 0, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no batch");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_F16, 64, 3) == 0, "float weights need no scratch");
-    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q4_0, 64, 3) == 3 * 2 * 34, "q4_0 scratch: q8_0 blocks");
-    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q5_0, 64, 3) == 3 * 2 * 34, "q5_0 scratch: q8_0 blocks");
+    CHECK(pmx_act_row_bytes(PMX_T_Q4_0, 64) == 2 * 34 && pmx_act_row_bytes(PMX_T_Q5_0, 64) == 2 * 34,
+          "q4_0/q5_0 standard activations: q8_0 blocks");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q4_0, 64, 3) == 3 * pmx_kernel_act_row_bytes(&pmx_k.matmul[PMX_T_Q4_0], PMX_T_Q4_0, 64),
+          "q4_0 scratch: the kernel's activation rows");
     CHECK(pmx_matmul(NULL, PMX_TYPE_Q5_0, w, 1, 48, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG,
           "q5_0 n_cols not a multiple of 32");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 512, 2) == 2 * 2 * 292, "q6_K scratch: q8_K blocks");

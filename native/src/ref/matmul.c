@@ -168,12 +168,12 @@ static void prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_
 }
 
 void pmx_ref_register_matmul(pmx_kernels *k) {
-    k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32};
-    k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16};
-    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16};
-    k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0};
-    k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0};
-    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0};
-    k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K};
-    k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K};
+    k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32, NULL};
+    k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16, NULL};
+    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16, NULL};
+    k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0, NULL};
+    k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0, NULL};
+    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0, NULL};
+    k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K, NULL};
+    k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K, NULL};
 }

@@ -7,6 +7,9 @@ void pmx_avx2_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, i
 
 uint64_t pmx_avx2_read_bytes(const uint8_t *p, int64_t b0, int64_t b1);
 
+/* Float rows to Q8_0 blocks (the standard activation format of Q4_0/Q5_0/Q8_0), as ggml rounds. */
+void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
+
 /* Area registration: each overrides its entries of the table. */
 void pmx_avx2_register_matmul(pmx_kernels *k);
 void pmx_avx2_register_ops(pmx_kernels *k);

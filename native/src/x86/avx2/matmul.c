@@ -23,8 +23,8 @@ AI float h2f(pmx_half h) { return _cvtsh_ss(h); }
 
 /* ---- prepare: activations to Q8_0 / Q8_K ---- */
 
-/* 32 floats (4 vectors, already scaled) to 32 int8, rounding to nearest even (vs ggml's roundf: differs only on
- * exact .5 ties, by one unit of the block scale). */
+/* 32 floats (4 vectors, already scaled) to 32 int8, rounding to nearest even (Q8_K, as ggml's nearest_int;
+ * Q8_0 rounds with round_away first). */
 AI __m256i pack32(__m256 a, __m256 b, __m256 c, __m256 d) {
     __m256i i0 = _mm256_cvtps_epi32(a), i1 = _mm256_cvtps_epi32(b), i2 = _mm256_cvtps_epi32(c), i3 = _mm256_cvtps_epi32(d);
     __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
@@ -32,26 +32,36 @@ AI __m256i pack32(__m256 a, __m256 b, __m256 c, __m256 d) {
     return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-static void prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
+/* roundf: halves away from zero. v - trunc(v) is exact, so the comparison with 0.5 decides ties exactly. */
+AI __m256 round_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f)), absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 up = _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(v, t), absmask), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    return _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(sign, _mm256_set1_ps(1.0f))));
+}
+
+/* One Q8_0 block of the 32 floats at p, bit for bit as ggml's quantize_row_q8_0 (the scalar reference). */
+AI __m256i quantize_q8_0_block(const float *p, pmx_half *d_out) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, absmask), _mm256_and_ps(v1, absmask)),
+                             _mm256_max_ps(_mm256_and_ps(v2, absmask), _mm256_and_ps(v3, absmask)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h), d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    *d_out = (pmx_half)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    return pack32(round_away(_mm256_mul_ps(v0, vid)), round_away(_mm256_mul_ps(v1, vid)),
+                  round_away(_mm256_mul_ps(v2, vid)), round_away(_mm256_mul_ps(v3, vid)));
+}
+
+void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
     const int64_t nb = n / QK8_0;
     for (int64_t b = b0; b < b1; b++) {
         block_q8_0 *y = (block_q8_0 *)xa + b * nb;
-        const float *xr = x + b * n;
-        for (int64_t i = 0; i < nb; i++) {
-            const float *p = xr + i * QK8_0;
-            __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
-            __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, absmask), _mm256_and_ps(v1, absmask)),
-                                     _mm256_max_ps(_mm256_and_ps(v2, absmask), _mm256_and_ps(v3, absmask)));
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_movehdup_ps(h));
-            const float amax = _mm_cvtss_f32(h), d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-            const __m256 vid = _mm256_set1_ps(id);
-            y[i].d = (pmx_half)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
-            _mm256_storeu_si256((__m256i *)y[i].qs, pack32(_mm256_mul_ps(v0, vid), _mm256_mul_ps(v1, vid),
-                                                           _mm256_mul_ps(v2, vid), _mm256_mul_ps(v3, vid)));
-        }
+        for (int64_t i = 0; i < nb; i++)
+            _mm256_storeu_si256((__m256i *)y[i].qs, quantize_q8_0_block(x + b * n + i * QK8_0, &y[i].d));
     }
 }
 
@@ -308,25 +318,73 @@ AI int64_t q4x_block_bytes(const int kind) {
     return kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q5_0);
 }
 
-/* Columns [0, C) of step i: reordered activations, the offset term, the activation scales. Offset pair sums
- * <= 16 * 127 * 2, two of them <= 8128: within fold8_i16's bound. */
-AI void q8_act_step(const char *xa, int64_t xb, int64_t i, const int C, const int P, const int offset,
-                    __m256i xl[4][4], __m256i xh[4][4], __m256i off[4], __m256 xd[4]) {
-    const __m256i k = _mm256_set1_epi8((char)offset), zero = _mm256_setzero_si256();
-    UNROLL for (int c = 0; c < C; c++) {
-        const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
-        __m256i o[4] = {zero, zero, zero, zero};
-        UNROLL for (int p = 0; p < P; p++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)x[2 * p].qs);
-            const __m256i b = _mm256_loadu_si256((const __m256i *)x[2 * p + 1].qs);
-            xl[c][p] = _mm256_permute2x128_si256(a, b, 0x20);
-            xh[c][p] = _mm256_permute2x128_si256(a, b, 0x31);
-            o[p] = _mm256_add_epi16(_mm256_maddubs_epi16(k, xl[c][p]), _mm256_maddubs_epi16(k, xh[c][p]));
+/* The activations of a Q4_0/Q5_0 matmul are prepared in the order the steps read them, so that the work that
+ * does not depend on the weights is done once per activation row instead of once per row tile: a row is the
+ * sequence of q4x_tile's steps (8 blocks while 8 remain, then 4, then 2), each step of P pairs laid out as
+ *   2P x 32 bytes: xl, xh of pair 0, 1, ... (xl: elements 0..15 of blocks 2p and 2p+1, xh: elements 16..31)
+ *   8 int32: offset x sum of each block's quants, in fold8_i16's lane order (blocks 0 2 4 6 1 3 5 7; absent: 0)
+ *   8 floats: each block's scale, same order
+ * then, for an odd block count, the last block as a plain block_q8_0 in a 64-byte slot. The quants are those of
+ * pmx_avx2_prepare_q8_0 (ggml's), only placed differently. */
+AI int64_t q4x_step_bytes(const int P) { return 64 * (int64_t)P + 64; }
+
+static int64_t q4x_act_row_bytes(int64_t n) {
+    const int64_t nb = n / QK8_0, rest = nb % 8;
+    return nb / 8 * q4x_step_bytes(4) + (rest & 4 ? q4x_step_bytes(2) : 0) + (rest & 2 ? q4x_step_bytes(1) : 0) +
+           (rest & 1 ? 64 : 0);
+}
+
+/* fold8_i16's lane of block b (0..7) of a step */
+AI int fold_lane(int b) { return (b & 1) * 4 + b / 2; }
+
+/* Blocks [i, i + 2P) of the floats at src as one prepared step at dst. */
+AI void prepare_q4x_step(char *dst, const float *src, int64_t i, const int P, const int offset) {
+    int32_t off[8] = {0};
+    float xd[8] = {0};
+    for (int p = 0; p < P; p++) {
+        __m256i q[2];
+        pmx_half d[2];
+        for (int k = 0; k < 2; k++) {
+            q[k] = quantize_q8_0_block(src + (i + 2 * p + k) * QK8_0, &d[k]);
+            /* sum of the 32 quants: pairs by maddubs against ones, then madd, then across lanes */
+            const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q[k]), _mm256_set1_epi16(1));
+            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+            s = _mm_hadd_epi32(s, s);
+            s = _mm_hadd_epi32(s, s);
+            off[fold_lane(2 * p + k)] = offset * _mm_cvtsi128_si32(s);
+            xd[fold_lane(2 * p + k)] = h2f(d[k]);
         }
-        off[c] = fold8_i16(o[0], o[1], o[2], o[3]);
-        xd[c] = load_dn((const char *)&x->d, sizeof(block_q8_0), 2 * P);
+        _mm256_storeu_si256((__m256i *)(dst + 64 * p), _mm256_permute2x128_si256(q[0], q[1], 0x20));
+        _mm256_storeu_si256((__m256i *)(dst + 64 * p + 32), _mm256_permute2x128_si256(q[0], q[1], 0x31));
+    }
+    memcpy(dst + 64 * P, off, sizeof off);
+    memcpy(dst + 64 * P + 32, xd, sizeof xd);
+}
+
+AI void prepare_q4x(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1, const int offset) {
+    const int64_t nb = n / QK8_0, rb = q4x_act_row_bytes(n);
+    for (int64_t b = b0; b < b1; b++) {
+        char *dst = (char *)xa + b * rb;
+        const float *src = x + b * n;
+        int64_t i = 0;
+        for (; i + 8 <= nb; i += 8, dst += q4x_step_bytes(4)) prepare_q4x_step(dst, src, i, 4, offset);
+        if (i + 4 <= nb) {
+            prepare_q4x_step(dst, src, i, 2, offset);
+            i += 4, dst += q4x_step_bytes(2);
+        }
+        if (i + 2 <= nb) {
+            prepare_q4x_step(dst, src, i, 1, offset);
+            i += 2, dst += q4x_step_bytes(1);
+        }
+        if (i < nb) {
+            block_q8_0 *last = (block_q8_0 *)dst;
+            _mm256_storeu_si256((__m256i *)last->qs, quantize_q8_0_block(src + i * QK8_0, &last->d));
+        }
     }
 }
+
+static void prepare_q4_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 8); }
+static void prepare_q5_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 16); }
 
 /* Pair p of a row's step as unsigned quants: elements 0..15 of blocks 2p, 2p + 1 in lo, elements 16..31 in hi. */
 AI void unpack_pair(const char *row, int64_t i, int p, const int kind, __m256i *lo, __m256i *hi) {
@@ -352,16 +410,14 @@ AI void unpack_pair(const char *row, int64_t i, int p, const int kind, __m256i *
     *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(bits_to_bytes(hv, idx_hi), sixteen));
 }
 
-/* One step from block i of weight rows [0, R) against columns [0, C), added to acc. Q4_0 pair sums <= 2 * 15 *
- * 128, lo + hi <= 7680, after the two hadds of fold8_i16 <= 30720; Q5_0 pair sums reach 2 * 31 * 127 = 7874 and
- * lo + hi 15748: one hadd level still fits int16, the second goes through int32 (fold8_i32). */
-AI void q4x_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t i, __m256 acc[4][4], const int R,
-                 const int C, const int P, const int kind) {
+/* One step from block i of weight rows [0, R) against columns [0, C), added to acc; the columns' prepared step
+ * starts so bytes into their rows. Q4_0 pair sums <= 2 * 15 * 128, lo + hi <= 7680, after the two hadds of
+ * fold8_i16 <= 30720; Q5_0 pair sums reach 2 * 31 * 127 = 7874 and lo + hi 15748: one hadd level still fits
+ * int16, the second goes through int32 (fold8_i32). */
+AI void q4x_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t so, int64_t i, __m256 acc[4][4],
+                 const int R, const int C, const int P, const int kind) {
     const int64_t bb = q4x_block_bytes(kind);
     const __m256i zero = _mm256_setzero_si256();
-    __m256i xl[4][4], xh[4][4], off[4];
-    __m256 xd[4];
-    q8_act_step(xa, xb, i, C, P, kind == W_Q4_0 ? 8 : 16, xl, xh, off, xd);
     UNROLL for (int r = 0; r < R; r++) {
         const char *row = w + r * rb, *blk = row + i * bb;
         UNROLL for (int k = 0; k < (2 * P * (int)bb + 63) / 64; k++)
@@ -370,11 +426,15 @@ AI void q4x_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
         UNROLL for (int p = 0; p < P; p++) unpack_pair(row, i, p, kind, &lo[p], &hi[p]);
         const __m256 dw = load_dn(blk, bb, 2 * P); /* d is each block's first field */
         UNROLL for (int c = 0; c < C; c++) {
+            const char *xs = xa + c * xb + so;
             __m256i t[4] = {zero, zero, zero, zero};
             UNROLL for (int p = 0; p < P; p++)
-                t[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], xl[c][p]), _mm256_maddubs_epi16(hi[p], xh[c][p]));
+                t[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p))),
+                                        _mm256_maddubs_epi16(hi[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p + 32))));
             const __m256i sums = kind == W_Q4_0 ? fold8_i16(t[0], t[1], t[2], t[3]) : fold8_i32(t[0], t[1], t[2], t[3]);
-            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, off[c])), _mm256_mul_ps(dw, xd[c]), acc[r][c]);
+            const __m256i off = _mm256_loadu_si256((const __m256i *)(xs + 64 * P));
+            const __m256 xd = _mm256_loadu_ps((const float *)(xs + 64 * P + 32));
+            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, off)), _mm256_mul_ps(dw, xd), acc[r][c]);
         }
     }
 }
@@ -386,24 +446,24 @@ AI void q4x_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
     const int64_t nb = n / QK8_0;
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= nb; i += 8) q4x_step(w, rb, xa, xb, i, acc, R, C, 4, kind);
+    int64_t i = 0, so = 0;
+    for (; i + 8 <= nb; i += 8, so += q4x_step_bytes(4)) q4x_step(w, rb, xa, xb, so, i, acc, R, C, 4, kind);
     if (i + 4 <= nb) {
-        q4x_step(w, rb, xa, xb, i, acc, R, C, 2, kind);
-        i += 4;
+        q4x_step(w, rb, xa, xb, so, i, acc, R, C, 2, kind);
+        i += 4, so += q4x_step_bytes(2);
     }
     if (i + 2 <= nb) {
-        q4x_step(w, rb, xa, xb, i, acc, R, C, 1, kind);
-        i += 2;
+        q4x_step(w, rb, xa, xb, so, i, acc, R, C, 1, kind);
+        i += 2, so += q4x_step_bytes(1);
     }
     store_tile(acc, y, ldy, R, C);
-    for (; i < nb; i++)
+    if (i < nb)
         UNROLL for (int r = 0; r < R; r++) {
             const char *blk = w + r * rb + i * q4x_block_bytes(kind);
             const __m256i wq = kind == W_Q4_0 ? load_q4_0((const block_q4_0 *)blk) : load_q5_0((const block_q5_0 *)blk);
             const __m256i wa = _mm256_abs_epi8(wq);
             UNROLL for (int c = 0; c < C; c++) {
-                const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
+                const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb + so);
                 const __m256i s = dot_i8(wa, wq, _mm256_loadu_si256((const __m256i *)x->qs));
                 y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(s)) * (h2f(*(const pmx_half *)blk) * h2f(x->d));
             }
@@ -586,18 +646,18 @@ MATMUL(f32, n * 4, n * 4, 4)
 MATMUL(f16, n * 2, n * 4, 4)
 MATMUL(bf16, n * 2, n * 4, 4)
 MATMUL(q8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), n <= 2048 ? 1 : 4)
-MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), 2)
-MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), n <= 2048 ? 2 : 4)
+MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), q4x_act_row_bytes(n), 2)
+MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), q4x_act_row_bytes(n), n <= 2048 ? 2 : 4)
 MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K), 2)
 MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(block_q8_K), 1)
 
 void pmx_avx2_register_matmul(pmx_kernels *k) {
-    k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32};
-    k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16};
-    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16};
-    k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0};
-    k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0};
-    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0};
-    k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K};
-    k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K};
+    k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32, NULL};
+    k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16, NULL};
+    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16, NULL};
+    k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q8_0, NULL};
+    k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0, matmul_q4_0, q4x_act_row_bytes};
+    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q5_0, matmul_q5_0, q4x_act_row_bytes};
+    k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K, NULL};
+    k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K, NULL};
 }

@@ -1,10 +1,11 @@
 /* AVX-512 matmul: register tiles of R weight rows x C activation columns (GEMV 4 x 1, GEMM up to 4 x 4) on zmm.
- * Q8_0/Q4_0/Q5_0 use vpdpbusd when the CPU has AVX512_VNNI, maddubs/madd otherwise; activations come from the AVX2
- * prepare functions (same block formats), which this table keeps. */
+ * Q8_0/Q4_0/Q5_0 use vpdpbusd when the CPU has AVX512_VNNI, maddubs/madd otherwise; activations are the standard
+ * blocks written by the AVX2 prepare functions. */
 #include <stdlib.h>
 #include "avx512.h"
 #include "panamax.h"
 #include "simd.h"
+#include "../avx2/avx2.h"
 
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 4")
@@ -372,15 +373,16 @@ static int use_vnni(void) {
 #endif
 }
 
-/* prepare stays the AVX2 one registered before this (same activation formats) */
+/* prepare stays the AVX2 one registered before this, except for Q4_0/Q5_0, whose AVX2 kernels read a layout of
+ * their own: these kernels read the standard Q8_0 blocks. */
 void pmx_avx512_register_matmul(pmx_kernels *k) {
     const int vnni = use_vnni();
     k->matmul[PMX_T_F32].matmul = matmul_f32;
     k->matmul[PMX_T_F16].matmul = matmul_f16;
     k->matmul[PMX_T_BF16].matmul = matmul_bf16;
     k->matmul[PMX_T_Q8_0].matmul = vnni ? matmul_q8_0v : matmul_q8_0;
-    k->matmul[PMX_T_Q4_0].matmul = vnni ? matmul_q4_0v : matmul_q4_0;
-    k->matmul[PMX_T_Q5_0].matmul = vnni ? matmul_q5_0v : matmul_q5_0;
+    k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, vnni ? matmul_q4_0v : matmul_q4_0, NULL};
+    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, vnni ? matmul_q5_0v : matmul_q5_0, NULL};
     k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K;
     k->matmul[PMX_T_Q6_K].matmul = matmul_q6_K;
 }
