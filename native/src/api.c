@@ -247,18 +247,20 @@ static void matmul_task(void *p, int ith, int nth) {
         }
     }
 }
-#include <stdlib.h>
-static int64_t matmul_col_block(int64_t act_row_bytes, int64_t batch) {
-    const int64_t budget = getenv("CB") ? atol(getenv("CB")) * 1024 : 128 * 1024;
-    int64_t cb = budget / act_row_bytes / 4 * 4;
-    if (cb < 4) cb = 4;
-    return cb < batch ? cb : batch;
-}
-
 /* About 8 chunks per thread, whole cache lines of y each. */
 static int64_t matmul_chunk_rows(int64_t n_rows, int nth) {
     const int64_t want = (n_rows + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
     return (want + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+}
+
+/* GEMM: activation columns per pass over a chunk's rows, so that the block of prepared columns (~128 KB) stays
+ * in L2 while the chunk's rows stream past it; blocks of equal size, multiples of the 4-column tiles. With all 128
+ * columns of a 5632-wide Q4_0 product in one pass (~770 KB), every 4-row tile read them from L3. */
+static int64_t matmul_col_block(int64_t act_row_bytes, int64_t batch) {
+    const int64_t budget = 128 * 1024;
+    const int64_t max_cols = budget / act_row_bytes < 4 ? 4 : budget / act_row_bytes;
+    const int64_t n_blocks = (batch + max_cols - 1) / max_cols, cb = (batch + n_blocks - 1) / n_blocks;
+    return (cb + 3) / 4 * 4;
 }
 
 int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
