@@ -246,16 +246,13 @@ TILES(q8_0)
 /* 8 half-precision scales at p, p + stride, ... as floats, in block order 0 2 4 6 1 3 5 7 (the lane order of
  * fold8_i16). */
 AI __m256 load_d8(const char *p, int64_t stride) {
-    /* a gather is slower than these inserts on the AMD cores measured */
-    __m128i h = _mm_cvtsi32_si128(*(const uint16_t *)p);
-    h = _mm_insert_epi16(h, *(const uint16_t *)(p + 2 * stride), 1);
-    h = _mm_insert_epi16(h, *(const uint16_t *)(p + 4 * stride), 2);
-    h = _mm_insert_epi16(h, *(const uint16_t *)(p + 6 * stride), 3);
-    h = _mm_insert_epi16(h, *(const uint16_t *)(p + 1 * stride), 4);
-    h = _mm_insert_epi16(h, *(const uint16_t *)(p + 3 * stride), 5);
-    h = _mm_insert_epi16(h, *(const uint16_t *)(p + 5 * stride), 6);
-    h = _mm_insert_epi16(h, *(const uint16_t *)(p + 7 * stride), 7);
-    return _mm256_cvtph_ps(h);
+    /* assembled in general-purpose registers (the integer ports are idle here), then one move and one convert: a
+     * gather, or eight vector inserts, take the vector ports the dot products need */
+    uint16_t h[8];
+    for (int k = 0; k < 8; k++) memcpy(&h[k], p + k * stride, 2);
+    const uint64_t even = h[0] | (uint64_t)h[2] << 16 | (uint64_t)h[4] << 32 | (uint64_t)h[6] << 48;
+    const uint64_t odd = h[1] | (uint64_t)h[3] << 16 | (uint64_t)h[5] << 32 | (uint64_t)h[7] << 48;
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)odd, (long long)even));
 }
 
 /* Four int16x16 vectors t[p] (low half: partial sums of block 2p, high half: block 2p+1) to the 8 block sums
