@@ -630,9 +630,11 @@ TILES(q6_K)
  * columns so each weight block loaded is used 4 times and each activation block 4 times. Measured (102400 x 1024
  * and 25600 x 4096, 1 and 2 threads): Q6_K streams best one row at a time at every width (1024 columns: 6-7 ->
  * 9-11 GB/s on one thread, 11 -> 17 GB/s on two), Q8_0 on rows up to ~2 KB (8.4 -> 11-12.8 GB/s) but not on long
- * rows; Q4_0 two rows at a time (1024 columns: 6.6 -> 7.5 GB/s; deepseek2-shaped Q4_0 decode, 1 thread: 36 -> 41
- * tokens/s), Q4_K too (1024 columns 7.3 -> 9.7, 2048: 7.6 -> 8.4 GB/s, equal at 5632), Q5_0 on rows up to 2048
- * (1024: 5.9 -> 6.5 GB/s; 4096: 9.6 -> 8.6, so long rows keep 4); float types keep 4 rows. */
+ * rows; Q4_K two rows at a time (1024 columns 7.3 -> 9.7, 2048: 7.6 -> 8.4 GB/s, equal at 5632), Q5_0 on rows up
+ * to 2048 (1024: 5.9 -> 6.5 GB/s; 4096: 9.6 -> 8.6, so long rows keep 4); float types keep 4 rows. Q4_0, since
+ * its activations come prepared (151 MB of weights, one thread, best of 45 runs): one row from 2048 columns up
+ * (4096: 17.2 ms with 2 rows -> 13.6 ms with 1; 5632: 10.5 -> 9.3 ms), 2 rows at 1024, 4 rows below (704: 10.6
+ * -> 9.6 ms). */
 #define MATMUL(name, row_bytes, act_bytes, gemv_rows)                                                           \
     static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
                               int64_t r0, int64_t r1) {                                                        \
@@ -643,7 +645,7 @@ MATMUL(f32, n * 4, n * 4, 4)
 MATMUL(f16, n * 2, n * 4, 4)
 MATMUL(bf16, n * 2, n * 4, 4)
 MATMUL(q8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), n <= 2048 ? 1 : 4)
-MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), q4x_act_row_bytes(n), 2)
+MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), q4x_act_row_bytes(n), n >= 2048 ? 1 : n >= 1024 ? 2 : 4)
 MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), q4x_act_row_bytes(n), n <= 2048 ? 2 : 4)
 MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K), 2)
 MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(block_q8_K), 1)
