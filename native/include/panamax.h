@@ -103,7 +103,8 @@ PMX_EXPORT int64_t pmx_type_block_bytes(int32_t type);
 PMX_EXPORT int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n);
 PMX_EXPORT int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n);
 
-/* Scratch bytes pmx_matmul needs for `batch` activation rows of n_cols (quantized activations). */
+/* Scratch bytes pmx_matmul needs for `batch` activation rows of n_cols (the activations quantized, laid out as the
+ * kernel of the ISA in use reads them: the size may differ between ISAs, so ask again after pmx_force_isa). */
 PMX_EXPORT int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch);
 
 /* y[b][r] = sum_k W[r][k] * x[b][k] for r < n_rows, b < batch. W: n_rows rows of n_cols elements of `type`
