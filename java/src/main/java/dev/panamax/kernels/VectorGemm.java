@@ -31,15 +31,20 @@ final class VectorGemm {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Register tile: weight rows x activation columns (12 accumulators + 3 activations + 1 weight: 16 AVX2 registers). */
-    static final int R = 4, C = 3;
     /**
-     * K chunk in elements, a multiple of every block size (256). Measured (Q4_0 2048 x 2048, batch 128, one thread):
-     * 256 -> 24, 512 -> 32, 1024 -> 34, 2048 and 4096 -> 35-37 GFLOP/s: the activations stream well from L2, and
-     * each chunk costs a tile's accumulator loads and stores; so whole rows up to 4096.
+     * Register tile: weight rows x activation columns. Measured on AVX2 (loop alone, 1024 floats from L1, GFLOP/s):
+     * 4x2 and 2x4 60-70, 4x3 and 3x4 35-55 (12 accumulators: C2 spills), 5x2 45-50, 6x2 37; unrolled twice
+     * beats once (4x3: 29-41 -> 49-55) and four times (4x2: 55).
      */
-    static final int KC = 4096;
-    /** Rows per dequantized panel (a multiple of R): RP x KC floats, 128 KiB, in L2 (8 measured best of 4, 8, 16). */
+    static final int R = 4, C = 2;
+    /**
+     * K chunk in elements, a multiple of every block size (256): a 4-row tile's chunk (16 KiB) stays in L1 while the
+     * column pairs stream, the chunk of 128 columns (512 KiB) mostly in L2. Measured (Q4_0 2048 x 2048, batch 128,
+     * one thread, 4x2 tiles): 256 -> 31, 512 -> 32, 1024 -> 33, 4096 -> 33 GFLOP/s, differences within this
+     * shared machine's noise; with 4x3 tiles and a lane reduction per chunk, 256 -> 24 and 4096 -> 35.
+     */
+    static final int KC = 1024;
+    /** Rows per dequantized panel (a multiple of R): RP x KC floats, 32 KiB (4, 8, 16 measured alike). */
     static final int RP = 8;
 
     /** Whether the GEMM takes this product: the row length a whole number of vector pairs and of the type's blocks. */
@@ -79,10 +84,9 @@ final class VectorGemm {
                     int po = (t0 - p0) / R * groups * R * C * L;
                     int c = 0;
                     for (; c + C <= batch; c += C, po += R * C * L) {
-                        tile4x3(w0, w1, w2, w3, x[c], x[c + 1], x[c + 2], k0, len, part, po, first);
+                        tile4x2(w0, w1, w2, w3, x[c], x[c + 1], k0, len, part, po, first);
                     }
-                    if (batch - c == 2) tile4x2(w0, w1, w2, w3, x[c], x[c + 1], k0, len, part, po, first);
-                    else if (batch - c == 1) tile4x1(w0, w1, w2, w3, x[c], k0, len, part, po, first);
+                    if (c < batch) tile4x1(w0, w1, w2, w3, x[c], k0, len, part, po, first);
                 }
             }
             for (int t0 = p0; t0 < p1; t0 += R) {
@@ -104,73 +108,13 @@ final class VectorGemm {
         return first ? FloatVector.zero(F) : FloatVector.fromArray(F, part, po + s * L);
     }
 
-    private static void tile4x3(float[] w0, float[] w1, float[] w2, float[] w3, float[] x0, float[] x1, float[] x2,
-                                int xo, int len, float[] part, int po, boolean first) {
-        FloatVector a00 = load(part, po, 0, first), a01 = load(part, po, 1, first), a02 = load(part, po, 2, first);
-        FloatVector a10 = load(part, po, 3, first), a11 = load(part, po, 4, first), a12 = load(part, po, 5, first);
-        FloatVector a20 = load(part, po, 6, first), a21 = load(part, po, 7, first), a22 = load(part, po, 8, first);
-        FloatVector a30 = load(part, po, 9, first), a31 = load(part, po, 10, first), a32 = load(part, po, 11, first);
-        for (int i = 0; i < len; i += 2 * L) { // unrolled twice (len: a multiple of 2L, see takes): ~+10% measured
-            FloatVector v0 = FloatVector.fromArray(F, x0, xo + i);
-            FloatVector v1 = FloatVector.fromArray(F, x1, xo + i);
-            FloatVector v2 = FloatVector.fromArray(F, x2, xo + i);
-            FloatVector u = FloatVector.fromArray(F, w0, i);
-            a00 = u.fma(v0, a00);
-            a01 = u.fma(v1, a01);
-            a02 = u.fma(v2, a02);
-            u = FloatVector.fromArray(F, w1, i);
-            a10 = u.fma(v0, a10);
-            a11 = u.fma(v1, a11);
-            a12 = u.fma(v2, a12);
-            u = FloatVector.fromArray(F, w2, i);
-            a20 = u.fma(v0, a20);
-            a21 = u.fma(v1, a21);
-            a22 = u.fma(v2, a22);
-            u = FloatVector.fromArray(F, w3, i);
-            a30 = u.fma(v0, a30);
-            a31 = u.fma(v1, a31);
-            a32 = u.fma(v2, a32);
-            v0 = FloatVector.fromArray(F, x0, xo + i + L);
-            v1 = FloatVector.fromArray(F, x1, xo + i + L);
-            v2 = FloatVector.fromArray(F, x2, xo + i + L);
-            u = FloatVector.fromArray(F, w0, i + L);
-            a00 = u.fma(v0, a00);
-            a01 = u.fma(v1, a01);
-            a02 = u.fma(v2, a02);
-            u = FloatVector.fromArray(F, w1, i + L);
-            a10 = u.fma(v0, a10);
-            a11 = u.fma(v1, a11);
-            a12 = u.fma(v2, a12);
-            u = FloatVector.fromArray(F, w2, i + L);
-            a20 = u.fma(v0, a20);
-            a21 = u.fma(v1, a21);
-            a22 = u.fma(v2, a22);
-            u = FloatVector.fromArray(F, w3, i + L);
-            a30 = u.fma(v0, a30);
-            a31 = u.fma(v1, a31);
-            a32 = u.fma(v2, a32);
-        }
-        a00.intoArray(part, po);
-        a01.intoArray(part, po + L);
-        a02.intoArray(part, po + 2 * L);
-        a10.intoArray(part, po + 3 * L);
-        a11.intoArray(part, po + 4 * L);
-        a12.intoArray(part, po + 5 * L);
-        a20.intoArray(part, po + 6 * L);
-        a21.intoArray(part, po + 7 * L);
-        a22.intoArray(part, po + 8 * L);
-        a30.intoArray(part, po + 9 * L);
-        a31.intoArray(part, po + 10 * L);
-        a32.intoArray(part, po + 11 * L);
-    }
-
     private static void tile4x2(float[] w0, float[] w1, float[] w2, float[] w3, float[] x0, float[] x1, int xo, int len,
                                 float[] part, int po, boolean first) {
         FloatVector a00 = load(part, po, 0, first), a01 = load(part, po, 1, first);
-        FloatVector a10 = load(part, po, 3, first), a11 = load(part, po, 4, first);
-        FloatVector a20 = load(part, po, 6, first), a21 = load(part, po, 7, first);
-        FloatVector a30 = load(part, po, 9, first), a31 = load(part, po, 10, first);
-        for (int i = 0; i < len; i += L) {
+        FloatVector a10 = load(part, po, 2, first), a11 = load(part, po, 3, first);
+        FloatVector a20 = load(part, po, 4, first), a21 = load(part, po, 5, first);
+        FloatVector a30 = load(part, po, 6, first), a31 = load(part, po, 7, first);
+        for (int i = 0; i < len; i += 2 * L) { // unrolled twice (len: a multiple of 2L, see takes)
             FloatVector v0 = FloatVector.fromArray(F, x0, xo + i);
             FloatVector v1 = FloatVector.fromArray(F, x1, xo + i);
             FloatVector u = FloatVector.fromArray(F, w0, i);
@@ -185,21 +129,35 @@ final class VectorGemm {
             u = FloatVector.fromArray(F, w3, i);
             a30 = u.fma(v0, a30);
             a31 = u.fma(v1, a31);
+            v0 = FloatVector.fromArray(F, x0, xo + i + L);
+            v1 = FloatVector.fromArray(F, x1, xo + i + L);
+            u = FloatVector.fromArray(F, w0, i + L);
+            a00 = u.fma(v0, a00);
+            a01 = u.fma(v1, a01);
+            u = FloatVector.fromArray(F, w1, i + L);
+            a10 = u.fma(v0, a10);
+            a11 = u.fma(v1, a11);
+            u = FloatVector.fromArray(F, w2, i + L);
+            a20 = u.fma(v0, a20);
+            a21 = u.fma(v1, a21);
+            u = FloatVector.fromArray(F, w3, i + L);
+            a30 = u.fma(v0, a30);
+            a31 = u.fma(v1, a31);
         }
         a00.intoArray(part, po);
         a01.intoArray(part, po + L);
-        a10.intoArray(part, po + 3 * L);
-        a11.intoArray(part, po + 4 * L);
-        a20.intoArray(part, po + 6 * L);
-        a21.intoArray(part, po + 7 * L);
-        a30.intoArray(part, po + 9 * L);
-        a31.intoArray(part, po + 10 * L);
+        a10.intoArray(part, po + 2 * L);
+        a11.intoArray(part, po + 3 * L);
+        a20.intoArray(part, po + 4 * L);
+        a21.intoArray(part, po + 5 * L);
+        a30.intoArray(part, po + 6 * L);
+        a31.intoArray(part, po + 7 * L);
     }
 
     private static void tile4x1(float[] w0, float[] w1, float[] w2, float[] w3, float[] x0, int xo, int len, float[] part,
                                 int po, boolean first) {
-        FloatVector a0 = load(part, po, 0, first), a1 = load(part, po, 3, first);
-        FloatVector a2 = load(part, po, 6, first), a3 = load(part, po, 9, first);
+        FloatVector a0 = load(part, po, 0, first), a1 = load(part, po, 2, first);
+        FloatVector a2 = load(part, po, 4, first), a3 = load(part, po, 6, first);
         for (int i = 0; i < len; i += L) {
             FloatVector v0 = FloatVector.fromArray(F, x0, xo + i);
             a0 = FloatVector.fromArray(F, w0, i).fma(v0, a0);
@@ -208,9 +166,9 @@ final class VectorGemm {
             a3 = FloatVector.fromArray(F, w3, i).fma(v0, a3);
         }
         a0.intoArray(part, po);
-        a1.intoArray(part, po + 3 * L);
-        a2.intoArray(part, po + 6 * L);
-        a3.intoArray(part, po + 9 * L);
+        a1.intoArray(part, po + 2 * L);
+        a2.intoArray(part, po + 4 * L);
+        a3.intoArray(part, po + 6 * L);
     }
 
     /** Bytes as many as float lanes (AVX2, AVX-512), null where no such shape exists (128-bit NEON: 32 bits). */

@@ -319,7 +319,7 @@ class KernelsTest {
 
     /**
      * The Vector API's tiled GEMM (batch >= 2, {@link VectorGemm}) against the scalar reference at its edges: batch
-     * column counts around the 3-column register tile (1 takes the per-row dot products), row counts around the
+     * column counts around the 2-column register tile (1 takes the per-row dot products), row counts around the
      * 4-row tile and 8-row panel, rows of more than one K chunk ({@link VectorGemm#KC}), the second a partial one;
      * one and three threads. Same bound as matmulMatchesReference: the same quants, float rounding only (< 1e-5).
      */
