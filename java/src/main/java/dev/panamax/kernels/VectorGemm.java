@@ -1,5 +1,7 @@
 package dev.panamax.kernels;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -177,7 +179,7 @@ final class VectorGemm {
 
     /**
      * n elements of a row from byte offset o (a block boundary) as floats into dst[0, n): the values of
-     * {@link JavaQuants#dequantizeRow} (the same float products q * d), Q8_0 and Q4_0 on vectors.
+     * {@link JavaQuants#dequantizeRow} (the same float operations), Q8_0, Q4_0, Q4_K and Q6_K on vectors.
      */
     static void dequantize(GgmlType type, float[] dst, MemorySegment w, long o, int n) {
         if (BF != null && type == GgmlType.Q8_0) {
@@ -201,8 +203,59 @@ final class VectorGemm {
                             .convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(dst, b * JavaQuants.QK + 16 + j);
                 }
             }
+        } else if (BF != null && type == GgmlType.Q4_K) {
+            for (int b = 0; b < n / JavaQuants.QK_K; b++) dequantQ4K(dst, b * JavaQuants.QK_K, w, o + 144L * b);
+        } else if (BF != null && type == GgmlType.Q6_K) {
+            for (int b = 0; b < n / JavaQuants.QK_K; b++) dequantQ6K(dst, b * JavaQuants.QK_K, w, o + 210L * b);
         } else {
             JavaQuants.dequantizeRow(type, dst, w, o, n);
+        }
+    }
+
+    /** JavaQuants.dequantQ4K on vectors: d1 * q - m1 per 32-element sub-block, the same float operations. */
+    private static void dequantQ4K(float[] y, int y0, MemorySegment w, long o) {
+        float d = JavaQuants.fromHalf(w.get(JavaQuants.I16, o)), min = JavaQuants.fromHalf(w.get(JavaQuants.I16, o + 2));
+        for (int j = 0; j < 4; j++) {
+            int sm1 = JavaQuants.scaleMinK4(2 * j, w, o + 4), sm2 = JavaQuants.scaleMinK4(2 * j + 1, w, o + 4);
+            float d1 = d * (sm1 & 0xff), m1 = min * (sm1 >>> 8);
+            float d2 = d * (sm2 & 0xff), m2 = min * (sm2 >>> 8);
+            long q = o + 16 + 32L * j;
+            int yo = y0 + 64 * j;
+            for (int i = 0; i < 32; i += L) {
+                ByteVector v = ByteVector.fromMemorySegment(BF, w, q + i, LE);
+                ((FloatVector) v.and((byte) 0xf).convertShape(VectorOperators.B2F, F, 0)).mul(d1).sub(m1).intoArray(y, yo + i);
+                ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0xf).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(d2).sub(m2).intoArray(y, yo + 32 + i);
+            }
+        }
+    }
+
+    /** JavaQuants.dequantQ6K on vectors: (d * scale) * (q - 32), a chunk of L <= 16 within one 16-element scale group. */
+    private static void dequantQ6K(float[] y, int y0, MemorySegment w, long o) {
+        float d = JavaQuants.fromHalf(w.get(JavaQuants.I16, o + 208));
+        for (int h = 0; h < 2; h++) {
+            long ql = o + 64L * h, qh = o + 128 + 32L * h, sc = o + 192 + 8L * h;
+            int yo = y0 + 128 * h;
+            for (int l = 0; l < 32; l += L) {
+                ByteVector l0 = ByteVector.fromMemorySegment(BF, w, ql + l, LE);
+                ByteVector l1 = ByteVector.fromMemorySegment(BF, w, ql + 32 + l, LE);
+                ByteVector hb = ByteVector.fromMemorySegment(BF, w, qh + l, LE);
+                long g = sc + l / 16;
+                ByteVector q1 = l0.and((byte) 0xf).or(hb.and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                ByteVector q2 = l1.and((byte) 0xf).or(hb.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                ByteVector q3 = l0.lanewise(VectorOperators.LSHR, 4).and((byte) 0xf)
+                        .or(hb.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                ByteVector q4 = l1.lanewise(VectorOperators.LSHR, 4).and((byte) 0xf)
+                        .or(hb.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                ((FloatVector) q1.sub((byte) 32).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(d * w.get(JAVA_BYTE, g)).intoArray(y, yo + l);
+                ((FloatVector) q2.sub((byte) 32).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(d * w.get(JAVA_BYTE, g + 2)).intoArray(y, yo + 32 + l);
+                ((FloatVector) q3.sub((byte) 32).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(d * w.get(JAVA_BYTE, g + 4)).intoArray(y, yo + 64 + l);
+                ((FloatVector) q4.sub((byte) 32).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(d * w.get(JAVA_BYTE, g + 6)).intoArray(y, yo + 96 + l);
+            }
         }
     }
 }

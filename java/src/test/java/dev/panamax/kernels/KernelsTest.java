@@ -363,6 +363,25 @@ class KernelsTest {
         }
     }
 
+    /** The GEMM's vector dequantization of a row chunk gives the scalar dequantizer's floats bit for bit. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.panamax.kernels.KernelsTest#typesArg")
+    void vectorGemmDequantizesAsTheScalarCode(GgmlType type) {
+        int n = 1536, rows = 3;
+        MemorySegment w = arena.allocate(type.rowBytes(n) * rows, 64);
+        new ScalarKernels().quantize(type, w, random((long) rows * n, 3, 40 + type.id()), rows, n);
+        int bs = type.blockSize() == 1 ? 32 : type.blockSize();
+        for (int r = 0; r < rows; r++) {
+            long off = r * type.rowBytes(n) + type.rowBytes(bs); // from the second block on
+            float[] got = new float[n - bs], want = new float[n - bs];
+            VectorGemm.dequantize(type, got, w, off, n - bs);
+            JavaQuants.dequantizeRow(type, want, w, off, n - bs);
+            for (int i = 0; i < n - bs; i++) {
+                assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]), type + " row " + r + " element " + i);
+            }
+        }
+    }
+
     /**
      * The Java backends split matmul rows and attention heads over threads; a row (head) is computed whole by one
      * thread with the same tiles, so the thread count changes nothing: bit for bit on the scalar backend, and on the
