@@ -78,17 +78,21 @@ public class ScalarKernels implements Kernels {
         final int[] bsums;
         /** qs widened to 16 bits, for the Vector API's 16-bit products (no widening of x per weight row). */
         final short[] xs;
+        /** qs times their block scale, for the Vector API's float GEMM ({@link VectorGemm}); filled on request. */
+        final float[] xq;
 
         /** Room for rows of up to n elements of any type. */
         Act(int n) {
             x = new float[n];
             qs = new byte[n];
             xs = new short[n];
+            xq = new float[n];
             d = new float[n / QK];
             bsums = new int[n / 16];
         }
 
-        void load(GgmlType type, MemorySegment src, long off, int n) {
+        /** @param dequantized also fill {@link #xq} */
+        void load(GgmlType type, MemorySegment src, long off, int n, boolean dequantized) {
             MemorySegment.copy(src, F32, off, x, 0, n);
             switch (type) {
                 case Q8_0, Q4_0, Q5_0 -> JavaQuants.actQ8_0(x, n, qs, d);
@@ -98,6 +102,10 @@ public class ScalarKernels implements Kernels {
                 }
             }
             for (int i = 0; i < n; i++) xs[i] = qs[i];
+            if (dequantized) {
+                int bs = type.blockSize();
+                for (int i = 0; i < n; i++) xq[i] = qs[i] * d[i / bs];
+            }
         }
     }
 
@@ -115,15 +123,21 @@ public class ScalarKernels implements Kernels {
         // caller alone: a confined segment, or a small product (a job costs a few microseconds of hand-over)
         long rowBytes = type.rowBytes(nCols);
         boolean shared = rowBytes * nRows * batch >= (64 << 10) && pool.canShare(w, x, y, y);
+        boolean dq = dequantizedActs(type, nCols, batch);
         if (batch == 1 || !shared) {
-            for (int b = 0; b < batch; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols);
+            for (int b = 0; b < batch; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols, dq);
         } else {
             pool.forRange(batch, 1, (b0, b1) -> {
-                for (int b = b0; b < b1; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols);
+                for (int b = b0; b < b1; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols, dq);
             });
         }
         int chunk = shared ? Math.max(ROW_ALIGN, (nRows / (pool.size() * 4) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN) : nRows;
         pool.forRange(nRows, chunk, (r0, r1) -> rows(type, w, rowBytes, nRows, nCols, a, batch, r0, r1, y));
+    }
+
+    /** Whether {@link #rows} reads {@link Act#xq} for this product (the Vector API's GEMM). */
+    boolean dequantizedActs(GgmlType type, int nCols, int batch) {
+        return false;
     }
 
     /** Batch rows of activations with room for n elements, grown on demand. */

@@ -67,9 +67,25 @@ public final class VectorKernels extends ScalarKernels {
     /** Batch rows per pass over a tile of weight rows (the tile stays in L1 while their activations stream). */
     private static final int BATCH_GROUP = 16;
 
+    /** Smallest batch the tiled GEMM ({@link VectorGemm}) takes; smaller batches run the per-row dot products. */
+    static final int GEMM_MIN_BATCH = 2;
+
+    private static boolean gemm(GgmlType type, int nCols, int batch) {
+        return batch >= GEMM_MIN_BATCH && VectorGemm.takes(type, nCols);
+    }
+
+    @Override
+    boolean dequantizedActs(GgmlType type, int nCols, int batch) {
+        return gemm(type, nCols, batch);
+    }
+
     @Override
     void rows(GgmlType type, MemorySegment w, long rowBytes, int nRows, int nCols, Act[] acts, int batch, int r0, int r1,
               MemorySegment y) {
+        if (gemm(type, nCols, batch)) {
+            VectorGemm.rows(type, w, rowBytes, nRows, nCols, acts, batch, r0, r1, y);
+            return;
+        }
         for (int b0 = 0; b0 < batch; b0 += BATCH_GROUP) {
             int b1 = Math.min(batch, b0 + BATCH_GROUP);
             for (int r = r0; r < r1; ) {

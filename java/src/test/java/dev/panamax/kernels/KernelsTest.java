@@ -318,6 +318,71 @@ class KernelsTest {
     }
 
     /**
+     * The Vector API's tiled GEMM (batch >= 2, {@link VectorGemm}) against the scalar reference at its edges: batch
+     * column counts around the 2-column register tile (1 takes the per-row dot products), row counts around the
+     * 4-row tile and 8-row panel, rows of more than one K chunk ({@link VectorGemm#KC}), the second a partial one;
+     * one and three threads. Same bound as matmulMatchesReference: the same quants, float rounding only (< 1e-5).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.panamax.kernels.KernelsTest#typesArg")
+    void vectorGemmMatchesReferenceAtTileEdges(GgmlType type) {
+        int nCols = type.blockSize() == 256 ? 4352 : type.blockSize() == 32 ? 4384 : 4112; // past KC = 4096
+        try (Kernels ref = new ScalarKernels(); Kernels one = new VectorKernels(1); Kernels three = new VectorKernels(3)) {
+            for (int nRows : new int[] {1, 4, 7, 9, 37}) {
+                MemorySegment wf = random((long) nRows * nCols, 1, nRows + 100L * type.id());
+                MemorySegment w = arena.allocate(type.rowBytes(nCols) * nRows, 64);
+                ref.quantize(type, w, wf, nRows, nCols);
+                MemorySegment wd = floats((long) nRows * nCols);
+                ref.dequantize(type, wd, w, nRows, nCols);
+                for (int batch : new int[] {1, 3, 4, 5, 17, 128}) {
+                    if (batch == 128 && nRows > 9) continue; // keep the run short
+                    MemorySegment x = random((long) batch * nCols, 2, batch + 7L * nRows);
+                    MemorySegment yr = floats((long) batch * nRows);
+                    ref.matmul(type, w, nRows, nCols, x, batch, yr);
+                    for (Kernels k : new Kernels[] {one, three}) {
+                        MemorySegment y = floats((long) batch * nRows);
+                        k.matmul(type, w, nRows, nCols, x, batch, y);
+                        for (int b = 0; b < batch; b++) {
+                            for (int r = 0; r < nRows; r++) {
+                                double mag = 1e-30;
+                                for (int c = 0; c < nCols; c++) {
+                                    mag += Math.abs(wd.getAtIndex(JAVA_FLOAT, (long) r * nCols + c)
+                                            * x.getAtIndex(JAVA_FLOAT, (long) b * nCols + c));
+                                }
+                                double got = y.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
+                                double want = yr.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
+                                double err = Math.abs(got - want) / mag;
+                                int rr = r, bb = b, t = k.threads();
+                                assertTrue(err < 1e-5, () -> type + " t" + t + " " + nRows + "x" + nCols + " batch " + batch
+                                        + " y[" + bb + "][" + rr + "]=" + got + " want " + want + " rel err " + err);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The GEMM's vector dequantization of a row chunk gives the scalar dequantizer's floats bit for bit. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.panamax.kernels.KernelsTest#typesArg")
+    void vectorGemmDequantizesAsTheScalarCode(GgmlType type) {
+        int n = 1536, rows = 3;
+        MemorySegment w = arena.allocate(type.rowBytes(n) * rows, 64);
+        new ScalarKernels().quantize(type, w, random((long) rows * n, 3, 40 + type.id()), rows, n);
+        int bs = type.blockSize() == 1 ? 32 : type.blockSize();
+        for (int r = 0; r < rows; r++) {
+            long off = r * type.rowBytes(n) + type.rowBytes(bs); // from the second block on
+            float[] got = new float[n - bs], want = new float[n - bs];
+            VectorGemm.dequantize(type, got, w, off, n - bs);
+            JavaQuants.dequantizeRow(type, want, w, off, n - bs);
+            for (int i = 0; i < n - bs; i++) {
+                assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]), type + " row " + r + " element " + i);
+            }
+        }
+    }
+
+    /**
      * The Java backends split matmul rows and attention heads over threads; a row (head) is computed whole by one
      * thread with the same tiles, so the thread count changes nothing: bit for bit on the scalar backend, and on the
      * Vector API up to the lane-reduction rounding C2 may change between calls and compilations (see
