@@ -238,8 +238,8 @@ AI void q8_0_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t
 TILES(q8_0)
 
 /* ---- Q4_0 and Q5_0: 8 blocks per step ----
- * The per-block work that does not depend on the weights is hoisted out of the row loop and shared by the
- * rows of a tile: activation reordering, the offset term 8 * sum(x), the activation scales. Per row and
+ * The per-block work that does not depend on the weights is done once per activation row, in prepare (see
+ * prepare_q4x): activation reordering, the offset term 8 * sum(x), the activation scales. Per row and
  * column, the 8 blocks' integer dot products fold into one vector of 8 block sums, so the int -> float
  * convert and the scale FMA run once per 256 weights instead of once per 32. */
 
