@@ -630,7 +630,8 @@ TILES(q6_K)
  * columns so each weight block loaded is used 4 times and each activation block 4 times. Measured (102400 x 1024
  * and 25600 x 4096, 1 and 2 threads): Q6_K streams best one row at a time at every width (1024 columns: 6-7 ->
  * 9-11 GB/s on one thread, 11 -> 17 GB/s on two), Q8_0 on rows up to ~2 KB (8.4 -> 11-12.8 GB/s) but not on long
- * rows; Q4_K two rows at a time (1024 columns 7.3 -> 9.7, 2048: 7.6 -> 8.4 GB/s, equal at 5632), Q5_0 on rows up
+ * rows; Q4_K two rows at a time at 1024 columns (7.3 -> 9.7 GB/s) and one from 2048 up (fourth session, 1 thread, best
+ of 45 runs, ms for the same matrix: 2048 columns 9.0 -> 7.6, 4096: 7.5 -> 6.3; equal at 5632), Q5_0 on rows up
  * to 2048 (1024: 5.9 -> 6.5 GB/s; 4096: 9.6 -> 8.6, so long rows keep 4); float types keep 4 rows. Q4_0, since
  * its activations come prepared (151 MB of weights, one thread, best of 45 runs): one row from 2048 columns up
  * (4096: 17.2 ms with 2 rows -> 13.6 ms with 1; 5632: 10.5 -> 9.3 ms), 2 rows at 1024, 4 rows below (704: 10.6
@@ -647,7 +648,7 @@ MATMUL(bf16, n * 2, n * 4, 4)
 MATMUL(q8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), n <= 2048 ? 1 : 4)
 MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), q4x_act_row_bytes(n), n >= 2048 ? 1 : n >= 1024 ? 2 : 4)
 MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), q4x_act_row_bytes(n), n <= 2048 ? 2 : 4)
-MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K), 2)
+MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K), n >= 2048 ? 1 : 2)
 MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(block_q8_K), 1)
 
 void pmx_avx2_register_matmul(pmx_kernels *k) {
