@@ -296,23 +296,30 @@ class KernelsTest {
                         MemorySegment y = floats((long) batch * nRows), yr = floats((long) batch * nRows);
                         ref.matmul(type, w, nRows, nCols, x, batch, yr);
                         k.matmul(type, w, nRows, nCols, x, batch, y);
-                        for (int b = 0; b < batch; b++) {
-                            for (int r = 0; r < nRows; r++) {
-                                double mag = 1e-30;
-                                for (int c = 0; c < nCols; c++) {
-                                    mag += Math.abs(wd.getAtIndex(JAVA_FLOAT, (long) r * nCols + c)
-                                            * x.getAtIndex(JAVA_FLOAT, (long) b * nCols + c));
-                                }
-                                double got = y.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
-                                double want = yr.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
-                                double err = Math.abs(got - want) / mag;
-                                int rr = r, bb = b;
-                                assertTrue(err < tol, () -> impl + " " + type + " " + nRows + "x" + nCols + " batch "
-                                        + batch + " y[" + bb + "][" + rr + "]=" + got + " want " + want + " rel err " + err);
-                            }
-                        }
+                        assertMatmulClose(y, yr, wd, x, nRows, nCols, batch, tol,
+                                () -> impl + " " + type + " " + nRows + "x" + nCols + " batch " + batch);
                     }
                 }
+            }
+        }
+    }
+
+    /** Every y[b][r] within tol of yr[b][r], relative to sum_c |wd[r][c] x[b][c]| (the products' magnitude). */
+    private static void assertMatmulClose(MemorySegment y, MemorySegment yr, MemorySegment wd, MemorySegment x, int nRows,
+                                          int nCols, int batch, double tol, Supplier<String> what) {
+        for (int b = 0; b < batch; b++) {
+            for (int r = 0; r < nRows; r++) {
+                double mag = 1e-30;
+                for (int c = 0; c < nCols; c++) {
+                    mag += Math.abs(wd.getAtIndex(JAVA_FLOAT, (long) r * nCols + c)
+                            * x.getAtIndex(JAVA_FLOAT, (long) b * nCols + c));
+                }
+                double got = y.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
+                double want = yr.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
+                double err = Math.abs(got - want) / mag;
+                int rr = r, bb = b;
+                assertTrue(err < tol, () -> what.get() + " y[" + bb + "][" + rr + "]=" + got + " want " + want
+                        + " rel err " + err);
             }
         }
     }
@@ -342,21 +349,9 @@ class KernelsTest {
                     for (Kernels k : new Kernels[] {one, three}) {
                         MemorySegment y = floats((long) batch * nRows);
                         k.matmul(type, w, nRows, nCols, x, batch, y);
-                        for (int b = 0; b < batch; b++) {
-                            for (int r = 0; r < nRows; r++) {
-                                double mag = 1e-30;
-                                for (int c = 0; c < nCols; c++) {
-                                    mag += Math.abs(wd.getAtIndex(JAVA_FLOAT, (long) r * nCols + c)
-                                            * x.getAtIndex(JAVA_FLOAT, (long) b * nCols + c));
-                                }
-                                double got = y.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
-                                double want = yr.getAtIndex(JAVA_FLOAT, (long) b * nRows + r);
-                                double err = Math.abs(got - want) / mag;
-                                int rr = r, bb = b, t = k.threads();
-                                assertTrue(err < 1e-5, () -> type + " t" + t + " " + nRows + "x" + nCols + " batch " + batch
-                                        + " y[" + bb + "][" + rr + "]=" + got + " want " + want + " rel err " + err);
-                            }
-                        }
+                        int t = k.threads();
+                        assertMatmulClose(y, yr, wd, x, nRows, nCols, batch, 1e-5,
+                                () -> type + " t" + t + " " + nRows + "x" + nCols + " batch " + batch);
                     }
                 }
             }
