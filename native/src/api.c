@@ -148,6 +148,10 @@ int64_t pmx_act_row_bytes(int t, int64_t n) {
     }
 }
 
+const pmx_matmul_kernel *pmx_matmul_kernel_for(int t, int64_t batch) {
+    return batch >= PMX_GEMM_MIN_BATCH && pmx_k.gemm[t].matmul ? &pmx_k.gemm[t] : &pmx_k.matmul[t];
+}
+
 int64_t pmx_kernel_act_row_bytes(const pmx_matmul_kernel *k, int t, int64_t n) {
     if (k->act_row_bytes) return k->act_row_bytes(n);
     return k->prepare ? pmx_act_row_bytes(t, n) : n * (int64_t)sizeof(float);
@@ -206,6 +210,7 @@ int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w
 int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch) {
     const int t = row_type(type, n_cols);
     if (t < 0 || batch < 0) return -1;
+    /* the matmul kernel's need whatever the batch: a gemm kernel for large batches needs none or the same */
     const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
     return mk->prepare ? pmx_kernel_act_row_bytes(mk, t, n_cols) * batch : 0;
 }
@@ -267,12 +272,13 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
                    int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
     const int t = row_type(type, n_cols);
     if (t < 0 || !w || !x || !y || n_rows <= 0 || batch <= 0) return PMX_ERR_INVALID_ARG;
-    const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
+    const pmx_matmul_kernel *mk = pmx_matmul_kernel_for(t, batch);
     struct matmul_args a = {.mk = mk, .w = w, .x = x, .xa = (void *)x, .n_rows = n_rows, .n_cols = n_cols,
                             .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(pool))};
     atomic_init(&a.next, 0);
     a.act_row_bytes = pmx_kernel_act_row_bytes(mk, t, n_cols);
-    a.col_block = matmul_col_block(a.act_row_bytes, batch);
+    /* a gemm kernel blocks the columns itself */
+    a.col_block = mk == &pmx_k.gemm[t] ? batch : matmul_col_block(a.act_row_bytes, batch);
     if (mk->prepare) {
         if (!scratch || scratch_bytes < a.act_row_bytes * batch) return PMX_ERR_INVALID_ARG;
         a.xa = scratch;

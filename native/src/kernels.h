@@ -46,8 +46,14 @@ typedef struct pmx_attention_args {
     float scale;
 } pmx_attention_args;
 
+/* Batches from this size take the table's gemm entry of a type when it has one. */
+#define PMX_GEMM_MIN_BATCH 32
+
 typedef struct pmx_kernels {
     pmx_matmul_kernel matmul[PMX_T_COUNT];
+    /* For prompt-sized batches (>= PMX_GEMM_MIN_BATCH), a kernel that beats matmul there (e.g. a float-panel GEMM
+     * that reads the activations as floats: prepare NULL); matmul NULL: matmul takes every batch. */
+    pmx_matmul_kernel gemm[PMX_T_COUNT];
     /* rows [r0, r1) of an n-wide row-major matrix */
     void (*rmsnorm_f32)(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
     void (*softmax_f32)(float *x, int64_t n, int64_t r0, int64_t r1);
@@ -73,6 +79,8 @@ typedef struct pmx_kernels {
 int64_t pmx_act_row_bytes(int type_index, int64_t n);
 /* Bytes of one activation row as kernel k of type index t reads it: its own layout, the standard blocks, or floats. */
 int64_t pmx_kernel_act_row_bytes(const pmx_matmul_kernel *k, int type_index, int64_t n);
+/* The kernel for a batch of this size: gemm[t] from PMX_GEMM_MIN_BATCH when present, else matmul[t]. */
+const pmx_matmul_kernel *pmx_matmul_kernel_for(int type_index, int64_t batch);
 /* Bytes of one weight row of n elements. */
 int64_t pmx_row_bytes(int type_index, int64_t n);
 

@@ -109,7 +109,7 @@ int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t 
         return PMX_ERR_INVALID_ARG;
 
     struct stacked_args a = {
-        .k = &pmx_k.matmul[t], .w = w, .x = x, .y = y,
+        .k = pmx_matmul_kernel_for(t, n_tok), .w = w, .x = x, .y = y,
         .n_mat = n_mat, .rows = rows, .cols = cols, .n_tok = n_tok, .w_mat_bytes = w_mat_bytes,
         .x_tok = x_tok_stride, .x_mat = x_mat_stride, .y_tok = y_tok_stride, .y_mat = y_mat_stride,
         .pieces_per_mat = (rows + PIECE_ROWS - 1) / PIECE_ROWS,

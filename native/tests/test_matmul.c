@@ -1,6 +1,7 @@
 /* pmx_matmul of every ISA (scalar included, through the API's row and batch splitting) and every weight
- * type against the scalar reference table, single-threaded and on a pool of 3; and the reference itself
- * against a double-precision product of the dequantized weights with the unquantized inputs. */
+ * type against the scalar reference table, single-threaded and on a pool of 3 (gemm kernels, which take large
+ * batches as floats, against the exact products); and the reference itself against a double-precision product
+ * of the dequantized weights with the unquantized inputs. */
 #include <string.h>
 #include "check.h"
 #include "kernels.h"
@@ -13,15 +14,17 @@ static const int32_t TYPE_OF[PMX_T_COUNT] = {
 };
 static const char *const TYPE_NAME[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "q5_0"};
 
-static const int64_t COLS[] = {32, 64, 96, 224, 256, 512, 704, 768, 4096 + 32, 4096 + 256};
+/* 7 and 33: float rows of no multiple of 8 (the others skip them) */
+static const int64_t COLS[] = {7, 32, 33, 64, 96, 224, 256, 512, 704, 768, 4096 + 32, 4096 + 256};
 static const int64_t ROWS[] = {1, 3, 16, 17, 64, 100};
-static const int64_t BATCH[] = {1, 2, 3, 4, 5, 8, 13};
+/* 32 and 37: prompt-sized batches (PMX_GEMM_MIN_BATCH and up), through the 6-column tile's tails */
+static const int64_t BATCH[] = {1, 2, 3, 4, 5, 8, 13, 32, 37};
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 /* Every (rows, batch) pair runs for the narrowest widths of a type (up to 3 blocks); wider ones run the pairs
  * below, which still take each row count and batch size through every tail. The pool costs a wake-up per
  * call (slow under qemu and on a loaded machine), so it runs where rows split across threads: rows > 16. */
-static const int64_t PAIRS[][2] = {{1, 1}, {3, 13}, {16, 5}, {17, 8}, {64, 3}, {100, 2}, {17, 4}, {3, 1}};
-static const int64_t BIG_PAIRS[][2] = {{1, 1}, {3, 5}, {17, 4}, {16, 2}};
+static const int64_t PAIRS[][2] = {{1, 1}, {3, 13}, {16, 5}, {17, 8}, {64, 3}, {100, 2}, {17, 4}, {3, 1}, {17, 32}, {100, 37}};
+static const int64_t BIG_PAIRS[][2] = {{1, 1}, {3, 5}, {17, 4}, {16, 2}, {17, 37}};
 #define BIG_COLS 1024
 
 static int has_pair(const int64_t (*pairs)[2], int n_pairs, int64_t rows, int64_t batch) {
@@ -107,6 +110,17 @@ struct mm_case {
     const pmx_kernels *ref;
 };
 
+/* The exact products of the dequantized weights with the unquantized inputs (double, rounded once to float):
+ * what a gemm kernel, which multiplies the activations as floats, is held against. */
+static void exact_products(const struct mm_case *c, float *y) {
+    for (int64_t b = 0; b < c->batch; b++)
+        for (int64_t r = 0; r < c->rows; r++) {
+            double s = 0;
+            for (int64_t k = 0; k < c->n; k++) s += (double)c->wd[r * c->n + k] * c->x[b * c->n + k];
+            y[b * c->rows + r] = (float)s;
+        }
+}
+
 static void run_case(const struct mm_case *c, pmx_pool *pool) {
     const int t = c->t;
     const int64_t n = c->n, rows = c->rows, batch = c->batch, ny = rows * batch;
@@ -163,7 +177,7 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
 
     /* every ISA through the API: canaries after y and scratch catch writes out of bounds */
     enum { CANARY = 64 };
-    float *y = malloc(sizeof(float) * ny + CANARY), *yown = malloc(sizeof(float) * ny);
+    float *y = malloc(sizeof(float) * ny + CANARY), *yown = malloc(sizeof(float) * ny), *yexact = NULL;
     for (int ii = 0; ii < g_n_isas; ii++) {
         const int32_t isa = g_isas[ii];
         if (pmx_force_isa(isa) != PMX_OK) continue;
@@ -175,6 +189,12 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
         CHECK(isa_act_bytes == (mk->prepare ? pmx_kernel_act_row_bytes(mk, t, n) * batch : 0), "%s %s scratch bytes",
               pmx_isa_name(isa), TYPE_NAME[t]);
         const int own_layout = mk->act_row_bytes != NULL;
+        /* a batch this large may run the ISA's gemm kernel instead, on float activations */
+        const int gemm = pmx_matmul_kernel_for(t, batch) != mk;
+        if (gemm && !yexact) {
+            yexact = malloc(sizeof(float) * ny);
+            exact_products(c, yexact);
+        }
         unsigned char *scratch = malloc((size_t)isa_act_bytes + CANARY);
         /* scalar single-threaded is the reference itself: only its pool split is worth a run */
         for (int p = isa == PMX_ISA_SCALAR; p < (rows > 16 ? 2 : 1); p++) {
@@ -191,8 +211,8 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
 
             /* held against the reference dot products of the activations this ISA prepared (its own layout holds
              * ggml's quants: against the reference's own) */
-            const float *want = yref;
-            if (act_bytes && !own_layout && memcmp(scratch, xa_ref, (size_t)act_bytes) != 0) {
+            const float *want = gemm ? yexact : yref;
+            if (!gemm && act_bytes && !own_layout && memcmp(scratch, xa_ref, (size_t)act_bytes) != 0) {
                 g_act_diffs[isa][t] += check_acts(isa, t, scratch, xa_ref, n, batch);
                 rk->matmul(c->w, n, scratch, batch, yown, rows, 0, rows);
                 want = yown;
@@ -211,7 +231,7 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
         }
         free(scratch);
     }
-    free(y), free(yown), free(xa_ref), free(yref), free(sabs);
+    free(y), free(yown), free(yexact), free(xa_ref), free(yref), free(sabs);
 }
 
 static void check_rejections(void) {

@@ -14,7 +14,7 @@ static const int32_t TYPES[] = {PMX_TYPE_F32, PMX_TYPE_F16, PMX_TYPE_BF16, PMX_T
 /* (n_mat, rows, cols in blocks, n_tok) */
 static const int64_t SHAPES[][4] = {
     {1, 1, 1, 1}, {3, 7, 1, 1}, {16, 64, 2, 1}, {5, 130, 1, 1}, {4, 65, 2, 3}, {2, 200, 1, 5},
-    {7, 33, 3, 8}, {16, 128, 1, 17}, {3, 16, 2, 2},
+    {7, 33, 3, 8}, {16, 128, 1, 17}, {3, 16, 2, 2}, {2, 70, 2, 37}, /* 37 tokens: the gemm kernels */
 };
 
 static const char *type_name(int32_t t) {
@@ -137,6 +137,7 @@ int main(void) {
             run(type, 3, 5, 7, 2, 0, 4, pool);
             run(type, 4, 9, 33, 1, 2, 0, pool);
             run(type, 2, 70, 1, 3, 1, 0, pool);
+            run(type, 2, 21, 33, 37, 0, 4, pool);
         }
     }
     check_rejections(pool);

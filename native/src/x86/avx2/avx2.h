@@ -12,6 +12,7 @@ void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int6
 
 /* Area registration: each overrides its entries of the table. */
 void pmx_avx2_register_matmul(pmx_kernels *k);
+void pmx_avx2_register_gemm(pmx_kernels *k);
 void pmx_avx2_register_ops(pmx_kernels *k);
 void pmx_avx2_register_attention(pmx_kernels *k);
 

@@ -2,6 +2,7 @@
  * Q8_0/Q4_0/Q5_0 use vpdpbusd when the CPU has AVX512_VNNI, maddubs/madd otherwise; activations are the standard
  * blocks written by the AVX2 prepare functions. */
 #include <stdlib.h>
+#include <string.h>
 #include "avx512.h"
 #include "panamax.h"
 #include "simd.h"
@@ -385,4 +386,7 @@ void pmx_avx512_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, vnni ? matmul_q5_0v : matmul_q5_0, NULL};
     k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K;
     k->matmul[PMX_T_Q6_K].matmul = matmul_q6_K;
+    /* The AVX2 float-panel GEMM was measured against the AVX2 int8 tiles only (on a Zen 3, no AVX-512 here); these
+     * kernels (with VNNI: 64 int8 products per instruction) keep every batch until measured against it. */
+    memset(k->gemm, 0, sizeof k->gemm);
 }
