@@ -339,66 +339,59 @@ public final class VectorKernels extends ScalarKernels {
     // runs several times slower.
 
     private static float dotQ4K(MemorySegment w, long wo, Act a, int n) {
-        float s = 0;
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
         for (int b = 0; b < n / QK_K; b++) {
             long o = wo + 144L * b;
-            IntVector sum = IntVector.zero(I);
-            int summ = 0;
-            // the 12 scale bytes in two reads (get_scale_min_k4 below on them, not 8 x 2-4 byte reads)
+            // the 12 scale bytes in two reads; the eight 6-bit scales and mins unpacked four to an int (ggml's
+            // packing, as JavaQuants.scaleMinK4: bytes 0..3 scales 0..3, 4..7 mins 0..3, 8..11 the low nibbles of
+            // scales and mins 4..7, whose top 2 bits are the top 2 bits of bytes 0..7): no per-sub-block branches
             long s8 = w.get(I64, o + 4);
             int s4 = w.get(JavaQuants.I32, o + 12);
+            int lo = (int) s8, hi = (int) (s8 >>> 32);
+            int sc03 = lo & 0x3f3f3f3f, m03 = hi & 0x3f3f3f3f;
+            int sc47 = (s4 & 0x0f0f0f0f) | ((lo >>> 2) & 0x30303030);
+            int m47 = ((s4 >>> 4) & 0x0f0f0f0f) | ((hi >>> 2) & 0x30303030);
+            IntVector sum = IntVector.zero(I);
+            int summ = 0;
             for (int j = 0; j < 8; j += 2) {
-                int sm0 = scaleMin(s8, s4, j), sm1 = scaleMin(s8, s4, j + 1);
+                int scs = j < 4 ? sc03 : sc47, ms = j < 4 ? m03 : m47, sh = 8 * (j & 3);
                 long q = o + 16 + 16L * j;
                 int xo = b * QK_K + 32 * j;
                 // sub-blocks j (low nibbles) and j + 1 (high nibbles) of these 32 bytes; per 16-bit lane 32 / SL
                 // products of a nibble (<= 15) and |x| <= 127, at most 4 x 1905: fits
                 ShortVector pl = ShortVector.zero(S), ph = pl;
-                for (int c = 0; c < 32; c += SL) {
-                    ShortVector packed = (ShortVector) ByteVector.fromMemorySegment(B, w, q + c, LE)
+                for (int c = 0; c < 32; c += 2 * SL) { // one pass at 16 lanes (AVX2, AVX-512), two at 8 (NEON)
+                    ShortVector p0 = (ShortVector) ByteVector.fromMemorySegment(B, w, q + c, LE)
                             .convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
-                    pl = pl.add(packed.and((short) 0xf).mul(ShortVector.fromArray(S, a.xs, xo + c)));
-                    ph = ph.add(packed.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S, a.xs, xo + 32 + c)));
+                    ShortVector p1 = (ShortVector) ByteVector.fromMemorySegment(B, w, q + c + SL, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+                    pl = pl.add(p0.and((short) 0xf).mul(ShortVector.fromArray(S, a.xs, xo + c)))
+                            .add(p1.and((short) 0xf).mul(ShortVector.fromArray(S, a.xs, xo + c + SL)));
+                    ph = ph.add(p0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S, a.xs, xo + 32 + c)))
+                            .add(p1.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S, a.xs, xo + 32 + c + SL)));
                 }
                 IntVector vl = pl.reinterpretAsInts(), vh = ph.reinterpretAsInts();
                 IntVector il = vl.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vl.lanewise(VectorOperators.ASHR, 16));
                 IntVector ih = vh.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(vh.lanewise(VectorOperators.ASHR, 16));
-                sum = sum.add(il.mul(sm0 & 0xff)).add(ih.mul(sm1 & 0xff));
+                sum = sum.add(il.mul((scs >>> sh) & 0xff)).add(ih.mul((scs >>> (sh + 8)) & 0xff));
                 int bs = b * 16 + 2 * j;
-                summ += (sm0 >>> 8) * (a.bsums[bs] + a.bsums[bs + 1]) + (sm1 >>> 8) * (a.bsums[bs + 2] + a.bsums[bs + 3]);
+                summ += ((ms >>> sh) & 0xff) * (a.bsums[bs] + a.bsums[bs + 1])
+                        + ((ms >>> (sh + 8)) & 0xff) * (a.bsums[bs + 2] + a.bsums[bs + 3]);
             }
-            int sumi = sum.reduceLanes(VectorOperators.ADD);
-            float d = JavaQuants.fromHalf(w.get(I16, o)) * a.d[b];
-            float dmin = JavaQuants.fromHalf(w.get(I16, o + 2)) * a.d[b];
-            s += d * sumi - dmin * summ;
+            // the scaled sums stay in lanes (one convert + FMA per 256 weights, no lane reduction per block)
+            acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o)) * a.d[b]), acc);
+            mins += JavaQuants.fromHalf(w.get(I16, o + 2)) * a.d[b] * summ;
         }
-        return s;
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
     }
 
     private static final java.lang.foreign.ValueLayout.OfLong I64 =
             java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 
-    /** Byte i (0..11) of the Q4_K scales held as bytes 0..7 in s8, 8..11 in s4. */
-    private static int scaleByte(long s8, int s4, int i) {
-        return i < 8 ? (int) (s8 >>> (8 * i)) & 0xff : (s4 >>> (8 * (i - 8))) & 0xff;
-    }
-
-    /** {@link JavaQuants#scaleMinK4} on the scale bytes read once. */
-    private static int scaleMin(long s8, int s4, int j) {
-        int sc, m;
-        if (j < 4) {
-            sc = scaleByte(s8, s4, j) & 63;
-            m = scaleByte(s8, s4, j + 4) & 63;
-        } else {
-            int a = scaleByte(s8, s4, j + 4);
-            sc = (a & 0xf) | ((scaleByte(s8, s4, j - 4) >>> 6) << 4);
-            m = (a >>> 4) | ((scaleByte(s8, s4, j) >>> 6) << 4);
-        }
-        return sc | (m << 8);
-    }
-
     private static float dotQ6K(MemorySegment w, long wo, Act a, int n) {
-        float s = 0;
+        FloatVector acc = FloatVector.zero(FS);
         short[] xs = a.xs;
         for (int b = 0; b < n / QK_K; b++) {
             long o = wo + 210L * b;
@@ -428,9 +421,11 @@ public final class VectorKernels extends ScalarKernels {
                             .add(p4.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p4.lanewise(VectorOperators.ASHR, 16)).mul(w.get(JAVA_BYTE, g + 6)));
                 }
             }
-            s += JavaQuants.fromHalf(w.get(I16, o + 208)) * a.d[b] * sum.reduceLanes(VectorOperators.ADD);
+            // one convert + FMA per 256 weights, the lanes reduced once per row
+            acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + 208)) * a.d[b]), acc);
         }
-        return s;
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     // ---- elementwise and row ops ----
