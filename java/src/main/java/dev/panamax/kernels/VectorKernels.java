@@ -264,8 +264,10 @@ public final class VectorKernels extends ScalarKernels {
         for (int b = 0; b < n / QK; b++) {
             long o = wo + 34L * b;
             int xo = b * QK;
-            IntVector sum = IntVector.zero(I);
-            for (int c = 0; c < QK; c += 2 * SL) {
+            // the first pair of chunks starts the sum (adding it to a zero vector costs two instructions per block
+            // in C2's code); 16-lane shorts need no more
+            IntVector sum = pairSum(q8Pair(w, o + 2, ShortVector.fromArray(S, a.xs, xo), ShortVector.fromArray(S, a.xs, xo + SL)));
+            for (int c = 2 * SL; c < QK; c += 2 * SL) {
                 sum = sum.add(pairSum(q8Pair(w, o + 2 + c, ShortVector.fromArray(S, a.xs, xo + c),
                         ShortVector.fromArray(S, a.xs, xo + c + SL))));
             }
@@ -289,8 +291,9 @@ public final class VectorKernels extends ScalarKernels {
         for (int b = 0; b < n / QK; b++) {
             long o = wo + 18L * b;
             int xo = b * QK;
-            IntVector sum = IntVector.zero(I);
-            for (int c = 0; c < 16; c += SL) {
+            // the first chunk starts the sum, as in dotQ8_0; 16-lane shorts need no more
+            IntVector sum = pairSum(q4Pair(w, o + 2, ShortVector.fromArray(S, a.xs, xo), ShortVector.fromArray(S, a.xs, xo + 16)));
+            for (int c = SL; c < 16; c += SL) {
                 sum = sum.add(pairSum(q4Pair(w, o + 2 + c, ShortVector.fromArray(S, a.xs, xo + c),
                         ShortVector.fromArray(S, a.xs, xo + 16 + c))));
             }
