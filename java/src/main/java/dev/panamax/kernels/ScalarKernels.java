@@ -131,6 +131,7 @@ public class ScalarKernels implements Kernels {
                 for (int b = b0; b < b1; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols, dq);
             });
         }
+        if (dq) actsLoaded(type, a, batch, nCols, shared);
         int chunk = shared ? Math.max(ROW_ALIGN, (nRows / (pool.size() * 4) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN) : nRows;
         pool.forRange(nRows, chunk, (r0, r1) -> rows(type, w, rowBytes, nRows, nCols, a, batch, r0, r1, y));
     }
@@ -138,6 +139,13 @@ public class ScalarKernels implements Kernels {
     /** Whether {@link #rows} reads {@link Act#xq} for this product (the Vector API's GEMM). */
     boolean dequantizedActs(GgmlType type, int nCols, int batch) {
         return false;
+    }
+
+    /**
+     * Called once per matmul that reads {@link Act#xq} ({@link #dequantizedActs}), after the activations are loaded
+     * and before the rows: the Vector API's GEMM lays them out for its tiles. shared: the pool may run it.
+     */
+    void actsLoaded(GgmlType type, Act[] a, int batch, int nCols, boolean shared) {
     }
 
     /** Batch rows of activations with room for n elements, grown on demand. */
