@@ -45,8 +45,23 @@ final class VectorGemm {
     static final int MR = 4, NR = 2 * L;
     /** K chunk in elements, a multiple of every block size (256). */
     static final int KC = 256;
+    /**
+     * Elements of a row dequantized at a time (a multiple of KC): runs of weight bytes long enough for the hardware
+     * prefetcher (with KD = KC = 256, 64 rows x 144 bytes of Q4_0 per chunk, dequantization took more time than the
+     * tiles at batch 16).
+     */
+    static final int KD = 1024;
     /** Rows per block whose partial sums stay in cache over the K chunks (a multiple of MR). */
     static final int MC = 16 * MR;
+
+    /**
+     * Smallest batch of the outer-product tiles: below it the dot-product tiles ({@link #rowsDot}) are faster (a
+     * one-vector column group leaves the outer-product tile four accumulators). Measured (Q4_0 4096 x 4096, one
+     * thread, GFLOP/s, dot / outer): batch 2 10.0 / 5.9, 4 15.4 / 12.2, 8 21.7 / 23.8, 12 25.2 / 33.6.
+     */
+    static final int OUTER_MIN_BATCH = 8;
+    /** Dot-product tiles ({@link #rowsDot}): rows x columns, K chunk, rows per dequantized panel. */
+    static final int DR = 4, DC = 2, DK = 1024, DP = 8;
 
     /** Whether the GEMM takes this product: the row length a whole number of vector pairs and of the type's blocks. */
     static boolean takes(GgmlType type, int nCols) {
@@ -92,31 +107,34 @@ final class VectorGemm {
         // the last group one vector wide when the batch leaves at most L columns in it
         boolean half = batch % NR != 0 && batch % NR <= L;
         int mc = Math.min(MC, (r1 - r0 + MR - 1) / MR * MR);
-        // a block's K chunk, row i at i * KC (one array: C2 keeps the tile in registers); rows past the block's
-        // end keep stale (finite) values: their sums land in part rows never written out
-        float[] blk = new float[mc * KC];
-        float[] tmp = new float[KC];
+        // a block's rows over KD elements, row i at i * KD (one array: C2 keeps the tile in registers); rows past
+        // the block's end keep stale (finite) values: their sums land in part rows never written out
+        float[] blk = new float[mc * KD];
+        float[] tmp = new float[KD];
         float[] part = new float[mc * gs]; // part[(r - m0) * gs + c]: y[c][r] so far
         int bs = type.blockSize();
         long blockBytes = type.rowBytes(bs);
         for (int m0 = r0; m0 < r1; m0 += MC) {
             int m1 = Math.min(r1, m0 + MC);
-            for (int k0 = 0; k0 < nCols; k0 += KC) {
-                int len = Math.min(KC, nCols - k0);
-                boolean first = k0 == 0;
+            for (int kd = 0; kd < nCols; kd += KD) {
+                int lenD = Math.min(KD, nCols - kd);
                 for (int r = m0; r < m1; r++) {
-                    dequantize(type, blk, (r - m0) * KC, tmp, w, r * rowBytes + (long) (k0 / bs) * blockBytes, len);
+                    dequantize(type, blk, (r - m0) * KD, tmp, w, r * rowBytes + (long) (kd / bs) * blockBytes, lenD);
                 }
-                // a column group's chunk (KC x NR floats) stays in L1 while the block's panels stream from L2
-                for (int g = 0; g < groups; g++) {
-                    int xo = (g * nCols + k0) * NR;
-                    boolean narrow = half && g == groups - 1;
-                    for (int t0 = m0; t0 < m1; t0 += MR) {
-                        int po = (t0 - m0) * gs + g * NR;
-                        if (narrow) {
-                            tile1(blk, (t0 - m0) * KC, xp, xo, len, part, po, gs, first);
-                        } else {
-                            tile2(blk, (t0 - m0) * KC, xp, xo, len, part, po, gs, first);
+                for (int k0 = kd; k0 < kd + lenD; k0 += KC) {
+                    int len = Math.min(KC, kd + lenD - k0);
+                    boolean first = k0 == 0;
+                    // a column group's chunk (KC x NR floats) stays in L1 while the block's panels stream from L2
+                    for (int g = 0; g < groups; g++) {
+                        int xo = (g * nCols + k0) * NR;
+                        boolean narrow = half && g == groups - 1;
+                        for (int t0 = m0; t0 < m1; t0 += MR) {
+                            int po = (t0 - m0) * gs + g * NR, wo = (t0 - m0) * KD + k0 - kd;
+                            if (narrow) {
+                                tile1(blk, wo, xp, xo, len, part, po, gs, first);
+                            } else {
+                                tile2(blk, wo, xp, xo, len, part, po, gs, first);
+                            }
                         }
                     }
                 }
@@ -143,19 +161,18 @@ final class VectorGemm {
         FloatVector a10 = load(part, po + ps, first), a11 = load(part, po + ps + L, first);
         FloatVector a20 = load(part, po + 2 * ps, first), a21 = load(part, po + 2 * ps + L, first);
         FloatVector a30 = load(part, po + 3 * ps, first), a31 = load(part, po + 3 * ps + L, first);
-        for (int k = 0; k < len; k++) {
-            int o = xo + k * NR;
+        for (int k = 0, o = xo; k < len; k++, o += NR) {
             FloatVector x0 = FloatVector.fromArray(F, xp, o), x1 = FloatVector.fromArray(F, xp, o + L);
             FloatVector b = FloatVector.broadcast(F, w[wo + k]);
             a00 = b.fma(x0, a00);
             a01 = b.fma(x1, a01);
-            b = FloatVector.broadcast(F, w[wo + 1 * KC + k]);
+            b = FloatVector.broadcast(F, w[wo + 1 * KD + k]);
             a10 = b.fma(x0, a10);
             a11 = b.fma(x1, a11);
-            b = FloatVector.broadcast(F, w[wo + 2 * KC + k]);
+            b = FloatVector.broadcast(F, w[wo + 2 * KD + k]);
             a20 = b.fma(x0, a20);
             a21 = b.fma(x1, a21);
-            b = FloatVector.broadcast(F, w[wo + 3 * KC + k]);
+            b = FloatVector.broadcast(F, w[wo + 3 * KD + k]);
             a30 = b.fma(x0, a30);
             a31 = b.fma(x1, a31);
         }
@@ -178,14 +195,129 @@ final class VectorGemm {
         for (int k = 0; k < len; k++) {
             FloatVector x0 = FloatVector.fromArray(F, xp, xo + k * NR);
             a0 = FloatVector.broadcast(F, w[wo + k]).fma(x0, a0);
-            a1 = FloatVector.broadcast(F, w[wo + 1 * KC + k]).fma(x0, a1);
-            a2 = FloatVector.broadcast(F, w[wo + 2 * KC + k]).fma(x0, a2);
-            a3 = FloatVector.broadcast(F, w[wo + 3 * KC + k]).fma(x0, a3);
+            a1 = FloatVector.broadcast(F, w[wo + 1 * KD + k]).fma(x0, a1);
+            a2 = FloatVector.broadcast(F, w[wo + 2 * KD + k]).fma(x0, a2);
+            a3 = FloatVector.broadcast(F, w[wo + 3 * KD + k]).fma(x0, a3);
         }
         a0.intoArray(part, po);
         a1.intoArray(part, po + ps);
         a2.intoArray(part, po + 2 * ps);
         a3.intoArray(part, po + 3 * ps);
+    }
+
+    /**
+     * {@link #rows} for batches under {@link #OUTER_MIN_BATCH}, in dot-product form on the unpacked activations: tiles
+     * of {@link #DR} rows x {@link #DC} columns, each accumulator a vector over k reduced once at the end; per output
+     * the same lane-wise fused multiply-adds over the whole row then one lane reduction, whatever the tile and thread.
+     */
+    static void rowsDot(GgmlType type, MemorySegment w, long rowBytes, int nRows, int nCols, ScalarKernels.Act[] acts,
+                        int batch, int r0, int r1, MemorySegment y) {
+        float[][] panel = new float[DP][DK];
+        float[][] x = new float[batch][];
+        for (int b = 0; b < batch; b++) x[b] = acts(type, acts[b]);
+        int groups = (batch + DC - 1) / DC;
+        // the lane-wise partial sums of every (row, column) of a panel, carried from K chunk to K chunk
+        float[] part = new float[DP / DR * groups * DR * DC * L];
+        int bs = type.blockSize();
+        long blockBytes = type.rowBytes(bs);
+        for (int p0 = r0; p0 < r1; p0 += DP) {
+            int p1 = Math.min(r1, p0 + DP);
+            for (int k0 = 0; k0 < nCols; k0 += DK) {
+                int len = Math.min(DK, nCols - k0);
+                for (int r = p0; r < p1; r++) {
+                    dequantize(type, panel[r - p0], w, r * rowBytes + (long) (k0 / bs) * blockBytes, len);
+                }
+                boolean first = k0 == 0;
+                for (int t0 = p0; t0 < p1; t0 += DR) {
+                    float[] w0 = panel[t0 - p0], w1 = panel[t0 - p0 + 1], w2 = panel[t0 - p0 + 2], w3 = panel[t0 - p0 + 3];
+                    int po = (t0 - p0) / DR * groups * DR * DC * L;
+                    int c = 0;
+                    for (; c + DC <= batch; c += DC, po += DR * DC * L) {
+                        tile4x2(w0, w1, w2, w3, x[c], x[c + 1], k0, len, part, po, first);
+                    }
+                    if (c < batch) tile4x1(w0, w1, w2, w3, x[c], k0, len, part, po, first);
+                }
+            }
+            for (int t0 = p0; t0 < p1; t0 += DR) {
+                int po = (t0 - p0) / DR * groups * DR * DC * L;
+                for (int c = 0; c < batch; c += DC, po += DR * DC * L) {
+                    for (int j = 0; j < Math.min(DC, batch - c); j++) {
+                        for (int i = 0; i < Math.min(DR, p1 - t0); i++) {
+                            float v = FloatVector.fromArray(F, part, po + (i * DC + j) * L).reduceLanes(VectorOperators.ADD);
+                            y.set(JavaQuants.F32, ((long) (c + j) * nRows + t0 + i) * Float.BYTES, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The partial sums of slot s (row i, column j: i * DC + j) of the tile at po: zero on the first K chunk. */
+    private static FloatVector load(float[] part, int po, int s, boolean first) {
+        return first ? FloatVector.zero(F) : FloatVector.fromArray(F, part, po + s * L);
+    }
+
+    private static void tile4x2(float[] w0, float[] w1, float[] w2, float[] w3, float[] x0, float[] x1, int xo, int len,
+                                float[] part, int po, boolean first) {
+        FloatVector a00 = load(part, po, 0, first), a01 = load(part, po, 1, first);
+        FloatVector a10 = load(part, po, 2, first), a11 = load(part, po, 3, first);
+        FloatVector a20 = load(part, po, 4, first), a21 = load(part, po, 5, first);
+        FloatVector a30 = load(part, po, 6, first), a31 = load(part, po, 7, first);
+        for (int i = 0; i < len; i += 2 * L) { // unrolled twice (len: a multiple of 2L, see takes)
+            FloatVector v0 = FloatVector.fromArray(F, x0, xo + i);
+            FloatVector v1 = FloatVector.fromArray(F, x1, xo + i);
+            FloatVector u = FloatVector.fromArray(F, w0, i);
+            a00 = u.fma(v0, a00);
+            a01 = u.fma(v1, a01);
+            u = FloatVector.fromArray(F, w1, i);
+            a10 = u.fma(v0, a10);
+            a11 = u.fma(v1, a11);
+            u = FloatVector.fromArray(F, w2, i);
+            a20 = u.fma(v0, a20);
+            a21 = u.fma(v1, a21);
+            u = FloatVector.fromArray(F, w3, i);
+            a30 = u.fma(v0, a30);
+            a31 = u.fma(v1, a31);
+            v0 = FloatVector.fromArray(F, x0, xo + i + L);
+            v1 = FloatVector.fromArray(F, x1, xo + i + L);
+            u = FloatVector.fromArray(F, w0, i + L);
+            a00 = u.fma(v0, a00);
+            a01 = u.fma(v1, a01);
+            u = FloatVector.fromArray(F, w1, i + L);
+            a10 = u.fma(v0, a10);
+            a11 = u.fma(v1, a11);
+            u = FloatVector.fromArray(F, w2, i + L);
+            a20 = u.fma(v0, a20);
+            a21 = u.fma(v1, a21);
+            u = FloatVector.fromArray(F, w3, i + L);
+            a30 = u.fma(v0, a30);
+            a31 = u.fma(v1, a31);
+        }
+        a00.intoArray(part, po);
+        a01.intoArray(part, po + L);
+        a10.intoArray(part, po + 2 * L);
+        a11.intoArray(part, po + 3 * L);
+        a20.intoArray(part, po + 4 * L);
+        a21.intoArray(part, po + 5 * L);
+        a30.intoArray(part, po + 6 * L);
+        a31.intoArray(part, po + 7 * L);
+    }
+
+    private static void tile4x1(float[] w0, float[] w1, float[] w2, float[] w3, float[] x0, int xo, int len, float[] part,
+                                int po, boolean first) {
+        FloatVector a0 = load(part, po, 0, first), a1 = load(part, po, 2, first);
+        FloatVector a2 = load(part, po, 4, first), a3 = load(part, po, 6, first);
+        for (int i = 0; i < len; i += L) {
+            FloatVector v0 = FloatVector.fromArray(F, x0, xo + i);
+            a0 = FloatVector.fromArray(F, w0, i).fma(v0, a0);
+            a1 = FloatVector.fromArray(F, w1, i).fma(v0, a1);
+            a2 = FloatVector.fromArray(F, w2, i).fma(v0, a2);
+            a3 = FloatVector.fromArray(F, w3, i).fma(v0, a3);
+        }
+        a0.intoArray(part, po);
+        a1.intoArray(part, po + 2 * L);
+        a2.intoArray(part, po + 4 * L);
+        a3.intoArray(part, po + 6 * L);
     }
 
     /** Bytes as many as float lanes (AVX2, AVX-512), null where no such shape exists (128-bit NEON: 32 bits). */
@@ -211,6 +343,8 @@ final class VectorGemm {
                             .mul(d).intoArray(dst, d0 + b * JavaQuants.QK + j);
                 }
             }
+        } else if (B16 != null && type == GgmlType.Q4_0) {
+            dequantQ4_0(dst, d0, w, o, n / JavaQuants.QK);
         } else if (BF != null && type == GgmlType.Q4_0) {
             for (int b = 0; b < n / JavaQuants.QK; b++) {
                 long bo = o + 18L * b;
@@ -232,6 +366,28 @@ final class VectorGemm {
         } else {
             JavaQuants.dequantizeRow(type, tmp, w, o, n);
             System.arraycopy(tmp, 0, dst, d0, n);
+        }
+    }
+
+    /** 16 bytes, for L = 8 (AVX2): a Q4_0 block's nibbles in one load. */
+    private static final VectorSpecies<Byte> B16 = L == 8 ? ByteVector.SPECIES_128 : null;
+
+    /**
+     * nb Q4_0 blocks from o into y at y0: d * (q - 8), low nibbles the block's first 16 elements, high the last 16;
+     * one 16-byte load per block, the high nibbles by a 16-bit shift (the byte shift costs a widening and a pack).
+     */
+    private static void dequantQ4_0(float[] y, int y0, MemorySegment w, long o, int nb) {
+        for (int b = 0; b < nb; b++) {
+            long bo = o + 18L * b;
+            FloatVector d = FloatVector.broadcast(F, JavaQuants.fromHalf(w.get(JavaQuants.I16, bo)));
+            ByteVector q = ByteVector.fromMemorySegment(B16, w, bo + 2, LE);
+            ByteVector lo = q.and((byte) 0xf).sub((byte) 8);
+            ByteVector hi = q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0xf).sub((byte) 8);
+            int yo = y0 + b * JavaQuants.QK;
+            ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(y, yo);
+            ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(y, yo + 8);
+            ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(y, yo + 16);
+            ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(y, yo + 24);
         }
     }
 
