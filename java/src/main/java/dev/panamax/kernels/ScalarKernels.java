@@ -91,7 +91,7 @@ public class ScalarKernels implements Kernels {
             bsums = new int[n / 16];
         }
 
-        /** @param dequantized also fill {@link #xq} */
+        /** @param dequantized fill {@link #xq} instead of {@link #xs} (for the GEMM, which reads nothing else) */
         void load(GgmlType type, MemorySegment src, long off, int n, boolean dequantized) {
             MemorySegment.copy(src, F32, off, x, 0, n);
             switch (type) {
@@ -101,10 +101,14 @@ public class ScalarKernels implements Kernels {
                     return;
                 }
             }
-            for (int i = 0; i < n; i++) xs[i] = qs[i];
-            if (dequantized) {
+            if (dequantized) { // the GEMM reads xq alone
                 int bs = type.blockSize();
-                for (int i = 0; i < n; i++) xq[i] = qs[i] * d[i / bs];
+                for (int b = 0; b < n / bs; b++) {
+                    float db = d[b];
+                    for (int i = b * bs; i < (b + 1) * bs; i++) xq[i] = qs[i] * db;
+                }
+            } else {
+                for (int i = 0; i < n; i++) xs[i] = qs[i];
             }
         }
     }

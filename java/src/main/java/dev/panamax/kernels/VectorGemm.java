@@ -85,14 +85,18 @@ final class VectorGemm {
     static void pack(GgmlType type, ScalarKernels.Act[] acts, int batch, int nCols, float[] xp, int g0, int g1) {
         for (int g = g0; g < g1; g++) {
             int base = g * nCols * NR;
-            for (int j = 0; j < NR; j++) {
-                int b = g * NR + j;
-                if (b >= batch) {
-                    for (int k = 0; k < nCols; k++) xp[base + k * NR + j] = 0;
-                    continue;
+            // in runs of 64 k: the run's NR x 64 floats stay in L1 while its columns are written one by one
+            for (int k0 = 0; k0 < nCols; k0 += 64) {
+                int k1 = Math.min(nCols, k0 + 64);
+                for (int j = 0; j < NR; j++) {
+                    int b = g * NR + j;
+                    if (b >= batch) {
+                        for (int k = k0; k < k1; k++) xp[base + k * NR + j] = 0;
+                    } else {
+                        float[] x = acts(type, acts[b]);
+                        for (int k = k0; k < k1; k++) xp[base + k * NR + j] = x[k];
+                    }
                 }
-                float[] x = acts(type, acts[b]);
-                for (int k = 0; k < nCols; k++) xp[base + k * NR + j] = x[k];
             }
         }
     }
@@ -108,10 +112,12 @@ final class VectorGemm {
         boolean half = batch % NR != 0 && batch % NR <= L;
         int mc = Math.min(MC, (r1 - r0 + MR - 1) / MR * MR);
         // a block's rows over KD elements, row i at i * KD (one array: C2 keeps the tile in registers); rows past
-        // the block's end keep stale (finite) values: their sums land in part rows never written out
-        float[] blk = new float[mc * KD];
-        float[] tmp = new float[KD];
-        float[] part = new float[mc * gs]; // part[(r - m0) * gs + c]: y[c][r] so far
+        // the block's end keep stale values: their sums land in part rows never written out
+        Scratch sc = SCRATCH.get();
+        if (sc.blk.length < mc * KD) sc.blk = new float[mc * KD];
+        if (sc.part.length < mc * gs) sc.part = new float[mc * gs];
+        float[] blk = sc.blk, tmp = sc.tmp;
+        float[] part = sc.part; // part[(r - m0) * gs + c]: y[c][r] so far (read from the second K chunk on)
         int bs = type.blockSize();
         long blockBytes = type.rowBytes(bs);
         for (int m0 = r0; m0 < r1; m0 += MC) {
@@ -145,6 +151,14 @@ final class VectorGemm {
             }
         }
     }
+
+    /** A thread's buffers for {@link #rows}, kept: a forward pass calls with the same sizes every layer. */
+    private static final class Scratch {
+        float[] blk = new float[0], part = new float[0];
+        final float[] tmp = new float[KD];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** The partial sums at o: zero on the first K chunk. */
     private static FloatVector load(float[] part, int o, boolean first) {
