@@ -13,22 +13,28 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The Vector API matmul for a batch of activation rows (prompt processing): a tiled GEMM in float on the operands
- * the int8 route multiplies. Weights are dequantized (d * q, per block) once per panel of rows and K chunk into a
+ * the int8 route multiplies. Weights are dequantized (d * q, per block) once per block of rows and K range into a
  * thread's own buffer, activations once per call (their Q8_0 / Q8_K quants times the block scale, {@code Act.xq})
- * and laid out k-major per group of {@link #NR} batch columns ({@link #pack}); so every weight block is unpacked
- * once for all batch columns instead of once per column. The register tile is an outer product: {@link #MR}
- * weight rows x {@link #NR} columns, per k two activation vector loads and MR broadcast weights, MR x 2 vector
- * fused multiply-adds, no lane reduction. The quantized values are those of the int8 route (the same activation
- * bytes): only float rounding of the products and the summation order differ from {@link ScalarKernels}' integer
- * block sums (2^-24 per product).
+ * and laid out k-major per group of {@link #NR} batch columns ({@link #pack}, run once per call by
+ * {@code VectorKernels.actsLoaded}); so every weight block is unpacked once for all batch columns instead of once
+ * per column. The register tile is an outer product: {@link #MR} weight rows x {@link #NR} columns, per k two
+ * activation vector loads and MR broadcast weights, MR x 2 vector fused multiply-adds, no lane reduction. Batches
+ * under {@link #OUTER_MIN_BATCH} take the dot-product tiles ({@link #rowsDot}) instead. The quantized values are
+ * those of the int8 route (the same activation bytes): only float rounding of the products and the summation order
+ * differ from {@link ScalarKernels}' integer block sums (2^-24 per product).
  * <p>
  * Each output y[c][r] is one lane of one accumulator: the fused multiply-adds w[r][k] * x[c][k] + acc in order of
  * k = 0, 1, ..., nCols - 1 from zero, carried from K chunk to K chunk in memory exactly; whatever the tile, block
  * and thread the output falls in, the same sequence, so results do not depend on the thread count (bit for bit).
+ * Against the former dot-product form (8 lane sums then a reduction) one sum of nCols terms: rounding error grows
+ * with the row length as for a plain float dot product (KernelsTest holds it to the same 1e-5 of the products'
+ * magnitude at 4384 elements).
  * <p>
- * Cache blocking: rows in blocks of {@link #MC}, each block's partial sums (MC x batch floats) kept over the K
- * chunks of {@link #KC} elements; per chunk, the block's rows are dequantized (MC x KC floats, in L2), then per
- * column group its chunk (KC x NR floats) stays in L1 while the block's panels of MR rows stream.
+ * Cache blocking: rows in blocks of {@link #MC}, each block's partial sums (MC x batch floats) kept over the whole
+ * row; the block's rows dequantized {@link #KD} elements at a time (MC x KD floats, in L2), then per K chunk of
+ * {@link #KC} and column group the group's chunk (KC x NR floats) stays in L1 while the block's panels of MR rows
+ * stream. Measured on this shared 2-core machine, Q4_0 4096 x 4096, batch 128, one thread (GFLOP/s): former
+ * dot-product tiles 28-33, these 33-66 (the spread is other processes' load: it moves these more).
  */
 final class VectorGemm {
     private VectorGemm() {
@@ -40,10 +46,11 @@ final class VectorGemm {
     /**
      * Register tile: weight rows x batch columns (two vectors): 8 accumulators, two activation vectors, a broadcast.
      * Measured (Q4_0 4096 x 4096, batch 128, one thread, GFLOP/s): 4 rows 54, 5 rows 26, 6 rows 29 (C2 spills an
-     * accumulator in the loop at 5 and 6 rows: 12 accumulators, two activations and the broadcasts it hoists).
+     * accumulator in the loop at 5 and 6 rows: 12 accumulators, two activations and the broadcasts it hoists all
+     * live at once); the k loop unrolled by hand twice 33, four times 25 (spills again).
      */
     static final int MR = 4, NR = 2 * L;
-    /** K chunk in elements, a multiple of every block size (256). */
+    /** K chunk of a tile call in elements, a multiple of every block size (256); 512 measured alike. */
     static final int KC = 256;
     /**
      * Elements of a row dequantized at a time (a multiple of KC): runs of weight bytes long enough for the hardware
@@ -51,13 +58,14 @@ final class VectorGemm {
      * tiles at batch 16).
      */
     static final int KD = 1024;
-    /** Rows per block whose partial sums stay in cache over the K chunks (a multiple of MR). */
+    /** Rows per block whose partial sums stay in cache over the K chunks (a multiple of MR; 32 measured alike). */
     static final int MC = 16 * MR;
 
     /**
      * Smallest batch of the outer-product tiles: below it the dot-product tiles ({@link #rowsDot}) are faster (a
      * one-vector column group leaves the outer-product tile four accumulators). Measured (Q4_0 4096 x 4096, one
-     * thread, GFLOP/s, dot / outer): batch 2 10.0 / 5.9, 4 15.4 / 12.2, 8 21.7 / 23.8, 12 25.2 / 33.6.
+     * thread, GFLOP/s, dot / outer, KD = 256): batch 2 10.0 / 5.9, 4 15.4 / 12.2, 8 21.7 / 23.8, 12 25.2 / 33.6;
+     * with KD = 1024, batch 8 22.2 / 25.0, 16 27.6 / 46.3.
      */
     static final int OUTER_MIN_BATCH = 8;
     /** Dot-product tiles ({@link #rowsDot}): rows x columns, K chunk, rows per dequantized panel. */
