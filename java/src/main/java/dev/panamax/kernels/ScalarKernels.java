@@ -91,7 +91,7 @@ public class ScalarKernels implements Kernels {
             bsums = new int[n / 16];
         }
 
-        /** @param dequantized also fill {@link #xq} */
+        /** @param dequantized fill {@link #xq} instead of {@link #xs} (for the GEMM, which reads nothing else) */
         void load(GgmlType type, MemorySegment src, long off, int n, boolean dequantized) {
             MemorySegment.copy(src, F32, off, x, 0, n);
             switch (type) {
@@ -101,10 +101,14 @@ public class ScalarKernels implements Kernels {
                     return;
                 }
             }
-            for (int i = 0; i < n; i++) xs[i] = qs[i];
-            if (dequantized) {
+            if (dequantized) { // the GEMM reads xq alone
                 int bs = type.blockSize();
-                for (int i = 0; i < n; i++) xq[i] = qs[i] * d[i / bs];
+                for (int b = 0; b < n / bs; b++) {
+                    float db = d[b];
+                    for (int i = b * bs; i < (b + 1) * bs; i++) xq[i] = qs[i] * db;
+                }
+            } else {
+                for (int i = 0; i < n; i++) xs[i] = qs[i];
             }
         }
     }
@@ -131,6 +135,7 @@ public class ScalarKernels implements Kernels {
                 for (int b = b0; b < b1; b++) a[b].load(type, x, (long) b * nCols * Float.BYTES, nCols, dq);
             });
         }
+        if (dq) actsLoaded(type, a, batch, nCols, shared);
         int chunk = shared ? Math.max(ROW_ALIGN, (nRows / (pool.size() * 4) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN) : nRows;
         pool.forRange(nRows, chunk, (r0, r1) -> rows(type, w, rowBytes, nRows, nCols, a, batch, r0, r1, y));
     }
@@ -138,6 +143,13 @@ public class ScalarKernels implements Kernels {
     /** Whether {@link #rows} reads {@link Act#xq} for this product (the Vector API's GEMM). */
     boolean dequantizedActs(GgmlType type, int nCols, int batch) {
         return false;
+    }
+
+    /**
+     * Called once per matmul that reads {@link Act#xq} ({@link #dequantizedActs}), after the activations are loaded
+     * and before the rows: the Vector API's GEMM lays them out for its tiles. shared: the pool may run it.
+     */
+    void actsLoaded(GgmlType type, Act[] a, int batch, int nCols, boolean shared) {
     }
 
     /** Batch rows of activations with room for n elements, grown on demand. */

@@ -79,11 +79,31 @@ public final class VectorKernels extends ScalarKernels {
         return gemm(type, nCols, batch);
     }
 
+    /** The activations of the last GEMM in {@link VectorGemm#pack}'s layout, grown on demand and kept. */
+    private float[] packed = new float[0];
+
+    @Override
+    void actsLoaded(GgmlType type, Act[] acts, int batch, int nCols, boolean shared) {
+        if (batch < VectorGemm.OUTER_MIN_BATCH) return; // the dot-product tiles read the rows as they are
+        int groups = VectorGemm.groups(batch);
+        if (packed.length < (long) groups * nCols * VectorGemm.NR) packed = new float[groups * nCols * VectorGemm.NR];
+        float[] xp = packed;
+        if (shared) {
+            pool.forRange(groups, 1, (g0, g1) -> VectorGemm.pack(type, acts, batch, nCols, xp, g0, g1));
+        } else {
+            VectorGemm.pack(type, acts, batch, nCols, xp, 0, groups);
+        }
+    }
+
     @Override
     void rows(GgmlType type, MemorySegment w, long rowBytes, int nRows, int nCols, Act[] acts, int batch, int r0, int r1,
               MemorySegment y) {
         if (gemm(type, nCols, batch)) {
-            VectorGemm.rows(type, w, rowBytes, nRows, nCols, acts, batch, r0, r1, y);
+            if (batch >= VectorGemm.OUTER_MIN_BATCH) {
+                VectorGemm.rows(type, w, rowBytes, nRows, nCols, packed, batch, r0, r1, y);
+            } else {
+                VectorGemm.rowsDot(type, w, rowBytes, nRows, nCols, acts, batch, r0, r1, y);
+            }
             return;
         }
         for (int b0 = 0; b0 < batch; b0 += BATCH_GROUP) {
