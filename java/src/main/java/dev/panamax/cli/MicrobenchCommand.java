@@ -1,8 +1,10 @@
 package dev.panamax.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.panamax.kernels.Isa;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
+import dev.panamax.kernels.NativeCore;
 import dev.panamax.kernels.NativeKernels;
 import dev.panamax.tensor.GgmlType;
 import java.io.PrintWriter;
@@ -41,6 +43,9 @@ final class MicrobenchCommand implements Callable<Integer> {
     @Option(names = "--seconds", description = "Measuring time per case (default: ${DEFAULT-VALUE}).", defaultValue = "0.4")
     double seconds;
 
+    @Option(names = "--isa", converter = IsaConverter.class, description = IsaConverter.DESCRIPTION)
+    Isa isa;
+
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
@@ -53,6 +58,7 @@ final class MicrobenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (mib < 1 || mib > 65536) throw new IllegalArgumentException("--mib must be in 1..65536");
         if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be >= 1");
+        if (isa != null) NativeCore.forceIsa(isa);
         int cpus = Runtime.getRuntime().availableProcessors();
         List<Integer> threadCounts = threads != null ? List.of(threads) : cpus > 1 ? List.of(1, cpus) : List.of(1);
         PrintWriter out = spec.commandLine().getOut();

@@ -2,6 +2,8 @@ package dev.panamax.cli;
 
 import dev.panamax.Model;
 import dev.panamax.kernels.Backend;
+import dev.panamax.kernels.Isa;
+import dev.panamax.kernels.NativeCore;
 import java.io.IOException;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -17,12 +19,16 @@ final class ModelOptions {
     @Option(names = "--backend", converter = BackendConverter.class, description = "native or java (default: automatic).")
     Backend backend;
 
+    @Option(names = "--isa", converter = IsaConverter.class, description = IsaConverter.DESCRIPTION)
+    Isa isa;
+
     @Option(names = {"-c", "--ctx-size"}, description = "Context length of the session (default: min(context_length, 4096)).",
             defaultValue = "0")
     int ctx;
 
     Model load() throws IOException {
         if (!java.nio.file.Files.isRegularFile(model)) throw new java.io.FileNotFoundException("model file not found: " + model);
+        if (isa != null) NativeCore.forceIsa(isa);
         return Model.load(model, Model.Options.defaults().withBackend(backend).withThreads(threads).withContextLength(ctx));
     }
 

@@ -43,7 +43,12 @@ class DeepseekConformanceTest {
             "tiny-deepseek2-q8_0,native,1e-2,0.95", "tiny-deepseek2-q4_k_m,native,1e-2,0.95",
             "tiny-deepseek2-untied-spm-f32,native,1e-4,0.98", "tiny-deepseek2-untied-spm-q8_0,native,1e-2,0.95"})
     void toolkitFixtures(String name, String backend, double maxKl, double minAgree) throws Exception {
-        LlamaCppReference.compareLogits(LlamaCppReference.fixture(name), PROMPT, Backend.parse(backend), tmp).check(maxKl, minAgree);
+        Path m = LlamaCppReference.fixture(name);
+        // A quantized MoE model can sit on an expert near-tie that llama.cpp's own two attention modes resolve
+        // differently (seen on a Zen 4: untied-spm-q8_0 at 4.2e-2 between them, we 1.5e-3 from one and 4.2e-2 from the
+        // other): there the bound widens to twice llama.cpp's own spread, as for the deep models below.
+        double bound = name.endsWith("f32") ? maxKl : Math.max(maxKl, 2 * LlamaCppReference.llamaCppSelfKl(m, PROMPT, tmp));
+        LlamaCppReference.compareLogits(m, PROMPT, Backend.parse(backend), tmp).check(bound, minAgree);
     }
 
     @Test
