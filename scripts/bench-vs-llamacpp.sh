@@ -4,6 +4,7 @@
 #   usage: scripts/bench-vs-llamacpp.sh            prints a markdown table (progress on stderr)
 #   env:   REF=/tmp/llamacpp-ref  THREADS="1 2"  TYPES="q4_0 q8_0 q4_k_m"  JAVA_TYPES="q4_0"  REPS=3
 #          N_PROMPT=128  N_GEN=64  MODEL=tinyllama|deepseek2
+#          ISAS="avx512 avx2"   native rows per kernel set (./panamax --isa); default: the best this CPU runs
 #   e.g.   MODEL=deepseek2 TYPES="q4_0 q8_0" JAVA_TYPES= scripts/bench-vs-llamacpp.sh
 #          MODEL=deepseek2 TYPES=q4_0 JAVA_TYPES= REPS=1 N_PROMPT=4096 N_GEN=32 scripts/bench-vs-llamacpp.sh   (decode at 4k context)
 #
@@ -108,8 +109,10 @@ llamacpp() { # FILE THREADS -> "pp tg"
   fi
 }
 
-panamax() { # FILE THREADS BACKEND -> "pp tg threads_used"
-  pmx bench -m "$1" -p "$N_PROMPT" -n "$N_GEN" -c "$CTX" --threads "$2" --backend "$3" -r "$REPS" --json \
+panamax() { # FILE THREADS BACKEND[:ISA] -> "pp tg threads_used"
+  local isa=()
+  case "$3" in *:*) isa=(--isa "${3#*:}");; esac
+  pmx bench -m "$1" -p "$N_PROMPT" -n "$N_GEN" -c "$CTX" --threads "$2" --backend "${3%%:*}" "${isa[@]}" -r "$REPS" --json \
     | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["pp_tps"], j["tg_tps"], j["threads"])'
 }
 
@@ -120,7 +123,8 @@ for t in $TYPES; do
   f=$REF/models/$STEM-$t.gguf
   for th in $THREADS; do
     backends=native
-    case " $JAVA_TYPES " in *" $t "*) backends="native java";; esac
+    [ -n "${ISAS:-}" ] && backends=$(for i in $ISAS; do printf 'native:%s ' "$i"; done)
+    case " $JAVA_TYPES " in *" $t "*) backends="$backends java";; esac
     # llama.cpp once per (file, threads); each Panamax backend right after it, so all see the same machine load
     echo "llama.cpp  $t  threads $th ..." >&2
     read -r lpp ltg < <(llamacpp "$f" "$th") || true

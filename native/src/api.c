@@ -210,8 +210,8 @@ int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w
 int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch) {
     const int t = row_type(type, n_cols);
     if (t < 0 || batch < 0) return -1;
-    /* the matmul kernel's need whatever the batch: a gemm kernel for large batches needs none or the same */
-    const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
+    /* the need of the kernel that runs this batch (a gemm kernel may read another layout, or floats) */
+    const pmx_matmul_kernel *mk = pmx_matmul_kernel_for(t, batch);
     return mk->prepare ? pmx_kernel_act_row_bytes(mk, t, n_cols) * batch : 0;
 }
 

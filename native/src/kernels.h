@@ -12,13 +12,16 @@ enum { PMX_T_F32, PMX_T_F16, PMX_T_BF16, PMX_T_Q8_0, PMX_T_Q4_0, PMX_T_Q4_K, PMX
 /* PMX_T_* of a PMX_TYPE_* value, or -1. */
 int pmx_type_index(int32_t type);
 
+/* y[b * ldy + r] = W[r] . act[b] for r in [r0, r1), b in [0, batch) (see pmx_matmul_kernel.matmul). */
+typedef void (*pmx_matmul_fn)(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                              int64_t r1);
+
 typedef struct pmx_matmul_kernel {
     /* Activation rows [b0, b1) of x (n floats each) into xa, whose rows are act_row_bytes(n) apart (the
      * format: Q8_0 blocks for Q4_0/Q5_0/Q8_0, block_q8_K for Q4_K/Q6_K). NULL: the kernel reads x as floats. */
     void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
     /* y[b * ldy + r] = W[r] . act[b] for r in [r0, r1), b in [0, batch). W rows are row_bytes(n) apart. */
-    void (*matmul)(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                   int64_t r1);
+    pmx_matmul_fn matmul;
     /* Bytes of a prepared row when prepare writes its own layout rather than the type's standard blocks
      * (pmx_act_row_bytes); NULL: the standard. */
     int64_t (*act_row_bytes)(int64_t n);

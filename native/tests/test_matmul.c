@@ -181,16 +181,14 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
     for (int ii = 0; ii < g_n_isas; ii++) {
         const int32_t isa = g_isas[ii];
         if (pmx_force_isa(isa) != PMX_OK) continue;
-        const pmx_matmul_kernel *mk = &pmx_k.matmul[t];
-        CHECK((mk->prepare != NULL) == (rk->prepare != NULL), "%s %s: prepare presence differs from ref",
-              pmx_isa_name(isa), TYPE_NAME[t]);
+        /* the kernel that runs this batch: a gemm kernel may read the activations as floats (no prepare) */
+        const pmx_matmul_kernel *mk = pmx_matmul_kernel_for(t, batch);
+        const int gemm = mk->prepare == NULL && rk->prepare != NULL;
         /* a kernel may prepare its own layout of the activations (same quants as ggml's, placed differently) */
         const int64_t isa_act_bytes = pmx_matmul_scratch_bytes(TYPE_OF[t], n, batch);
         CHECK(isa_act_bytes == (mk->prepare ? pmx_kernel_act_row_bytes(mk, t, n) * batch : 0), "%s %s scratch bytes",
               pmx_isa_name(isa), TYPE_NAME[t]);
         const int own_layout = mk->act_row_bytes != NULL;
-        /* a batch this large may run the ISA's gemm kernel instead, on float activations */
-        const int gemm = pmx_matmul_kernel_for(t, batch) != mk;
         if (gemm && !yexact) {
             yexact = malloc(sizeof(float) * ny);
             exact_products(c, yexact);

@@ -1,6 +1,6 @@
 /* AVX-512 matmul: register tiles of R weight rows x C activation columns (GEMV 4 x 1, GEMM up to 4 x 4) on zmm.
- * Q8_0/Q4_0/Q5_0 use vpdpbusd when the CPU has AVX512_VNNI, maddubs/madd otherwise; activations are the standard
- * blocks written by the AVX2 prepare functions. */
+ * Q8_0 uses vpdpbusd when the CPU has AVX512_VNNI, maddubs/madd otherwise; activations are the standard blocks
+ * written by the AVX2 prepare functions. Which of these replace the AVX2 kernels: see pmx_avx512_register_matmul. */
 #include <stdlib.h>
 #include <string.h>
 #include "avx512.h"
@@ -118,41 +118,9 @@ AI __m512i load_x2(const block_q8_0 *x, int64_t i, int two) {
     return two ? cat256(a, _mm256_loadu_si256((const __m256i *)x[i + 1].qs)) : _mm512_inserti64x4(_mm512_setzero_si512(), a, 0);
 }
 
-/* Weights of blocks i and i+1 as unsigned bytes, in element order. Q4_0: the nibbles (0..15, offset 8 taken
- * off through the activation sums); Q5_0: the nibbles plus 16 where the 5th bit is set (0..31, offset 16
- * likewise); Q8_0 with VNNI: q ^ 0x80 = q + 128 (offset 128 likewise); Q8_0 without VNNI: |q|, the sign moving
- * onto the activations (wneg). */
-enum { W_Q8_0, W_Q4_0, W_Q5_0 };
-
-AI __m512i nibbles2(__m128i q0, __m128i q1) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    /* per block: low nibbles are elements 0..15, high nibbles 16..31 */
-    return cat256(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q0, 4), q0), m4),
-                  _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q1, 4), q1), m4));
-}
-
-AI __m512i load_w2(const char *row, int64_t i, int two, const int wk, const int vnni, __mmask64 *wneg, float *d0,
-                   float *d1) {
-    if (wk == W_Q4_0) {
-        const block_q4_0 *b = (const block_q4_0 *)row + i;
-        *d0 = h2f(b[0].d);
-        *d1 = two ? h2f(b[1].d) : 0.0f;
-        return nibbles2(_mm_loadu_si128((const __m128i *)b[0].qs),
-                        two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128());
-    }
-    if (wk == W_Q5_0) {
-        const block_q5_0 *b = (const block_q5_0 *)row + i;
-        *d0 = h2f(b[0].d);
-        *d1 = two ? h2f(b[1].d) : 0.0f;
-        uint32_t h0, h1 = 0;
-        memcpy(&h0, b[0].qh, 4);
-        if (two) memcpy(&h1, b[1].qh, 4);
-        /* bit k of qh is element k: byte k of the block's 256-bit half */
-        const __mmask64 hi = (__mmask64)h0 | (__mmask64)h1 << 32;
-        const __m512i q = nibbles2(_mm_loadu_si128((const __m128i *)b[0].qs),
-                                   two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128());
-        return _mm512_mask_add_epi8(q, hi, q, _mm512_set1_epi8(16));
-    }
+/* Weights of blocks i and i+1 as unsigned bytes, in element order. With VNNI: q ^ 0x80 = q + 128 (the offset 128
+ * taken off through the activation sums); without: |q|, the sign moving onto the activations (wneg). */
+AI __m512i load_w2(const char *row, int64_t i, int two, const int vnni, __mmask64 *wneg, float *d0, float *d1) {
     const block_q8_0 *b = (const block_q8_0 *)row + i;
     *d0 = h2f(b[0].d);
     *d1 = two ? h2f(b[1].d) : 0.0f;
@@ -162,14 +130,11 @@ AI __m512i load_w2(const char *row, int64_t i, int two, const int wk, const int 
     return _mm512_abs_epi8(q);
 }
 
-AI void q80_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                      const int R, const int C, const int wk, const int vnni) {
-    const int64_t nb = n / QK8_0;
-    const int64_t wbs = wk == W_Q4_0 ? (int64_t)sizeof(block_q4_0)
-                        : wk == W_Q5_0 ? (int64_t)sizeof(block_q5_0) : (int64_t)sizeof(block_q8_0);
-    /* weights are offset by +8 (Q4_0), +16 (Q5_0) or +128 (Q8_0 on VNNI): subtract offset * sum(x). Without
-     * VNNI, maddubs' int16 pair sums stay below saturation: <= 2 * 31 * 127 for Q5_0. */
-    const int offset_shift = wk == W_Q4_0 ? 3 : wk == W_Q5_0 ? 4 : 7, use_offset = wk != W_Q8_0 || vnni;
+AI void q8_0_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                       const int R, const int C, const int vnni) {
+    const int64_t nb = n / QK8_0, wbs = (int64_t)sizeof(block_q8_0);
+    /* on VNNI the weights are offset by +128: subtract 128 * sum(x) */
+    const int offset_shift = 7, use_offset = vnni;
     __m512 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i += 2) {
@@ -180,7 +145,7 @@ AI void q80_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int
         UNROLL for (int r = 0; r < R; r++) {
             float d0, d1;
             _mm_prefetch(w + r * rb + i * wbs + PF_AHEAD(R, rb), _MM_HINT_T0);
-            wu[r] = load_w2(w + r * rb, i, two, wk, vnni, &wneg[r], &d0, &d1);
+            wu[r] = load_w2(w + r * rb, i, two, vnni, &wneg[r], &d0, &d1);
             wd[r] = bcast2(d0, d1);
         }
         UNROLL for (int c = 0; c < C; c++) {
@@ -202,18 +167,10 @@ AI void q80_tile_kind(const char *w, int64_t rb, const char *xa, int64_t xb, int
     store_tile(acc, y, ldy, R, C);
 }
 
-#define q8_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q8_0, 0)
-#define q4_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_0, 0)
-#define q5_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_0, 0)
-#define q8_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q8_0, 1)
-#define q4_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_0, 1)
-#define q5_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q80_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_0, 1)
+#define q8_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q8_0_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, 0)
+#define q8_0v_tile(w, rb, xa, xb, n, y, ldy, R, C) q8_0_tile_kind(w, rb, xa, xb, n, y, ldy, R, C, 1)
 TILES(q8_0)
-TILES(q4_0)
 TILES(q8_0v)
-TILES(q4_0v)
-TILES(q5_0)
-TILES(q5_0v)
 
 /* ---- K-quants. Sub-block scales multiply the int16 pair sums inside madd_epi16 for free; vpdpbusd would
  * leave int32 sums needing a separate multiply per sub-block, so these use maddubs/madd with or without VNNI. */
@@ -280,66 +237,6 @@ AI void q4_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t
 }
 TILES(q4_K)
 
-AI void q6_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                  const int R, const int C) {
-    const int64_t nb = n / QK_K;
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x03);
-    __m512 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        __m512i isum[4][4];
-        __m256i s16[4];
-        UNROLL for (int r = 0; r < R; r++) {
-            const block_q6_K *b = (const block_q6_K *)(w + r * rb) + i;
-            const char *p = (const char *)b;
-            _mm_prefetch(p + PF_AHEAD(R, rb), _MM_HINT_T0);
-            _mm_prefetch(p + PF_AHEAD(R, rb) + 64, _MM_HINT_T0);
-            _mm_prefetch(p + PF_AHEAD(R, rb) + 128, _MM_HINT_T0);
-            _mm_prefetch(p + PF_AHEAD(R, rb) + 192, _MM_HINT_T0);
-            s16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
-            UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm512_setzero_si512();
-        }
-        /* per half of 128: part 0 = elements 0..63 (ql low nibbles, qh bits 0-1 then 2-3), part 1 = 64..127
-         * (ql high nibbles, qh bits 4-5 then 6-7); each 128-bit lane is one 16-wide sub-block */
-        for (int g = 0; g < 4; g++) {
-            const int half = g / 2, part = g % 2;
-            __m512i q[4], sc[4];
-            /* 128-bit lane L (one sub-block) takes scale 4 * g + L */
-            const long long u = 0x0001000100010001ll;
-            const __m512i idx = _mm512_set_epi64(u * (4 * g + 3), u * (4 * g + 3), u * (4 * g + 2), u * (4 * g + 2),
-                                                 u * (4 * g + 1), u * (4 * g + 1), u * (4 * g), u * (4 * g));
-            UNROLL for (int r = 0; r < R; r++) {
-                const block_q6_K *b = (const block_q6_K *)(w + r * rb) + i;
-                const __m512i ql = _mm512_loadu_si512((const void *)(b->ql + 64 * half));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * half));
-                const __m512i lo4 = part ? _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4) : _mm512_and_si512(ql, m4);
-                const __m512i hz = part ? cat256(_mm256_srli_epi16(qh, 4), _mm256_srli_epi16(qh, 6))
-                                        : cat256(qh, _mm256_srli_epi16(qh, 2));
-                q[r] = _mm512_or_si512(lo4, _mm512_slli_epi16(_mm512_and_si512(hz, m3), 4));
-                sc[r] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(s16[r]));
-            }
-            UNROLL for (int c = 0; c < C; c++) {
-                const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
-                const __m512i xv = _mm512_loadu_si512((const void *)(xk->qs + 64 * g));
-                UNROLL for (int r = 0; r < R; r++)
-                    isum[r][c] = _mm512_add_epi32(isum[r][c], _mm512_madd_epi16(_mm512_maddubs_epi16(q[r], xv), sc[r]));
-            }
-        }
-        UNROLL for (int c = 0; c < C; c++) {
-            const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)xk->bsums);
-            UNROLL for (int r = 0; r < R; r++) {
-                const block_q6_K *b = (const block_q6_K *)(w + r * rb) + i;
-                /* the -32 offset of every q6: 32 * sum(sc * bsum) */
-                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(s16[r], bs), 5);
-                const __m512i t = _mm512_sub_epi32(isum[r][c], _mm512_inserti64x4(_mm512_setzero_si512(), corr, 0));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_set1_ps(h2f(b->d) * xk->d), acc[r][c]);
-            }
-        }
-    }
-    store_tile(acc, y, ldy, R, C);
-}
-TILES(q6_K)
 
 /* ---- entry points ---- */
 
@@ -355,12 +252,7 @@ MATMUL(f16, n * 2, n * 4)
 MATMUL(bf16, n * 2, n * 4)
 MATMUL(q8_0, Q8_0_ACT, Q8_0_ACT)
 MATMUL(q8_0v, Q8_0_ACT, Q8_0_ACT)
-MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), Q8_0_ACT)
-MATMUL(q4_0v, n / QK4_0 * (int64_t)sizeof(block_q4_0), Q8_0_ACT)
-MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), Q8_0_ACT)
-MATMUL(q5_0v, n / QK5_0 * (int64_t)sizeof(block_q5_0), Q8_0_ACT)
 MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), Q8_K_ACT)
-MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), Q8_K_ACT)
 
 /* VNNI is chosen once here. The SIMDe-emulated test build reports no AVX-512 features at all, yet both paths
  * must be held against the reference there: PMX_EMU_VNNI=1 selects the VNNI path in that build only (a second
@@ -374,19 +266,39 @@ static int use_vnni(void) {
 #endif
 }
 
-/* prepare stays the AVX2 one registered before this, except for Q4_0/Q5_0, whose AVX2 kernels read a layout of
- * their own: these kernels read the standard Q8_0 blocks. */
+/* The AVX2 kernels registered before this, kept where they measured faster. */
+static pmx_matmul_fn avx2_gemv_q8_0, avx2_gemv_q4_K, zmm_q8_0;
+
+/* Decode (batch 1) on the AVX2 GEMV, larger batches on the zmm tiles: both read the standard activation blocks. */
+static void matmul_q8_0_mixed(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,
+                              int64_t r0, int64_t r1) {
+    (batch == 1 ? avx2_gemv_q8_0 : zmm_q8_0)(w, n, xa, batch, y, ldy, r0, r1);
+}
+static void matmul_q4_K_mixed(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,
+                              int64_t r0, int64_t r1) {
+    (batch == 1 ? avx2_gemv_q4_K : matmul_q4_K)(w, n, xa, batch, y, ldy, r0, r1);
+}
+
+/* Which kernel per type and batch, as measured on the one AVX-512 CPU we have run (AMD Zen 4, whose 512-bit ops issue
+ * as two 256-bit halves; pmx_matmul, one thread, 5632 x 2048 weights, batch 4 / 16 / 128 in GFLOP/s, GEMV on 32768 x
+ * 4096 in GB/s; AVX2 vs these zmm kernels):
+ *   Q8_0 (VNNI)  GEMV 14.6 vs 13.0   batches 61 / 59 / 78 (float panels) vs 89 / 89 / 91   -> AVX2 GEMV, zmm otherwise
+ *   Q4_K         GEMV 20.2 vs 13.6   batches 100 / 92 / 68 vs 110 / 108 / 101             -> AVX2 GEMV, zmm otherwise
+ *   Q4_0         GEMV 21.1 vs 11.4   batches 97 / 137 / 94 vs 82 / 95 / 86                -> AVX2 throughout
+ *   Q6_K         GEMV 22.4 vs 11.7   batches 119 / 114 / 103 vs 81 / 82 / 91              -> AVX2 throughout
+ *   Q5_0         batches 98 / 79 vs 73 / 86 (4 / 16)                                       -> AVX2 throughout
+ * The AVX2 Q4_0/Q5_0 kernels fold 8 blocks per int16 sum and read activations prepared in their order; these tiles
+ * pay a scale broadcast and a convert per pair of blocks. Float types: zmm tiles, the AVX2 float-panel GEMM from
+ * PMX_GEMM_MIN_BATCH. Without VNNI (not measured: no such CPU here) the same choice. */
 void pmx_avx512_register_matmul(pmx_kernels *k) {
     const int vnni = use_vnni();
     k->matmul[PMX_T_F32].matmul = matmul_f32;
     k->matmul[PMX_T_F16].matmul = matmul_f16;
     k->matmul[PMX_T_BF16].matmul = matmul_bf16;
-    k->matmul[PMX_T_Q8_0].matmul = vnni ? matmul_q8_0v : matmul_q8_0;
-    k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, vnni ? matmul_q4_0v : matmul_q4_0, NULL};
-    k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, vnni ? matmul_q5_0v : matmul_q5_0, NULL};
-    k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K;
-    k->matmul[PMX_T_Q6_K].matmul = matmul_q6_K;
-    /* The AVX2 float-panel GEMM was measured against the AVX2 int8 tiles only (on a Zen 3, no AVX-512 here); these
-     * kernels (with VNNI: 64 int8 products per instruction) keep every batch until measured against it. */
-    memset(k->gemm, 0, sizeof k->gemm);
+    avx2_gemv_q8_0 = k->matmul[PMX_T_Q8_0].matmul;
+    avx2_gemv_q4_K = k->matmul[PMX_T_Q4_K].matmul;
+    zmm_q8_0 = vnni ? matmul_q8_0v : matmul_q8_0;
+    k->matmul[PMX_T_Q8_0].matmul = matmul_q8_0_mixed;
+    k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K_mixed;
+    k->gemm[PMX_T_Q8_0] = (pmx_matmul_kernel){0};
 }
