@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 3
+#define PMX_ABI_VERSION 4
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -104,7 +104,7 @@ PMX_EXPORT int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64
 PMX_EXPORT int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n);
 
 /* Scratch bytes pmx_matmul needs for `batch` activation rows of n_cols (the activations quantized, laid out as the
- * kernel of the ISA in use reads them: the size may differ between ISAs, so ask again after pmx_force_isa). */
+ * kernel of the ISA in use reads them for a batch of this size: ask again after pmx_force_isa). */
 PMX_EXPORT int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch);
 
 /* y[b][r] = sum_k W[r][k] * x[b][k] for r < n_rows, b < batch. W: n_rows rows of n_cols elements of `type`
@@ -114,6 +114,24 @@ PMX_EXPORT int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_
  * products. batch > 1 runs as a GEMM (register tiles over rows and batch columns). */
 PMX_EXPORT int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
                               const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes);
+
+/* Interleaved weights: Q4_0 and Q8_0 matrices whose row count is a multiple of 16 can be repacked once (same bytes,
+ * 16 rows side by side per block) so that a kernel computes 16 rows with each int8 dot-product instruction and streams
+ * one contiguous run per 16 rows. Where that is faster (pmx_pack_preferred: AVX-512 VNNI), pack at load and call
+ * pmx_matmul_packed; every ISA computes the packed layout (the scalar reference at least), so results stay right after
+ * pmx_force_isa. pmx_pack_bytes: bytes of the packed matrix (0: no packed layout for this type or row count). */
+PMX_EXPORT int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols);
+/* 1 when the active kernel set computes this type faster packed, else 0. */
+PMX_EXPORT int32_t pmx_pack_preferred(int32_t type);
+/* w (n_rows rows as stored) into dst (pmx_pack_bytes bytes, not overlapping w). */
+PMX_EXPORT int32_t pmx_pack(pmx_pool *pool, int32_t type, void *dst, const void *w, int64_t n_rows, int64_t n_cols);
+PMX_EXPORT int64_t pmx_matmul_packed_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch);
+/* pmx_matmul on packed weights w (written by pmx_pack): the same products, within float summation order. */
+PMX_EXPORT int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
+                                     const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes);
+/* The pages wholly inside [p, p + bytes) of a file mapping are not needed for now (madvise MADV_DONTNEED): the OS may
+ * drop them from this process; a later read maps them again from the file. For weights that were packed. */
+PMX_EXPORT int32_t pmx_release_pages(const void *p, int64_t bytes);
 
 /* Mixture-of-experts SwiGLU feed-forward of n_tok tokens over stacked experts:
  *   out[t] = sum_{j < n_used} w[t][j] * down[e] (silu(gate[e] x[t]) * up[e] x[t]),  e = ids[t][j]

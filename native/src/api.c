@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cpu.h"
 #include "kernels.h"
@@ -183,6 +185,7 @@ int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows
 
 /* Output rows per work chunk: 16 floats fill a cache line, so threads never share a line of y. */
 #define ROW_ALIGN 16
+static_assert(ROW_ALIGN % PMX_PACK_ROWS == 0, "row chunks hold whole groups of packed rows");
 
 struct rmsnorm_args {
     float *y;
@@ -268,11 +271,9 @@ static int64_t matmul_col_block(int64_t act_row_bytes, int64_t batch) {
     return (cb + 3) / 4 * 4;
 }
 
-int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
-                   int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
-    const int t = row_type(type, n_cols);
-    if (t < 0 || !w || !x || !y || n_rows <= 0 || batch <= 0) return PMX_ERR_INVALID_ARG;
-    const pmx_matmul_kernel *mk = pmx_matmul_kernel_for(t, batch);
+/* pmx_matmul and pmx_matmul_packed once the kernel is chosen. */
+static int32_t run_matmul(pmx_pool *pool, const pmx_matmul_kernel *mk, int t, const void *w, int64_t n_rows,
+                          int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
     struct matmul_args a = {.mk = mk, .w = w, .x = x, .xa = (void *)x, .n_rows = n_rows, .n_cols = n_cols,
                             .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(pool))};
     atomic_init(&a.next, 0);
@@ -285,6 +286,74 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
         pmx_pool_run(batch > 1 ? pool : NULL, prepare_task, &a);
     }
     pmx_pool_run(pool, matmul_task, &a);
+    return PMX_OK;
+}
+
+int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
+                   int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
+    const int t = row_type(type, n_cols);
+    if (t < 0 || !w || !x || !y || n_rows <= 0 || batch <= 0) return PMX_ERR_INVALID_ARG;
+    return run_matmul(pool, pmx_matmul_kernel_for(t, batch), t, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+}
+
+/* ---- interleaved (packed) weights ---- */
+
+/* The type index when the interleaved layout exists for this type and shape, else -1. */
+static int packed_type(int32_t type, int64_t n_rows, int64_t n_cols) {
+    const int t = row_type(type, n_cols);
+    return (t == PMX_T_Q4_0 || t == PMX_T_Q8_0) && n_rows > 0 && n_rows % PMX_PACK_ROWS == 0 ? t : -1;
+}
+
+int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols) {
+    const int t = packed_type(type, n_rows, n_cols);
+    return t < 0 ? 0 : pmx_row_bytes(t, n_cols) * n_rows;
+}
+
+int32_t pmx_pack_preferred(int32_t type) {
+    const int t = pmx_type_index(type);
+    return t >= 0 && pmx_k.packed_preferred[t];
+}
+
+struct pack_args {
+    int t;
+    void *dst;
+    const void *w;
+    int64_t n_cols, n_groups;
+};
+
+static void pack_task(void *p, int ith, int nth) {
+    const struct pack_args *a = p;
+    int64_t g0, g1;
+    pmx_split(a->n_groups, 1, ith, nth, &g0, &g1);
+    if (g0 < g1) pmx_ref_pack(a->t, a->dst, a->w, a->n_cols, g0, g1);
+}
+
+int32_t pmx_pack(pmx_pool *pool, int32_t type, void *dst, const void *w, int64_t n_rows, int64_t n_cols) {
+    const int t = packed_type(type, n_rows, n_cols);
+    if (t < 0 || !dst || !w) return PMX_ERR_INVALID_ARG;
+    struct pack_args a = {t, dst, w, n_cols, n_rows / PMX_PACK_ROWS};
+    pmx_pool_run(pool, pack_task, &a);
+    return PMX_OK;
+}
+
+int64_t pmx_matmul_packed_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch) {
+    const int t = packed_type(type, PMX_PACK_ROWS, n_cols);
+    if (t < 0 || batch < 0) return -1;
+    return pmx_kernel_act_row_bytes(&pmx_k.packed[t], t, n_cols) * batch;
+}
+
+int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
+                          int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
+    const int t = packed_type(type, n_rows, n_cols);
+    if (t < 0 || !w || !x || !y || batch <= 0) return PMX_ERR_INVALID_ARG;
+    return run_matmul(pool, &pmx_k.packed[t], t, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+}
+
+int32_t pmx_release_pages(const void *p, int64_t bytes) {
+    if (!p || bytes < 0) return PMX_ERR_INVALID_ARG;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t b = ((uintptr_t)p + page - 1) / page * page, e = ((uintptr_t)p + (uintptr_t)bytes) / page * page;
+    if (e > b && madvise((void *)b, e - b, MADV_DONTNEED) != 0) return PMX_ERR_INVALID_ARG;
     return PMX_OK;
 }
 

@@ -39,6 +39,27 @@ typedef struct {                                                        /* activ
     int16_t bsums[QK_K / 16];                                           /* sums of each 16 qs */
 } block_q8_K;
 
+/* Interleaved layouts (pmx_pack): PMX_PACK_ROWS weight rows side by side, one block column after another, so that one
+ * 64-byte load holds 4 consecutive quants of each of 16 rows: a vpdpbusd operand whose 16 int32 lanes are the 16 rows'
+ * dot products (no horizontal sums, one weight stream per 16 rows). The same bytes as the rows, placed differently. */
+#define PMX_PACK_ROWS 16
+typedef struct {                                                        /* Q4_0, one block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS];                                          /* the rows' scales */
+    uint8_t qs[4][PMX_PACK_ROWS][4];                                    /* [s][r][j]: qs[4s + j] of row r: low nibble */
+} block_q4_0x16;                                                        /* element 4s + j, high nibble 16 + 4s + j */
+typedef struct {                                                        /* Q8_0, one block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS];
+    uint8_t qs[8][PMX_PACK_ROWS][4];                                    /* [s][r][j]: qs[4s + j] of row r, + 128 */
+} block_q8_0x16;                                                        /* (q ^ 0x80: vpdpbusd's unsigned operand) */
+typedef struct {                                                        /* a Q8_0 activation block for the packed */
+    int8_t qs[QK8_0];                                                   /* kernels: ggml's Q8_0 quants, */
+    float d;                                                            /* the scale as a float, */
+    int32_t sum;                                                        /* -offset * sum(qs): the weights' offset */
+} block_q8_0s;                                                          /* (Q4_0: 8, packed Q8_0: 128) taken off */
+
+static_assert(sizeof(block_q4_0x16) == PMX_PACK_ROWS * 18, "block_q4_0x16 size");
+static_assert(sizeof(block_q8_0x16) == PMX_PACK_ROWS * 34, "block_q8_0x16 size");
+static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s size");
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");

@@ -51,6 +51,8 @@ static double g_worst_kernel[PMX_ISA_COUNT][PMX_T_COUNT]; /* max |y - yref| / (1
 static double g_worst_exact[PMX_T_COUNT];                 /* max |yref - exact| / bound */
 static double g_worst_exact_rel[PMX_T_COUNT];             /* max |yref - exact| / (1 + S) */
 static long g_act_diffs[PMX_ISA_COUNT][PMX_T_COUNT];      /* activation values one step off the reference */
+static double g_worst_packed[PMX_ISA_COUNT][2];           /* packed Q4_0, Q8_0: max |y - yref| / (1 + S) */
+static float x_dummy[64];
 
 /* Largest |x| of each activation block of `bs` values in [k0, k0 + bs). */
 static double act_step_bound(int t, const float *x, int64_t k0) {
@@ -255,6 +257,78 @@ static void check_rejections(void) {
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 500, 2) < 0, "q6_K scratch of a bad width");
 }
 
+/* The packed (interleaved) Q4_0/Q8_0 path: pmx_pack + pmx_matmul_packed on every ISA against pmx_matmul on the scalar
+ * reference. The scalar packed kernel must equal it bit for bit (same integer sums, scales and double sums); the others
+ * within KERNEL_TOL. Rows: multiples of 16 only (others have no packed layout); widths through the block loop's ends;
+ * batches through the 4-column tile's tails; the pool splits rows in whole groups. */
+static void check_packed(pmx_pool *pool) {
+    static const int64_t P_COLS[] = {32, 64, 96, 704, 2048 + 32};
+    static const int64_t P_ROWS[] = {16, 48, 80};
+    static const int64_t P_BATCH[] = {1, 2, 3, 4, 5, 9, 37};
+    static const int P_TYPES[] = {PMX_T_Q4_0, PMX_T_Q8_0};
+    for (int ti = 0; ti < LEN(P_TYPES); ti++) {
+        const int t = P_TYPES[ti];
+        CHECK(pmx_pack_bytes(TYPE_OF[t], 17, 64) == 0 && pmx_pack_bytes(TYPE_OF[t], 32, 48) == 0,
+              "%s: no packed layout for 17 rows or 48 columns", TYPE_NAME[t]);
+        for (int ci = 0; ci < LEN(P_COLS); ci++)
+            for (int ri = 0; ri < LEN(P_ROWS); ri++) {
+                const int64_t n = P_COLS[ci], rows = P_ROWS[ri], wb = pmx_row_bytes(t, n) * rows;
+                CHECK(pmx_pack_bytes(TYPE_OF[t], rows, n) == wb, "%s pack bytes", TYPE_NAME[t]);
+                float *wf = malloc(sizeof(float) * rows * n), *x = malloc(sizeof(float) * 37 * n);
+                float *yref = malloc(sizeof(float) * 37 * rows), *y = malloc(sizeof(float) * 37 * rows);
+                void *w = malloc((size_t)wb), *wp = malloc((size_t)wb);
+                for (int64_t r = 0; r < rows; r++) fill(wf + r * n, n, 0.02f * (1 + (float)(r % 5)));
+                for (int64_t i = 0; i < 37 * n; i++) x[i] = rnd() * (i % 97 == 13 ? 20.0f : 1.5f);
+                CHECK(pmx_quantize(TYPE_OF[t], w, wf, rows, n) == PMX_OK, "quantize");
+                CHECK(pmx_pack(pool, TYPE_OF[t], wp, w, rows, n) == PMX_OK, "pack");
+                for (int bi = 0; bi < LEN(P_BATCH); bi++) {
+                    const int64_t batch = P_BATCH[bi];
+                    if (n > 1024 && batch != 1 && batch != 5) continue;
+                    pmx_force_isa(PMX_ISA_SCALAR);
+                    const int64_t rs = pmx_matmul_scratch_bytes(TYPE_OF[t], n, batch);
+                    void *rsc = malloc((size_t)rs);
+                    CHECK(pmx_matmul(NULL, TYPE_OF[t], w, rows, n, x, batch, yref, rsc, rs) == PMX_OK, "ref matmul");
+                    free(rsc);
+                    for (int ii = 0; ii < g_n_isas; ii++) {
+                        const int32_t isa = g_isas[ii];
+                        if (pmx_force_isa(isa) != PMX_OK) continue;
+                        const int64_t sb = pmx_matmul_packed_scratch_bytes(TYPE_OF[t], n, batch);
+                        unsigned char *sc = malloc((size_t)sb);
+                        for (int p = 0; p < 2; p++) {
+                            for (int64_t i = 0; i < batch * rows; i++) y[i] = NAN;
+                            CHECK(pmx_matmul_packed(p ? pool : NULL, TYPE_OF[t], wp, rows, n, x, batch, y, sc, sb) == PMX_OK,
+                                  "%s packed status", pmx_isa_name(isa));
+                            for (int64_t i = 0; i < batch * rows; i++) {
+                                double sabs = 0;
+                                const int64_t b = i / rows, r = i % rows;
+                                for (int64_t k = 0; k < n; k++) sabs += fabs((double)wf[r * n + k] * x[b * n + k]);
+                                const double rel = fabs((double)y[i] - yref[i]) / (1 + sabs);
+                                const int exact = isa == PMX_ISA_SCALAR;
+                                if (exact ? y[i] != yref[i] : !(rel <= KERNEL_TOL)) {
+                                    CHECK(0, "%s packed %s n=%ld rows=%ld batch=%ld pool=%d: y[b=%ld][r=%ld] = %.9g, ref %.9g",
+                                          pmx_isa_name(isa), TYPE_NAME[t], (long)n, (long)rows, (long)batch, p, (long)b,
+                                          (long)r, y[i], yref[i]);
+                                    break;
+                                }
+                                if (rel == rel) g_worst_packed[isa][ti] = fmax(g_worst_packed[isa][ti], rel);
+                            }
+                        }
+                        free(sc);
+                    }
+                }
+                free(wf), free(x), free(yref), free(y), free(w), free(wp);
+            }
+    }
+    pmx_force_isa(PMX_ISA_AUTO);
+    CHECK(pmx_matmul_packed(NULL, PMX_TYPE_Q4_K, x_dummy, 16, 256, (const float *)x_dummy, 1, (float *)x_dummy, NULL, 0) ==
+              PMX_ERR_INVALID_ARG, "no packed layout for Q4_K");
+    CHECK(pmx_pack(NULL, PMX_TYPE_Q4_0, x_dummy, x_dummy, 17, 32) == PMX_ERR_INVALID_ARG, "pack of 17 rows refused");
+    for (int ii = 0; ii < g_n_isas; ii++)
+        for (int ti = 0; ti < LEN(P_TYPES); ti++)
+            printf("      %-12s packed %s vs ref: err/(1+S) <= %.3g%s\n", pmx_isa_name(g_isas[ii]), TYPE_NAME[P_TYPES[ti]],
+                   g_worst_packed[g_isas[ii]][ti], g_isas[ii] == PMX_ISA_SCALAR ? " (must be 0)" : "");
+}
+
 int main(void) {
     pmx_kernels ref;
     pmx_kernels_ref(&ref);
@@ -292,6 +366,7 @@ int main(void) {
         }
     }
     check_rejections();
+    check_packed(pool);
 
     for (int t = 0; t < PMX_T_COUNT; t++) {
         printf("%-5s ref vs exact: err/(1+S) <= %.3g", TYPE_NAME[t], g_worst_exact_rel[t]);

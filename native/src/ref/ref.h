@@ -22,6 +22,9 @@ void pmx_ref_rope_cache(const pmx_rope_args *a, int32_t pos, int64_t p0, int64_t
 
 /* Area registration: each fills its entries of the table. */
 void pmx_ref_register_matmul(pmx_kernels *k);
+void pmx_ref_register_packed(pmx_kernels *k);
+/* Rows [0, n_rows) (a multiple of PMX_PACK_ROWS) of Q4_0 or Q8_0 weights into their interleaved layout, groups [g0, g1). */
+void pmx_ref_pack(int type_index, void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1);
 void pmx_ref_register_ops(pmx_kernels *k);
 void pmx_ref_register_attention(pmx_kernels *k);
 

@@ -12,6 +12,7 @@ void pmx_kernels_ref(pmx_kernels *k) {
     k->rmsnorm_f32 = pmx_ref_rmsnorm_f32;
     k->read_bytes = read_bytes;
     pmx_ref_register_matmul(k);
+    pmx_ref_register_packed(k);
     pmx_ref_register_ops(k);
     pmx_ref_register_attention(k);
 }

@@ -9,6 +9,9 @@ uint64_t pmx_avx512_read_bytes(const uint8_t *p, int64_t b0, int64_t b1);
 
 /* Area registration: each overrides its entries of the table. */
 void pmx_avx512_register_matmul(pmx_kernels *k);
+void pmx_avx512_register_packed(pmx_kernels *k);
+/* 1 when the VNNI kernels run: the CPU has AVX512_VNNI (in the SIMDe test build: PMX_EMU_VNNI=1). */
+int pmx_avx512_vnni(void);
 void pmx_avx512_register_ops(pmx_kernels *k);
 void pmx_avx512_register_attention(pmx_kernels *k);
 

@@ -257,7 +257,7 @@ MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), Q8_K_ACT)
 /* VNNI is chosen once here. The SIMDe-emulated test build reports no AVX-512 features at all, yet both paths
  * must be held against the reference there: PMX_EMU_VNNI=1 selects the VNNI path in that build only (a second
  * ctest registration sets it), and a real build listens to the CPU alone. */
-static int use_vnni(void) {
+int pmx_avx512_vnni(void) {
 #ifdef PMX_SIMDE_AVX512
     const char *e = getenv("PMX_EMU_VNNI");
     return e && e[0] == '1';
@@ -291,7 +291,7 @@ static void matmul_q4_K_mixed(const void *w, int64_t n, const void *xa, int64_t 
  * pay a scale broadcast and a convert per pair of blocks. Float types: zmm tiles, the AVX2 float-panel GEMM from
  * PMX_GEMM_MIN_BATCH. Without VNNI (not measured: no such CPU here) the same choice. */
 void pmx_avx512_register_matmul(pmx_kernels *k) {
-    const int vnni = use_vnni();
+    const int vnni = pmx_avx512_vnni();
     k->matmul[PMX_T_F32].matmul = matmul_f32;
     k->matmul[PMX_T_F16].matmul = matmul_f16;
     k->matmul[PMX_T_BF16].matmul = matmul_bf16;

@@ -1,0 +1,85 @@
+/* Scalar reference of the interleaved (packed) Q4_0/Q8_0 layouts: packing, activation preparation and the matmul.
+ * Same integer sums and scales as ref/matmul.c's dot products, so the results equal pmx_matmul's reference bit for bit. */
+#include <string.h>
+#include "ref.h"
+
+void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    const int64_t nb = n_cols / QK8_0;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++)
+            if (t == PMX_T_Q4_0) {
+                block_q4_0x16 *o = (block_q4_0x16 *)dst + g * nb + i;
+                for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                    const block_q4_0 *b = (const block_q4_0 *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                    o->d[r] = b->d;
+                    for (int s = 0; s < 4; s++) memcpy(o->qs[s][r], b->qs + 4 * s, 4);
+                }
+            } else {
+                block_q8_0x16 *o = (block_q8_0x16 *)dst + g * nb + i;
+                for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                    const block_q8_0 *b = (const block_q8_0 *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                    o->d[r] = b->d;
+                    for (int s = 0; s < 8; s++)
+                        for (int j = 0; j < 4; j++) o->qs[s][r][j] = (uint8_t)b->qs[4 * s + j] ^ 0x80;
+                }
+            }
+}
+
+/* ggml's Q8_0 quants of each block, the scale widened to float, and -offset * sum(qs). */
+static void prepare_q8_0s(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1, int offset) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q8_0 q;
+            pmx_ref_quantize_row_q8_0(&q, x + b * n + i * QK8_0, QK8_0);
+            block_q8_0s *o = (block_q8_0s *)xa + b * nb + i;
+            int32_t sum = 0;
+            for (int j = 0; j < QK8_0; j++) sum += q.qs[j];
+            memcpy(o->qs, q.qs, QK8_0);
+            o->d = pmx_half_to_f32(q.d);
+            o->sum = -offset * sum;
+        }
+}
+static void prepare_q4_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 8); }
+static void prepare_q8_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 128); }
+
+static int64_t act_row_bytes_q8_0s(int64_t n) { return n / QK8_0 * (int64_t)sizeof(block_q8_0s); }
+
+/* Unsigned quant k (0..31) of row r in a packed block: Q4_0 nibble, Q8_0 q + 128. */
+static int quant(const void *blk, int t, int r, int k) {
+    if (t == PMX_T_Q8_0) return ((const block_q8_0x16 *)blk)->qs[k / 4][r][k % 4];
+    const int j = k % 16;
+    const uint8_t v = ((const block_q4_0x16 *)blk)->qs[j / 4][r][j % 4];
+    return k < 16 ? v & 0x0f : v >> 4;
+}
+
+static void matmul_packed(int t, const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,
+                          int64_t r0, int64_t r1) {
+    const int64_t nb = n / QK8_0, bb = t == PMX_T_Q4_0 ? (int64_t)sizeof(block_q4_0x16) : (int64_t)sizeof(block_q8_0x16);
+    for (int64_t g = r0 / PMX_PACK_ROWS; g < r1 / PMX_PACK_ROWS; g++)
+        for (int64_t c = 0; c < batch; c++)
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                double s = 0;
+                for (int64_t i = 0; i < nb; i++) {
+                    const char *blk = (const char *)w + (g * nb + i) * bb;
+                    const block_q8_0s *x = (const block_q8_0s *)xa + c * nb + i;
+                    int32_t sumi = x->sum; /* the offset: Q4_0's 8, Q8_0's 128 */
+                    for (int k = 0; k < QK8_0; k++) sumi += quant(blk, t, r, k) * x->qs[k];
+                    s += (double)sumi * pmx_half_to_f32(((const pmx_half *)blk)[r]) * x->d;
+                }
+                y[c * ldy + g * PMX_PACK_ROWS + r] = (float)s;
+            }
+}
+static void matmul_q4_0x16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                           int64_t r1) {
+    matmul_packed(PMX_T_Q4_0, w, n, xa, batch, y, ldy, r0, r1);
+}
+static void matmul_q8_0x16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                           int64_t r1) {
+    matmul_packed(PMX_T_Q8_0, w, n, xa, batch, y, ldy, r0, r1);
+}
+
+void pmx_ref_register_packed(pmx_kernels *k) {
+    k->packed[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0x16, matmul_q4_0x16, act_row_bytes_q8_0s};
+    k->packed[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_q8_0x16, act_row_bytes_q8_0s};
+}
