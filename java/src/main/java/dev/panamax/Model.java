@@ -3,6 +3,8 @@ package dev.panamax;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.kernels.Backend;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.tensor.GgmlType;
 import dev.panamax.tokenizer.ChatTemplate;
@@ -14,7 +16,8 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * A GGUF model loaded once (the file mapped read-only, weights never copied) from which many {@link Session}s are
+ * A GGUF model loaded once (the file mapped read-only, weights used in place, or repacked once into the interleaved
+ * layout where the kernels compute faster that way: {@link Options#packWeights}) from which many {@link Session}s are
  * opened, each with its own KV cache. Thread-safe: sessions may be opened and used from many threads at once (each
  * session by one thread at a time). {@link #close()} closes the sessions still open and unmaps the file; it must not
  * race with their use.
@@ -27,30 +30,36 @@ public final class Model implements AutoCloseable {
      * @param contextLength default positions per session (<= 0: min(context_length, 4096))
      * @param batchSize     prompt tokens per forward step (llama.cpp's ubatch, default 512)
      * @param kvType        F16 (default) or F32
+     * @param packWeights   repack at load the matrices the kernels compute faster interleaved (default; see
+     *                      {@link dev.panamax.model.PackedWeights}: costs one pass over them at load, no memory)
      */
-    public record Options(Backend backend, int threads, int contextLength, int batchSize, GgmlType kvType) {
+    public record Options(Backend backend, int threads, int contextLength, int batchSize, GgmlType kvType, boolean packWeights) {
         public static Options defaults() {
-            return new Options(null, 0, 0, 512, GgmlType.F16);
+            return new Options(null, 0, 0, 512, GgmlType.F16, true);
         }
 
         public Options withBackend(Backend b) {
-            return new Options(b, threads, contextLength, batchSize, kvType);
+            return new Options(b, threads, contextLength, batchSize, kvType, packWeights);
         }
 
         public Options withThreads(int t) {
-            return new Options(backend, t, contextLength, batchSize, kvType);
+            return new Options(backend, t, contextLength, batchSize, kvType, packWeights);
         }
 
         public Options withContextLength(int n) {
-            return new Options(backend, threads, n, batchSize, kvType);
+            return new Options(backend, threads, n, batchSize, kvType, packWeights);
         }
 
         public Options withBatchSize(int n) {
-            return new Options(backend, threads, contextLength, n, kvType);
+            return new Options(backend, threads, contextLength, n, kvType, packWeights);
         }
 
         public Options withKvType(GgmlType t) {
-            return new Options(backend, threads, contextLength, batchSize, t);
+            return new Options(backend, threads, contextLength, batchSize, t, packWeights);
+        }
+
+        public Options withPackWeights(boolean on) {
+            return new Options(backend, threads, contextLength, batchSize, kvType, on);
         }
     }
 
@@ -85,6 +94,12 @@ public final class Model implements AutoCloseable {
             if (tok.vocabSize() > w.vocabSize()) {
                 throw new GgufFormatException("the tokenizer has " + tok.vocabSize() + " tokens, token_embd.weight only "
                         + w.vocabSize() + " rows");
+            }
+            if (options.packWeights()) {
+                // the kernels the sessions will use decide (each session makes its own of the same kind)
+                try (Kernels k = KernelsProvider.create(options.backend(), options.threads())) {
+                    w.pack(k);
+                }
             }
             return new Model(f, w, tok, options);
         } catch (IOException | RuntimeException e) {
@@ -162,6 +177,7 @@ public final class Model implements AutoCloseable {
         if (closed) return;
         closed = true;
         for (Session s : sessions.toArray(new Session[0])) s.close();
+        weights.packed().close();
         file.close();
     }
 }

@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)3L;
+    private static final int PMX_ABI_VERSION = (int)4L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 3
+     * #define PMX_ABI_VERSION 4
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -1209,6 +1209,385 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_matmul", pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
             }
             return (int)mh$.invokeExact(pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_pack_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_pack_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static FunctionDescriptor pmx_pack_bytes$descriptor() {
+        return pmx_pack_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static MethodHandle pmx_pack_bytes$handle() {
+        return pmx_pack_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static MemorySegment pmx_pack_bytes$address() {
+        return pmx_pack_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static long pmx_pack_bytes(int type, long n_rows, long n_cols) {
+        var mh$ = pmx_pack_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_pack_bytes", type, n_rows, n_cols);
+            }
+            return (long)mh$.invokeExact(type, n_rows, n_cols);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_pack_preferred {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_pack_preferred");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_pack_preferred(int32_t type)
+     * }
+     */
+    public static FunctionDescriptor pmx_pack_preferred$descriptor() {
+        return pmx_pack_preferred.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_pack_preferred(int32_t type)
+     * }
+     */
+    public static MethodHandle pmx_pack_preferred$handle() {
+        return pmx_pack_preferred.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_pack_preferred(int32_t type)
+     * }
+     */
+    public static MemorySegment pmx_pack_preferred$address() {
+        return pmx_pack_preferred.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_pack_preferred(int32_t type)
+     * }
+     */
+    public static int pmx_pack_preferred(int type) {
+        var mh$ = pmx_pack_preferred.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_pack_preferred", type);
+            }
+            return (int)mh$.invokeExact(type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_pack {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_pack");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_pack(pmx_pool *pool, int32_t type, void *dst, const void *w, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static FunctionDescriptor pmx_pack$descriptor() {
+        return pmx_pack.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_pack(pmx_pool *pool, int32_t type, void *dst, const void *w, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static MethodHandle pmx_pack$handle() {
+        return pmx_pack.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_pack(pmx_pool *pool, int32_t type, void *dst, const void *w, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static MemorySegment pmx_pack$address() {
+        return pmx_pack.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_pack(pmx_pool *pool, int32_t type, void *dst, const void *w, int64_t n_rows, int64_t n_cols)
+     * }
+     */
+    public static int pmx_pack(MemorySegment pool, int type, MemorySegment dst, MemorySegment w, long n_rows, long n_cols) {
+        var mh$ = pmx_pack.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_pack", pool, type, dst, w, n_rows, n_cols);
+            }
+            return (int)mh$.invokeExact(pool, type, dst, w, n_rows, n_cols);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_matmul_packed_scratch_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_matmul_packed_scratch_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_packed_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static FunctionDescriptor pmx_matmul_packed_scratch_bytes$descriptor() {
+        return pmx_matmul_packed_scratch_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_packed_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static MethodHandle pmx_matmul_packed_scratch_bytes$handle() {
+        return pmx_matmul_packed_scratch_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_packed_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static MemorySegment pmx_matmul_packed_scratch_bytes$address() {
+        return pmx_matmul_packed_scratch_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t pmx_matmul_packed_scratch_bytes(int32_t type, int64_t n_cols, int64_t batch)
+     * }
+     */
+    public static long pmx_matmul_packed_scratch_bytes(int type, long n_cols, long batch) {
+        var mh$ = pmx_matmul_packed_scratch_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_matmul_packed_scratch_bytes", type, n_cols, batch);
+            }
+            return (long)mh$.invokeExact(type, n_cols, batch);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_matmul_packed {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_matmul_packed");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static FunctionDescriptor pmx_matmul_packed$descriptor() {
+        return pmx_matmul_packed.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static MethodHandle pmx_matmul_packed$handle() {
+        return pmx_matmul_packed.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static MemorySegment pmx_matmul_packed$address() {
+        return pmx_matmul_packed.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static int pmx_matmul_packed(MemorySegment pool, int type, MemorySegment w, long n_rows, long n_cols, MemorySegment x, long batch, MemorySegment y, MemorySegment scratch, long scratch_bytes) {
+        var mh$ = pmx_matmul_packed.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_matmul_packed", pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_release_pages {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_release_pages");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_release_pages(const void *p, int64_t bytes)
+     * }
+     */
+    public static FunctionDescriptor pmx_release_pages$descriptor() {
+        return pmx_release_pages.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_release_pages(const void *p, int64_t bytes)
+     * }
+     */
+    public static MethodHandle pmx_release_pages$handle() {
+        return pmx_release_pages.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_release_pages(const void *p, int64_t bytes)
+     * }
+     */
+    public static MemorySegment pmx_release_pages$address() {
+        return pmx_release_pages.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_release_pages(const void *p, int64_t bytes)
+     * }
+     */
+    public static int pmx_release_pages(MemorySegment p, long bytes) {
+        var mh$ = pmx_release_pages.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_release_pages", p, bytes);
+            }
+            return (int)mh$.invokeExact(p, bytes);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -7,6 +7,7 @@ import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelState;
 import dev.panamax.model.ModelWeights;
+import dev.panamax.model.PackedWeights;
 import dev.panamax.tensor.GgmlType;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -93,7 +94,8 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
-        Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed);
+        mo.applyIsa();
+        Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack);
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
         else r.print(out);
@@ -106,8 +108,8 @@ final class BenchCommand implements Callable<Integer> {
      *
      * @throws IllegalArgumentException for counts out of range or a prompt + generation longer than the model's context
      */
-    static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed)
-            throws IOException {
+    static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed,
+                      boolean pack) throws IOException {
         if (nPrompt < 1) throw new IllegalArgumentException("-p must be at least 1, got " + nPrompt);
         if (nGen < 1) throw new IllegalArgumentException("-n must be at least 1, got " + nGen);
         if (reps < 1) throw new IllegalArgumentException("--reps must be at least 1, got " + reps);
@@ -126,6 +128,7 @@ final class BenchCommand implements Callable<Integer> {
             int vocab = w.vocabSize();
             int[] prompt = new SplittableRandom(seed).ints(nPrompt, 0, vocab).toArray();
             try (Kernels k = KernelsProvider.create(backend, threads);
+                 PackedWeights packed = pack ? packed(w, k) : PackedWeights.NONE;
                  ModelState s = w.newState(k, ctx, 512, GgmlType.F16)) {
                 warmUp(s, k, prompt, nGen);
                 double bestPp = 0, bestTg = 0, ttft = 0;
@@ -142,6 +145,12 @@ final class BenchCommand implements Callable<Integer> {
                         w.kvBytesPerToken(GgmlType.F16.blockBytes()));
             }
         }
+    }
+
+    /** Packs as Model.load does (before the run: the load time is not measured). */
+    private static PackedWeights packed(ModelWeights w, Kernels k) {
+        w.pack(k);
+        return w.packed();
     }
 
     /**

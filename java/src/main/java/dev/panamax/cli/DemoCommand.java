@@ -123,7 +123,7 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         out.println("Benchmark (random prompt of 128 tokens, then 32 decoded tokens; after untimed warm-up runs):");
         out.flush();
-        BenchCommand.Result r = BenchCommand.run(file, 128, 32, 0, threads, backend, 1, 42);
+        BenchCommand.Result r = BenchCommand.run(file, 128, 32, 0, threads, backend, 1, 42, true);
         r.print(out);
         out.println();
         out.println("These figures are what TinyLlama-1.1B Q4_0 would run at here; its output would be text, not noise.");

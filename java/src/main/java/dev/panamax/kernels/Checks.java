@@ -1,5 +1,6 @@
 package dev.panamax.kernels;
 
+import dev.panamax.ffi.PanamaxNative;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 
@@ -55,6 +56,16 @@ final class Checks {
         bytes(w, Math.multiplyExact(type.rowBytes(nCols), (long) nRows), "W");
         floats(x, (long) batch * nCols, "x");
         floats(y, (long) batch * nRows, "y");
+    }
+
+    /** A matrix the C core has a packed layout for, and a segment large enough to hold it. */
+    static void packed(GgmlType type, MemorySegment packed, int nRows, int nCols) {
+        type(type, "weight");
+        positive(nRows, "nRows");
+        positive(nCols, "nCols");
+        long need = PanamaxNative.pmx_pack_bytes(type.id(), nRows, nCols);
+        if (need <= 0) throw new IllegalArgumentException("no packed layout for " + nRows + " x " + nCols + " " + type);
+        bytes(packed, need, "packed W");
     }
 
     /**

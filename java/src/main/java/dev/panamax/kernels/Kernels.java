@@ -108,6 +108,31 @@ public interface Kernels extends AutoCloseable {
                 MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
                 MemorySegment up, GgmlType downType, MemorySegment down);
 
+    /**
+     * Bytes of the interleaved layout ({@link #pack}) of an nRows x nCols matrix of {@code type} when this backend computes
+     * it faster that way, else 0 (use the weights as stored). The native backend on AVX-512 VNNI: Q4_0 and Q8_0 with a
+     * row count that is a multiple of 16.
+     */
+    default long packedBytes(GgmlType type, int nRows, int nCols) {
+        return 0;
+    }
+
+    /** Writes w (nRows rows as stored) into dst in the interleaved layout; only where {@link #packedBytes} is not 0. */
+    default void pack(GgmlType type, MemorySegment dst, MemorySegment w, int nRows, int nCols) {
+        throw new UnsupportedOperationException(name() + " has no packed weight layout");
+    }
+
+    /** {@link #matmul} on weights written by {@link #pack}: the same products within float summation order. */
+    default void matmulPacked(GgmlType type, MemorySegment wp, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
+        throw new UnsupportedOperationException(name() + " has no packed weight layout");
+    }
+
+    /**
+     * Tells the OS that the file-mapped pages inside w are not needed for now (they were packed): resident memory stays
+     * about one copy of the weights. A later read maps them again. A no-op where unsupported.
+     */
+    default void releasePages(MemorySegment w) {}
+
     @Override
     void close();
 }

@@ -65,6 +65,37 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public long packedBytes(GgmlType type, int nRows, int nCols) {
+        Checks.type(type, "weight");
+        if (PanamaxNative.pmx_pack_preferred(type.id()) == 0) return 0;
+        return PanamaxNative.pmx_pack_bytes(type.id(), nRows, nCols);
+    }
+
+    @Override
+    public void pack(GgmlType type, MemorySegment dst, MemorySegment w, int nRows, int nCols) {
+        Checks.packed(type, dst, nRows, nCols);
+        Checks.bytes(w, Math.multiplyExact(type.rowBytes(nCols), (long) nRows), "W");
+        offHeap(dst, w);
+        Status.check(PanamaxNative.pmx_pack(live(), type.id(), dst, w, nRows, nCols), "pmx_pack");
+    }
+
+    @Override
+    public void matmulPacked(GgmlType type, MemorySegment wp, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
+        Checks.matmul(type, wp, nRows, nCols, x, batch, y);
+        Checks.packed(type, wp, nRows, nCols);
+        offHeap(wp, x, y);
+        MemorySegment s = scratch(PanamaxNative.pmx_matmul_packed_scratch_bytes(type.id(), nCols, batch));
+        Status.check(PanamaxNative.pmx_matmul_packed(live(), type.id(), wp, nRows, nCols, x, batch, y, s, s.byteSize()),
+                "pmx_matmul_packed");
+    }
+
+    @Override
+    public void releasePages(MemorySegment w) {
+        offHeap(w);
+        Status.check(PanamaxNative.pmx_release_pages(w, w.byteSize()), "pmx_release_pages");
+    }
+
+    @Override
     public void matmulStacked(GgmlType type, MemorySegment w, int nMat, int rows, int cols, long wMatBytes, MemorySegment x,
                               int nTok, int xTokStride, int xMatStride, MemorySegment y, int yTokStride, int yMatStride) {
         Checks.matmulStacked(type, w, nMat, rows, cols, wMatBytes, x, nTok, xTokStride, xMatStride, y, yTokStride, yMatStride);

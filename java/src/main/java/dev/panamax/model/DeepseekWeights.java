@@ -8,6 +8,7 @@ import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 /**
  * The weights of a {@code deepseek2} model as views of the mapped GGUF file (zero copy), every shape and type checked
@@ -142,6 +143,14 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
             }
         }
         return new Stacked(GgmlType.F32, kB.length, kvLora, nope, headBytes, all);
+    }
+
+    @Override
+    void layerMatrices(List<Weight> out) {
+        for (Layer l : layers)
+            for (Weight w : new Weight[] {l.wq(), l.wqA(), l.wqB(), l.wkvA(), l.wo(), l.gate(), l.up(), l.down(), l.router(),
+                    l.gateShexp(), l.upShexp(), l.downShexp()})
+                if (w != null) out.add(w);
     }
 
     @Override

@@ -4,6 +4,7 @@ import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.tensor.GgmlType;
+import java.util.List;
 
 /**
  * The weights of a Llama-family model as views of the mapped GGUF file (zero copy), with every shape and type
@@ -48,6 +49,11 @@ public final class LlamaWeights extends TransformerWeights<LlamaConfig> {
 
     public static LlamaWeights load(GgufFile file) throws GgufFormatException {
         return new LlamaWeights(file, LlamaConfig.fromMetadata(file.metadata(), vocabSize(file)));
+    }
+
+    @Override
+    void layerMatrices(List<Weight> out) {
+        for (Layer l : layers) out.addAll(List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down()));
     }
 
     @Override

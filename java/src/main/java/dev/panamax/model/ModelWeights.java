@@ -38,6 +38,15 @@ public interface ModelWeights {
     long kvBytesPerToken(int elementBytes);
 
     /**
+     * Repacks, once and before any session runs, the matrices that {@code kernels} computes faster in its interleaved
+     * layout ({@link PackedWeights}); states made afterwards use the packed copies.
+     */
+    void pack(Kernels kernels);
+
+    /** The packed copies ({@link PackedWeights#NONE} before {@link #pack} or when none was worth it). */
+    PackedWeights packed();
+
+    /**
      * A new sequence state: KV cache for {@code nCtx} positions and activations for batches of up to
      * {@code maxBatch} tokens, computed by {@code kernels} (which the caller keeps and closes).
      */

@@ -108,18 +108,20 @@ public abstract sealed class TransformerState implements ModelState permits Llam
         if (allPositions) {
             if (allLogits == null) allLogits = floats(maxBatch, vocab);
             k.rmsnorm(xb, x, outputNorm.data(), dim, n, eps);
-            k.matmul(output.type(), output.data(), vocab, dim, xb, n, allLogits);
+            matmul(output, xb, n, allLogits);
             MemorySegment.copy(allLogits, 4L * (n - 1) * vocab, logits, 0, 4L * vocab);
         } else {
             k.rmsnorm(xb, x.asSlice(4L * (n - 1) * dim, 4L * dim), outputNorm.data(), dim, 1, eps);
-            k.matmul(output.type(), output.data(), vocab, dim, xb, 1, logits);
+            matmul(output, xb, 1, logits);
         }
         position += n;
     }
 
-    /** out ([n][rows]) = wt · in ([n][cols]) for the n tokens of a batch. */
+    /** out ([n][rows]) = wt · in ([n][cols]) for the n tokens of a batch; on its packed copy when the model has one. */
     final void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
-        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
+        MemorySegment p = weights.packed().get(wt);
+        if (p != null) k.matmulPacked(wt.type(), p, wt.rows(), wt.cols(), in, n, out);
+        else k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
     }
 
     @Override

@@ -3,7 +3,10 @@ package dev.panamax.model;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.gguf.GgufTensor;
+import dev.panamax.kernels.Kernels;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * What the weights of every architecture have, loaded and checked once here: the config, and the two ends of the
@@ -17,6 +20,7 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
     public final Weight tokenEmbd; // (vocab, dim)
     public final Weight outputNorm; // (dim)
     public final Weight output; // (vocab, dim); tokenEmbd when tied
+    private volatile PackedWeights packed = PackedWeights.NONE;
 
     /** Loads the ends of the network; the subclass then loads its layers (so a missing tensor is named in file order). */
     TransformerWeights(GgufFile file, C config) throws GgufFormatException {
@@ -34,6 +38,28 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
         long vocab = embd.shape()[1];
         if (vocab <= 0 || vocab > Integer.MAX_VALUE / 2) throw new GgufFormatException("token_embd.weight: bad vocabulary size " + vocab);
         return (int) vocab;
+    }
+
+    /** The matrices the forward pass multiplies as whole matrices (candidates for packing): the head and the layers'. */
+    public List<Weight> matrices() {
+        List<Weight> m = new ArrayList<>();
+        m.add(output);
+        layerMatrices(m);
+        return m;
+    }
+
+    /** Adds the layers' matrices that go through {@link TransformerState#matmul}. */
+    abstract void layerMatrices(List<Weight> out);
+
+    @Override
+    public void pack(Kernels kernels) {
+        if (packed != PackedWeights.NONE) throw new IllegalStateException("weights are packed already");
+        packed = PackedWeights.pack(matrices(), List.of(tokenEmbd), kernels);
+    }
+
+    @Override
+    public PackedWeights packed() {
+        return packed;
     }
 
     public boolean tiedOutput() {
