@@ -30,7 +30,8 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "microbench", mixinStandardHelpOptions = true,
         description = {"GEMV GB/s per weight type and backend, against a plain memory read (under a minute).",
                 "Types F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K on a matrix far larger than the last-level cache;",
-                "the memory read is measured in the same run."})
+                "the memory read is measured in the same run; Q4_0/Q8_0 also in the packed layout where the kernels",
+                "prefer it (rows marked packed, JSON \"layout\": \"packed\")."})
 final class MicrobenchCommand implements Callable<Integer> {
     static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K};
 
@@ -86,6 +87,25 @@ final class MicrobenchCommand implements Callable<Integer> {
                         gemv.add(row(type, "native", t, measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
                     }
                 }
+                // the interleaved copy that model loading makes where the kernels prefer it (Q4_0/Q8_0 on AVX-512 VNNI)
+                int rows16 = rows / 16 * 16;
+                try (Kernels k1 = new NativeKernels(1)) {
+                    long packedBytes = k1.packedBytes(type, rows16, N_COLS);
+                    if (packedBytes > 0) {
+                        try (Arena pa = Arena.ofShared()) {
+                            MemorySegment packed = pa.allocate(packedBytes, 4096);
+                            k1.pack(type, packed, weights, rows16, N_COLS);
+                            for (int t : threadCounts) {
+                                try (Kernels k = new NativeKernels(t)) {
+                                    Map<String, Object> r = row(type, "native", t,
+                                            measure(() -> k.matmulPacked(type, packed, rows16, N_COLS, x, 1, y), packedBytes));
+                                    r.put("layout", "packed");
+                                    gemv.add(r);
+                                }
+                            }
+                        }
+                    }
+                }
                 for (int t : threadCounts) {
                     try (Kernels k = KernelsProvider.javaKernels("microbench", t)) {
                         gemv.add(row(type, "java", k.threads(), measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
@@ -105,8 +125,9 @@ final class MicrobenchCommand implements Callable<Integer> {
             for (Map<String, Object> m : memRead) out.printf("memory read   %-7s %2d threads  %6.1f GB/s%n", "", m.get("threads"), m.get("gbs"));
             for (Map<String, Object> m : gemv) {
                 double ofRead = 100 * (double) m.get("gbs") / readAt(memRead, (int) m.get("threads"));
-                out.printf("gemv %-6s   %-7s %2d threads  %6.1f GB/s  (%3.0f%% of memory read)%n",
-                        m.get("type"), m.get("backend"), m.get("threads"), m.get("gbs"), ofRead);
+                out.printf("gemv %-6s   %-7s %2d threads  %6.1f GB/s  (%3.0f%% of memory read)%s%n",
+                        m.get("type"), m.get("backend"), m.get("threads"), m.get("gbs"), ofRead,
+                        m.containsKey("layout") ? "  " + m.get("layout") : "");
             }
         }
         return 0;
