@@ -51,6 +51,11 @@ typedef struct {                                                        /* Q8_0,
     pmx_half d[PMX_PACK_ROWS];
     uint8_t qs[8][PMX_PACK_ROWS][4];                                    /* [s][r][j]: qs[4s + j] of row r, + 128 */
 } block_q8_0x16;                                                        /* (q ^ 0x80: vpdpbusd's unsigned operand) */
+typedef struct {                                                        /* Q4_K, one super-block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS], dmin[PMX_PACK_ROWS];
+    uint8_t sc[QK_K / 32][PMX_PACK_ROWS], m[QK_K / 32][PMX_PACK_ROWS];   /* 6-bit scale, min of sub-block j, row r */
+    uint8_t qs[4][8][PMX_PACK_ROWS][4];                                 /* [p][s][r][j]: qs[32p + 4s + j] of row r: */
+} block_q4_Kx16;                                                        /* low nibble sub-block 2p, high 2p + 1 */
 typedef struct {                                                        /* a Q8_0 activation block for the packed */
     int8_t qs[QK8_0];                                                   /* kernels: ggml's Q8_0 quants, */
     float d;                                                            /* the scale as a float, */
@@ -60,6 +65,7 @@ typedef struct {                                                        /* a Q8_
 static_assert(sizeof(block_q4_0x16) == PMX_PACK_ROWS * 18, "block_q4_0x16 size");
 static_assert(sizeof(block_q8_0x16) == PMX_PACK_ROWS * 34, "block_q8_0x16 size");
 static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s size");
+static_assert(sizeof(block_q4_Kx16) == PMX_PACK_ROWS * 144 + 64, "block_q4_Kx16 size: the scales unpacked to bytes");
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");

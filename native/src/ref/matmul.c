@@ -84,14 +84,8 @@ static double dot_q4_K(const void *w, const void *a, int64_t n) {
         const uint8_t *sp = x[i].scales;
         int32_t isum = 0, imins = 0;
         for (int j = 0; j < QK_K / 32; j++) {
-            int sc, m;
-            if (j < 4) {
-                sc = sp[j] & 63;
-                m = sp[j + 4] & 63;
-            } else {
-                sc = (sp[j + 4] & 0xF) | ((sp[j - 4] >> 6) << 4);
-                m = (sp[j + 4] >> 4) | ((sp[j] >> 6) << 4);
-            }
+            uint8_t sc, m;
+            pmx_get_scale_min_k4(j, sp, &sc, &m);
             /* sub-block j: nibble (j & 1) of bytes 32 * (j / 2) .. + 31 */
             const uint8_t *q = x[i].qs + 32 * (j / 2);
             const int shift = 4 * (j & 1);

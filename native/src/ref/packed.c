@@ -1,9 +1,29 @@
-/* Scalar reference of the interleaved (packed) Q4_0/Q8_0 layouts: packing, activation preparation and the matmul.
+/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K layouts: packing, activation preparation and the matmul.
  * Same integer sums and scales as ref/matmul.c's dot products, so the results equal pmx_matmul's reference bit for bit. */
 #include <string.h>
 #include "ref.h"
 
+static void pack_q4_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    const int64_t nb = n_cols / QK_K;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q4_Kx16 *o = (block_q4_Kx16 *)dst + g * nb + i;
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                const block_q4_K *b = (const block_q4_K *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                o->d[r] = b->d;
+                o->dmin[r] = b->dmin;
+                for (int j = 0; j < QK_K / 32; j++) pmx_get_scale_min_k4(j, b->scales, &o->sc[j][r], &o->m[j][r]);
+                for (int p = 0; p < 4; p++)
+                    for (int s = 0; s < 8; s++) memcpy(o->qs[p][s][r], b->qs + 32 * p + 4 * s, 4);
+            }
+        }
+}
+
 void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    if (t == PMX_T_Q4_K) {
+        pack_q4_K(dst, w, n_cols, g0, g1);
+        return;
+    }
     const int64_t nb = n_cols / QK8_0;
     for (int64_t g = g0; g < g1; g++)
         for (int64_t i = 0; i < nb; i++)
@@ -79,7 +99,34 @@ static void matmul_q8_0x16(const void *w, int64_t n, const void *xa, int64_t bat
     matmul_packed(PMX_T_Q8_0, w, n, xa, batch, y, ldy, r0, r1);
 }
 
+/* As ref/matmul.c's dot_q4_K: the integer sums of each sub-block times its scale, the mins against the bsums. */
+static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                           int64_t r1) {
+    const int64_t nb = n / QK_K;
+    for (int64_t g = r0 / PMX_PACK_ROWS; g < r1 / PMX_PACK_ROWS; g++)
+        for (int64_t c = 0; c < batch; c++)
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                double s = 0;
+                for (int64_t i = 0; i < nb; i++) {
+                    const block_q4_Kx16 *b = (const block_q4_Kx16 *)w + g * nb + i;
+                    const block_q8_K *x = (const block_q8_K *)xa + c * nb + i;
+                    int32_t isum = 0, imins = 0;
+                    for (int j = 0; j < QK_K / 32; j++) {
+                        const int p = j / 2, shift = 4 * (j & 1);
+                        int32_t dot = 0;
+                        for (int l = 0; l < 32; l++) dot += ((b->qs[p][l / 4][r][l % 4] >> shift) & 0xF) * x->qs[32 * j + l];
+                        isum += b->sc[j][r] * dot;
+                        imins += b->m[j][r] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+                    }
+                    s += (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
+                }
+                y[c * ldy + g * PMX_PACK_ROWS + r] = (float)s;
+            }
+}
+
+/* After pmx_ref_register_matmul: Q4_K's packed kernel reads the activations its standard kernel's prepare writes. */
 void pmx_ref_register_packed(pmx_kernels *k) {
+    k->packed[PMX_T_Q4_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q4_K].prepare, matmul_q4_Kx16, NULL};
     k->packed[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0x16, matmul_q4_0x16, act_row_bytes_q8_0s};
     k->packed[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_q8_0x16, act_row_bytes_q8_0s};
 }

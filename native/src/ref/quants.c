@@ -196,18 +196,6 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
     return scale;
 }
 
-/* The 6-bit scale and min of sub-block j from the 12 packed bytes: j < 4 in the low 6 bits of bytes j and
- * j + 4; j >= 4 split into a nibble of byte j + 4 and the top 2 bits of bytes j - 4 (scale) and j (min). */
-static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
-    }
-}
-
 static void quantize_q4_K(block_q4_K *y, const float *x, int64_t n) {
     uint8_t L[QK_K], Laux[32];
     float weights[32], mins[QK_K / 32], scales[QK_K / 32];
@@ -244,7 +232,7 @@ static void quantize_q4_K(block_q4_K *y, const float *x, int64_t n) {
         /* requantize against the scales as stored (6-bit, half precision), not the fitted ones */
         for (int j = 0; j < QK_K / 32; j++) {
             uint8_t sc, m;
-            get_scale_min_k4(j, y[i].scales, &sc, &m);
+            pmx_get_scale_min_k4(j, y[i].scales, &sc, &m);
             const float d = pmx_half_to_f32(y[i].d) * sc;
             if (!d) continue;
             const float dm = pmx_half_to_f32(y[i].dmin) * m;
@@ -266,9 +254,9 @@ static void dequantize_q4_K(float *y, const block_q4_K *x, int64_t n) {
         const float d = pmx_half_to_f32(x[i].d), min = pmx_half_to_f32(x[i].dmin);
         for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
             uint8_t sc, m;
-            get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+            pmx_get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
             const float d1 = d * sc, m1 = min * m;
-            get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+            pmx_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
             const float d2 = d * sc, m2 = min * m;
             for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0xF) - m1;
             for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;

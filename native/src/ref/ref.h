@@ -21,6 +21,18 @@ void pmx_ref_rope_cache(const pmx_rope_args *a, int32_t pos, int64_t p0, int64_t
                         float *sin_out);
 
 /* Area registration: each fills its entries of the table. */
+/* The 6-bit scale and min of sub-block j from the 12 packed bytes: j < 4 in the low 6 bits of bytes j and
+ * j + 4; j >= 4 split into a nibble of byte j + 4 and the top 2 bits of bytes j - 4 (scale) and j (min). */
+static inline void pmx_get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+    }
+}
+
 void pmx_ref_register_matmul(pmx_kernels *k);
 void pmx_ref_register_packed(pmx_kernels *k);
 /* Rows [0, n_rows) (a multiple of PMX_PACK_ROWS) of Q4_0 or Q8_0 weights into their interleaved layout, groups [g0, g1). */

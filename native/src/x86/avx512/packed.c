@@ -1,4 +1,4 @@
-/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0 layouts: each vpdpbusd multiplies 4 consecutive quants of
+/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K layouts: each vpdpbusd multiplies 4 consecutive quants of
  * 16 weight rows (one 64-byte load) by 4 activation quants broadcast to every lane, so its 16 int32 lanes are the 16
  * rows' partial dot products: no horizontal sums, one convert and one FMA per block for 16 rows, and one contiguous
  * weight stream per 16 rows. A tile is 16 rows x up to 4 activation columns; the weights' unpacking is shared by them. */
@@ -8,6 +8,11 @@
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
 enum { COLS = 4 };
+
+AI int64_t packed_block_bytes(const int t) {
+    return t == PMX_T_Q4_0 ? (int64_t)sizeof(block_q4_0x16)
+           : t == PMX_T_Q8_0 ? (int64_t)sizeof(block_q8_0x16) : (int64_t)sizeof(block_q4_Kx16);
+}
 
 AI __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -52,15 +57,62 @@ AI void q8_0_block(const block_q8_0x16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
+/* Super-block i of a 16-row Q4_K group against C columns of block_q8_K activations. Per pair p of sub-blocks, 8 loads
+ * of 64 bytes: low nibbles are sub-block 2p, high 2p + 1; their int32 sums times the rows' 6-bit scales (vpmulld) add
+ * into one integer sum per column, the mins times the activations' sub-block sums into another; one convert and FMA
+ * each per super-block. Bounds: a sub-block sum <= 32 * 15 * 127 = 60960, times a scale <= 63, 8 of them: < 2^25. */
+AI void q4_K_block(const block_q4_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512i isum[COLS], imin[COLS];
+    UNROLL for (int c = 0; c < C; c++) isum[c] = imin[c] = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++) {
+        __m512i slo[COLS], shi[COLS];
+        UNROLL for (int c = 0; c < C; c++) slo[c] = shi[c] = _mm512_setzero_si512();
+        UNROLL for (int s = 0; s < 8; s++) {
+            const __m512i v = _mm512_loadu_si512((const void *)b->qs[p][s]);
+            const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            UNROLL for (int c = 0; c < C; c++) {
+                const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 64 * p + 4 * s;
+                slo[c] = _mm512_dpbusd_epi32(slo[c], lo, bcast4(x));
+                shi[c] = _mm512_dpbusd_epi32(shi[c], hi, bcast4(x + 32));
+            }
+        }
+        const __m512i sc0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
+        const __m512i sc1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
+        UNROLL for (int c = 0; c < C; c++)
+            isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(slo[c], sc0), _mm512_mullo_epi32(shi[c], sc1)));
+    }
+    UNROLL for (int j = 0; j < QK_K / 32; j++) {
+        const __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->m[j]));
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
+            imin[c] = _mm512_add_epi32(imin[c], _mm512_mullo_epi32(m, _mm512_set1_epi32(x->bsums[2 * j] + x->bsums[2 * j + 1])));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->dmin));
+    UNROLL for (int c = 0; c < C; c++) {
+        const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(d, dx), acc[c]);
+        acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(imin[c]), _mm512_mul_ps(dmin, dx), acc[c]);
+    }
+}
+
 /* One group of 16 rows (its nb blocks from g) against columns [0, C). The hardware prefetcher follows the one stream;
  * a software hint 1 KB ahead covers the start of the next group's run. */
 AI void group_tile(const char *g, int64_t nb, const char *xa, int64_t xb, float *y, int64_t ldy, const int C,
                    const int t) {
     __m512 acc[COLS];
     UNROLL for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
-    const int64_t bb = t == PMX_T_Q4_0 ? (int64_t)sizeof(block_q4_0x16) : (int64_t)sizeof(block_q8_0x16);
+    const int64_t bb = packed_block_bytes(t);
     for (int64_t i = 0; i < nb; i++) {
         const char *blk = g + i * bb;
+        if (t == PMX_T_Q4_K) {
+            /* 37 lines a super-block: hints 4 super-blocks (~9 KB) ahead */
+            for (int64_t o = 0; o < bb; o += 64) _mm_prefetch(blk + 4 * bb + o, _MM_HINT_T0);
+            q4_K_block((const block_q4_Kx16 *)blk, xa, xb, i, acc, C);
+            continue;
+        }
         UNROLL for (int64_t o = 0; o < bb; o += 64) _mm_prefetch(blk + 1024 + o, _MM_HINT_T0);
         if (t == PMX_T_Q4_0) q4_0_block((const block_q4_0x16 *)blk, xa, xb, i, acc, C);
         else q8_0_block((const block_q8_0x16 *)blk, xa, xb, i, acc, C);
@@ -85,10 +137,11 @@ typedef void (*group_fn)(const char *g, int64_t nb, const char *xa, int64_t xb, 
     static const group_fn name##_tiles[COLS] = {name##_1, name##_2, name##_3, name##_4};
 GROUP_FNS(q4_0x16, PMX_T_Q4_0)
 GROUP_FNS(q8_0x16, PMX_T_Q8_0)
+GROUP_FNS(q4_Kx16, PMX_T_Q4_K)
 
-static void run_groups(const group_fn tiles[COLS], int64_t bb, const void *w, int64_t n, const void *xa, int64_t batch,
-                       float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    const int64_t nb = n / QK8_0, xb = nb * (int64_t)sizeof(block_q8_0s);
+/* bb: bytes of a packed block, nb blocks per row, xb bytes per activation row */
+static void run_groups(const group_fn tiles[COLS], int64_t bb, int64_t nb, int64_t xb, const void *w, const void *xa,
+                       int64_t batch, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r += PMX_PACK_ROWS) {
         const char *g = (const char *)w + r / PMX_PACK_ROWS * nb * bb;
         for (int64_t c = 0; c < batch; c += COLS) {
@@ -100,11 +153,18 @@ static void run_groups(const group_fn tiles[COLS], int64_t bb, const void *w, in
 
 static void matmul_q4_0x16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
                            int64_t r1) {
-    run_groups(q4_0x16_tiles, sizeof(block_q4_0x16), w, n, xa, batch, y, ldy, r0, r1);
+    run_groups(q4_0x16_tiles, sizeof(block_q4_0x16), n / QK8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0s), w, xa, batch, y,
+               ldy, r0, r1);
 }
 static void matmul_q8_0x16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
                            int64_t r1) {
-    run_groups(q8_0x16_tiles, sizeof(block_q8_0x16), w, n, xa, batch, y, ldy, r0, r1);
+    run_groups(q8_0x16_tiles, sizeof(block_q8_0x16), n / QK8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0s), w, xa, batch, y,
+               ldy, r0, r1);
+}
+static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                           int64_t r1) {
+    run_groups(q4_Kx16_tiles, sizeof(block_q4_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch, y, ldy,
+               r0, r1);
 }
 
 /* VNNI only: without it the biased Q8_0 quants (up to 255) would saturate maddubs' int16 pair sums. The prepare
@@ -113,5 +173,7 @@ void pmx_avx512_register_packed(pmx_kernels *k) {
     if (!pmx_avx512_vnni()) return;
     k->packed[PMX_T_Q4_0].matmul = matmul_q4_0x16;
     k->packed[PMX_T_Q8_0].matmul = matmul_q8_0x16;
-    k->packed_preferred[PMX_T_Q4_0] = k->packed_preferred[PMX_T_Q8_0] = 1;
+    /* Q4_K reads the standard Q8_K activations: the AVX2 prepare registered for its standard kernel */
+    k->packed[PMX_T_Q4_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q4_K].prepare, matmul_q4_Kx16, NULL};
+    k->packed_preferred[PMX_T_Q4_0] = k->packed_preferred[PMX_T_Q8_0] = k->packed_preferred[PMX_T_Q4_K] = 1;
 }

@@ -50,6 +50,14 @@ static inline __m512 pmx_emu_cvtepi32_ps(__m512i v) {
     return _mm512_loadu_ps(t);
 }
 #define _mm512_cvtepi32_ps pmx_emu_cvtepi32_ps
+static inline __m512i pmx_emu_cvtepu8_epi32(__m128i v) {
+    uint8_t s[16];
+    uint32_t t[16];
+    _mm_storeu_si128((__m128i *)s, v);
+    for (int i = 0; i < 16; i++) t[i] = s[i];
+    return _mm512_loadu_si512(t);
+}
+#define _mm512_cvtepu8_epi32 pmx_emu_cvtepu8_epi32
 #else
 #include <immintrin.h>
 #endif
