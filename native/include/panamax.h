@@ -133,6 +133,12 @@ PMX_EXPORT int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w
  * drop them from this process; a later read maps them again from the file. For weights that were packed. */
 PMX_EXPORT int32_t pmx_release_pages(const void *p, int64_t bytes);
 
+/* pmx_moe_ffn's packed: bits for the expert tensors written by pmx_pack (the stacked tensor packed as one matrix of
+ * n_expert x rows rows: each expert's rows, a multiple of 16, are whole groups), 0 for tensors as stored. */
+#define PMX_MOE_GATE_PACKED 1
+#define PMX_MOE_UP_PACKED   2
+#define PMX_MOE_DOWN_PACKED 4
+
 /* Mixture-of-experts SwiGLU feed-forward of n_tok tokens over stacked experts:
  *   out[t] = sum_{j < n_used} w[t][j] * down[e] (silu(gate[e] x[t]) * up[e] x[t]),  e = ids[t][j]
  * gate, up: n_expert matrices of n_ff rows x n_embd (types gate_type, up_type); down: n_expert matrices of n_embd rows x n_ff
@@ -141,7 +147,7 @@ PMX_EXPORT int32_t pmx_release_pages(const void *p, int64_t bytes);
 PMX_EXPORT int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff,
                                int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w,
                                int32_t gate_type, const void *gate, int32_t up_type, const void *up,
-                               int32_t down_type, const void *down);
+                               int32_t down_type, const void *down, int32_t packed);
 
 /* n_mat independent products over stacked matrices (per-head weights), each for n_tok activation rows:
  *   y[t*y_tok_stride + m*y_mat_stride + r] = W_m[r] . x[t*x_tok_stride + m*x_mat_stride + 0..cols)   r < rows

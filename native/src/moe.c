@@ -16,6 +16,7 @@
 #define PIECE_ROWS 64
 /* Output rows of down per thread chunk: 16 floats fill a cache line, so threads never share a line. */
 #define ROW_ALIGN 16
+static_assert(PIECE_ROWS % PMX_PACK_ROWS == 0 && ROW_ALIGN % PMX_PACK_ROWS == 0, "pieces of packed experts are whole groups");
 
 struct moe_args {
     const pmx_matmul_kernel *kg, *ku, *kd;
@@ -125,23 +126,36 @@ static int mul_ok(int64_t a, int64_t b, int64_t *r) {
     return !__builtin_mul_overflow(a, b, r) && *r <= ((int64_t)1 << 48);
 }
 
+/* Bytes of one expert's matrix (rows x cols of type t), as stored or packed; 0 when a packed layout does not exist. */
+static int64_t expert_bytes(int t, int32_t type, int64_t rows, int64_t cols, int packed) {
+    int64_t b;
+    if (packed) return pmx_pack_bytes(type, rows, cols);
+    return mul_ok(rows, pmx_row_bytes(t, cols), &b) ? b : 0;
+}
+
 int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff,
                     int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type,
-                    const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down) {
+                    const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down,
+                    int32_t packed) {
     const int tg = row_type(gate_type, n_embd), tu = row_type(up_type, n_embd), td = row_type(down_type, n_ff);
+    const int pg = (packed & PMX_MOE_GATE_PACKED) != 0, pu = (packed & PMX_MOE_UP_PACKED) != 0;
+    const int pd = (packed & PMX_MOE_DOWN_PACKED) != 0;
     if (!out || !x || !ids || !w || !gate || !up || !down || tg < 0 || tu < 0 || td < 0 || n_tok <= 0 ||
-        n_expert <= 0 || n_expert > INT32_MAX || n_used <= 0)
+        n_expert <= 0 || n_expert > INT32_MAX || n_used <= 0 || (packed & ~7))
         return PMX_ERR_INVALID_ARG;
-    int64_t n_pairs, gate_mat, up_mat, down_mat, tmp;
-    if (!mul_ok(n_tok, n_used, &n_pairs) || !mul_ok(n_ff, pmx_row_bytes(tg, n_embd), &gate_mat) ||
-        !mul_ok(n_ff, pmx_row_bytes(tu, n_embd), &up_mat) || !mul_ok(n_embd, pmx_row_bytes(td, n_ff), &down_mat) ||
-        !mul_ok(n_pairs, n_ff, &tmp) || !mul_ok(n_pairs, n_embd, &tmp))
+    int64_t n_pairs, tmp;
+    const int64_t gate_mat = expert_bytes(tg, gate_type, n_ff, n_embd, pg), up_mat = expert_bytes(tu, up_type, n_ff, n_embd, pu);
+    const int64_t down_mat = expert_bytes(td, down_type, n_embd, n_ff, pd);
+    if (!gate_mat || !up_mat || !down_mat || !mul_ok(n_tok, n_used, &n_pairs) || !mul_ok(n_pairs, n_ff, &tmp) ||
+        !mul_ok(n_pairs, n_embd, &tmp))
         return PMX_ERR_INVALID_ARG;
     for (int64_t p = 0; p < n_pairs; p++)
         if (ids[p] < 0 || ids[p] >= n_expert) return PMX_ERR_INVALID_ARG;
 
     struct moe_args a = {
-        .kg = &pmx_k.matmul[tg], .ku = &pmx_k.matmul[tu], .kd = &pmx_k.matmul[td],
+        /* packed matrices: row pieces (PIECE_ROWS) and down's row chunks (ROW_ALIGN) are whole 16-row groups */
+        .kg = pg ? &pmx_k.packed[tg] : &pmx_k.matmul[tg], .ku = pu ? &pmx_k.packed[tu] : &pmx_k.matmul[tu],
+        .kd = pd ? &pmx_k.packed[td] : &pmx_k.matmul[td],
         .x = x, .w = w, .out = out, .gate = gate, .up = up, .down = down,
         .n_tok = n_tok, .n_embd = n_embd, .n_ff = n_ff, .n_used = n_used, .n_pairs = n_pairs,
         .gate_mat_bytes = gate_mat, .up_mat_bytes = up_mat, .down_mat_bytes = down_mat,

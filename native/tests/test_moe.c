@@ -57,7 +57,18 @@ struct experts {
     void *gate, *up, *down;
     float *down_f; /* dequantized down, for S */
     int64_t gate_mat, up_mat, down_mat;
+    void *gate_p, *up_p, *down_p; /* pmx_pack'ed copies where the layout exists, else NULL */
+    int32_t packed;               /* PMX_MOE_*_PACKED bits of the copies */
 };
+
+/* The stacked matrices packed as one of n_mat * rows rows (whole groups per expert), or NULL without a layout. */
+static void *pack_matrices(int32_t type, const void *w, int64_t n_mat, int64_t rows, int64_t cols, pmx_pool *pool) {
+    const int64_t b = pmx_pack_bytes(type, n_mat * rows, cols);
+    if (b == 0 || rows % 16) return NULL;
+    void *p = malloc((size_t)b);
+    CHECK(pmx_pack(pool, type, p, w, n_mat * rows, cols) == PMX_OK, "pack experts");
+    return p;
+}
 
 static void *make_matrices(int32_t type, int64_t n_mat, int64_t rows, int64_t cols, float scale, float **deq) {
     const int t = pmx_type_index(type);
@@ -151,25 +162,29 @@ static void run(const struct experts *x, int64_t n_tok, int64_t n_used, pmx_pool
         const int32_t isa = g_isas[ii];
         if (pmx_force_isa(isa) != PMX_OK) continue;
         const double tol = isa == PMX_ISA_SCALAR ? SCALAR_TOL : ISA_TOL;
-        for (int p = 0; p < 2; p++) {
+        /* the experts as stored, then (where a layout exists) packed: the same products within float order */
+        for (int p = 0; p < 2 * (x->packed ? 2 : 1); p++) {
+            const int32_t pk = p >= 2 ? x->packed : 0;
             for (int64_t i = 0; i < ny; i++) out[i] = NAN;
             memset((char *)out + sizeof(float) * ny, 0xa5, CANARY);
-            const int32_t st = pmx_moe_ffn(p ? pool : NULL, out, xin, n_tok, ne, c->n_ff, c->n_expert, n_used, ids, w,
-                                           c->gt, x->gate, c->ut, x->up, c->dt, x->down);
+            const int32_t st = pmx_moe_ffn(p % 2 ? pool : NULL, out, xin, n_tok, ne, c->n_ff, c->n_expert, n_used, ids, w,
+                                           c->gt, pk & PMX_MOE_GATE_PACKED ? x->gate_p : x->gate, c->ut,
+                                           pk & PMX_MOE_UP_PACKED ? x->up_p : x->up, c->dt,
+                                           pk & PMX_MOE_DOWN_PACKED ? x->down_p : x->down, pk);
             CHECK(st == PMX_OK, "%s status %d", pmx_isa_name(isa), st);
             CHECK(!memcmp((char *)out + sizeof(float) * ny, canary, CANARY), "%s: wrote past out", pmx_isa_name(isa));
             int bad = 0;
             for (int64_t i = 0; i < ny; i++) {
                 const double rel = fabs((double)out[i] - out_ref[i]) / (1 + s[i]);
                 if (!(rel <= tol) && bad++ < 3)
-                    CHECK(rel <= tol, "%s %s/%s/%s n_embd=%ld n_ff=%ld n_expert=%ld n_tok=%ld n_used=%ld pool=%d: "
+                    CHECK(rel <= tol, "%s %s/%s/%s n_embd=%ld n_ff=%ld n_expert=%ld n_tok=%ld n_used=%ld pool=%d packed=%d: "
                           "out[t=%ld][r=%ld] = %.9g, ref %.9g (S %.3g)", pmx_isa_name(isa), type_name(c->gt),
                           type_name(c->ut), type_name(c->dt), (long)ne, (long)c->n_ff, (long)c->n_expert, (long)n_tok,
-                          (long)n_used, p, (long)(i / ne), (long)(i % ne), out[i], out_ref[i], s[i]);
+                          (long)n_used, p % 2, pk, (long)(i / ne), (long)(i % ne), out[i], out_ref[i], s[i]);
                 if (rel == rel) g_worst[isa] = fmax(g_worst[isa], rel);
             }
             /* the pool changes which thread computes what, not the result */
-            if (p == 0) memcpy(out1, out, sizeof(float) * ny);
+            if (p % 2 == 0) memcpy(out1, out, sizeof(float) * ny);
             else {
                 long diffs = 0;
                 for (int64_t i = 0; i < ny; i++) diffs += out[i] != out1[i];
@@ -190,14 +205,14 @@ static void check_rejections(const struct experts *x, pmx_pool *pool) {
     for (int k = 0; k < LEN(bad_ids); k++) {
         for (int i = 0; i < 2 * 64; i++) out[i] = 7;
         CHECK(pmx_moe_ffn(k % 2 ? pool : NULL, out, xin, 2, 64, 96, 32, 2, bad_ids[k], w, c->gt, x->gate, c->ut, x->up,
-                          c->dt, x->down) == PMX_ERR_INVALID_ARG, "bad ids %d", k);
+                          c->dt, x->down, 0) == PMX_ERR_INVALID_ARG, "bad ids %d", k);
         int touched = 0;
         for (int i = 0; i < 2 * 64; i++) touched |= out[i] != 7;
         CHECK(!touched, "bad ids %d: out written before the ids were refused", k);
     }
     const int32_t ids[4] = {0, 1, 2, 3};
 #define MOE(n_tok, n_embd, n_ff, n_expert, n_used, gt, dt)                                                            \
-    pmx_moe_ffn(pool, out, xin, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gt, x->gate, gt, x->up, dt, x->down)
+    pmx_moe_ffn(pool, out, xin, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gt, x->gate, gt, x->up, dt, x->down, 0)
     CHECK(MOE(2, 64, 96, 32, 2, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_OK, "the good call");
     CHECK(MOE(0, 64, 96, 32, 2, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "no tokens");
     CHECK(MOE(2, 48, 96, 32, 2, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "n_embd not a multiple of 32");
@@ -208,8 +223,12 @@ static void check_rejections(const struct experts *x, pmx_pool *pool) {
     CHECK(MOE(2, 64, 96, 32, 0, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "no experts used");
     CHECK(MOE(2, 64, 0, 32, 2, PMX_TYPE_F32, PMX_TYPE_F32) == PMX_ERR_INVALID_ARG, "no n_ff");
 #undef MOE
-    CHECK(pmx_moe_ffn(pool, out, xin, 2, 64, 96, 32, 2, NULL, w, c->gt, x->gate, c->ut, x->up, c->dt, x->down) ==
+    CHECK(pmx_moe_ffn(pool, out, xin, 2, 64, 96, 32, 2, NULL, w, c->gt, x->gate, c->ut, x->up, c->dt, x->down, 0) ==
               PMX_ERR_INVALID_ARG, "no ids");
+    CHECK(pmx_moe_ffn(pool, out, xin, 2, 64, 96, 32, 2, ids, w, c->gt, x->gate, c->ut, x->up, c->dt, x->down, 8) ==
+              PMX_ERR_INVALID_ARG, "unknown packed bit");
+    CHECK(pmx_moe_ffn(pool, out, xin, 2, 64, 72, 32, 2, ids, w, PMX_TYPE_Q4_0, x->gate, PMX_TYPE_Q4_0, x->up, PMX_TYPE_F32,
+                      x->down, PMX_MOE_GATE_PACKED) == PMX_ERR_INVALID_ARG, "packed gate of 72 rows (no whole groups)");
 }
 
 int main(void) {
@@ -230,9 +249,13 @@ int main(void) {
         x.gate_mat = pmx_row_bytes(x.tg, c->n_embd) * c->n_ff;
         x.up_mat = pmx_row_bytes(x.tu, c->n_embd) * c->n_ff;
         x.down_mat = pmx_row_bytes(x.td, c->n_ff) * c->n_embd;
+        x.gate_p = pack_matrices(c->gt, x.gate, c->n_expert, c->n_ff, c->n_embd, pool);
+        x.up_p = pack_matrices(c->ut, x.up, c->n_expert, c->n_ff, c->n_embd, pool);
+        x.down_p = pack_matrices(c->dt, x.down, c->n_expert, c->n_embd, c->n_ff, pool);
+        x.packed = (x.gate_p ? PMX_MOE_GATE_PACKED : 0) | (x.up_p ? PMX_MOE_UP_PACKED : 0) | (x.down_p ? PMX_MOE_DOWN_PACKED : 0);
         for (int ri = 0; ri < LEN(RUNS); ri++) run(&x, RUNS[ri][0], RUNS[ri][1], pool, &ref);
         if (ci == 0) check_rejections(&x, pool);
-        free(x.gate), free(x.up), free(x.down), free(x.down_f);
+        free(x.gate), free(x.up), free(x.down), free(x.down_f), free(x.gate_p), free(x.up_p), free(x.down_p);
     }
 
     for (int ii = 0; ii < g_n_isas; ii++) {

@@ -185,6 +185,33 @@ public class PanamaxNative extends PanamaxNative$shared {
     public static int PMX_ROPE_NEOX() {
         return PMX_ROPE_NEOX;
     }
+    private static final int PMX_MOE_GATE_PACKED = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_MOE_GATE_PACKED 1
+     * }
+     */
+    public static int PMX_MOE_GATE_PACKED() {
+        return PMX_MOE_GATE_PACKED;
+    }
+    private static final int PMX_MOE_UP_PACKED = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_MOE_UP_PACKED 2
+     * }
+     */
+    public static int PMX_MOE_UP_PACKED() {
+        return PMX_MOE_UP_PACKED;
+    }
+    private static final int PMX_MOE_DOWN_PACKED = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_MOE_DOWN_PACKED 4
+     * }
+     */
+    public static int PMX_MOE_DOWN_PACKED() {
+        return PMX_MOE_DOWN_PACKED;
+    }
 
     private static class pmx_abi_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1613,7 +1640,8 @@ public class PanamaxNative extends PanamaxNative$shared {
             PanamaxNative.C_INT,
             PanamaxNative.C_POINTER,
             PanamaxNative.C_INT,
-            PanamaxNative.C_POINTER
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_moe_ffn");
@@ -1624,7 +1652,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down, int32_t packed)
      * }
      */
     public static FunctionDescriptor pmx_moe_ffn$descriptor() {
@@ -1634,7 +1662,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down, int32_t packed)
      * }
      */
     public static MethodHandle pmx_moe_ffn$handle() {
@@ -1644,7 +1672,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down, int32_t packed)
      * }
      */
     public static MemorySegment pmx_moe_ffn$address() {
@@ -1653,16 +1681,16 @@ public class PanamaxNative extends PanamaxNative$shared {
 
     /**
      * {@snippet lang=c :
-     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down)
+     * int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t n_used, const int32_t *ids, const float *w, int32_t gate_type, const void *gate, int32_t up_type, const void *up, int32_t down_type, const void *down, int32_t packed)
      * }
      */
-    public static int pmx_moe_ffn(MemorySegment pool, MemorySegment out, MemorySegment x, long n_tok, long n_embd, long n_ff, long n_expert, long n_used, MemorySegment ids, MemorySegment w, int gate_type, MemorySegment gate, int up_type, MemorySegment up, int down_type, MemorySegment down) {
+    public static int pmx_moe_ffn(MemorySegment pool, MemorySegment out, MemorySegment x, long n_tok, long n_embd, long n_ff, long n_expert, long n_used, MemorySegment ids, MemorySegment w, int gate_type, MemorySegment gate, int up_type, MemorySegment up, int down_type, MemorySegment down, int packed) {
         var mh$ = pmx_moe_ffn.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("pmx_moe_ffn", pool, out, x, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gate_type, gate, up_type, up, down_type, down);
+                traceDowncall("pmx_moe_ffn", pool, out, x, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gate_type, gate, up_type, up, down_type, down, packed);
             }
-            return (int)mh$.invokeExact(pool, out, x, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gate_type, gate, up_type, up, down_type, down);
+            return (int)mh$.invokeExact(pool, out, x, n_tok, n_embd, n_ff, n_expert, n_used, ids, w, gate_type, gate, up_type, up, down_type, down, packed);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

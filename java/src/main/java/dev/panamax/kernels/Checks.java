@@ -190,6 +190,22 @@ final class Checks {
     static void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
                        MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
                        MemorySegment up, GgmlType downType, MemorySegment down) {
+        moeFfn(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down, 0);
+    }
+
+    /** Bytes of nExpert stacked rows x cols matrices, as stored or (packed) as pmx_pack writes them. */
+    private static long experts(GgmlType type, int rows, int cols, int nExpert, boolean packed) {
+        if (!packed) return Math.multiplyExact(Math.multiplyExact(type.rowBytes(cols), (long) rows), (long) nExpert);
+        long one = PanamaxNative.pmx_pack_bytes(type.id(), rows, cols);
+        if (one <= 0) throw new IllegalArgumentException("no packed layout for " + rows + " x " + cols + " " + type + " experts");
+        return Math.multiplyExact(one, (long) nExpert);
+    }
+
+    /** packed: the PMX_MOE_*_PACKED bits of the tensors written by pmx_pack. */
+    static void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                       MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
+                       MemorySegment up, GgmlType downType, MemorySegment down, int packed) {
+        if ((packed & ~7) != 0) throw new IllegalArgumentException("unknown packed bits " + packed);
         positive(nTok, "nTok");
         positive(nEmbd, "nEmbd");
         positive(nFf, "nFf");
@@ -203,9 +219,9 @@ final class Checks {
         floats(x, (long) nTok * nEmbd, "x");
         bytes(ids, Math.multiplyExact(pairs, (long) Integer.BYTES), "ids");
         floats(weights, pairs, "weights");
-        bytes(gate, Math.multiplyExact(Math.multiplyExact(gateType.rowBytes(nEmbd), (long) nFf), (long) nExpert), "gate experts");
-        bytes(up, Math.multiplyExact(Math.multiplyExact(upType.rowBytes(nEmbd), (long) nFf), (long) nExpert), "up experts");
-        bytes(down, Math.multiplyExact(Math.multiplyExact(downType.rowBytes(nFf), (long) nEmbd), (long) nExpert), "down experts");
+        bytes(gate, experts(gateType, nFf, nEmbd, nExpert, (packed & 1) != 0), "gate experts");
+        bytes(up, experts(upType, nFf, nEmbd, nExpert, (packed & 2) != 0), "up experts");
+        bytes(down, experts(downType, nEmbd, nFf, nExpert, (packed & 4) != 0), "down experts");
         for (long p = 0; p < pairs; p++) {
             int e = ids.get(JavaQuants.I32, p * Integer.BYTES);
             if (e < 0 || e >= nExpert) {

@@ -109,6 +109,17 @@ public interface Kernels extends AutoCloseable {
                 MemorySegment up, GgmlType downType, MemorySegment down);
 
     /**
+     * {@link #moeFfn} where the expert tensors flagged in {@code packed} (bits: 1 gate, 2 up, 4 down) were written by
+     * {@link #pack} as one matrix of nExpert x rows rows each (every expert's rows a multiple of 16).
+     */
+    default void moeFfnPacked(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                              MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate,
+                              GgmlType upType, MemorySegment up, GgmlType downType, MemorySegment down, int packed) {
+        if (packed != 0) throw new UnsupportedOperationException(name() + " has no packed weight layout");
+        moeFfn(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down);
+    }
+
+    /**
      * Bytes of the interleaved layout ({@link #pack}) of an nRows x nCols matrix of {@code type} when this backend computes
      * it faster that way, else 0 (use the weights as stored). The native backend on AVX-512 VNNI: Q4_0 and Q8_0 with a
      * row count that is a multiple of 16.

@@ -182,11 +182,18 @@ public final class NativeKernels implements Kernels {
     public void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
                        MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
                        MemorySegment up, GgmlType downType, MemorySegment down) {
-        Checks.moeFfn(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down);
+        moeFfnPacked(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down, 0);
+    }
+
+    @Override
+    public void moeFfnPacked(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
+                             MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate,
+                             GgmlType upType, MemorySegment up, GgmlType downType, MemorySegment down, int packed) {
+        Checks.moeFfn(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down, packed);
         offHeap(out, x, ids, weights, gate, up, down);
         // the C core keeps its scratch for this op in the pool (grown once), so none is passed here
         Status.check(PanamaxNative.pmx_moe_ffn(live(), out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights,
-                gateType.id(), gate, upType.id(), up, downType.id(), down), "pmx_moe_ffn");
+                gateType.id(), gate, upType.id(), up, downType.id(), down, packed), "pmx_moe_ffn");
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.panamax.model;
 
 import dev.panamax.kernels.Kernels;
+
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -140,7 +141,11 @@ public final class DeepseekState extends TransformerState {
         matmul(L.router(), xb, n, routerLogits);
         for (int t = 0; t < n; t++) route(L, t);
         Weight g = L.gateExps(), u = L.upExps(), d = L.downExps();
-        k.moeFfn(moeOut, xb, n, dim, c.ffnExpDim(), ne, used, ids, expertWeights, g.type(), g.data(), u.type(), u.data(), d.type(), d.data());
+        PackedWeights pw = w.packed();
+        MemorySegment gp = pw.get(g), up = pw.get(u), dp = pw.get(d);
+        int packed = (gp != null ? 1 : 0) | (up != null ? 2 : 0) | (dp != null ? 4 : 0);
+        k.moeFfnPacked(moeOut, xb, n, dim, c.ffnExpDim(), ne, used, ids, expertWeights, g.type(), gp != null ? gp : g.data(),
+                u.type(), up != null ? up : u.data(), d.type(), dp != null ? dp : d.data(), packed);
         if (L.gateShexp() != null) {
             swiglu(L.gateShexp(), L.upShexp(), L.downShexp(), n, xb2);
             k.add(xb2, xb2, moeOut, n * dim);

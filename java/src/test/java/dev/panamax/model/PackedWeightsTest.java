@@ -15,7 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Packed weights end to end on the native backend: which matrices get packed (Q4_0/Q8_0 with rows a multiple of 16, where
+ * Packed weights end to end on the native backend: which matrices get packed (Q4_0/Q8_0/Q4_K, rows a multiple of 16, where
  * the kernels prefer it), that a forward pass on them gives the logits of the weights as stored, and that bad sizes are
  * refused before any downcall. On a CPU whose kernels prefer no packing (no AVX-512 VNNI) nothing is packed, which the
  * test checks as well; the packed kernels of every ISA are held against the reference in native/tests/test_matmul.c.
@@ -59,7 +59,7 @@ class PackedWeightsTest {
         try (NativeKernels k = new NativeKernels(1); Arena a = Arena.ofConfined()) {
             MemorySegment w = a.allocate(GgmlType.Q4_0.rowBytes(64) * 32, 64);
             assertEquals(0, k.packedBytes(GgmlType.Q4_0, 17, 64), "17 rows: no packed layout");
-            assertEquals(0, k.packedBytes(GgmlType.Q4_K, 32, 256), "Q4_K: no packed layout");
+            assertEquals(0, k.packedBytes(GgmlType.Q6_K, 32, 256), "Q6_K: no packed layout");
             MemorySegment small = a.allocate(GgmlType.Q4_0.rowBytes(64) * 31, 64);
             assertThrows(IllegalArgumentException.class, () -> k.pack(GgmlType.Q4_0, small, w, 32, 64));
             assertThrows(IllegalArgumentException.class, () -> k.pack(GgmlType.Q4_0, w, small, 32, 64), "W too small");
