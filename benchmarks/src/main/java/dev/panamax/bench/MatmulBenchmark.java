@@ -21,7 +21,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * y = W·x per weight type: batch 1 (decode GEMV, reported as GB/s of weights streamed) and batch 128
- * (prompt GEMM, reported as GFLOP/s), native vs Java Vector API vs scalar Java. The matrix (4096 x 4096)
+ * (prompt GEMM, reported as GFLOP/s), native (as stored, and packed where the kernels prefer it) vs Java Vector API vs
+ * scalar Java. The matrix (4096 x 4096)
  * exceeds L2 but not every L3; ./panamax microbench measures far beyond the last-level cache.
  */
 @BenchmarkMode(Mode.Throughput)
@@ -34,13 +35,14 @@ public class MatmulBenchmark extends KernelBenchmark {
     @Param({"Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q6_K", "F16", "F32"})
     GgmlType type;
 
-    @Param({"native", "vector", "scalar"})
+    /** native-packed: the native kernels on the interleaved copy model loading makes where they prefer it. */
+    @Param({"native", "native-packed", "vector", "scalar"})
     String impl;
 
     @Param({"1", "128"})
     int batch;
 
-    MemorySegment w, x, y;
+    MemorySegment w, x, y, packed;
     long weightBytes;
 
     /** Secondary results: weight GB/s and GFLOP/s of each measured iteration. */
@@ -53,7 +55,7 @@ public class MatmulBenchmark extends KernelBenchmark {
 
     @Override
     String impl() {
-        return impl;
+        return impl.equals("native-packed") ? "native" : impl;
     }
 
     @Override
@@ -69,11 +71,18 @@ public class MatmulBenchmark extends KernelBenchmark {
         x = arena.allocate((long) batch * N * Float.BYTES, 64);
         for (long i = 0; i < (long) batch * N; i++) x.setAtIndex(JAVA_FLOAT, i, rnd.nextFloat() * 2 - 1);
         y = arena.allocate((long) batch * N * Float.BYTES, 64);
+        if (impl.equals("native-packed")) {
+            long bytes = kernels.packedBytes(type, N, N);
+            if (bytes == 0) throw new IllegalStateException(type + ": the active native kernels prefer no packed layout");
+            packed = arena.allocate(bytes, 64);
+            kernels.pack(type, packed, w, N, N);
+        }
     }
 
     @Benchmark
     public MemorySegment matmul(Rates rates) {
-        kernels.matmul(type, w, N, N, x, batch, y);
+        if (packed != null) kernels.matmulPacked(type, packed, N, N, x, batch, y);
+        else kernels.matmul(type, w, N, N, x, batch, y);
         rates.weightBytes += weightBytes;
         rates.flops += 2L * N * N * batch;
         return y;
