@@ -6,6 +6,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.Collection;
 import java.util.IdentityHashMap;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The matrices of a model that the kernels compute faster in their interleaved layout ({@link Kernels#pack}: Q4_0 and
@@ -16,6 +18,8 @@ import java.util.Map;
  * identity of the {@link Weight} records the forward pass holds.
  */
 public final class PackedWeights implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(PackedWeights.class);
 
     public static final PackedWeights NONE = new PackedWeights(null, Map.of());
 
@@ -33,6 +37,7 @@ public final class PackedWeights implements AutoCloseable {
      */
     public static PackedWeights pack(Collection<Weight> matrices, Collection<Weight> readAsStored, Kernels kernels) {
         Map<Weight, MemorySegment> out = new IdentityHashMap<>();
+        long t0 = System.nanoTime();
         Arena arena = Arena.ofShared();
         try {
             for (Weight w : matrices) {
@@ -50,9 +55,13 @@ public final class PackedWeights implements AutoCloseable {
         }
         if (out.isEmpty()) {
             arena.close();
+            log.info("weights used as stored: {} prefers no packed layout for them", kernels.name());
             return NONE;
         }
-        return new PackedWeights(arena, out);
+        PackedWeights p = new PackedWeights(arena, out);
+        log.info("packed {} matrices ({} MB) for {} in {} ms", p.count(), p.bytes() >> 20, kernels.name(),
+                (System.nanoTime() - t0) / 1_000_000);
+        return p;
     }
 
     /** The packed copy of w, or null when w is computed as stored. */
