@@ -115,7 +115,7 @@ PMX_EXPORT int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_
 PMX_EXPORT int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
                               const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes);
 
-/* Interleaved weights: Q4_0, Q8_0 and Q4_K matrices whose row count is a multiple of 16 can be repacked once (the same
+/* Interleaved weights: Q4_0, Q8_0, Q4_K and Q6_K matrices whose row count is a multiple of 16 can be repacked once (the same
  * quants, 16 rows side by side per block; Q4_K with its 6-bit scales unpacked to bytes, +2.8%) so that a kernel computes 16 rows with each int8 dot-product instruction and streams
  * one contiguous run per 16 rows. Where that is faster (pmx_pack_preferred: AVX-512 VNNI), pack at load and call
  * pmx_matmul_packed; every ISA computes the packed layout (the scalar reference at least), so results stay right after

@@ -301,7 +301,10 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
 /* The type index when the interleaved layout exists for this type and shape, else -1. */
 static int packed_type(int32_t type, int64_t n_rows, int64_t n_cols) {
     const int t = row_type(type, n_cols);
-    return (t == PMX_T_Q4_0 || t == PMX_T_Q8_0 || t == PMX_T_Q4_K) && n_rows > 0 && n_rows % PMX_PACK_ROWS == 0 ? t : -1;
+    return (t == PMX_T_Q4_0 || t == PMX_T_Q8_0 || t == PMX_T_Q4_K || t == PMX_T_Q6_K) && n_rows > 0 &&
+                   n_rows % PMX_PACK_ROWS == 0
+               ? t
+               : -1;
 }
 
 int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols) {

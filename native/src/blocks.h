@@ -56,6 +56,11 @@ typedef struct {                                                        /* Q4_K,
     uint8_t sc[QK_K / 32][PMX_PACK_ROWS], m[QK_K / 32][PMX_PACK_ROWS];   /* 6-bit scale, min of sub-block j, row r */
     uint8_t qs[4][8][PMX_PACK_ROWS][4];                                 /* [p][s][r][j]: qs[32p + 4s + j] of row r: */
 } block_q4_Kx16;                                                        /* low nibble sub-block 2p, high 2p + 1 */
+typedef struct {                                                        /* Q6_K, one super-block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS];
+    int8_t sc[QK_K / 16][PMX_PACK_ROWS];                                /* scale of sub-block j (16 values), row r */
+    uint8_t q[2][8][3][PMX_PACK_ROWS][4];                               /* [h][s][0 / 1][r][j]: ql[64h + 32b + 4s + j] */
+} block_q6_Kx16;                                                        /* (b = 0 / 1), [h][s][2][r][j]: qh[32h + 4s + j] */
 typedef struct {                                                        /* a Q8_0 activation block for the packed */
     int8_t qs[QK8_0];                                                   /* kernels: ggml's Q8_0 quants, */
     float d;                                                            /* the scale as a float, */
@@ -66,6 +71,7 @@ static_assert(sizeof(block_q4_0x16) == PMX_PACK_ROWS * 18, "block_q4_0x16 size")
 static_assert(sizeof(block_q8_0x16) == PMX_PACK_ROWS * 34, "block_q8_0x16 size");
 static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s size");
 static_assert(sizeof(block_q4_Kx16) == PMX_PACK_ROWS * 144 + 64, "block_q4_Kx16 size: the scales unpacked to bytes");
+static_assert(sizeof(block_q6_Kx16) == PMX_PACK_ROWS * 210, "block_q6_Kx16 size");
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");

@@ -57,8 +57,8 @@ typedef struct pmx_kernels {
     /* For prompt-sized batches (>= PMX_GEMM_MIN_BATCH), a kernel that beats matmul there (e.g. a float-panel GEMM
      * that reads the activations as floats: prepare NULL); matmul NULL: matmul takes every batch. */
     pmx_matmul_kernel gemm[PMX_T_COUNT];
-    /* Weights in the interleaved layout of pmx_pack (block_q4_0x16 / block_q8_0x16 / block_q4_Kx16 groups of
-     * PMX_PACK_ROWS rows, rows [r0, r1) multiples of it) against block_q8_0s (Q4_0, Q8_0) or block_q8_K (Q4_K)
+    /* Weights in the interleaved layout of pmx_pack (block_q4_0x16 / block_q8_0x16 / block_q4_Kx16 / block_q6_Kx16 groups
+     * of PMX_PACK_ROWS rows, rows [r0, r1) multiples of it) against block_q8_0s (Q4_0, Q8_0) or block_q8_K (K-quants)
      * activations; every ISA has them (the reference's at least), packed_preferred says where they are the fast path. */
     pmx_matmul_kernel packed[PMX_T_COUNT];
     uint8_t packed_preferred[PMX_T_COUNT];

@@ -1,4 +1,4 @@
-/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K layouts: packing, activation preparation and the matmul.
+/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K layouts: packing, activation preparation and the matmul.
  * Same integer sums and scales as ref/matmul.c's dot products, so the results equal pmx_matmul's reference bit for bit. */
 #include <string.h>
 #include "ref.h"
@@ -19,9 +19,32 @@ static void pack_q4_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int6
         }
 }
 
+static void pack_q6_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    const int64_t nb = n_cols / QK_K;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q6_Kx16 *o = (block_q6_Kx16 *)dst + g * nb + i;
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                const block_q6_K *b = (const block_q6_K *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                o->d[r] = b->d;
+                for (int j = 0; j < QK_K / 16; j++) o->sc[j][r] = b->scales[j];
+                for (int h = 0; h < 2; h++)
+                    for (int s = 0; s < 8; s++) {
+                        memcpy(o->q[h][s][0][r], b->ql + 64 * h + 4 * s, 4);
+                        memcpy(o->q[h][s][1][r], b->ql + 64 * h + 32 + 4 * s, 4);
+                        memcpy(o->q[h][s][2][r], b->qh + 32 * h + 4 * s, 4);
+                    }
+            }
+        }
+}
+
 void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
     if (t == PMX_T_Q4_K) {
         pack_q4_K(dst, w, n_cols, g0, g1);
+        return;
+    }
+    if (t == PMX_T_Q6_K) {
+        pack_q6_K(dst, w, n_cols, g0, g1);
         return;
     }
     const int64_t nb = n_cols / QK8_0;
@@ -124,8 +147,40 @@ static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t bat
             }
 }
 
-/* After pmx_ref_register_matmul: Q4_K's packed kernel reads the activations its standard kernel's prepare writes. */
+/* As ref/matmul.c's dot_q6_K: value 32k + l of half h is the (k >> 1) nibble of ql[64h + 32(k & 1) + l] with bits
+ * 2k..2k+1 of qh[32h + l] on top, minus 32; its scale is sub-block 8h + 2k + l / 16. */
+static void matmul_q6_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                           int64_t r1) {
+    const int64_t nb = n / QK_K;
+    for (int64_t g = r0 / PMX_PACK_ROWS; g < r1 / PMX_PACK_ROWS; g++)
+        for (int64_t c = 0; c < batch; c++)
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                double s = 0;
+                for (int64_t i = 0; i < nb; i++) {
+                    const block_q6_Kx16 *b = (const block_q6_Kx16 *)w + g * nb + i;
+                    const block_q8_K *x = (const block_q8_K *)xa + c * nb + i;
+                    int32_t isum = 0;
+                    for (int h = 0; h < 2; h++)
+                        for (int k = 0; k < 4; k++)
+                            for (int half16 = 0; half16 < 2; half16++) {
+                                int32_t dot = 0;
+                                for (int l = 16 * half16; l < 16 * half16 + 16; l++) {
+                                    const int lo = (b->q[h][l / 4][k & 1][r][l % 4] >> (4 * (k >> 1))) & 0xF;
+                                    const int q = (lo | (((b->q[h][l / 4][2][r][l % 4] >> (2 * k)) & 3) << 4)) - 32;
+                                    dot += q * x->qs[128 * h + 32 * k + l];
+                                }
+                                isum += b->sc[8 * h + 2 * k + half16][r] * dot;
+                            }
+                    s += (double)pmx_half_to_f32(b->d[r]) * x->d * isum;
+                }
+                y[c * ldy + g * PMX_PACK_ROWS + r] = (float)s;
+            }
+}
+
+/* After pmx_ref_register_matmul: the K-quants' packed kernels read the activations their standard kernels' prepare
+ * writes. */
 void pmx_ref_register_packed(pmx_kernels *k) {
+    k->packed[PMX_T_Q6_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q6_K].prepare, matmul_q6_Kx16, NULL};
     k->packed[PMX_T_Q4_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q4_K].prepare, matmul_q4_Kx16, NULL};
     k->packed[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0x16, matmul_q4_0x16, act_row_bytes_q8_0s};
     k->packed[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_q8_0x16, act_row_bytes_q8_0s};

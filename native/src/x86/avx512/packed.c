@@ -1,7 +1,7 @@
-/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K layouts: each vpdpbusd multiplies 4 consecutive quants of
+/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K layouts: each vpdpbusd multiplies 4 consecutive quants of
  * 16 weight rows (one 64-byte load) by 4 activation quants broadcast to every lane, so its 16 int32 lanes are the 16
  * rows' partial dot products: no horizontal sums, one convert and one FMA per block for 16 rows, and one contiguous
- * weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns (Q4_K: 4); the weights' unpacking is
+ * weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns (K-quants: 4); the weights' unpacking is
  * shared by them. */
 #include "avx512.h"
 #include "simd.h"
@@ -9,12 +9,14 @@
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
 /* Columns per tile: Q4_0/Q8_0 up to 8 (weights unpacked once for 8 columns; measured 5-10% ahead of 4 at batch 128,
- * Zen 4, noisy), Q4_K 4 (its per-column chains and sums take the registers). */
+ * Zen 4, noisy), K-quants 4 (their per-column chains and sums take the registers). */
 enum { COLS = 8, COLS_K = 4 };
 
 AI int64_t packed_block_bytes(const int t) {
-    return t == PMX_T_Q4_0 ? (int64_t)sizeof(block_q4_0x16)
-           : t == PMX_T_Q8_0 ? (int64_t)sizeof(block_q8_0x16) : (int64_t)sizeof(block_q4_Kx16);
+    return t == PMX_T_Q4_0   ? (int64_t)sizeof(block_q4_0x16)
+           : t == PMX_T_Q8_0 ? (int64_t)sizeof(block_q8_0x16)
+           : t == PMX_T_Q4_K ? (int64_t)sizeof(block_q4_Kx16)
+                             : (int64_t)sizeof(block_q6_Kx16);
 }
 
 AI __m512i bcast4(const int8_t *p) {
@@ -109,6 +111,54 @@ AI void q4_K_block(const block_q4_Kx16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
+/* Super-block i of a 16-row Q6_K group against C columns of block_q8_K activations. A half's ql and qh words of step s
+ * lie side by side (one sequential stream: with ql and qh in two areas, a GEMV from memory ran at 8 instead of 20+
+ * GB/s); the second pass over a half finds it in L1. Per half h and pass b, the low
+ * nibbles of ql[h][b] with qh bits 2b..2b+1 on top are the values of group k = b, the high nibbles with bits
+ * 2b+4..2b+5 those of k = b + 2: unsigned 6-bit quants for vpdpbusd; the -32 offset comes off once per super-block as
+ * 32 * sum_j sc_j * bsum_j. Each 16-value sub-block's int32 sum times its int8 scale (vpmulld) adds into one integer
+ * sum per column: |sum| <= 16 sub-blocks * 128 * 16 * 63 * 127 < 2^28, the offset term < 2^27. */
+AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    __m512i isum[COLS_K];
+    UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++)
+        UNROLL for (int p = 0; p < 2; p++)
+            UNROLL for (int s16 = 0; s16 < 2; s16++) {
+                __m512i lo[COLS_K], hi[COLS_K];
+                UNROLL for (int c = 0; c < C; c++) lo[c] = hi[c] = _mm512_setzero_si512();
+                UNROLL for (int s = 4 * s16; s < 4 * s16 + 4; s++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)b->q[h][s][p]);
+                    const __m512i hb = _mm512_loadu_si512((const void *)b->q[h][s][2]);
+                    const __m512i top_lo = p ? _mm512_slli_epi16(hb, 2) : _mm512_slli_epi16(hb, 4);
+                    const __m512i top_hi = p ? _mm512_srli_epi16(hb, 2) : hb;
+                    const __m512i qlo = _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_and_si512(top_lo, m30));
+                    const __m512i qhi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_and_si512(top_hi, m30));
+                    UNROLL for (int c = 0; c < C; c++) {
+                        const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * h + 4 * s;
+                        lo[c] = _mm512_dpbusd_epi32(lo[c], qlo, bcast4(x + 32 * p));
+                        hi[c] = _mm512_dpbusd_epi32(hi[c], qhi, bcast4(x + 32 * (p + 2)));
+                    }
+                }
+                const __m512i sl = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->sc[8 * h + 2 * p + s16]));
+                const __m512i sh = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->sc[8 * h + 2 * (p + 2) + s16]));
+                UNROLL for (int c = 0; c < C; c++)
+                    isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(lo[c], sl), _mm512_mullo_epi32(hi[c], sh)));
+            }
+    UNROLL for (int j = 0; j < QK_K / 16; j++) {
+        const __m512i sc32 = _mm512_slli_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->sc[j])), 5);
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
+            isum[c] = _mm512_sub_epi32(isum[c], _mm512_mullo_epi32(sc32, _mm512_set1_epi32(x->bsums[j])));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
+    UNROLL for (int c = 0; c < C; c++) {
+        const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(d, dx), acc[c]);
+    }
+}
+
 /* One group of 16 rows (its nb blocks from g) against columns [0, C). No software prefetch: the group is one
  * sequential stream, which the hardware prefetcher follows; hints 256 B to 19 KB ahead measured slower or no faster
  * (Zen 4, one thread, 32768 x 4096 weights: Q4_K 16-19 GB/s with them, 22-23 without; Q4_0 21-23 vs 25-31). */
@@ -121,7 +171,8 @@ AI void group_tile(const char *g, int64_t nb, const char *xa, int64_t xb, float 
         const char *blk = g + i * bb;
         if (t == PMX_T_Q4_0) q4_0_block((const block_q4_0x16 *)blk, xa, xb, i, acc, C);
         else if (t == PMX_T_Q8_0) q8_0_block((const block_q8_0x16 *)blk, xa, xb, i, acc, C);
-        else q4_K_block((const block_q4_Kx16 *)blk, xa, xb, i, acc, C);
+        else if (t == PMX_T_Q4_K) q4_K_block((const block_q4_Kx16 *)blk, xa, xb, i, acc, C);
+        else q6_K_block((const block_q6_Kx16 *)blk, xa, xb, i, acc, C);
     }
     UNROLL for (int c = 0; c < C; c++) _mm512_storeu_ps(y + c * ldy, acc[c]);
 }
@@ -142,6 +193,7 @@ typedef void (*group_fn)(const char *g, int64_t nb, const char *xa, int64_t xb, 
 GROUP_FNS(q4_0x16, PMX_T_Q4_0)
 GROUP_FNS(q8_0x16, PMX_T_Q8_0)
 GROUP_FNS_K(q4_Kx16, PMX_T_Q4_K)
+GROUP_FNS_K(q6_Kx16, PMX_T_Q6_K)
 
 /* bb: bytes of a packed block, nb blocks per row, xb bytes per activation row */
 static void run_groups(const group_fn tiles[COLS], int cols, int64_t bb, int64_t nb, int64_t xb, const void *w,
@@ -165,6 +217,11 @@ static void matmul_q8_0x16(const void *w, int64_t n, const void *xa, int64_t bat
     run_groups(q8_0x16_tiles, COLS, sizeof(block_q8_0x16), n / QK8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0s), w, xa, batch, y,
                ldy, r0, r1);
 }
+static void matmul_q6_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                           int64_t r1) {
+    run_groups(q6_Kx16_tiles, COLS_K, sizeof(block_q6_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch,
+               y, ldy, r0, r1);
+}
 static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
                            int64_t r1) {
     run_groups(q4_Kx16_tiles, COLS_K, sizeof(block_q4_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch, y, ldy,
@@ -179,5 +236,7 @@ void pmx_avx512_register_packed(pmx_kernels *k) {
     k->packed[PMX_T_Q8_0].matmul = matmul_q8_0x16;
     /* Q4_K reads the standard Q8_K activations: the AVX2 prepare registered for its standard kernel */
     k->packed[PMX_T_Q4_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q4_K].prepare, matmul_q4_Kx16, NULL};
-    k->packed_preferred[PMX_T_Q4_0] = k->packed_preferred[PMX_T_Q8_0] = k->packed_preferred[PMX_T_Q4_K] = 1;
+    k->packed[PMX_T_Q6_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q6_K].prepare, matmul_q6_Kx16, NULL};
+    k->packed_preferred[PMX_T_Q4_0] = k->packed_preferred[PMX_T_Q8_0] = 1;
+    k->packed_preferred[PMX_T_Q4_K] = k->packed_preferred[PMX_T_Q6_K] = 1;
 }

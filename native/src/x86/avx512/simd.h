@@ -58,6 +58,14 @@ static inline __m512i pmx_emu_cvtepu8_epi32(__m128i v) {
     return _mm512_loadu_si512(t);
 }
 #define _mm512_cvtepu8_epi32 pmx_emu_cvtepu8_epi32
+static inline __m512i pmx_emu_cvtepi8_epi32(__m128i v) {
+    int8_t s[16];
+    int32_t t[16];
+    _mm_storeu_si128((__m128i *)s, v);
+    for (int i = 0; i < 16; i++) t[i] = s[i];
+    return _mm512_loadu_si512(t);
+}
+#define _mm512_cvtepi8_epi32 pmx_emu_cvtepi8_epi32
 #else
 #include <immintrin.h>
 #endif

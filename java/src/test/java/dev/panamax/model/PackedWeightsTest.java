@@ -59,7 +59,7 @@ class PackedWeightsTest {
         try (NativeKernels k = new NativeKernels(1); Arena a = Arena.ofConfined()) {
             MemorySegment w = a.allocate(GgmlType.Q4_0.rowBytes(64) * 32, 64);
             assertEquals(0, k.packedBytes(GgmlType.Q4_0, 17, 64), "17 rows: no packed layout");
-            assertEquals(0, k.packedBytes(GgmlType.Q6_K, 32, 256), "Q6_K: no packed layout");
+            assertEquals(0, k.packedBytes(GgmlType.Q5_0, 32, 256), "Q5_0: no packed layout");
             MemorySegment small = a.allocate(GgmlType.Q4_0.rowBytes(64) * 31, 64);
             assertThrows(IllegalArgumentException.class, () -> k.pack(GgmlType.Q4_0, small, w, 32, 64));
             assertThrows(IllegalArgumentException.class, () -> k.pack(GgmlType.Q4_0, w, small, 32, 64), "W too small");
