@@ -88,94 +88,86 @@ static void prepare_q8_0x16(void *xa, const float *x, int64_t n, int64_t b0, int
 
 static int64_t act_row_bytes_q8_0s(int64_t n) { return n / QK8_0 * (int64_t)sizeof(block_q8_0s); }
 
-/* Unsigned quant k (0..31) of row r in a packed block: Q4_0 nibble, Q8_0 q + 128. */
-static int quant(const void *blk, int t, int r, int k) {
-    if (t == PMX_T_Q8_0) return ((const block_q8_0x16 *)blk)->qs[k / 4][r][k % 4];
-    const int j = k % 16;
-    const uint8_t v = ((const block_q4_0x16 *)blk)->qs[j / 4][r][j % 4];
-    return k < 16 ? v & 0x0f : v >> 4;
-}
+/* Row r's term of one packed block against one activation block, as ref/matmul.c's dot products compute it. */
+typedef double (*block_dot_fn)(const void *blk, const void *x, int r);
 
-static void matmul_packed(int t, const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,
-                          int64_t r0, int64_t r1) {
-    const int64_t nb = n / QK8_0, bb = t == PMX_T_Q4_0 ? (int64_t)sizeof(block_q4_0x16) : (int64_t)sizeof(block_q8_0x16);
+/* Rows [r0, r1) (whole groups) x batch columns: per row, the blocks' terms summed in double, as the reference does. */
+static void packed_rows(block_dot_fn dot, int64_t bb, int64_t ab, int64_t nb, const void *w, const void *xa,
+                        int64_t batch, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     for (int64_t g = r0 / PMX_PACK_ROWS; g < r1 / PMX_PACK_ROWS; g++)
         for (int64_t c = 0; c < batch; c++)
             for (int r = 0; r < PMX_PACK_ROWS; r++) {
                 double s = 0;
-                for (int64_t i = 0; i < nb; i++) {
-                    const char *blk = (const char *)w + (g * nb + i) * bb;
-                    const block_q8_0s *x = (const block_q8_0s *)xa + c * nb + i;
-                    int32_t sumi = x->sum; /* the offset: Q4_0's 8, Q8_0's 128 */
-                    for (int k = 0; k < QK8_0; k++) sumi += quant(blk, t, r, k) * x->qs[k];
-                    s += (double)sumi * pmx_half_to_f32(((const pmx_half *)blk)[r]) * x->d;
-                }
-                y[c * ldy + g * PMX_PACK_ROWS + r] = (float)s;
-            }
-}
-static void matmul_q4_0x16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                           int64_t r1) {
-    matmul_packed(PMX_T_Q4_0, w, n, xa, batch, y, ldy, r0, r1);
-}
-static void matmul_q8_0x16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                           int64_t r1) {
-    matmul_packed(PMX_T_Q8_0, w, n, xa, batch, y, ldy, r0, r1);
-}
-
-/* As ref/matmul.c's dot_q4_K: the integer sums of each sub-block times its scale, the mins against the bsums. */
-static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                           int64_t r1) {
-    const int64_t nb = n / QK_K;
-    for (int64_t g = r0 / PMX_PACK_ROWS; g < r1 / PMX_PACK_ROWS; g++)
-        for (int64_t c = 0; c < batch; c++)
-            for (int r = 0; r < PMX_PACK_ROWS; r++) {
-                double s = 0;
-                for (int64_t i = 0; i < nb; i++) {
-                    const block_q4_Kx16 *b = (const block_q4_Kx16 *)w + g * nb + i;
-                    const block_q8_K *x = (const block_q8_K *)xa + c * nb + i;
-                    int32_t isum = 0, imins = 0;
-                    for (int j = 0; j < QK_K / 32; j++) {
-                        const int p = j / 2, shift = 4 * (j & 1);
-                        int32_t dot = 0;
-                        for (int l = 0; l < 32; l++) dot += ((b->qs[p][l / 4][r][l % 4] >> shift) & 0xF) * x->qs[32 * j + l];
-                        isum += b->sc[j][r] * dot;
-                        imins += b->m[j][r] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
-                    }
-                    s += (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
-                }
+                for (int64_t i = 0; i < nb; i++)
+                    s += dot((const char *)w + (g * nb + i) * bb, (const char *)xa + (c * nb + i) * ab, r);
                 y[c * ldy + g * PMX_PACK_ROWS + r] = (float)s;
             }
 }
 
-/* As ref/matmul.c's dot_q6_K: value 32k + l of half h is the (k >> 1) nibble of ql[64h + 32(k & 1) + l] with bits
- * 2k..2k+1 of qh[32h + l] on top, minus 32; its scale is sub-block 8h + 2k + l / 16. */
-static void matmul_q6_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                           int64_t r1) {
-    const int64_t nb = n / QK_K;
-    for (int64_t g = r0 / PMX_PACK_ROWS; g < r1 / PMX_PACK_ROWS; g++)
-        for (int64_t c = 0; c < batch; c++)
-            for (int r = 0; r < PMX_PACK_ROWS; r++) {
-                double s = 0;
-                for (int64_t i = 0; i < nb; i++) {
-                    const block_q6_Kx16 *b = (const block_q6_Kx16 *)w + g * nb + i;
-                    const block_q8_K *x = (const block_q8_K *)xa + c * nb + i;
-                    int32_t isum = 0;
-                    for (int h = 0; h < 2; h++)
-                        for (int k = 0; k < 4; k++)
-                            for (int half16 = 0; half16 < 2; half16++) {
-                                int32_t dot = 0;
-                                for (int l = 16 * half16; l < 16 * half16 + 16; l++) {
-                                    const int lo = (b->q[h][l / 4][k & 1][r][l % 4] >> (4 * (k >> 1))) & 0xF;
-                                    const int q = (lo | (((b->q[h][l / 4][2][r][l % 4] >> (2 * k)) & 3) << 4)) - 32;
-                                    dot += q * x->qs[128 * h + 32 * k + l];
-                                }
-                                isum += b->sc[8 * h + 2 * k + half16][r] * dot;
-                            }
-                    s += (double)pmx_half_to_f32(b->d[r]) * x->d * isum;
-                }
-                y[c * ldy + g * PMX_PACK_ROWS + r] = (float)s;
-            }
+/* Q4_0 and Q8_0: the unsigned quants (nibble, q + 128) times the activations, plus their offset term x->sum. */
+static double dot_q4_0x16(const void *blk, const void *xv, int r) {
+    const block_q4_0x16 *b = blk;
+    const block_q8_0s *x = xv;
+    int32_t sumi = x->sum;
+    for (int k = 0; k < QK8_0 / 2; k++) {
+        const uint8_t v = b->qs[k / 4][r][k % 4];
+        sumi += (v & 0x0f) * x->qs[k] + (v >> 4) * x->qs[k + QK8_0 / 2];
+    }
+    return (double)sumi * pmx_half_to_f32(b->d[r]) * x->d;
 }
+
+static double dot_q8_0x16(const void *blk, const void *xv, int r) {
+    const block_q8_0x16 *b = blk;
+    const block_q8_0s *x = xv;
+    int32_t sumi = x->sum;
+    for (int k = 0; k < QK8_0; k++) sumi += b->qs[k / 4][r][k % 4] * x->qs[k];
+    return (double)sumi * pmx_half_to_f32(b->d[r]) * x->d;
+}
+
+/* As dot_q4_K: the integer sums of each sub-block times its scale, the mins against the bsums. */
+static double dot_q4_Kx16(const void *blk, const void *xv, int r) {
+    const block_q4_Kx16 *b = blk;
+    const block_q8_K *x = xv;
+    int32_t isum = 0, imins = 0;
+    for (int j = 0; j < QK_K / 32; j++) {
+        const int p = j / 2, shift = 4 * (j & 1);
+        int32_t dot = 0;
+        for (int l = 0; l < 32; l++) dot += ((b->qs[p][l / 4][r][l % 4] >> shift) & 0xF) * x->qs[32 * j + l];
+        isum += b->sc[j][r] * dot;
+        imins += b->m[j][r] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+    }
+    return (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
+}
+
+/* As dot_q6_K: value 32k + l of half h is the (k >> 1) nibble of ql[64h + 32(k & 1) + l] with bits 2k..2k+1 of
+ * qh[32h + l] on top, minus 32; its scale is sub-block 8h + 2k + l / 16. */
+static double dot_q6_Kx16(const void *blk, const void *xv, int r) {
+    const block_q6_Kx16 *b = blk;
+    const block_q8_K *x = xv;
+    int32_t isum = 0;
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 4; k++)
+            for (int half16 = 0; half16 < 2; half16++) {
+                int32_t dot = 0;
+                for (int l = 16 * half16; l < 16 * half16 + 16; l++) {
+                    const int lo = (b->q[h][l / 4][k & 1][r][l % 4] >> (4 * (k >> 1))) & 0xF;
+                    const int q = (lo | (((b->q[h][l / 4][2][r][l % 4] >> (2 * k)) & 3) << 4)) - 32;
+                    dot += q * x->qs[128 * h + 32 * k + l];
+                }
+                isum += b->sc[8 * h + 2 * k + half16][r] * dot;
+            }
+    return (double)pmx_half_to_f32(b->d[r]) * x->d * isum;
+}
+
+#define PACKED_MATMUL(name, blk_t, act_t, qk)                                                                    \
+    static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
+                              int64_t r0, int64_t r1) {                                                        \
+        packed_rows(dot_##name, sizeof(blk_t), sizeof(act_t), n / (qk), w, xa, batch, y, ldy, r0, r1);           \
+    }
+PACKED_MATMUL(q4_0x16, block_q4_0x16, block_q8_0s, QK8_0)
+PACKED_MATMUL(q8_0x16, block_q8_0x16, block_q8_0s, QK8_0)
+PACKED_MATMUL(q4_Kx16, block_q4_Kx16, block_q8_K, QK_K)
+PACKED_MATMUL(q6_Kx16, block_q6_Kx16, block_q8_K, QK_K)
 
 /* After pmx_ref_register_matmul: the K-quants' packed kernels read the activations their standard kernels' prepare
  * writes. */
