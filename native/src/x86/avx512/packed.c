@@ -1,8 +1,8 @@
-/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K layouts: each vpdpbusd multiplies 4 consecutive quants of
- * 16 weight rows (one 64-byte load) by 4 activation quants broadcast to every lane, so its 16 int32 lanes are the 16
- * rows' partial dot products: no horizontal sums, one convert and one FMA per block for 16 rows, and one contiguous
- * weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns (K-quants: 4); the weights' unpacking is
- * shared by them. */
+/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K layouts: each vpdpbusd multiplies 4
+ * consecutive quants of 16 weight rows (one 64-byte load) by 4 activation quants broadcast to every lane, so its 16
+ * int32 lanes are the 16 rows' partial dot products: no horizontal sums, one convert and one FMA per block for 16 rows,
+ * and one contiguous weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns (K-quants: 4); the
+ * weights' unpacking is shared by them. */
 #include "avx512.h"
 #include "simd.h"
 
