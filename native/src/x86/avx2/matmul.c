@@ -56,6 +56,32 @@ AI __m256i quantize_q8_0_block(const float *p, pmx_half *d_out) {
                   round_away(_mm256_mul_ps(v2, vid)), round_away(_mm256_mul_ps(v3, vid)));
 }
 
+/* Sum of 32 int8 quants: pairs by maddubs against ones, then madd, then across lanes. */
+AI int32_t sum_i8x32(__m256i q) {
+    const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+    s = _mm_hadd_epi32(s, s);
+    s = _mm_hadd_epi32(s, s);
+    return _mm_cvtsi128_si32(s);
+}
+
+/* block_q8_0s rows, the activations of the packed Q4_0/Q8_0 kernels: these quants (ggml's), the scale as a float and
+ * -offset * sum(qs) (offset 8 against Q4_0, 128 against packed Q8_0's biased quants). */
+AI void prepare_q8_0s(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1, const int offset) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q8_0s *o = (block_q8_0s *)xa + b * nb + i;
+            pmx_half d;
+            const __m256i q = quantize_q8_0_block(x + b * n + i * QK8_0, &d);
+            _mm256_storeu_si256((__m256i *)o->qs, q);
+            o->d = h2f(d);
+            o->sum = -offset * sum_i8x32(q);
+        }
+}
+static void prepare_q4_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 8); }
+static void prepare_q8_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 128); }
+
 void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
     const int64_t nb = n / QK8_0;
     for (int64_t b = b0; b < b1; b++) {
@@ -343,12 +369,7 @@ AI void prepare_q4x_step(char *dst, const float *src, int64_t i, const int P, co
         pmx_half d[2];
         for (int k = 0; k < 2; k++) {
             q[k] = quantize_q8_0_block(src + (i + 2 * p + k) * QK8_0, &d[k]);
-            /* sum of the 32 quants: pairs by maddubs against ones, then madd, then across lanes */
-            const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q[k]), _mm256_set1_epi16(1));
-            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
-            s = _mm_hadd_epi32(s, s);
-            s = _mm_hadd_epi32(s, s);
-            off[fold_lane(2 * p + k)] = offset * _mm_cvtsi128_si32(s);
+            off[fold_lane(2 * p + k)] = offset * sum_i8x32(q[k]);
             xd[fold_lane(2 * p + k)] = h2f(d[k]);
         }
         _mm256_storeu_si256((__m256i *)(dst + 64 * p), _mm256_permute2x128_si256(q[0], q[1], 0x20));
@@ -660,4 +681,9 @@ void pmx_avx2_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q5_0, matmul_q5_0, q4x_act_row_bytes};
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K, NULL};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K, NULL};
+    /* the packed kernels stay the reference's here (AVX-512 overrides them); their activations are prepared on vectors,
+     * the K-quants' by the standard Q8_K prepare */
+    k->packed[PMX_T_Q4_0].prepare = prepare_q4_0x16;
+    k->packed[PMX_T_Q8_0].prepare = prepare_q8_0x16;
+    k->packed[PMX_T_Q4_K].prepare = k->packed[PMX_T_Q6_K].prepare = prepare_q8_K;
 }

@@ -224,19 +224,18 @@ static void matmul_q6_Kx16(const void *w, int64_t n, const void *xa, int64_t bat
 }
 static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
                            int64_t r1) {
-    run_groups(q4_Kx16_tiles, COLS_K, sizeof(block_q4_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch, y, ldy,
-               r0, r1);
+    run_groups(q4_Kx16_tiles, COLS_K, sizeof(block_q4_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch,
+               y, ldy, r0, r1);
 }
 
-/* VNNI only: without it the biased Q8_0 quants (up to 255) would saturate maddubs' int16 pair sums. The prepare
- * stays the reference's (ggml's quants; once per activation row). */
+/* VNNI only: without it the biased Q8_0 quants (up to 255) would saturate maddubs' int16 pair sums. The activations are
+ * prepared by the AVX2 table's packed prepare functions (ggml's quants, once per activation row). */
 void pmx_avx512_register_packed(pmx_kernels *k) {
     if (!pmx_avx512_vnni()) return;
     k->packed[PMX_T_Q4_0].matmul = matmul_q4_0x16;
     k->packed[PMX_T_Q8_0].matmul = matmul_q8_0x16;
-    /* Q4_K reads the standard Q8_K activations: the AVX2 prepare registered for its standard kernel */
-    k->packed[PMX_T_Q4_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q4_K].prepare, matmul_q4_Kx16, NULL};
-    k->packed[PMX_T_Q6_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q6_K].prepare, matmul_q6_Kx16, NULL};
+    k->packed[PMX_T_Q4_K].matmul = matmul_q4_Kx16;
+    k->packed[PMX_T_Q6_K].matmul = matmul_q6_Kx16;
     k->packed_preferred[PMX_T_Q4_0] = k->packed_preferred[PMX_T_Q8_0] = 1;
     k->packed_preferred[PMX_T_Q4_K] = k->packed_preferred[PMX_T_Q6_K] = 1;
 }
