@@ -298,21 +298,22 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
 
 /* ---- interleaved (packed) weights ---- */
 
+/* Bytes of one packed block (16 rows x one block column) per type index; 0: no packed layout. Q4_K's carries its scales
+ * unpacked to bytes (4 bytes more per row and super-block), the others hold exactly their rows' bytes. */
+static const int64_t PACKED_BLOCK_BYTES[PMX_T_COUNT] = {
+    [PMX_T_Q4_0] = sizeof(block_q4_0x16), [PMX_T_Q8_0] = sizeof(block_q8_0x16),
+    [PMX_T_Q4_K] = sizeof(block_q4_Kx16), [PMX_T_Q6_K] = sizeof(block_q6_Kx16),
+};
+
 /* The type index when the interleaved layout exists for this type and shape, else -1. */
 static int packed_type(int32_t type, int64_t n_rows, int64_t n_cols) {
     const int t = row_type(type, n_cols);
-    return (t == PMX_T_Q4_0 || t == PMX_T_Q8_0 || t == PMX_T_Q4_K || t == PMX_T_Q6_K) && n_rows > 0 &&
-                   n_rows % PMX_PACK_ROWS == 0
-               ? t
-               : -1;
+    return t >= 0 && PACKED_BLOCK_BYTES[t] && n_rows > 0 && n_rows % PMX_PACK_ROWS == 0 ? t : -1;
 }
 
 int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols) {
     const int t = packed_type(type, n_rows, n_cols);
-    if (t < 0) return 0;
-    /* Q4_K's group carries its scales unpacked to bytes: 4 bytes more per row and super-block */
-    if (t == PMX_T_Q4_K) return n_rows / PMX_PACK_ROWS * (n_cols / QK_K) * (int64_t)sizeof(block_q4_Kx16);
-    return pmx_row_bytes(t, n_cols) * n_rows;
+    return t < 0 ? 0 : n_rows / PMX_PACK_ROWS * (n_cols / TYPES[t].block_size) * PACKED_BLOCK_BYTES[t];
 }
 
 int32_t pmx_pack_preferred(int32_t type) {
