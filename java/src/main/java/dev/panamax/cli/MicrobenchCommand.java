@@ -30,7 +30,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "microbench", mixinStandardHelpOptions = true,
         description = {"GEMV GB/s per weight type and backend, against a plain memory read (under a minute).",
                 "Types F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K on a matrix far larger than the last-level cache;",
-                "the memory read is measured in the same run; Q4_0/Q8_0 also in the packed layout where the kernels",
+                "the memory read is measured in the same run; Q4_0/Q8_0/Q4_K/Q6_K also in the packed layout where the kernels",
                 "prefer it (rows marked packed, JSON \"layout\": \"packed\")."})
 final class MicrobenchCommand implements Callable<Integer> {
     static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K};
@@ -87,7 +87,7 @@ final class MicrobenchCommand implements Callable<Integer> {
                         gemv.add(row(type, "native", t, measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
                     }
                 }
-                // the interleaved copy that model loading makes where the kernels prefer it (Q4_0/Q8_0 on AVX-512 VNNI)
+                // the interleaved copy that model loading makes where the kernels prefer it (AVX-512 VNNI)
                 int rows16 = rows / 16 * 16;
                 try (Kernels k1 = new NativeKernels(1)) {
                     long packedBytes = k1.packedBytes(type, rows16, N_COLS);

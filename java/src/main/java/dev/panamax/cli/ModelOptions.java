@@ -23,7 +23,7 @@ final class ModelOptions {
     Isa isa;
 
     @Option(names = "--no-pack", description = "Compute every weight as stored in the file (default: repack at load the "
-            + "Q4_0/Q8_0 matrices the native kernels compute faster interleaved, on AVX-512 VNNI).")
+            + "Q4_0/Q8_0/Q4_K/Q6_K matrices the native kernels compute faster interleaved, on AVX-512 VNNI).")
     boolean noPack;
 
     @Option(names = {"-c", "--ctx-size"}, description = "Context length of the session (default: min(context_length, 4096)).",

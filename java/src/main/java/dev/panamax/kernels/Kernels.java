@@ -121,7 +121,7 @@ public interface Kernels extends AutoCloseable {
 
     /**
      * Bytes of the interleaved layout ({@link #pack}) of an nRows x nCols matrix of {@code type} when this backend computes
-     * it faster that way, else 0 (use the weights as stored). The native backend on AVX-512 VNNI: Q4_0 and Q8_0 with a
+     * it faster that way, else 0 (use the weights as stored). The native backend on AVX-512 VNNI: Q4_0, Q8_0, Q4_K, Q6_K with a
      * row count that is a multiple of 16.
      */
     default long packedBytes(GgmlType type, int nRows, int nCols) {

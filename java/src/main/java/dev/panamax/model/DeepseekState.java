@@ -1,7 +1,6 @@
 package dev.panamax.model;
 
 import dev.panamax.kernels.Kernels;
-
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
