@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 4
+#define PMX_ABI_VERSION 5
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -196,6 +196,34 @@ PMX_EXPORT int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int
 PMX_EXPORT int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0,
                                      int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache,
                                      int32_t kv_type, int64_t n_kv, float scale);
+
+/* ---- The serving engine's paged KV cache: a layer's cache is a pool of blocks of block_size token rows (row r at
+ * r * row bytes); token j of a sequence sits in row table[j / block_size] * block_size + j % block_size of its block
+ * table. A batch of n_seq sequences: sequence s owns query rows [seq_rows[s], seq_rows[s + 1]) of q and out (seq_rows[0] = 0,
+ * ascending, at least one row each), its first query at position seq_pos0[s] (query t sees keys 0..seq_pos0[s] + t), its
+ * block table at block_tables + table_start[s]. Java checks every table entry against the pool before the call. ---- */
+
+/* pmx_attention over a batch of sequences on a paged cache; k, v: the pools' rows of n_kv_head * head_dim
+ * (head_dim_v) elements of kv_type. Each sequence's result equals pmx_attention over its keys gathered in order. */
+PMX_EXPORT int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq,
+                                       const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables,
+                                       const int32_t *table_start, int64_t block_size, int64_t n_head,
+                                       int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k,
+                                       const void *v, int32_t kv_type, float scale);
+/* pmx_attention_mla over a batch of sequences on a paged latent cache (rows of kv_lora + n_rope). */
+PMX_EXPORT int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq,
+                                           const int32_t *seq_rows, const int32_t *seq_pos0,
+                                           const int32_t *block_tables, const int32_t *table_start, int64_t block_size,
+                                           int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache,
+                                           int32_t kv_type, float scale);
+/* Row i of src (n rows of width floats) into row rows[i] of a cache of kv_type (F16: rounded as pmx_quantize). */
+PMX_EXPORT int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n,
+                                int64_t width);
+/* y[r] += b for each of n_rows rows of n floats (a bias broadcast over a batch). */
+PMX_EXPORT int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows);
+/* RMSNorm in place of the first n floats of n_rows rows that start stride floats apart (stride >= n). */
+PMX_EXPORT int32_t pmx_rmsnorm_strided_f32(pmx_pool *pool, float *x, const float *w, int64_t n, int64_t n_rows,
+                                           int64_t stride, float eps);
 
 /* y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] for each of n_rows rows of n floats (rows are contiguous). */
 PMX_EXPORT int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w, int64_t n,

@@ -545,7 +545,7 @@ int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, i
         return PMX_ERR_INVALID_ARG;
     const pmx_attention_args a = {out,  q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v,
                                   k,    v, n_kv_head * head_dim, n_kv_head * head_dim_v,
-                                  kv_type, n_kv, scale};
+                                  kv_type, n_kv, scale, NULL, 0};
     return run_attention(pool, &a);
 }
 
@@ -558,8 +558,117 @@ int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_
     /* MQA: one KV head whose key is the whole row and whose value is the row's latent part */
     const int64_t row = kv_lora + n_rope;
     const pmx_attention_args a = {out, q, n_q, pos0, n_head, 1, row, kv_lora, cache, cache, row, row,
-                                  kv_type, n_kv, scale};
+                                  kv_type, n_kv, scale, NULL, 0};
     return run_attention(pool, &a);
+}
+
+/* ---- the serving engine's paged cache ---- */
+
+/* A batch of sequences: each row (query) of every sequence is one work item with all its heads, dealt out by an
+ * atomic counter (a prefill chunk's late rows see the most keys: taken first, last row first), so ragged batches
+ * of decode rows and prompt chunks balance over the threads without a plan. */
+struct paged_task_args {
+    pmx_attention_args a; /* the fields every sequence shares; per item q, out, n_q, pos0, n_kv, blocks are set */
+    int64_t n_seq, n_rows;
+    const int32_t *seq_rows, *seq_pos0, *tables, *table_start;
+    atomic_llong next;
+};
+
+static void paged_task(void *p, int ith, int nth) {
+    (void)ith, (void)nth;
+    struct paged_task_args *t = p;
+    for (;;) {
+        const int64_t taken = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (taken >= t->n_rows) return;
+        const int64_t r = t->n_rows - 1 - taken;
+        int64_t lo = 0, hi = t->n_seq - 1; /* the sequence whose rows hold r */
+        while (lo < hi) {
+            const int64_t mid = (lo + hi + 1) / 2;
+            if (t->seq_rows[mid] <= r) lo = mid;
+            else hi = mid - 1;
+        }
+        pmx_attention_args a = t->a;
+        const int64_t r0 = t->seq_rows[lo];
+        a.q += r0 * a.n_head * a.head_dim;
+        a.out += r0 * a.n_head * a.head_dim_v;
+        a.n_q = t->seq_rows[lo + 1] - r0;
+        a.pos0 = t->seq_pos0[lo];
+        a.n_kv = a.pos0 + a.n_q;
+        a.blocks = t->tables + t->table_start[lo];
+        pmx_k.attention(&a, r - r0, 0, a.n_head, 0, a.n_kv, NULL, NULL);
+    }
+}
+
+static int32_t run_paged(pmx_pool *pool, pmx_attention_args a, int64_t n_seq, const int32_t *seq_rows,
+                         const int32_t *seq_pos0, const int32_t *tables, const int32_t *table_start) {
+    if (n_seq == 1) { /* one sequence: the single-sequence driver, which splits a long decode across keys */
+        a.n_q = seq_rows[1];
+        a.pos0 = seq_pos0[0];
+        a.n_kv = a.pos0 + a.n_q;
+        a.blocks = tables + table_start[0];
+        return run_attention(pool, &a);
+    }
+    struct paged_task_args t = {.a = a, .n_seq = n_seq, .n_rows = seq_rows[n_seq],
+                                .seq_rows = seq_rows, .seq_pos0 = seq_pos0, .tables = tables,
+                                .table_start = table_start};
+    atomic_init(&t.next, 0);
+    pmx_pool_run(pool, paged_task, &t);
+    return PMX_OK;
+}
+
+static int paged_ok(int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *tables,
+                    const int32_t *table_start, int64_t block_size, int32_t kv_type, float scale) {
+    return n_seq > 0 && seq_rows && seq_pos0 && tables && table_start && block_size > 0 &&
+           (kv_type == PMX_TYPE_F16 || kv_type == PMX_TYPE_F32) && scale == scale;
+}
+
+int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows,
+                            const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start,
+                            int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim,
+                            int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale) {
+    if (!out || !q || !k || !v || n_head <= 0 || n_kv_head <= 0 || n_head % n_kv_head != 0 || head_dim <= 0 ||
+        head_dim_v <= 0 || !paged_ok(n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, kv_type, scale))
+        return PMX_ERR_INVALID_ARG;
+    const pmx_attention_args a = {out, q, 0, 0, n_head, n_kv_head, head_dim, head_dim_v, k, v,
+                                  n_kv_head * head_dim, n_kv_head * head_dim_v, kv_type, 0, scale, NULL, block_size};
+    return run_paged(pool, a, n_seq, seq_rows, seq_pos0, block_tables, table_start);
+}
+
+int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows,
+                                const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start,
+                                int64_t block_size, int64_t n_head, int64_t kv_lora, int64_t n_rope,
+                                const void *cache, int32_t kv_type, float scale) {
+    if (!out || !q || !cache || n_head <= 0 || kv_lora <= 0 || n_rope < 0 ||
+        !paged_ok(n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, kv_type, scale))
+        return PMX_ERR_INVALID_ARG;
+    const int64_t row = kv_lora + n_rope;
+    const pmx_attention_args a = {out, q, 0, 0, n_head, 1, row, kv_lora, cache, cache, row, row,
+                                  kv_type, 0, scale, NULL, block_size};
+    return run_paged(pool, a, n_seq, seq_rows, seq_pos0, block_tables, table_start);
+}
+
+int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width) {
+    if (!cache || !rows || !src || n < 0 || width <= 0 || (kv_type != PMX_TYPE_F16 && kv_type != PMX_TYPE_F32))
+        return PMX_ERR_INVALID_ARG;
+    const int t = kv_type == PMX_TYPE_F16 ? PMX_T_F16 : PMX_T_F32;
+    const int64_t rb = pmx_row_bytes(t, width);
+    for (int64_t i = 0; i < n; i++) pmx_ref_quantize_row(t, (char *)cache + rows[i] * rb, src + i * width, width);
+    return PMX_OK;
+}
+
+int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows) {
+    (void)pool; /* a bias per row is too little work to wake the pool for */
+    if (!y || !b || n <= 0 || n_rows < 0) return PMX_ERR_INVALID_ARG;
+    for (int64_t r = 0; r < n_rows; r++) pmx_k.add_f32(y + r * n, y + r * n, b, 0, n);
+    return PMX_OK;
+}
+
+int32_t pmx_rmsnorm_strided_f32(pmx_pool *pool, float *x, const float *w, int64_t n, int64_t n_rows, int64_t stride,
+                                float eps) {
+    (void)pool;
+    if (!x || !w || n <= 0 || n_rows < 0 || stride < n || !(eps >= 0)) return PMX_ERR_INVALID_ARG;
+    for (int64_t r = 0; r < n_rows; r++) pmx_k.rmsnorm_f32(x + r * stride, x + r * stride, w, n, 0, 1, eps);
+    return PMX_OK;
 }
 
 struct read_args {

@@ -48,11 +48,12 @@ INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h
         float *o = part ? part + (c0 - h0) * dv : a->out + (t * a->n_head + c0) * dv;
         memset(o, 0, (size_t)(nh * dv) * sizeof(float));
         for (int64_t h = 0; h < nh; h++) m[h] = -INFINITY, l[h] = 0;
-        for (int64_t j0 = k0; j0 < k1; j0 += BLK) {
-            const int64_t nb = k1 - j0 < BLK ? k1 - j0 : BLK;
+        for (int64_t j0 = k0, nb; j0 < k1; j0 += nb) {
+            nb = k1 - j0 < BLK ? k1 - j0 : BLK;
+            const int64_t r0 = pmx_kv_row(a, j0, &nb); /* a paged cache: the block's run of rows */
             for (int64_t t0 = 0; t0 < nh; t0 += HEADS_TILE) {
                 const int64_t nt = nh - t0 < HEADS_TILE ? nh - t0 : HEADS_TILE;
-                scores_heads(s, q + t0 * hd, nt, a->k, j0 * ks + g * hd, ks, nb, hd, a->scale, f16);
+                scores_heads(s, q + t0 * hd, nt, a->k, r0 * ks + g * hd, ks, nb, hd, a->scale, f16);
                 for (int64_t h = t0; h < t0 + nt; h++) {
                     float *sh = s + (h - t0) * BLK;
                     float bm = sh[0];
@@ -68,7 +69,7 @@ INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h
                     }
                     l[h] += exp_block(sh, nb, m[h]);
                 }
-                accumulate_heads(o + t0 * dv, s, nt, a->v, j0 * vs + g * dv, vs, nb, dv, f16);
+                accumulate_heads(o + t0 * dv, s, nt, a->v, r0 * vs + g * dv, vs, nb, dv, f16);
             }
         }
         for (int64_t h = 0; h < nh; h++) {

@@ -47,7 +47,19 @@ typedef struct pmx_attention_args {
     int32_t kv_type; /* PMX_TYPE_F16 or PMX_TYPE_F32 */
     int64_t n_kv;
     float scale;
+    /* Paged cache (the serving engine's): NULL, or key j of the sequence sits in cache row
+     * blocks[j / block_size] * block_size + j % block_size (pmx_kv_row); key loops never cross a block. */
+    const int32_t *blocks;
+    int64_t block_size;
 } pmx_attention_args;
+
+/* The cache row of key j, and in *run how many keys from j on (at most *run) sit in consecutive rows. */
+static inline int64_t pmx_kv_row(const pmx_attention_args *a, int64_t j, int64_t *run) {
+    if (!a->blocks) return j;
+    const int64_t bs = a->block_size, in = j % bs;
+    if (*run > bs - in) *run = bs - in;
+    return (int64_t)a->blocks[j / bs] * bs + in;
+}
 
 /* Batches from this size take the table's gemm entry of a type when it has one. */
 #define PMX_GEMM_MIN_BATCH 32

@@ -114,7 +114,7 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
              (long)s->n_kv, (long)s->n_q, (long)s->pos0, s->scale, s->ramp ? " ramp" : "");
 
     pmx_attention_args args = {ref, q, s->n_q, s->pos0, s->n_head, s->n_kv_head, s->hd, s->dv, k, v,
-                               s->n_kv_head * s->hd, s->n_kv_head * s->dv, s->type, s->n_kv, s->scale};
+                               s->n_kv_head * s->hd, s->n_kv_head * s->dv, s->type, s->n_kv, s->scale, NULL, 0};
     for (int64_t t = 0; t < s->n_q; t++) REF.attention(&args, t, 0, s->n_head, 0, s->n_kv, NULL, NULL);
     if (check_direct) {
         direct(s, q, kf, vf, o1);

@@ -22,6 +22,12 @@ INLINE double score(const float *q, const void *k, int64_t off, int64_t hd, int 
     return s * scale;
 }
 
+/* The cache row of key j (a paged cache maps it through the sequence's block table). */
+INLINE int64_t row(const pmx_attention_args *a, int64_t j) {
+    int64_t one = 1;
+    return pmx_kv_row(a, j, &one);
+}
+
 INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h1, int64_t k0, int64_t k1,
                    float *part, float *ml, int f16) {
     const int64_t hd = a->head_dim, dv = a->head_dim_v, group = a->n_head / a->n_kv_head;
@@ -34,15 +40,15 @@ INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h
         const float *q = a->q + (t * a->n_head + h) * hd;
         float *out = part ? part + (h - h0) * dv : a->out + (t * a->n_head + h) * dv;
         double m = -INFINITY, l = 0;
-        for (int64_t j = k0; j < k1; j++) m = fmax(m, score(q, a->k, j * ks + g * hd, hd, f16, scale));
+        for (int64_t j = k0; j < k1; j++) m = fmax(m, score(q, a->k, row(a, j) * ks + g * hd, hd, f16, scale));
         for (int64_t d0 = 0; d0 < dv; d0 += REF_ACC_DIMS) {
             const int64_t nd = dv - d0 < REF_ACC_DIMS ? dv - d0 : REF_ACC_DIMS;
             l = 0;
             for (int64_t d = 0; d < nd; d++) acc[d] = 0;
             for (int64_t j = k0; j < k1; j++) {
-                const double w = exp(score(q, a->k, j * ks + g * hd, hd, f16, scale) - m);
+                const double w = exp(score(q, a->k, row(a, j) * ks + g * hd, hd, f16, scale) - m);
                 l += w;
-                const int64_t vo = j * vs + g * dv + d0;
+                const int64_t vo = row(a, j) * vs + g * dv + d0;
                 for (int64_t d = 0; d < nd; d++) acc[d] += w * kv_elem(a->v, vo + d, f16);
             }
             for (int64_t d = 0; d < nd; d++) out[d0 + d] = (float)(part ? acc[d] : acc[d] / l);

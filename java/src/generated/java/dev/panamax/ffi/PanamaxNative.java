@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)4L;
+    private static final int PMX_ABI_VERSION = (int)5L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 4
+     * #define PMX_ABI_VERSION 5
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -2299,6 +2299,351 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_attention_mla", pool, out, q, n_q, pos0, n_head, kv_lora, n_rope, cache, kv_type, n_kv, scale);
             }
             return (int)mh$.invokeExact(pool, out, q, n_q, pos0, n_head, kv_lora, n_rope, cache, kv_type, n_kv, scale);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_attention_paged {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_attention_paged");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * }
+     */
+    public static FunctionDescriptor pmx_attention_paged$descriptor() {
+        return pmx_attention_paged.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * }
+     */
+    public static MethodHandle pmx_attention_paged$handle() {
+        return pmx_attention_paged.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * }
+     */
+    public static MemorySegment pmx_attention_paged$address() {
+        return pmx_attention_paged.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * }
+     */
+    public static int pmx_attention_paged(MemorySegment pool, MemorySegment out, MemorySegment q, long n_seq, MemorySegment seq_rows, MemorySegment seq_pos0, MemorySegment block_tables, MemorySegment table_start, long block_size, long n_head, long n_kv_head, long head_dim, long head_dim_v, MemorySegment k, MemorySegment v, int kv_type, float scale) {
+        var mh$ = pmx_attention_paged.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_attention_paged", pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, scale);
+            }
+            return (int)mh$.invokeExact(pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, scale);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_attention_mla_paged {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_attention_mla_paged");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, float scale)
+     * }
+     */
+    public static FunctionDescriptor pmx_attention_mla_paged$descriptor() {
+        return pmx_attention_mla_paged.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, float scale)
+     * }
+     */
+    public static MethodHandle pmx_attention_mla_paged$handle() {
+        return pmx_attention_mla_paged.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, float scale)
+     * }
+     */
+    public static MemorySegment pmx_attention_mla_paged$address() {
+        return pmx_attention_mla_paged.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, float scale)
+     * }
+     */
+    public static int pmx_attention_mla_paged(MemorySegment pool, MemorySegment out, MemorySegment q, long n_seq, MemorySegment seq_rows, MemorySegment seq_pos0, MemorySegment block_tables, MemorySegment table_start, long block_size, long n_head, long kv_lora, long n_rope, MemorySegment cache, int kv_type, float scale) {
+        var mh$ = pmx_attention_mla_paged.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_attention_mla_paged", pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, kv_lora, n_rope, cache, kv_type, scale);
+            }
+            return (int)mh$.invokeExact(pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, kv_lora, n_rope, cache, kv_type, scale);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_kv_store {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_kv_store");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width)
+     * }
+     */
+    public static FunctionDescriptor pmx_kv_store$descriptor() {
+        return pmx_kv_store.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width)
+     * }
+     */
+    public static MethodHandle pmx_kv_store$handle() {
+        return pmx_kv_store.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width)
+     * }
+     */
+    public static MemorySegment pmx_kv_store$address() {
+        return pmx_kv_store.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width)
+     * }
+     */
+    public static int pmx_kv_store(int kv_type, MemorySegment cache, MemorySegment rows, MemorySegment src, long n, long width) {
+        var mh$ = pmx_kv_store.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_kv_store", kv_type, cache, rows, src, n, width);
+            }
+            return (int)mh$.invokeExact(kv_type, cache, rows, src, n, width);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_add_rows_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_add_rows_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static FunctionDescriptor pmx_add_rows_f32$descriptor() {
+        return pmx_add_rows_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static MethodHandle pmx_add_rows_f32$handle() {
+        return pmx_add_rows_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static MemorySegment pmx_add_rows_f32$address() {
+        return pmx_add_rows_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static int pmx_add_rows_f32(MemorySegment pool, MemorySegment y, MemorySegment b, long n, long n_rows) {
+        var mh$ = pmx_add_rows_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_add_rows_f32", pool, y, b, n, n_rows);
+            }
+            return (int)mh$.invokeExact(pool, y, b, n, n_rows);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_rmsnorm_strided_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_rmsnorm_strided_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_rmsnorm_strided_f32(pmx_pool *pool, float *x, const float *w, int64_t n, int64_t n_rows, int64_t stride, float eps)
+     * }
+     */
+    public static FunctionDescriptor pmx_rmsnorm_strided_f32$descriptor() {
+        return pmx_rmsnorm_strided_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_rmsnorm_strided_f32(pmx_pool *pool, float *x, const float *w, int64_t n, int64_t n_rows, int64_t stride, float eps)
+     * }
+     */
+    public static MethodHandle pmx_rmsnorm_strided_f32$handle() {
+        return pmx_rmsnorm_strided_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_rmsnorm_strided_f32(pmx_pool *pool, float *x, const float *w, int64_t n, int64_t n_rows, int64_t stride, float eps)
+     * }
+     */
+    public static MemorySegment pmx_rmsnorm_strided_f32$address() {
+        return pmx_rmsnorm_strided_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_rmsnorm_strided_f32(pmx_pool *pool, float *x, const float *w, int64_t n, int64_t n_rows, int64_t stride, float eps)
+     * }
+     */
+    public static int pmx_rmsnorm_strided_f32(MemorySegment pool, MemorySegment x, MemorySegment w, long n, long n_rows, long stride, float eps) {
+        var mh$ = pmx_rmsnorm_strided_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_rmsnorm_strided_f32", pool, x, w, n, n_rows, stride, eps);
+            }
+            return (int)mh$.invokeExact(pool, x, w, n, n_rows, stride, eps);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
