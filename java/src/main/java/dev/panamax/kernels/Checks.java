@@ -186,6 +186,73 @@ final class Checks {
         bytes(cache, kvType.rowBytes((long) nKv * row), "cache");
     }
 
+    /** Returns the query rows of the batch, after checking every table entry and the sizes of the pools. */
+    static int attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
+                              int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
+        positive(nHead, "nHead");
+        positive(nKvHead, "nKvHead");
+        positive(headDim, "headDim");
+        positive(headDimV, "headDimV");
+        if (nHead % nKvHead != 0) throw new IllegalArgumentException("nHead " + nHead + " is not a multiple of nKvHead " + nKvHead);
+        kvType(kvType);
+        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        int rows = b.check();
+        floats(q, (long) rows * nHead * headDim, "q");
+        floats(out, (long) rows * nHead * headDimV, "out");
+        bytes(k, kvType.rowBytes(Math.multiplyExact(b.poolRows(), (long) nKvHead * headDim)), "k");
+        bytes(v, kvType.rowBytes(Math.multiplyExact(b.poolRows(), (long) nKvHead * headDimV)), "v");
+        return rows;
+    }
+
+    static int attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int kvLora, int nRope,
+                                 MemorySegment cache, GgmlType kvType, float scale) {
+        positive(nHead, "nHead");
+        positive(kvLora, "kvLora");
+        nonNegative(nRope, "nRope");
+        kvType(kvType);
+        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        int rows = b.check();
+        long row = (long) kvLora + nRope;
+        floats(q, (long) rows * nHead * row, "q");
+        floats(out, (long) rows * nHead * kvLora, "out");
+        bytes(cache, kvType.rowBytes(Math.multiplyExact(b.poolRows(), row)), "cache");
+        return rows;
+    }
+
+    static void kvType(GgmlType t) {
+        if (t != GgmlType.F16 && t != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + t);
+    }
+
+    static void kvStore(GgmlType kvType, MemorySegment cache, MemorySegment rows, MemorySegment src, int n, int width) {
+        kvType(kvType);
+        nonNegative(n, "n");
+        positive(width, "width");
+        bytes(rows, 4L * n, "rows");
+        floats(src, (long) n * width, "src");
+        if (cache == null) throw new IllegalArgumentException("cache is null");
+        long cacheRows = cache.byteSize() / kvType.rowBytes(width);
+        for (int i = 0; i < n; i++) {
+            int r = rows.getAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, i);
+            if (r < 0 || r >= cacheRows) throw new IllegalArgumentException("cache row " + r + " outside [0, " + cacheRows + ")");
+        }
+    }
+
+    static void addRows(MemorySegment y, MemorySegment b, int n, int rows) {
+        positive(n, "n");
+        nonNegative(rows, "rows");
+        floats(y, (long) n * rows, "y");
+        floats(b, n, "b");
+    }
+
+    static void rmsnormStrided(MemorySegment x, MemorySegment w, int n, int rows, int stride, float eps) {
+        positive(n, "n");
+        nonNegative(rows, "rows");
+        if (stride < n) throw new IllegalArgumentException("stride " + stride + " is shorter than a row of " + n);
+        if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0, got " + eps);
+        if (rows > 0) floats(x, (long) (rows - 1) * stride + n, "x");
+        floats(w, n, "w");
+    }
+
     /** Sizes of every segment, then every expert id read and range-checked: the C core indexes weights by them. */
     static void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
                        MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,

@@ -92,6 +92,31 @@ public interface Kernels extends AutoCloseable {
                       MemorySegment cache, GgmlType kvType, int nKv, float scale);
 
     /**
+     * {@link #attention} for every sequence of a step over the serving engine's paged cache (one call per layer, not
+     * per sequence): k and v are pools of {@code batch.poolRows()} rows of nKvHead x headDim (headDimV) elements of
+     * {@code kvType}; q and out hold the step's query rows ({@link PagedBatch}). Each sequence's result equals
+     * {@link #attention} over its keys gathered in order, within float summation order.
+     */
+    void attentionPaged(MemorySegment out, MemorySegment q, PagedBatch batch, int nHead, int nKvHead, int headDim,
+                        int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale);
+
+    /** {@link #attentionMla} for every sequence of a step over a paged latent cache (rows of kvLora + nRope). */
+    void attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch batch, int nHead, int kvLora, int nRope,
+                           MemorySegment cache, GgmlType kvType, float scale);
+
+    /**
+     * Row i of src (n rows of width floats) into row {@code rows[i]} (int32) of a cache of {@code kvType} (F16 rounded
+     * as {@link #quantize}); every row index is checked against the cache's size first.
+     */
+    void kvStore(GgmlType kvType, MemorySegment cache, MemorySegment rows, MemorySegment src, int n, int width);
+
+    /** y[r] += b for each of {@code rows} rows of n floats (a bias over a batch). */
+    void addRows(MemorySegment y, MemorySegment b, int n, int rows);
+
+    /** RMSNorm in place of the first n floats of {@code rows} rows that start {@code stride} floats apart. */
+    void rmsnormStrided(MemorySegment x, MemorySegment w, int n, int rows, int stride, float eps);
+
+    /**
      * Mixture-of-experts SwiGLU feed-forward of nTok tokens over stacked experts (DeepSeek MoE), routed by the caller:
      * out[t] = Σ_{j < nUsed} weights[t][j] · down[e] (silu(gate[e] x[t]) · up[e] x[t]) with e = ids[t][j]. Only the
      * selected experts run, each one's weights read once for all the tokens routed to it.

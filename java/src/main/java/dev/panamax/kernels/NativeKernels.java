@@ -179,6 +179,47 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public void attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
+                               int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
+        Checks.attentionPaged(out, q, b, nHead, nKvHead, headDim, headDimV, k, v, kvType, scale);
+        offHeap(out, q, k, v, b.seqRows(), b.seqPos0(), b.tables(), b.tableStart());
+        Status.check(PanamaxNative.pmx_attention_paged(live(), out, q, b.nSeq(), b.seqRows(), b.seqPos0(), b.tables(),
+                b.tableStart(), b.blockSize(), nHead, nKvHead, headDim, headDimV, k, v, kvType.id(), scale),
+                "pmx_attention_paged");
+    }
+
+    @Override
+    public void attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int kvLora, int nRope,
+                                  MemorySegment cache, GgmlType kvType, float scale) {
+        Checks.attentionMlaPaged(out, q, b, nHead, kvLora, nRope, cache, kvType, scale);
+        offHeap(out, q, cache, b.seqRows(), b.seqPos0(), b.tables(), b.tableStart());
+        Status.check(PanamaxNative.pmx_attention_mla_paged(live(), out, q, b.nSeq(), b.seqRows(), b.seqPos0(),
+                b.tables(), b.tableStart(), b.blockSize(), nHead, kvLora, nRope, cache, kvType.id(), scale),
+                "pmx_attention_mla_paged");
+    }
+
+    @Override
+    public void kvStore(GgmlType kvType, MemorySegment cache, MemorySegment rows, MemorySegment src, int n, int width) {
+        Checks.kvStore(kvType, cache, rows, src, n, width);
+        offHeap(cache, rows, src);
+        Status.check(PanamaxNative.pmx_kv_store(kvType.id(), cache, rows, src, n, width), "pmx_kv_store");
+    }
+
+    @Override
+    public void addRows(MemorySegment y, MemorySegment b, int n, int rows) {
+        Checks.addRows(y, b, n, rows);
+        offHeap(y, b);
+        Status.check(PanamaxNative.pmx_add_rows_f32(live(), y, b, n, rows), "pmx_add_rows_f32");
+    }
+
+    @Override
+    public void rmsnormStrided(MemorySegment x, MemorySegment w, int n, int rows, int stride, float eps) {
+        Checks.rmsnormStrided(x, w, n, rows, stride, eps);
+        offHeap(x, w);
+        Status.check(PanamaxNative.pmx_rmsnorm_strided_f32(live(), x, w, n, rows, stride, eps), "pmx_rmsnorm_strided_f32");
+    }
+
+    @Override
     public void moeFfn(MemorySegment out, MemorySegment x, int nTok, int nEmbd, int nFf, int nExpert, int nUsed,
                        MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate, GgmlType upType,
                        MemorySegment up, GgmlType downType, MemorySegment down) {

@@ -446,7 +446,7 @@ public class ScalarKernels implements Kernels {
                           int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
         Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
         attend(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, (long) nKvHead * headDim, v,
-                (long) nKvHead * headDimV, kvType, scale);
+                (long) nKvHead * headDimV, kvType, scale, null, 0);
     }
 
     @Override
@@ -455,29 +455,84 @@ public class ScalarKernels implements Kernels {
         Checks.attentionMla(out, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
         // MQA over the cache: the key is the whole row, the value its latent part
         int row = kvLora + nRope;
-        attend(out, q, nQ, pos0, nHead, 1, row, kvLora, cache, row, cache, row, kvType, scale);
+        attend(out, q, nQ, pos0, nHead, 1, row, kvLora, cache, row, cache, row, kvType, scale, null, 0);
+    }
+
+    @Override
+    public void attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
+                               int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
+        Checks.attentionPaged(out, q, b, nHead, nKvHead, headDim, headDimV, k, v, kvType, scale);
+        for (int s = 0; s < b.nSeq(); s++) {
+            int r0 = b.seqRows().getAtIndex(I32, s), nQ = b.seqRows().getAtIndex(I32, s + 1) - r0;
+            attend(out.asSlice(4L * r0 * nHead * headDimV), q.asSlice(4L * r0 * nHead * headDim), nQ,
+                    b.seqPos0().getAtIndex(I32, s), nHead, nKvHead, headDim, headDimV, k, (long) nKvHead * headDim, v,
+                    (long) nKvHead * headDimV, kvType, scale, b, s);
+        }
+    }
+
+    @Override
+    public void attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int kvLora, int nRope,
+                                  MemorySegment cache, GgmlType kvType, float scale) {
+        Checks.attentionMlaPaged(out, q, b, nHead, kvLora, nRope, cache, kvType, scale);
+        int row = kvLora + nRope;
+        for (int s = 0; s < b.nSeq(); s++) {
+            int r0 = b.seqRows().getAtIndex(I32, s), nQ = b.seqRows().getAtIndex(I32, s + 1) - r0;
+            attend(out.asSlice(4L * r0 * nHead * kvLora), q.asSlice(4L * r0 * nHead * row), nQ,
+                    b.seqPos0().getAtIndex(I32, s), nHead, 1, row, kvLora, cache, row, cache, row, kvType, scale, b, s);
+        }
+    }
+
+    @Override
+    public void kvStore(GgmlType kvType, MemorySegment cache, MemorySegment rows, MemorySegment src, int n, int width) {
+        Checks.kvStore(kvType, cache, rows, src, n, width);
+        long rb = kvType.rowBytes(width);
+        for (int i = 0; i < n; i++) {
+            MemorySegment dst = cache.asSlice(rows.getAtIndex(I32, i) * rb, rb);
+            if (kvType == GgmlType.F32) MemorySegment.copy(src, 4L * i * width, dst, 0, rb);
+            else quantize(GgmlType.F16, dst, src.asSlice(4L * i * width, 4L * width), 1, width);
+        }
+    }
+
+    @Override
+    public void addRows(MemorySegment y, MemorySegment b, int n, int rows) {
+        Checks.addRows(y, b, n, rows);
+        for (int r = 0; r < rows; r++) {
+            MemorySegment row = y.asSlice(4L * r * n, 4L * n);
+            add(row, row, b, n);
+        }
+    }
+
+    @Override
+    public void rmsnormStrided(MemorySegment x, MemorySegment w, int n, int rows, int stride, float eps) {
+        Checks.rmsnormStrided(x, w, n, rows, stride, eps);
+        for (int r = 0; r < rows; r++) {
+            MemorySegment row = x.asSlice(4L * r * stride, 4L * n);
+            rmsnorm(row, row, w, n, 1, eps);
+        }
     }
 
     /**
      * Causal attention with explicit row strides: the K (V) row of token j and KV head g starts at element
      * j * kStride + g * headDim (j * vStride + g * headDimV). Arguments already checked. The (query, head) pairs are
-     * split over the threads, each pair computed whole by one thread.
+     * split over the threads, each pair computed whole by one thread. With a paged batch, row j is the cache row of
+     * token j of its sequence {@code seq} ({@link PagedBatch#row}).
      */
     final void attend(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
                       int headDimV, MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType,
-                      float scale) {
+                      float scale, PagedBatch paged, int seq) {
         int pairs = nQ * nHead;
         long work = (long) pairs * (pos0 + nQ) * (headDim + headDimV);
         boolean shared = work >= (32 << 10) && pool.canShare(out, q, k, v);
         int chunk = shared ? Math.max(1, pairs / (pool.size() * 4)) : pairs;
         pool.forRange(pairs, chunk, (p0, p1) ->
-                attendPairs(out, q, pos0, nHead, nKvHead, headDim, headDimV, k, kStride, v, vStride, kvType, scale, p0, p1));
+                attendPairs(out, q, pos0, nHead, nKvHead, headDim, headDimV, k, kStride, v, vStride, kvType, scale,
+                        paged, seq, p0, p1));
     }
 
     /** Query-head pairs [p0, p1) of {@link #attend} (pair p: query p / nHead, head p % nHead); on any pool thread. */
     void attendPairs(MemorySegment out, MemorySegment q, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
                      MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale,
-                     int p0, int p1) {
+                     PagedBatch paged, int seq, int p0, int p1) {
         int group = nHead / nKvHead;
         float[] qv = new float[headDim];
         float[] acc = new float[headDimV];
@@ -488,7 +543,8 @@ public class ScalarKernels implements Kernels {
             java.util.Arrays.fill(acc, 0);
             float m = Float.NEGATIVE_INFINITY, sum = 0;
             for (int j = 0; j <= pos0 + t; j++) {
-                long ko = j * kStride + (long) kvh * headDim, vo = j * vStride + (long) kvh * headDimV;
+                long row = paged == null ? j : paged.row(seq, j);
+                long ko = row * kStride + (long) kvh * headDim, vo = row * vStride + (long) kvh * headDimV;
                 float dot = 0;
                 for (int i = 0; i < headDim; i++) dot += qv[i] * kv(k, kvType, ko + i);
                 float sc = dot * scale;

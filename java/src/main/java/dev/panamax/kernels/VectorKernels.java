@@ -575,7 +575,7 @@ public final class VectorKernels extends ScalarKernels {
     @Override
     void attendPairs(MemorySegment out, MemorySegment q, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
                      MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale,
-                     int p0, int p1) {
+                     PagedBatch paged, int seq, int p0, int p1) {
         int group = nHead / nKvHead;
         // MLA: the value is the head of the key's own row, converted once for both
         boolean vInK = k.equals(v) && kStride == vStride && nKvHead == 1 && headDimV <= headDim;
@@ -589,7 +589,8 @@ public final class VectorKernels extends ScalarKernels {
             java.util.Arrays.fill(acc, 0);
             float m = Float.NEGATIVE_INFINITY, sum = 0;
             for (int j = 0; j <= pos0 + t; j++) {
-                kvRow(k, kvType, j * kStride + (long) kvh * headDim, kr, headDim);
+                long row = paged == null ? j : paged.row(seq, j);
+                kvRow(k, kvType, row * kStride + (long) kvh * headDim, kr, headDim);
                 float sc = dotArr(qv, kr, headDim) * scale;
                 float corr = 1;
                 if (sc > m) {
@@ -599,7 +600,7 @@ public final class VectorKernels extends ScalarKernels {
                 }
                 float p = (float) Math.exp(sc - m);
                 sum += p;
-                if (!vInK) kvRow(v, kvType, j * vStride + (long) kvh * headDimV, vr, headDimV);
+                if (!vInK) kvRow(v, kvType, row * vStride + (long) kvh * headDimV, vr, headDimV);
                 int i = 0;
                 for (; i < boundV; i += F.length()) {
                     FloatVector.fromArray(F, acc, i).mul(corr).add(FloatVector.fromArray(F, vr, i).mul(p)).intoArray(acc, i);

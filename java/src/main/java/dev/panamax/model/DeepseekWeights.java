@@ -171,7 +171,12 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
     }
 
     @Override
-    public DeepseekState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
-        return new DeepseekState(this, kernels, nCtx, maxBatch, kvType);
+    public DeepseekForward newForward(Kernels kernels, int maxTokens) {
+        return new DeepseekForward(this, kernels, maxTokens);
+    }
+
+    @Override
+    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType type) {
+        return DeepseekForward.newCache(config, nBlocks, blockSize, type);
     }
 }

@@ -66,7 +66,12 @@ public final class LlamaWeights extends TransformerWeights<LlamaConfig> {
     }
 
     @Override
-    public LlamaState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
-        return new LlamaState(this, kernels, nCtx, maxBatch, kvType);
+    public LlamaForward newForward(Kernels kernels, int maxTokens) {
+        return new LlamaForward(this, kernels, maxTokens);
+    }
+
+    @Override
+    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType type) {
+        return LlamaForward.newCache(config, nBlocks, blockSize, type);
     }
 }

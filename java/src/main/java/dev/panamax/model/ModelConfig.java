@@ -2,7 +2,7 @@ package dev.panamax.model;
 
 /**
  * The hyper-parameters every architecture has, so that the parts all of them share ({@link TransformerWeights},
- * {@link TransformerState}) are written once. The config records implement it with their own accessors.
+ * {@link ForwardPass}) are written once. The config records implement it with their own accessors.
  */
 public sealed interface ModelConfig permits LlamaConfig, DeepseekConfig {
 
@@ -11,6 +11,9 @@ public sealed interface ModelConfig permits LlamaConfig, DeepseekConfig {
 
     /** Width of the residual stream (embedding_length). */
     int dim();
+
+    /** Transformer blocks (block_count). */
+    int nLayer();
 
     /** Epsilon of every RMSNorm, the final one included. */
     float eps();

@@ -51,4 +51,13 @@ public interface ModelWeights {
      * {@code maxBatch} tokens, computed by {@code kernels} (which the caller keeps and closes).
      */
     ModelState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType);
+
+    /** The batched forward pass, with activations for steps of up to {@code maxTokens} tokens, computed by {@code kernels}. */
+    ForwardPass newForward(Kernels kernels, int maxTokens);
+
+    /** A paged KV cache of {@code nBlocks} blocks of {@code blockSize} token rows for this model. */
+    KvCache newKvCache(int nBlocks, int blockSize, GgmlType type);
+
+    /** Transformer blocks. */
+    int layerCount();
 }

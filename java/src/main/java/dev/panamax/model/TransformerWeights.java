@@ -10,7 +10,7 @@ import java.util.List;
 
 /**
  * What the weights of every architecture have, loaded and checked once here: the config, and the two ends of the
- * network, token embeddings in and final norm plus output head out ({@link TransformerState} runs them). An absent
+ * network, token embeddings in and final norm plus output head out ({@link ForwardPass} runs them). An absent
  * {@code output.weight} means the head is tied to {@code token_embd.weight}. Immutable; valid while the file is open.
  */
 public abstract sealed class TransformerWeights<C extends ModelConfig> implements ModelWeights
@@ -48,13 +48,18 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
         return m;
     }
 
-    /** Adds the layers' matrices that go through {@link TransformerState#matmul}. */
+    /** Adds the layers' matrices that go through {@link ForwardPass#matmul}. */
     abstract void layerMatrices(List<Weight> out);
 
     @Override
     public void pack(Kernels kernels) {
         if (packed != PackedWeights.NONE) throw new IllegalStateException("weights are packed already");
         packed = PackedWeights.pack(matrices(), List.of(tokenEmbd), kernels);
+    }
+
+    @Override
+    public ModelState newState(Kernels kernels, int nCtx, int maxBatch, dev.panamax.tensor.GgmlType kvType) {
+        return new SequenceState(this, kernels, nCtx, maxBatch, kvType);
     }
 
     @Override
@@ -85,6 +90,11 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
     @Override
     public int trainedContextLength() {
         return config.ctxTrain();
+    }
+
+    @Override
+    public int layerCount() {
+        return config.nLayer();
     }
 
     @Override

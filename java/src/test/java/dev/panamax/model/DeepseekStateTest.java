@@ -173,7 +173,7 @@ class DeepseekStateTest {
         float[] expected = run(m, Backend.JAVA, 4, GgmlType.F32, new int[] {1, 2, 3, 4, 5, 6, 7, 8});
         try (GgufFile f = GgufFile.open(m); Kernels k = kernels(Backend.JAVA)) {
             DeepseekWeights w = DeepseekWeights.load(f);
-            try (DeepseekState s = w.newState(k, 8, 4, GgmlType.F32)) {
+            try (ModelState s = w.newState(k, 8, 4, GgmlType.F32)) {
                 assertThrows(IllegalArgumentException.class, () -> s.forward(new int[] {1, TinyDeepseek.VOCAB}, 0, 2, false));
                 assertThrows(IllegalArgumentException.class, () -> s.forward(new int[] {1, -1}, 0, 2, false));
                 assertThrows(IllegalArgumentException.class, () -> s.forward(new int[] {1, 2, 3, 4, 5}, 0, 5, false));
@@ -203,7 +203,7 @@ class DeepseekStateTest {
         Path m = TinyDeepseek.write(dir, BASE.v2Lite().withSeed(11));
         try (GgufFile f = GgufFile.open(m); Kernels k = kernels(Backend.JAVA)) {
             DeepseekWeights w = DeepseekWeights.load(f);
-            try (DeepseekState s = w.newState(k, 32, 8, GgmlType.F16)) {
+            try (ModelState s = w.newState(k, 32, 8, GgmlType.F16)) {
                 float[] first = feed(s, PROMPT, 8);
                 int v = TinyDeepseek.VOCAB, cut = 6;
                 // a different continuation after the cut overwrites the cache rows there
@@ -232,11 +232,12 @@ class DeepseekStateTest {
             assertEquals(f16, w.kvBytesPerToken(2));
             assertEquals(2 * f16, w.kvBytesPerToken(4));
             assertEquals(TinyDeepseek.kvBytesPerToken(o, 2), w.kvBytesPerToken(2));
-            // the state holds exactly that cache: resident bytes grow by kvBytesPerToken per context position
+            // the state holds exactly that cache, in whole blocks of 64 positions: resident bytes grow by
+            // kvBytesPerToken per position of the rounded-up context (16 -> 64, 100 -> 128)
             for (GgmlType t : new GgmlType[] {GgmlType.F16, GgmlType.F32}) {
                 long per = w.kvBytesPerToken(t == GgmlType.F16 ? 2 : 4);
-                try (DeepseekState a = w.newState(k, 16, 8, t); DeepseekState b = w.newState(k, 100, 8, t)) {
-                    assertEquals(84 * per, b.residentBytes() - a.residentBytes(), t + " cache");
+                try (ModelState a = w.newState(k, 16, 8, t); ModelState b = w.newState(k, 100, 8, t)) {
+                    assertEquals(64 * per, b.residentBytes() - a.residentBytes(), t + " cache");
                     assertTrue(a.residentBytes() > 16 * per);
                 }
             }

@@ -137,7 +137,7 @@ class LlamaStateTest {
         Path m = TinyModels.write(dir, "llama", GgmlType.F32, false, 1);
         try (GgufFile f = GgufFile.open(m); Kernels k = KernelsProvider.create(Backend.JAVA, 1)) {
             LlamaWeights w = LlamaWeights.load(f);
-            try (LlamaState s = new LlamaState(w, k, 8, 4, GgmlType.F16)) {
+            try (ModelState s = w.newState(k, 8, 4, GgmlType.F16)) {
                 assertThrows(IllegalArgumentException.class, () -> s.forward(new int[] {1, TinyModels.VOCAB}, 0, 2, false));
                 assertThrows(IllegalArgumentException.class, () -> s.forward(new int[] {1, -1}, 0, 2, false));
                 assertThrows(IllegalArgumentException.class, () -> s.forward(new int[] {1, 2, 3, 4, 5}, 0, 5, false));
@@ -147,8 +147,8 @@ class LlamaStateTest {
                 s.truncate(7);
                 s.forward(new int[] {5}, 0, 1, false); // the last slot is usable again
             }
-            assertThrows(IllegalArgumentException.class, () -> new LlamaState(w, k, 0, 4, GgmlType.F16));
-            assertThrows(IllegalArgumentException.class, () -> new LlamaState(w, k, 8, 4, GgmlType.Q8_0));
+            assertThrows(IllegalArgumentException.class, () -> w.newState(k, 0, 4, GgmlType.F16));
+            assertThrows(IllegalArgumentException.class, () -> w.newState(k, 8, 4, GgmlType.Q8_0));
         }
     }
 }

@@ -1,19 +1,21 @@
 package dev.panamax.model;
 
 import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.PagedBatch;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * One sequence's state of a {@code deepseek2} model and its forward pass, in the absorbed form of Multi-head Latent
- * Attention: the KV cache holds per token and layer only the latent row [kv_lora normalized latent | RoPE'd shared key
- * part] (F16 or F32), W_UK is folded into each head's query and W_UV applied to each head's attention output, so
- * attention is MQA over the latent ({@link Kernels#attentionMla}). Feed-forward: dense SwiGLU in the leading layers,
- * then routed experts ({@link Kernels#moeFfn}: only the selected experts run) plus shared experts. Buffers are
- * allocated once for {@code maxBatch} tokens; a forward step allocates nothing. Not thread-safe (one per session).
+ * The batched forward pass of a {@code deepseek2} model, in the absorbed form of Multi-head Latent Attention: the KV
+ * cache holds per token and layer only the latent row [kv_lora normalized latent | RoPE'd shared key part] (F16 or
+ * F32, one paged pool per layer), W_UK is folded into each head's query and W_UV applied to each head's attention
+ * output, so attention is MQA over the latent ({@link Kernels#attentionMlaPaged}, every sequence of the step in one
+ * call). Feed-forward: dense SwiGLU in the leading layers, then routed experts ({@link Kernels#moeFfn}: every token of
+ * the step routed, the tokens of all sequences grouped per expert, so each selected expert is read once per step) plus
+ * shared experts. Buffers are allocated once for {@code maxTokens} rows; a step allocates nothing.
  */
-public final class DeepseekState extends TransformerState {
+public final class DeepseekForward extends ForwardPass {
 
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     /** llama.cpp clamps the sum of selected expert weights to the smallest normal F16 before normalizing. */
@@ -21,23 +23,18 @@ public final class DeepseekState extends TransformerState {
 
     private final DeepseekWeights w;
     private final DeepseekConfig c;
-    private final long cacheRowBytes;
-    private final MemorySegment[] cache; // per layer [nCtx][kv_lora + rope]
-    // activations, [maxBatch][...] floats (x, the residual stream, is TransformerState's)
+    // activations, [maxTokens][...] floats (x, the residual stream, is ForwardPass's)
     private final MemorySegment xb, xb2, qa, q, kva, kpe, qpe, qLat, lat, attOut, hb, hb2;
     private final MemorySegment routerLogits, ids, expertWeights, moeOut;
     private final float[] probs, select, groupScores;
     private final int[] chosen;
 
-    DeepseekState(DeepseekWeights weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
-        super(weights, kernels, nCtx, maxBatch, kvType);
+    DeepseekForward(DeepseekWeights weights, Kernels kernels, int maxTokens) {
+        super(weights, kernels, maxTokens);
         this.w = weights;
         this.c = weights.config;
-        int b = this.maxBatch, nh = c.nHead(), qHead = c.headDimNope() + c.headDimRope();
+        int b = maxTokens, nh = c.nHead(), qHead = c.headDimNope() + c.headDimRope();
         try {
-            cacheRowBytes = kvType.rowBytes(c.cacheRow());
-            cache = new MemorySegment[c.nLayer()];
-            for (int l = 0; l < c.nLayer(); l++) cache[l] = bytes(Math.multiplyExact(cacheRowBytes, (long) nCtx));
             xb = floats(b, c.dim());
             xb2 = floats(b, c.dim());
             qa = floats(b, Math.max(1, c.qLora()));
@@ -64,18 +61,20 @@ public final class DeepseekState extends TransformerState {
         groupScores = new float[c.nGroups()];
     }
 
-    public DeepseekConfig config() {
-        return c;
+    /** A paged cache for this model: one latent pool per layer. */
+    static KvCache newCache(DeepseekConfig c, int nBlocks, int blockSize, GgmlType type) {
+        return new KvCache(type, c.nLayer(), nBlocks, blockSize, c.cacheRow(), 0);
     }
 
     @Override
-    public void forward(int[] tokens, int off, int n, boolean allPositions) {
-        int dim = c.dim(), pos0 = position();
-        embed(tokens, off, n);
+    public void forward(ForwardBatch b, KvCache kv) {
+        int n = embed(b, kv), dim = c.dim();
+        if (kv.kWidth != c.cacheRow() || kv.vWidth != 0) throw new IllegalArgumentException("KV cache rows do not match the model");
+        PagedBatch paged = b.paged(kv.nBlocks);
         for (int l = 0; l < c.nLayer(); l++) {
             DeepseekWeights.Layer L = w.layers[l];
             k.rmsnorm(xb, x, L.attnNorm().data(), dim, n, c.eps());
-            attention(L, l, n, pos0);
+            attention(L, n, b, kv, kv.k[l], paged);
             matmul(L.wo(), attOut, n, xb2);
             k.add(x, x, xb2, n * dim);
             k.rmsnorm(xb, x, L.ffnNorm().data(), dim, n, c.eps());
@@ -86,11 +85,11 @@ public final class DeepseekState extends TransformerState {
             }
             k.add(x, x, xb2, n * dim);
         }
-        head(n, allPositions, xb);
+        head(b);
     }
 
-    /** Absorbed MLA of n tokens of layer l: xb (normed input) to attOut [n][n_head * v_head]. */
-    private void attention(DeepseekWeights.Layer L, int l, int n, int pos0) {
+    /** Absorbed MLA of the step's n tokens of one layer (its latent pool {@code cache}): xb (normed) to attOut [n][n_head * v_head]. */
+    private void attention(DeepseekWeights.Layer L, int n, ForwardBatch b, KvCache kv, MemorySegment cache, PagedBatch paged) {
         int nh = c.nHead(), nope = c.headDimNope(), rope = c.headDimRope(), kvLora = c.kvLora(), row = c.cacheRow();
         int qHead = nope + rope;
         if (L.wq() != null) {
@@ -102,23 +101,18 @@ public final class DeepseekState extends TransformerState {
         }
         // the new cache rows: [rmsnorm(latent) | rope(k_pe)]
         matmul(L.wkvA(), xb, n, kva);
-        for (int t = 0; t < n; t++) {
-            MemorySegment latent = kva.asSlice(4L * t * row, 4L * kvLora);
-            k.rmsnorm(latent, latent, L.kvANorm().data(), kvLora, 1, c.eps());
-            MemorySegment.copy(kva, 4L * (t * row + kvLora), kpe, 4L * t * rope, 4L * rope);
-        }
-        k.rope(kpe, n, 1, rope, rope, pos, c.rope(), null);
+        k.rmsnormStrided(kva, L.kvANorm().data(), kvLora, n, row, c.eps());
+        for (int t = 0; t < n; t++) MemorySegment.copy(kva, 4L * (t * row + kvLora), kpe, 4L * t * rope, 4L * rope);
+        k.rope(kpe, n, 1, rope, rope, b.pos, c.rope(), null);
         for (int t = 0; t < n; t++) MemorySegment.copy(kpe, 4L * t * rope, kva, 4L * (t * row + kvLora), 4L * rope);
-        MemorySegment dst = cache[l].asSlice(pos0 * cacheRowBytes, n * cacheRowBytes);
-        if (kvType == GgmlType.F32) MemorySegment.copy(kva, 0, dst, 0, n * cacheRowBytes);
-        else k.quantize(GgmlType.F16, dst, kva, n, row);
+        k.kvStore(kv.type, cache, b.slots, kva, n, row);
         // the absorbed queries: per head [W_UK^T q_nope | rope(q_pe)]
         for (int t = 0; t < n; t++) {
             for (int h = 0; h < nh; h++) {
                 MemorySegment.copy(q, 4L * ((long) (t * nh + h) * qHead + nope), qpe, 4L * (t * nh + h) * rope, 4L * rope);
             }
         }
-        k.rope(qpe, n, nh, rope, rope, pos, c.rope(), null);
+        k.rope(qpe, n, nh, rope, rope, b.pos, c.rope(), null);
         // every head's q_nope through its W_UK^T in one op: q [n][nh][nope | rope] -> qLat [n][nh][kvLora | rope]
         DeepseekWeights.Stacked kb = L.kBs();
         k.matmulStacked(kb.type(), kb.data(), nh, kvLora, nope, kb.matBytes(), q, n, nh * qHead, qHead, qLat, nh * row, row);
@@ -127,7 +121,7 @@ public final class DeepseekState extends TransformerState {
                 MemorySegment.copy(qpe, 4L * (t * nh + h) * rope, qLat, 4L * ((long) (t * nh + h) * row + kvLora), 4L * rope);
             }
         }
-        k.attentionMla(lat, qLat, n, pos0, nh, kvLora, rope, cache[l], kvType, pos0 + n, c.kqScale());
+        k.attentionMlaPaged(lat, qLat, paged, nh, kvLora, rope, cache, kv.type, c.kqScale());
         // per head v = W_UV · latent output, all heads in one op: lat [n][nh][kvLora] -> attOut [n][nh][v_head]
         int vd = c.headDimV();
         DeepseekWeights.Stacked vb = L.vBs();

@@ -1,0 +1,114 @@
+package dev.panamax.model;
+
+import dev.panamax.kernels.Kernels;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One architecture's batched forward pass over a {@link ForwardBatch}: the tokens of many sequences at their own
+ * positions in one pass, so every matmul is one GEMM over all rows of the step (the weights are read once per step,
+ * not once per sequence), attention runs per sequence against its own blocks of the paged {@link KvCache} in one
+ * kernel call per layer, and only the rows that want logits go through the output head. What the architectures share
+ * is written here once: the activations' arena (sized for {@code maxTokens} rows, allocated once), the token
+ * embeddings in ({@link #embed}), the final norm and head out ({@link #head}), and matmul on packed weights. Driven by
+ * one thread at a time (the engine's scheduler or one session); the weights are shared read-only.
+ */
+public abstract sealed class ForwardPass implements AutoCloseable permits LlamaForward, DeepseekForward {
+
+    private final TransformerWeights<?> weights;
+    final Kernels k;
+    final int maxTokens;
+    private final Arena arena = Arena.ofShared();
+    private long allocated;
+    final MemorySegment x; // [maxTokens][dim], the residual stream
+    private final MemorySegment hx; // [maxTokens][dim], the rows that want logits, normed
+
+    ForwardPass(TransformerWeights<?> weights, Kernels kernels, int maxTokens) {
+        if (maxTokens <= 0) throw new IllegalArgumentException("tokens per step must be positive, got " + maxTokens);
+        this.weights = weights;
+        this.k = kernels;
+        this.maxTokens = maxTokens;
+        try {
+            x = floats(maxTokens, weights.config.dim());
+            hx = floats(maxTokens, weights.config.dim());
+        } catch (RuntimeException | OutOfMemoryError e) {
+            throw allocationFailed(e);
+        }
+    }
+
+    /**
+     * Runs the step: appends every token's K/V (or latent) rows to its sequence's blocks of {@code kv} and leaves the
+     * requested logits in {@code b.logits()}.
+     *
+     * @throws IllegalArgumentException when the batch exceeds this pass's tokens per step or the cache's shape
+     */
+    public abstract void forward(ForwardBatch b, KvCache kv);
+
+    /** A 64-byte aligned buffer of rows × n floats; sizes that overflow throw ArithmeticException. */
+    final MemorySegment floats(long rows, long n) {
+        return bytes(Math.multiplyExact(Math.multiplyExact(rows, n), 4L));
+    }
+
+    final MemorySegment bytes(long size) {
+        allocated += size;
+        return arena.allocate(size, 64);
+    }
+
+    /** For a constructor whose allocations failed: frees what was allocated and gives what to throw. */
+    final RuntimeException allocationFailed(Throwable e) {
+        arena.close();
+        if (e instanceof ArithmeticException) return new IllegalArgumentException("activation buffers overflow for " + maxTokens + " tokens", e);
+        if (e instanceof RuntimeException r) return r;
+        throw (Error) e;
+    }
+
+    /** Checks the batch against this pass and the cache, then writes the tokens' embeddings into x ([n][dim]). */
+    final int embed(ForwardBatch b, KvCache kv) {
+        int n = b.tokens();
+        if (n <= 0 || n > maxTokens) throw new IllegalArgumentException("step of " + n + " tokens, allowed 1.." + maxTokens);
+        if (b.vocab != weights.config.vocabSize()) throw new IllegalArgumentException("batch made for another vocabulary");
+        if (kv.nLayer != weights.config.nLayer()) throw new IllegalArgumentException("KV cache made for another model");
+        Weight tokenEmbd = weights.tokenEmbd;
+        int dim = tokenEmbd.cols();
+        int[] toks = b.tokenArray();
+        // one row of token_embd dequantized per token (ids were checked when the batch was filled)
+        for (int t = 0; t < n; t++) k.dequantize(tokenEmbd.type(), x.asSlice(4L * t * dim, 4L * dim), tokenEmbd.row(toks[t]), 1, dim);
+        return n;
+    }
+
+    /** The end of the step: final RMSNorm and output head of the rows that want logits, into {@code b.logits()}. */
+    final void head(ForwardBatch b) {
+        int nl = b.logitRows();
+        if (nl == 0) return;
+        Weight outputNorm = weights.outputNorm, output = weights.output;
+        int dim = output.cols();
+        MemorySegment rows = x;
+        if (nl != b.tokens()) { // gather the rows that want logits (usually each sequence's last)
+            for (int i = 0; i < nl; i++) MemorySegment.copy(x, 4L * b.logitRow(i) * dim, hx, 4L * i * dim, 4L * dim);
+            rows = hx;
+        }
+        k.rmsnorm(hx, rows, outputNorm.data(), dim, nl, weights.config.eps());
+        matmul(output, hx, nl, b.logits());
+    }
+
+    /** out ([n][rows]) = wt · in ([n][cols]) for the n rows of a step; on its packed copy when the model has one. */
+    final void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
+        MemorySegment p = weights.packed().get(wt);
+        if (p != null) k.matmulPacked(wt.type(), p, wt.rows(), wt.cols(), in, n, out);
+        else k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
+    }
+
+    public Kernels kernels() {
+        return k;
+    }
+
+    /** Bytes of activations allocated. */
+    public long residentBytes() {
+        return allocated;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

@@ -1,0 +1,80 @@
+package dev.panamax.model;
+
+import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.PagedBatch;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The batched forward pass of a Llama-family model ({@code llama}, {@code qwen2}): per layer RMSNorm, Q/K/V (biases for
+ * qwen2), RoPE at each token's own position, the step's K/V rows stored into their sequences' blocks, paged causal GQA
+ * attention (one call for every sequence), output projection, SwiGLU feed-forward. Every matmul is one GEMM over the
+ * whole step. KV pools per layer: K {@code [rows][nKvHead][headDim]}, V {@code [rows][nKvHead][headDimV]}.
+ */
+public final class LlamaForward extends ForwardPass {
+
+    private final LlamaWeights w;
+    private final LlamaConfig c;
+    // activations, [maxTokens][...] floats (x, the residual stream, is ForwardPass's)
+    private final MemorySegment xb, xb2, q, kk, vv, att, hb, hb2;
+    private final MemorySegment ropeFreqs; // rope_freqs.weight, or null
+
+    LlamaForward(LlamaWeights weights, Kernels kernels, int maxTokens) {
+        super(weights, kernels, maxTokens);
+        this.w = weights;
+        this.c = weights.config;
+        this.ropeFreqs = weights.ropeFreqs == null ? null : weights.ropeFreqs.data();
+        int b = maxTokens, attDim = c.nHead() * c.headDimV();
+        try {
+            xb = floats(b, Math.max(c.dim(), attDim));
+            xb2 = floats(b, c.dim());
+            q = floats(b, c.nHead() * c.headDimK());
+            kk = floats(b, c.nKvHead() * c.headDimK());
+            vv = floats(b, c.nKvHead() * c.headDimV());
+            att = floats(b, attDim);
+            hb = floats(b, c.ffnDim());
+            hb2 = floats(b, c.ffnDim());
+        } catch (RuntimeException | OutOfMemoryError e) {
+            throw allocationFailed(e);
+        }
+    }
+
+    /** A paged cache for this model: K and V pools per layer. */
+    static KvCache newCache(LlamaConfig c, int nBlocks, int blockSize, dev.panamax.tensor.GgmlType type) {
+        return new KvCache(type, c.nLayer(), nBlocks, blockSize, c.nKvHead() * c.headDimK(), c.nKvHead() * c.headDimV());
+    }
+
+    @Override
+    public void forward(ForwardBatch b, KvCache kv) {
+        int n = embed(b, kv), dim = c.dim();
+        int qDim = c.nHead() * c.headDimK(), kDim = c.nKvHead() * c.headDimK(), vDim = c.nKvHead() * c.headDimV();
+        if (kv.kWidth != kDim || kv.vWidth != vDim) throw new IllegalArgumentException("KV cache rows do not match the model");
+        PagedBatch paged = b.paged(kv.nBlocks);
+        float scale = (float) (1.0 / Math.sqrt(c.headDimK()));
+        for (int l = 0; l < c.nLayer(); l++) {
+            LlamaWeights.Layer L = w.layers[l];
+            // attention
+            k.rmsnorm(xb, x, L.attnNorm().data(), dim, n, c.eps());
+            matmul(L.wq(), xb, n, q);
+            matmul(L.wk(), xb, n, kk);
+            matmul(L.wv(), xb, n, vv);
+            if (L.bq() != null) k.addRows(q, L.bq().data(), qDim, n);
+            if (L.bk() != null) k.addRows(kk, L.bk().data(), kDim, n);
+            if (L.bv() != null) k.addRows(vv, L.bv().data(), vDim, n);
+            k.rope(q, n, c.nHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
+            k.rope(kk, n, c.nKvHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
+            k.kvStore(kv.type, kv.k[l], b.slots, kk, n, kDim);
+            k.kvStore(kv.type, kv.v[l], b.slots, vv, n, vDim);
+            k.attentionPaged(att, q, paged, c.nHead(), c.nKvHead(), c.headDimK(), c.headDimV(), kv.k[l], kv.v[l], kv.type, scale);
+            matmul(L.wo(), att, n, xb2);
+            k.add(x, x, xb2, n * dim);
+            // SwiGLU feed-forward
+            k.rmsnorm(xb, x, L.ffnNorm().data(), dim, n, c.eps());
+            matmul(L.gate(), xb, n, hb);
+            matmul(L.up(), xb, n, hb2);
+            k.siluMul(hb, hb, hb2, n * c.ffnDim());
+            matmul(L.down(), hb, n, xb2);
+            k.add(x, x, xb2, n * dim);
+        }
+        head(b);
+    }
+}
