@@ -1,7 +1,7 @@
 package dev.panamax;
 
 /**
- * The outcome of one {@link Session#generate} call.
+ * The outcome of one {@link Session#generate} call or one {@link Engine} request.
  *
  * @param promptTokens the tokens fed before generating (the encoded prompt)
  * @param tokens       the generated tokens (an end-of-generation token is not included)
@@ -10,18 +10,26 @@ package dev.panamax;
  * @param decodeTps    generated tokens per second after the first
  * @param ttftMs       milliseconds from the call to the first generated token
  * @param stop         why generation stopped
+ * @param cachedTokens prompt tokens whose KV came from the engine's prefix cache (not computed)
  */
 public record Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,
-                         StopReason stop) {
+                         StopReason stop, int cachedTokens) {
+
+    public Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,
+                      StopReason stop) {
+        this(promptTokens, tokens, text, promptTps, decodeTps, ttftMs, stop, 0);
+    }
 
     public enum StopReason {
         /** The token limit was reached. */
         LENGTH,
         /** The model produced an end-of-generation token. */
         END_OF_GENERATION,
+        /** The text reached one of the request's stop strings (not included in the text). */
+        STOP_STRING,
         /** The session's context is full. */
         CONTEXT_FULL,
-        /** {@link Session#cancel()} was called. */
+        /** {@link Session#cancel()} or {@link RequestHandle#cancel()} was called, or the engine closed. */
         CANCELLED
     }
 }

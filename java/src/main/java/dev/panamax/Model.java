@@ -19,8 +19,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * A GGUF model loaded once (the file mapped read-only, weights used in place, or repacked once into the interleaved
  * layout where the kernels compute faster that way: {@link Options#packWeights}) from which many {@link Session}s are
  * opened, each with its own KV cache. Thread-safe: sessions may be opened and used from many threads at once (each
- * session by one thread at a time). {@link #close()} closes the sessions still open and unmaps the file; it must not
- * race with their use.
+ * session by one thread at a time). For many concurrent requests open an {@link Engine} instead: one forward pass
+ * serves all of them. {@link #close()} closes the engines and sessions still open (cancelling their work in flight and
+ * waiting for it), then unmaps the file.
  */
 public final class Model implements AutoCloseable {
 
@@ -68,6 +69,7 @@ public final class Model implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final Options options;
     private final Set<Session> sessions = Collections.newSetFromMap(new ConcurrentHashMap<>());
+    private final Set<Engine> engines = Collections.newSetFromMap(new ConcurrentHashMap<>());
     private volatile boolean closed;
     private ChatTemplate chatTemplate;
 
@@ -135,6 +137,30 @@ public final class Model implements AutoCloseable {
     }
 
     /**
+     * Opens a serving engine on this model: continuous batching of many requests, a paged KV pool with a prefix cache
+     * ({@link Engine}). Backend, threads and KV cache type come from the model's options unless the config says.
+     */
+    public Engine newEngine(Engine.Config config) {
+        if (closed) throw new IllegalStateException("model is closed");
+        Engine e = new Engine(this, weights, options, config);
+        engines.add(e);
+        if (closed) { // closed meanwhile: do not leak it
+            e.close();
+            throw new IllegalStateException("model is closed");
+        }
+        return e;
+    }
+
+    /** An engine with {@link Engine.Config#defaults()}. */
+    public Engine newEngine() {
+        return newEngine(Engine.Config.defaults());
+    }
+
+    void closed(Engine e) {
+        engines.remove(e);
+    }
+
+    /**
      * The model's chat template ({@code tokenizer.chat_template}; ChatML when the file has none, as llama.cpp does),
      * parsed on first use.
      *
@@ -176,6 +202,8 @@ public final class Model implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        // engines and sessions stop their work in flight and wait for it before anything they read is freed
+        for (Engine e : engines.toArray(new Engine[0])) e.close();
         for (Session s : sessions.toArray(new Session[0])) s.close();
         weights.packed().close();
         file.close();

@@ -13,15 +13,16 @@ import java.lang.foreign.ValueLayout;
 /**
  * One conversation with a {@link Model}: its own KV cache and kernels (thread pool, scratch), allocated when opened.
  * Successive {@link #generate} calls continue the sequence (the cache is reused); {@link #reset()} starts over.
- * Not thread-safe: use a session from one thread at a time; only {@link #cancel()} may be called from any thread,
- * and it stops the generation in progress at the next token. Close it to free its memory.
+ * Use a session from one thread at a time (calls from several threads are serialized); {@link #cancel()} and
+ * {@link #close()} may be called from any thread: both stop the generation in progress at the next token, and close
+ * waits for it to end before freeing the session's memory.
  */
 public final class Session implements AutoCloseable {
 
     private final Model model;
     private final Kernels kernels;
     private final ModelState state;
-    private volatile boolean cancel;
+    private volatile boolean cancel, closing;
     private int pending = -1; // sampled by the last call, not yet in the KV cache
     private int[] held = new int[256]; // the sequence: tokens in the KV cache, then the pending token
     private int heldLength;
@@ -60,7 +61,7 @@ public final class Session implements AutoCloseable {
      *
      * @throws ContextOverflowException when the prompt does not fit in the context left
      */
-    public Generation generate(int[] promptTokens, int maxTokens, SamplingParams params, TokenListener listener) {
+    public synchronized Generation generate(int[] promptTokens, int maxTokens, SamplingParams params, TokenListener listener) {
         checkOpen();
         cancel = false;
         int[] input = promptTokens;
@@ -73,7 +74,7 @@ public final class Session implements AutoCloseable {
         DecodeLoop.Outcome o;
         try {
             o = DecodeLoop.run(state, sampler, model.tokenizer(), input, promptTokens.clone(), maxTokens, listener,
-                    () -> cancel);
+                    () -> cancel || closing);
         } catch (RuntimeException e) {
             syncHeld(promptTokens, new int[0], state.position() < heldLength ? pending : -1);
             throw e;
@@ -108,7 +109,7 @@ public final class Session implements AutoCloseable {
      * @return the generation; its promptTokens are the tokens that were fed (the part after the reused prefix)
      * @throws ContextOverflowException when the sequence does not fit in the context
      */
-    public Generation generateFrom(int[] sequence, int maxTokens, SamplingParams params, TokenListener listener) {
+    public synchronized Generation generateFrom(int[] sequence, int maxTokens, SamplingParams params, TokenListener listener) {
         checkOpen();
         if (sequence.length == 0) throw new IllegalArgumentException("empty sequence");
         int common = 0;
@@ -134,7 +135,7 @@ public final class Session implements AutoCloseable {
      * Logits of every position of these tokens, fed from an empty sequence: [tokens.length][vocab] row-major (what
      * {@code panamax logits} writes). Leaves the tokens in the cache.
      */
-    public float[] promptLogits(int[] tokens) {
+    public synchronized float[] promptLogits(int[] tokens) {
         checkOpen();
         reset();
         if (tokens.length > state.contextLength()) throw new ContextOverflowException(tokens.length, state.contextLength());
@@ -181,8 +182,16 @@ public final class Session implements AutoCloseable {
         if (closed) throw new IllegalStateException("session is closed");
     }
 
+    /** Stops a generation in progress (from any thread), waits for it to end, then frees the cache and threads. */
     @Override
-    public synchronized void close() {
+    public void close() {
+        closing = true;
+        synchronized (this) {
+            closeNow();
+        }
+    }
+
+    private void closeNow() {
         if (closed) return;
         closed = true;
         state.close();

@@ -45,7 +45,12 @@ public final class Sampler {
 
     /** Chooses a token from {@code nVocab} float logits in the segment. */
     public int sample(MemorySegment logits) {
-        MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, logit, 0, nVocab);
+        return sample(logits, 0);
+    }
+
+    /** Chooses a token from {@code nVocab} float logits starting at byte {@code offset} of the segment. */
+    public int sample(MemorySegment logits, long offset) {
+        MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT_UNALIGNED, offset, logit, 0, nVocab);
         return sample(logit);
     }
 

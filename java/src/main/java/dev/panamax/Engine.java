@@ -1,0 +1,179 @@
+package dev.panamax;
+
+import dev.panamax.engine.Scheduler;
+import dev.panamax.kernels.Backend;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.KernelsProvider;
+import dev.panamax.model.ModelWeights;
+import dev.panamax.sampling.SamplingParams;
+import dev.panamax.tensor.GgmlType;
+import java.util.Arrays;
+
+/**
+ * The serving engine of a {@link Model}: many requests at once in one forward pass per step (continuous batching),
+ * over a paged KV pool with a prefix cache, on one scheduler thread and one set of kernels (one native thread pool,
+ * however many requests). {@link #submit} returns at once with a {@link RequestHandle}; requests join at the next step
+ * and leave when done. Open with {@link Model#newEngine}; thread-safe. {@link #close()} (or closing the model) cancels
+ * the requests in flight, waits for the running step, then frees the pool. See {@code dev.panamax.engine} for how it
+ * works.
+ */
+public final class Engine implements AutoCloseable {
+
+    /**
+     * @param maxSequences  sequences decoded together (llama-server's --parallel)
+     * @param tokenBudget   tokens per step (decode tokens + prompt chunks; at least maxSequences)
+     * @param contextLength positions per sequence (<= 0: min(context_length, 4096))
+     * @param blockSize     token rows per KV block (the prefix cache's granularity)
+     * @param kvBytes       the KV pool's size in bytes (<= 0: maxSequences × contextLength tokens)
+     * @param queueCapacity requests that may wait; beyond it submit throws {@link EngineOverloadedException}
+     * @param prefixCache   reuse the KV blocks of prompt prefixes computed before
+     * @param threads       kernel threads (<= 0: the model's setting)
+     */
+    public record Config(int maxSequences, int tokenBudget, int contextLength, int blockSize, long kvBytes, int queueCapacity,
+                         boolean prefixCache, int threads) {
+
+        public Config {
+            if (maxSequences <= 0) throw new IllegalArgumentException("max sequences must be positive, got " + maxSequences);
+            if (tokenBudget < maxSequences) throw new IllegalArgumentException("token budget " + tokenBudget + " is below max sequences " + maxSequences);
+            if (blockSize <= 0 || blockSize > 4096) throw new IllegalArgumentException("block size must be in 1..4096, got " + blockSize);
+            if (queueCapacity < 0) throw new IllegalArgumentException("queue capacity must be >= 0, got " + queueCapacity);
+        }
+
+        public static Config defaults() {
+            return new Config(16, 512, 0, 32, 0, 256, true, 0);
+        }
+
+        public Config withMaxSequences(int n) {
+            return new Config(n, Math.max(tokenBudget, n), contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads);
+        }
+
+        public Config withTokenBudget(int n) {
+            return new Config(maxSequences, n, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads);
+        }
+
+        public Config withContextLength(int n) {
+            return new Config(maxSequences, tokenBudget, n, blockSize, kvBytes, queueCapacity, prefixCache, threads);
+        }
+
+        public Config withBlockSize(int n) {
+            return new Config(maxSequences, tokenBudget, contextLength, n, kvBytes, queueCapacity, prefixCache, threads);
+        }
+
+        public Config withKvBytes(long n) {
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, n, queueCapacity, prefixCache, threads);
+        }
+
+        public Config withQueueCapacity(int n) {
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, n, prefixCache, threads);
+        }
+
+        public Config withPrefixCache(boolean on) {
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, on, threads);
+        }
+
+        public Config withThreads(int n) {
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, n);
+        }
+    }
+
+    /** A snapshot of the engine's load, from any thread. */
+    public record Stats(int running, int waiting, int kvBlocksUsed, int kvBlocksTotal, int blockSize, long kvBytesPerBlock) {
+        public long kvBytesUsed() {
+            return kvBlocksUsed * kvBytesPerBlock;
+        }
+    }
+
+    private final Model model;
+    private final Kernels kernels;
+    private final Scheduler scheduler;
+    private final long bytesPerBlock;
+    private volatile boolean closed;
+
+    Engine(Model model, ModelWeights weights, Model.Options o, Config c) {
+        this.model = model;
+        int trained = weights.trainedContextLength();
+        int ctx = c.contextLength() > 0 ? c.contextLength() : Math.min(trained, 4096);
+        if (ctx > trained) throw new IllegalArgumentException("context length " + ctx + " exceeds the model's context_length " + trained);
+        GgmlType kvType = o.kvType();
+        long perToken = weights.kvBytesPerToken(kvType == GgmlType.F32 ? 4 : 2);
+        bytesPerBlock = perToken * c.blockSize();
+        long poolBytes = c.kvBytes() > 0 ? c.kvBytes() : Math.multiplyExact(perToken, (long) c.maxSequences() * ctx);
+        long nBlocks = poolBytes / bytesPerBlock;
+        if (nBlocks < (ctx + c.blockSize() - 1) / c.blockSize()) {
+            throw new IllegalArgumentException("a KV pool of " + poolBytes + " bytes holds " + nBlocks * c.blockSize()
+                    + " tokens, less than one context of " + ctx);
+        }
+        if (nBlocks > Integer.MAX_VALUE / c.blockSize()) throw new IllegalArgumentException("KV pool too large: " + poolBytes + " bytes");
+        Backend backend = o.backend();
+        this.kernels = KernelsProvider.create(backend, c.threads() > 0 ? c.threads() : o.threads());
+        try {
+            this.scheduler = new Scheduler(weights, model.tokenizer(), kernels, new Scheduler.Limits(c.maxSequences(),
+                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kvType));
+        } catch (RuntimeException | OutOfMemoryError e) {
+            kernels.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Queues a request; text and outcome arrive through the handle.
+     *
+     * @throws ContextOverflowException  when prompt + max tokens exceed the context (or the whole KV pool)
+     * @throws EngineOverloadedException when the waiting queue is full
+     * @throws IllegalArgumentException  for a token id outside the vocabulary
+     * @throws IllegalStateException     when the engine is closed
+     */
+    public RequestHandle submit(GenerationRequest request) {
+        return submit(request, null);
+    }
+
+    /**
+     * As {@link #submit(GenerationRequest)}, with each token pushed to {@code listener} as it is sampled. The listener
+     * runs on the engine's thread between steps: it must return quickly (hand the text to another thread to do I/O).
+     */
+    public RequestHandle submit(GenerationRequest request, TokenListener listener) {
+        if (closed) throw new IllegalStateException("engine is closed");
+        RequestHandle h = new RequestHandle(listener);
+        h.attach(scheduler.submit(request, h.sink));
+        return h;
+    }
+
+    /** Encodes the prompt (BOS as the model asks) and submits it. */
+    public RequestHandle submit(String prompt, int maxTokens, SamplingParams sampling) {
+        return submit(GenerationRequest.of(model.tokenizer().encode(prompt), maxTokens, sampling));
+    }
+
+    public Stats stats() {
+        return new Stats(scheduler.runningSequences(), scheduler.waitingRequests(), scheduler.usedBlocks(),
+                scheduler.totalBlocks(), scheduler.limits().blockSize(), bytesPerBlock);
+    }
+
+    /** Durations in milliseconds of the most recent forward steps (at most 4096), oldest first within the window. */
+    public double[] recentStepMillis() {
+        return Arrays.stream(scheduler.recentStepNanos()).mapToDouble(n -> n / 1e6).toArray();
+    }
+
+    /** Positions per sequence. */
+    public int contextLength() {
+        return scheduler.limits().contextLength();
+    }
+
+    /** Which kernels run the engine ("native/avx512", ...). */
+    public String kernelsName() {
+        return kernels.name();
+    }
+
+    public Model model() {
+        return model;
+    }
+
+    /** Cancels the requests in flight, waits for the running step to end, frees the KV pool and the thread pool. */
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        scheduler.close();
+        kernels.close();
+        model.closed(this);
+    }
+}

@@ -1,0 +1,91 @@
+package dev.panamax.engine;
+
+import dev.panamax.Generation;
+import dev.panamax.GenerationRequest;
+import dev.panamax.sampling.Sampler;
+import dev.panamax.tokenizer.TokenStreamDecoder;
+import dev.panamax.tokenizer.Tokenizer;
+import java.util.Arrays;
+
+/**
+ * One request inside the engine: its tokens (the prompt, then what was sampled), how many of them are in the KV cache
+ * ({@link #computed}), its block table, its own sampler (own RNG: its draws do not depend on what else runs), text
+ * decoder and stop matcher. Owned by the scheduler thread; only {@link #cancel()} is called from other threads.
+ */
+public final class Sequence {
+
+    /** Where the scheduler sends a sequence's output (the public handle implements it). */
+    public interface Sink {
+        /** A sampled token and the text it completed (may be empty); on the scheduler thread, must return quickly. */
+        void token(int id, String text);
+
+        void finish(Generation g);
+
+        void fail(Throwable t);
+    }
+
+    final GenerationRequest request;
+    final Sink sink;
+    final int promptLength, maxTokens;
+    final Sampler sampler;
+    final TokenStreamDecoder decoder;
+    final StopMatcher stop;
+    final long submittedNanos;
+    int[] tokens; // prompt then generated
+    int length;
+    int computed; // tokens whose KV rows are in the cache
+    int[] table; // block ids
+    int nBlocks;
+    int hashedBlocks; // leading full blocks registered in (or taken from) the prefix cache
+    long lastHash; // chain hash of block hashedBlocks - 1
+    int cachedTokens; // prompt tokens taken from the prefix cache (first admission)
+    boolean admitted, preempted;
+    boolean inQueue = true; // counted among the engine's waiting requests
+    long firstTokenNanos, promptDoneNanos;
+    final StringBuilder text = new StringBuilder();
+    private volatile boolean cancelled;
+
+    Sequence(GenerationRequest request, Sink sink, int vocab, Tokenizer tokenizer, int maxBlocks) {
+        this.request = request;
+        this.sink = sink;
+        this.promptLength = request.promptTokens().length;
+        this.maxTokens = request.maxTokens();
+        this.sampler = new Sampler(request.sampling(), vocab);
+        this.decoder = new TokenStreamDecoder(tokenizer);
+        this.stop = new StopMatcher(request.stop());
+        this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + Math.min(maxTokens, 256) + 1);
+        this.length = promptLength;
+        this.table = new int[maxBlocks];
+        this.submittedNanos = System.nanoTime();
+        for (int i = 0; i < promptLength; i++) sampler.accept(tokens[i]);
+    }
+
+    /** Stops the request at the next step boundary (from any thread). */
+    public void cancel() {
+        cancelled = true;
+    }
+
+    boolean cancelled() {
+        return cancelled;
+    }
+
+    int generated() {
+        return length - promptLength;
+    }
+
+    void append(int token) {
+        if (length == tokens.length) tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, length + 16));
+        tokens[length++] = token;
+    }
+
+    /** The outcome so far, with this stop reason. */
+    Generation outcome(Generation.StopReason why) {
+        long end = System.nanoTime();
+        int n = generated();
+        double promptSec = promptDoneNanos > 0 ? (promptDoneNanos - submittedNanos) / 1e9 : 0;
+        double decodeSec = n > 1 && firstTokenNanos > 0 ? (end - firstTokenNanos) / 1e9 : 0;
+        return new Generation(request.promptTokens(), Arrays.copyOfRange(tokens, promptLength, length), text.toString(),
+                promptSec > 0 ? (promptLength - cachedTokens) / promptSec : 0, decodeSec > 0 ? (n - 1) / decodeSec : 0,
+                firstTokenNanos > 0 ? (firstTokenNanos - submittedNanos) / 1e6 : 0, why, cachedTokens);
+    }
+}
