@@ -107,10 +107,12 @@ public final class Scheduler implements AutoCloseable {
                 if (closing) break;
                 reap();
                 if (running.isEmpty() && waiting.isEmpty()) {
+                    publish();
                     LockSupport.park(this);
                     continue;
                 }
                 step();
+                publish();
             }
         } catch (Throwable t) {
             failure = t;
@@ -192,15 +194,18 @@ public final class Scheduler implements AutoCloseable {
                 s.admitted = true;
             }
             int n = growUpTo(s, Math.min(s.length - s.computed, budget));
-            if (n == 0) break; // no memory now: wait for blocks
+            if (n == 0) { // no memory now: wait for blocks, holding none (a waiting request must not pin memory)
+                blocks.release(s.table, s.nBlocks);
+                s.nBlocks = s.hashedBlocks = s.computed = s.cachedTokens = 0;
+                s.admitted = false;
+                break;
+            }
             waiting.poll();
             dequeued(s);
             running.add(s);
             schedule(s, n);
             budget -= n;
         }
-        runningCount = running.size();
-        usedBlocks = blocks.usedBlocks();
         if (stepCount == 0) {
             // nothing fits: a request waits for memory that only finishing requests can free
             if (running.isEmpty() && !waiting.isEmpty()) {
@@ -214,6 +219,11 @@ public final class Scheduler implements AutoCloseable {
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], t1);
+    }
+
+    /** What other threads read of the engine's load. */
+    private void publish() {
+        runningCount = running.size();
         usedBlocks = blocks.usedBlocks();
     }
 
