@@ -24,7 +24,7 @@ public final class Engine implements AutoCloseable {
      * @param tokenBudget   tokens per step (decode tokens + prompt chunks; at least maxSequences)
      * @param contextLength positions per sequence (<= 0: min(context_length, 4096))
      * @param blockSize     token rows per KV block (the prefix cache's granularity)
-     * @param kvBytes       the KV pool's size in bytes (<= 0: maxSequences × contextLength tokens)
+     * @param kvBytes       the KV pool's size in bytes (<= 0: maxSequences × contextLength tokens, in whole blocks)
      * @param queueCapacity requests that may wait; beyond it submit throws {@link EngineOverloadedException}
      * @param prefixCache   reuse the KV blocks of prompt prefixes computed before
      * @param threads       kernel threads (<= 0: the model's setting)
@@ -97,10 +97,11 @@ public final class Engine implements AutoCloseable {
         GgmlType kvType = o.kvType();
         long perToken = weights.kvBytesPerToken(kvType == GgmlType.F32 ? 4 : 2);
         bytesPerBlock = perToken * c.blockSize();
-        long poolBytes = c.kvBytes() > 0 ? c.kvBytes() : Math.multiplyExact(perToken, (long) c.maxSequences() * ctx);
-        long nBlocks = poolBytes / bytesPerBlock;
-        if (nBlocks < (ctx + c.blockSize() - 1) / c.blockSize()) {
-            throw new IllegalArgumentException("a KV pool of " + poolBytes + " bytes holds " + nBlocks * c.blockSize()
+        long seqBlocks = (ctx + c.blockSize() - 1) / c.blockSize();
+        long nBlocks = c.kvBytes() > 0 ? c.kvBytes() / bytesPerBlock : Math.multiplyExact(seqBlocks, (long) c.maxSequences());
+        long poolBytes = nBlocks * bytesPerBlock;
+        if (nBlocks < seqBlocks) {
+            throw new IllegalArgumentException("a KV pool of " + c.kvBytes() + " bytes holds " + nBlocks * c.blockSize()
                     + " tokens, less than one context of " + ctx);
         }
         if (nBlocks > Integer.MAX_VALUE / c.blockSize()) throw new IllegalArgumentException("KV pool too large: " + poolBytes + " bytes");
@@ -156,6 +157,11 @@ public final class Engine implements AutoCloseable {
     /** Positions per sequence. */
     public int contextLength() {
         return scheduler.limits().contextLength();
+    }
+
+    /** Threads of the engine's kernels. */
+    public int threads() {
+        return kernels.threads();
     }
 
     /** Which kernels run the engine ("native/avx512", ...). */

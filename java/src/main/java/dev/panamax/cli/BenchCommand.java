@@ -60,6 +60,19 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
+    @Option(names = "--parallel", defaultValue = "0",
+            description = "N requests at once through the serving engine (continuous batching): aggregate prompt and decode"
+                    + " tok/s, step and first-token latency percentiles (default: one sequence, no engine).")
+    int parallel;
+
+    @Option(names = "--shared-prefix", defaultValue = "0",
+            description = "With --parallel: the prompts share their first K tokens; requests 2..N start when the first has"
+                    + " its first token (its prefix is then in the prefix cache).")
+    int sharedPrefix;
+
+    @Option(names = "--budget", defaultValue = "512", description = "With --parallel: tokens per engine step (default: ${DEFAULT-VALUE}).")
+    int budget;
+
     @Spec
     CommandSpec spec;
 
@@ -95,6 +108,17 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
         mo.applyIsa();
+        if (parallel > 0) {
+            PrintWriter out = spec.commandLine().getOut();
+            try (dev.panamax.Model m = mo.load()) {
+                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed);
+                if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
+                else r.print(out);
+            }
+            out.flush();
+            return 0;
+        }
+        if (sharedPrefix != 0) throw new IllegalArgumentException("--shared-prefix needs --parallel");
         Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack);
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));

@@ -282,7 +282,7 @@ public final class Scheduler implements AutoCloseable {
         if (s.promptDoneNanos == 0) s.promptDoneNanos = now;
         int tok = s.sampler.sample(runner.batch.logits(), 4L * logitsRow * vocab);
         if (s.firstTokenNanos == 0) s.firstTokenNanos = System.nanoTime();
-        if (tokenizer.isEog(tok)) {
+        if (tokenizer.isEog(tok) && !s.request.ignoreEos()) {
             retire(s, Generation.StopReason.END_OF_GENERATION);
             return;
         }
