@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 5
+#define PMX_ABI_VERSION 6
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -102,6 +102,10 @@ PMX_EXPORT int64_t pmx_type_block_bytes(int32_t type);
  * llama.cpp for the same input). n must be a multiple of the type's block size. */
 PMX_EXPORT int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, int64_t n);
 PMX_EXPORT int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n);
+
+/* Rows ids[0..n) of a matrix of `type` (rows of n_cols elements) to floats, dst[i] = row ids[i]: token embeddings
+ * for a batch in one call. Java checks every id against the matrix first. */
+PMX_EXPORT int32_t pmx_get_rows(int32_t type, float *dst, const void *src, const int32_t *ids, int64_t n, int64_t n_cols);
 
 /* Scratch bytes pmx_matmul needs for `batch` activation rows of n_cols (the activations quantized, laid out as the
  * kernel of the ISA in use reads them for a batch of this size: ask again after pmx_force_isa). */

@@ -173,6 +173,14 @@ int32_t pmx_quantize(int32_t type, void *dst, const float *src, int64_t n_rows, 
     return PMX_OK;
 }
 
+int32_t pmx_get_rows(int32_t type, float *dst, const void *src, const int32_t *ids, int64_t n, int64_t n_cols) {
+    const int t = row_type(type, n_cols);
+    if (t < 0 || !dst || !src || !ids || n < 0) return PMX_ERR_INVALID_ARG;
+    const int64_t rb = pmx_row_bytes(t, n_cols);
+    for (int64_t i = 0; i < n; i++) pmx_ref_dequantize_row(t, dst + i * n_cols, (const char *)src + ids[i] * rb, n_cols);
+    return PMX_OK;
+}
+
 int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows, int64_t n) {
     const int t = row_type(type, n);
     if (t < 0 || !dst || !src || n_rows < 0) return PMX_ERR_INVALID_ARG;

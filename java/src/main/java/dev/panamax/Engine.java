@@ -7,7 +7,10 @@ import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tensor.GgmlType;
+import dev.panamax.tokenizer.ChatMessage;
+import dev.panamax.tokenizer.ChatTemplate;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The serving engine of a {@link Model}: many requests at once in one forward pass per step (continuous batching),
@@ -142,6 +145,23 @@ public final class Engine implements AutoCloseable {
     /** Encodes the prompt (BOS as the model asks) and submits it. */
     public RequestHandle submit(String prompt, int maxTokens, SamplingParams sampling) {
         return submit(GenerationRequest.of(model.tokenizer().encode(prompt), maxTokens, sampling));
+    }
+
+    /**
+     * Renders the conversation with the model's chat template (and the generation prompt), tokenizes it as llama.cpp's
+     * chat does, and submits it: the reply is the generated text.
+     *
+     * @throws dev.panamax.tokenizer.ChatTemplateException when the template does not render these messages
+     */
+    public RequestHandle submitChat(List<ChatMessage> messages, int maxTokens, SamplingParams sampling, TokenListener listener) {
+        ChatTemplate t;
+        try {
+            t = model.chatTemplate();
+        } catch (dev.panamax.gguf.GgufFormatException e) {
+            throw new IllegalStateException("the model's chat template cannot be read: " + e.getMessage(), e);
+        }
+        int[] ids = t.tokenize(t.render(messages, true), model.tokenizer());
+        return submit(GenerationRequest.of(ids, maxTokens, sampling), listener);
     }
 
     public Stats stats() {

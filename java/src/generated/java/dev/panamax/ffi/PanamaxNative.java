@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)5L;
+    private static final int PMX_ABI_VERSION = (int)6L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 5
+     * #define PMX_ABI_VERSION 6
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -1105,6 +1105,71 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_dequantize", type, dst, src, n_rows, n);
             }
             return (int)mh$.invokeExact(type, dst, src, n_rows, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_get_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_get_rows");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_get_rows(int32_t type, float *dst, const void *src, const int32_t *ids, int64_t n, int64_t n_cols)
+     * }
+     */
+    public static FunctionDescriptor pmx_get_rows$descriptor() {
+        return pmx_get_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_get_rows(int32_t type, float *dst, const void *src, const int32_t *ids, int64_t n, int64_t n_cols)
+     * }
+     */
+    public static MethodHandle pmx_get_rows$handle() {
+        return pmx_get_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_get_rows(int32_t type, float *dst, const void *src, const int32_t *ids, int64_t n, int64_t n_cols)
+     * }
+     */
+    public static MemorySegment pmx_get_rows$address() {
+        return pmx_get_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_get_rows(int32_t type, float *dst, const void *src, const int32_t *ids, int64_t n, int64_t n_cols)
+     * }
+     */
+    public static int pmx_get_rows(int type, MemorySegment dst, MemorySegment src, MemorySegment ids, long n, long n_cols) {
+        var mh$ = pmx_get_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_get_rows", type, dst, src, ids, n, n_cols);
+            }
+            return (int)mh$.invokeExact(type, dst, src, ids, n, n_cols);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -44,8 +44,23 @@ final class Checks {
         type(type, "tensor");
         positive(n, "n");
         nonNegative(rows, "rows");
-        bytes(quant, Math.multiplyExact(type.rowBytes(n), (long) rows), type + " data");
+        bytes(quant, Math.multiplyExact(type.rowBytes(n), (long) rows), "quantized data");
         floats(floats, (long) rows * n, "float data");
+    }
+
+    static void getRows(GgmlType type, MemorySegment dst, MemorySegment src, int nRows, int nCols, MemorySegment ids, int n) {
+        type(type, "matrix");
+        positive(nRows, "nRows");
+        positive(nCols, "nCols");
+        nonNegative(n, "n");
+        if (nCols % type.blockSize() != 0) throw new IllegalArgumentException("rows of " + nCols + " are not a multiple of the " + type + " block");
+        bytes(src, Math.multiplyExact(type.rowBytes(nCols), (long) nRows), "matrix");
+        bytes(ids, 4L * n, "ids");
+        floats(dst, (long) n * nCols, "dst");
+        for (int i = 0; i < n; i++) {
+            int id = ids.getAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, i);
+            if (id < 0 || id >= nRows) throw new IllegalArgumentException("row " + id + " outside [0, " + nRows + ")");
+        }
     }
 
     static void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {

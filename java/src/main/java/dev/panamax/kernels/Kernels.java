@@ -27,6 +27,12 @@ public interface Kernels extends AutoCloseable {
     void dequantize(GgmlType type, MemorySegment dst, MemorySegment src, int rows, int n);
 
     /**
+     * Rows {@code ids[0..n)} (int32) of an nRows x nCols matrix of {@code type} to floats, dst[i] = row ids[i] (the
+     * token embeddings of a step in one call); every id is checked against nRows first.
+     */
+    void getRows(GgmlType type, MemorySegment dst, MemorySegment src, int nRows, int nCols, MemorySegment ids, int n);
+
+    /**
      * y[b][r] = W[r] · x[b] for r < nRows, b < batch. W: nRows rows of nCols elements of {@code type}; x: batch
      * rows of nCols floats; y: batch rows of nRows floats. batch = 1 is the decode GEMV, batch > 1 a GEMM.
      */

@@ -56,6 +56,13 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public void getRows(GgmlType type, MemorySegment dst, MemorySegment src, int nRows, int nCols, MemorySegment ids, int n) {
+        Checks.getRows(type, dst, src, nRows, nCols, ids, n);
+        offHeap(dst, src, ids);
+        Status.check(PanamaxNative.pmx_get_rows(type.id(), dst, src, ids, n, nCols), "pmx_get_rows");
+    }
+
+    @Override
     public void matmul(GgmlType type, MemorySegment w, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y) {
         Checks.matmul(type, w, nRows, nCols, x, batch, y);
         offHeap(w, x, y);
@@ -182,7 +189,8 @@ public final class NativeKernels implements Kernels {
     public void attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
                                int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
         Checks.attentionPaged(out, q, b, nHead, nKvHead, headDim, headDimV, k, v, kvType, scale);
-        offHeap(out, q, k, v, b.seqRows(), b.seqPos0(), b.tables(), b.tableStart());
+        offHeap(out, q, k, v);
+        offHeap(b.seqRows(), b.seqPos0(), b.tables(), b.tableStart());
         Status.check(PanamaxNative.pmx_attention_paged(live(), out, q, b.nSeq(), b.seqRows(), b.seqPos0(), b.tables(),
                 b.tableStart(), b.blockSize(), nHead, nKvHead, headDim, headDimV, k, v, kvType.id(), scale),
                 "pmx_attention_paged");
@@ -192,7 +200,8 @@ public final class NativeKernels implements Kernels {
     public void attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int kvLora, int nRope,
                                   MemorySegment cache, GgmlType kvType, float scale) {
         Checks.attentionMlaPaged(out, q, b, nHead, kvLora, nRope, cache, kvType, scale);
-        offHeap(out, q, cache, b.seqRows(), b.seqPos0(), b.tables(), b.tableStart());
+        offHeap(out, q, cache, b.seqRows());
+        offHeap(b.seqPos0(), b.tables(), b.tableStart());
         Status.check(PanamaxNative.pmx_attention_mla_paged(live(), out, q, b.nSeq(), b.seqRows(), b.seqPos0(),
                 b.tables(), b.tableStart(), b.blockSize(), nHead, kvLora, nRope, cache, kvType.id(), scale),
                 "pmx_attention_mla_paged");
@@ -231,7 +240,8 @@ public final class NativeKernels implements Kernels {
                              MemorySegment ids, MemorySegment weights, GgmlType gateType, MemorySegment gate,
                              GgmlType upType, MemorySegment up, GgmlType downType, MemorySegment down, int packed) {
         Checks.moeFfn(out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights, gateType, gate, upType, up, downType, down, packed);
-        offHeap(out, x, ids, weights, gate, up, down);
+        offHeap(out, x, ids, weights);
+        offHeap(gate, up, down);
         // the C core keeps its scratch for this op in the pool (grown once), so none is passed here
         Status.check(PanamaxNative.pmx_moe_ffn(live(), out, x, nTok, nEmbd, nFf, nExpert, nUsed, ids, weights,
                 gateType.id(), gate, upType.id(), up, downType.id(), down, packed), "pmx_moe_ffn");
@@ -246,8 +256,24 @@ public final class NativeKernels implements Kernels {
         return PanamaxNative.pmx_read_bytes(live(), s, s.byteSize());
     }
 
-    private static void offHeap(MemorySegment... segments) {
-        for (MemorySegment s : segments) Checks.isNative(s, "argument");
+    // fixed arities, not varargs: an array per downcall would be garbage in the steady-state step
+    private static void offHeap(MemorySegment a) {
+        Checks.isNative(a, "argument");
+    }
+
+    private static void offHeap(MemorySegment a, MemorySegment b) {
+        offHeap(a);
+        offHeap(b);
+    }
+
+    private static void offHeap(MemorySegment a, MemorySegment b, MemorySegment c) {
+        offHeap(a, b);
+        offHeap(c);
+    }
+
+    private static void offHeap(MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment d) {
+        offHeap(a, b);
+        offHeap(c, d);
     }
 
     /** Scratch of at least {@code bytes}, reused across calls; NULL when none is needed. */

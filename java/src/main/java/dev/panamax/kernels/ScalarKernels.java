@@ -70,6 +70,15 @@ public class ScalarKernels implements Kernels {
         }
     }
 
+    @Override
+    public void getRows(GgmlType type, MemorySegment dst, MemorySegment src, int nRows, int nCols, MemorySegment ids, int n) {
+        Checks.getRows(type, dst, src, nRows, nCols, ids, n);
+        long rb = type.rowBytes(nCols);
+        for (int i = 0; i < n; i++) {
+            dequantize(type, dst.asSlice(4L * i * nCols, 4L * nCols), src.asSlice(ids.getAtIndex(I32, i) * rb, rb), 1, nCols);
+        }
+    }
+
     /** A batch row of activations in the form the weight type's dot product reads. */
     static final class Act {
         final float[] x;

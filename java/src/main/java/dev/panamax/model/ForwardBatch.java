@@ -19,8 +19,7 @@ public final class ForwardBatch implements AutoCloseable {
 
     public final int maxTokens, maxSeqs, maxTableEntries, vocab;
     private final Arena arena = Arena.ofShared();
-    final int[] tokens;
-    final MemorySegment pos, slots; // int32 [maxTokens]: position and cache row of each token
+    final MemorySegment ids, pos, slots; // int32 [maxTokens]: token id, position and cache row of each token
     private final MemorySegment seqRows, seqPos0, tables, tableStart;
     private final int[] logitRows;
     private final MemorySegment logits; // [maxLogits][vocab]
@@ -42,7 +41,7 @@ public final class ForwardBatch implements AutoCloseable {
         this.maxTableEntries = maxTableEntries;
         this.vocab = vocab;
         try {
-            tokens = new int[maxTokens];
+            ids = arena.allocate(4L * maxTokens, 64);
             pos = arena.allocate(4L * maxTokens, 64);
             slots = arena.allocate(4L * maxTokens, 64);
             seqRows = arena.allocate(4L * (maxSeqs + 1), 64);
@@ -111,7 +110,7 @@ public final class ForwardBatch implements AutoCloseable {
         for (int i = 0; i < need; i++) tables.setAtIndex(I32, nTable + i, table[i]);
         for (int t = 0; t < n; t++) {
             int p = pos0 + t;
-            tokens[nTok + t] = toks[off + t];
+            ids.setAtIndex(I32, nTok + t, toks[off + t]);
             pos.setAtIndex(I32, nTok + t, p);
             slots.setAtIndex(I32, nTok + t, table[p / blockSize] * blockSize + p % blockSize);
         }
@@ -149,10 +148,6 @@ public final class ForwardBatch implements AutoCloseable {
     /** Logits row i as a view (allocates the view: for callers outside the steady-state loop). */
     public MemorySegment logits(int i) {
         return logits.asSlice(4L * i * vocab, 4L * vocab);
-    }
-
-    int[] tokenArray() {
-        return tokens;
     }
 
     @Override

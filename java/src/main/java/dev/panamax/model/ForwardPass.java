@@ -68,11 +68,8 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         if (n <= 0 || n > maxTokens) throw new IllegalArgumentException("step of " + n + " tokens, allowed 1.." + maxTokens);
         if (b.vocab != weights.config.vocabSize()) throw new IllegalArgumentException("batch made for another vocabulary");
         if (kv.nLayer != weights.config.nLayer()) throw new IllegalArgumentException("KV cache made for another model");
-        Weight tokenEmbd = weights.tokenEmbd;
-        int dim = tokenEmbd.cols();
-        int[] toks = b.tokenArray();
-        // one row of token_embd dequantized per token (ids were checked when the batch was filled)
-        for (int t = 0; t < n; t++) k.dequantize(tokenEmbd.type(), x.asSlice(4L * t * dim, 4L * dim), tokenEmbd.row(toks[t]), 1, dim);
+        Weight e = weights.tokenEmbd;
+        k.getRows(e.type(), x, e.data(), e.rows(), e.cols(), b.ids, n); // exactly one row of token_embd per token
         return n;
     }
 
