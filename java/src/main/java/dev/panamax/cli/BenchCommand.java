@@ -70,6 +70,11 @@ final class BenchCommand implements Callable<Integer> {
                     + " its first token (its prefix is then in the prefix cache).")
     int sharedPrefix;
 
+    @Option(names = "--long-prompt", defaultValue = "0",
+            description = "With --parallel N: N-1 streams decode, then a prompt of this many tokens arrives; reports its"
+                    + " speed and the streams' inter-token latency while it is processed.")
+    int longPrompt;
+
     @Option(names = "--budget", defaultValue = "512", description = "With --parallel: tokens per engine step (default: ${DEFAULT-VALUE}).")
     int budget;
 
@@ -111,6 +116,13 @@ final class BenchCommand implements Callable<Integer> {
         if (parallel > 0) {
             PrintWriter out = spec.commandLine().getOut();
             try (dev.panamax.Model m = mo.load()) {
+                if (longPrompt > 0) {
+                    ParallelBench.LongResult lr = ParallelBench.runLong(m, parallel - 1, nPrompt, longPrompt, budget, seed);
+                    if (json) out.println(new ObjectMapper().writeValueAsString(lr.json()));
+                    else lr.print(out);
+                    out.flush();
+                    return 0;
+                }
                 ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed);
                 if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
                 else r.print(out);

@@ -149,6 +149,88 @@ final class ParallelBench {
                 pct(others, 50), peakKv, BenchCommand.rssMb());
     }
 
+    /**
+     * A long prompt admitted next to decoding streams ({@code --long-prompt L}): {@code streams} requests decode (prompt
+     * P), then one request with an L-token prompt arrives. Reports how fast that prompt ran and what its chunks cost
+     * the streams: their inter-token latency while it was processed (chunked prefill bounds it by one budget-sized
+     * chunk plus a decode step).
+     */
+    record LongResult(int streams, int prompt, int longPrompt, int budget, int threads, String kernels, double longPromptTps,
+                      double itlP50, double itlP99, double itlMax, double itlBeforeP50) {
+
+        Map<String, Object> json() {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("threads", threads);
+            o.put("backend", kernels.startsWith("native") ? "native" : "java");
+            o.put("parallel", streams + 1);
+            o.put("budget", budget);
+            o.put("long_prompt_tokens", longPrompt);
+            o.put("long_prompt_tps", BenchCommand.round(longPromptTps));
+            o.put("itl_ms_before_p50", BenchCommand.round(itlBeforeP50));
+            o.put("itl_ms_p50", BenchCommand.round(itlP50));
+            o.put("itl_ms_p99", BenchCommand.round(itlP99));
+            o.put("itl_ms_max", BenchCommand.round(itlMax));
+            return o;
+        }
+
+        void print(PrintWriter out) {
+            out.printf("kernels             %s (%d thread%s), budget %d tokens/step%n", kernels, threads, threads == 1 ? "" : "s", budget);
+            out.printf("long prompt         %d tokens at %.1f tok/s, next to %d decoding streams%n", longPrompt, longPromptTps, streams);
+            out.printf("streams' ITL        before p50 %.1f ms | during p50 %.1f ms, p99 %.1f ms, max %.1f ms%n",
+                    itlBeforeP50, itlP50, itlP99, itlMax);
+        }
+    }
+
+    static LongResult runLong(Model model, int streams, int nPrompt, int longPrompt, int budget, long seed) throws Exception {
+        if (streams < 1) throw new IllegalArgumentException("--long-prompt needs --parallel of at least 2");
+        int ctx = Math.max(longPrompt + 2, nPrompt + 4096);
+        ctx = Math.min(ctx, model.trainedContextLength());
+        if (longPrompt + 1 > ctx) throw new IllegalArgumentException("--long-prompt " + longPrompt + " exceeds the model's context_length " + model.trainedContextLength());
+        int gen = ctx - nPrompt;
+        Engine.Config c = Engine.Config.defaults().withMaxSequences(streams + 1).withTokenBudget(Math.max(budget, streams + 1))
+                .withContextLength(ctx);
+        SplittableRandom r = new SplittableRandom(seed);
+        int vocab = model.vocabSize();
+        try (Engine e = model.newEngine(c)) {
+            for (int warm = 0; warm < 2; warm++) { // JIT and page cache: the same mix, short
+                RequestHandle w = e.submit(GenerationRequest.of(r.ints(Math.min(longPrompt, 512), 0, vocab).toArray(), 4, SamplingParams.greedy()));
+                w.join();
+            }
+            long[][] stamps = new long[streams][gen];
+            int[] count = new int[streams];
+            List<RequestHandle> hs = new ArrayList<>();
+            CountDownLatch decoding = new CountDownLatch(streams);
+            for (int i = 0; i < streams; i++) {
+                int id = i;
+                hs.add(e.submit(GenerationRequest.of(r.ints(nPrompt, 0, vocab).toArray(), gen, SamplingParams.greedy()).withIgnoreEos(true),
+                        (tok, text) -> {
+                            if (tok < 0 || count[id] >= gen) return;
+                            stamps[id][count[id]++] = System.nanoTime();
+                            if (count[id] == 8) decoding.countDown();
+                        }));
+            }
+            decoding.await();
+            long t0 = System.nanoTime();
+            RequestHandle lp = e.submit(GenerationRequest.of(r.ints(longPrompt, 0, vocab).toArray(), 1, SamplingParams.greedy()));
+            Generation g = lp.join();
+            long t1 = t0 + (long) (g.ttftMs() * 1e6);
+            Thread.sleep(50);
+            for (RequestHandle h : hs) h.cancel();
+            for (RequestHandle h : hs) h.join();
+            List<Double> during = new ArrayList<>(), before = new ArrayList<>();
+            for (int i = 0; i < streams; i++) {
+                for (int j = 1; j < count[i]; j++) {
+                    double gap = (stamps[i][j] - stamps[i][j - 1]) / 1e6;
+                    if (stamps[i][j] > t0 && stamps[i][j - 1] < t1) during.add(gap);
+                    else if (stamps[i][j] <= t0) before.add(gap);
+                }
+            }
+            double[] d = during.stream().mapToDouble(Double::doubleValue).toArray(), b = before.stream().mapToDouble(Double::doubleValue).toArray();
+            return new LongResult(streams, nPrompt, longPrompt, c.tokenBudget(), e.threads(), e.kernelsName(),
+                    longPrompt / ((t1 - t0) / 1e9), pct(d, 50), pct(d, 99), pct(d, 100), pct(b, 50));
+        }
+    }
+
     /** The p-th percentile (nearest rank) of the values, 0 when there are none. */
     static double pct(double[] v, double p) {
         if (v.length == 0) return 0;

@@ -147,12 +147,19 @@ class SessionTest {
     @Test
     void manySessionsOpenAndCloseWithoutLeaking() throws Exception {
         Path m = TinyModels.write(dir, "llama", GgmlType.F32, false, 27);
+        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
         try (Model model = load(m, 16)) {
+            try (Session s = model.newSession()) { // the first one may start lazily created JVM threads
+                s.generate(new int[] {1}, 1, SamplingParams.greedy(), null);
+            }
+            int before = threads.getThreadCount();
             for (int i = 0; i < 300; i++) {
                 try (Session s = model.newSession()) {
                     s.generate(new int[] {1}, 1, SamplingParams.greedy(), null);
                 }
             }
+            for (int i = 0; i < 100 && threads.getThreadCount() > before; i++) Thread.sleep(10);
+            assertEquals(before, threads.getThreadCount(), "threads after 300 sessions opened and closed");
         }
     }
 }
