@@ -132,8 +132,10 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * As {@link #submit(GenerationRequest)}, with each token pushed to {@code listener} as it is sampled. The listener
-     * runs on the engine's thread between steps: it must return quickly (hand the text to another thread to do I/O).
+     * As {@link #submit(GenerationRequest)}, with each token pushed to {@code listener} as it is sampled (at the end,
+     * text held back for a UTF-8 character or a possible stop string comes with token id -1). The listener runs on the
+     * engine's thread between steps: it must return quickly (hand the text to another thread to do I/O); one that
+     * throws ends its own request with that exception.
      */
     public RequestHandle submit(GenerationRequest request, TokenListener listener) {
         if (closed) throw new IllegalStateException("engine is closed");

@@ -290,7 +290,13 @@ public final class Scheduler implements AutoCloseable {
         s.append(tok);
         String piece = s.stop.push(s.decoder.push(tok));
         s.text.append(piece);
-        s.sink.token(tok, piece);
+        try {
+            s.sink.token(tok, piece);
+        } catch (RuntimeException e) { // a listener that throws ends its own request, not the engine
+            running.remove(s);
+            end(s, null, e);
+            return;
+        }
         if (s.stop.stopped()) retire(s, Generation.StopReason.STOP_STRING);
         else if (s.generated() >= s.maxTokens) retire(s, Generation.StopReason.LENGTH);
         else if (s.length >= lim.contextLength()) retire(s, Generation.StopReason.CONTEXT_FULL);
@@ -314,7 +320,14 @@ public final class Scheduler implements AutoCloseable {
         if (why != Generation.StopReason.STOP_STRING && why != Generation.StopReason.CANCELLED) {
             String rest = s.stop.push(s.decoder.flush()) + s.stop.flush();
             s.text.append(rest);
-            if (!rest.isEmpty()) s.sink.token(-1, rest);
+            if (!rest.isEmpty()) {
+                try {
+                    s.sink.token(-1, rest);
+                } catch (RuntimeException e) {
+                    end(s, null, e);
+                    return;
+                }
+            }
         }
         end(s, why, null);
     }

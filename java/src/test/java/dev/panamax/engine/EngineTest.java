@@ -292,6 +292,34 @@ class EngineTest {
     }
 
     @Test
+    void aThrowingListenerEndsItsRequestNotTheEngine() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 15);
+        try (Model model = load(m, Backend.NATIVE); Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(2))) {
+            RequestHandle bad = e.submit(GenerationRequest.of(new int[] {1, 5, 6}, 10, SamplingParams.greedy()).withIgnoreEos(true),
+                    (t, s) -> { throw new IllegalStateException("listener bug"); });
+            RequestHandle good = e.submit(GenerationRequest.of(new int[] {1, 7, 8}, 10, SamplingParams.greedy()).withIgnoreEos(true));
+            var ex = assertThrows(java.util.concurrent.CompletionException.class, bad::join);
+            assertEquals("listener bug", ex.getCause().getMessage());
+            assertEquals(10, good.join().tokens().length);
+            assertEquals(3, e.submit(GenerationRequest.of(new int[] {1, 9}, 3, SamplingParams.greedy()).withIgnoreEos(true)).join().tokens().length);
+            awaitIdle(e);
+        }
+    }
+
+    @Test
+    void chatMessagesAreRenderedWithTheModelsTemplate() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 16, null, TinyModels.TINYLLAMA_CHAT_TEMPLATE);
+        try (Model model = load(m, Backend.NATIVE); Engine e = model.newEngine(); Session s = model.newSession()) {
+            var msgs = List.of(new dev.panamax.tokenizer.ChatMessage("user", "hello world"));
+            var t = model.chatTemplate();
+            int[] ids = t.tokenize(t.render(msgs, true), model.tokenizer());
+            Generation viaEngine = e.submitChat(msgs, 8, SamplingParams.greedy(), null).join();
+            assertArrayEquals(ids, viaEngine.promptTokens());
+            assertArrayEquals(s.generate(ids, 8, SamplingParams.greedy(), null).tokens(), viaEngine.tokens());
+        }
+    }
+
+    @Test
     void stopStringsEndTheTextBeforeThemAcrossPieces() {
         StopMatcher s = new StopMatcher(List.of("END", "xyz"));
         StringBuilder out = new StringBuilder();
