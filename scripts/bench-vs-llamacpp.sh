@@ -5,6 +5,9 @@
 #   env:   REF=/tmp/llamacpp-ref  THREADS="1 2"  TYPES="q4_0 q8_0 q4_k_m"  JAVA_TYPES="q4_0"  REPS=3
 #          N_PROMPT=128  N_GEN=64  MODEL=tinyllama|deepseek2
 #          ISAS="avx512 avx2"   native rows per kernel set (./panamax --isa); default: the best this CPU runs
+#          PARALLEL="1 4 8 16"  serving mode: N sequences decoded together, Panamax's engine (bench --parallel N) against
+#                               llama.cpp's llbatch (one batch per step; the better of its unified and split KV modes);
+#                               SHARED_PREFIX=K adds rows where the prompts share their first K tokens
 #   e.g.   MODEL=deepseek2 TYPES="q4_0 q8_0" JAVA_TYPES= scripts/bench-vs-llamacpp.sh
 #          MODEL=deepseek2 TYPES=q4_0 JAVA_TYPES= REPS=1 N_PROMPT=4096 N_GEN=32 scripts/bench-vs-llamacpp.sh   (decode at 4k context)
 #
@@ -117,6 +120,45 @@ panamax() { # FILE THREADS BACKEND[:ISA] -> "pp tg threads_used"
 }
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}x' if $2 > 0 else 'n/a')"; }
+
+if [ -n "${PARALLEL:-}" ]; then
+  llbatch() { # FILE THREADS N [extra] -> "pp tg" (best of --kvu 1 and --kvu 0 by decode speed)
+    local best_pp=0 best_tg=0 kvu out pp tg
+    for kvu in 1 0; do
+      out=$("$REF/bin/llbatch" -m "$1" -P "$3" -p "$N_PROMPT" -n "$N_GEN" -T "$2" -r "$REPS" --kvu $kvu ${4:-} 2>/dev/null) || continue
+      read -r pp tg < <(echo "$out" | sed -n 's/^best: pp \([0-9.]*\) tok\/s, tg \([0-9.]*\) tok\/s.*/\1 \2/p') || continue
+      if python3 -c "import sys; sys.exit(0 if $tg > $best_tg else 1)"; then best_pp=$pp; best_tg=$tg; fi
+    done
+    echo "$best_pp $best_tg"
+  }
+  prows=()
+  for t in $TYPES; do
+    f=$REF/models/$STEM-$t.gguf
+    for th in $THREADS; do
+      for n in $PARALLEL; do
+        for k in 0 ${SHARED_PREFIX:-}; do
+          extra=; pextra=; [ "$k" != 0 ] && { extra="--shared-prefix $k"; pextra="--shared-prefix $k"; }
+          echo "llbatch    $t  threads $th  parallel $n $extra ..." >&2
+          read -r lpp ltg < <(llbatch "$f" "$th" "$n" "$extra") || true
+          echo "panamax    $t  threads $th  parallel $n $pextra ..." >&2
+          read -r ppp ptg p50 p99 tt < <(pmx bench -m "$f" -p "$N_PROMPT" -n "$N_GEN" --threads "$th" --parallel "$n" $pextra \
+              -r "$REPS" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["agg_pp_tps"], j["agg_tg_tps"], j["step_ms_p50"], j["step_ms_p99"], j.get("ttft_ms_others_p50", j["ttft_ms_p50"]))') || true
+          [ -n "${ptg:-}" ] || { echo "bench-vs-llamacpp: ./panamax bench --parallel failed on $f" >&2; exit 1; }
+          prows+=("| $(basename "$f") | $th | $n | ${k} | $ppp | $lpp | $(ratio "$ppp" "$lpp") | $ptg | $ltg | $(ratio "$ptg" "$ltg") | $p50 / $p99 |")
+          echo "  ${prows[-1]}" >&2
+        done
+      done
+    done
+  done
+  echo
+  echo "Serving: N sequences together — $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), panamax ISA $ISA,"
+  echo "prompt $N_PROMPT random ids and $N_GEN decoded tokens per sequence, best of $REPS runs, $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "| file | threads | N | shared prefix | agg pp tok/s panamax | agg pp tok/s llama.cpp | pp ratio | agg tg tok/s panamax | agg tg tok/s llama.cpp | tg ratio | panamax step ms p50 / p99 |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  printf '%s\n' "${prows[@]}"
+  exit 0
+fi
 
 rows=()
 for t in $TYPES; do
