@@ -215,7 +215,16 @@ public final class Scheduler implements AutoCloseable {
             return;
         }
         long t0 = System.nanoTime();
-        runner.step();
+        try {
+            runner.step();
+        } catch (RuntimeException e) {
+            // the step's sequences have half-written KV rows: they end with the error, the engine goes on
+            for (int i = 0; i < stepCount; i++) {
+                running.remove(stepSeq[i]);
+                end(stepSeq[i], null, e);
+            }
+            return;
+        }
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], t1);

@@ -28,6 +28,7 @@ public final class DeepseekForward extends ForwardPass {
     private final MemorySegment routerLogits, ids, expertWeights, moeOut;
     private final float[] probs, select, groupScores;
     private final int[] chosen;
+    private final boolean[] taken, groupTaken;
 
     DeepseekForward(DeepseekWeights weights, Kernels kernels, int maxTokens) {
         super(weights, kernels, maxTokens);
@@ -59,6 +60,8 @@ public final class DeepseekForward extends ForwardPass {
         select = new float[Math.max(1, c.nExpert())];
         chosen = new int[Math.max(1, c.nExpert())];
         groupScores = new float[c.nGroups()];
+        taken = new boolean[Math.max(1, c.nExpert())];
+        groupTaken = new boolean[c.nGroups()];
     }
 
     /** A paged cache for this model: one latent pool per layer. */
@@ -167,14 +170,13 @@ public final class DeepseekForward extends ForwardPass {
         }
         for (int e = 0; e < ne; e++) select[e] = probs[e] + (L.expProbsB() == null ? 0f : L.expProbsB().data().get(F32, 4L * e));
         if (c.nGroups() > 1) maskGroups();
-        // top-k by selection score, ties to the lower index; a taken expert becomes NaN
+        // top-k by selection score, ties to the lower index; a NaN score (broken router weights) counts as the lowest,
+        // so every token still gets nUsed distinct experts
+        java.util.Arrays.fill(taken, false);
         for (int j = 0; j < used; j++) {
-            int best = -1;
-            for (int e = 0; e < ne; e++) {
-                if (!Float.isNaN(select[e]) && (best < 0 || select[e] > select[best])) best = e;
-            }
+            int best = bestUntaken(select, taken, ne);
             chosen[j] = best;
-            select[best] = Float.NaN;
+            taken[best] = true;
         }
         float sum = 0;
         for (int j = 0; j < used; j++) sum += probs[chosen[j]];
@@ -198,15 +200,22 @@ public final class DeepseekForward extends ForwardPass {
             }
             gs[g] = a + b;
         }
-        for (int j = 0; j < c.nGroupsUsed(); j++) {
-            int best = -1;
-            for (int g = 0; g < groups; g++) if (!Float.isNaN(gs[g]) && (best < 0 || gs[g] > gs[best])) best = g;
-            gs[best] = Float.NaN; // chosen
-        }
+        java.util.Arrays.fill(groupTaken, false);
+        for (int j = 0; j < c.nGroupsUsed(); j++) groupTaken[bestUntaken(gs, groupTaken, groups)] = true;
         for (int g = 0; g < groups; g++) {
-            if (Float.isNaN(gs[g])) continue;
+            if (groupTaken[g]) continue;
             for (int e = g * per; e < (g + 1) * per; e++) select[e] = Float.NEGATIVE_INFINITY;
         }
+    }
+
+    /** The index of the highest score not taken yet, ties to the lower index, NaN below everything. */
+    private static int bestUntaken(float[] score, boolean[] taken, int n) {
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            if (taken[i]) continue;
+            if (best < 0 || score[i] > score[best] || Float.isNaN(score[best]) && !Float.isNaN(score[i])) best = i;
+        }
+        return best;
     }
 
     /** SwiGLU of n tokens: xb to out through gate/up/down. */
