@@ -144,6 +144,8 @@ public final class Scheduler implements AutoCloseable {
             finish(s, Generation.StopReason.CANCELLED);
             return true;
         });
+        runningCount = running.size();
+        usedBlocks = blocks.usedBlocks();
     }
 
     private void step() {
@@ -214,6 +216,8 @@ public final class Scheduler implements AutoCloseable {
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], t1);
+        // sequences that finished in this step are gone: the stats must say so before the thread parks
+        runningCount = running.size();
         usedBlocks = blocks.usedBlocks();
     }
 
