@@ -25,7 +25,7 @@ final class ServerMetrics {
                 .description("sequences the engine is decoding").register(registry);
         Gauge.builder("panamax.kv.blocks.used", engine, e -> e.stats().kvBlocksUsed())
                 .description("KV pool blocks held by sequences").register(registry);
-        Gauge.builder("panamax.kv.blocks.total", engine, e -> e.stats().kvBlocksTotal())
+        Gauge.builder("panamax.kv.blocks.capacity", engine, e -> e.stats().kvBlocksTotal())
                 .description("KV pool blocks").register(registry);
         Gauge.builder("panamax.kv.usage.ratio", engine, e -> {
             Engine.Stats s = e.stats();
