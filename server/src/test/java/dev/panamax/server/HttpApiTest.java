@@ -308,6 +308,39 @@ class HttpApiTest {
         assertEquals(cancelledBefore + 1, cancelled, "the engine request ended cancelled, not at its 2000 tokens");
     }
 
+    @Test
+    void gracefulShutdownRefusesNewRequestsAndEndsStreams() throws Exception {
+        Server s = Server.start(engine, TestServers.config().withShutdownTimeout(java.time.Duration.ofMillis(300)));
+        HttpRequest req = HttpRequest.newBuilder(URI.create(s.baseUri() + "/v1/completions")).POST(HttpRequest.BodyPublishers.ofString(
+                "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"stream\":true}")).build();
+        java.util.concurrent.BlockingQueue<String> lines = new java.util.concurrent.LinkedBlockingQueue<>();
+        Thread reader = Thread.ofVirtual().start(() -> {
+            try {
+                http.send(req, HttpResponse.BodyHandlers.ofLines()).body().forEach(lines::add);
+            } catch (Exception e) {
+                lines.add("client error: " + e);
+            }
+            lines.add("<end>");
+        });
+        String first = lines.poll(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertNotNull(first);
+        assertTrue(first.startsWith("data: {"), first);
+        Thread closer = Thread.ofVirtual().start(s::close);
+        Thread.sleep(100); // closing: draining the stream for up to 300 ms
+        assertError(get(s, "/health"), 503, "shutting down");
+        assertError(post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}"), 503, "shutting down");
+        closer.join(10_000);
+        reader.join(10_000);
+        List<String> all = new java.util.ArrayList<>(lines);
+        assertEquals("<end>", all.get(all.size() - 1));
+        String lastData = all.stream().filter(l -> l.startsWith("data: ")).reduce((a, b) -> b).orElseThrow();
+        JsonNode err = JSON.readTree(lastData.substring(6)).get("error");
+        assertNotNull(err, "the stream ends with an error event: " + lastData);
+        assertTrue(err.get("message").asText().contains("shutting down"), lastData);
+        assertFalse(all.contains("data: [DONE]"));
+        awaitIdle(engine);
+    }
+
     static double counter(String metrics, String series) {
         Matcher m = Pattern.compile("(?m)^" + Pattern.quote(series) + " (\\S+)$").matcher(metrics);
         return m.find() ? Double.parseDouble(m.group(1)) : 0;
