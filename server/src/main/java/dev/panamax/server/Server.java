@@ -54,6 +54,7 @@ public final class Server implements AutoCloseable {
         jetty.addConnector(connector);
         ApiHandler handler = new ApiHandler(engine, config, new ServerMetrics(engine));
         jetty.setHandler(handler);
+        jetty.setErrorHandler(new JsonErrorHandler());
         jetty.setStopTimeout(0);
         try {
             jetty.start();

@@ -341,6 +341,23 @@ class HttpApiTest {
         awaitIdle(engine);
     }
 
+    @Test
+    void malformedHttpGetsAJsonErrorWithoutTrace() throws Exception {
+        for (String raw : new String[] {"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + "a".repeat(20_000) + "\r\n\r\n"}) {
+            try (Socket sock = new Socket("127.0.0.1", server.port())) {
+                sock.getOutputStream().write(raw.getBytes(StandardCharsets.ISO_8859_1));
+                sock.shutdownOutput();
+                String resp = new String(sock.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertTrue(resp.matches("(?s)HTTP/1.1 4\\d\\d .*"), resp);
+                String body = resp.substring(resp.indexOf("\r\n\r\n") + 4);
+                JsonNode err = JSON.readTree(body).get("error");
+                assertNotNull(err, resp);
+                assertFalse(body.contains("Exception") || body.contains("\tat "), body);
+            }
+        }
+    }
+
     static double counter(String metrics, String series) {
         Matcher m = Pattern.compile("(?m)^" + Pattern.quote(series) + " (\\S+)$").matcher(metrics);
         return m.find() ? Double.parseDouble(m.group(1)) : 0;
