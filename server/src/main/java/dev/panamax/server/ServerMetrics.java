@@ -31,6 +31,13 @@ final class ServerMetrics {
             Engine.Stats s = e.stats();
             return s.kvBlocksTotal() == 0 ? 0 : (double) s.kvBlocksUsed() / s.kvBlocksTotal();
         }).description("fraction of the KV pool held by sequences").register(registry);
+        // the names vLLM's router and dashboards read
+        Gauge.builder("vllm:num_requests_waiting", engine, e -> e.stats().waiting()).register(registry);
+        Gauge.builder("vllm:num_requests_running", engine, e -> e.stats().running()).register(registry);
+        Gauge.builder("vllm:kv_cache_usage_perc", engine, e -> {
+            Engine.Stats s = e.stats();
+            return s.kvBlocksTotal() == 0 ? 0 : (double) s.kvBlocksUsed() / s.kvBlocksTotal();
+        }).register(registry);
         promptTokens = Counter.builder("panamax.prompt.tokens").description("prompt tokens of finished requests").register(registry);
         generatedTokens = Counter.builder("panamax.generation.tokens").description("generated tokens").register(registry);
         cachedTokens = Counter.builder("panamax.prompt.cached.tokens").description("prompt tokens served from the prefix cache").register(registry);

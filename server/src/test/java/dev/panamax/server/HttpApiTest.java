@@ -244,11 +244,22 @@ class HttpApiTest {
         String m = get(server, "/metrics").body();
         for (String name : new String[] {"panamax_http_requests_total{endpoint=\"/v1/completions\",status=\"200\"}",
                 "panamax_requests_waiting", "panamax_requests_running", "panamax_kv_blocks_used", "panamax_kv_blocks_capacity",
-                "panamax_generation_tokens_total", "panamax_prompt_tokens_total", "panamax_time_to_first_token_seconds_bucket"}) {
+                "panamax_generation_tokens_total", "panamax_prompt_tokens_total", "panamax_time_to_first_token_seconds_bucket",
+                "vllm:num_requests_waiting 0", "vllm:num_requests_running ", "vllm:kv_cache_usage_perc "}) {
             assertTrue(m.contains(name), name + " in\n" + m);
         }
         assertError(get(server, "/v1/nothing"), 404, "no endpoint");
         assertError(get(server, "/v1/chat/completions"), 405, "use POST");
+    }
+
+    @Test
+    void expectContinueGetsTheBodyRead() throws Exception {
+        HttpRequest req = HttpRequest.newBuilder(URI.create(server.baseUri() + "/v1/completions")).expectContinue(true)
+                .version(HttpClient.Version.HTTP_1_1).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"once\",\"max_tokens\":3,\"temperature\":0}")).build();
+        HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(3, JSON.readTree(r.body()).get("usage").get("completion_tokens").asInt());
     }
 
     @Test
