@@ -253,6 +253,26 @@ class HttpApiTest {
     }
 
     @Test
+    void concurrentStreamsAllComplete() throws Exception {
+        // 10 clients over 4 engine sequences: some wait in the engine's queue, every stream still ends properly
+        List<java.util.concurrent.Future<String>> results = new java.util.ArrayList<>();
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < 10; i++) {
+                int max = 5 + i;
+                results.add(pool.submit(() -> post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hello "
+                        + max + "\"}],\"max_tokens\":" + max + ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}").body()));
+            }
+        }
+        for (int i = 0; i < 10; i++) {
+            String body = results.get(i).get();
+            assertTrue(body.endsWith("data: [DONE]\n\n"), body);
+            String[] events = body.split("\n\n");
+            JsonNode usage = JSON.readTree(events[events.length - 2].substring(6)).get("usage");
+            assertEquals(5 + i, usage.get("completion_tokens").asInt(), body);
+        }
+    }
+
+    @Test
     void expectContinueGetsTheBodyRead() throws Exception {
         HttpRequest req = HttpRequest.newBuilder(URI.create(server.baseUri() + "/v1/completions")).expectContinue(true)
                 .version(HttpClient.Version.HTTP_1_1).header("Content-Type", "application/json")
