@@ -146,6 +146,7 @@ public final class Scheduler implements AutoCloseable {
             finish(s, Generation.StopReason.CANCELLED);
             return true;
         });
+        publish();
     }
 
     private void step() {

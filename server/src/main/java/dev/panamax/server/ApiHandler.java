@@ -1,0 +1,669 @@
+package dev.panamax.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.panamax.ContextOverflowException;
+import dev.panamax.Engine;
+import dev.panamax.EngineOverloadedException;
+import dev.panamax.Generation;
+import dev.panamax.GenerationRequest;
+import dev.panamax.RequestHandle;
+import dev.panamax.sampling.SamplingParams;
+import dev.panamax.tokenizer.ChatMessage;
+import dev.panamax.tokenizer.ChatTemplate;
+import dev.panamax.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Blocker;
+import org.eclipse.jetty.util.Callback;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Routes and answers the OpenAI-compatible API on a virtual thread per request (blocking reads and writes). Engine
+ * requests report through a queue per HTTP request: the engine's thread only enqueues.
+ */
+final class ApiHandler extends Handler.Abstract {
+    private static final Logger ACCESS = LoggerFactory.getLogger("dev.panamax.server.access");
+    private static final Logger LOG = LoggerFactory.getLogger(ApiHandler.class);
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Engine engine;
+    private final ServerConfig config;
+    private final ServerMetrics metrics;
+    private final Tokenizer tokenizer;
+    private final byte[] apiKey;
+    private final long created = System.currentTimeMillis() / 1000;
+    final Set<RequestHandle> inFlight = ConcurrentHashMap.newKeySet();
+    final AtomicInteger active = new AtomicInteger();
+    volatile boolean closing;
+
+    ApiHandler(Engine engine, ServerConfig config, ServerMetrics metrics) {
+        super(InvocationType.BLOCKING);
+        this.engine = engine;
+        this.config = config;
+        this.metrics = metrics;
+        this.tokenizer = engine.model().tokenizer();
+        this.apiKey = config.apiKey() == null ? null : config.apiKey().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** One HTTP exchange: what the access log line and the metrics report. */
+    private static final class Exchange {
+        final Request request;
+        final Response response;
+        int status = 200;
+        long promptTokens, completionTokens;
+        boolean started; // response headers sent (streaming)
+
+        Exchange(Request request, Response response) {
+            this.request = request;
+            this.response = response;
+        }
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+        long t0 = System.nanoTime();
+        active.incrementAndGet();
+        Exchange ex = new Exchange(request, response);
+        String path = Request.getPathInContext(request);
+        String method = request.getMethod();
+        Throwable failure = null;
+        try {
+            try {
+                route(ex, method, path);
+            } catch (ApiException e) {
+                sendError(ex, e);
+            } catch (ClientGoneException e) {
+                throw e;
+            } catch (RuntimeException | Error e) {
+                LOG.error("{} {} failed", method, path, e);
+                sendError(ex, new ApiException(500, "server_error", "internal_error", null, "internal error: " + e.getClass().getSimpleName()));
+            }
+        } catch (ClientGoneException e) {
+            ex.status = 499; // nginx's "client closed request", for the log
+            failure = e.getCause();
+        } finally {
+            active.decrementAndGet();
+            double ms = (System.nanoTime() - t0) / 1e6;
+            ACCESS.info("{} {} {} tokens={}+{} {}ms", method, path, ex.status, ex.promptTokens, ex.completionTokens,
+                    String.format(Locale.ROOT, "%.1f", ms));
+            metrics.request(endpointTag(path), ex.status);
+        }
+        if (failure != null) callback.failed(failure);
+        else callback.succeeded();
+        return true;
+    }
+
+    private static String endpointTag(String path) {
+        return switch (path) {
+            case "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize", "/health", "/metrics" -> path;
+            default -> "other";
+        };
+    }
+
+    private void route(Exchange ex, String method, String path) throws ClientGoneException {
+        if (path.equals("/health")) {
+            requireMethod(method, "GET");
+            if (closing) throw new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
+            sendJson(ex, 200, JSON.createObjectNode().put("status", "ok"));
+            return;
+        }
+        authenticate(ex.request);
+        if (closing) throw new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
+        switch (path) {
+            case "/v1/chat/completions" -> {
+                requireMethod(method, "POST");
+                completions(ex, readBody(ex.request), true);
+            }
+            case "/v1/completions" -> {
+                requireMethod(method, "POST");
+                completions(ex, readBody(ex.request), false);
+            }
+            case "/v1/models" -> {
+                requireMethod(method, "GET");
+                sendJson(ex, 200, models());
+            }
+            case "/tokenize" -> {
+                requireMethod(method, "POST");
+                sendJson(ex, 200, tokenize(new Params(readBody(ex.request))));
+            }
+            case "/detokenize" -> {
+                requireMethod(method, "POST");
+                sendJson(ex, 200, detokenize(new Params(readBody(ex.request))));
+            }
+            case "/metrics" -> {
+                requireMethod(method, "GET");
+                send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape().getBytes(StandardCharsets.UTF_8));
+            }
+            default -> throw new ApiException(404, "invalid_request_error", "not_found", null, "no endpoint " + method + " " + path);
+        }
+    }
+
+    private static void requireMethod(String method, String allowed) {
+        if (!method.equals(allowed)) {
+            throw new ApiException(405, "invalid_request_error", "method_not_allowed", null, "use " + allowed + ", not " + method);
+        }
+    }
+
+    private void authenticate(Request request) {
+        if (apiKey == null) return;
+        String h = request.getHeaders().get(HttpHeader.AUTHORIZATION);
+        if (h == null || !h.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            throw new ApiException(401, "invalid_request_error", "invalid_api_key", null,
+                    "missing API key: send the header 'Authorization: Bearer <key>'");
+        }
+        byte[] given = h.substring(7).trim().getBytes(StandardCharsets.UTF_8);
+        if (!MessageDigest.isEqual(given, apiKey)) throw new ApiException(401, "invalid_request_error", "invalid_api_key", null, "invalid API key");
+    }
+
+    private JsonNode readBody(Request request) {
+        long limit = config.maxBodyBytes();
+        long declared = request.getLength();
+        if (declared > limit) throw tooLarge(declared);
+        byte[] body;
+        try (InputStream in = Content.Source.asInputStream(request)) {
+            body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
+        } catch (IOException e) {
+            throw new ApiException(400, "invalid_request_error", "bad_body", null, "could not read the request body: " + e.getMessage());
+        }
+        if (body.length > limit) throw tooLarge(-1);
+        if (body.length == 0) throw ApiException.invalid(null, "the request body is empty: a JSON object is expected");
+        try {
+            return JSON.readTree(body);
+        } catch (JsonProcessingException e) {
+            throw new ApiException(400, "invalid_request_error", "invalid_json", null, "the body is not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new ApiException(400, "invalid_request_error", "invalid_json", null, "the body is not valid JSON");
+        }
+    }
+
+    private ApiException tooLarge(long declared) {
+        return new ApiException(413, "invalid_request_error", "request_too_large", null, "the request body "
+                + (declared >= 0 ? "of " + declared + " bytes " : "") + "exceeds the limit of " + config.maxBodyBytes() + " bytes");
+    }
+
+    // ---------------------------------------------------------------- simple endpoints
+
+    private ObjectNode models() {
+        ObjectNode m = JSON.createObjectNode();
+        m.put("id", config.modelId()).put("object", "model").put("created", created).put("owned_by", "panamax");
+        m.put("context_length", engine.contextLength()).put("n_params", engine.model().parameterCount());
+        m.put("architecture", engine.model().architecture());
+        ObjectNode list = JSON.createObjectNode().put("object", "list");
+        list.putArray("data").add(m);
+        return list;
+    }
+
+    private ObjectNode tokenize(Params p) {
+        String content = p.string("content");
+        if (content == null) content = p.required("content").asText();
+        boolean addSpecial = p.has("add_special") ? p.bool("add_special") : true;
+        boolean parseSpecial = p.has("parse_special") ? p.bool("parse_special") : false;
+        int[] ids = tokenizer.encode(content, addSpecial, parseSpecial);
+        ObjectNode out = JSON.createObjectNode();
+        ArrayNode a = out.putArray("tokens");
+        for (int id : ids) a.add(id);
+        return out;
+    }
+
+    private ObjectNode detokenize(Params p) {
+        int[] ids = tokenIds(p.required("tokens"), "tokens");
+        return JSON.createObjectNode().put("content", tokenizer.decode(ids));
+    }
+
+    private int[] tokenIds(JsonNode n, String param) {
+        if (!n.isArray()) throw ApiException.invalid(param, "'" + param + "' must be a list of token ids");
+        int[] ids = new int[n.size()];
+        int vocab = tokenizer.vocabSize();
+        for (int i = 0; i < ids.length; i++) ids[i] = (int) Params.integer(n.get(i), param, 0, vocab - 1);
+        return ids;
+    }
+
+    // ---------------------------------------------------------------- completions
+
+    /** What the engine is asked, per prompt. */
+    private record Prompt(int[] tokens, String text) {}
+
+    private void completions(Exchange ex, JsonNode body, boolean chat) throws ClientGoneException {
+        Params p = new Params(body);
+        String model = p.string("model");
+        if (model != null && !model.equals(config.modelId())) {
+            throw new ApiException(400, "invalid_request_error", "model_not_found", "model",
+                    "the model '" + model + "' does not exist: this server serves '" + config.modelId() + "'");
+        }
+        refuseUnsupported(p, chat);
+        List<Prompt> prompts = chat ? List.of(chatPrompt(p)) : completionPrompts(p);
+        int n = p.has("n") ? (int) (long) p.integer("n", 1, config.maxChoices()) : 1;
+        if ((long) n * prompts.size() > config.maxChoices()) {
+            throw ApiException.invalid("n", prompts.size() + " prompts × n=" + n + " exceeds the limit of " + config.maxChoices() + " choices");
+        }
+        Long maxTokens = p.integer(chat && p.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens", 0, Integer.MAX_VALUE);
+        boolean stream = Boolean.TRUE.equals(p.bool("stream"));
+        boolean includeUsage = false;
+        JsonNode so = p.node("stream_options");
+        if (so != null) {
+            if (!so.isObject()) throw ApiException.invalid("stream_options", "'stream_options' must be an object");
+            if (!stream) throw ApiException.invalid("stream_options", "'stream_options' is only allowed when 'stream' is true");
+            JsonNode iu = so.get("include_usage");
+            if (iu != null && !iu.isNull()) {
+                if (!iu.isBoolean()) throw ApiException.invalid("stream_options.include_usage", "'include_usage' must be a boolean");
+                includeUsage = iu.asBoolean();
+            }
+        }
+        boolean echo = !chat && Boolean.TRUE.equals(p.bool("echo"));
+        List<String> stop = p.stop("stop", 16);
+        SamplingParams base = sampling(p);
+        boolean seeded = p.has("seed");
+
+        int ctx = engine.contextLength();
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (Prompt pr : prompts) {
+            int len = pr.tokens().length;
+            if (len >= ctx) {
+                throw new ApiException(400, "invalid_request_error", "context_length_exceeded", chat ? "messages" : "prompt",
+                        "the prompt has " + len + " tokens, the context holds " + ctx + " (prompt plus generated tokens must fit)");
+            }
+            int max = maxTokens == null ? ctx - len : (int) (long) maxTokens;
+            if ((long) len + max > ctx) {
+                throw new ApiException(400, "invalid_request_error", "context_length_exceeded", "max_tokens", "the prompt has " + len
+                        + " tokens and max_tokens is " + max + ": " + (len + (long) max) + " positions, the context holds " + ctx);
+            }
+            for (int i = 0; i < n; i++) {
+                SamplingParams s = seeded ? base.withSeed(base.seed() + i) : base.withSeed(ThreadLocalRandom.current().nextLong());
+                requests.add(new GenerationRequest(pr.tokens(), max, s, stop));
+            }
+        }
+        for (Prompt pr : prompts) ex.promptTokens += pr.tokens().length;
+
+        Run run = submit(requests);
+        try {
+            String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+            long now = System.currentTimeMillis() / 1000;
+            if (stream) stream(ex, run, chat, id, now, includeUsage, echo ? prompts : null, n);
+            else whole(ex, run, chat, id, now, echo ? prompts : null, n);
+        } finally {
+            run.cancel(); // no-op for finished requests; a client gone or an error stops the rest
+        }
+    }
+
+    private void refuseUnsupported(Params p, boolean chat) {
+        p.unsupportedUnless("tools", n -> n.isArray() && n.isEmpty(), "tool calling is not implemented yet");
+        p.unsupportedUnless("tool_choice", n -> n.isTextual() && n.asText().equals("none"), "tool calling is not implemented yet");
+        p.unsupportedUnless("functions", n -> n.isArray() && n.isEmpty(), "function calling is not implemented");
+        p.unsupportedUnless("function_call", n -> n.isTextual() && n.asText().equals("none"), "function calling is not implemented");
+        p.unsupportedUnless("response_format", n -> n.isObject() && "text".equals(n.path("type").asText()),
+                "constrained output (json_object, json_schema) is not implemented yet");
+        p.unsupportedUnless("logprobs", n -> chat ? n.isBoolean() && !n.asBoolean() : false, "log probabilities are not reported by the engine");
+        p.unsupportedUnless("top_logprobs", n -> n.isIntegralNumber() && n.asLong() == 0, "log probabilities are not reported by the engine");
+        p.unsupportedUnless("presence_penalty", n -> n.isNumber() && n.asDouble() == 0, "the sampler has no presence penalty (use repeat_penalty)");
+        p.unsupportedUnless("frequency_penalty", n -> n.isNumber() && n.asDouble() == 0, "the sampler has no frequency penalty (use repeat_penalty)");
+        p.unsupportedUnless("logit_bias", n -> n.isObject() && n.isEmpty(), "the sampler has no logit bias");
+        p.unsupportedUnless("audio", n -> false, "audio output is not implemented");
+        p.unsupportedUnless("modalities", n -> n.isArray() && n.size() == 1 && "text".equals(n.get(0).asText()), "only text output is implemented");
+        p.unsupportedUnless("prediction", n -> false, "predicted outputs are not implemented");
+        p.unsupportedUnless("web_search_options", n -> false, "web search is not implemented");
+        p.unsupportedUnless("suffix", n -> n.isTextual() && n.asText().isEmpty(), "insertion (suffix) is not implemented");
+        p.unsupportedUnless("best_of", n -> n.isIntegralNumber() && n.asLong() == 1, "best_of is not implemented");
+    }
+
+    private SamplingParams sampling(Params p) {
+        // llama-server's defaults where the request says nothing
+        Double temp = p.number("temperature", 0, 2);
+        Double topP = p.number("top_p", 0, 1);
+        Long topK = p.integer("top_k", 0, Integer.MAX_VALUE);
+        Double minP = p.number("min_p", 0, 1);
+        Double rep = p.number("repeat_penalty", 1e-6, 100);
+        Long repN = p.integer("repeat_last_n", 0, Integer.MAX_VALUE);
+        Long seed = p.integer("seed", Long.MIN_VALUE, Long.MAX_VALUE);
+        float t = temp == null ? 0.8f : temp.floatValue();
+        float tp = topP == null ? 0.95f : topP.floatValue();
+        if (tp <= 0) { // top_p 0 keeps only the most likely token
+            t = 0;
+            tp = 1;
+        }
+        return new SamplingParams(t, topK == null ? 40 : (int) (long) topK, tp, minP == null ? 0.05f : minP.floatValue(),
+                rep == null ? 1f : rep.floatValue(), repN == null ? 64 : (int) (long) repN, seed == null ? 0 : seed);
+    }
+
+    private Prompt chatPrompt(Params p) {
+        JsonNode msgs = p.required("messages");
+        if (!msgs.isArray() || msgs.isEmpty()) throw ApiException.invalid("messages", "'messages' must be a non-empty list");
+        List<ChatMessage> list = new ArrayList<>();
+        for (int i = 0; i < msgs.size(); i++) {
+            JsonNode m = msgs.get(i);
+            String at = "messages[" + i + "]";
+            if (!m.isObject()) throw ApiException.invalid(at, at + " must be an object");
+            JsonNode r = m.get("role");
+            if (r == null || !r.isTextual()) throw ApiException.invalid(at + ".role", at + ".role must be a string");
+            String role = switch (r.asText()) {
+                case "system", "developer" -> "system";
+                case "user", "assistant", "tool" -> r.asText();
+                default -> throw ApiException.invalid(at + ".role", "unknown role '" + r.asText() + "' (system, developer, user, assistant, tool)");
+            };
+            JsonNode tc = m.get("tool_calls");
+            if (tc != null && !tc.isNull() && !(tc.isArray() && tc.isEmpty())) {
+                throw ApiException.unsupported(at + ".tool_calls", "tool calls in messages are not supported by this server: tool calling is not implemented yet");
+            }
+            list.add(new ChatMessage(role, content(m.get("content"), at + ".content", role)));
+        }
+        ChatTemplate template;
+        String rendered;
+        try {
+            template = engine.model().chatTemplate();
+            rendered = template.render(list, true);
+        } catch (ApiException e) {
+            throw e;
+        } catch (RuntimeException | dev.panamax.gguf.GgufFormatException e) {
+            throw new ApiException(400, "invalid_request_error", "template_error", "messages",
+                    "the model's chat template refused these messages: " + e.getMessage());
+        }
+        return new Prompt(template.tokenize(rendered, tokenizer), rendered);
+    }
+
+    private static String content(JsonNode c, String at, String role) {
+        if (c == null || c.isNull()) {
+            if (role.equals("assistant")) return "";
+            throw ApiException.invalid(at, at + " is required");
+        }
+        if (c.isTextual()) return c.asText();
+        if (!c.isArray()) throw ApiException.invalid(at, at + " must be a string or a list of content parts");
+        StringBuilder sb = new StringBuilder();
+        for (JsonNode part : c) {
+            String type = part.path("type").asText("");
+            if (type.equals("text") && part.path("text").isTextual()) sb.append(part.get("text").asText());
+            else if (type.equals("text")) throw ApiException.invalid(at, "a text part needs a string 'text'");
+            else throw ApiException.unsupported(at, "content parts of type '" + type + "' are not supported by this server (text only)");
+        }
+        return sb.toString();
+    }
+
+    private List<Prompt> completionPrompts(Params p) {
+        JsonNode pr = p.required("prompt");
+        List<Prompt> out = new ArrayList<>();
+        if (pr.isTextual()) out.add(textPrompt(pr.asText()));
+        else if (pr.isArray() && !pr.isEmpty() && pr.get(0).isNumber()) out.add(idPrompt(tokenIds(pr, "prompt")));
+        else if (pr.isArray() && !pr.isEmpty()) {
+            for (JsonNode e : pr) {
+                if (e.isTextual()) out.add(textPrompt(e.asText()));
+                else if (e.isArray()) out.add(idPrompt(tokenIds(e, "prompt")));
+                else throw ApiException.invalid("prompt", "'prompt' must be a string, a list of strings, token ids or lists of token ids");
+            }
+        } else throw ApiException.invalid("prompt", "'prompt' must be a string, a list of strings, token ids or lists of token ids");
+        return out;
+    }
+
+    private Prompt textPrompt(String s) {
+        int[] ids = tokenizer.encode(s);
+        if (ids.length == 0) throw ApiException.invalid("prompt", "the prompt is empty");
+        return new Prompt(ids, s);
+    }
+
+    private Prompt idPrompt(int[] ids) {
+        if (ids.length == 0) throw ApiException.invalid("prompt", "the prompt has no tokens");
+        return new Prompt(ids, tokenizer.decode(ids));
+    }
+
+    // ---------------------------------------------------------------- running requests
+
+    private sealed interface Event permits Piece, Done {}
+
+    private record Piece(int choice, String text) implements Event {}
+
+    private record Done(int choice, Generation generation, Throwable error) implements Event {}
+
+    /** The engine requests of one HTTP request; their events arrive in one queue (the engine's thread only adds). */
+    private final class Run {
+        final LinkedBlockingQueue<Event> events = new LinkedBlockingQueue<>();
+        final List<RequestHandle> handles = new ArrayList<>();
+
+        void cancel() {
+            for (RequestHandle h : handles) h.cancel();
+        }
+    }
+
+    private Run submit(List<GenerationRequest> requests) {
+        Run run = new Run();
+        try {
+            for (int i = 0; i < requests.size(); i++) {
+                int choice = i;
+                RequestHandle h = engine.submit(requests.get(i), (tok, text) -> {
+                    if (!text.isEmpty()) run.events.add(new Piece(choice, text));
+                });
+                run.handles.add(h);
+                inFlight.add(h);
+                h.result().whenComplete((g, t) -> {
+                    inFlight.remove(h);
+                    if (g != null) metrics.finished(g);
+                    run.events.add(new Done(choice, g, t));
+                });
+            }
+        } catch (RuntimeException e) {
+            run.cancel();
+            throw engineError(e);
+        }
+        return run;
+    }
+
+    private ApiException engineError(Throwable e) {
+        if (e instanceof ContextOverflowException c) {
+            return new ApiException(400, "invalid_request_error", "context_length_exceeded", "max_tokens", "the request needs "
+                    + c.needed() + " positions (prompt + max_tokens), the engine holds " + c.contextLength());
+        }
+        if (e instanceof EngineOverloadedException) {
+            return new ApiException(429, "rate_limit_error", "queue_full", null, "the server is busy: " + e.getMessage() + "; retry later");
+        }
+        if (e instanceof IllegalArgumentException) return ApiException.invalid(null, e.getMessage());
+        if (e instanceof IllegalStateException && (closing || String.valueOf(e.getMessage()).contains("closed"))) {
+            return new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
+        }
+        LOG.error("engine request failed", e);
+        return new ApiException(500, "server_error", "engine_error", null, "the engine failed: " + e.getClass().getSimpleName());
+    }
+
+    private static String finishReason(Generation.StopReason r) {
+        return switch (r) {
+            case LENGTH, CONTEXT_FULL -> "length";
+            case END_OF_GENERATION, STOP_STRING -> "stop";
+            case CANCELLED -> "cancelled";
+        };
+    }
+
+    /** An engine request ended in a way that fails the HTTP request (an error, or cancelled by shutdown). */
+    private ApiException failure(Done d) {
+        if (d.error() != null) return engineError(d.error());
+        if (d.generation().stop() == Generation.StopReason.CANCELLED) {
+            return new ApiException(503, "unavailable_error", "shutting_down", null, "the request was cancelled: the server is shutting down");
+        }
+        return null;
+    }
+
+    private Event take(Run run) {
+        try {
+            return run.events.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ApiException(503, "unavailable_error", "interrupted", null, "the server is shutting down");
+        }
+    }
+
+    private void whole(Exchange ex, Run run, boolean chat, String id, long now, List<Prompt> echo, int n) throws ClientGoneException {
+        // a client that goes away while we wait cancels the generation
+        ex.request.addFailureListener(t -> run.cancel());
+        int total = run.handles.size();
+        Generation[] done = new Generation[total];
+        for (int left = total; left > 0; ) {
+            if (!(take(run) instanceof Done d)) continue;
+            left--;
+            ApiException f = failure(d);
+            if (f != null) throw f;
+            done[d.choice()] = d.generation();
+        }
+        ObjectNode out = JSON.createObjectNode();
+        out.put("id", id).put("object", chat ? "chat.completion" : "text_completion").put("created", now).put("model", config.modelId());
+        ArrayNode choices = out.putArray("choices");
+        long completion = 0;
+        for (int i = 0; i < total; i++) {
+            Generation g = done[i];
+            completion += g.tokens().length;
+            ObjectNode c = choices.addObject().put("index", i);
+            if (chat) {
+                c.putObject("message").put("role", "assistant").put("content", g.text()).putNull("refusal");
+            } else {
+                c.put("text", echo != null ? echo.get(i / n).text() + g.text() : g.text());
+            }
+            c.putNull("logprobs");
+            c.put("finish_reason", finishReason(g.stop()));
+        }
+        ex.completionTokens = completion;
+        out.set("usage", usage(ex.promptTokens, completion, done[0].cachedTokens()));
+        sendJson(ex, 200, out);
+    }
+
+    private static ObjectNode usage(long prompt, long completion, int cached) {
+        ObjectNode u = JSON.createObjectNode();
+        u.put("prompt_tokens", prompt).put("completion_tokens", completion).put("total_tokens", prompt + completion);
+        u.putObject("prompt_tokens_details").put("cached_tokens", cached);
+        return u;
+    }
+
+    private void stream(Exchange ex, Run run, boolean chat, String id, long now, boolean includeUsage, List<Prompt> echo, int n)
+            throws ClientGoneException {
+        int total = run.handles.size();
+        ex.response.setStatus(200);
+        ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream; charset=utf-8");
+        ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+        ex.response.getHeaders().put("X-Accel-Buffering", "no");
+        ex.started = true;
+        for (int i = 0; i < total; i++) {
+            if (chat) event(ex, chunk(chat, id, now, includeUsage, i, JSON.createObjectNode().put("role", "assistant").put("content", ""), null));
+            else if (echo != null) event(ex, chunk(chat, id, now, includeUsage, i, echo.get(i / n).text(), null));
+        }
+        long completion = 0;
+        int cached = 0;
+        for (int left = total; left > 0; ) {
+            Event e = take(run);
+            if (e instanceof Piece pc) {
+                Object delta = chat ? JSON.createObjectNode().put("content", pc.text()) : pc.text();
+                event(ex, chunk(chat, id, now, includeUsage, pc.choice(), delta, null));
+            } else if (e instanceof Done d) {
+                left--;
+                ApiException f = failure(d);
+                if (f != null) { // mid-stream failure: an error event, then the stream ends
+                    ex.status = f.status;
+                    run.cancel();
+                    write(ex, "data: " + errorJson(f) + "\n\n", true);
+                    return;
+                }
+                Generation g = d.generation();
+                completion += g.tokens().length;
+                if (d.choice() == 0) cached = g.cachedTokens();
+                event(ex, chunk(chat, id, now, includeUsage, d.choice(), chat ? JSON.createObjectNode() : "", finishReason(g.stop())));
+            }
+        }
+        ex.completionTokens = completion;
+        if (includeUsage) {
+            ObjectNode last = JSON.createObjectNode();
+            last.put("id", id).put("object", chat ? "chat.completion.chunk" : "text_completion").put("created", now).put("model", config.modelId());
+            last.putArray("choices");
+            last.set("usage", usage(ex.promptTokens, completion, cached));
+            event(ex, last);
+        }
+        write(ex, "data: [DONE]\n\n", true);
+    }
+
+    private ObjectNode chunk(boolean chat, String id, long now, boolean includeUsage, int index, Object delta, String finish) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("id", id).put("object", chat ? "chat.completion.chunk" : "text_completion").put("created", now).put("model", config.modelId());
+        ObjectNode c = o.putArray("choices").addObject().put("index", index);
+        if (chat) c.set("delta", (ObjectNode) delta);
+        else c.put("text", (String) delta);
+        c.putNull("logprobs");
+        if (finish == null) c.putNull("finish_reason");
+        else c.put("finish_reason", finish);
+        if (includeUsage) o.putNull("usage");
+        return o;
+    }
+
+    private void event(Exchange ex, ObjectNode o) throws ClientGoneException {
+        write(ex, "data: " + o + "\n\n", false);
+    }
+
+    /** Writes and flushes at once; a failed write means the client went away. */
+    private void write(Exchange ex, String s, boolean last) throws ClientGoneException {
+        try (Blocker.Callback cb = Blocker.callback()) {
+            ex.response.write(last, ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8)), cb);
+            cb.block();
+        } catch (IOException | RuntimeException e) {
+            throw new ClientGoneException(e);
+        }
+    }
+
+    // ---------------------------------------------------------------- responses
+
+    private void sendJson(Exchange ex, int status, JsonNode body) throws ClientGoneException {
+        send(ex, status, "application/json", body.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private void send(Exchange ex, int status, String contentType, byte[] body) throws ClientGoneException {
+        ex.status = status;
+        ex.response.setStatus(status);
+        ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        ex.response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+        try (Blocker.Callback cb = Blocker.callback()) {
+            ex.response.write(true, ByteBuffer.wrap(body), cb);
+            cb.block();
+        } catch (IOException | RuntimeException e) {
+            throw new ClientGoneException(e);
+        }
+    }
+
+    private static String errorJson(ApiException e) {
+        ObjectNode o = JSON.createObjectNode();
+        ObjectNode err = o.putObject("error").put("message", e.getMessage()).put("type", e.type);
+        if (e.code == null) err.putNull("code");
+        else err.put("code", e.code);
+        if (e.param == null) err.putNull("param");
+        else err.put("param", e.param);
+        return o.toString();
+    }
+
+    private void sendError(Exchange ex, ApiException e) throws ClientGoneException {
+        if (ex.started) { // headers of a stream are out: report in the stream
+            ex.status = e.status;
+            write(ex, "data: " + errorJson(e) + "\n\n", true);
+            return;
+        }
+        if (e.status == 429) ex.response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(config.retryAfterSeconds()));
+        if (e.status == 401) ex.response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
+        if (e.status == 503 || e.status == 413) ex.response.getHeaders().put(HttpHeader.CONNECTION, "close");
+        send(ex, e.status, "application/json", errorJson(e).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The client went away (a write failed): the request's engine work is cancelled. */
+    static final class ClientGoneException extends Exception {
+        ClientGoneException(Throwable cause) {
+            super(cause);
+        }
+    }
+}

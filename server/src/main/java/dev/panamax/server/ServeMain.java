@@ -1,0 +1,98 @@
+package dev.panamax.server;
+
+import dev.panamax.Engine;
+import dev.panamax.Model;
+import dev.panamax.kernels.Backend;
+import java.io.FileNotFoundException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ./panamax serve}: loads a model, opens an engine and serves the OpenAI API until SIGTERM / Ctrl-C. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve a GGUF model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, "
+                + "/v1/models, /tokenize, /detokenize, /health, /metrics).")
+public final class ServeMain implements Callable<Integer> {
+
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF model file.")
+    Path model;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8080", description = "TCP port (default: ${DEFAULT-VALUE}; 0: any free port).")
+    int port;
+
+    @Option(names = {"-np", "--parallel"}, defaultValue = "4", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).")
+    int parallel;
+
+    @Option(names = {"-c", "--ctx-size"}, defaultValue = "0", description = "Positions per sequence (default: min(context_length, 4096)).")
+    int ctx;
+
+    @Option(names = "--threads", defaultValue = "0", description = "Kernel threads (default: one per CPU).")
+    int threads;
+
+    @Option(names = "--backend", description = "native or java (default: automatic).")
+    String backend;
+
+    @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every endpoint but /health.")
+    String apiKey;
+
+    @Option(names = "--api-key-file", description = "Read the API key from this file (first line).")
+    Path apiKeyFile;
+
+    @Option(names = "--alias", description = "The model's name in the API (default: the file name without .gguf).")
+    String alias;
+
+    @Option(names = "--queue", defaultValue = "256", description = "Requests that may wait; beyond it 429 (default: ${DEFAULT-VALUE}).")
+    int queue;
+
+    @Option(names = "--max-body", defaultValue = "8388608", description = "Largest request body in bytes (default: ${DEFAULT-VALUE}).")
+    long maxBody;
+
+    @Option(names = "--shutdown-timeout", defaultValue = "10", description = "Seconds running requests may finish on shutdown (default: ${DEFAULT-VALUE}).")
+    int shutdownSeconds;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!Files.isRegularFile(model)) throw new FileNotFoundException("model file not found: " + model);
+        String key = apiKey;
+        if (apiKeyFile != null) {
+            if (key != null) throw new CommandLine.ParameterException(new CommandLine(this), "give --api-key or --api-key-file, not both");
+            key = Files.readAllLines(apiKeyFile, StandardCharsets.UTF_8).stream().findFirst().orElse("").trim();
+        }
+        String id = alias != null ? alias : model.getFileName().toString().replaceFirst("(?i)\\.gguf$", "");
+        Model.Options mo = Model.Options.defaults().withThreads(threads).withContextLength(ctx)
+                .withBackend(backend == null ? null : Backend.parse(backend));
+        Model m = Model.load(model, mo);
+        Engine engine = m.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(ctx).withQueueCapacity(queue));
+        ServerConfig cfg = new ServerConfig(host, port, key, id, maxBody, 16, Duration.ofSeconds(shutdownSeconds), 1);
+        Server server = Server.start(engine, cfg);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            m.close(); // closes the engine too
+            stopped.countDown();
+        }, "panamax-shutdown"));
+        System.err.println("panamax: serving " + id + " at " + server.baseUri() + "/v1 (Ctrl-C to stop)");
+        stopped.await();
+        return 0;
+    }
+
+    public static void main(String[] args) {
+        // the launcher passes "serve ..." as the panamax CLI would; the command is this one
+        String[] a = args.length > 0 && args[0].equals("serve") ? java.util.Arrays.copyOfRange(args, 1, args.length) : args;
+        CommandLine cl = new CommandLine(new ServeMain());
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            cmd.getErr().println("panamax serve: " + e.getMessage());
+            return 1;
+        });
+        System.exit(cl.execute(a));
+    }
+}

@@ -1,0 +1,396 @@
+package dev.panamax.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.panamax.Engine;
+import dev.panamax.Model;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The HTTP surface with a client that does not parse: SSE bytes, error statuses and shapes, disconnects, metrics. */
+class HttpApiTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path dir;
+    static Model model;
+    static Engine engine;
+    static Server server;
+    // the JDK client's default (HTTP/2) sends "Upgrade: h2c" on http:// URIs: the server must answer it as HTTP/1.1
+    static final HttpClient http = HttpClient.newHttpClient();
+
+    @BeforeAll
+    static void start() throws Exception {
+        model = TestServers.loadModel(dir);
+        engine = TestServers.engine(model, 64);
+        server = Server.start(engine, TestServers.config());
+    }
+
+    @AfterAll
+    static void stop() {
+        if (server != null) server.close();
+        if (model != null) model.close();
+        http.close();
+    }
+
+    /** Every test leaves the engine idle: no request outlives its HTTP exchange. */
+    @org.junit.jupiter.api.AfterEach
+    void engineDrains() throws InterruptedException {
+        awaitIdle(engine);
+    }
+
+    static Engine.Stats awaitIdle(Engine e) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        Engine.Stats st = e.stats();
+        while ((st.running() > 0 || st.waiting() > 0 || st.kvBlocksUsed() > 0) && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+            st = e.stats();
+        }
+        assertEquals(0, st.running(), st.toString());
+        assertEquals(0, st.waiting(), st.toString());
+        assertEquals(0, st.kvBlocksUsed(), st.toString());
+        return st;
+    }
+
+    static HttpResponse<String> post(Server s, String path, String body, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(s.baseUri() + path)).POST(HttpRequest.BodyPublishers.ofString(body))
+                .header("Content-Type", "application/json");
+        for (int i = 0; i < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static HttpResponse<String> get(Server s, String path, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(s.baseUri() + path)).GET();
+        for (int i = 0; i < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** An OpenAI error body: the four fields, the message, no trace of Java. */
+    static JsonNode assertError(HttpResponse<String> r, int status, String messagePart) throws Exception {
+        assertEquals(status, r.statusCode(), r.body());
+        assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("application/json"));
+        JsonNode err = JSON.readTree(r.body()).get("error");
+        assertNotNull(err, r.body());
+        for (String f : new String[] {"message", "type", "code", "param"}) assertTrue(err.has(f), "field " + f + " in " + r.body());
+        assertTrue(err.get("message").asText().contains(messagePart), r.body());
+        assertFalse(r.body().contains("Exception") || r.body().contains("\tat ") || r.body().contains("dev.panamax."), r.body());
+        return err;
+    }
+
+    @Test
+    void sseFramingByteForByte() throws Exception {
+        String body = """
+                {"model":"tiny-chat","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hello"}]}],
+                 "max_tokens":6,"temperature":0,"stream":true,"stream_options":{"include_usage":true},"n":2}""";
+        HttpRequest req = HttpRequest.newBuilder(URI.create(server.baseUri() + "/v1/chat/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        HttpResponse<java.util.stream.Stream<String>> r = http.send(req, HttpResponse.BodyHandlers.ofLines());
+        assertEquals(200, r.statusCode());
+        assertEquals(HttpClient.Version.HTTP_1_1, r.version());
+        assertTrue(r.headers().firstValue("content-type").orElseThrow().startsWith("text/event-stream"));
+        List<String> lines = r.body().toList();
+        // data line, blank line, data line, blank line, ...: every event ends with a blank line
+        assertEquals(0, lines.size() % 2, String.join("\n", lines));
+        for (int i = 0; i < lines.size(); i += 2) {
+            assertTrue(lines.get(i).startsWith("data: "), "line " + i + ": " + lines.get(i));
+            assertEquals("", lines.get(i + 1), "line " + (i + 1));
+        }
+        assertEquals("data: [DONE]", lines.get(lines.size() - 2));
+        int roles = 0, finishes = 0, contentChunks = 0;
+        JsonNode usage = null;
+        for (int i = 0; i < lines.size() - 2; i += 2) {
+            JsonNode ev = JSON.readTree(lines.get(i).substring(6));
+            assertEquals("chat.completion.chunk", ev.get("object").asText());
+            String id0 = JSON.readTree(lines.get(0).substring(6)).get("id").asText();
+            assertTrue(id0.startsWith("chatcmpl-"), id0);
+            assertEquals(id0, ev.get("id").asText(), "one id for the whole stream");
+            if (ev.get("choices").isEmpty()) {
+                usage = ev.get("usage");
+                assertEquals(lines.size() - 4, i, "the usage chunk comes last, before [DONE]");
+                continue;
+            }
+            JsonNode ch = ev.get("choices").get(0);
+            assertTrue(ch.get("index").asInt() == 0 || ch.get("index").asInt() == 1);
+            if (ch.get("delta").has("role")) {
+                roles++;
+                assertEquals("assistant", ch.get("delta").get("role").asText());
+                assertEquals(0, finishes + contentChunks, "roles come first");
+            }
+            if (ch.get("delta").has("content") && !ch.get("delta").get("content").asText().isEmpty()) contentChunks++;
+            if (!ch.get("finish_reason").isNull()) {
+                finishes++;
+                assertEquals("length", ch.get("finish_reason").asText());
+            }
+        }
+        assertEquals(2, roles);
+        assertEquals(2, finishes);
+        assertTrue(contentChunks > 0);
+        assertNotNull(usage);
+        assertEquals(12, usage.get("completion_tokens").asInt());
+
+        // the exact bytes: one write per event, "data: ...\n\n", nothing else
+        HttpResponse<String> raw = post(server, "/v1/completions", "{\"prompt\":\"once\",\"max_tokens\":3,\"temperature\":0,\"stream\":true}");
+        String s = raw.body();
+        assertTrue(s.endsWith("\n\ndata: [DONE]\n\n"), s);
+        assertFalse(s.contains("\r"), s);
+        String[] events = s.split("\n\n", -1);
+        assertEquals("", events[events.length - 1]);
+        for (int i = 0; i < events.length - 1; i++) {
+            assertTrue(events[i].startsWith("data: ") && !events[i].contains("\n"), "event " + i + ": " + events[i]);
+        }
+        // at most one event per token (a token that ends inside a UTF-8 character waits for the next), then the finish
+        assertTrue(events.length - 1 >= 3 && events.length - 1 <= 5, s);
+        JsonNode fin = JSON.readTree(events[events.length - 3].substring(6)).get("choices").get(0);
+        assertEquals("length", fin.get("finish_reason").asText());
+        assertEquals("", fin.get("text").asText());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "bad JSON|{\"messages\": [|not valid JSON",
+            "not an object|[1,2]|JSON object",
+            "missing messages|{\"max_tokens\":3}|'messages' is required",
+            "wrong type|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":\"ten\"}|'max_tokens' must be an integer",
+            "negative max_tokens|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":-1}|'max_tokens' must be in",
+            "top_p above 1|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"top_p\":1.5}|'top_p' must be in [0, 1]",
+            "n too large|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":1000}|'n' must be in [1, 16]",
+            "unknown role|{\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}|unknown role",
+            "tools|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}|'tools' is not supported",
+            "response_format|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_object\"}}|'response_format' is not supported",
+            "presence_penalty|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"presence_penalty\":0.5}|'presence_penalty' is not supported",
+            "frequency_penalty|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"frequency_penalty\":0.5}|'frequency_penalty' is not supported",
+            "logit_bias|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logit_bias\":{\"5\":10}}|'logit_bias' is not supported",
+            "image part|{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}|'image_url' are not supported",
+            "empty stop|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[\"\"]}|must not be empty",
+            "context overflow|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5000}|the context holds 2048",
+    })
+    void chatBadRequests(String name, String body, String message) throws Exception {
+        assertError(post(server, "/v1/chat/completions", body), 400, message);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "token id out of range|{\"prompt\":[1,2,300]}|'prompt' must be in [0, 299]",
+            "prompt wrong type|{\"prompt\":{\"a\":1}}|'prompt' must be a string",
+            "suffix|{\"prompt\":\"a\",\"suffix\":\"b\"}|'suffix' is not supported",
+            "logprobs|{\"prompt\":\"a\",\"logprobs\":2}|'logprobs' is not supported",
+            "echo wrong type|{\"prompt\":\"a\",\"echo\":\"yes\"}|'echo' must be a boolean",
+    })
+    void completionBadRequests(String name, String body, String message) throws Exception {
+        assertError(post(server, "/v1/completions", body), 400, message);
+    }
+
+    @Test
+    void contextOverflowNamesBothSizes() throws Exception {
+        String prompt = "once upon a time ".repeat(600); // > 2048 tokens
+        JsonNode err = assertError(post(server, "/v1/completions", JSON.createObjectNode().put("prompt", prompt).toString()), 400,
+                "the context holds 2048");
+        assertEquals("context_length_exceeded", err.get("code").asText());
+        assertTrue(err.get("message").asText().matches(".*the prompt has \\d{4} tokens.*"), err.toString());
+    }
+
+    @Test
+    void completionsWithTokenIdsListsAndEcho() throws Exception {
+        HttpResponse<String> r = post(server, "/v1/completions",
+                "{\"prompt\":[\"once upon\",\"the world\"],\"max_tokens\":4,\"temperature\":0,\"n\":2,\"echo\":true}");
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode choices = JSON.readTree(r.body()).get("choices");
+        assertEquals(4, choices.size());
+        assertTrue(choices.get(0).get("text").asText().startsWith("once upon"));
+        assertTrue(choices.get(3).get("text").asText().startsWith("the world"));
+        assertEquals(choices.get(2).get("text"), choices.get(3).get("text"), "greedy choices agree");
+
+        JsonNode tok = JSON.readTree(post(server, "/tokenize", "{\"content\":\"once upon\"}").body()).get("tokens");
+        JsonNode byIds = JSON.readTree(post(server, "/v1/completions",
+                "{\"prompt\":" + tok + ",\"max_tokens\":4,\"temperature\":0}").body());
+        assertEquals(choices.get(0).get("text").asText().substring("once upon".length()), byIds.get("choices").get(0).get("text").asText());
+        int[] ids = JSON.convertValue(tok, int[].class);
+        assertEquals(model.tokenizer().decode(ids), JSON.readTree(post(server, "/detokenize", "{\"tokens\":" + tok + "}").body()).get("content").asText());
+        assertEquals("once upon", model.tokenizer().decode(ids).strip());
+        assertError(post(server, "/detokenize", "{\"tokens\":[5,-1]}"), 400, "'tokens' must be in [0, 299]");
+    }
+
+    @Test
+    void modelsHealthAndMetrics() throws Exception {
+        JsonNode models = JSON.readTree(get(server, "/v1/models").body());
+        assertEquals("list", models.get("object").asText());
+        assertEquals(TestServers.MODEL_ID, models.get("data").get(0).get("id").asText());
+        assertEquals(TestServers.CTX, models.get("data").get(0).get("context_length").asInt());
+        HttpResponse<String> h = get(server, "/health");
+        assertEquals(200, h.statusCode());
+        assertEquals("ok", JSON.readTree(h.body()).get("status").asText());
+        post(server, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}");
+        String m = get(server, "/metrics").body();
+        for (String name : new String[] {"panamax_http_requests_total{endpoint=\"/v1/completions\",status=\"200\"}",
+                "panamax_requests_waiting", "panamax_requests_running", "panamax_kv_blocks_used", "panamax_kv_blocks_capacity",
+                "panamax_generation_tokens_total", "panamax_prompt_tokens_total", "panamax_time_to_first_token_seconds_bucket",
+                "vllm:num_requests_waiting 0", "vllm:num_requests_running ", "vllm:kv_cache_usage_perc "}) {
+            assertTrue(m.contains(name), name + " in\n" + m);
+        }
+        assertError(get(server, "/v1/nothing"), 404, "no endpoint");
+        assertError(get(server, "/v1/chat/completions"), 405, "use POST");
+    }
+
+    @Test
+    void concurrentStreamsAllComplete() throws Exception {
+        // 10 clients over 4 engine sequences: some wait in the engine's queue, every stream still ends properly
+        List<java.util.concurrent.Future<String>> results = new java.util.ArrayList<>();
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < 10; i++) {
+                int max = 5 + i;
+                results.add(pool.submit(() -> post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hello "
+                        + max + "\"}],\"max_tokens\":" + max + ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}").body()));
+            }
+        }
+        for (int i = 0; i < 10; i++) {
+            String body = results.get(i).get();
+            assertTrue(body.endsWith("data: [DONE]\n\n"), body);
+            String[] events = body.split("\n\n");
+            JsonNode usage = JSON.readTree(events[events.length - 2].substring(6)).get("usage");
+            assertEquals(5 + i, usage.get("completion_tokens").asInt(), body);
+        }
+    }
+
+    @Test
+    void expectContinueGetsTheBodyRead() throws Exception {
+        HttpRequest req = HttpRequest.newBuilder(URI.create(server.baseUri() + "/v1/completions")).expectContinue(true)
+                .version(HttpClient.Version.HTTP_1_1).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"once\",\"max_tokens\":3,\"temperature\":0}")).build();
+        HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(3, JSON.readTree(r.body()).get("usage").get("completion_tokens").asInt());
+    }
+
+    @Test
+    void apiKeyRequiredExceptHealth() throws Exception {
+        try (Server keyed = Server.start(engine, TestServers.config().withApiKey("k1"))) {
+            JsonNode e = assertError(post(keyed, "/v1/completions", "{\"prompt\":\"a\"}"), 401, "missing API key");
+            assertEquals("invalid_api_key", e.get("code").asText());
+            assertError(post(keyed, "/v1/completions", "{\"prompt\":\"a\"}", "Authorization", "Bearer k2"), 401, "invalid API key");
+            assertError(get(keyed, "/v1/models"), 401, "API key");
+            assertError(get(keyed, "/metrics"), 401, "API key");
+            assertEquals(200, get(keyed, "/health").statusCode());
+            assertEquals(200, get(keyed, "/v1/models", "Authorization", "Bearer k1").statusCode());
+        }
+    }
+
+    @Test
+    void bodyOverTheLimitIs413() throws Exception {
+        try (Server small = Server.start(engine, TestServers.config().withMaxBodyBytes(1 << 16))) {
+            String big = "{\"prompt\":\"" + "a".repeat(1 << 17) + "\"}";
+            assertError(post(small, "/v1/completions", big), 413, "exceeds the limit of 65536 bytes");
+            // without a Content-Length (chunked): counted while read
+            HttpRequest chunked = HttpRequest.newBuilder(URI.create(small.baseUri() + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(big.getBytes(StandardCharsets.UTF_8))))
+                    .build();
+            assertError(http.send(chunked, HttpResponse.BodyHandlers.ofString()), 413, "exceeds the limit");
+        }
+        // the default limit is 8 MiB
+        assertEquals(8L << 20, TestServers.config().maxBodyBytes());
+    }
+
+    @Test
+    void fullQueueIs429WithRetryAfter() throws Exception {
+        try (Engine noQueue = TestServers.engine(model, 0); Server s = Server.start(noQueue, TestServers.config())) {
+            HttpResponse<String> r = post(s, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            JsonNode e = assertError(r, 429, "busy");
+            assertEquals("1", r.headers().firstValue("retry-after").orElseThrow());
+            assertEquals("queue_full", e.get("code").asText());
+        }
+    }
+
+    @Test
+    void clientDisconnectMidStreamCancelsTheRequest() throws Exception {
+        double cancelledBefore = counter(get(server, "/metrics").body(), "panamax_requests_finished_total{reason=\"cancelled\"}");
+        String body = "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"stream\":true}";
+        try (Socket sock = new Socket("127.0.0.1", server.port())) {
+            OutputStream out = sock.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                    + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            InputStream in = sock.getInputStream();
+            String head = new String(in.readNBytes(200), StandardCharsets.ISO_8859_1);
+            assertTrue(head.startsWith("HTTP/1.1 200"), head);
+            assertTrue(engine.stats().running() > 0 || engine.stats().waiting() > 0, "the request is generating: " + engine.stats());
+        } // closed mid-stream
+        awaitIdle(engine);
+        double cancelled = counter(get(server, "/metrics").body(), "panamax_requests_finished_total{reason=\"cancelled\"}");
+        assertEquals(cancelledBefore + 1, cancelled, "the engine request ended cancelled, not at its 2000 tokens");
+    }
+
+    @Test
+    void gracefulShutdownRefusesNewRequestsAndEndsStreams() throws Exception {
+        Server s = Server.start(engine, TestServers.config().withShutdownTimeout(java.time.Duration.ofMillis(300)));
+        HttpRequest req = HttpRequest.newBuilder(URI.create(s.baseUri() + "/v1/completions")).POST(HttpRequest.BodyPublishers.ofString(
+                "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"stream\":true}")).build();
+        java.util.concurrent.BlockingQueue<String> lines = new java.util.concurrent.LinkedBlockingQueue<>();
+        Thread reader = Thread.ofVirtual().start(() -> {
+            try {
+                http.send(req, HttpResponse.BodyHandlers.ofLines()).body().forEach(lines::add);
+            } catch (Exception e) {
+                lines.add("client error: " + e);
+            }
+            lines.add("<end>");
+        });
+        String first = lines.poll(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertNotNull(first);
+        assertTrue(first.startsWith("data: {"), first);
+        Thread closer = Thread.ofVirtual().start(s::close);
+        Thread.sleep(100); // closing: draining the stream for up to 300 ms
+        assertError(get(s, "/health"), 503, "shutting down");
+        assertError(post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}"), 503, "shutting down");
+        closer.join(10_000);
+        reader.join(10_000);
+        List<String> all = new java.util.ArrayList<>(lines);
+        assertEquals("<end>", all.get(all.size() - 1));
+        String lastData = all.stream().filter(l -> l.startsWith("data: ")).reduce((a, b) -> b).orElseThrow();
+        JsonNode err = JSON.readTree(lastData.substring(6)).get("error");
+        assertNotNull(err, "the stream ends with an error event: " + lastData);
+        assertTrue(err.get("message").asText().contains("shutting down"), lastData);
+        assertFalse(all.contains("data: [DONE]"));
+        awaitIdle(engine);
+    }
+
+    @Test
+    void malformedHttpGetsAJsonErrorWithoutTrace() throws Exception {
+        for (String raw : new String[] {"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + "a".repeat(20_000) + "\r\n\r\n"}) {
+            try (Socket sock = new Socket("127.0.0.1", server.port())) {
+                sock.getOutputStream().write(raw.getBytes(StandardCharsets.ISO_8859_1));
+                sock.shutdownOutput();
+                String resp = new String(sock.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertTrue(resp.matches("(?s)HTTP/1.1 4\\d\\d .*"), resp);
+                String body = resp.substring(resp.indexOf("\r\n\r\n") + 4);
+                JsonNode err = JSON.readTree(body).get("error");
+                assertNotNull(err, resp);
+                assertFalse(body.contains("Exception") || body.contains("\tat "), body);
+            }
+        }
+    }
+
+    static double counter(String metrics, String series) {
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(series) + " (\\S+)$").matcher(metrics);
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
+    }
+}
