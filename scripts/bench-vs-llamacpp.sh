@@ -88,7 +88,7 @@ command -v python3 >/dev/null || { echo "bench-vs-llamacpp: python3 is needed to
 "$ROOT/panamax" info >/dev/null
 SNAP=$(mktemp -d)
 trap 'rm -rf "$SNAP"' EXIT
-cp "$ROOT/java/target/panamax-cli.jar" "$SNAP/"
+cp "$ROOT/cli/target/panamax-cli.jar" "$SNAP/"
 JAVA=
 for j in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} /usr/lib/jvm/*25*/bin/java /usr/lib/jvm/*/bin/java; do
   [ -x "$j" ] && "$j" --add-modules jdk.incubator.vector -jar "$SNAP/panamax-cli.jar" --version >/dev/null 2>&1 && { JAVA=$j; break; }
