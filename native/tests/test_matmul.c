@@ -264,7 +264,7 @@ static void check_rejections(void) {
 static void check_packed(pmx_pool *pool) {
     static const int64_t P_COLS[] = {32, 64, 96, 704, 2048 + 32}, P_COLS_K[] = {256, 512, 2048 + 256};
     static const int64_t P_ROWS[] = {16, 48, 80};
-    static const int64_t P_BATCH[] = {1, 2, 3, 4, 5, 7, 9, 14, 37}; /* every tail of the 8- and 4-column tiles */
+    static const int64_t P_BATCH[] = {1, 2, 3, 4, 5, 7, 9, 14, 37}; /* every tail of the 8-column tiles */
     static const int P_TYPES[] = {PMX_T_Q4_0, PMX_T_Q8_0, PMX_T_Q4_K, PMX_T_Q6_K};
     for (int ti = 0; ti < LEN(P_TYPES); ti++) {
         const int t = P_TYPES[ti];

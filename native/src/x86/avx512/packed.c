@@ -1,16 +1,18 @@
 /* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K layouts: each vpdpbusd multiplies 4
  * consecutive quants of 16 weight rows (one 64-byte load) by 4 activation quants broadcast to every lane, so its 16
  * int32 lanes are the 16 rows' partial dot products: no horizontal sums, one convert and one FMA per block for 16 rows,
- * and one contiguous weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns (K-quants: 4); the
- * weights' unpacking is shared by them. */
+ * and one contiguous weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns; the weights' unpacking
+ * is shared by them. */
 #include "avx512.h"
 #include "simd.h"
 
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
-/* Columns per tile: Q4_0/Q8_0 up to 8 (weights unpacked once for 8 columns; measured 5-10% ahead of 4 at batch 128,
- * Zen 4, noisy), K-quants 4 (their per-column chains and sums take the registers). */
-enum { COLS = 8, COLS_K = 4 };
+/* Columns per tile, every type: up to 8 (weights unpacked once for 8 columns; Q4_0/Q8_0 measured 5-10% ahead of 4 at
+ * batch 128, Zen 4, noisy). K-quants had 4 (their per-column chains and sums take the registers); at 8, with the
+ * integer sums' mins and offsets in vpdpwssd, Q6_K spills a few vectors (its scales and sums) and still ran faster at
+ * batches 6-16 (4096 x 4096, best of 20: 116-167 -> 147-209 GFLOP/s; 6 columns measured the same as 8). */
+enum { COLS = 8 };
 
 AI int64_t packed_block_bytes(const int t) {
     return t == PMX_T_Q4_0   ? (int64_t)sizeof(block_q4_0x16)
@@ -68,13 +70,13 @@ AI void q8_0_block(const block_q8_0x16 *b, const char *xa, int64_t xb, int64_t i
  * each per super-block. Bounds: a sub-block sum <= 32 * 15 * 127 = 60960, times a scale <= 63, 8 of them: < 2^25. */
 AI void q4_K_block(const block_q4_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    __m512i isum[COLS_K], imin[COLS_K];
+    __m512i isum[COLS], imin[COLS];
     UNROLL for (int c = 0; c < C; c++) isum[c] = imin[c] = _mm512_setzero_si512();
     /* dpbusd chains per column and nibble half: with few columns, two each (even and odd steps), so that a GEMV's
      * chain is 4 deep per sub-block rather than 8 and more of the next blocks' loads are in flight behind it */
     const int NCH = C <= 2 ? 2 : 1;
     for (int p = 0; p < 4; p++) {
-        __m512i slo[2][COLS_K], shi[2][COLS_K];
+        __m512i slo[2][COLS], shi[2][COLS];
         UNROLL for (int h = 0; h < NCH; h++) UNROLL for (int c = 0; c < C; c++) slo[h][c] = shi[h][c] = _mm512_setzero_si512();
         UNROLL for (int s = 0; s < 8; s++) {
             const __m512i v = _mm512_loadu_si512((const void *)b->qs[p][s]);
@@ -95,11 +97,14 @@ AI void q4_K_block(const block_q4_Kx16 *b, const char *xa, int64_t xb, int64_t i
         UNROLL for (int c = 0; c < C; c++)
             isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(slo[0][c], sc0), _mm512_mullo_epi32(shi[0][c], sc1)));
     }
+    /* the mins against the activations' pairs of 16-value sums: one vpdpwssd per sub-block and column, the rows'
+     * 6-bit min in both int16 halves of its lane times the pair (bsums[2j], bsums[2j+1]) broadcast as one int32 */
     UNROLL for (int j = 0; j < QK_K / 32; j++) {
         const __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->m[j]));
+        const __m512i mm = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
         UNROLL for (int c = 0; c < C; c++) {
             const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
-            imin[c] = _mm512_add_epi32(imin[c], _mm512_mullo_epi32(m, _mm512_set1_epi32(x->bsums[2 * j] + x->bsums[2 * j + 1])));
+            imin[c] = _mm512_dpwssd_epi32(imin[c], mm, bcast4((const int8_t *)(x->bsums + 2 * j)));
         }
     }
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
@@ -120,12 +125,12 @@ AI void q4_K_block(const block_q4_Kx16 *b, const char *xa, int64_t xb, int64_t i
  * sum per column: |sum| <= 16 sub-blocks * 128 * 16 * 63 * 127 < 2^28, the offset term < 2^27. */
 AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
-    __m512i isum[COLS_K];
+    __m512i isum[COLS];
     UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_setzero_si512();
     for (int h = 0; h < 2; h++)
         UNROLL for (int p = 0; p < 2; p++)
             UNROLL for (int s16 = 0; s16 < 2; s16++) {
-                __m512i lo[COLS_K], hi[COLS_K];
+                __m512i lo[COLS], hi[COLS];
                 UNROLL for (int c = 0; c < C; c++) lo[c] = hi[c] = _mm512_setzero_si512();
                 UNROLL for (int s = 4 * s16; s < 4 * s16 + 4; s++) {
                     const __m512i v = _mm512_loadu_si512((const void *)b->q[h][s][p]);
@@ -145,11 +150,16 @@ AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i
                 UNROLL for (int c = 0; c < C; c++)
                     isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(lo[c], sl), _mm512_mullo_epi32(hi[c], sh)));
             }
-    UNROLL for (int j = 0; j < QK_K / 16; j++) {
-        const __m512i sc32 = _mm512_slli_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->sc[j])), 5);
+    /* the offset, one vpdpwssd per pair of sub-blocks and column: lane r holds (-32 sc[2j][r], -32 sc[2j+1][r]) as
+     * int16, times the activations' (bsums[2j], bsums[2j+1]) broadcast as one int32 */
+    const __m512i pair_idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                              21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    UNROLL for (int j = 0; j < QK_K / 16; j += 2) {
+        const __m512i sc16 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b->sc[j]));
+        const __m512i scp = _mm512_mullo_epi16(_mm512_permutexvar_epi16(pair_idx, sc16), _mm512_set1_epi16(-32));
         UNROLL for (int c = 0; c < C; c++) {
             const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
-            isum[c] = _mm512_sub_epi32(isum[c], _mm512_mullo_epi32(sc32, _mm512_set1_epi32(x->bsums[j])));
+            isum[c] = _mm512_dpwssd_epi32(isum[c], scp, bcast4((const int8_t *)(x->bsums + j)));
         }
     }
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
@@ -159,9 +169,17 @@ AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
-/* One group of 16 rows (its nb blocks from g) against columns [0, C). No software prefetch: the group is one
- * sequential stream, which the hardware prefetcher follows; hints 256 B to 19 KB ahead measured slower or no faster
- * (Zen 4, one thread, 32768 x 4096 weights: Q4_K 16-19 GB/s with them, 22-23 without; Q4_0 21-23 vs 25-31). */
+/* Software prefetch distance of the tiles of 2+ columns, in bytes ahead of the block being read: ~14 Q4_0 or 7 Q8_0
+ * blocks, ~3 K-quant super-blocks. */
+AI int64_t prefetch_bytes(const int t) { return t == PMX_T_Q4_0 || t == PMX_T_Q8_0 ? 4096 : 8192; }
+
+/* One group of 16 rows (its nb blocks from g) against columns [0, C). The group is one sequential stream. A GEMV
+ * (C = 1) leaves it to the hardware prefetcher: hints 256 B to 19 KB ahead measured slower or no faster (Zen 4, one
+ * thread, 32768 x 4096 weights: Q4_K 16-19 GB/s with them, 22-23 without; Q4_0 21-23 vs 25-31). A tile of 2+ columns
+ * spends 2-16x longer per byte, and there the hardware prefetcher alone leaves the loads exposed: an L2 hint (T1) a
+ * few KB ahead of every line, measured on Zen 4 (1 thread, A/B alternated, best of 8-20 runs; the machine was shared):
+ * 32768 x 4096 Q4_0 batch 8: 102-181 GFLOP/s without, 159-300 with; Q4_K batch 8 155-202 -> 219-278; in L3
+ * (4096 x 4096) Q4_0 batch 16 249-310 -> 333-355. T0 (into L1) was as good for Q4_0, worse for K-quants. */
 AI void group_tile(const char *g, int64_t nb, const char *xa, int64_t xb, float *y, int64_t ldy, const int C,
                    const int t) {
     __m512 acc[COLS];
@@ -169,6 +187,8 @@ AI void group_tile(const char *g, int64_t nb, const char *xa, int64_t xb, float 
     const int64_t bb = packed_block_bytes(t);
     for (int64_t i = 0; i < nb; i++) {
         const char *blk = g + i * bb;
+        if (C >= 2)
+            UNROLL for (int64_t o = 0; o < bb; o += 64) _mm_prefetch(blk + prefetch_bytes(t) + o, _MM_HINT_T1);
         if (t == PMX_T_Q4_0) q4_0_block((const block_q4_0x16 *)blk, xa, xb, i, acc, C);
         else if (t == PMX_T_Q8_0) q8_0_block((const block_q8_0x16 *)blk, xa, xb, i, acc, C);
         else if (t == PMX_T_Q4_K) q4_K_block((const block_q4_Kx16 *)blk, xa, xb, i, acc, C);
@@ -192,8 +212,8 @@ typedef void (*group_fn)(const char *g, int64_t nb, const char *xa, int64_t xb, 
     static const group_fn name##_tiles[COLS] = {name##_1, name##_2, name##_3, name##_4};
 GROUP_FNS(q4_0x16, PMX_T_Q4_0)
 GROUP_FNS(q8_0x16, PMX_T_Q8_0)
-GROUP_FNS_K(q4_Kx16, PMX_T_Q4_K)
-GROUP_FNS_K(q6_Kx16, PMX_T_Q6_K)
+GROUP_FNS(q4_Kx16, PMX_T_Q4_K)
+GROUP_FNS(q6_Kx16, PMX_T_Q6_K)
 
 /* bb: bytes of a packed block, nb blocks per row, xb bytes per activation row */
 static void run_groups(const group_fn tiles[COLS], int cols, int64_t bb, int64_t nb, int64_t xb, const void *w,
@@ -219,12 +239,12 @@ static void matmul_q8_0x16(const void *w, int64_t n, const void *xa, int64_t bat
 }
 static void matmul_q6_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
                            int64_t r1) {
-    run_groups(q6_Kx16_tiles, COLS_K, sizeof(block_q6_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch,
+    run_groups(q6_Kx16_tiles, COLS, sizeof(block_q6_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch,
                y, ldy, r0, r1);
 }
 static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
                            int64_t r1) {
-    run_groups(q4_Kx16_tiles, COLS_K, sizeof(block_q4_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch,
+    run_groups(q4_Kx16_tiles, COLS, sizeof(block_q4_Kx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, batch,
                y, ldy, r0, r1);
 }
 
