@@ -26,9 +26,9 @@ cd "$ROOT"
 if [ ! -f server/target/panamax-server.jar ] || [ ! -f server/target/test-classes/dev/panamax/server/LoadGenerator.class ] \
    || [ -n "$(find server/src java/src/main native -newer server/target/panamax-server.jar -type f -print -quit)" ]; then
   echo "bench-serve: building..." >&2
-  ./panamax build
+  ./panamax build >&2
 fi
-./panamax --version >/dev/null   # the CLI jar, rebuilt by the launcher when stale
+./panamax --version >&2   # the CLI jar, rebuilt by the launcher when stale
 # a JDK 25+ for the load generator, looked for as the launcher does (JAVA_HOME, then /usr/lib/jvm/*)
 JAVA=
 for d in ${JAVA_HOME:-} /usr/lib/jvm/*25* /usr/lib/jvm/*; do
