@@ -195,6 +195,11 @@ public final class Engine implements AutoCloseable {
         return model;
     }
 
+    /** Whether {@link #close()} was called: a closed engine takes no requests. */
+    public boolean isClosed() {
+        return closed;
+    }
+
     /** Cancels the requests in flight, waits for the running step to end, frees the KV pool and the thread pool. */
     @Override
     public synchronized void close() {

@@ -117,7 +117,7 @@ final class ApiHandler extends Handler.Abstract {
 
     private static String endpointTag(String path) {
         return switch (path) {
-            case "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize", "/health", "/metrics" -> path;
+            case "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize", "/health", "/ready", "/metrics" -> path;
             default -> "other";
         };
     }
@@ -127,6 +127,13 @@ final class ApiHandler extends Handler.Abstract {
             requireMethod(method, "GET");
             if (closing) throw new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
             sendJson(ex, 200, JSON.createObjectNode().put("status", "ok"));
+            return;
+        }
+        if (path.equals("/ready")) { // a readiness probe: public like /health, and 503 once the engine cannot serve
+            requireMethod(method, "GET");
+            if (closing) throw new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
+            if (engine.isClosed()) throw new ApiException(503, "unavailable_error", "engine_closed", null, "the engine is closed");
+            sendJson(ex, 200, JSON.createObjectNode().put("status", "ready").put("model", config.modelId()));
             return;
         }
         authenticate(ex.request);

@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 /** {@code ./panamax serve}: loads a model, opens an engine and serves the OpenAI API until SIGTERM / Ctrl-C. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a GGUF model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, "
-                + "/v1/models, /tokenize, /detokenize, /health, /metrics).")
+                + "/v1/models, /tokenize, /detokenize, /health, /ready, /metrics).")
 public final class ServeMain implements Callable<Integer> {
 
     @Option(names = {"-m", "--model"}, required = true, description = "GGUF model file.")
@@ -41,7 +41,7 @@ public final class ServeMain implements Callable<Integer> {
     @Option(names = "--backend", description = "native or java (default: automatic).")
     String backend;
 
-    @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every endpoint but /health.")
+    @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every endpoint but /health and /ready.")
     String apiKey;
 
     @Option(names = "--api-key-file", description = "Read the API key from this file (first line).")
@@ -62,11 +62,7 @@ public final class ServeMain implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (!Files.isRegularFile(model)) throw new FileNotFoundException("model file not found: " + model);
-        String key = apiKey;
-        if (apiKeyFile != null) {
-            if (key != null) throw new CommandLine.ParameterException(new CommandLine(this), "give --api-key or --api-key-file, not both");
-            key = Files.readAllLines(apiKeyFile, StandardCharsets.UTF_8).stream().findFirst().orElse("").trim();
-        }
+        String key = apiKey();
         String id = alias != null ? alias : model.getFileName().toString().replaceFirst("(?i)\\.gguf$", "");
         Model.Options mo = Model.Options.defaults().withThreads(threads).withContextLength(ctx)
                 .withBackend(backend == null ? null : Backend.parse(backend));
@@ -83,6 +79,20 @@ public final class ServeMain implements Callable<Integer> {
         System.err.println("panamax: serving " + id + " at " + server.baseUri() + "/v1 (Ctrl-C to stop)");
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The API key: --api-key, or the first line of --api-key-file without surrounding white space; null for none.
+     *
+     * @throws CommandLine.ParameterException when both are given, or the file's first line is blank
+     * @throws java.io.IOException            when the file cannot be read
+     */
+    String apiKey() throws java.io.IOException {
+        if (apiKeyFile == null) return apiKey;
+        if (apiKey != null) throw new CommandLine.ParameterException(new CommandLine(this), "give --api-key or --api-key-file, not both");
+        String key = Files.readAllLines(apiKeyFile, StandardCharsets.UTF_8).stream().findFirst().orElse("").trim();
+        if (key.isEmpty()) throw new CommandLine.ParameterException(new CommandLine(this), "the first line of " + apiKeyFile + " is blank: no API key");
+        return key;
     }
 
     public static void main(String[] args) {

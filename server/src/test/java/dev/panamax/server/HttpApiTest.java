@@ -359,6 +359,7 @@ class HttpApiTest {
         Thread closer = Thread.ofVirtual().start(s::close);
         Thread.sleep(100); // closing: draining the stream for up to 300 ms
         assertError(get(s, "/health"), 503, "shutting down");
+        assertError(get(s, "/ready"), 503, "shutting down");
         assertError(post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}"), 503, "shutting down");
         closer.join(10_000);
         reader.join(10_000);
