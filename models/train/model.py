@@ -162,11 +162,15 @@ class MoE(nn.Module):
         sel = torch.topk(s + self.bias, c.n_expert_used, dim=-1).indices
         w = s.gather(-1, sel)
         w = w / w.sum(-1, keepdim=True) * c.exp_scale
-        y = self.shared(x)
-        for e in range(c.n_expert):
-            tok, slot = torch.nonzero(sel == e, as_tuple=True)
-            if tok.numel():
-                y = y.index_add(0, tok, self.experts[e](x[tok]) * w[tok, slot, None])
+        # one gather of (token, slot) pairs sorted by expert, one matmul chain per expert on a contiguous slice, one
+        # scatter back: the same sum as a loop of masked updates, with far fewer copies of activations
+        flat = sel.flatten()
+        order = torch.argsort(flat, stable=True)
+        tok = torch.div(order, c.n_expert_used, rounding_mode="floor")
+        xs, ws = x[tok], w.flatten()[order, None]
+        counts = torch.bincount(flat, minlength=c.n_expert).tolist()
+        outs = [self.experts[e](part) for e, part in enumerate(torch.split(xs, counts)) if counts[e]]
+        y = self.shared(x).index_add(0, tok, torch.cat(outs) * ws)
         self.last_load = torch.bincount(sel.flatten(), minlength=c.n_expert).detach()
         return y.view(shp)
 
