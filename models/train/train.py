@@ -266,7 +266,7 @@ def main():
     if a.check:
         tmp = tempfile.TemporaryDirectory()
         a.out = a.out or tmp.name
-        cfg = type(cfg)(**{**cfg.__dict__, "n_layer": 2, "n_ctx": 64})
+        cfg = type(cfg)(**{**cfg.__dict__, "n_layer": 2})
         a.steps, a.batch, a.warmup, a.log_every, a.eval_every, a.eval_windows = 6, 2, 2, 3, 6, 2
     if a.out is None:
         ap.error("--out is required")
