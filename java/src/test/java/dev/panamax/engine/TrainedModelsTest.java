@@ -70,6 +70,27 @@ class TrainedModelsTest {
     }
 
     /**
+     * 74 strings (held-out verses and edge cases: spacing, newlines, digits, characters outside the corpus that take the
+     * byte fallback) tokenized by SentencePiece itself when the tokenizer was made (models/tokenizer/kjv-4k.cases.json),
+     * against Panamax reading the vocabulary from each GGUF file.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m"})
+    void tokenizerMatchesSentencePieceOnTestStrings(String name) throws Exception {
+        JsonNode cases = new ObjectMapper().readTree(MODELS.resolve("tokenizer/kjv-4k.cases.json").toFile());
+        assertTrue(cases.size() >= 70, "cases: " + cases.size());
+        try (Model m = Model.load(f16(name))) {
+            for (JsonNode c : cases) {
+                int[] want = new int[c.get("ids").size()];
+                for (int i = 0; i < want.length; i++) want[i] = c.get("ids").get(i).asInt();
+                String text = c.get("text").asText();
+                assertArrayEquals(want, m.tokenizer().encode(text, false), "tokens of " + text);
+                assertEquals(text, m.tokenizer().decode(want), "decoding round-trips");
+            }
+        }
+    }
+
+    /**
      * Panamax's logits against PyTorch's. Also checks that the weights are trained: the fixture's own cross-entropy on
      * the held-out passage is far below a uniform guess over the vocabulary (ln 4096 = 8.3 nats).
      */
