@@ -31,16 +31,20 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code panamax demo}: shows the engine's speed without a model download. Writes (once, then reuses) a
- * TinyLlama-1.1B-shaped Q4_0 GGUF with random weights through Panamax's own writer, generates from a short prompt and
- * benchmarks it. The weights are random, so the text is gibberish; the shapes, bytes and kernels are those of the real
- * model, so the speed is real.
+ * {@code panamax demo}: shows text and speed without a model download. First the small llama trained in this repository
+ * (models/, on the King James Bible) continues a prompt, greedy and sampled: real text from real weights. Then the
+ * speed part writes (once, then reuses) a TinyLlama-1.1B-shaped Q4_0 GGUF with random weights through Panamax's own
+ * writer, generates from a short prompt and benchmarks it: gibberish text, but the shapes, bytes and kernels are those
+ * of the real model, so the speed is real.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Write (first run only) a TinyLlama-1.1B-shaped Q4_0 model with RANDOM weights to the cache"
-                + " directory, generate 32 tokens from a short prompt, and benchmark it (pp128, tg32).",
-                "The text is gibberish (random weights); the speed is real (same shapes and bytes as TinyLlama-1.1B Q4_0).",
-                "For a real model: ./panamax generate -m your.gguf -p \"...\""})
+        description = {"Generate from the small llama trained in this repository on the King James Bible"
+                + " (models/kjv-llama-4.6m-f16.gguf; greedy, then sampled), then write (first run only) a"
+                + " TinyLlama-1.1B-shaped Q4_0 model with RANDOM weights to the cache directory, generate 32 tokens from"
+                + " it and benchmark it (pp128, tg32).",
+                "The second model's text is gibberish (random weights); its speed is real (same shapes and bytes as"
+                + " TinyLlama-1.1B Q4_0).",
+                "For another model: ./panamax generate -m your.gguf -p \"...\""})
 final class DemoCommand implements Callable<Integer> {
 
     /** Shape of a Llama model written by {@link #writeModel}. */
@@ -57,6 +61,8 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     static final String FILE_NAME = "demo-tinyllama-q4_0.gguf";
+    /** The trained model the demo starts with, relative to the repository (the launcher passes its root). */
+    static final String TRAINED_MODEL = "models/kjv-llama-4.6m-f16.gguf";
     static final long SEED = 20240101L;
     /** unk, BOS, EOS, 256 byte tokens and the "▁" piece: the least an SPM vocabulary with byte fallback needs. */
     static final int MIN_VOCAB = 3 + 256 + 1;
@@ -70,8 +76,23 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--cache-dir", description = "Where the demo model lives (default: $XDG_CACHE_HOME/panamax or ~/.cache/panamax).")
     Path cacheDir;
 
-    @Option(names = {"-p", "--prompt"}, defaultValue = "Once upon a time", description = "Prompt (default: ${DEFAULT-VALUE}).")
+    @Option(names = {"-p", "--prompt"}, defaultValue = "Once upon a time",
+            description = "Prompt of the speed part (default: ${DEFAULT-VALUE}).")
     String prompt;
+
+    @Option(names = "--trained-model", description = "The trained model of the first part (default: " + TRAINED_MODEL
+            + " in the Panamax checkout).")
+    Path trainedModel;
+
+    @Option(names = "--trained-prompt", defaultValue = "And God said",
+            description = "Prompt for the trained model (default: ${DEFAULT-VALUE}).")
+    String trainedPrompt;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the sampled continuation (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--no-speed", description = "Only the trained model's text, no TinyLlama-shaped speed part.")
+    boolean noSpeed;
 
     @Spec
     CommandSpec spec;
@@ -79,6 +100,10 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        trainedText(out);
+        if (noSpeed) return 0;
+        out.println("== 2. Speed: a TinyLlama-1.1B-shaped model ==");
+        out.println();
         Path dir = cacheDir != null ? cacheDir : defaultCacheDir();
         Path file = dir.resolve(FILE_NAME);
         if (!usable(file)) {
@@ -132,6 +157,50 @@ final class DemoCommand implements Callable<Integer> {
         out.println("  ./panamax bench -m your.gguf");
         out.flush();
         return 0;
+    }
+
+    /** Part one: the trained model continues the prompt, greedy then sampled; skipped with a note when absent. */
+    private void trainedText(PrintWriter out) throws IOException {
+        Path file = trainedModel != null ? trainedModel : locateTrainedModel();
+        out.println("== 1. Text: a 4.6M-parameter llama trained here on the King James Bible (models/MODEL_CARD.md) ==");
+        if (file == null || !Files.isRegularFile(file)) {
+            out.printf("(not found: %s; pass --trained-model PATH)%n%n", file != null ? file : TRAINED_MODEL);
+            return;
+        }
+        out.printf("%s%n%n", file);
+        try (Model m = Model.load(file, Model.Options.defaults().withBackend(backend).withThreads(threads))) {
+            SamplingParams[] modes = {SamplingParams.greedy(), SamplingParams.defaults(seed)};
+            String[] labels = {"greedy", "sampled (temp 0.8, top-k 40, top-p 0.95, min-p 0.05, seed " + seed + ")"};
+            for (int i = 0; i < modes.length; i++) {
+                out.printf("-- %s --%n%s", labels[i], trainedPrompt);
+                out.flush();
+                try (Session s = m.newSession()) {
+                    Generation g = s.generate(trainedPrompt, 64, modes[i], (tok, text) -> {
+                        out.print(text);
+                        out.flush();
+                    });
+                    out.printf("%n(%d tokens, %.0f tokens/s)%n%n", g.tokens().length, g.decodeTps());
+                }
+            }
+        }
+        out.flush();
+    }
+
+    /**
+     * {@link #TRAINED_MODEL} under the checkout: the launcher's {@code panamax.home}, else two levels above the jar
+     * (java/target/panamax-cli.jar), else the working directory.
+     */
+    static Path locateTrainedModel() {
+        String home = System.getProperty("panamax.home");
+        if (home != null && !home.isBlank()) return Path.of(home).resolve(TRAINED_MODEL);
+        try {
+            Path jar = Path.of(DemoCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            Path root = jar.getParent() != null && jar.getParent().getParent() != null ? jar.getParent().getParent().getParent() : null;
+            if (root != null && Files.isRegularFile(root.resolve(TRAINED_MODEL))) return root.resolve(TRAINED_MODEL);
+        } catch (Exception e) {
+            // no code source (unusual class loaders): fall back to the working directory
+        }
+        return Path.of(TRAINED_MODEL);
     }
 
     static Path defaultCacheDir() {

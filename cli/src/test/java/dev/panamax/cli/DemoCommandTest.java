@@ -137,4 +137,26 @@ class DemoCommandTest {
         DemoCommand.Shape s = DemoCommand.Shape.TINYLLAMA_1_1B;
         assertEquals(List.of(2048, 22, 32, 4, 5632, 32000), List.of(s.dim(), s.nLayer(), s.nHead(), s.nKvHead(), s.ffn(), s.vocab()));
     }
+
+    /**
+     * The demo's first part on the committed trained model: both continuations come out, the greedy one is the model's
+     * deterministic argmax chain (the same on a second run), and a missing model is a note, not a failure.
+     */
+    @Test
+    void trainedPartGeneratesFromTheCommittedModel() {
+        Path model = Path.of(System.getProperty("panamax.source.root", "..")).resolve(DemoCommand.TRAINED_MODEL);
+        assertTrue(Files.isRegularFile(model), "committed model missing: " + model);
+        CliTest.Result a = CliTest.run("demo", "--no-speed", "--trained-model", model.toString());
+        assertEquals(0, a.code(), a.err());
+        assertTrue(a.out().contains("-- greedy --\nAnd God said"), a.out());
+        assertTrue(a.out().contains("seed 1) --\nAnd God said"), a.out());
+        assertEquals(2, a.out().split("\\(64 tokens", -1).length - 1, "64 tokens each: " + a.out());
+        String greedy = a.out().substring(a.out().indexOf("-- greedy --"), a.out().indexOf("-- sampled"));
+        CliTest.Result b = CliTest.run("demo", "--no-speed", "--trained-model", model.toString());
+        assertEquals(greedy.replaceAll("\\d+ tokens/s", ""),
+                b.out().substring(b.out().indexOf("-- greedy --"), b.out().indexOf("-- sampled")).replaceAll("\\d+ tokens/s", ""));
+        CliTest.Result missing = CliTest.run("demo", "--no-speed", "--trained-model", dir.resolve("absent.gguf").toString());
+        assertEquals(0, missing.code());
+        assertTrue(missing.out().contains("not found"), missing.out());
+    }
 }

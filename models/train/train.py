@@ -1,0 +1,376 @@
+#!/usr/bin/python3
+"""Train one of the project's reference models on the KJV corpus and export it as llama.cpp GGUF files.
+
+  train.py --arch llama|deepseek2|draft --out DIR [--steps N] [--seed S]   full run (see MODEL_CARD.md)
+  train.py --check                                                         a few steps on a slice (CI, < 1 min)
+
+Writes DIR/NAME-f32.gguf, DIR/NAME-f16.gguf, DIR/NAME.heldout.json + .logits (the fixture: PyTorch's logits of a
+held-out passage, computed in float64 from the F16-rounded weights, i.e. from exactly what the F16 file holds),
+DIR/NAME.loss.csv and DIR/NAME.pt. Deterministic for a given machine and PyTorch build: one thread, fixed seeds,
+fixed window order (CPU float sums are not bit-identical across BLAS builds or CPUs, so other machines land close,
+not bit-equal).
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import corpus  # noqa: E402
+import tokenizer  # noqa: E402
+from gguf_write import GgufWriter  # noqa: E402
+from model import DeepseekCfg, LlamaCfg, Model, MoE, cfg_dict  # noqa: E402
+
+# The shapes of the committed models (MODEL_CARD.md). llama and deepseek2 do the same matmul work per token
+# (4.59M vs 4.61M active parameters, tied head included): deepseek2's active FFN is 3 routed + 1 shared expert of 128
+# = llama's 512, its MLA about llama's GQA attention; it holds 7.1M parameters in total against llama's 4.6M.
+CONFIGS = {
+    "llama": LlamaCfg(n_embd=256, n_layer=6, n_head=8, n_head_kv=4, n_ff=512),
+    "deepseek2": DeepseekCfg(n_embd=256, n_layer=6, n_head=8, q_lora=128, kv_lora=64, qk_nope=32, qk_rope=16,
+                             v_head=32, n_ff=512, n_dense=1, n_expert=8, n_expert_used=3, n_shared=1, n_ff_exp=128),
+    # speculative-decoding draft for the llama model: same tokenizer, a sixth of the work per token
+    "draft": LlamaCfg(n_embd=128, n_layer=2, n_head=4, n_head_kv=2, n_ff=384),
+}
+NAMES = {"llama": "kjv-llama-4.6m", "deepseek2": "kjv-deepseek2-7.1m", "draft": "kjv-llama-draft-0.9m"}
+BIAS_RATE = 1e-3   # DeepSeek-V3's bias update speed gamma (aux-loss-free balancing)
+
+
+def encode_chapters(sp, chaps):
+    """One stream: every chapter starts with BOS, as a prompt does in llama.cpp (add_bos_token)."""
+    out = []
+    for c in chaps:
+        out.append(sp.bos_id())
+        out.extend(sp.encode(c))
+    return torch.tensor(out, dtype=torch.long)
+
+
+def windows(stream, T, n=None):
+    """Non-overlapping (T+1)-token windows from the start of a stream (evaluation)."""
+    k = (len(stream) - 1) // T
+    if n is not None:
+        k = min(k, n)
+    return torch.stack([stream[i * T:i * T + T + 1] for i in range(k)])
+
+
+@torch.no_grad()
+def evaluate(model, wins, bs=16):
+    model.eval()
+    tot, n = 0.0, 0
+    for i in range(0, len(wins), bs):
+        w = wins[i:i + bs]
+        logits = model(w[:, :-1])
+        tot += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1), reduction="sum").item()
+        n += w[:, 1:].numel()
+    model.train()
+    return tot / n
+
+
+def lr_at(step, steps, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))   # cosine to 10% of the peak
+
+
+def train(model, train_stream, held_wins, train_wins, a, log_path):
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    g = torch.Generator().manual_seed(a.seed + 1)
+    T, B = model.c.n_ctx, a.batch
+    rows, t0, run = [], time.time(), []
+    for step in range(a.steps):
+        for pg in opt.param_groups:
+            pg["lr"] = lr_at(step, a.steps, a.lr, a.warmup)
+        starts = torch.randint(0, len(train_stream) - T - 1, (B,), generator=g)
+        w = torch.stack([train_stream[s:s + T + 1] for s in starts.tolist()])
+        logits = model(w[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            # auxiliary-loss-free balancing: raise the bias of under-loaded experts, lower it for over-loaded ones
+            for m in model.moe_layers():
+                load = m.last_load.float()
+                m.bias += BIAS_RATE * torch.sign(load.mean() - load)
+        run.append(loss.item())
+        last = step == a.steps - 1
+        if (step + 1) % a.log_every == 0 or last:
+            held = evaluate(model, held_wins) if ((step + 1) % a.eval_every == 0 or last) else None
+            row = {"step": step + 1, "tokens": (step + 1) * B * T, "train_loss": sum(run) / len(run),
+                   "heldout_loss": held, "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
+            rows.append(row)
+            run = []
+            print("step %5d  train %.4f  held %s  lr %.2e  %.0fs" % (row["step"], row["train_loss"],
+                  "%.4f" % held if held is not None else "-", row["lr"], row["seconds"]), flush=True)
+    with open(log_path, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        wr.writeheader()
+        wr.writerows(rows)
+    return {"train_loss": evaluate(model, train_wins), "heldout_loss": evaluate(model, held_wins),
+            "seconds": round(time.time() - t0, 1)}
+
+
+def f16_rounded(model):
+    """A float64 copy whose matrices hold exactly the F16 file's values (1-D tensors and the router stay F32)."""
+    import copy
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if p.dim() >= 2 and not n.endswith("router.weight"):
+                p.copy_(p.half().float())
+    return m.to_dtype(torch.float64)
+
+
+def export(model, sp_path, path, f16, name):
+    c = model.c
+    deepseek = model.is_deepseek
+    w = GgufWriter("deepseek2" if deepseek else "llama")
+    arch = "deepseek2" if deepseek else "llama"
+    w.add("general.name", name)
+    w.add("general.license", "public-domain weights trained here on the KJV text; see models/MODEL_CARD.md")
+    w.add(arch + ".context_length", c.n_ctx)
+    w.add(arch + ".embedding_length", c.n_embd)
+    w.add(arch + ".block_count", c.n_layer)
+    w.add(arch + ".feed_forward_length", c.n_ff)
+    w.add(arch + ".attention.head_count", c.n_head)
+    w.add(arch + ".rope.freq_base", float(c.rope_base))
+    w.add(arch + ".attention.layer_norm_rms_epsilon", float(c.eps))
+    w.add(arch + ".vocab_size", c.n_vocab)
+    if deepseek:
+        w.add(arch + ".attention.head_count_kv", 1)          # MLA is stored as MQA over the latent
+        w.add(arch + ".leading_dense_block_count", c.n_dense)
+        w.add(arch + ".attention.q_lora_rank", c.q_lora)
+        w.add(arch + ".attention.kv_lora_rank", c.kv_lora)
+        w.add(arch + ".attention.key_length", c.kv_lora + c.qk_rope)
+        w.add(arch + ".attention.value_length", c.kv_lora)
+        w.add(arch + ".attention.key_length_mla", c.qk_nope + c.qk_rope)
+        w.add(arch + ".attention.value_length_mla", c.v_head)
+        w.add(arch + ".expert_feed_forward_length", c.n_ff_exp)
+        w.add(arch + ".expert_count", c.n_expert)
+        w.add(arch + ".expert_used_count", c.n_expert_used)
+        w.add(arch + ".expert_shared_count", c.n_shared)
+        w.add(arch + ".expert_weights_scale", float(c.exp_scale))
+        w.add(arch + ".expert_weights_norm", True)
+        w.add(arch + ".expert_gating_func", 2)                 # sigmoid
+        w.add(arch + ".rope.dimension_count", c.qk_rope)
+    else:
+        w.add(arch + ".attention.head_count_kv", c.n_head_kv)
+        w.add(arch + ".rope.dimension_count", c.n_embd // c.n_head)
+    w.add("general.file_type", 1 if f16 else 0)
+    for k, v in tokenizer.gguf_vocab(sp_path).items():
+        w.add(k, v, 6 if k == "tokenizer.ggml.scores" else (5 if k == "tokenizer.ggml.token_type" else None))
+
+    def t(n, x, keep_f32=False):
+        x = x.detach().float().numpy()
+        w.tensor(n, x.astype(np.float16) if (f16 and x.ndim >= 2 and not keep_f32) else x.astype(np.float32))
+
+    t("token_embd.weight", model.embd.weight)
+    for i, b in enumerate(model.blocks):
+        p = "blk.%d." % i
+        t(p + "attn_norm.weight", b.attn_norm)
+        if deepseek:
+            at = b.attn
+            t(p + "attn_q_a.weight", at.q_a.weight)
+            t(p + "attn_q_a_norm.weight", at.q_a_norm)
+            t(p + "attn_q_b.weight", at.q_b.weight)
+            t(p + "attn_kv_a_mqa.weight", at.kv_a.weight)
+            t(p + "attn_kv_a_norm.weight", at.kv_a_norm)
+            kvb = at.kv_b.weight.view(c.n_head, c.qk_nope + c.v_head, c.kv_lora)
+            # llama.cpp's split layout: k_b transposed per head (ne {nope, kv_lora, n_head}), v_b as is
+            t(p + "attn_k_b.weight", kvb[:, :c.qk_nope, :].transpose(1, 2).contiguous())
+            t(p + "attn_v_b.weight", kvb[:, c.qk_nope:, :].contiguous())
+            t(p + "attn_output.weight", at.wo.weight)
+        else:
+            t(p + "attn_q.weight", b.wq.weight)
+            t(p + "attn_k.weight", b.wk.weight)
+            t(p + "attn_v.weight", b.wv.weight)
+            t(p + "attn_output.weight", b.wo.weight)
+        t(p + "ffn_norm.weight", b.ffn_norm)
+        if isinstance(b.ffn, MoE):
+            m = b.ffn
+            t(p + "ffn_gate_inp.weight", m.router.weight, keep_f32=True)   # as llama.cpp's converter keeps it
+            t(p + "exp_probs_b.bias", m.bias)
+            t(p + "ffn_gate_exps.weight", torch.stack([e.gate.weight for e in m.experts]))
+            t(p + "ffn_up_exps.weight", torch.stack([e.up.weight for e in m.experts]))
+            t(p + "ffn_down_exps.weight", torch.stack([e.down.weight for e in m.experts]))
+            t(p + "ffn_gate_shexp.weight", m.shared.gate.weight)
+            t(p + "ffn_up_shexp.weight", m.shared.up.weight)
+            t(p + "ffn_down_shexp.weight", m.shared.down.weight)
+        else:
+            t(p + "ffn_gate.weight", b.ffn.gate.weight)
+            t(p + "ffn_up.weight", b.ffn.up.weight)
+            t(p + "ffn_down.weight", b.ffn.down.weight)
+    t("output_norm.weight", model.out_norm)
+    w.write(path)
+
+
+def fixture(model, sp, held_chaps, base, n_tokens):
+    """The first verses of the first held-out chapter: whole verses until n_tokens (with BOS) are reached, then
+    words dropped from the end until the prompt fits in n_tokens + 24 and the model's context."""
+    text = ""
+    for v in held_chaps[0].split("\n"):
+        text = v if not text else text + "\n" + v
+        if 1 + len(sp.encode(text)) >= n_tokens:
+            break
+    limit = min(n_tokens + 24, model.c.n_ctx)
+    while 1 + len(sp.encode(text)) > limit:
+        text = text.rsplit(" ", 1)[0]
+    ids = [sp.bos_id()] + sp.encode(text)
+    ref = f16_rounded(model)
+    ref.eval()
+    with torch.no_grad():
+        logits = ref(torch.tensor([ids]))[0].float().numpy()
+    logits.astype("<f4").tofile(base + ".heldout.logits")
+    with open(base + ".heldout.json", "w") as f:
+        json.dump({"prompt": text, "tokens": ids, "n_vocab": int(logits.shape[1]),
+                   "about": "PyTorch logits (float64 math, F16-rounded weights) of every prompt position, "
+                            "float32 little-endian [n_tokens][n_vocab] in the .logits file"}, f, indent=1)
+        f.write("\n")
+    return ids
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=sorted(CONFIGS), default="llama")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--data", default=None, help="corpus dir (made by corpus.py when missing); default OUT/data")
+    ap.add_argument("--tokenizer", default=os.path.join(HERE, "..", "tokenizer", "kjv-4k.model"))
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-windows", type=int, default=64, help="held-out windows scored during training (all at the end)")
+    ap.add_argument("--check", action="store_true", help="CI: tiny model, 6 steps on a slice, export and read back")
+    a = ap.parse_args()
+    torch.set_num_threads(1)          # the machine's other core belongs to benchmarks and the build
+    torch.manual_seed(a.seed)
+    cfg = CONFIGS[a.arch]
+    tmp = None
+    if a.check:
+        tmp = tempfile.TemporaryDirectory()
+        a.out = a.out or tmp.name
+        cfg = type(cfg)(**{**cfg.__dict__, "n_layer": 2})
+        a.steps, a.batch, a.warmup, a.log_every, a.eval_every, a.eval_windows = 6, 2, 2, 3, 6, 2
+    if a.out is None:
+        ap.error("--out is required")
+    os.makedirs(a.out, exist_ok=True)
+    data = a.data or os.path.join(a.out, "data")
+    if not os.path.exists(os.path.join(data, "train.txt")):
+        os.makedirs(data, exist_ok=True)
+        train_c, held_c = corpus.split(corpus.chapters())
+        corpus.write(os.path.join(data, "train.txt"), train_c)
+        corpus.write(os.path.join(data, "heldout.txt"), held_c)
+    train_chaps, held_chaps = corpus.read(os.path.join(data, "train.txt")), corpus.read(os.path.join(data, "heldout.txt"))
+    if a.check:
+        train_chaps, held_chaps = train_chaps[:3], held_chaps[:1]
+    sp_path = a.tokenizer
+    if not os.path.exists(sp_path):
+        sp_path = os.path.join(a.out, "kjv-check" if a.check else "kjv-4k")
+        tokenizer.train(data, sp_path, 512 if a.check else 4096)
+        sp_path += ".model"
+    sp = spm.SentencePieceProcessor(model_file=sp_path)
+    cfg.n_vocab = sp.vocab_size()
+    train_stream, held_stream = encode_chapters(sp, train_chaps), encode_chapters(sp, held_chaps)
+    held_wins = windows(held_stream, cfg.n_ctx)
+    train_wins = windows(train_stream, cfg.n_ctx, len(held_wins))
+    print("tokens: train %d, held out %d; held-out windows %d" % (len(train_stream), len(held_stream), len(held_wins)))
+
+    model = Model(cfg)
+    total, active = model.param_counts()
+    print("%s: %s\nparameters %d total, %d active per token" % (a.arch, cfg_dict(cfg), total, active), flush=True)
+    name = "check" if a.check else NAMES[a.arch]
+    base = os.path.join(a.out, name)
+    res = train(model, train_stream, held_wins[:a.eval_windows], train_wins, a, base + ".loss.csv")
+    res["heldout_loss_all"] = evaluate(model, held_wins)
+    torch.save({"cfg": cfg_dict(cfg), "state": model.state_dict()}, base + ".pt")
+    export(model, sp_path, base + "-f32.gguf", False, name)
+    export(model, sp_path, base + "-f16.gguf", True, name)
+    ids = fixture(model, sp, held_chaps, base, 16 if a.check else 40)
+    summary = {"name": name, "config": cfg_dict(cfg), "params_total": total, "params_active": active,
+               "steps": a.steps, "batch": a.batch, "seq": cfg.n_ctx, "tokens_seen": a.steps * a.batch * cfg.n_ctx,
+               "train_tokens": len(train_stream), "heldout_tokens": len(held_stream), "lr": a.lr, "seed": a.seed,
+               "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+               "final_train_loss": res["train_loss"], "final_heldout_loss": res["heldout_loss_all"],
+               "train_seconds": res["seconds"], "fixture_tokens": len(ids)}
+    with open(base + ".summary.json", "w") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    print(json.dumps(summary))
+    if a.check:
+        check_gguf(base + "-f16.gguf", model)
+        print("check ok")
+
+
+def check_gguf(path, model):
+    """Reads the exported file back with a parser of its own: every key skipped by its type, every tensor's extent
+    inside the file, and the tensor set the architecture needs."""
+    import struct
+    with open(path, "rb") as f:
+        buf = f.read()
+    assert buf[:4] == b"GGUF" and struct.unpack_from("<I", buf, 4)[0] == 3
+    n_t, n_kv = struct.unpack_from("<QQ", buf, 8)
+    pos = 24
+    size = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def skip_value(pos, t):
+        if t == 8:
+            return pos + 8 + struct.unpack_from("<Q", buf, pos)[0]
+        if t == 9:
+            et, n = struct.unpack_from("<IQ", buf, pos)
+            pos += 12
+            for _ in range(n):
+                pos = skip_value(pos, et)
+            return pos
+        return pos + size[t]
+
+    for _ in range(n_kv):
+        pos += 8 + struct.unpack_from("<Q", buf, pos)[0]
+        pos = skip_value(pos + 4, struct.unpack_from("<I", buf, pos)[0])
+    names, ends = set(), []
+    for _ in range(n_t):
+        ln = struct.unpack_from("<Q", buf, pos)[0]
+        names.add(buf[pos + 8:pos + 8 + ln].decode())
+        pos += 8 + ln
+        nd = struct.unpack_from("<I", buf, pos)[0]
+        ne = struct.unpack_from("<%dQ" % nd, buf, pos + 4)
+        t, off = struct.unpack_from("<IQ", buf, pos + 4 + 8 * nd)
+        pos += 4 + 8 * nd + 12
+        ends.append(off + int(np.prod(ne)) * (4 if t == 0 else 2))
+    data = pos + (-pos % 32)
+    assert data + max(ends) <= len(buf) <= data + max(ends) + 32, "tensor data does not fill the file"
+    need = {"token_embd.weight", "output_norm.weight", "blk.0.attn_norm.weight", "blk.0.ffn_down.weight"}
+    if model.is_deepseek:
+        need |= {"blk.1.attn_k_b.weight", "blk.1.attn_v_b.weight", "blk.1.exp_probs_b.bias", "blk.1.ffn_up_exps.weight"}
+    assert need <= names, need - names
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+if __name__ == "__main__":
+    main()
