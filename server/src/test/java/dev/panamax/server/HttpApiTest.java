@@ -342,8 +342,10 @@ class HttpApiTest {
     @Test
     void gracefulShutdownRefusesNewRequestsAndEndsStreams() throws Exception {
         Server s = Server.start(engine, TestServers.config().withShutdownTimeout(java.time.Duration.ofMillis(300)));
+        // 16 choices of 2000 tokens over the engine's 4 sequences: far more than the 300 ms drain can finish (one
+        // stream of 2000 tokens of the tiny model can, on a quiet machine)
         HttpRequest req = HttpRequest.newBuilder(URI.create(s.baseUri() + "/v1/completions")).POST(HttpRequest.BodyPublishers.ofString(
-                "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"stream\":true}")).build();
+                "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"stream\":true,\"n\":16}")).build();
         java.util.concurrent.BlockingQueue<String> lines = new java.util.concurrent.LinkedBlockingQueue<>();
         Thread reader = Thread.ofVirtual().start(() -> {
             try {
