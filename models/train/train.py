@@ -38,7 +38,7 @@ CONFIGS = {
     "llama": LlamaCfg(n_embd=256, n_layer=6, n_head=8, n_head_kv=4, n_ff=512),
     "deepseek2": DeepseekCfg(n_embd=256, n_layer=6, n_head=8, q_lora=128, kv_lora=64, qk_nope=32, qk_rope=16,
                              v_head=32, n_ff=512, n_dense=1, n_expert=8, n_expert_used=3, n_shared=1, n_ff_exp=128),
-    # speculative-decoding draft for the llama model: same tokenizer, a sixth of the work per token
+    # speculative-decoding draft for the llama model: same tokenizer, a fifth of the work per token
     "draft": LlamaCfg(n_embd=128, n_layer=2, n_head=4, n_head_kv=2, n_ff=384),
 }
 NAMES = {"llama": "kjv-llama-4.6m", "deepseek2": "kjv-deepseek2-7.1m", "draft": "kjv-llama-draft-0.9m"}
