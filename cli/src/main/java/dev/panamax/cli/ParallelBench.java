@@ -117,7 +117,8 @@ final class ParallelBench {
         int[] count = new int[n];
         CountDownLatch firstDone = new CountDownLatch(1);
         List<RequestHandle> hs = new ArrayList<>();
-        long peakKv = 0;
+        long peakKv;
+        long[] peak = {0};
         int stepsBefore = e.recentStepMillis().length;
         long t0 = System.nanoTime();
         for (int i = 0; i < n; i++) {
@@ -126,16 +127,17 @@ final class ParallelBench {
             hs.add(e.submit(req, (tok, text) -> {
                 if (tok < 0) return; // flushed text, not a token
                 if (count[id] < nGen) stamps[id][count[id]++] = System.nanoTime();
-                if (id == 0) firstDone.countDown();
+                if (id == 0) {
+                    firstDone.countDown();
+                    peak[0] = Math.max(peak[0], e.stats().kvBytesUsed());
+                }
             }));
             if (i == 0 && shared > 0) firstDone.await(); // the others find the prefix cached
         }
-        for (RequestHandle h : hs) {
-            while (!h.isDone()) {
-                peakKv = Math.max(peakKv, e.stats().kvBytesUsed());
-                Thread.sleep(1);
-            }
-        }
+        // wait without polling (a thread waking every millisecond competes with the compute threads); the peak KV use
+        // is sampled by the first request's listener, on the engine's thread, between steps
+        for (RequestHandle h : hs) h.result().join();
+        peakKv = peak[0];
         Generation[] gs = new Generation[n];
         for (int i = 0; i < n; i++) gs[i] = hs.get(i).join();
         long allFirst = 0, end = 0;
