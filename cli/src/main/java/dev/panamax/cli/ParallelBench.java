@@ -117,8 +117,7 @@ final class ParallelBench {
         int[] count = new int[n];
         CountDownLatch firstDone = new CountDownLatch(1);
         List<RequestHandle> hs = new ArrayList<>();
-        long peakKv;
-        long[] peak = {0};
+        long[] peak = {0}; // KV bytes in use, sampled by the first request's listener
         int stepsBefore = e.recentStepMillis().length;
         long t0 = System.nanoTime();
         for (int i = 0; i < n; i++) {
@@ -137,7 +136,6 @@ final class ParallelBench {
         // wait without polling (a thread waking every millisecond competes with the compute threads); the peak KV use
         // is sampled by the first request's listener, on the engine's thread, between steps
         for (RequestHandle h : hs) h.result().join();
-        peakKv = peak[0];
         Generation[] gs = new Generation[n];
         for (int i = 0; i < n; i++) gs[i] = hs.get(i).join();
         long allFirst = 0, end = 0;
@@ -156,7 +154,7 @@ final class ParallelBench {
         int pPrompt = prompts[0].length;
         return new Result(n, pPrompt, nGen, shared, e.threads(), e.kernelsName(), (double) n * pPrompt / ppSec,
                 tgSec > 0 ? after / tgSec : 0, pct(mine, 50), pct(mine, 99), pct(ttft, 50), pct(ttft, 99), ttft[0],
-                pct(others, 50), peakKv, BenchCommand.rssMb());
+                pct(others, 50), peak[0], BenchCommand.rssMb());
     }
 
     /**

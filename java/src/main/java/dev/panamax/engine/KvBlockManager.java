@@ -27,7 +27,7 @@ public final class KvBlockManager {
     private final LinkedHashSet<Integer> evictable = new LinkedHashSet<>(); // cached, unreferenced; oldest first
     private final HashMap<Long, Integer> cache = new HashMap<>();
     private final boolean prefixCaching;
-    private long hits, queries, lastHash;
+    private long lastHash;
 
     public KvBlockManager(int nBlocks, int blockSize, boolean prefixCaching) {
         if (nBlocks <= 0 || blockSize <= 0) throw new IllegalArgumentException("bad KV pool: " + nBlocks + " blocks of " + blockSize);
@@ -57,18 +57,6 @@ public final class KvBlockManager {
     /** Blocks held by at least one sequence. */
     public int usedBlocks() {
         return nBlocks - availableBlocks();
-    }
-
-    /** Blocks held or cached (what an empty engine returns to after its sequences end: the cache). */
-    public int cachedBlocks() {
-        int n = 0;
-        for (boolean r : registered) if (r) n++;
-        return n;
-    }
-
-    /** Prompt blocks found in the cache over prompt blocks looked up, since the start. */
-    public double hitRate() {
-        return queries == 0 ? 0 : (double) hits / queries;
     }
 
     /** A block for one holder, or -1 when none is available. Evicts the least recently released cached block. */
@@ -107,11 +95,9 @@ public final class KvBlockManager {
         int n = 0;
         long parent = 0;
         for (; n < maxBlocks && (long) (n + 1) * blockSize <= tokens.length; n++) {
-            queries++;
             long h = chain(parent, tokens, n * blockSize);
             Integer b = cache.get(h);
             if (b == null || !Arrays.equals(blockTokens[b], 0, blockSize, tokens, n * blockSize, (n + 1) * blockSize)) break;
-            hits++;
             if (refs[b]++ == 0) evictable.remove(b);
             table[n] = b;
             parent = h;

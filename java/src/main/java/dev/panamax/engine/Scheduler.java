@@ -82,13 +82,13 @@ public final class Scheduler implements AutoCloseable {
      */
     public Sequence submit(GenerationRequest r, Sequence.Sink sink) {
         if (closing) throw new IllegalStateException("engine is closed");
-        long need = (long) r.promptTokens().length + r.maxTokens();
+        int[] p = r.promptTokens();
+        long need = (long) p.length + r.maxTokens();
         if (need > lim.contextLength()) throw new ContextOverflowException((int) Math.min(need, Integer.MAX_VALUE), lim.contextLength());
         if ((need + lim.blockSize() - 1) / lim.blockSize() > lim.nBlocks()) {
             throw new ContextOverflowException((int) need, lim.nBlocks() * lim.blockSize());
         }
         if (failure != null) throw new IllegalStateException("the engine stopped after an error", failure);
-        int[] p = r.promptTokens();
         for (int t : p) if (t < 0 || t >= vocab) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + vocab + ")");
         if (queued.incrementAndGet() > lim.queueCapacity()) {
             queued.decrementAndGet();
@@ -171,7 +171,7 @@ public final class Scheduler implements AutoCloseable {
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
             int left = s.length - s.computed;
-            if (left <= 1 || scheduled(s)) continue;
+            if (left <= 1) continue; // decoding: scheduled above
             int n = Math.min(left, budget);
             n = growUpTo(s, n);
             if (n == 0) continue;
@@ -237,11 +237,6 @@ public final class Scheduler implements AutoCloseable {
         usedBlocks = blocks.usedBlocks();
     }
 
-    private boolean scheduled(Sequence s) {
-        for (int i = 0; i < stepCount; i++) if (stepSeq[i] == s) return true;
-        return false;
-    }
-
     private void schedule(Sequence s, int n) {
         boolean last = s.computed + n == s.length;
         int row = runner.batch.add(s.tokens, s.computed, n, s.computed, s.table, lim.blockSize(), last ? 1 : 0);
@@ -276,7 +271,6 @@ public final class Scheduler implements AutoCloseable {
         s.computed = 0;
         s.lastHash = 0;
         s.admitted = false;
-        s.preempted = true;
         waiting.addFirst(s);
     }
 
@@ -386,11 +380,6 @@ public final class Scheduler implements AutoCloseable {
     /** The error that stopped the scheduler thread, or null. */
     public Throwable failure() {
         return failure;
-    }
-
-    /** Blocks an idle engine holds for its prefix cache (for tests: used + cached ones). */
-    int cachedBlocks() {
-        return blocks.cachedBlocks();
     }
 
     /**

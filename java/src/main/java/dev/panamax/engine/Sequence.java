@@ -39,7 +39,7 @@ public final class Sequence {
     int hashedBlocks; // leading full blocks registered in (or taken from) the prefix cache
     long lastHash; // chain hash of block hashedBlocks - 1
     int cachedTokens; // prompt tokens taken from the prefix cache (first admission)
-    boolean admitted, preempted;
+    boolean admitted;
     boolean inQueue = true; // counted among the engine's waiting requests
     long firstTokenNanos, promptDoneNanos;
     final StringBuilder text = new StringBuilder();
@@ -48,12 +48,13 @@ public final class Sequence {
     Sequence(GenerationRequest request, Sink sink, int vocab, Tokenizer tokenizer, int maxBlocks) {
         this.request = request;
         this.sink = sink;
-        this.promptLength = request.promptTokens().length;
+        int[] prompt = request.promptTokens(); // a copy (the request keeps its own)
+        this.promptLength = prompt.length;
         this.maxTokens = request.maxTokens();
         this.sampler = new Sampler(request.sampling(), vocab);
         this.decoder = new TokenStreamDecoder(tokenizer);
         this.stop = new StopMatcher(request.stop());
-        this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + Math.min(maxTokens, 256) + 1);
+        this.tokens = Arrays.copyOf(prompt, promptLength + Math.min(maxTokens, 256) + 1);
         this.length = promptLength;
         this.table = new int[maxBlocks];
         this.submittedNanos = System.nanoTime();

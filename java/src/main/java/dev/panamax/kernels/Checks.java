@@ -171,14 +171,9 @@ final class Checks {
                           int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
         positive(nQ, "nQ");
         nonNegative(pos0, "pos0");
-        positive(nHead, "nHead");
-        positive(nKvHead, "nKvHead");
-        positive(headDim, "headDim");
-        positive(headDimV, "headDimV");
-        if (nHead % nKvHead != 0) throw new IllegalArgumentException("nHead " + nHead + " is not a multiple of nKvHead " + nKvHead);
+        gqaHeads(nHead, nKvHead, headDim, headDimV);
         if ((long) pos0 + nQ > nKv) throw new IllegalArgumentException("queries reach position " + (pos0 + nQ) + " beyond nKv " + nKv);
-        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
-        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        kvTypeAndScale(kvType, scale);
         floats(q, (long) nQ * nHead * headDim, "q");
         floats(out, (long) nQ * nHead * headDimV, "out");
         bytes(k, kvType.rowBytes((long) nKv * nKvHead * headDim), "k");
@@ -189,12 +184,9 @@ final class Checks {
                              MemorySegment cache, GgmlType kvType, int nKv, float scale) {
         positive(nQ, "nQ");
         nonNegative(pos0, "pos0");
-        positive(nHead, "nHead");
-        positive(kvLora, "kvLora");
-        nonNegative(nRope, "nRope");
+        mlaHeads(nHead, kvLora, nRope);
         if ((long) pos0 + nQ > nKv) throw new IllegalArgumentException("queries reach position " + (pos0 + nQ) + " beyond nKv " + nKv);
-        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
-        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        kvTypeAndScale(kvType, scale);
         long row = (long) kvLora + nRope;
         floats(q, (long) nQ * nHead * row, "q");
         floats(out, (long) nQ * nHead * kvLora, "out");
@@ -204,13 +196,8 @@ final class Checks {
     /** Returns the query rows of the batch, after checking every table entry and the sizes of the pools. */
     static int attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
                               int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
-        positive(nHead, "nHead");
-        positive(nKvHead, "nKvHead");
-        positive(headDim, "headDim");
-        positive(headDimV, "headDimV");
-        if (nHead % nKvHead != 0) throw new IllegalArgumentException("nHead " + nHead + " is not a multiple of nKvHead " + nKvHead);
-        kvType(kvType);
-        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        gqaHeads(nHead, nKvHead, headDim, headDimV);
+        kvTypeAndScale(kvType, scale);
         int rows = b.check();
         floats(q, (long) rows * nHead * headDim, "q");
         floats(out, (long) rows * nHead * headDimV, "out");
@@ -221,17 +208,35 @@ final class Checks {
 
     static int attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int kvLora, int nRope,
                                  MemorySegment cache, GgmlType kvType, float scale) {
-        positive(nHead, "nHead");
-        positive(kvLora, "kvLora");
-        nonNegative(nRope, "nRope");
-        kvType(kvType);
-        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        mlaHeads(nHead, kvLora, nRope);
+        kvTypeAndScale(kvType, scale);
         int rows = b.check();
         long row = (long) kvLora + nRope;
         floats(q, (long) rows * nHead * row, "q");
         floats(out, (long) rows * nHead * kvLora, "out");
         bytes(cache, kvType.rowBytes(Math.multiplyExact(b.poolRows(), row)), "cache");
         return rows;
+    }
+
+    /** The head shape of grouped-query attention, shared by the contiguous and the paged forms. */
+    private static void gqaHeads(int nHead, int nKvHead, int headDim, int headDimV) {
+        positive(nHead, "nHead");
+        positive(nKvHead, "nKvHead");
+        positive(headDim, "headDim");
+        positive(headDimV, "headDimV");
+        if (nHead % nKvHead != 0) throw new IllegalArgumentException("nHead " + nHead + " is not a multiple of nKvHead " + nKvHead);
+    }
+
+    /** The head shape of MLA's absorbed attention, shared by the contiguous and the paged forms. */
+    private static void mlaHeads(int nHead, int kvLora, int nRope) {
+        positive(nHead, "nHead");
+        positive(kvLora, "kvLora");
+        nonNegative(nRope, "nRope");
+    }
+
+    private static void kvTypeAndScale(GgmlType kvType, float scale) {
+        kvType(kvType);
+        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
     }
 
     static void kvType(GgmlType t) {

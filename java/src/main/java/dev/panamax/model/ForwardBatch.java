@@ -66,10 +66,6 @@ public final class ForwardBatch implements AutoCloseable {
         return nTok;
     }
 
-    public int sequences() {
-        return nSeq;
-    }
-
     /** Logits rows requested so far. */
     public int logitRows() {
         return nLogits;

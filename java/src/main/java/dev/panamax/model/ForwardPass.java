@@ -95,10 +95,6 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         else k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
     }
 
-    public Kernels kernels() {
-        return k;
-    }
-
     /** Bytes of activations allocated. */
     public long residentBytes() {
         return allocated;

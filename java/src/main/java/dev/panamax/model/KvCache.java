@@ -54,16 +54,6 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** Bytes of one token's rows over all layers. */
-    public long bytesPerToken() {
-        return (long) nLayer * (type.rowBytes(kWidth) + (vWidth == 0 ? 0 : type.rowBytes(vWidth)));
-    }
-
-    /** Bytes of one block over all layers. */
-    public long bytesPerBlock() {
-        return bytesPerToken() * blockSize;
-    }
-
     /** Bytes allocated. */
     public long bytes() {
         return bytes;

@@ -29,7 +29,6 @@ public final class SequenceState implements ModelState {
     SequenceState(TransformerWeights<?> weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
         if (nCtx <= 0) throw new IllegalArgumentException("context length must be positive, got " + nCtx);
         if (maxBatch <= 0) throw new IllegalArgumentException("batch size must be positive, got " + maxBatch);
-        if (kvType != GgmlType.F16 && kvType != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + kvType);
         this.nCtx = nCtx;
         this.maxBatch = Math.min(maxBatch, nCtx);
         this.vocab = weights.config.vocabSize();
