@@ -8,8 +8,8 @@
 #          N_PROMPT=64  N_GEN=32  ROUNDS=3
 #
 # Both sides: K prompts of N_PROMPT random token ids (fixed seed), greedy decode of N_GEN tokens, an untimed warm-up
-# then ROUNDS measured rounds with the same prompts (the engine bench reuses its engine, so both see the prefix
-# cache alike). The HTTP side is dev.panamax.server.LoadGenerator (server test classes): a virtual thread per client,
+# then ROUNDS measured rounds, new prompts every round on both sides (nothing but warm code comes from earlier rounds:
+# the prefix cache serves neither). The HTTP side is dev.panamax.server.LoadGenerator (server test classes): a virtual thread per client,
 # java.net.http, /v1/completions with stream and include_usage. The server runs --parallel CLIENTS with a context of
 # N_PROMPT + N_GEN, as the engine bench sizes its own.
 set -euo pipefail

@@ -27,8 +27,8 @@ import java.util.concurrent.Future;
 /**
  * The load generator of {@code scripts/bench-serve.sh}: K concurrent streaming clients (a virtual thread each,
  * java.net.http over HTTP/1.1 keep-alive) against a running server. Every round sends K {@code /v1/completions}
- * requests at once, each a fixed prompt of P random token ids (fixed seed, one per client: what
- * {@code panamax bench --parallel K} feeds the engine) with {@code max_tokens} G, greedy, {@code stream: true} and
+ * requests at once, each a prompt of P random token ids (fixed seed, new ones every round so that none comes from
+ * the prefix cache: what {@code panamax bench --parallel K} feeds the engine) with {@code max_tokens} G, greedy, {@code stream: true} and
  * {@code include_usage}; an untimed warm-up round comes first. Reports requests/s and generated tok/s over the timed
  * rounds' wall time, time to first token (request sent to first text event) and inter-token latency (gaps between
  * text events) p50/p99, and the aggregate decode speed as the engine's bench defines it (tokens after every request has
@@ -76,12 +76,9 @@ public final class LoadGenerator {
         if (model == null) model = JSON.readTree(http.send(HttpRequest.newBuilder(URI.create(url + "/v1/models")).build(),
                 HttpResponse.BodyHandlers.ofString()).body()).path("data").path(0).path("id").asText();
         SplittableRandom r = new SplittableRandom(seed);
-        int[][] prompts = new int[clients][];
-        for (int i = 0; i < clients; i++) prompts[i] = r.ints(prompt, 3, vocab).toArray();
-
-        round(http, url, model, prompts, Math.min(8, gen)); // warm-up: connections, JIT on both sides
+        round(http, url, model, prompts(r, clients, prompt, vocab), Math.min(8, gen)); // warm-up: connections, JIT
         List<Round> timed = new ArrayList<>();
-        for (int i = 0; i < rounds; i++) timed.add(round(http, url, model, prompts, gen));
+        for (int i = 0; i < rounds; i++) timed.add(round(http, url, model, prompts(r, clients, prompt, vocab), gen));
 
         long wall = 0, tokens = 0, requests = 0, short_ = 0;
         List<Double> ttft = new ArrayList<>(), itl = new ArrayList<>();
@@ -141,6 +138,13 @@ public final class LoadGenerator {
         Arrays.sort(a);
         int i = (int) Math.ceil(p / 100 * a.length) - 1;
         return a[Math.max(0, Math.min(a.length - 1, i))];
+    }
+
+    /** One round's prompts: new ids every round, as the engine bench draws them. */
+    private static int[][] prompts(SplittableRandom r, int clients, int prompt, int vocab) {
+        int[][] prompts = new int[clients][];
+        for (int i = 0; i < clients; i++) prompts[i] = r.ints(prompt, 3, vocab).toArray();
+        return prompts;
     }
 
     private static Round round(HttpClient http, String url, String model, int[][] prompts, int gen) throws Exception {
