@@ -11,13 +11,23 @@ package dev.panamax;
  * @param ttftMs       milliseconds from the call to the first generated token
  * @param stop         why generation stopped
  * @param cachedTokens prompt tokens whose KV came from the engine's prefix cache (not computed)
+ * @param logprobs     one per generated token when the request asked for them, else empty
  */
 public record Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,
-                         StopReason stop, int cachedTokens) {
+                         StopReason stop, int cachedTokens, java.util.List<TokenLogprob> logprobs) {
+
+    public Generation {
+        logprobs = logprobs == null ? java.util.List.of() : java.util.List.copyOf(logprobs);
+    }
+
+    public Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,
+                      StopReason stop, int cachedTokens) {
+        this(promptTokens, tokens, text, promptTps, decodeTps, ttftMs, stop, cachedTokens, null);
+    }
 
     public Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,
                       StopReason stop) {
-        this(promptTokens, tokens, text, promptTps, decodeTps, ttftMs, stop, 0);
+        this(promptTokens, tokens, text, promptTps, decodeTps, ttftMs, stop, 0, null);
     }
 
     public enum StopReason {

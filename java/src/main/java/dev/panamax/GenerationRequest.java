@@ -9,13 +9,22 @@ import java.util.Objects;
  * dev.panamax.tokenizer.Tokenizer#encode(String)} adds it as the model asks), how to sample (the seed is in the
  * params: a request with a seed draws the same tokens whatever else the engine runs), the token limit and stop
  * strings (generation ends before the first occurrence of any; it is not part of the text). {@code ignoreEos}: an
- * end-of-generation token does not end the request (llama-server's ignore_eos; benchmarks).
+ * end-of-generation token does not end the request (llama-server's ignore_eos; benchmarks). {@code logprobs}: -1 for
+ * none, else every generated token's {@link TokenLogprob} with that many most likely alternatives (0 to {@link
+ * #MAX_TOP_LOGPROBS}), in {@link Generation#logprobs()} and to {@link TokenListener#onToken(int, String, TokenLogprob)}.
  */
 public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop,
-                                boolean ignoreEos) {
+                                boolean ignoreEos, int logprobs) {
+
+    /** The most alternatives a request may ask for per token (OpenAI's limit). */
+    public static final int MAX_TOP_LOGPROBS = 20;
 
     public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop) {
-        this(promptTokens, maxTokens, sampling, stop, false);
+        this(promptTokens, maxTokens, sampling, stop, false, -1);
+    }
+
+    public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop, boolean ignoreEos) {
+        this(promptTokens, maxTokens, sampling, stop, ignoreEos, -1);
     }
 
     public GenerationRequest {
@@ -25,6 +34,9 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
         if (promptTokens.length == 0) throw new IllegalArgumentException("empty prompt");
         if (maxTokens < 0) throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);
         for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("empty stop string");
+        if (logprobs < -1 || logprobs > MAX_TOP_LOGPROBS) {
+            throw new IllegalArgumentException("logprobs must be -1 (off) or in [0, " + MAX_TOP_LOGPROBS + "], got " + logprobs);
+        }
         promptTokens = promptTokens.clone();
     }
 
@@ -33,11 +45,16 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
     }
 
     public GenerationRequest withStop(List<String> stop) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs);
     }
 
     public GenerationRequest withIgnoreEos(boolean on) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, on);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, on, logprobs);
+    }
+
+    /** Reports every generated token's log-probability and its {@code top} most likely alternatives (-1: off). */
+    public GenerationRequest withLogprobs(int top) {
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, top);
     }
 
     @Override

@@ -29,9 +29,9 @@ public final class RequestHandle {
     /** What the scheduler calls, on its thread. */
     final Sequence.Sink sink = new Sequence.Sink() {
         @Override
-        public void token(int id, String text) {
+        public void token(int id, String text, TokenLogprob logprob) {
             if (!text.isEmpty()) pieces.add(text);
-            if (listener != null) listener.onToken(id, text);
+            if (listener != null) listener.onToken(id, text, logprob);
         }
 
         @Override

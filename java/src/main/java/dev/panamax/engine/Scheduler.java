@@ -4,6 +4,7 @@ import dev.panamax.ContextOverflowException;
 import dev.panamax.EngineOverloadedException;
 import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
+import dev.panamax.TokenLogprob;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.tensor.GgmlType;
@@ -90,11 +91,11 @@ public final class Scheduler implements AutoCloseable {
         }
         if (failure != null) throw new IllegalStateException("the engine stopped after an error", failure);
         for (int t : p) if (t < 0 || t >= vocab) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + vocab + ")");
+        Sequence s = new Sequence(r, sink, vocab, tokenizer, seqBlocks); // checks the request against the vocabulary
         if (queued.incrementAndGet() > lim.queueCapacity()) {
             queued.decrementAndGet();
             throw new EngineOverloadedException("the engine's queue is full (" + lim.queueCapacity() + " waiting requests)");
         }
-        Sequence s = new Sequence(r, sink, vocab, tokenizer, seqBlocks);
         incoming.add(s);
         LockSupport.unpark(thread);
         return s;
@@ -215,6 +216,7 @@ public final class Scheduler implements AutoCloseable {
             }
             return;
         }
+        publish(); // admitted requests count as running before their first token reaches anyone
         long t0 = System.nanoTime();
         try {
             runner.step();
@@ -292,10 +294,15 @@ public final class Scheduler implements AutoCloseable {
         }
         s.sampler.accept(tok);
         s.append(tok);
+        TokenLogprob lp = null;
+        if (s.logprobs != null) {
+            lp = s.lastLogprob(tok);
+            s.logprobs.add(lp);
+        }
         String piece = s.stop.push(s.decoder.push(tok));
         s.text.append(piece);
         try {
-            s.sink.token(tok, piece);
+            s.sink.token(tok, piece, lp);
         } catch (RuntimeException e) { // a listener that throws ends its own request, not the engine
             running.remove(s);
             end(s, null, e);
@@ -326,7 +333,7 @@ public final class Scheduler implements AutoCloseable {
             s.text.append(rest);
             if (!rest.isEmpty()) {
                 try {
-                    s.sink.token(-1, rest);
+                    s.sink.token(-1, rest, null);
                 } catch (RuntimeException e) {
                     end(s, null, e);
                     return;

@@ -2,10 +2,13 @@ package dev.panamax.engine;
 
 import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
+import dev.panamax.TokenLogprob;
 import dev.panamax.sampling.Sampler;
 import dev.panamax.tokenizer.TokenStreamDecoder;
 import dev.panamax.tokenizer.Tokenizer;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One request inside the engine: its tokens (the prompt, then what was sampled), how many of them are in the KV cache
@@ -16,8 +19,11 @@ public final class Sequence {
 
     /** Where the scheduler sends a sequence's output (the public handle implements it). */
     public interface Sink {
-        /** A sampled token and the text it completed (may be empty); on the scheduler thread, must return quickly. */
-        void token(int id, String text);
+        /**
+         * A sampled token, the text it completed (may be empty) and its log-probability (null unless the request asked);
+         * on the scheduler thread, must return quickly.
+         */
+        void token(int id, String text, TokenLogprob logprob);
 
         void finish(Generation g);
 
@@ -43,6 +49,7 @@ public final class Sequence {
     boolean inQueue = true; // counted among the engine's waiting requests
     long firstTokenNanos, promptDoneNanos;
     final StringBuilder text = new StringBuilder();
+    final List<TokenLogprob> logprobs; // null unless the request asked for them
     private volatile boolean cancelled;
 
     Sequence(GenerationRequest request, Sink sink, int vocab, Tokenizer tokenizer, int maxBlocks) {
@@ -52,6 +59,8 @@ public final class Sequence {
         this.promptLength = prompt.length;
         this.maxTokens = request.maxTokens();
         this.sampler = new Sampler(request.sampling(), vocab);
+        if (request.logprobs() >= 0) sampler.enableLogprobs(request.logprobs());
+        this.logprobs = request.logprobs() >= 0 ? new ArrayList<>() : null;
         this.decoder = new TokenStreamDecoder(tokenizer);
         this.stop = new StopMatcher(request.stop());
         this.tokens = Arrays.copyOf(prompt, promptLength + Math.min(maxTokens, 256) + 1);
@@ -79,6 +88,18 @@ public final class Sequence {
         tokens[length++] = token;
     }
 
+    /** The sampler's report on the token it just chose. */
+    TokenLogprob lastLogprob(int token) {
+        int k = sampler.topCount();
+        int[] ids = new int[k];
+        float[] lps = new float[k];
+        for (int i = 0; i < k; i++) {
+            ids[i] = sampler.topToken(i);
+            lps[i] = sampler.topLogprob(i);
+        }
+        return new TokenLogprob(token, sampler.chosenLogprob(), ids, lps);
+    }
+
     /** The outcome so far, with this stop reason. */
     Generation outcome(Generation.StopReason why) {
         long end = System.nanoTime();
@@ -87,6 +108,6 @@ public final class Sequence {
         double decodeSec = n > 1 && firstTokenNanos > 0 ? (end - firstTokenNanos) / 1e9 : 0;
         return new Generation(request.promptTokens(), Arrays.copyOfRange(tokens, promptLength, length), text.toString(),
                 promptSec > 0 ? (promptLength - cachedTokens) / promptSec : 0, decodeSec > 0 ? (n - 1) / decodeSec : 0,
-                firstTokenNanos > 0 ? (firstTokenNanos - submittedNanos) / 1e6 : 0, why, cachedTokens);
+                firstTokenNanos > 0 ? (firstTokenNanos - submittedNanos) / 1e6 : 0, why, cachedTokens, logprobs);
     }
 }

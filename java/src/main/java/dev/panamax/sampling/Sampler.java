@@ -17,8 +17,18 @@ public final class Sampler {
     private final int[] id;        // candidate ids, sorted by logit descending once truncation starts
     private final float[] prob;
     private final SplittableRandom rng;
+    private final int[] biasId;    // logit bias, as arrays
+    private final float[] biasValue;
     private final int[] recent;    // ring of the last repeatLastN accepted tokens
     private int recentCount, recentHead;
+    private final int[] count;     // occurrences of each token in the ring (penalties on; else null)
+    private final int[] seenAt;    // penalize(): the round a token was last penalized in, to do each token once
+    private int round;
+    // log-probabilities of the raw model distribution (before bias, penalties and temperature); off when raw == null
+    private float[] raw;
+    private int[] topId;
+    private float[] topLogprob;
+    private float chosenLogprob;
 
     public Sampler(SamplingParams params, int nVocab) {
         if (nVocab <= 0) throw new IllegalArgumentException("vocabulary size must be positive, got " + nVocab);
@@ -29,6 +39,30 @@ public final class Sampler {
         this.prob = new float[nVocab];
         this.rng = new SplittableRandom(params.seed());
         this.recent = new int[Math.max(1, params.repeatLastN())];
+        this.count = params.hasPenalties() ? new int[nVocab] : null;
+        this.seenAt = params.hasPenalties() ? new int[nVocab] : null;
+        biasId = new int[params.logitBias().size()];
+        biasValue = new float[biasId.length];
+        int i = 0;
+        for (var e : params.logitBias().entrySet()) {
+            if (e.getKey() >= nVocab) {
+                throw new IllegalArgumentException("logit bias for token id " + e.getKey() + " outside the vocabulary [0, " + nVocab + ")");
+            }
+            biasId[i] = e.getKey();
+            biasValue[i++] = e.getValue();
+        }
+    }
+
+    /**
+     * Makes every following {@link #sample} also compute the chosen token's log-probability and the {@code top} most
+     * likely tokens' ({@link #chosenLogprob()}, {@link #topCount()}...), from the model's raw distribution as OpenAI and
+     * llama-server report them. Costs one more pass over the vocabulary per token.
+     */
+    public void enableLogprobs(int top) {
+        if (top < 0 || top > nVocab) throw new IllegalArgumentException("top logprobs must be in [0, " + nVocab + "], got " + top);
+        raw = new float[nVocab];
+        topId = new int[top];
+        topLogprob = new float[top];
     }
 
     public SamplingParams params() {
@@ -38,6 +72,13 @@ public final class Sampler {
     /** Records a token the sequence holds (prompt or generated), for the repetition penalty. */
     public void accept(int token) {
         if (p.repeatLastN() == 0) return;
+        if (count != null) {
+            if (recentCount == recent.length) {
+                int old = recent[recentHead];
+                if (old >= 0 && old < nVocab) count[old]--;
+            }
+            if (token >= 0 && token < nVocab) count[token]++;
+        }
         recent[recentHead] = token;
         recentHead = (recentHead + 1) % recent.length;
         if (recentCount < recent.length) recentCount++;
@@ -58,7 +99,15 @@ public final class Sampler {
     public int sample(float[] logits) {
         if (logits.length < nVocab) throw new IllegalArgumentException("logits hold " + logits.length + " values, vocabulary " + nVocab);
         if (logits != logit) System.arraycopy(logits, 0, logit, 0, nVocab);
-        if (p.repeatPenalty() != 1f) penalize();
+        if (raw != null) System.arraycopy(logit, 0, raw, 0, nVocab);
+        int chosen = choose();
+        if (raw != null) logprobs(chosen);
+        return chosen;
+    }
+
+    private int choose() {
+        for (int i = 0; i < biasId.length; i++) logit[biasId[i]] += biasValue[i];
+        if (count != null) penalize();
         if (p.isGreedy()) return argmax();
         int n = nVocab;
         for (int i = 0; i < n; i++) id[i] = i;
@@ -95,15 +144,62 @@ public final class Sampler {
         return id[n - 1];
     }
 
+    /** llama.cpp's penalties sampler: each distinct recent token once, by its count. */
     private void penalize() {
+        round++;
         for (int j = 0; j < recentCount; j++) {
             int t = recent[j];
-            if (t < 0 || t >= nVocab) continue;
-            boolean seen = false; // penalize each distinct token once, as llama.cpp counts presence
-            for (int i = 0; i < j; i++) if (recent[i] == t) { seen = true; break; }
-            if (seen) continue;
-            logit[t] = logit[t] > 0 ? logit[t] / p.repeatPenalty() : logit[t] * p.repeatPenalty();
+            if (t < 0 || t >= nVocab || seenAt[t] == round) continue;
+            seenAt[t] = round;
+            float l = logit[t];
+            l = l <= 0 ? l * p.repeatPenalty() : l / p.repeatPenalty();
+            logit[t] = l - count[t] * p.frequencyPenalty() - p.presencePenalty();
         }
+    }
+
+    /** Log-softmax of the raw logits: the chosen token's value and the top ones (ties: lower id first). */
+    private void logprobs(int chosen) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < nVocab; i++) if (raw[i] > max) max = raw[i];
+        double sum = 0;
+        for (int i = 0; i < nVocab; i++) sum += Math.exp(raw[i] - max);
+        float lse = (float) (max + Math.log(sum));
+        chosenLogprob = raw[chosen] - lse;
+        int k = topId.length, n = 0;
+        for (int i = 0; i < nVocab && k > 0; i++) { // bounded insertion: k is small (OpenAI allows 20)
+            float v = raw[i];
+            if (n == k && !(v > raw[topId[k - 1]])) continue;
+            int j = n == k ? k - 1 : n++;
+            while (j > 0 && v > raw[topId[j - 1]]) {
+                topId[j] = topId[j - 1];
+                j--;
+            }
+            topId[j] = i;
+        }
+        for (int i = 0; i < k; i++) topLogprob[i] = raw[topId[i]] - lse;
+    }
+
+    /** The log-probability of the last sampled token (after {@link #enableLogprobs}). */
+    public float chosenLogprob() {
+        return chosenLogprob;
+    }
+
+    /** How many top alternatives {@link #enableLogprobs} asked for (0 when off). */
+    public int topCount() {
+        return topId == null ? 0 : topId.length;
+    }
+
+    /** The i-th most likely token of the last step (raw distribution). */
+    public int topToken(int i) {
+        return topId[i];
+    }
+
+    public float topLogprob(int i) {
+        return topLogprob[i];
+    }
+
+    public boolean logprobsEnabled() {
+        return raw != null;
     }
 
     private int argmax() {

@@ -334,4 +334,45 @@ class EngineTest {
         assertEquals("ab", none.push("a")); // "aba": only the last "a" may still start "abc"
         assertEquals("a", none.flush());
     }
+
+    @Test
+    void logprobsAndLogitBiasThroughTheEngine() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.F32, false, 5);
+        try (Model model = load(m, Backend.NATIVE);
+             Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(4).withBlockSize(8))) {
+            int[] p = prompt(new SplittableRandom(3), 12);
+            Generation plain = e.submit(GenerationRequest.of(p, 12, SamplingParams.greedy()).withLogprobs(3)).join();
+            assertEquals(plain.tokens().length, plain.logprobs().size());
+            List<dev.panamax.TokenLogprob> streamed = Collections.synchronizedList(new ArrayList<>());
+            Generation again = e.submit(GenerationRequest.of(p, 12, SamplingParams.greedy()).withLogprobs(3), new dev.panamax.TokenListener() {
+                @Override
+                public void onToken(int token, String text) {
+                    fail("the three-argument callback is the one called");
+                }
+
+                @Override
+                public void onToken(int token, String text, dev.panamax.TokenLogprob lp) {
+                    if (token >= 0) streamed.add(lp);
+                }
+            }).join();
+            assertEquals(again.logprobs(), streamed.stream().toList());
+            for (int i = 0; i < plain.tokens().length; i++) {
+                dev.panamax.TokenLogprob lp = plain.logprobs().get(i);
+                assertEquals(plain.tokens()[i], lp.token());
+                assertEquals(lp.topToken(0), lp.token(), "greedy takes the most likely token");
+                assertEquals(lp.topLogprob(0), lp.logprob(), 0f);
+                assertTrue(lp.logprob() <= 0 && lp.topLogprob(1) <= lp.topLogprob(0) && lp.topLogprob(2) <= lp.topLogprob(1));
+            }
+            // banning the first greedy token changes the first token, and its reported logprob stays the raw one
+            int first = plain.tokens()[0];
+            Generation banned = e.submit(GenerationRequest.of(p, 4,
+                    SamplingParams.greedy().withLogitBias(java.util.Map.of(first, Float.NEGATIVE_INFINITY))).withLogprobs(2)).join();
+            assertNotEquals(first, banned.tokens()[0]);
+            assertEquals(banned.tokens()[0], banned.logprobs().get(0).topToken(1), "the runner-up of the raw distribution");
+            assertEquals(0, e.submit(GenerationRequest.of(p, 4, SamplingParams.greedy())).join().logprobs().size());
+            assertThrows(IllegalArgumentException.class, () -> e.submit(GenerationRequest.of(p, 4,
+                    SamplingParams.greedy().withLogitBias(java.util.Map.of(TinyModels.VOCAB, 1f)))).join());
+            awaitIdle(e);
+        }
+    }
 }

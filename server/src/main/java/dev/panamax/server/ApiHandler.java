@@ -11,6 +11,8 @@ import dev.panamax.EngineOverloadedException;
 import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
 import dev.panamax.RequestHandle;
+import dev.panamax.TokenListener;
+import dev.panamax.TokenLogprob;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
@@ -21,6 +23,8 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -281,6 +285,7 @@ final class ApiHandler extends Handler.Abstract {
         boolean echo = !chat && Boolean.TRUE.equals(p.bool("echo"));
         List<String> stop = p.stop("stop", 16);
         SamplingParams base = sampling(p);
+        int logprobs = logprobs(p, chat);
         boolean seeded = p.has("seed");
 
         int ctx = engine.contextLength();
@@ -298,7 +303,7 @@ final class ApiHandler extends Handler.Abstract {
             }
             for (int i = 0; i < n; i++) {
                 SamplingParams s = seeded ? base.withSeed(base.seed() + i) : base.withSeed(ThreadLocalRandom.current().nextLong());
-                requests.add(new GenerationRequest(pr.tokens(), max, s, stop));
+                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, false, logprobs));
             }
         }
         for (Prompt pr : prompts) ex.promptTokens += pr.tokens().length;
@@ -321,11 +326,6 @@ final class ApiHandler extends Handler.Abstract {
         p.unsupportedUnless("function_call", n -> n.isTextual() && n.asText().equals("none"), "function calling is not implemented");
         p.unsupportedUnless("response_format", n -> n.isObject() && "text".equals(n.path("type").asText()),
                 "constrained output (json_object, json_schema) is not implemented yet");
-        p.unsupportedUnless("logprobs", n -> chat ? n.isBoolean() && !n.asBoolean() : false, "log probabilities are not reported by the engine");
-        p.unsupportedUnless("top_logprobs", n -> n.isIntegralNumber() && n.asLong() == 0, "log probabilities are not reported by the engine");
-        p.unsupportedUnless("presence_penalty", n -> n.isNumber() && n.asDouble() == 0, "the sampler has no presence penalty (use repeat_penalty)");
-        p.unsupportedUnless("frequency_penalty", n -> n.isNumber() && n.asDouble() == 0, "the sampler has no frequency penalty (use repeat_penalty)");
-        p.unsupportedUnless("logit_bias", n -> n.isObject() && n.isEmpty(), "the sampler has no logit bias");
         p.unsupportedUnless("audio", n -> false, "audio output is not implemented");
         p.unsupportedUnless("modalities", n -> n.isArray() && n.size() == 1 && "text".equals(n.get(0).asText()), "only text output is implemented");
         p.unsupportedUnless("prediction", n -> false, "predicted outputs are not implemented");
@@ -343,6 +343,8 @@ final class ApiHandler extends Handler.Abstract {
         Double rep = p.number("repeat_penalty", 1e-6, 100);
         Long repN = p.integer("repeat_last_n", 0, Integer.MAX_VALUE);
         Long seed = p.integer("seed", Long.MIN_VALUE, Long.MAX_VALUE);
+        Double freq = p.number("frequency_penalty", -2, 2);
+        Double pres = p.number("presence_penalty", -2, 2);
         float t = temp == null ? 0.8f : temp.floatValue();
         float tp = topP == null ? 0.95f : topP.floatValue();
         if (tp <= 0) { // top_p 0 keeps only the most likely token
@@ -350,7 +352,45 @@ final class ApiHandler extends Handler.Abstract {
             tp = 1;
         }
         return new SamplingParams(t, topK == null ? 40 : (int) (long) topK, tp, minP == null ? 0.05f : minP.floatValue(),
-                rep == null ? 1f : rep.floatValue(), repN == null ? 64 : (int) (long) repN, seed == null ? 0 : seed);
+                rep == null ? 1f : rep.floatValue(), repN == null ? 64 : (int) (long) repN, seed == null ? 0 : seed,
+                freq == null ? 0f : freq.floatValue(), pres == null ? 0f : pres.floatValue(), logitBias(p));
+    }
+
+    /** {@code logit_bias}: token ids (as JSON object keys) to a bias in [-100, 100]. */
+    private Map<Integer, Float> logitBias(Params p) {
+        JsonNode n = p.node("logit_bias");
+        Map<Integer, Float> out = new HashMap<>();
+        if (n == null) return out;
+        if (!n.isObject()) throw ApiException.invalid("logit_bias", "'logit_bias' must be an object of token ids to numbers, got " + Params.kind(n));
+        int vocab = tokenizer.vocabSize();
+        for (var it = n.fields(); it.hasNext(); ) {
+            var e = it.next();
+            int id;
+            try {
+                id = Integer.parseInt(e.getKey().trim());
+            } catch (NumberFormatException x) {
+                throw ApiException.invalid("logit_bias", "'logit_bias' keys must be token ids, got '" + e.getKey() + "'");
+            }
+            if (id < 0 || id >= vocab) throw ApiException.invalid("logit_bias", "'logit_bias' token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+            JsonNode v = e.getValue();
+            if (!v.isNumber()) throw ApiException.invalid("logit_bias", "'logit_bias' values must be numbers, got " + Params.kind(v) + " for token " + id);
+            double b = v.asDouble();
+            if (!(b >= -100 && b <= 100)) throw ApiException.invalid("logit_bias", "'logit_bias' values must be in [-100, 100], got " + v + " for token " + id);
+            out.put(id, (float) b);
+        }
+        return out;
+    }
+
+    /** -1 when no log-probabilities are asked for, else how many alternatives per token. */
+    private static int logprobs(Params p, boolean chat) {
+        if (chat) {
+            boolean on = Boolean.TRUE.equals(p.bool("logprobs"));
+            Long top = p.integer("top_logprobs", 0, GenerationRequest.MAX_TOP_LOGPROBS);
+            if (top != null && !on) throw ApiException.invalid("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+            return on ? (top == null ? 0 : (int) (long) top) : -1;
+        }
+        Long n = p.integer("logprobs", 0, GenerationRequest.MAX_TOP_LOGPROBS);
+        return n == null ? -1 : (int) (long) n;
     }
 
     private Prompt chatPrompt(Params p) {
@@ -435,7 +475,8 @@ final class ApiHandler extends Handler.Abstract {
 
     private sealed interface Event permits Piece, Done {}
 
-    private record Piece(int choice, String text) implements Event {}
+    /** Text and/or one token's log-probability (null when not asked for). */
+    private record Piece(int choice, String text, TokenLogprob logprob) implements Event {}
 
     private record Done(int choice, Generation generation, Throwable error) implements Event {}
 
@@ -454,8 +495,16 @@ final class ApiHandler extends Handler.Abstract {
         try {
             for (int i = 0; i < requests.size(); i++) {
                 int choice = i;
-                RequestHandle h = engine.submit(requests.get(i), (tok, text) -> {
-                    if (!text.isEmpty()) run.events.add(new Piece(choice, text));
+                RequestHandle h = engine.submit(requests.get(i), new TokenListener() {
+                    @Override
+                    public void onToken(int token, String text) {
+                        onToken(token, text, null);
+                    }
+
+                    @Override
+                    public void onToken(int token, String text, TokenLogprob lp) {
+                        if (!text.isEmpty() || lp != null) run.events.add(new Piece(choice, text, lp));
+                    }
                 });
                 run.handles.add(h);
                 inFlight.add(h);
@@ -539,7 +588,8 @@ final class ApiHandler extends Handler.Abstract {
             } else {
                 c.put("text", echo != null ? echo.get(i / n).text() + g.text() : g.text());
             }
-            c.putNull("logprobs");
+            if (g.logprobs().isEmpty()) c.putNull("logprobs");
+            else c.set("logprobs", logprobsJson(chat, g.logprobs(), 0));
             c.put("finish_reason", finishReason(g.stop()));
         }
         ex.completionTokens = completion;
@@ -568,11 +618,24 @@ final class ApiHandler extends Handler.Abstract {
         }
         long completion = 0;
         int cached = 0;
+        // log-probabilities of tokens whose text is not out yet (held back by UTF-8 or stop-string lookahead), per choice
+        List<List<TokenLogprob>> pendingLp = new ArrayList<>();
+        int[] textOffset = new int[total];
+        for (int i = 0; i < total; i++) pendingLp.add(new ArrayList<>());
         for (int left = total; left > 0; ) {
             Event e = take(run);
             if (e instanceof Piece pc) {
+                List<TokenLogprob> lps = pendingLp.get(pc.choice());
+                if (pc.logprob() != null) lps.add(pc.logprob());
+                if (pc.text().isEmpty()) continue;
                 Object delta = chat ? JSON.createObjectNode().put("content", pc.text()) : pc.text();
-                event(ex, chunk(chat, id, now, includeUsage, pc.choice(), delta, null));
+                ObjectNode o = chunk(chat, id, now, includeUsage, pc.choice(), delta, null);
+                if (!lps.isEmpty()) {
+                    ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[pc.choice()]));
+                    for (TokenLogprob lp : lps) textOffset[pc.choice()] += tokenizer.tokenText(lp.token()).length();
+                    lps.clear();
+                }
+                event(ex, o);
             } else if (e instanceof Done d) {
                 left--;
                 ApiException f = failure(d);
@@ -585,7 +648,10 @@ final class ApiHandler extends Handler.Abstract {
                 Generation g = d.generation();
                 completion += g.tokens().length;
                 if (d.choice() == 0) cached = g.cachedTokens();
-                event(ex, chunk(chat, id, now, includeUsage, d.choice(), chat ? JSON.createObjectNode() : "", finishReason(g.stop())));
+                ObjectNode o = chunk(chat, id, now, includeUsage, d.choice(), chat ? JSON.createObjectNode() : "", finishReason(g.stop()));
+                List<TokenLogprob> lps = pendingLp.get(d.choice());
+                if (!lps.isEmpty()) ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[d.choice()]));
+                event(ex, o);
             }
         }
         ex.completionTokens = completion;
@@ -597,6 +663,44 @@ final class ApiHandler extends Handler.Abstract {
             event(ex, last);
         }
         write(ex, "data: [DONE]\n\n", true);
+    }
+
+    /**
+     * OpenAI's logprobs object: for chat {@code {"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}};
+     * for completions the legacy {@code {tokens, token_logprobs, top_logprobs, text_offset}}. A token's string is its
+     * piece (U+FFFD where it holds part of a UTF-8 character; its bytes are exact).
+     */
+    private ObjectNode logprobsJson(boolean chat, List<TokenLogprob> lps, int offset) {
+        ObjectNode o = JSON.createObjectNode();
+        if (chat) {
+            ArrayNode content = o.putArray("content");
+            for (TokenLogprob lp : lps) {
+                ObjectNode t = tokenLogprob(content.addObject(), lp.token(), lp.logprob());
+                ArrayNode top = t.putArray("top_logprobs");
+                for (int i = 0; i < lp.topCount(); i++) tokenLogprob(top.addObject(), lp.topToken(i), lp.topLogprob(i));
+            }
+            o.putNull("refusal");
+            return o;
+        }
+        ArrayNode tokens = o.putArray("tokens"), values = o.putArray("token_logprobs"), tops = o.putArray("top_logprobs");
+        ArrayNode offsets = o.putArray("text_offset");
+        for (TokenLogprob lp : lps) {
+            String text = tokenizer.tokenText(lp.token());
+            tokens.add(text);
+            values.add(lp.logprob());
+            ObjectNode top = tops.addObject();
+            for (int i = 0; i < lp.topCount(); i++) top.put(tokenizer.tokenText(lp.topToken(i)), lp.topLogprob(i));
+            offsets.add(offset);
+            offset += text.length();
+        }
+        return o;
+    }
+
+    private ObjectNode tokenLogprob(ObjectNode t, int token, float logprob) {
+        t.put("token", tokenizer.tokenText(token)).put("logprob", logprob);
+        ArrayNode bytes = t.putArray("bytes");
+        for (byte b : tokenizer.tokenBytes(token)) bytes.add(b & 0xFF);
+        return t;
     }
 
     private ObjectNode chunk(boolean chat, String id, long now, boolean includeUsage, int index, Object delta, String finish) {

@@ -178,9 +178,13 @@ class HttpApiTest {
             "unknown role|{\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}|unknown role",
             "tools|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}|'tools' is not supported",
             "response_format|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_object\"}}|'response_format' is not supported",
-            "presence_penalty|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"presence_penalty\":0.5}|'presence_penalty' is not supported",
-            "frequency_penalty|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"frequency_penalty\":0.5}|'frequency_penalty' is not supported",
-            "logit_bias|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logit_bias\":{\"5\":10}}|'logit_bias' is not supported",
+            "presence_penalty out of range|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"presence_penalty\":2.5}|'presence_penalty' must be in [-2, 2]",
+            "frequency_penalty wrong type|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"frequency_penalty\":\"x\"}|'frequency_penalty' must be a number",
+            "logit_bias key not an id|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logit_bias\":{\"hello\":10}}|keys must be token ids",
+            "logit_bias id outside vocab|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logit_bias\":{\"300\":10}}|token id 300 is outside the vocabulary [0, 300)",
+            "logit_bias value out of range|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logit_bias\":{\"5\":101}}|values must be in [-100, 100]",
+            "top_logprobs too large|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logprobs\":true,\"top_logprobs\":21}|'top_logprobs' must be in [0, 20]",
+            "top_logprobs without logprobs|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"top_logprobs\":2}|needs 'logprobs': true",
             "image part|{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}|'image_url' are not supported",
             "empty stop|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[\"\"]}|must not be empty",
             "context overflow|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5000}|the context holds 2048",
@@ -194,11 +198,59 @@ class HttpApiTest {
             "token id out of range|{\"prompt\":[1,2,300]}|'prompt' must be in [0, 299]",
             "prompt wrong type|{\"prompt\":{\"a\":1}}|'prompt' must be a string",
             "suffix|{\"prompt\":\"a\",\"suffix\":\"b\"}|'suffix' is not supported",
-            "logprobs|{\"prompt\":\"a\",\"logprobs\":2}|'logprobs' is not supported",
+            "logprobs too large|{\"prompt\":\"a\",\"logprobs\":50}|'logprobs' must be in [0, 20]",
             "echo wrong type|{\"prompt\":\"a\",\"echo\":\"yes\"}|'echo' must be a boolean",
     })
     void completionBadRequests(String name, String body, String message) throws Exception {
         assertError(post(server, "/v1/completions", body), 400, message);
+    }
+
+    @Test
+    void logprobsInBothShapesStreamedAndWhole() throws Exception {
+        String body = "{\"messages\":[{\"role\":\"user\",\"content\":\"tell me\"}],\"max_tokens\":8,\"temperature\":0,"
+                + "\"logprobs\":true,\"top_logprobs\":3,\"logit_bias\":{\"7\":-100},\"frequency_penalty\":0.5,\"presence_penalty\":0.1}";
+        JsonNode whole = JSON.readTree(post(server, "/v1/chat/completions", body).body());
+        JsonNode choice = whole.get("choices").get(0);
+        JsonNode content = choice.get("logprobs").get("content");
+        assertEquals(whole.get("usage").get("completion_tokens").asInt(), content.size());
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (JsonNode t : content) {
+            assertTrue(t.get("logprob").asDouble() <= 0, t.toString());
+            assertEquals(3, t.get("top_logprobs").size(), t.toString());
+            for (JsonNode top : t.get("top_logprobs")) assertTrue(top.get("token").isTextual() && top.get("bytes").isArray());
+            for (JsonNode b : t.get("bytes")) bytes.write(b.asInt());
+        }
+        if (choice.get("finish_reason").asText().equals("length")) {
+            assertEquals(choice.get("message").get("content").asText(), bytes.toString(StandardCharsets.UTF_8), "token bytes make the text");
+        }
+        // streamed: the same tokens' logprobs, spread over the chunks
+        String streamed = post(server, "/v1/chat/completions", body.replace("\"max_tokens\":8", "\"max_tokens\":8,\"stream\":true")).body();
+        List<JsonNode> fromStream = new java.util.ArrayList<>();
+        for (String ev : streamed.split("\n\n")) {
+            if (!ev.startsWith("data: {")) continue;
+            JsonNode lp = JSON.readTree(ev.substring(6)).get("choices").get(0).get("logprobs");
+            if (lp != null && !lp.isNull()) lp.get("content").forEach(fromStream::add);
+        }
+        assertEquals(content.size(), fromStream.size(), streamed);
+        for (int i = 0; i < content.size(); i++) { // same tokens; values to rounding (the prompt now comes from the prefix cache)
+            assertEquals(content.get(i).get("bytes"), fromStream.get(i).get("bytes"));
+            assertEquals(content.get(i).get("logprob").asDouble(), fromStream.get(i).get("logprob").asDouble(), 1e-4);
+        }
+        // the legacy completions shape
+        JsonNode legacy = JSON.readTree(post(server, "/v1/completions", "{\"prompt\":\"once\",\"max_tokens\":5,\"temperature\":0,\"logprobs\":2}").body())
+                .get("choices").get(0).get("logprobs");
+        assertEquals(5, legacy.get("tokens").size(), legacy.toString());
+        assertEquals(5, legacy.get("token_logprobs").size());
+        assertEquals(0, legacy.get("text_offset").get(0).asInt());
+        for (JsonNode top : legacy.get("top_logprobs")) assertTrue(top.size() >= 1 && top.size() <= 2, legacy.toString());
+        // a banned token never appears, whatever the seed
+        for (int seed = 0; seed < 5; seed++) {
+            JsonNode r = JSON.readTree(post(server, "/v1/completions", "{\"prompt\":\"once\",\"max_tokens\":12,\"seed\":" + seed
+                    + ",\"temperature\":1.5,\"top_k\":0,\"min_p\":0,\"logprobs\":0,\"logit_bias\":{\"5\":-100,\"6\":-100}}").body());
+            for (JsonNode t : r.get("choices").get(0).get("logprobs").get("tokens")) {
+                assertFalse(t.asText().equals(model.tokenizer().tokenText(5)) || t.asText().equals(model.tokenizer().tokenText(6)), r.toString());
+            }
+        }
     }
 
     @Test

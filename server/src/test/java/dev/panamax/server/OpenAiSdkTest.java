@@ -163,6 +163,19 @@ class OpenAiSdkTest {
     }
 
     @Test
+    void logprobsAndPenalties() {
+        ChatCompletion c = client.chat().completions().create(chat("tell me", 6).temperature(0.0).logprobs(true).topLogprobs(2)
+                .presencePenalty(0.3).frequencyPenalty(0.3).logitBias(ChatCompletionCreateParams.LogitBias.builder()
+                        .putAdditionalProperty("9", com.openai.core.JsonValue.from(-100)).build()).build());
+        var content = c.choices().get(0).logprobs().orElseThrow().content().orElseThrow();
+        assertEquals(c.usage().orElseThrow().completionTokens(), content.size());
+        for (var t : content) {
+            assertEquals(2, t.topLogprobs().size());
+            assertTrue(t.logprob() <= 0 && t.topLogprobs().get(0).logprob() >= t.topLogprobs().get(1).logprob());
+        }
+    }
+
+    @Test
     void errorsSurfaceAsSdkExceptions() {
         BadRequestException unknownModel = assertThrows(BadRequestException.class, () -> client.chat().completions()
                 .create(ChatCompletionCreateParams.builder().model("gpt-4o").addUserMessage("hi").build()));
@@ -174,9 +187,9 @@ class OpenAiSdkTest {
         assertTrue(hot.getMessage().contains("'temperature' must be in [0, 2]"), hot.getMessage());
 
         BadRequestException logprobs = assertThrows(BadRequestException.class,
-                () -> client.chat().completions().create(chat("hi", 4).logprobs(true).build()));
-        assertTrue(logprobs.getMessage().contains("not supported"), logprobs.getMessage());
-        assertEquals("unsupported_parameter", logprobs.code().orElseThrow());
+                () -> client.chat().completions().create(chat("hi", 4).logprobs(true).topLogprobs(30).build()));
+        assertTrue(logprobs.getMessage().contains("'top_logprobs' must be in [0, 20]"), logprobs.getMessage());
+        assertEquals("top_logprobs", logprobs.param().orElseThrow());
 
         BadRequestException tooLong = assertThrows(BadRequestException.class,
                 () -> client.chat().completions().create(chat("hi", 100_000).build()));
