@@ -59,7 +59,7 @@ TOKENS = {
 }
 
 
-def hf_render(template, messages, bos, eos, add_generation_prompt=True):
+def hf_render(template, messages, bos, eos, add_generation_prompt=True, tools=None):
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
 
@@ -74,7 +74,8 @@ def hf_render(template, messages, bos, eos, add_generation_prompt=True):
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
     t = env.from_string(template)
-    return t.render(messages=messages, add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos)
+    extra = {"tools": tools} if tools else {}
+    return t.render(messages=messages, add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos, **extra)
 
 
 def supports_system(template, bos, eos):
@@ -171,7 +172,64 @@ def model_cases():
     return cases
 
 
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name"},
+                                                        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                       "required": ["city"]}}},
+    {"type": "function", "function": {
+        "name": "add", "description": "Adds two integers",
+        "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                       "required": ["a", "b"]}}},
+]
+TOOL_CONVERSATION = [
+    {"role": "system", "content": "You are a helpful assistant"},
+    {"role": "user", "content": "What is the weather in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call12345", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+    {"role": "tool", "content": "{\"temperature\": 21}", "tool_call_id": "call12345", "name": "get_weather"},
+]
+TOOL_TEMPLATES = [
+    "meta-llama-Llama-3.1-8B-Instruct.jinja",
+    "meta-llama-Llama-3.2-3B-Instruct.jinja",
+    "meta-llama-Llama-3.3-70B-Instruct.jinja",
+    "Qwen-Qwen2.5-7B-Instruct.jinja",
+    "Qwen-Qwen3-0.6B.jinja",
+    "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja",
+    "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja",
+    "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
+    "deepseek-ai-DeepSeek-V3.1.jinja",
+    "mistralai-Mistral-Nemo-Instruct-2407.jinja",
+]
+TOOL_OUT = os.path.join(os.path.dirname(OUT), "chat-templates-tools.json")
+
+
+def tool_cases():
+    """Conversations with tools, a call and its result, rendered as apply_chat_template(tools=...) does."""
+    cases = []
+    tokens = dict(TOKENS, NousResearch=("<|begin_of_text|>", "<|im_end|>"))
+    for f in TOOL_TEMPLATES:
+        template = open(os.path.join(SRC, "models", "templates", f), encoding="utf-8").read()
+        bos, eos = next(v for k, v in tokens.items() if f.startswith(k))
+        for agp, msgs in [(True, TOOL_CONVERSATION), (True, TOOL_CONVERSATION[:2])]:
+            ms = polyfill(template, msgs, bos, eos)
+            cases.append({
+                "name": f"{f} with tools ({len(msgs)} messages)",
+                "template": template, "bos_token": bos, "eos_token": eos,
+                "tools": TOOLS, "messages": msgs, "add_generation_prompt": agp,
+                "expected": hf_render(template, ms, bos, eos, agp, TOOLS),
+                "source": "jinja2 " + jinja2.__version__ + " as transformers' apply_chat_template(tools=...)",
+            })
+    return cases
+
+
 def main():
+    tc = tool_cases()
+    with open(TOOL_OUT, "w", encoding="utf-8") as f:
+        json.dump(tc, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"{len(tc)} tool cases -> {os.path.normpath(TOOL_OUT)}")
     cases = llama_cpp_cases()
     bad = 0
     for c in cases:

@@ -80,6 +80,7 @@ public final class ChatTemplate {
     private final Jinjava jinjava;
     private final boolean supportsSystemRole;
     private final String prepared;
+    private final ToolCallFormat toolCallFormat;
 
     private ChatTemplate(String source, String bosToken, String eosToken, Clock clock) {
         this.source = source;
@@ -87,6 +88,7 @@ public final class ChatTemplate {
         this.eosToken = eosToken;
         this.clock = clock;
         this.prepared = JinjaCompat.rewrite(jinjaSource(source));
+        this.toolCallFormat = ToolCallFormat.detect(source);
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonMethods());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_WRITE);
@@ -112,6 +114,9 @@ public final class ChatTemplate {
             throw new AssertionError(e);
         }
         jinjava.registerFilter(new ToJson());
+        jinjava.registerFilter(new Items());
+        jinjava.registerFilter(new Trim());
+        jinjava.getGlobalContext().registerExpTest(new IsIterable());
         this.supportsSystemRole = probeSystemRole();
     }
 
@@ -188,28 +193,85 @@ public final class ChatTemplate {
      * @throws ChatTemplateException when the template raises (e.g. roles that do not alternate) or fails to render
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        return render(messages, List.of(), addGenerationPrompt);
+    }
+
+    /**
+     * As {@link #render(List, boolean)}, with the functions the model may call: each an OpenAI tool object ({@code
+     * {"type": "function", "function": {"name", "description", "parameters"}}}, as parsed JSON: maps, lists, strings,
+     * numbers), given to the template as {@code tools}, as transformers' {@code apply_chat_template(tools=...)} does.
+     * Assistant turns carry their {@code tool_calls} ({@code {"id", "type": "function", "function": {"name",
+     * "arguments"}}}, arguments as a mapping when they are a JSON object: what the templates print with tojson), tool
+     * turns their {@code tool_call_id} and {@code name}. A template that renders no tools ({@link ToolCallFormat#GENERIC})
+     * gets them in the system message instead.
+     */
+    public String render(List<ChatMessage> messages, List<Object> tools, boolean addGenerationPrompt) {
         List<ChatMessage> msgs = messages;
+        if (!tools.isEmpty() && !toolCallFormat().templateRendersTools()) {
+            String instruction = ToolCallFormat.genericInstruction(toJson(tools, 2, false), true);
+            msgs = new ArrayList<>(msgs);
+            if (!msgs.isEmpty() && msgs.get(0).role().equals("system")) {
+                msgs.set(0, msgs.get(0).withContent(msgs.get(0).content() + "\n\n" + instruction));
+            } else {
+                msgs.add(0, ChatMessage.system(instruction));
+            }
+            tools = List.of();
+        }
         if (!supportsSystemRole && !msgs.isEmpty() && msgs.get(0).role().equals("system")) {
             // llama.cpp (common/chat.cpp, system_message_not_supported): merge into the next message, else drop
             List<ChatMessage> m = new ArrayList<>(msgs.subList(1, msgs.size()));
             if (!m.isEmpty()) {
                 ChatMessage next = m.get(0);
-                m.set(0, new ChatMessage(next.role(), msgs.get(0).content() + "\n" + next.content()));
+                m.set(0, next.withContent(msgs.get(0).content() + "\n" + next.content()));
             }
             msgs = m;
         }
-        return renderRaw(msgs, addGenerationPrompt);
+        return renderRaw(msgs, tools, addGenerationPrompt);
     }
 
-    private String renderRaw(List<ChatMessage> messages, boolean addGenerationPrompt) {
-        List<Map<String, Object>> ms = new ArrayList<>(messages.size());
-        for (ChatMessage m : messages) {
-            Map<String, Object> o = new LinkedHashMap<>();
-            o.put("role", m.role());
-            o.put("content", m.content());
-            ms.add(o);
+    /** How this template's model writes tool calls. */
+    public ToolCallFormat toolCallFormat() {
+        return toolCallFormat;
+    }
+
+    private static Map<String, Object> messageMap(ChatMessage m) {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("role", m.role());
+        o.put("content", m.content());
+        if (!m.toolCalls().isEmpty()) {
+            List<Object> calls = new ArrayList<>();
+            for (ToolCall c : m.toolCalls()) {
+                Map<String, Object> fn = new LinkedHashMap<>();
+                fn.put("name", c.name());
+                fn.put("arguments", argumentsValue(c.arguments()));
+                Map<String, Object> call = new LinkedHashMap<>();
+                call.put("id", c.id());
+                call.put("type", "function");
+                call.put("function", fn);
+                calls.add(call);
+            }
+            o.put("tool_calls", calls);
         }
+        if (m.toolCallId() != null) o.put("tool_call_id", m.toolCallId());
+        if (m.name() != null) o.put("name", m.name());
+        return o;
+    }
+
+    /** A call's arguments as the templates expect them: the parsed object when they are a JSON object, else the text. */
+    private static Object argumentsValue(String args) {
+        try {
+            Object v = JSON.readValue(args, Object.class);
+            return v instanceof Map ? v : args;
+        } catch (IOException e) {
+            return args;
+        }
+    }
+
+    private String renderRaw(List<ChatMessage> messages, List<Object> tools, boolean addGenerationPrompt) {
+        List<Map<String, Object>> ms = new ArrayList<>(messages.size());
+        for (ChatMessage m : messages) ms.add(messageMap(m));
         Map<String, Object> vars = new HashMap<>();
+        if (!tools.isEmpty()) vars.put("tools", tools);
         vars.put("messages", ms);
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
@@ -255,7 +317,7 @@ public final class ChatTemplate {
     private boolean probeSystemRole() {
         String needle = "System message 8c1f";
         try {
-            return renderRaw(List.of(ChatMessage.system(needle), ChatMessage.user("User message")), true).contains(needle);
+            return renderRaw(List.of(ChatMessage.system(needle), ChatMessage.user("User message")), List.of(), true).contains(needle);
         } catch (ChatTemplateException e) {
             return false;
         }
@@ -297,7 +359,58 @@ public final class ChatTemplate {
             Object indentArg = kwargs.containsKey("indent") ? kwargs.get("indent") : args.length > 0 ? args[0] : null;
             boolean sortKeys = Boolean.TRUE.equals(kwargs.get("sort_keys"));
             Integer indent = indentArg == null ? null : ((Number) (indentArg instanceof String s ? Integer.valueOf(s) : indentArg)).intValue();
-            return new SafeString(toJson(var instanceof SafeString s ? s.getValue() : var, indent, sortKeys));
+            // a plain string (autoescape is off): templates slice it, e.g. Mistral's out[:-1]
+            return toJson(var instanceof SafeString s ? s.getValue() : var, indent, sortKeys);
+        }
+    }
+
+    /** jinja2's {@code items} filter: a mapping's (key, value) pairs, for {@code for k, v in d|items}. */
+    static final class Items implements Filter {
+        @Override
+        public String getName() {
+            return "items";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            if (!(var instanceof Map<?, ?> m)) return List.of();
+            List<Map.Entry<Object, Object>> out = new ArrayList<>(m.size());
+            for (Map.Entry<?, ?> e : m.entrySet()) out.add(new java.util.AbstractMap.SimpleImmutableEntry<>(e.getKey(), e.getValue()));
+            return out;
+        }
+    }
+
+    /** jinja2's {@code trim}: an undefined value trims to "" (Hermes 2 Pro prints an absent description this way). */
+    static final class Trim implements Filter {
+        @Override
+        public String getName() {
+            return "trim";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            if (var == null) return "";
+            String s = var.toString();
+            if (args.length == 0 || args[0] == null) return s.strip();
+            String chars = args[0];
+            int a = 0, b = s.length();
+            while (a < b && chars.indexOf(s.charAt(a)) >= 0) a++;
+            while (b > a && chars.indexOf(s.charAt(b - 1)) >= 0) b--;
+            return s.substring(a, b);
+        }
+    }
+
+    /** jinja2's {@code is iterable}: strings are iterable too (Llama 3.1 prints a tool result with tojson because of it). */
+    static final class IsIterable implements com.hubspot.jinjava.lib.exptest.ExpTest {
+        @Override
+        public String getName() {
+            return "iterable";
+        }
+
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            return var instanceof CharSequence || var instanceof Iterable || var instanceof Map || var != null && var.getClass().isArray()
+                    || var instanceof java.util.Iterator;
         }
     }
 

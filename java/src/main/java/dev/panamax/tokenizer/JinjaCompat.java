@@ -12,6 +12,8 @@ import java.util.regex.Pattern;
  *   <li>keyword arguments with operators, {@code namespace(i=messages|length - 1)}: Jinjava ends the argument at the
  *       filter; every keyword value is wrapped, {@code i=(messages|length - 1)}.</li>
  *   <li>{@code messages[::-1]} (a slice with a step, which Jinjava does not parse) becomes {@code messages|reverse}.</li>
+ *   <li>{@code loop.previtem} / {@code loop.nextitem}, which Jinjava's loop lacks, become an index into the loop's
+ *       sequence when the enclosing loop is a plain {@code for x in name} (Hermes' tool-response grouping).</li>
  * </ul>
  * Only the insides of {@code {{ }}} and {@code {% %}} are touched.
  */
@@ -24,13 +26,28 @@ final class JinjaCompat {
 
     private static final Pattern REVERSED = Pattern.compile("\\[\\s*:\\s*:\\s*-1\\s*]");
 
+    private static final Pattern FOR = Pattern.compile("\\{%[-+]?\\s*for\\s+\\w+\\s+in\\s+([A-Za-z_][\\w.]*)\\s*[-+]?%}");
+    private static final Pattern ANY_FOR = Pattern.compile("\\{%[-+]?\\s*for\\b");
+    private static final Pattern END_FOR = Pattern.compile("\\{%[-+]?\\s*endfor\\b");
+
     static String rewrite(String src) {
         Matcher m = TAG.matcher(src);
         StringBuilder out = new StringBuilder(src.length() + 64);
+        java.util.ArrayDeque<String> loops = new java.util.ArrayDeque<>(); // sequence of each enclosing loop ("" if not plain)
         int last = 0;
         while (m.find()) {
             out.append(src, last, m.start());
-            out.append(rewriteTag(m.group()));
+            String tag = m.group();
+            Matcher f = FOR.matcher(tag);
+            if (f.matches()) loops.push(f.group(1));
+            else if (ANY_FOR.matcher(tag).lookingAt()) loops.push("");
+            else if (END_FOR.matcher(tag).lookingAt() && !loops.isEmpty()) loops.pop();
+            String seq = loops.isEmpty() ? "" : loops.peek();
+            if (!seq.isEmpty()) {
+                tag = tag.replace("loop.previtem", "(" + seq + "[loop.index0 - 1] if not loop.first else none)")
+                        .replace("loop.nextitem", "(" + seq + "[loop.index] if not loop.last else none)");
+            }
+            out.append(rewriteTag(tag));
             last = m.end();
         }
         out.append(src, last, src.length());
