@@ -12,19 +12,21 @@ import java.util.Objects;
  * end-of-generation token does not end the request (llama-server's ignore_eos; benchmarks). {@code logprobs}: -1 for
  * none, else every generated token's {@link TokenLogprob} with that many most likely alternatives (0 to {@link
  * #MAX_TOP_LOGPROBS}), in {@link Generation#logprobs()} and to {@link TokenListener#onToken(int, String, TokenLogprob)}.
+ * {@code preservedTokens}: control tokens whose text goes into the output instead of vanishing (llama.cpp's preserved
+ * tokens: the markers of a tool-call format, e.g. Mistral's {@code [TOOL_CALLS]}).
  */
 public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop,
-                                boolean ignoreEos, int logprobs) {
+                                boolean ignoreEos, int logprobs, int[] preservedTokens) {
 
     /** The most alternatives a request may ask for per token (OpenAI's limit). */
     public static final int MAX_TOP_LOGPROBS = 20;
 
     public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop) {
-        this(promptTokens, maxTokens, sampling, stop, false, -1);
+        this(promptTokens, maxTokens, sampling, stop, false, -1, null);
     }
 
     public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop, boolean ignoreEos) {
-        this(promptTokens, maxTokens, sampling, stop, ignoreEos, -1);
+        this(promptTokens, maxTokens, sampling, stop, ignoreEos, -1, null);
     }
 
     public GenerationRequest {
@@ -38,6 +40,7 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
             throw new IllegalArgumentException("logprobs must be -1 (off) or in [0, " + MAX_TOP_LOGPROBS + "], got " + logprobs);
         }
         promptTokens = promptTokens.clone();
+        preservedTokens = preservedTokens == null ? new int[0] : preservedTokens.clone();
     }
 
     public static GenerationRequest of(int[] promptTokens, int maxTokens, SamplingParams sampling) {
@@ -45,16 +48,26 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
     }
 
     public GenerationRequest withStop(List<String> stop) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, preservedTokens);
     }
 
     public GenerationRequest withIgnoreEos(boolean on) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, on, logprobs);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, on, logprobs, preservedTokens);
     }
 
     /** Reports every generated token's log-probability and its {@code top} most likely alternatives (-1: off). */
     public GenerationRequest withLogprobs(int top) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, top);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, top, preservedTokens);
+    }
+
+    /** Control tokens whose text is kept in the output. */
+    public GenerationRequest withPreservedTokens(int... ids) {
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, ids);
+    }
+
+    @Override
+    public int[] preservedTokens() {
+        return preservedTokens.clone();
     }
 
     @Override

@@ -61,7 +61,7 @@ public final class Sequence {
         this.sampler = new Sampler(request.sampling(), vocab);
         if (request.logprobs() >= 0) sampler.enableLogprobs(request.logprobs());
         this.logprobs = request.logprobs() >= 0 ? new ArrayList<>() : null;
-        this.decoder = new TokenStreamDecoder(tokenizer);
+        this.decoder = new TokenStreamDecoder(tokenizer, request.preservedTokens());
         this.stop = new StopMatcher(request.stop());
         this.tokens = Arrays.copyOf(prompt, promptLength + Math.min(maxTokens, 256) + 1);
         this.length = promptLength;

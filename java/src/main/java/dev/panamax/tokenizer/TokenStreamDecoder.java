@@ -14,13 +14,26 @@ public final class TokenStreamDecoder {
     private final Tokenizer tokenizer;
     private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
 
+    private final int[] preserved; // sorted ids whose vocabulary text is output (control tokens that must show)
+
     public TokenStreamDecoder(Tokenizer tokenizer) {
+        this(tokenizer, new int[0]);
+    }
+
+    /** A decoder that writes these tokens as their vocabulary text (llama.cpp's preserved tokens), not as nothing. */
+    public TokenStreamDecoder(Tokenizer tokenizer, int[] preservedTokens) {
         this.tokenizer = java.util.Objects.requireNonNull(tokenizer, "tokenizer");
+        this.preserved = preservedTokens.clone();
+        java.util.Arrays.sort(preserved);
     }
 
     /** Adds a token; returns the text that is now complete (possibly empty). */
     public String push(int id) {
-        pending.writeBytes(tokenizer.tokenBytes(id));
+        if (preserved.length > 0 && java.util.Arrays.binarySearch(preserved, id) >= 0) {
+            pending.writeBytes(tokenizer.tokenString(id).getBytes(StandardCharsets.UTF_8));
+        } else {
+            pending.writeBytes(tokenizer.tokenBytes(id));
+        }
         byte[] b = pending.toByteArray();
         int complete = completePrefix(b);
         pending.reset();

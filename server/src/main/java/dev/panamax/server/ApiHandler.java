@@ -16,6 +16,8 @@ import dev.panamax.TokenLogprob;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
+import dev.panamax.tokenizer.ToolCall;
+import dev.panamax.tokenizer.ToolCallFormat;
 import dev.panamax.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.InputStream;
@@ -264,7 +266,8 @@ final class ApiHandler extends Handler.Abstract {
                     "the model '" + model + "' does not exist: this server serves '" + config.modelId() + "'");
         }
         refuseUnsupported(p, chat);
-        List<Prompt> prompts = chat ? List.of(chatPrompt(p)) : completionPrompts(p);
+        ToolRequest tools = chat ? ToolRequest.of(p, template()) : null;
+        List<Prompt> prompts = chat ? List.of(chatPrompt(p, tools)) : completionPrompts(p);
         int n = p.has("n") ? (int) (long) p.integer("n", 1, config.maxChoices()) : 1;
         if ((long) n * prompts.size() > config.maxChoices()) {
             throw ApiException.invalid("n", prompts.size() + " prompts × n=" + n + " exceeds the limit of " + config.maxChoices() + " choices");
@@ -303,7 +306,8 @@ final class ApiHandler extends Handler.Abstract {
             }
             for (int i = 0; i < n; i++) {
                 SamplingParams s = seeded ? base.withSeed(base.seed() + i) : base.withSeed(ThreadLocalRandom.current().nextLong());
-                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, false, logprobs));
+                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, false, logprobs,
+                        tools == null ? null : tools.preservedTokens(tokenizer)));
             }
         }
         for (Prompt pr : prompts) ex.promptTokens += pr.tokens().length;
@@ -312,16 +316,18 @@ final class ApiHandler extends Handler.Abstract {
         try {
             String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
             long now = System.currentTimeMillis() / 1000;
-            if (stream) stream(ex, run, chat, id, now, includeUsage, echo ? prompts : null, n);
-            else whole(ex, run, chat, id, now, echo ? prompts : null, n);
+            if (stream) stream(ex, run, chat, id, now, includeUsage, echo ? prompts : null, n, tools);
+            else whole(ex, run, chat, id, now, echo ? prompts : null, n, tools);
         } finally {
             run.cancel(); // no-op for finished requests; a client gone or an error stops the rest
         }
     }
 
     private void refuseUnsupported(Params p, boolean chat) {
-        p.unsupportedUnless("tools", n -> n.isArray() && n.isEmpty(), "tool calling is not implemented yet");
-        p.unsupportedUnless("tool_choice", n -> n.isTextual() && n.asText().equals("none"), "tool calling is not implemented yet");
+        if (!chat) {
+            p.unsupportedUnless("tools", n -> n.isArray() && n.isEmpty(), "tools are for /v1/chat/completions");
+            p.unsupportedUnless("tool_choice", n -> n.isTextual() && n.asText().equals("none"), "tools are for /v1/chat/completions");
+        }
         p.unsupportedUnless("functions", n -> n.isArray() && n.isEmpty(), "function calling is not implemented");
         p.unsupportedUnless("function_call", n -> n.isTextual() && n.asText().equals("none"), "function calling is not implemented");
         p.unsupportedUnless("response_format", n -> n.isObject() && "text".equals(n.path("type").asText()),
@@ -393,7 +399,16 @@ final class ApiHandler extends Handler.Abstract {
         return n == null ? -1 : (int) (long) n;
     }
 
-    private Prompt chatPrompt(Params p) {
+    private ChatTemplate template() {
+        try {
+            return engine.model().chatTemplate();
+        } catch (RuntimeException | dev.panamax.gguf.GgufFormatException e) {
+            throw new ApiException(400, "invalid_request_error", "template_error", "messages",
+                    "the model's chat template cannot be used: " + e.getMessage());
+        }
+    }
+
+    private Prompt chatPrompt(Params p, ToolRequest tools) {
         JsonNode msgs = p.required("messages");
         if (!msgs.isArray() || msgs.isEmpty()) throw ApiException.invalid("messages", "'messages' must be a non-empty list");
         List<ChatMessage> list = new ArrayList<>();
@@ -408,24 +423,48 @@ final class ApiHandler extends Handler.Abstract {
                 case "user", "assistant", "tool" -> r.asText();
                 default -> throw ApiException.invalid(at + ".role", "unknown role '" + r.asText() + "' (system, developer, user, assistant, tool)");
             };
-            JsonNode tc = m.get("tool_calls");
-            if (tc != null && !tc.isNull() && !(tc.isArray() && tc.isEmpty())) {
-                throw ApiException.unsupported(at + ".tool_calls", "tool calls in messages are not supported by this server: tool calling is not implemented yet");
+            List<ToolCall> calls = toolCalls(m.get("tool_calls"), at + ".tool_calls", role);
+            String callId = null;
+            if (role.equals("tool") && m.hasNonNull("tool_call_id")) {
+                if (!m.get("tool_call_id").isTextual()) throw ApiException.invalid(at + ".tool_call_id", at + ".tool_call_id must be a string");
+                callId = m.get("tool_call_id").asText();
             }
-            list.add(new ChatMessage(role, content(m.get("content"), at + ".content", role)));
+            String name = m.hasNonNull("name") && m.get("name").isTextual() ? m.get("name").asText() : null;
+            JsonNode c = m.get("content");
+            String text = (c == null || c.isNull()) && !calls.isEmpty() ? "" : content(c, at + ".content", role);
+            list.add(new ChatMessage(role, text, calls, callId, name));
         }
-        ChatTemplate template;
+        ChatTemplate template = template();
         String rendered;
         try {
-            template = engine.model().chatTemplate();
-            rendered = template.render(list, true);
-        } catch (ApiException e) {
-            throw e;
-        } catch (RuntimeException | dev.panamax.gguf.GgufFormatException e) {
+            rendered = template.render(list, tools == null ? List.of() : tools.tools, true);
+        } catch (RuntimeException e) {
             throw new ApiException(400, "invalid_request_error", "template_error", "messages",
                     "the model's chat template refused these messages: " + e.getMessage());
         }
+        if (tools != null) rendered += tools.prefix; // a required call: the reply starts inside it
         return new Prompt(template.tokenize(rendered, tokenizer), rendered);
+    }
+
+    /** An assistant message's {@code tool_calls}: [{"id", "type": "function", "function": {"name", "arguments"}}]. */
+    private static List<ToolCall> toolCalls(JsonNode tc, String at, String role) {
+        if (tc == null || tc.isNull()) return List.of();
+        if (!tc.isArray()) throw ApiException.invalid(at, at + " must be a list");
+        if (!tc.isEmpty() && !role.equals("assistant")) throw ApiException.invalid(at, "only assistant messages carry tool calls");
+        List<ToolCall> out = new ArrayList<>();
+        for (int i = 0; i < tc.size(); i++) {
+            JsonNode c = tc.get(i);
+            String ci = at + "[" + i + "]";
+            JsonNode fn = c.path("function");
+            if (!c.isObject() || !fn.isObject() || !fn.path("name").isTextual()) {
+                throw ApiException.invalid(ci, ci + " must be {\"id\", \"type\": \"function\", \"function\": {\"name\", \"arguments\"}}");
+            }
+            JsonNode args = fn.get("arguments");
+            String a = args == null || args.isNull() ? "{}" : args.isTextual() ? args.asText() : args.toString();
+            String id = c.path("id").isTextual() ? c.get("id").asText() : "call_" + i;
+            out.add(new ToolCall(id, fn.get("name").asText(), a));
+        }
+        return out;
     }
 
     private static String content(JsonNode c, String at, String role) {
@@ -563,7 +602,8 @@ final class ApiHandler extends Handler.Abstract {
         }
     }
 
-    private void whole(Exchange ex, Run run, boolean chat, String id, long now, List<Prompt> echo, int n) throws ClientGoneException {
+    private void whole(Exchange ex, Run run, boolean chat, String id, long now, List<Prompt> echo, int n, ToolRequest tools)
+            throws ClientGoneException {
         // a client that goes away while we wait cancels the generation
         ex.request.addFailureListener(t -> run.cancel());
         int total = run.handles.size();
@@ -583,14 +623,25 @@ final class ApiHandler extends Handler.Abstract {
             Generation g = done[i];
             completion += g.tokens().length;
             ObjectNode c = choices.addObject().put("index", i);
-            if (chat) {
+            String finish = finishReason(g.stop());
+            if (chat && tools != null) {
+                ToolCallFormat.Parsed parsed = tools.parse(g.text());
+                ObjectNode msg = c.putObject("message").put("role", "assistant");
+                if (parsed.calls().isEmpty() || !parsed.content().isEmpty()) msg.put("content", parsed.content());
+                else msg.putNull("content");
+                msg.putNull("refusal");
+                if (!parsed.calls().isEmpty()) {
+                    ToolRequest.writeCalls(msg.putArray("tool_calls"), parsed.calls(), false);
+                    finish = "tool_calls";
+                }
+            } else if (chat) {
                 c.putObject("message").put("role", "assistant").put("content", g.text()).putNull("refusal");
             } else {
                 c.put("text", echo != null ? echo.get(i / n).text() + g.text() : g.text());
             }
             if (g.logprobs().isEmpty()) c.putNull("logprobs");
             else c.set("logprobs", logprobsJson(chat, g.logprobs(), 0));
-            c.put("finish_reason", finishReason(g.stop()));
+            c.put("finish_reason", finish);
         }
         ex.completionTokens = completion;
         out.set("usage", usage(ex.promptTokens, completion, done[0].cachedTokens()));
@@ -604,8 +655,8 @@ final class ApiHandler extends Handler.Abstract {
         return u;
     }
 
-    private void stream(Exchange ex, Run run, boolean chat, String id, long now, boolean includeUsage, List<Prompt> echo, int n)
-            throws ClientGoneException {
+    private void stream(Exchange ex, Run run, boolean chat, String id, long now, boolean includeUsage, List<Prompt> echo, int n,
+                        ToolRequest tools) throws ClientGoneException {
         int total = run.handles.size();
         ex.response.setStatus(200);
         ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream; charset=utf-8");
@@ -622,13 +673,24 @@ final class ApiHandler extends Handler.Abstract {
         List<List<TokenLogprob>> pendingLp = new ArrayList<>();
         int[] textOffset = new int[total];
         for (int i = 0; i < total; i++) pendingLp.add(new ArrayList<>());
+        // with tools: each choice's reply so far and how much of it went out as content (a call is sent when complete)
+        StringBuilder[] reply = new StringBuilder[total];
+        int[] sent = new int[total];
+        for (int i = 0; i < total; i++) reply[i] = new StringBuilder();
         for (int left = total; left > 0; ) {
             Event e = take(run);
             if (e instanceof Piece pc) {
                 List<TokenLogprob> lps = pendingLp.get(pc.choice());
                 if (pc.logprob() != null) lps.add(pc.logprob());
-                if (pc.text().isEmpty()) continue;
-                Object delta = chat ? JSON.createObjectNode().put("content", pc.text()) : pc.text();
+                String text = pc.text();
+                if (tools != null) {
+                    StringBuilder r = reply[pc.choice()].append(text);
+                    int end = Math.max(sent[pc.choice()], tools.contentEnd(r.toString()));
+                    text = r.substring(sent[pc.choice()], end);
+                    sent[pc.choice()] = end;
+                }
+                if (text.isEmpty()) continue;
+                Object delta = chat ? JSON.createObjectNode().put("content", text) : text;
                 ObjectNode o = chunk(chat, id, now, includeUsage, pc.choice(), delta, null);
                 if (!lps.isEmpty()) {
                     ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[pc.choice()]));
@@ -648,7 +710,24 @@ final class ApiHandler extends Handler.Abstract {
                 Generation g = d.generation();
                 completion += g.tokens().length;
                 if (d.choice() == 0) cached = g.cachedTokens();
-                ObjectNode o = chunk(chat, id, now, includeUsage, d.choice(), chat ? JSON.createObjectNode() : "", finishReason(g.stop()));
+                String finish = finishReason(g.stop());
+                if (tools != null) { // the rest of the content, then the calls, each in one delta
+                    ToolCallFormat.Parsed parsed = tools.parse(reply[d.choice()].toString());
+                    String out = reply[d.choice()].substring(0, sent[d.choice()]);
+                    String rest = parsed.content().startsWith(out) ? parsed.content().substring(out.length()) : "";
+                    if (!rest.isEmpty()) event(ex, chunk(chat, id, now, includeUsage, d.choice(), JSON.createObjectNode().put("content", rest), null));
+                    if (!parsed.calls().isEmpty()) {
+                        for (int k = 0; k < parsed.calls().size(); k++) {
+                            ObjectNode delta = JSON.createObjectNode();
+                            ArrayNode one = JSON.createArrayNode();
+                            ToolRequest.writeCalls(one, parsed.calls(), true);
+                            delta.putArray("tool_calls").add(one.get(k));
+                            event(ex, chunk(chat, id, now, includeUsage, d.choice(), delta, null));
+                        }
+                        finish = "tool_calls";
+                    }
+                }
+                ObjectNode o = chunk(chat, id, now, includeUsage, d.choice(), chat ? JSON.createObjectNode() : "", finish);
                 List<TokenLogprob> lps = pendingLp.get(d.choice());
                 if (!lps.isEmpty()) ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[d.choice()]));
                 event(ex, o);

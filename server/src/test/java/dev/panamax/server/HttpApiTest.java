@@ -176,7 +176,15 @@ class HttpApiTest {
             "top_p above 1|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"top_p\":1.5}|'top_p' must be in [0, 1]",
             "n too large|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":1000}|'n' must be in [1, 16]",
             "unknown role|{\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}|unknown role",
-            "tools|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}|'tools' is not supported",
+            "tools not a list|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":{}}|'tools' must be a list",
+            "tool without a name|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{}}]}|tools[0].function.name must be",
+            "tool of another type|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"retrieval\"}]}|tools[0] must be",
+            "two tools one name|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}},{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}|two tools are named 'f'",
+            "tool_choice unknown function|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}|names 'g', which is not among the tools",
+            "tool_choice without tools|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"required\"}|'tool_choice' needs 'tools'",
+            "tool_choice bad value|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"always\"}|'tool_choice' must be none, auto, required",
+            "tool_calls not a list|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"tool_calls\":{}}]}|messages[1].tool_calls must be a list",
+            "tool call without function|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"x\"}]}]}|messages[1].tool_calls[0] must be",
             "response_format|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_object\"}}|'response_format' is not supported",
             "presence_penalty out of range|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"presence_penalty\":2.5}|'presence_penalty' must be in [-2, 2]",
             "frequency_penalty wrong type|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"frequency_penalty\":\"x\"}|'frequency_penalty' must be a number",
@@ -251,6 +259,27 @@ class HttpApiTest {
                 assertFalse(t.asText().equals(model.tokenizer().tokenText(5)) || t.asText().equals(model.tokenizer().tokenText(6)), r.toString());
             }
         }
+    }
+
+    @Test
+    void toolsReachThePromptAndACallWithItsResultRenders() throws Exception {
+        String tools = "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather in a city\","
+                + "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}]";
+        String user = "{\"role\":\"user\",\"content\":\"Weather in Paris?\"}";
+        JsonNode plain = JSON.readTree(post(server, "/v1/chat/completions", "{\"messages\":[" + user + "],\"max_tokens\":2}").body());
+        JsonNode with = JSON.readTree(post(server, "/v1/chat/completions", "{\"messages\":[" + user + "],\"max_tokens\":2,\"tools\":" + tools + "}").body());
+        int extra = with.get("usage").get("prompt_tokens").asInt() - plain.get("usage").get("prompt_tokens").asInt();
+        assertTrue(extra > 40, "the tool list is in the prompt: +" + extra + " tokens");
+        JsonNode none = JSON.readTree(post(server, "/v1/chat/completions", "{\"messages\":[" + user + "],\"max_tokens\":2,\"tools\":" + tools
+                + ",\"tool_choice\":\"none\"}").body());
+        assertEquals(plain.get("usage").get("prompt_tokens"), none.get("usage").get("prompt_tokens"), "tool_choice none: no tools in the prompt");
+        // the round trip's second request: the assistant's call and the tool's result
+        String history = "{\"messages\":[" + user + ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+                + "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+                + "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"21 C, sunny\"}],\"max_tokens\":3,\"tools\":" + tools + "}";
+        HttpResponse<String> r = post(server, "/v1/chat/completions", history);
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(JSON.readTree(r.body()).get("usage").get("prompt_tokens").asInt() > with.get("usage").get("prompt_tokens").asInt());
     }
 
     @Test
