@@ -60,6 +60,7 @@ final class ApiHandler extends Handler.Abstract {
     private final Tokenizer tokenizer;
     private final byte[] apiKey;
     private final long created = System.currentTimeMillis() / 1000;
+    final DisconnectWatcher watcher;
     final Set<RequestHandle> inFlight = ConcurrentHashMap.newKeySet();
     final AtomicInteger active = new AtomicInteger();
     volatile boolean closing;
@@ -71,6 +72,11 @@ final class ApiHandler extends Handler.Abstract {
         this.metrics = metrics;
         this.tokenizer = engine.model().tokenizer();
         this.apiKey = config.apiKey() == null ? null : config.apiKey().getBytes(StandardCharsets.UTF_8);
+        try {
+            this.watcher = new DisconnectWatcher();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot open a selector", e);
+        }
     }
 
     /** One HTTP exchange: what the access log line and the metrics report. */
@@ -289,6 +295,7 @@ final class ApiHandler extends Handler.Abstract {
         List<String> stop = p.stop("stop", 16);
         SamplingParams base = sampling(p);
         int logprobs = logprobs(p, chat);
+        boolean ignoreEos = Boolean.TRUE.equals(p.bool("ignore_eos")); // llama-server's: benchmarks want fixed lengths
         boolean seeded = p.has("seed");
 
         int ctx = engine.contextLength();
@@ -306,21 +313,32 @@ final class ApiHandler extends Handler.Abstract {
             }
             for (int i = 0; i < n; i++) {
                 SamplingParams s = seeded ? base.withSeed(base.seed() + i) : base.withSeed(ThreadLocalRandom.current().nextLong());
-                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, false, logprobs,
+                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, ignoreEos, logprobs,
                         tools == null ? null : tools.preservedTokens(tokenizer)));
             }
         }
         for (Prompt pr : prompts) ex.promptTokens += pr.tokens().length;
 
         Run run = submit(requests);
+        // the client may leave while nothing is written (prompt processing, a whole reply being generated)
+        DisconnectWatcher.Watch watch = watcher.watch(channel(ex.request), () -> {
+            run.gone = true;
+            run.cancel();
+        });
         try {
             String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
             long now = System.currentTimeMillis() / 1000;
             if (stream) stream(ex, run, chat, id, now, includeUsage, echo ? prompts : null, n, tools);
             else whole(ex, run, chat, id, now, echo ? prompts : null, n, tools);
         } finally {
+            if (watch != null) watch.close();
             run.cancel(); // no-op for finished requests; a client gone or an error stops the rest
         }
+    }
+
+    private static java.nio.channels.SocketChannel channel(Request request) {
+        return request.getConnectionMetaData().getConnection().getEndPoint() instanceof org.eclipse.jetty.io.SocketChannelEndPoint e
+                ? e.getChannel() : null;
     }
 
     private void refuseUnsupported(Params p, boolean chat) {
@@ -523,6 +541,7 @@ final class ApiHandler extends Handler.Abstract {
     private final class Run {
         final LinkedBlockingQueue<Event> events = new LinkedBlockingQueue<>();
         final List<RequestHandle> handles = new ArrayList<>();
+        volatile boolean gone; // the client closed the connection
 
         void cancel() {
             for (RequestHandle h : handles) h.cancel();
@@ -604,13 +623,12 @@ final class ApiHandler extends Handler.Abstract {
 
     private void whole(Exchange ex, Run run, boolean chat, String id, long now, List<Prompt> echo, int n, ToolRequest tools)
             throws ClientGoneException {
-        // a client that goes away while we wait cancels the generation
-        ex.request.addFailureListener(t -> run.cancel());
         int total = run.handles.size();
         Generation[] done = new Generation[total];
         for (int left = total; left > 0; ) {
             if (!(take(run) instanceof Done d)) continue;
             left--;
+            if (run.gone) throw new ClientGoneException(new org.eclipse.jetty.io.EofException("the client closed the connection"));
             ApiException f = failure(d);
             if (f != null) throw f;
             done[d.choice()] = d.generation();
@@ -700,6 +718,7 @@ final class ApiHandler extends Handler.Abstract {
                 event(ex, o);
             } else if (e instanceof Done d) {
                 left--;
+                if (run.gone) throw new ClientGoneException(new org.eclipse.jetty.io.EofException("the client closed the connection"));
                 ApiException f = failure(d);
                 if (f != null) { // mid-stream failure: an error event, then the stream ends
                     ex.status = f.status;

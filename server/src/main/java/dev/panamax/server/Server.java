@@ -59,6 +59,7 @@ public final class Server implements AutoCloseable {
         try {
             jetty.start();
         } catch (Exception e) {
+            handler.watcher.close();
             try {
                 jetty.stop();
             } catch (Exception ignored) {
@@ -111,6 +112,7 @@ public final class Server implements AutoCloseable {
         } catch (Exception e) {
             LOG.warn("stopping HTTP: {}", e.toString());
         }
+        handler.watcher.close();
         LOG.info("server stopped");
     }
 

@@ -421,6 +421,24 @@ class HttpApiTest {
     }
 
     @Test
+    void clientDisconnectDuringAWholeReplyCancelsTheRequest() throws Exception {
+        double cancelledBefore = counter(get(server, "/metrics").body(), "panamax_requests_finished_total{reason=\"cancelled\"}");
+        String body = "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"ignore_eos\":true}";
+        try (Socket sock = new Socket("127.0.0.1", server.port())) {
+            OutputStream out = sock.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                    + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (engine.stats().running() == 0 && System.nanoTime() < deadline) Thread.sleep(2);
+            assertTrue(engine.stats().running() > 0, "the request is generating: " + engine.stats());
+        } // closed while the whole reply is being generated: nothing was written to notice it by
+        awaitIdle(engine);
+        double cancelled = counter(get(server, "/metrics").body(), "panamax_requests_finished_total{reason=\"cancelled\"}");
+        assertEquals(cancelledBefore + 1, cancelled, "the engine request ended cancelled, not at its 2000 tokens");
+    }
+
+    @Test
     void gracefulShutdownRefusesNewRequestsAndEndsStreams() throws Exception {
         Server s = Server.start(engine, TestServers.config().withShutdownTimeout(java.time.Duration.ofMillis(300)));
         // 16 choices of 2000 tokens over the engine's 4 sequences: far more than the 300 ms drain can finish (one
