@@ -1,7 +1,7 @@
 package dev.panamax;
 
 import dev.panamax.engine.Scheduler;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelWeights;
@@ -97,7 +97,7 @@ public final class Engine implements AutoCloseable {
         int trained = weights.trainedContextLength();
         int ctx = c.contextLength() > 0 ? c.contextLength() : Math.min(trained, 4096);
         if (ctx > trained) throw new IllegalArgumentException("context length " + ctx + " exceeds the model's context_length " + trained);
-        GgmlType kvType = o.kvType();
+        GgmlType kvType = o.cacheType().ggmlType();
         long perToken = weights.kvBytesPerToken(kvType == GgmlType.F32 ? 4 : 2);
         bytesPerBlock = perToken * c.blockSize();
         long seqBlocks = (ctx + c.blockSize() - 1) / c.blockSize();

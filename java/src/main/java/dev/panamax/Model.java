@@ -2,11 +2,10 @@ package dev.panamax;
 
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelWeights;
-import dev.panamax.tensor.GgmlType;
 import dev.panamax.tokenizer.ChatTemplate;
 import dev.panamax.tokenizer.Tokenizer;
 import java.io.IOException;
@@ -30,37 +29,42 @@ public final class Model implements AutoCloseable {
      * @param threads       threads per operation (<= 0: one per CPU)
      * @param contextLength default positions per session (<= 0: min(context_length, 4096))
      * @param batchSize     prompt tokens per forward step (llama.cpp's ubatch, default 512)
-     * @param kvType        F16 (default) or F32
+     * @param cacheType     how the KV cache stores keys and values (F16 by default)
      * @param packWeights   repack at load the matrices the kernels compute faster interleaved (default; see
      *                      {@link dev.panamax.model.PackedWeights}: costs one pass over them at load, no memory)
      */
-    public record Options(Backend backend, int threads, int contextLength, int batchSize, GgmlType kvType, boolean packWeights) {
+    public record Options(Backend backend, int threads, int contextLength, int batchSize, CacheType cacheType, boolean packWeights) {
+        public Options {
+            java.util.Objects.requireNonNull(cacheType, "cacheType");
+            if (batchSize < 0) throw new IllegalArgumentException("batch size must be >= 0, got " + batchSize);
+        }
+
         public static Options defaults() {
-            return new Options(null, 0, 0, 512, GgmlType.F16, true);
+            return new Options(null, 0, 0, 512, CacheType.F16, true);
         }
 
         public Options withBackend(Backend b) {
-            return new Options(b, threads, contextLength, batchSize, kvType, packWeights);
+            return new Options(b, threads, contextLength, batchSize, cacheType, packWeights);
         }
 
         public Options withThreads(int t) {
-            return new Options(backend, t, contextLength, batchSize, kvType, packWeights);
+            return new Options(backend, t, contextLength, batchSize, cacheType, packWeights);
         }
 
         public Options withContextLength(int n) {
-            return new Options(backend, threads, n, batchSize, kvType, packWeights);
+            return new Options(backend, threads, n, batchSize, cacheType, packWeights);
         }
 
         public Options withBatchSize(int n) {
-            return new Options(backend, threads, contextLength, n, kvType, packWeights);
+            return new Options(backend, threads, contextLength, n, cacheType, packWeights);
         }
 
-        public Options withKvType(GgmlType t) {
+        public Options withCacheType(CacheType t) {
             return new Options(backend, threads, contextLength, batchSize, t, packWeights);
         }
 
         public Options withPackWeights(boolean on) {
-            return new Options(backend, threads, contextLength, batchSize, kvType, on);
+            return new Options(backend, threads, contextLength, batchSize, cacheType, on);
         }
     }
 
@@ -195,7 +199,7 @@ public final class Model implements AutoCloseable {
 
     /** Bytes of KV cache per token of context with the configured cache type. */
     public long kvBytesPerToken() {
-        return weights.kvBytesPerToken(options.kvType() == GgmlType.F32 ? 4 : 2);
+        return weights.kvBytesPerToken(options.cacheType().bytesPerValue());
     }
 
     @Override

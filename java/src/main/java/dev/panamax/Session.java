@@ -32,7 +32,7 @@ public final class Session implements AutoCloseable {
         this.model = model;
         this.kernels = KernelsProvider.create(o.backend(), o.threads());
         try {
-            this.state = weights.newState(kernels, contextLength, o.batchSize() > 0 ? o.batchSize() : 512, o.kvType());
+            this.state = weights.newState(kernels, contextLength, o.batchSize() > 0 ? o.batchSize() : 512, o.cacheType().ggmlType());
         } catch (RuntimeException e) {
             kernels.close();
             throw e;

@@ -1,6 +1,6 @@
 package dev.panamax.cli;
 
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import picocli.CommandLine.ITypeConverter;
 
 final class BackendConverter implements ITypeConverter<Backend> {

@@ -6,7 +6,7 @@ import dev.panamax.Session;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufValueType;
 import dev.panamax.gguf.GgufWriter;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.sampling.SamplingParams;

@@ -1,7 +1,7 @@
 package dev.panamax.cli;
 
 import dev.panamax.Model;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Isa;
 import dev.panamax.kernels.NativeCore;
 import java.io.IOException;

@@ -1,5 +1,7 @@
 package dev.panamax.kernels;
 
+import dev.panamax.Backend;
+
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 

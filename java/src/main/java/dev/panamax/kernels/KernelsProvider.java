@@ -1,5 +1,7 @@
 package dev.panamax.kernels;
 
+import dev.panamax.Backend;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,5 +1,7 @@
 package dev.panamax.kernels;
 
+import dev.panamax.Backend;
+
 import static dev.panamax.kernels.JavaQuants.F32;
 import static dev.panamax.kernels.JavaQuants.I16;
 import static dev.panamax.kernels.JavaQuants.I32;

@@ -4,7 +4,7 @@ import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufMetadata;
 import dev.panamax.gguf.GgufTensor;
 import dev.panamax.gguf.GgufWriter;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -10,7 +10,7 @@ import dev.panamax.GenerationRequest;
 import dev.panamax.Model;
 import dev.panamax.RequestHandle;
 import dev.panamax.Session;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.model.TinyDeepseek;
 import dev.panamax.model.TinyModels;
 import dev.panamax.sampling.SamplingParams;

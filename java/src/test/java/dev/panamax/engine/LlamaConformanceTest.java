@@ -3,7 +3,7 @@ package dev.panamax.engine;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.panamax.gguf.GgufFile;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.model.TinyModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.panamax.Generation;
 import dev.panamax.Model;
 import dev.panamax.Session;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.sampling.SamplingParams;
 import java.io.IOException;
 import java.nio.ByteBuffer;

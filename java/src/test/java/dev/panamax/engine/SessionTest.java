@@ -7,7 +7,7 @@ import dev.panamax.Generation;
 import dev.panamax.Model;
 import dev.panamax.Session;
 import dev.panamax.TokenStream;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.model.TinyModels;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tensor.GgmlType;

@@ -3,7 +3,7 @@ package dev.panamax.model;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.panamax.gguf.GgufFile;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.tensor.GgmlType;

@@ -9,7 +9,7 @@ import dev.panamax.ContextOverflowException;
 import dev.panamax.Model;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -246,7 +246,7 @@ class DeepseekStateTest {
             assertEquals("deepseek2", model.architecture());
             assertEquals(f16, model.kvBytesPerToken());
         }
-        try (Model model = Model.load(m, Model.Options.defaults().withBackend(Backend.JAVA).withKvType(GgmlType.F32))) {
+        try (Model model = Model.load(m, Model.Options.defaults().withBackend(Backend.JAVA).withCacheType(dev.panamax.CacheType.F32))) {
             assertEquals(2 * f16, model.kvBytesPerToken());
         }
     }

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.panamax.ContextOverflowException;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.kernels.ScalarKernels;

@@ -31,7 +31,7 @@ class PackedWeightsTest {
     @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0"})
     void packedForwardMatchesStored(GgmlType type) throws Exception {
         Path m = TinyModels.write(dir, "llama", type, false, 11);
-        try (GgufFile f = GgufFile.open(m); Kernels k = StateHarness.kernels(dev.panamax.kernels.Backend.NATIVE, 2)) {
+        try (GgufFile f = GgufFile.open(m); Kernels k = StateHarness.kernels(dev.panamax.Backend.NATIVE, 2)) {
             ModelWeights stored = ModelWeights.load(f), packed = ModelWeights.load(f);
             packed.pack(k);
             boolean preferred = k.packedBytes(type, 64, 64) > 0;

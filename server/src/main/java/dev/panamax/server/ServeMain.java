@@ -2,7 +2,7 @@ package dev.panamax.server;
 
 import dev.panamax.Engine;
 import dev.panamax.Model;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import java.io.FileNotFoundException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,8 +1,8 @@
-package dev.panamax.kernels;
+package dev.panamax;
 
 import java.util.Locale;
 
-/** The two compute backends behind {@link Kernels}. */
+/** The two compute backends: the C core or pure Java (the model code never knows which runs). */
 public enum Backend {
     /** The C core through FFM downcalls, with the best ISA of this CPU. */
     NATIVE,
