@@ -78,6 +78,22 @@ const cases = {
     assert.equal(text, c.choices[0].text, 'streamed completion equals the non-streaming one');
   },
 
+  async logprobs(whole) {
+    const c = await client.chat.completions.create({
+      model, messages, max_completion_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3,
+      frequency_penalty: 0, presence_penalty: 0,
+    });
+    assert.equal(c.choices[0].message.content, whole, 'logprobs do not change greedy tokens');
+    const content = c.choices[0].logprobs.content;
+    assert.equal(content.length, 12);
+    for (const t of content) {
+      assert.ok(t.logprob <= 0);
+      assert.equal(t.top_logprobs.length, 3);
+      assert.ok(Array.isArray(t.bytes));
+    }
+    assert.equal(Buffer.from(content.flatMap((t) => t.bytes)).toString('utf8'), whole, 'the tokens\' bytes are the text');
+  },
+
   async models() {
     const list = await client.models.list();
     assert.ok(list.data.some((m) => m.id === model), JSON.stringify(list.data));
@@ -100,7 +116,7 @@ let failed = 0;
 try {
   const whole = await cases.chat();
   passed++;
-  for (const name of ['chatStreaming', 'chatStop', 'completions', 'models', 'errors']) {
+  for (const name of ['chatStreaming', 'chatStop', 'logprobs', 'completions', 'models', 'errors']) {
     try {
       await cases[name](whole);
       console.log(`ok ${name}`);
