@@ -51,7 +51,7 @@ public final class Sequence {
         int[] prompt = request.promptTokens(); // a copy (the request keeps its own)
         this.promptLength = prompt.length;
         this.maxTokens = request.maxTokens();
-        this.sampler = new Sampler(request.sampling(), vocab);
+        this.sampler = new Sampler(request.sampling(), vocab, tokenizer);
         this.decoder = new TokenStreamDecoder(tokenizer);
         this.stop = new StopMatcher(request.stop());
         this.tokens = Arrays.copyOf(prompt, promptLength + Math.min(maxTokens, 256) + 1);

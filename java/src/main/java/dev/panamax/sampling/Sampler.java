@@ -1,5 +1,7 @@
 package dev.panamax.sampling;
 
+import dev.panamax.grammar.GrammarMatcher;
+import dev.panamax.tokenizer.Tokenizer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
@@ -7,9 +9,13 @@ import java.util.SplittableRandom;
 /**
  * Picks the next token from a row of logits according to {@link SamplingParams}. Buffers are allocated once for
  * the vocabulary size, so sampling a token allocates nothing. The same seed, parameters and logits give the same
- * tokens. Not thread-safe: one per generation stream.
+ * tokens. Not thread-safe: one per generation stream. With a grammar ({@link SamplingParams#grammar()}) the tokens
+ * it does not allow are masked before the chain, and each token sampled advances it.
  */
 public final class Sampler {
+
+    /** What {@link #sample} returns when the grammar allows no token at all (not even end of generation). */
+    public static final int NO_TOKEN = -1;
 
     private final SamplingParams p;
     private final int nVocab;
@@ -19,8 +25,18 @@ public final class Sampler {
     private final SplittableRandom rng;
     private final int[] recent;    // ring of the last repeatLastN accepted tokens
     private int recentCount, recentHead;
+    private final GrammarMatcher grammar; // this stream's place in params.grammar(); null when unconstrained
 
+    /** A sampler without a grammar (a grammar needs the tokenizer: the other constructor). */
     public Sampler(SamplingParams params, int nVocab) {
+        this(params, nVocab, null);
+    }
+
+    public Sampler(SamplingParams params, int nVocab, Tokenizer tokenizer) {
+        if (params.grammar() != null && tokenizer == null) {
+            throw new IllegalArgumentException("a grammar needs the model's tokenizer to map tokens to text");
+        }
+        this.grammar = params.grammar() == null ? null : new GrammarMatcher(params.grammar(), tokenizer, nVocab);
         if (nVocab <= 0) throw new IllegalArgumentException("vocabulary size must be positive, got " + nVocab);
         this.p = params;
         this.nVocab = nVocab;
@@ -58,6 +74,20 @@ public final class Sampler {
     public int sample(float[] logits) {
         if (logits.length < nVocab) throw new IllegalArgumentException("logits hold " + logits.length + " values, vocabulary " + nVocab);
         if (logits != logit) System.arraycopy(logits, 0, logit, 0, nVocab);
+        if (grammar == null) return choose();
+        if (grammar.apply(logit) == 0) return NO_TOKEN;
+        int tok = choose();
+        // the chain can only land on a masked token through rounding in its last draw: take the best allowed one
+        if (!grammar.accept(tok)) grammar.accept(tok = argmax());
+        return tok;
+    }
+
+    /** The grammar matcher of this stream (null when unconstrained). */
+    public GrammarMatcher grammar() {
+        return grammar;
+    }
+
+    private int choose() {
         if (p.repeatPenalty() != 1f) penalize();
         if (p.isGreedy()) return argmax();
         int n = nVocab;

@@ -1,5 +1,7 @@
 package dev.panamax.sampling;
 
+import dev.panamax.grammar.Grammar;
+
 /**
  * How the next token is chosen, with llama.cpp's meanings. {@code temperature <= 0} is greedy (argmax, deterministic,
  * the other settings ignored). Otherwise the chain runs in llama.cpp's order: repetition penalty over the last
@@ -11,9 +13,16 @@ package dev.panamax.sampling;
  * @param minP          drop tokens below minP times the top probability (0 = off)
  * @param repeatPenalty divide positive logits / multiply negative ones of recent tokens (1 = off)
  * @param repeatLastN   how many recent tokens the penalty looks at
+ * @param grammar       the output must follow this grammar (tokens it does not allow are masked before the chain);
+ *                      null = unconstrained
  */
 public record SamplingParams(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
-                             long seed) {
+                             long seed, Grammar grammar) {
+
+    public SamplingParams(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
+                          long seed) {
+        this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, null);
+    }
 
     public SamplingParams {
         if (Float.isNaN(temperature)) throw new IllegalArgumentException("temperature is NaN");
@@ -35,11 +44,16 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
     }
 
     public SamplingParams withTemperature(float t) {
-        return new SamplingParams(t, topK, topP, minP, repeatPenalty, repeatLastN, seed);
+        return new SamplingParams(t, topK, topP, minP, repeatPenalty, repeatLastN, seed, grammar);
     }
 
     public SamplingParams withSeed(long s) {
-        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, s);
+        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, s, grammar);
+    }
+
+    /** The same settings, constrained by this grammar (null: none). */
+    public SamplingParams withGrammar(Grammar g) {
+        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, g);
     }
 
     public boolean isGreedy() {

@@ -491,7 +491,7 @@ final class ApiHandler extends Handler.Abstract {
     private static String finishReason(Generation.StopReason r) {
         return switch (r) {
             case LENGTH, CONTEXT_FULL -> "length";
-            case END_OF_GENERATION, STOP_STRING -> "stop";
+            case END_OF_GENERATION, STOP_STRING, NO_ALLOWED_TOKEN -> "stop";
             case CANCELLED -> "cancelled";
         };
     }
