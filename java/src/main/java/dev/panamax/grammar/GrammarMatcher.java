@@ -47,13 +47,17 @@ public final class GrammarMatcher {
      *                          token id is outside the vocabulary
      */
     public GrammarMatcher(Grammar grammar, Tokenizer tokenizer, int nVocab) {
+        this(grammar, VocabIndex.of(tokenizer), nVocab, grammar.hasTokens ? resolveTokens(grammar, tokenizer, nVocab) : null);
+    }
+
+    GrammarMatcher(Grammar grammar, VocabIndex vocab, int nVocab, int[] resolvedTokens) {
         if (nVocab <= 0) throw new IllegalArgumentException("vocabulary size must be positive, got " + nVocab);
         this.grammar = grammar;
         this.a = new Automaton(grammar);
-        this.v = VocabIndex.of(tokenizer);
+        this.v = vocab;
         this.nVocab = nVocab;
         this.words = (nVocab + 63) >>> 6;
-        this.resolved = grammar.hasTokens ? resolveTokens(grammar, tokenizer, nVocab) : null;
+        this.resolved = resolvedTokens == null && grammar.hasTokens ? grammar.value : resolvedTokens;
         this.maxMasks = (int) Math.max(16, MASK_CACHE_BYTES / (8L * words));
         int depth = v.maxLen + 1;
         dSet = new int[depth];

@@ -44,6 +44,7 @@ public final class JsonSchemaGrammar {
         prim(PRIMITIVES, "integral-part", "[0] | [1-9] [0-9]{0,15}");
         prim(PRIMITIVES, "number", "(\"-\"? integral-part) (\".\" decimal-part)? ([eE] [-+]? integral-part)?", "integral-part", "decimal-part");
         prim(PRIMITIVES, "nonneg-number", "(integral-part) (\".\" decimal-part)? ([eE] [-+]? integral-part)?", "integral-part", "decimal-part");
+        prim(PRIMITIVES, "positive-number", "([1-9] [0-9]{0,15} (\".\" decimal-part)? | \"0.\" [0]{0,15} [1-9] [0-9]{0,14}) ([eE] [-+]? integral-part)?", "integral-part", "decimal-part");
         prim(PRIMITIVES, "integer", "(\"-\"? integral-part)", "integral-part");
         prim(PRIMITIVES, "value", "object | array | string | number | boolean | null", "object", "array", "string", "number", "boolean", "null");
         prim(PRIMITIVES, "object", "\"{\" space ( string \":\" space value (\",\" space string \":\" space value)* )? space \"}\"", "string", "value");
@@ -270,6 +271,20 @@ public final class JsonSchemaGrammar {
     }
 
     private String visitAllOf(JsonNode s, String name, String ruleName, String where) {
+        JsonNode all0 = s.get("allOf");
+        Map<String, Integer> enumCounts = new TreeMap<>();
+        boolean allEnums = true;
+        for (JsonNode c : all0) {
+            JsonNode comp = c.has("$ref") ? lookup(c.get("$ref").asText(), where) : c;
+            if (!comp.has("enum")) { allEnums = false; break; }
+            for (JsonNode v : comp.get("enum")) enumCounts.merge(constant(v), 1, Integer::sum);
+        }
+        if (allEnums) { // the values every part allows
+            List<String> common = new ArrayList<>();
+            for (Map.Entry<String, Integer> e : enumCounts.entrySet()) if (e.getValue() == all0.size()) common.add(e.getKey());
+            if (common.isEmpty()) throw error(where, "the enums of allOf have no value in common");
+            return addRule(ruleName, "(" + String.join(" | ", common) + ")");
+        }
         Map<String, JsonNode> props = new LinkedHashMap<>();
         Set<String> required = new LinkedHashSet<>();
         JsonNode all = s.get("allOf");
@@ -424,6 +439,10 @@ public final class JsonSchemaGrammar {
         JsonNode items = s.get("items");
         JsonNode prefix = s.get("prefixItems");
         if (items != null && items.isArray()) { prefix = items; items = null; } // draft-4 tuple form
+        if (prefix != null && prefix.isObject()) { // an object here means the items' schema (as llama.cpp reads it)
+            if (items == null) items = prefix;
+            prefix = null;
+        }
         int min = s.has("minItems") ? s.get("minItems").asInt() : 0;
         int max = s.has("maxItems") ? s.get("maxItems").asInt() : -1;
         if (prefix != null) {
@@ -508,7 +527,7 @@ public final class JsonSchemaGrammar {
             if (!m.isNumber() || m.asDouble() != 0 || s.has("minimum") && s.has("exclusiveMinimum")) {
                 throw error(where, "a number minimum other than 0 is not supported (use type integer)");
             }
-            if (s.has("exclusiveMinimum")) throw error(where, "exclusiveMinimum 0 on a number is not supported (use minimum 0)");
+            if (s.has("exclusiveMinimum")) return addPrimitive(ruleName.equals("root") ? "root" : "positive-number", PRIMITIVES.get("positive-number"));
             return addPrimitive(ruleName.equals("root") ? "root" : "nonneg-number", PRIMITIVES.get("nonneg-number"));
         }
         return visitPrimitive(ruleName, "number");

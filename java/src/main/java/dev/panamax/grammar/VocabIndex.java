@@ -29,16 +29,21 @@ final class VocabIndex {
     }
 
     private VocabIndex(Tokenizer t) {
-        nVocab = t.vocabSize();
+        this(t.vocabSize(), t::tokenBytes, t::isEog);
+    }
+
+    /** From pieces (special=true) and end-of-generation flags by id (tests build small vocabularies this way). */
+    VocabIndex(int size, java.util.function.BiFunction<Integer, Boolean, byte[]> pieceOf, java.util.function.IntPredicate isEog) {
+        nVocab = size;
         piece = new byte[nVocab][];
         eog = new boolean[nVocab];
         int n = 0, max = 0;
         for (int id = 0; id < nVocab; id++) {
-            if (t.isEog(id)) {
+            if (isEog.test(id)) {
                 eog[id] = true;
                 continue;
             }
-            byte[] b = t.tokenBytes(id, true);
+            byte[] b = pieceOf.apply(id, true);
             int len = 0;
             while (len < b.length && b[len] != 0) len++;
             if (len == 0) continue;
