@@ -40,6 +40,16 @@ public record Generation(int[] promptTokens, int[] tokens, String text, double p
         /** The session's context is full. */
         CONTEXT_FULL,
         /** {@link Session#cancel()} or {@link RequestHandle#cancel()} was called, or the engine closed. */
-        CANCELLED
+        CANCELLED,
+        /**
+         * The request's grammar allows no token of the vocabulary here, not even end of generation (the grammar
+         * needs a character no token continues with).
+         */
+        NO_ALLOWED_TOKEN;
+
+        /** The name in JSON output and APIs: length, end_of_generation, stop, context_full, cancelled, no_allowed_token. */
+        public String apiName() {
+            return this == STOP_STRING ? "stop" : name().toLowerCase(java.util.Locale.ROOT);
+        }
     }
 }

@@ -70,7 +70,7 @@ public final class Session implements AutoCloseable {
             input[0] = pending;
             System.arraycopy(promptTokens, 0, input, 1, promptTokens.length);
         }
-        Sampler sampler = new Sampler(params, state.vocabSize());
+        Sampler sampler = new Sampler(params, state.vocabSize(), model.tokenizer());
         DecodeLoop.Outcome o;
         try {
             o = DecodeLoop.run(state, sampler, model.tokenizer(), input, promptTokens.clone(), maxTokens, listener,

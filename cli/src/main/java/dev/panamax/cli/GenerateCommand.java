@@ -34,6 +34,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of streaming text.")
     boolean json;
 
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    GrammarOptions constraint;
+
     @Spec
     CommandSpec spec;
 
@@ -41,6 +44,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         SamplingParams sp = so.params();
+        if (constraint != null) sp = sp.withGrammar(constraint.grammar()); // before loading: a bad grammar fails fast
         try (Model m = mo.load()) {
             int[] ids = input.ids(m.tokenizer());
             try (Session session = m.newSession()) {
@@ -57,6 +61,7 @@ final class GenerateCommand implements Callable<Integer> {
                     o.put("prompt_tps", round(g.promptTps()));
                     o.put("decode_tps", round(g.decodeTps()));
                     o.put("ttft_ms", round(g.ttftMs()));
+                    o.put("stop_reason", g.stop().apiName());
                     out.println(new ObjectMapper().writeValueAsString(o));
                 } else {
                     out.println();

@@ -68,6 +68,7 @@ public final class DecodeLoop {
             }
             int tok = sampler.sample(state.logits());
             if (n == 0) tFirst = System.nanoTime();
+            if (tok == Sampler.NO_TOKEN) { stop = Generation.StopReason.NO_ALLOWED_TOKEN; break; }
             if (tokenizer.isEog(tok)) { stop = Generation.StopReason.END_OF_GENERATION; break; }
             sampler.accept(tok);
             out[n++] = tok;

@@ -7,6 +7,7 @@ import dev.panamax.GenerationRequest;
 import dev.panamax.TokenLogprob;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.model.ModelWeights;
+import dev.panamax.sampling.Sampler;
 import dev.panamax.tensor.GgmlType;
 import dev.panamax.tokenizer.Tokenizer;
 import java.util.ArrayDeque;
@@ -288,6 +289,10 @@ public final class Scheduler implements AutoCloseable {
         if (s.promptDoneNanos == 0) s.promptDoneNanos = now;
         int tok = s.sampler.sample(runner.batch.logits(), 4L * logitsRow * vocab);
         if (s.firstTokenNanos == 0) s.firstTokenNanos = System.nanoTime();
+        if (tok == Sampler.NO_TOKEN) {
+            retire(s, Generation.StopReason.NO_ALLOWED_TOKEN);
+            return;
+        }
         if (tokenizer.isEog(tok) && !s.request.ignoreEos()) {
             retire(s, Generation.StopReason.END_OF_GENERATION);
             return;

@@ -58,7 +58,7 @@ public final class Sequence {
         int[] prompt = request.promptTokens(); // a copy (the request keeps its own)
         this.promptLength = prompt.length;
         this.maxTokens = request.maxTokens();
-        this.sampler = new Sampler(request.sampling(), vocab);
+        this.sampler = new Sampler(request.sampling(), vocab, tokenizer);
         if (request.logprobs() >= 0) sampler.enableLogprobs(request.logprobs());
         this.logprobs = request.logprobs() >= 0 ? new ArrayList<>() : null;
         this.decoder = new TokenStreamDecoder(tokenizer, request.preservedTokens());

@@ -1,5 +1,7 @@
 package dev.panamax.sampling;
 
+import dev.panamax.grammar.GrammarMatcher;
+import dev.panamax.tokenizer.Tokenizer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
@@ -7,9 +9,13 @@ import java.util.SplittableRandom;
 /**
  * Picks the next token from a row of logits according to {@link SamplingParams}. Buffers are allocated once for
  * the vocabulary size, so sampling a token allocates nothing. The same seed, parameters and logits give the same
- * tokens. Not thread-safe: one per generation stream.
+ * tokens. Not thread-safe: one per generation stream. With a grammar ({@link SamplingParams#grammar()}) the tokens
+ * it does not allow are masked before the chain, and each token sampled advances it.
  */
 public final class Sampler {
+
+    /** What {@link #sample} returns when the grammar allows no token at all (not even end of generation). */
+    public static final int NO_TOKEN = -1;
 
     private final SamplingParams p;
     private final int nVocab;
@@ -29,9 +35,19 @@ public final class Sampler {
     private int[] topId;
     private float[] topLogprob;
     private float chosenLogprob;
+    private final GrammarMatcher grammar; // this stream's place in params.grammar(); null when unconstrained
 
+    /** A sampler without a grammar (a grammar needs the tokenizer: the other constructor). */
     public Sampler(SamplingParams params, int nVocab) {
+        this(params, nVocab, null);
+    }
+
+    public Sampler(SamplingParams params, int nVocab, Tokenizer tokenizer) {
         if (nVocab <= 0) throw new IllegalArgumentException("vocabulary size must be positive, got " + nVocab);
+        if (params.grammar() != null && tokenizer == null) {
+            throw new IllegalArgumentException("a grammar needs the model's tokenizer to map tokens to text");
+        }
+        this.grammar = params.grammar() == null ? null : new GrammarMatcher(params.grammar(), tokenizer, nVocab);
         this.p = params;
         this.nVocab = nVocab;
         this.logit = new float[nVocab];
@@ -100,9 +116,22 @@ public final class Sampler {
         if (logits.length < nVocab) throw new IllegalArgumentException("logits hold " + logits.length + " values, vocabulary " + nVocab);
         if (logits != logit) System.arraycopy(logits, 0, logit, 0, nVocab);
         if (raw != null) System.arraycopy(logit, 0, raw, 0, nVocab);
-        int chosen = choose();
+        int chosen;
+        if (grammar == null) {
+            chosen = choose();
+        } else {
+            if (grammar.apply(logit) == 0) return NO_TOKEN;
+            chosen = choose();
+            // the chain can only land on a masked token through rounding in its last draw: take the best allowed one
+            if (!grammar.accept(chosen)) grammar.accept(chosen = argmax());
+        }
         if (raw != null) logprobs(chosen);
         return chosen;
+    }
+
+    /** The grammar matcher of this stream (null when unconstrained). */
+    public GrammarMatcher grammar() {
+        return grammar;
     }
 
     private int choose() {

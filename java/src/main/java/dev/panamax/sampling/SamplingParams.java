@@ -1,5 +1,6 @@
 package dev.panamax.sampling;
 
+import dev.panamax.grammar.Grammar;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -18,9 +19,12 @@ import java.util.TreeMap;
  * @param frequencyPenalty subtracted from a recent token's logit once per occurrence (OpenAI's frequency_penalty; 0 = off)
  * @param presencePenalty  subtracted once from the logit of every token among the recent ones (0 = off)
  * @param logitBias        added to these tokens' logits before anything else (OpenAI's logit_bias; -inf bans a token)
+ * @param grammar          the output must follow this grammar (tokens it does not allow are masked before the chain);
+ *                         null = unconstrained
  */
 public record SamplingParams(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
-                             long seed, float frequencyPenalty, float presencePenalty, Map<Integer, Float> logitBias) {
+                             long seed, float frequencyPenalty, float presencePenalty, Map<Integer, Float> logitBias,
+                             Grammar grammar) {
 
     public SamplingParams {
         if (Float.isNaN(temperature)) throw new IllegalArgumentException("temperature is NaN");
@@ -36,7 +40,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
 
     /** Without frequency / presence penalties and logit bias. */
     public SamplingParams(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN, long seed) {
-        this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, 0f, 0f, Map.of());
+        this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, 0f, 0f, Map.of(), null);
     }
 
     private static Map<Integer, Float> sorted(Map<Integer, Float> bias) {
@@ -64,19 +68,24 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
     }
 
     public SamplingParams withTemperature(float t) {
-        return new SamplingParams(t, topK, topP, minP, repeatPenalty, repeatLastN, seed, frequencyPenalty, presencePenalty, logitBias);
+        return new SamplingParams(t, topK, topP, minP, repeatPenalty, repeatLastN, seed, frequencyPenalty, presencePenalty, logitBias, grammar);
     }
 
     public SamplingParams withSeed(long s) {
-        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, s, frequencyPenalty, presencePenalty, logitBias);
+        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, s, frequencyPenalty, presencePenalty, logitBias, grammar);
     }
 
     public SamplingParams withPenalties(float repeat, int lastN, float frequency, float presence) {
-        return new SamplingParams(temperature, topK, topP, minP, repeat, lastN, seed, frequency, presence, logitBias);
+        return new SamplingParams(temperature, topK, topP, minP, repeat, lastN, seed, frequency, presence, logitBias, grammar);
     }
 
     public SamplingParams withLogitBias(Map<Integer, Float> bias) {
-        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, frequencyPenalty, presencePenalty, bias);
+        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, frequencyPenalty, presencePenalty, bias, grammar);
+    }
+
+    /** The same settings, constrained by this grammar (null: none). */
+    public SamplingParams withGrammar(Grammar g) {
+        return new SamplingParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed, frequencyPenalty, presencePenalty, logitBias, g);
     }
 
     public boolean isGreedy() {

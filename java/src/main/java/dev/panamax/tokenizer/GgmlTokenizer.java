@@ -422,6 +422,15 @@ final class GgmlTokenizer implements Tokenizer {
     }
 
     @Override
+    public byte[] tokenBytes(int id, boolean special) {
+        checkId(id);
+        if (special && (attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) != 0) {
+            return texts[id].getBytes(StandardCharsets.UTF_8);
+        }
+        return pieces[id].clone();
+    }
+
+    @Override
     public String tokenString(int id) {
         checkId(id);
         return texts[id];

@@ -49,6 +49,14 @@ public interface Tokenizer {
      */
     byte[] tokenBytes(int id);
 
+    /**
+     * {@link #tokenBytes(int)}, or with {@code special} the piece of {@code llama_token_to_piece(special=true)}:
+     * control, unknown and user-defined tokens render as their text ("</s>"), as llama.cpp's grammar sampler sees them.
+     */
+    default byte[] tokenBytes(int id, boolean special) {
+        return tokenBytes(id);
+    }
+
     /** The token's text as the vocabulary stores it ({@code tokenizer.ggml.tokens}): "<s>", "<|im_end|>", "▁the". */
     String tokenString(int id);
 

@@ -13,6 +13,8 @@ import dev.panamax.GenerationRequest;
 import dev.panamax.RequestHandle;
 import dev.panamax.TokenListener;
 import dev.panamax.TokenLogprob;
+import dev.panamax.grammar.Grammar;
+import dev.panamax.grammar.GrammarException;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
@@ -293,7 +295,7 @@ final class ApiHandler extends Handler.Abstract {
         }
         boolean echo = !chat && Boolean.TRUE.equals(p.bool("echo"));
         List<String> stop = p.stop("stop", 16);
-        SamplingParams base = sampling(p);
+        SamplingParams base = sampling(p).withGrammar(grammar(p, tools));
         int logprobs = logprobs(p, chat);
         boolean ignoreEos = Boolean.TRUE.equals(p.bool("ignore_eos")); // llama-server's: benchmarks want fixed lengths
         boolean seeded = p.has("seed");
@@ -348,8 +350,6 @@ final class ApiHandler extends Handler.Abstract {
         }
         p.unsupportedUnless("functions", n -> n.isArray() && n.isEmpty(), "function calling is not implemented");
         p.unsupportedUnless("function_call", n -> n.isTextual() && n.asText().equals("none"), "function calling is not implemented");
-        p.unsupportedUnless("response_format", n -> n.isObject() && "text".equals(n.path("type").asText()),
-                "constrained output (json_object, json_schema) is not implemented yet");
         p.unsupportedUnless("audio", n -> false, "audio output is not implemented");
         p.unsupportedUnless("modalities", n -> n.isArray() && n.size() == 1 && "text".equals(n.get(0).asText()), "only text output is implemented");
         p.unsupportedUnless("prediction", n -> false, "predicted outputs are not implemented");
@@ -377,7 +377,63 @@ final class ApiHandler extends Handler.Abstract {
         }
         return new SamplingParams(t, topK == null ? 40 : (int) (long) topK, tp, minP == null ? 0.05f : minP.floatValue(),
                 rep == null ? 1f : rep.floatValue(), repN == null ? 64 : (int) (long) repN, seed == null ? 0 : seed,
-                freq == null ? 0f : freq.floatValue(), pres == null ? 0f : pres.floatValue(), logitBias(p));
+                freq == null ? 0f : freq.floatValue(), pres == null ? 0f : pres.floatValue(), logitBias(p), null);
+    }
+
+    /**
+     * The grammar the reply must follow: {@code response_format} ({@code json_object}: any JSON object;
+     * {@code json_schema}: {@code {"name", "schema", "strict"}}, the schema converted to a grammar), llama-server's
+     * {@code json_schema} and {@code grammar} (GBNF) fields, or a required tool call; null when unconstrained. A schema
+     * or grammar that cannot be used is a 400 naming where.
+     */
+    private static Grammar grammar(Params p, ToolRequest tools) {
+        List<String> given = new ArrayList<>();
+        Grammar g = null;
+        JsonNode rf = p.node("response_format");
+        if (rf != null) {
+            if (!rf.isObject() || !rf.path("type").isTextual()) {
+                throw ApiException.invalid("response_format", "'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\"}");
+            }
+            switch (rf.get("type").asText()) {
+                case "text" -> { }
+                case "json_object" -> g = Grammar.jsonObject();
+                case "json_schema" -> {
+                    JsonNode js = rf.path("json_schema");
+                    if (!js.isObject() || !js.path("schema").isObject()) {
+                        throw ApiException.invalid("response_format.json_schema", "'response_format.json_schema' must be {\"name\", \"schema\": {...}}");
+                    }
+                    g = compile("response_format.json_schema.schema", () -> Grammar.fromJsonSchema(js.get("schema").toString()));
+                }
+                default -> throw ApiException.invalid("response_format.type", "'response_format.type' must be text, json_object or json_schema, got '"
+                        + rf.get("type").asText() + "'");
+            }
+            if (g != null) given.add("response_format");
+        }
+        JsonNode schema = p.node("json_schema");
+        if (schema != null) {
+            if (!schema.isObject()) throw ApiException.invalid("json_schema", "'json_schema' must be a JSON Schema object");
+            g = compile("json_schema", () -> Grammar.fromJsonSchema(schema.toString()));
+            given.add("json_schema");
+        }
+        String gbnf = p.string("grammar");
+        if (gbnf != null) {
+            g = compile("grammar", () -> Grammar.parse(gbnf));
+            given.add("grammar");
+        }
+        if (tools != null && tools.grammar != null) {
+            g = tools.grammar;
+            given.add("tool_choice");
+        }
+        if (given.size() > 1) throw ApiException.invalid(given.get(1), "only one of " + String.join(", ", given) + " may constrain the reply");
+        return g;
+    }
+
+    private static Grammar compile(String param, java.util.function.Supplier<Grammar> make) {
+        try {
+            return make.get();
+        } catch (GrammarException e) {
+            throw ApiException.invalid(param, "'" + param + "' cannot be used: " + e.getMessage());
+        }
     }
 
     /** {@code logit_bias}: token ids (as JSON object keys) to a bias in [-100, 100]. */
@@ -598,7 +654,7 @@ final class ApiHandler extends Handler.Abstract {
     private static String finishReason(Generation.StopReason r) {
         return switch (r) {
             case LENGTH, CONTEXT_FULL -> "length";
-            case END_OF_GENERATION, STOP_STRING -> "stop";
+            case END_OF_GENERATION, STOP_STRING, NO_ALLOWED_TOKEN -> "stop";
             case CANCELLED -> "cancelled";
         };
     }

@@ -1,6 +1,9 @@
 package dev.panamax.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.panamax.grammar.Grammar;
+import dev.panamax.grammar.GrammarException;
+import dev.panamax.grammar.JsonSchemaGrammar;
 import dev.panamax.tokenizer.ChatTemplate;
 import dev.panamax.tokenizer.ToolCall;
 import dev.panamax.tokenizer.ToolCallFormat;
@@ -16,6 +19,9 @@ import java.util.regex.Pattern;
  * The tools of one chat request ({@code tools}, {@code tool_choice}, {@code parallel_tool_calls}): what the chat template
  * is given, the prompt text that makes a required call start, and how the reply is read back into content and calls in
  * the model family's format ({@link ToolCallFormat}). {@code tool_choice: "none"} (or no tools) means no ToolRequest.
+ * A required call ({@code "required"} or a named function) is a grammar: the reply is one call in the family's syntax
+ * whose arguments follow the function's JSON Schema (DeepSeek's syntax with several tools and no name: the reply only
+ * starts inside a call, the arguments are not constrained).
  */
 final class ToolRequest {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
@@ -25,14 +31,17 @@ final class ToolRequest {
     final List<Object> tools;
     final ToolCallFormat format;
     final boolean parallel;
-    /** Appended to the rendered prompt: the start of a call when one is required, else "". */
+    /** Appended to the rendered prompt: the start of a call when one is required without a grammar, else "". */
     final String prefix;
+    /** The reply's grammar when a call is required (null otherwise). */
+    final Grammar grammar;
 
-    private ToolRequest(List<Object> tools, ToolCallFormat format, boolean parallel, String prefix) {
+    private ToolRequest(List<Object> tools, ToolCallFormat format, boolean parallel, String prefix, Grammar grammar) {
         this.tools = tools;
         this.format = format;
         this.parallel = parallel;
         this.prefix = prefix;
+        this.grammar = grammar;
     }
 
     /** The request's tools, checked; null when it has none or forbids calling them. */
@@ -90,8 +99,69 @@ final class ToolRequest {
         if (tools.isEmpty() || mode.equals("none")) return null;
         ToolCallFormat format = template.toolCallFormat();
         List<Object> plain = ApiHandler.JSON.convertValue(tools, List.class);
-        String prefix = mode.equals("required") ? format.callPrefix(named) : "";
-        return new ToolRequest(plain, format, parallel == null || parallel, prefix);
+        Grammar grammar = mode.equals("required") ? callGrammar(format, tools, named) : null;
+        String prefix = mode.equals("required") && grammar == null ? format.callPrefix(named) : "";
+        return new ToolRequest(plain, format, parallel == null || parallel, prefix, grammar);
+    }
+
+    /** One call of a tool (the named one, else any) in the format's syntax, arguments per their JSON Schema. */
+    private static Grammar callGrammar(ToolCallFormat format, JsonNode tools, String named) {
+        var json = ApiHandler.JSON;
+        List<JsonNode> fns = new ArrayList<>();
+        for (JsonNode t : tools) if (named == null || named.equals(t.get("function").get("name").asText())) fns.add(t.get("function"));
+        String argsKey = format == ToolCallFormat.LLAMA3_JSON ? "parameters" : "arguments";
+        var alternatives = json.createArrayNode();
+        for (JsonNode fn : fns) {
+            var call = json.createObjectNode().put("type", "object");
+            var props = call.putObject("properties");
+            props.putObject("name").put("const", fn.get("name").asText());
+            props.set(argsKey, parameters(fn));
+            call.putArray("required").add("name").add(argsKey);
+            alternatives.add(call);
+        }
+        JsonNode callSchema = alternatives.size() == 1 ? alternatives.get(0) : json.createObjectNode().set("anyOf", alternatives);
+        String gbnf;
+        try {
+            gbnf = switch (format) {
+                case HERMES -> wrap(callSchema, "<tool_call>\n", "\n</tool_call>");
+                case LLAMA3_JSON -> wrap(callSchema, "", "");
+                case MISTRAL -> wrap(callSchema, "[TOOL_CALLS][", "]");
+                case GENERIC -> wrap(json.createObjectNode().put("type", "object")
+                        .<com.fasterxml.jackson.databind.node.ObjectNode>set("properties", json.createObjectNode().set("tool_call", callSchema))
+                        .set("required", json.createArrayNode().add("tool_call")), "", "");
+                case DEEPSEEK -> fns.size() != 1 ? null : wrap(parameters(fns.get(0)),
+                        "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + fns.get(0).get("name").asText() + "\n```json\n",
+                        "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>");
+            };
+        } catch (GrammarException e) {
+            throw ApiException.invalid("tools", "the parameters of the tools cannot be turned into a grammar for tool_choice: " + e.getMessage());
+        }
+        return gbnf == null ? null : Grammar.parse(gbnf, "tool-reply-root");
+    }
+
+    private static JsonNode parameters(JsonNode fn) {
+        JsonNode p = fn.get("parameters");
+        return p == null || p.isNull() ? ApiHandler.JSON.createObjectNode().put("type", "object") : p;
+    }
+
+    /** The schema's grammar with its root renamed, between two literal texts. */
+    private static String wrap(JsonNode schema, String before, String after) {
+        String g = JsonSchemaGrammar.toGbnf(schema.toString()).replaceFirst("(?m)^root\\s*::=", "tool-call-json-root ::=");
+        return g + "\ntool-reply-root ::= " + literal(before) + " tool-call-json-root " + literal(after) + "\n";
+    }
+
+    /** A GBNF string literal ("" for nothing). */
+    private static String literal(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                default -> b.append(c);
+            }
+        }
+        return b.append('"').toString();
     }
 
     /** The format's marker tokens that the vocabulary has as single tokens: they must reach the text. */

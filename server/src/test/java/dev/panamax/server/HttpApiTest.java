@@ -185,7 +185,6 @@ class HttpApiTest {
             "tool_choice bad value|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"always\"}|'tool_choice' must be none, auto, required",
             "tool_calls not a list|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"tool_calls\":{}}]}|messages[1].tool_calls must be a list",
             "tool call without function|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"x\"}]}]}|messages[1].tool_calls[0] must be",
-            "response_format|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_object\"}}|'response_format' is not supported",
             "presence_penalty out of range|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"presence_penalty\":2.5}|'presence_penalty' must be in [-2, 2]",
             "frequency_penalty wrong type|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"frequency_penalty\":\"x\"}|'frequency_penalty' must be a number",
             "logit_bias key not an id|{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logit_bias\":{\"hello\":10}}|keys must be token ids",
@@ -280,6 +279,79 @@ class HttpApiTest {
         HttpResponse<String> r = post(server, "/v1/chat/completions", history);
         assertEquals(200, r.statusCode(), r.body());
         assertTrue(JSON.readTree(r.body()).get("usage").get("prompt_tokens").asInt() > with.get("usage").get("prompt_tokens").asInt());
+    }
+
+    static final String WEATHER_TOOLS = "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
+            + "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":12},\"days\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":7}},"
+            + "\"required\":[\"city\",\"days\"],\"additionalProperties\":false}}},"
+            + "{\"type\":\"function\",\"function\":{\"name\":\"add\",\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+            + "\"required\":[\"a\"],\"additionalProperties\":false}}}]";
+
+    @Test
+    void aRequiredToolCallIsAValidCallWhatTheModelIs() throws Exception {
+        // random weights: the grammar makes whatever the model samples a call of the named function with valid arguments
+        for (int seed = 0; seed < 4; seed++) {
+            String body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"}],\"max_tokens\":300,\"seed\":" + seed
+                    + ",\"tools\":" + WEATHER_TOOLS + ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}}";
+            JsonNode r = JSON.readTree(post(server, "/v1/chat/completions", body).body());
+            JsonNode choice = r.get("choices").get(0);
+            assertEquals("tool_calls", choice.get("finish_reason").asText(), r.toString());
+            JsonNode call = choice.get("message").get("tool_calls").get(0);
+            assertEquals("function", call.get("type").asText());
+            assertTrue(call.get("id").asText().startsWith("call_"), call.toString());
+            assertEquals("get_weather", call.get("function").get("name").asText());
+            JsonNode args = JSON.readTree(call.get("function").get("arguments").asText());
+            // (maxLength counts characters as llama.cpp's grammar decodes UTF-8: random byte tokens may be loose sequences)
+            assertTrue(args.get("city").isTextual(), args.toString());
+            assertTrue(args.get("days").asInt() >= 1 && args.get("days").asInt() <= 7, args.toString());
+            assertEquals(2, args.size(), args.toString());
+            assertTrue(choice.get("message").get("content").isNull(), r.toString());
+        }
+        // "required": one of the tools; streamed: the call arrives as one tool_calls delta, then finish_reason
+        String streamed = post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Add\"}],\"max_tokens\":300,"
+                + "\"seed\":7,\"stream\":true,\"tools\":" + WEATHER_TOOLS + ",\"tool_choice\":\"required\"}").body();
+        JsonNode callDelta = null;
+        String finish = null;
+        for (String ev : streamed.split("\n\n")) {
+            if (!ev.startsWith("data: {")) continue;
+            JsonNode c = JSON.readTree(ev.substring(6)).get("choices").get(0);
+            if (c.get("delta").has("tool_calls")) callDelta = c.get("delta").get("tool_calls").get(0);
+            if (c.hasNonNull("finish_reason")) finish = c.get("finish_reason").asText();
+        }
+        assertNotNull(callDelta, streamed);
+        assertEquals(0, callDelta.get("index").asInt());
+        assertTrue(List.of("get_weather", "add").contains(callDelta.get("function").get("name").asText()), callDelta.toString());
+        assertTrue(JSON.readTree(callDelta.get("function").get("arguments").asText()).isObject());
+        assertEquals("tool_calls", finish);
+    }
+
+    @Test
+    void responseFormatJsonObjectAndSchemaAndGrammar() throws Exception {
+        for (int seed = 0; seed < 3; seed++) {
+            JsonNode r = JSON.readTree(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"JSON\"}],"
+                    + "\"max_tokens\":400,\"seed\":" + seed + ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\","
+                    + "\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":8},"
+                    + "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150}},\"required\":[\"name\",\"age\"],"
+                    + "\"additionalProperties\":false}}}}").body());
+            JsonNode choice = r.get("choices").get(0);
+            assertEquals("stop", choice.get("finish_reason").asText(), r.toString());
+            JsonNode out = JSON.readTree(choice.get("message").get("content").asText());
+            assertTrue(out.get("name").isTextual() && out.get("age").isInt() && out.size() == 2, out.toString());
+        }
+        JsonNode obj = JSON.readTree(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"JSON\"}],"
+                + "\"max_tokens\":400,\"seed\":3,\"response_format\":{\"type\":\"json_object\"}}").body());
+        String content = obj.get("choices").get(0).get("message").get("content").asText();
+        if (obj.get("choices").get(0).get("finish_reason").asText().equals("stop")) assertTrue(JSON.readTree(content).isObject(), content);
+        else assertTrue(content.strip().startsWith("{"), content);
+        JsonNode yes = JSON.readTree(post(server, "/v1/completions", "{\"prompt\":\"Answer:\",\"max_tokens\":10,\"seed\":1,"
+                + "\"grammar\":\"root ::= (\\\"yes\\\" | \\\"no\\\")\"}").body());
+        assertTrue(List.of("yes", "no").contains(yes.get("choices").get(0).get("text").asText()), yes.toString());
+        assertError(post(server, "/v1/completions", "{\"prompt\":\"a\",\"grammar\":\"root ::= (\"}"), 400, "'grammar' cannot be used: line 1");
+        assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":"
+                + "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"not\":{}}}}}"), 400,
+                "'response_format.json_schema.schema' cannot be used");
+        assertError(post(server, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":"
+                + "{\"type\":\"yaml\"}}"), 400, "'response_format.type' must be text, json_object or json_schema");
     }
 
     @Test

@@ -1,0 +1,279 @@
+package dev.panamax.grammar;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * llama.cpp's pushdown automaton for one grammar (llama_grammar_advance_stack, accept_chr, match_char,
+ * match_partial_char), with every stack and every set of stacks interned to an int id so that equal states are equal
+ * ids and the work done for a state is done once: a stack is (parent stack, element position), id 0 the empty stack;
+ * a set is the sorted ids of its stacks. Transitions (set, code point) -> set are memoized (an array per set for
+ * ASCII). Not thread-safe: one per {@link GrammarMatcher}.
+ */
+final class Automaton {
+
+    final Grammar g;
+    private final int[] type, value;
+
+    // stacks
+    private int[] stParent = new int[256], stPos = new int[256];
+    private int nStacks = 1; // 0 = the empty stack
+    private final LongIntMap stackIndex = new LongIntMap(256);
+    private int[][] advanced = new int[256][];
+
+    // sets
+    private int[][] members = new int[64][];
+    private boolean[] canEnd = new boolean[64];
+    private int[][] asciiNext = new int[64][];
+    private int nSets;
+    private final Map<Key, Integer> setIndex = new HashMap<>();
+    private final LongIntMap otherNext = new LongIntMap(256);
+
+    final int initial;
+
+    Automaton(Grammar g) {
+        this.g = g;
+        this.type = g.type;
+        this.value = g.value;
+        // one stack per alternative of the start rule, each advanced to its terminals
+        List<Integer> out = new ArrayList<>();
+        int pos = g.ruleStart[g.root];
+        while (true) {
+            int s = Grammar.isEndOfSequence(type[pos]) ? 0 : push(0, pos);
+            for (int t : advance(s)) out.add(t);
+            while (!Grammar.isEndOfSequence(type[pos])) pos++;
+            if (type[pos] == Grammar.ALT) pos++;
+            else break;
+        }
+        initial = intern(Grammar.sortedDistinct(out));
+    }
+
+    // ---- stacks ----
+
+    int push(int parent, int pos) {
+        long key = ((long) parent << 32) | pos;
+        int id = stackIndex.get(key);
+        if (id >= 0) return id;
+        if (nStacks == stParent.length) {
+            stParent = Arrays.copyOf(stParent, nStacks * 2);
+            stPos = Arrays.copyOf(stPos, nStacks * 2);
+            advanced = Arrays.copyOf(advanced, nStacks * 2);
+        }
+        id = nStacks++;
+        stParent[id] = parent;
+        stPos[id] = pos;
+        stackIndex.put(key, id);
+        return id;
+    }
+
+    int top(int stack) {
+        return stPos[stack];
+    }
+
+    int parent(int stack) {
+        return stParent[stack];
+    }
+
+    int stackCount() {
+        return nStacks;
+    }
+
+    /** The stacks whose top is a terminal (or empty) reachable from this stack by expanding rule references. */
+    int[] advance(int stack) {
+        if (stack < advanced.length && advanced[stack] != null) return advanced[stack];
+        List<Integer> result = new ArrayList<>();
+        List<Integer> todo = new ArrayList<>();
+        java.util.HashSet<Integer> seen = new java.util.HashSet<>();
+        todo.add(stack);
+        while (!todo.isEmpty()) {
+            int s = todo.remove(todo.size() - 1);
+            if (!seen.add(s)) continue;
+            if (s == 0) {
+                if (!result.contains(0)) result.add(0);
+                continue;
+            }
+            int pos = stPos[s];
+            switch (type[pos]) {
+                case Grammar.RULE_REF -> {
+                    int sub = g.ruleStart[value[pos]];
+                    while (true) {
+                        int next = stParent[s];
+                        if (!Grammar.isEndOfSequence(type[pos + 1])) next = push(next, pos + 1);
+                        if (!Grammar.isEndOfSequence(type[sub])) next = push(next, sub);
+                        todo.add(next);
+                        while (!Grammar.isEndOfSequence(type[sub])) sub++;
+                        if (type[sub] == Grammar.ALT) sub++;
+                        else break;
+                    }
+                }
+                case Grammar.CHAR, Grammar.CHAR_NOT, Grammar.CHAR_ANY, Grammar.TOKEN, Grammar.TOKEN_NOT -> {
+                    if (!result.contains(s)) result.add(s);
+                }
+                default -> throw new IllegalStateException("stack left on element type " + type[pos]);
+            }
+        }
+        int[] r = Grammar.sortedDistinct(result);
+        advanced[stack] = r;
+        return r;
+    }
+
+    /** The stack after the terminal on top of s matched: s popped, the element after that terminal pushed. */
+    int afterTerminal(int s, int nextPos) {
+        int p = stParent[s];
+        return Grammar.isEndOfSequence(type[nextPos]) ? p : push(p, nextPos);
+    }
+
+    // ---- sets ----
+
+    private record Key(int[] a) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Key k && Arrays.equals(a, k.a);
+        }
+
+        @Override
+        public int hashCode() {
+            return Arrays.hashCode(a);
+        }
+    }
+
+    /** The id of this set of stacks (sorted, distinct); -1 for the empty set (a dead state). */
+    int intern(int[] sorted) {
+        if (sorted.length == 0) return -1;
+        Key k = new Key(sorted);
+        Integer id = setIndex.get(k);
+        if (id != null) return id;
+        if (nSets == members.length) {
+            members = Arrays.copyOf(members, nSets * 2);
+            canEnd = Arrays.copyOf(canEnd, nSets * 2);
+            asciiNext = Arrays.copyOf(asciiNext, nSets * 2);
+        }
+        int n = nSets++;
+        members[n] = sorted;
+        canEnd[n] = sorted[0] == 0;
+        setIndex.put(k, n);
+        return n;
+    }
+
+    int[] members(int set) {
+        return members[set];
+    }
+
+    int setCount() {
+        return nSets;
+    }
+
+    /** Whether the set holds the empty stack: the grammar may end here. */
+    boolean canEnd(int set) {
+        return canEnd[set];
+    }
+
+    boolean isCharTop(int stack) {
+        if (stack == 0) return false;
+        int t = type[stPos[stack]];
+        return t == Grammar.CHAR || t == Grammar.CHAR_NOT || t == Grammar.CHAR_ANY;
+    }
+
+    boolean isTokenTop(int stack) {
+        if (stack == 0) return false;
+        int t = type[stPos[stack]];
+        return t == Grammar.TOKEN || t == Grammar.TOKEN_NOT;
+    }
+
+    /** The set after one code point (llama_grammar_accept): -1 when no stack accepts it. */
+    int next(int set, int cp) {
+        if (cp < 128) {
+            int[] row = asciiNext[set];
+            if (row == null) {
+                row = new int[128];
+                Arrays.fill(row, -2);
+                asciiNext[set] = row;
+            }
+            int r = row[cp];
+            if (r == -2) row[cp] = r = computeNext(set, cp);
+            return r;
+        }
+        long key = ((long) set << 21) | cp;
+        int r = otherNext.get(key);
+        if (r == -1) {
+            r = computeNext(set, cp);
+            otherNext.put(key, r == -1 ? -3 : r);
+            return r;
+        }
+        return r == -3 ? -1 : r;
+    }
+
+    private int computeNext(int set, int cp) {
+        List<Integer> out = new ArrayList<>();
+        for (int s : members[set]) {
+            if (!isCharTop(s)) continue; // the empty stack and token elements take no characters
+            int pos = stPos[s];
+            int after = matchChar(pos, cp);
+            if (after < 0) continue;
+            for (int t : advance(afterTerminal(s, after))) out.add(t);
+        }
+        return intern(Grammar.sortedDistinct(out));
+    }
+
+    /** The set's stacks whose top takes characters (what survives a token with no complete character). */
+    int charTops(int set) {
+        List<Integer> out = new ArrayList<>();
+        for (int s : members[set]) if (isCharTop(s)) out.add(s);
+        return intern(Grammar.sortedDistinct(out));
+    }
+
+    // ---- terminals ----
+
+    /** If the character class at pos matches cp, the position after the class; otherwise -1-(that position). */
+    int matchChar(int pos, int cp) {
+        boolean found = false;
+        boolean positive = type[pos] == Grammar.CHAR || type[pos] == Grammar.CHAR_ANY;
+        do {
+            if (type[pos + 1] == Grammar.CHAR_RNG_UPPER) {
+                found |= value[pos] <= cp && cp <= value[pos + 1];
+                pos += 2;
+            } else if (type[pos] == Grammar.CHAR_ANY) {
+                found = true;
+                pos += 1;
+            } else {
+                found |= value[pos] == cp;
+                pos += 1;
+            }
+        } while (type[pos] == Grammar.CHAR_ALT);
+        return found == positive ? pos : -1 - pos;
+    }
+
+    /** Whether some completion of a partial UTF-8 sequence (value, remain bytes to come) can match the class at pos. */
+    boolean matchPartial(int pos, int partialValue, int remain) {
+        boolean positive = type[pos] == Grammar.CHAR || type[pos] == Grammar.CHAR_ANY;
+        if (remain < 0 || (remain == 1 && partialValue < 2)) return false;
+        long low = (long) partialValue << (remain * 6);
+        long high = low | ((1L << (remain * 6)) - 1);
+        if (low == 0) {
+            if (remain == 2) low = 1 << 11;
+            else if (remain == 3) low = 1 << 16;
+        }
+        do {
+            if (type[pos + 1] == Grammar.CHAR_RNG_UPPER) {
+                if (value[pos] <= high && low <= value[pos + 1]) return positive;
+                pos += 2;
+            } else if (type[pos] == Grammar.CHAR_ANY) {
+                return true;
+            } else {
+                if (low <= value[pos] && value[pos] <= high) return positive;
+                pos += 1;
+            }
+        } while (type[pos] == Grammar.CHAR_ALT);
+        return !positive;
+    }
+
+    /** Whether the token element on top of stack s takes token id. */
+    boolean matchToken(int s, int id, int[] resolvedTokens) {
+        int pos = stPos[s];
+        int want = resolvedTokens == null ? value[pos] : resolvedTokens[pos];
+        return type[pos] == Grammar.TOKEN ? want == id : want != id;
+    }
+}
