@@ -28,9 +28,10 @@ final class Automaton {
     private int[][] members = new int[64][];
     private boolean[] canEnd = new boolean[64];
     private int[][] asciiNext = new int[64][];
+    private int[][] bounds = new int[64][];      // per set: where the match of its character classes can change
+    private int[][] intervalNext = new int[64][]; // per set and interval of code points >= 128: the next set
     private int nSets;
     private final Map<Key, Integer> setIndex = new HashMap<>();
-    private final LongIntMap otherNext = new LongIntMap(256);
 
     final int initial;
 
@@ -150,6 +151,8 @@ final class Automaton {
             members = Arrays.copyOf(members, nSets * 2);
             canEnd = Arrays.copyOf(canEnd, nSets * 2);
             asciiNext = Arrays.copyOf(asciiNext, nSets * 2);
+            bounds = Arrays.copyOf(bounds, nSets * 2);
+            intervalNext = Arrays.copyOf(intervalNext, nSets * 2);
         }
         int n = nSets++;
         members[n] = sorted;
@@ -196,14 +199,43 @@ final class Automaton {
             if (r == -2) row[cp] = r = computeNext(set, cp);
             return r;
         }
-        long key = ((long) set << 21) | cp;
-        int r = otherNext.get(key);
-        if (r == -1) {
-            r = computeNext(set, cp);
-            otherNext.put(key, r == -1 ? -3 : r);
-            return r;
+        // code points between two consecutive bounds match the same classes: one transition per interval
+        int[] b = bounds[set];
+        if (b == null) {
+            b = bounds[set] = classBounds(set);
+            int[] row = new int[b.length + 1];
+            Arrays.fill(row, -2);
+            intervalNext[set] = row;
         }
-        return r == -3 ? -1 : r;
+        int k = Arrays.binarySearch(b, cp);
+        k = k >= 0 ? k + 1 : -k - 1;
+        int[] row = intervalNext[set];
+        int r = row[k];
+        if (r == -2) row[k] = r = computeNext(set, cp);
+        return r;
+    }
+
+    /** Sorted distinct code points where some character class on top of the set's stacks starts or stops matching. */
+    private int[] classBounds(int set) {
+        java.util.TreeSet<Integer> out = new java.util.TreeSet<>();
+        for (int s : members[set]) {
+            if (!isCharTop(s)) continue;
+            int pos = stPos[s];
+            do {
+                if (type[pos + 1] == Grammar.CHAR_RNG_UPPER) {
+                    out.add(value[pos]);
+                    out.add(value[pos + 1] + 1);
+                    pos += 2;
+                } else {
+                    if (type[pos] != Grammar.CHAR_ANY) {
+                        out.add(value[pos]);
+                        out.add(value[pos] + 1);
+                    }
+                    pos += 1;
+                }
+            } while (type[pos] == Grammar.CHAR_ALT);
+        }
+        return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
     private int computeNext(int set, int cp) {
