@@ -167,6 +167,28 @@ class LangChain4jTest {
     }
 
     @Test
+    void toolCallRoundTrip() {
+        var spec = dev.langchain4j.agent.tool.ToolSpecification.builder().name("get_weather").description("Weather in a city")
+                .parameters(dev.langchain4j.model.chat.request.json.JsonObjectSchema.builder()
+                        .addProperty("city", dev.langchain4j.model.chat.request.json.JsonStringSchema.builder().build())
+                        .required("city").additionalProperties(false).build()).build();
+        var params = OpenAiChatRequestParameters.builder().modelName(TestServers.MODEL_ID).maxCompletionTokens(1400).seed(11)
+                .toolSpecifications(spec).toolChoice(dev.langchain4j.model.chat.request.ToolChoice.REQUIRED).build();
+        UserMessage user = UserMessage.from("Weather in Paris?");
+        ChatResponse r = chat.chat(ChatRequest.builder().messages(user).parameters(params).build());
+        // random weights: the grammar of a required call makes the reply a call (the city is random text up to a quote)
+        assertEquals(FinishReason.TOOL_EXECUTION, r.finishReason(), r.toString());
+        var call = r.aiMessage().toolExecutionRequests().get(0);
+        assertEquals("get_weather", call.name());
+        assertTrue(call.arguments().contains("\"city\""), call.arguments());
+        var result = dev.langchain4j.data.message.ToolExecutionResultMessage.from(call, "21 C, sunny");
+        var answerParams = OpenAiChatRequestParameters.builder().modelName(TestServers.MODEL_ID).maxCompletionTokens(6)
+                .toolSpecifications(spec).build();
+        ChatResponse answer = chat.chat(ChatRequest.builder().messages(user, r.aiMessage(), result).parameters(answerParams).build());
+        assertTrue(answer.tokenUsage().inputTokenCount() > r.tokenUsage().inputTokenCount(), "the call and its result are in the prompt");
+    }
+
+    @Test
     void errorsSurfaceAsLangChain4jExceptions() throws Exception {
         InvalidRequestException hot = assertThrows(InvalidRequestException.class,
                 () -> chat.chat(request("hi", 4, 3.0, null, null)));

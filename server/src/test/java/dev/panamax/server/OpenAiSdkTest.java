@@ -176,6 +176,53 @@ class OpenAiSdkTest {
     }
 
     @Test
+    void toolCallRoundTrip() {
+        // random weights: tool_choice required makes the reply a call (a grammar), valid against the parameters' schema
+        var weather = com.openai.models.chat.completions.ChatCompletionFunctionTool.builder()
+                .function(com.openai.models.FunctionDefinition.builder().name("get_weather").description("Weather in a city")
+                        .parameters(com.openai.models.FunctionParameters.builder()
+                                .putAdditionalProperty("type", com.openai.core.JsonValue.from("object"))
+                                .putAdditionalProperty("properties", com.openai.core.JsonValue.from(Map.of("city", Map.of("type", "string", "maxLength", 8))))
+                                .putAdditionalProperty("required", com.openai.core.JsonValue.from(List.of("city")))
+                                .putAdditionalProperty("additionalProperties", com.openai.core.JsonValue.from(false)).build())
+                        .build()).build();
+        ChatCompletionCreateParams first = chat("Weather in Paris?", 400).addTool(weather).seed(3L)
+                .toolChoice(com.openai.models.chat.completions.ChatCompletionToolChoiceOption.Auto.REQUIRED).build();
+        ChatCompletion c = client.chat().completions().create(first);
+        var choice = c.choices().get(0);
+        assertEquals(ChatCompletion.Choice.FinishReason.TOOL_CALLS, choice.finishReason());
+        var call = choice.message().toolCalls().orElseThrow().get(0).asFunction();
+        assertEquals("get_weather", call.function().name());
+        assertTrue(call.function().arguments().contains("\"city\""), call.function().arguments());
+        // the result goes back with the assistant's call; the model answers (in text: no tool is required now)
+        ChatCompletionCreateParams second = chat("Weather in Paris?", 8).addTool(weather)
+                .addMessage(choice.message())
+                .addMessage(com.openai.models.chat.completions.ChatCompletionToolMessageParam.builder()
+                        .toolCallId(call.id()).content("{\"temperature\": 21}").build())
+                .toolChoice(com.openai.models.chat.completions.ChatCompletionToolChoiceOption.Auto.NONE).build();
+        ChatCompletion answer = client.chat().completions().create(second);
+        assertTrue(answer.choices().get(0).message().content().isPresent(), answer.toString());
+        assertTrue(answer.choices().get(0).message().toolCalls().isEmpty(), answer.toString());
+        assertTrue(answer.usage().orElseThrow().promptTokens() > client.chat().completions().create(chat("Weather in Paris?", 1).build())
+                .usage().orElseThrow().promptTokens() + 10, "the call and its result are in the prompt");
+    }
+
+    @Test
+    void structuredOutputFollowsTheSchema() throws Exception {
+        ChatCompletionCreateParams p = chat("A person as JSON", 300).seed(5L).responseFormat(
+                com.openai.models.ResponseFormatJsonSchema.builder().jsonSchema(com.openai.models.ResponseFormatJsonSchema.JsonSchema.builder()
+                        .name("person").strict(true).schema(com.openai.models.ResponseFormatJsonSchema.JsonSchema.Schema.builder()
+                                .putAdditionalProperty("type", com.openai.core.JsonValue.from("object"))
+                                .putAdditionalProperty("properties", com.openai.core.JsonValue.from(Map.of("age", Map.of("type", "integer", "minimum", 0, "maximum", 120))))
+                                .putAdditionalProperty("required", com.openai.core.JsonValue.from(List.of("age")))
+                                .putAdditionalProperty("additionalProperties", com.openai.core.JsonValue.from(false)).build()).build()).build()).build();
+        ChatCompletion c = client.chat().completions().create(p);
+        String json = c.choices().get(0).message().content().orElseThrow();
+        var node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+        assertTrue(node.get("age").isInt() && node.get("age").asInt() >= 0 && node.get("age").asInt() <= 120, json);
+    }
+
+    @Test
     void errorsSurfaceAsSdkExceptions() {
         BadRequestException unknownModel = assertThrows(BadRequestException.class, () -> client.chat().completions()
                 .create(ChatCompletionCreateParams.builder().model("gpt-4o").addUserMessage("hi").build()));
