@@ -3,7 +3,7 @@
 #
 #   usage: scripts/bench-vs-llamacpp.sh            prints a markdown table (progress on stderr)
 #   env:   REF=/tmp/llamacpp-ref  THREADS="1 2"  TYPES="q4_0 q8_0 q4_k_m"  JAVA_TYPES="q4_0"  REPS=3
-#          N_PROMPT=128  N_GEN=64  MODEL=tinyllama|deepseek2
+#          N_PROMPT=128  N_GEN=64  MODEL=tinyllama|deepseek2|qwen3moe
 #          ISAS="avx512 avx2"   native rows per kernel set (./panamax --isa); default: the best this CPU runs
 #          PARALLEL="1 4 8 16"  serving mode: N sequences decoded together, Panamax's engine (bench --parallel N) against
 #                               llama.cpp's llbatch (one batch per step; the better of its unified and split KV modes);
@@ -16,7 +16,9 @@
 # runs when they are missing. MODEL=deepseek2: REF/models/deepseek2-shape-1b-{TYPES}.gguf, a DeepSeek-V2-shaped MoE
 # of 1.0B parameters (1024 wide, 12 layers, 16 heads, q_lora 384, kv_lora 256, rope 64, 32 experts of 704 with 4 used
 # + 1 shared, first layer dense, sigmoid routing, YaRN), written here with the toolkit's make_tiny_gguf.py and
-# quantized by llama.cpp (llquant) when missing. llama.cpp: REF/bin/llref (llama.cpp's own prebuilt CPU libraries) with flash attention on, a
+# quantized by llama.cpp (llquant) when missing. MODEL=qwen3moe: REF/models/qwen3moe-shape-1.2b-{TYPES}.gguf, a
+# Qwen3-MoE-shaped model of 1.2B parameters (1024 wide, 16 layers, 16 heads of 128 with 4 KV heads, per-head Q/K
+# norms, 32 experts of 512 with 4 used, no shared expert, untied head, Qwen2 vocabulary), made the same way. llama.cpp: REF/bin/llref (llama.cpp's own prebuilt CPU libraries) with flash attention on, a
 # 128-token prompt of random ids in one batch, greedy decode; best of REPS runs. Panamax: ./panamax bench with the
 # same counts, best of REPS runs after a warm-up. Both time the prompt as one forward call and decode as single-token
 # steps (llref times n-1 steps, panamax n; the rate is per step either way). Both Panamax backends run --threads
@@ -35,13 +37,19 @@ TOOLS=$ROOT/../shared/tools/llamacpp-ref
 SETUP=$TOOLS/setup.sh
 case "$MODEL" in
   tinyllama) STEM=tinyllama-shape-1.1b ;;
-  deepseek2) STEM=deepseek2-shape-1b ;;
-  *) echo "bench-vs-llamacpp: MODEL must be tinyllama or deepseek2, got $MODEL" >&2; exit 1 ;;
+  deepseek2) STEM=deepseek2-shape-1b
+    SHAPE="deepseek2 --vocab $REF/src/models/ggml-vocab-deepseek-llm.gguf --n-embd 1024 --n-layer 12 --n-head 16
+      --n-ff 2816 --q-lora 384 --kv-lora 256 --qk-nope 128 --qk-rope 64 --v-head 128 --n-ff-exp 704
+      --n-expert 32 --n-expert-used 4 --tied --embd-scale 0.09 --yarn --n-ctx 8192" ;;
+  qwen3moe) STEM=qwen3moe-shape-1.2b
+    SHAPE="qwen3moe --vocab $REF/src/models/ggml-vocab-qwen2.gguf --n-embd 1024 --n-layer 16 --n-head 16 --n-head-kv 4
+      --head-dim 128 --n-expert 32 --n-expert-used 4 --n-ff-exp 512 --n-ctx 8192" ;;
+  *) echo "bench-vs-llamacpp: MODEL must be tinyllama, deepseek2 or qwen3moe, got $MODEL" >&2; exit 1 ;;
 esac
 
 missing() {
   [ -x "$REF/bin/llref" ] || return 0
-  [ "$MODEL" = deepseek2 ] && return 1 # made below
+  [ "$MODEL" != tinyllama ] && return 1 # made below
   local t
   for t in $TYPES $JAVA_TYPES; do [ -f "$REF/models/$STEM-$t.gguf" ] || return 0; done
   return 1
@@ -64,16 +72,15 @@ EOF
 fi
 missing && { echo "bench-vs-llamacpp: setup did not produce the models in $REF/models" >&2; exit 1; }
 
-if [ "$MODEL" = deepseek2 ]; then
+if [ "$MODEL" != tinyllama ]; then
   F16=$REF/models/$STEM-f16.gguf
   for t in $TYPES $JAVA_TYPES; do
     [ -f "$REF/models/$STEM-$t.gguf" ] && continue
     if [ ! -f "$F16" ]; then
-      echo "writing the deepseek2-shaped 1B model (random weights, ~2 GB F16, about a minute) to $F16" >&2
-      PYTHONPATH=$REF/src/gguf-py python3 "$TOOLS/make_tiny_gguf.py" deepseek2 "$F16.partial" \
-        --vocab "$REF/src/models/ggml-vocab-deepseek-llm.gguf" --type f16 --n-embd 1024 --n-layer 12 --n-head 16 \
-        --n-ff 2816 --q-lora 384 --kv-lora 256 --qk-nope 128 --qk-rope 64 --v-head 128 --n-ff-exp 704 \
-        --n-expert 32 --n-expert-used 4 --tied --embd-scale 0.09 --yarn --n-ctx 8192 >&2
+      echo "writing the $MODEL-shaped model (random weights, ~2.5 GB F16, a minute or two) to $F16" >&2
+      read -r arch shape <<<"$(echo $SHAPE)"
+      # shellcheck disable=SC2086 # the shape is a list of options
+      PYTHONPATH=$REF/src/gguf-py python3 "$TOOLS/make_tiny_gguf.py" "$arch" "$F16.partial" --type f16 $shape >&2
       mv "$F16.partial" "$F16"
     fi
     echo "quantizing it to $t with llama.cpp" >&2

@@ -179,7 +179,7 @@ public final class Model implements AutoCloseable {
         return tokenizer;
     }
 
-    /** The architecture as GGUF names it: llama, qwen2, deepseek2. */
+    /** The architecture as GGUF names it: llama, qwen2, qwen3, qwen3moe, deepseek2. */
     public String architecture() {
         return weights.arch();
     }

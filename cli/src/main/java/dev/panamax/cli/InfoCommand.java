@@ -89,7 +89,7 @@ final class InfoCommand implements Callable<Integer> {
      * The "model" object. n_params counts the elements of every tensor in the file (as llama.cpp's
      * llama_model_n_params); types counts tensors per ggml type name ("q4_0", "q4_K", "f32", ...);
      * kv_bytes_per_token is K + V over all layers with the default F16 cache, null for an architecture whose cache
-     * layout Panamax does not know (it runs llama and qwen2).
+     * layout Panamax does not know (it runs llama, qwen2, qwen3, qwen3moe and deepseek2).
      *
      * @throws GgufFormatException when the file is malformed or a required key is missing
      */

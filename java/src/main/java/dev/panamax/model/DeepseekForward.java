@@ -4,7 +4,6 @@ import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.PagedBatch;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * The batched forward pass of a {@code deepseek2} model, in the absorbed form of Multi-head Latent Attention: the KV
@@ -17,18 +16,12 @@ import java.lang.foreign.ValueLayout;
  */
 public final class DeepseekForward extends ForwardPass {
 
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    /** llama.cpp clamps the sum of selected expert weights to the smallest normal F16 before normalizing. */
-    private static final float MIN_WEIGHT_SUM = 6.103515625e-5f;
-
     private final DeepseekWeights w;
     private final DeepseekConfig c;
     // activations, [maxTokens][...] floats (x, the residual stream, is ForwardPass's)
     private final MemorySegment xb, xb2, qa, q, kva, kpe, qpe, qLat, lat, attOut, hb, hb2;
     private final MemorySegment routerLogits, ids, expertWeights, moeOut;
-    private final float[] probs, select, groupScores;
-    private final int[] chosen;
-    private final boolean[] taken, groupTaken;
+    private final ExpertRouter router; // null when every layer is dense
 
     DeepseekForward(DeepseekWeights weights, Kernels kernels, int maxTokens) {
         super(weights, kernels, maxTokens);
@@ -56,12 +49,8 @@ public final class DeepseekForward extends ForwardPass {
         } catch (RuntimeException | OutOfMemoryError e) {
             throw allocationFailed(e);
         }
-        probs = new float[Math.max(1, c.nExpert())];
-        select = new float[Math.max(1, c.nExpert())];
-        chosen = new int[Math.max(1, c.nExpert())];
-        groupScores = new float[c.nGroups()];
-        taken = new boolean[Math.max(1, c.nExpert())];
-        groupTaken = new boolean[c.nGroups()];
+        router = c.nDense() == c.nLayer() ? null : new ExpertRouter(c.nExpert(), c.nExpertUsed(), c.gating() == DeepseekConfig.Gating.SOFTMAX,
+                c.expWeightsNorm(), c.expWeightsScale(), c.nGroups(), c.nGroupsUsed());
     }
 
     /** A paged cache for this model: one latent pool per layer. */
@@ -133,89 +122,16 @@ public final class DeepseekForward extends ForwardPass {
 
     /** Routed experts plus shared experts of n tokens: xb (normed) to xb2. */
     private void moe(DeepseekWeights.Layer L, int n) {
-        int ne = c.nExpert(), used = c.nExpertUsed(), dim = c.dim();
         matmul(L.router(), xb, n, routerLogits);
-        for (int t = 0; t < n; t++) route(L, t);
-        Weight g = L.gateExps(), u = L.upExps(), d = L.downExps();
-        PackedWeights pw = w.packed();
-        MemorySegment gp = pw.get(g), up = pw.get(u), dp = pw.get(d);
-        int packed = (gp != null ? 1 : 0) | (up != null ? 2 : 0) | (dp != null ? 4 : 0);
-        k.moeFfnPacked(moeOut, xb, n, dim, c.ffnExpDim(), ne, used, ids, expertWeights, g.type(), gp != null ? gp : g.data(),
-                u.type(), up != null ? up : u.data(), d.type(), dp != null ? dp : d.data(), packed);
+        MemorySegment bias = L.expProbsB() == null ? null : L.expProbsB().data();
+        for (int t = 0; t < n; t++) router.route(routerLogits, t, bias, ids, expertWeights);
+        experts(L.gateExps(), L.upExps(), L.downExps(), c.nExpert(), c.nExpertUsed(), c.ffnExpDim(), xb, n, ids, expertWeights, moeOut);
         if (L.gateShexp() != null) {
             swiglu(L.gateShexp(), L.upShexp(), L.downShexp(), n, xb2);
-            k.add(xb2, xb2, moeOut, n * dim);
+            k.add(xb2, xb2, moeOut, n * c.dim());
         } else {
-            MemorySegment.copy(moeOut, 0, xb2, 0, 4L * n * dim);
+            MemorySegment.copy(moeOut, 0, xb2, 0, 4L * n * c.dim());
         }
-    }
-
-    /**
-     * Expert choice of token t as llama.cpp's build_moe_ffn: probabilities by softmax or sigmoid of the router logits;
-     * selection by those plus the optional bias (exp_probs_b, V3), within the best expert groups (group score = sum of
-     * its two best) when there are several; weights = the unbiased probabilities of the chosen, optionally normalized
-     * to sum 1 and scaled.
-     */
-    private void route(DeepseekWeights.Layer L, int t) {
-        int ne = c.nExpert(), used = c.nExpertUsed();
-        long lo = 4L * t * ne;
-        if (c.gating() == DeepseekConfig.Gating.SOFTMAX) {
-            float max = Float.NEGATIVE_INFINITY;
-            for (int e = 0; e < ne; e++) max = Math.max(max, routerLogits.get(F32, lo + 4L * e));
-            float sum = 0;
-            for (int e = 0; e < ne; e++) sum += probs[e] = (float) Math.exp(routerLogits.get(F32, lo + 4L * e) - max);
-            for (int e = 0; e < ne; e++) probs[e] /= sum;
-        } else {
-            for (int e = 0; e < ne; e++) probs[e] = (float) (1.0 / (1.0 + Math.exp(-routerLogits.get(F32, lo + 4L * e))));
-        }
-        for (int e = 0; e < ne; e++) select[e] = probs[e] + (L.expProbsB() == null ? 0f : L.expProbsB().data().get(F32, 4L * e));
-        if (c.nGroups() > 1) maskGroups();
-        // top-k by selection score, ties to the lower index; a NaN score (broken router weights) counts as the lowest,
-        // so every token still gets nUsed distinct experts
-        java.util.Arrays.fill(taken, false);
-        for (int j = 0; j < used; j++) {
-            int best = bestUntaken(select, taken, ne);
-            chosen[j] = best;
-            taken[best] = true;
-        }
-        float sum = 0;
-        for (int j = 0; j < used; j++) sum += probs[chosen[j]];
-        float norm = c.expWeightsNorm() ? 1f / Math.max(sum, MIN_WEIGHT_SUM) : 1f;
-        float scale = c.expWeightsScale() != 0f ? c.expWeightsScale() : 1f;
-        for (int j = 0; j < used; j++) {
-            ids.setAtIndex(ValueLayout.JAVA_INT, (long) t * used + j, chosen[j]);
-            expertWeights.setAtIndex(ValueLayout.JAVA_FLOAT, (long) t * used + j, probs[chosen[j]] * norm * scale);
-        }
-    }
-
-    /** Leaves in {@code select} only the experts of the best groups (others -inf); a group scores its two best. */
-    private void maskGroups() {
-        int groups = c.nGroups(), per = c.nExpert() / groups;
-        float[] gs = groupScores;
-        for (int g = 0; g < groups; g++) {
-            float a = Float.NEGATIVE_INFINITY, b = Float.NEGATIVE_INFINITY;
-            for (int e = g * per; e < (g + 1) * per; e++) {
-                float s = select[e];
-                if (s > a) { b = a; a = s; } else if (s > b) b = s;
-            }
-            gs[g] = a + b;
-        }
-        java.util.Arrays.fill(groupTaken, false);
-        for (int j = 0; j < c.nGroupsUsed(); j++) groupTaken[bestUntaken(gs, groupTaken, groups)] = true;
-        for (int g = 0; g < groups; g++) {
-            if (groupTaken[g]) continue;
-            for (int e = g * per; e < (g + 1) * per; e++) select[e] = Float.NEGATIVE_INFINITY;
-        }
-    }
-
-    /** The index of the highest score not taken yet, ties to the lower index, NaN below everything. */
-    private static int bestUntaken(float[] score, boolean[] taken, int n) {
-        int best = -1;
-        for (int i = 0; i < n; i++) {
-            if (taken[i]) continue;
-            if (best < 0 || score[i] > score[best] || Float.isNaN(score[best]) && !Float.isNaN(score[i])) best = i;
-        }
-        return best;
     }
 
     /** SwiGLU of n tokens: xb to out through gate/up/down. */

@@ -151,10 +151,7 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
             for (Weight w : new Weight[] {l.wq(), l.wqA(), l.wqB(), l.wkvA(), l.wo(), l.gate(), l.up(), l.down(), l.router(),
                     l.gateShexp(), l.upShexp(), l.downShexp()})
                 if (w != null) out.add(w);
-            // stacked experts pack as one matrix when every expert's rows are whole 16-row groups (pmx_moe_ffn's packed)
-            if (l.moe() && config.ffnExpDim() % 16 == 0 && config.dim() % 16 == 0) {
-                out.addAll(List.of(l.gateExps(), l.upExps(), l.downExps()));
-            }
+            if (l.moe()) addExperts(out, l.gateExps(), l.upExps(), l.downExps(), config.ffnExpDim(), config.dim());
         }
     }
 

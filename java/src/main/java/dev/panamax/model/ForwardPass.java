@@ -95,6 +95,21 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         else k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
     }
 
+    /**
+     * The routed experts' SwiGLU of n tokens ({@code in} to {@code out}, [n][dim]) whose choice ({@code ids}, int32
+     * [n][nUsed]) and {@code expertWeights} ([n][nUsed]) are made: one {@link Kernels#moeFfn} call, the tokens of all sequences grouped
+     * per expert so that each selected expert is read once per step, on the experts' packed copies where the model has
+     * them. {@code gate}/{@code up}/{@code down}: the stacked ffn_*_exps of nExpert experts of ffExp rows (down: dim).
+     */
+    final void experts(Weight gate, Weight up, Weight down, int nExpert, int nUsed, int ffExp, MemorySegment in, int n,
+                       MemorySegment ids, MemorySegment expertWeights, MemorySegment out) {
+        PackedWeights pw = weights.packed();
+        MemorySegment gp = pw.get(gate), upk = pw.get(up), dp = pw.get(down);
+        int packed = (gp != null ? 1 : 0) | (upk != null ? 2 : 0) | (dp != null ? 4 : 0);
+        k.moeFfnPacked(out, in, n, down.rows() / nExpert, ffExp, nExpert, nUsed, ids, expertWeights, gate.type(),
+                gp != null ? gp : gate.data(), up.type(), upk != null ? upk : up.data(), down.type(), dp != null ? dp : down.data(), packed);
+    }
+
     /** Bytes of activations allocated. */
     public long residentBytes() {
         return allocated;

@@ -6,33 +6,47 @@ import dev.panamax.kernels.RopeConfig;
 import java.util.Locale;
 
 /**
- * Hyper-parameters of a Llama-family model ({@code llama}, {@code qwen2}) read from the {@code {arch}.*} GGUF keys
- * exactly as llama.cpp's {@code llm_load_hparams} reads them, with its defaults. A missing required key or an
- * inconsistent value is a {@link GgufFormatException} naming it.
+ * Hyper-parameters of a Llama-family model ({@code llama}, {@code qwen2}, {@code qwen3}, {@code qwen3moe}) read from the
+ * {@code {arch}.*} GGUF keys exactly as llama.cpp's {@code llm_load_hparams} reads them, with its defaults. A missing
+ * required key or an inconsistent value is a {@link GgufFormatException} naming it. The family's variants are flags of
+ * one forward pass: Q/K/V biases when the file has them (qwen2), per-head RMS norms of Q and K before RoPE (qwen3),
+ * and a Mixture-of-Experts feed-forward in every layer (qwen3moe).
  *
+ * @param ffnDim    feed_forward_length: the dense SwiGLU's width (0 when the model has no dense feed-forward)
  * @param headDimK  attention.key_length (default embedding_length / head_count)
  * @param headDimV  attention.value_length (default embedding_length / head_count)
  * @param nRot      rope.dimension_count (default headDimK)
  * @param ctxTrain  context_length
  * @param vocabSize rows of token_embd (filled in by {@link LlamaWeights})
+ * @param qkNorm    attn_q_norm / attn_k_norm (headDimK wide) normalize each head of Q and K before RoPE (qwen3)
+ * @param nExpert   expert_count; 0 for a dense model. MoE routing is llama.cpp's for qwen3moe: softmax over the
+ *                  experts, the top nExpertUsed, their weights renormalized to sum 1 (no scale, no shared expert)
+ * @param ffnExpDim expert_feed_forward_length (default feed_forward_length / expert_used_count, as llama.cpp)
  */
 public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHead, int nKvHead, int headDimK, int headDimV,
-                          float eps, int nRot, int ctxTrain, int vocabSize, RopeConfig rope) implements ModelConfig {
+                          float eps, int nRot, int ctxTrain, int vocabSize, RopeConfig rope, boolean qkNorm,
+                          int nExpert, int nExpertUsed, int ffnExpDim) implements ModelConfig {
 
     /** Architectures this forward pass runs. */
     public static boolean supports(String arch) {
-        return arch.equals("llama") || arch.equals("qwen2");
+        return switch (arch) {
+            case "llama", "qwen2", "qwen3", "qwen3moe" -> true;
+            default -> false;
+        };
     }
 
     public static LlamaConfig fromMetadata(GgufMetadata md, int vocabSize) throws GgufFormatException {
         String arch = md.getString("general.architecture");
         if (!supports(arch)) {
-            throw new GgufFormatException("architecture '" + arch + "' is not supported (this forward pass runs llama and qwen2)");
+            throw new GgufFormatException("architecture '" + arch + "' is not supported (this forward pass runs llama, qwen2, qwen3 and qwen3moe)");
         }
+        boolean qwen3 = arch.startsWith("qwen3"), moe = arch.equals("qwen3moe");
         String p = arch + ".";
         int dim = positive(md.getInt(p + "embedding_length"), p + "embedding_length");
         int nLayer = positive(md.getInt(p + "block_count"), p + "block_count");
-        int ffn = positive(md.getInt(p + "feed_forward_length"), p + "feed_forward_length");
+        // qwen3moe has no dense feed-forward; llama.cpp reads the key there only as the default expert width
+        int ffn = moe ? md.getInt(p + "feed_forward_length", 0) : positive(md.getInt(p + "feed_forward_length"), p + "feed_forward_length");
+        if (ffn < 0) throw new GgufFormatException(p + "feed_forward_length must be >= 0, got " + ffn);
         int nHead = positive(md.getInt(p + "attention.head_count"), p + "attention.head_count");
         int nKvHead = positive(md.getInt(p + "attention.head_count_kv", nHead), p + "attention.head_count_kv");
         if (nHead % nKvHead != 0) {
@@ -47,10 +61,28 @@ public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHea
         if (nRot <= 0 || nRot > hdk || nRot % 2 != 0) {
             throw new GgufFormatException(p + "rope.dimension_count " + nRot + " must be even and in (0, head dim " + hdk + "]");
         }
+        if (qwen3 && (hdk != hdv || nRot != hdk)) {
+            // llama.cpp's qwen3 graphs assert both (and would abort); say which key disagrees instead
+            throw new GgufFormatException(p + "attention.key_length " + hdk + ", value_length " + hdv + " and rope.dimension_count "
+                    + nRot + " must be equal for " + arch);
+        }
         int ctxTrain = positive(md.getInt(p + "context_length"), p + "context_length");
-        // llama.cpp: Llama GGUFs hold Q/K permuted for the normal (adjacent-pair) rope; qwen2 uses NeoX pairs.
-        RopeConfig rope = ropeFromMetadata(md, p, arch.equals("qwen2"), ctxTrain);
-        return new LlamaConfig(arch, dim, nLayer, ffn, nHead, nKvHead, hdk, hdv, eps, nRot, ctxTrain, vocabSize, rope);
+        int nExpert = 0, nUsed = 0, ffnExp = 0;
+        if (moe) {
+            nExpert = positive(md.getInt(p + "expert_count", 0), p + "expert_count");
+            nUsed = md.getInt(p + "expert_used_count", 0);
+            if (nUsed <= 0 || nUsed > nExpert) throw new GgufFormatException(p + "expert_used_count " + nUsed + " must be in 1.." + nExpert);
+            ffnExp = positive(md.getInt(p + "expert_feed_forward_length", ffn / nUsed), p + "expert_feed_forward_length");
+        }
+        // llama.cpp: Llama GGUFs hold Q/K permuted for the normal (adjacent-pair) rope; the qwen family uses NeoX pairs.
+        RopeConfig rope = ropeFromMetadata(md, p, !arch.equals("llama"), ctxTrain);
+        return new LlamaConfig(arch, dim, nLayer, ffn, nHead, nKvHead, hdk, hdv, eps, nRot, ctxTrain, vocabSize, rope, qwen3,
+                nExpert, nUsed, ffnExp);
+    }
+
+    /** Every layer's feed-forward is Mixture-of-Experts. */
+    public boolean moe() {
+        return nExpert > 0;
     }
 
     /**

@@ -5,9 +5,11 @@ import dev.panamax.kernels.PagedBatch;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The batched forward pass of a Llama-family model ({@code llama}, {@code qwen2}): per layer RMSNorm, Q/K/V (biases for
- * qwen2), RoPE at each token's own position, the step's K/V rows stored into their sequences' blocks, paged causal GQA
- * attention (one call for every sequence), output projection, SwiGLU feed-forward. Every matmul is one GEMM over the
+ * The batched forward pass of a Llama-family model ({@code llama}, {@code qwen2}, {@code qwen3}, {@code qwen3moe}): per
+ * layer RMSNorm, Q/K/V (biases for qwen2; for qwen3 each head of Q and K RMS-normed), RoPE at each token's own
+ * position, the step's K/V rows stored into their sequences' blocks, paged causal GQA attention (one call for every
+ * sequence), output projection, then a SwiGLU feed-forward: dense, or (qwen3moe) routed experts ({@link ExpertRouter},
+ * then {@link ForwardPass#experts}: the tokens of every sequence grouped per expert). Every matmul is one GEMM over the
  * whole step. KV pools per layer: K {@code [rows][nKvHead][headDim]}, V {@code [rows][nKvHead][headDimV]}.
  */
 public final class LlamaForward extends ForwardPass {
@@ -17,6 +19,9 @@ public final class LlamaForward extends ForwardPass {
     // activations, [maxTokens][...] floats (x, the residual stream, is ForwardPass's)
     private final MemorySegment xb, xb2, q, kk, vv, att, hb, hb2;
     private final MemorySegment ropeFreqs; // rope_freqs.weight, or null
+    // MoE (qwen3moe) only, else null: router logits [maxTokens][nExpert], choice int32 [maxTokens][nUsed] and weights
+    private final MemorySegment routerLogits, ids, expertWeights;
+    private final ExpertRouter router;
 
     LlamaForward(LlamaWeights weights, Kernels kernels, int maxTokens) {
         super(weights, kernels, maxTokens);
@@ -31,11 +36,16 @@ public final class LlamaForward extends ForwardPass {
             kk = floats(b, c.nKvHead() * c.headDimK());
             vv = floats(b, c.nKvHead() * c.headDimV());
             att = floats(b, attDim);
-            hb = floats(b, c.ffnDim());
-            hb2 = floats(b, c.ffnDim());
+            hb = c.moe() ? null : floats(b, c.ffnDim());
+            hb2 = c.moe() ? null : floats(b, c.ffnDim());
+            routerLogits = c.moe() ? floats(b, c.nExpert()) : null;
+            ids = c.moe() ? bytes(4L * b * c.nExpertUsed()) : null;
+            expertWeights = c.moe() ? floats(b, c.nExpertUsed()) : null;
         } catch (RuntimeException | OutOfMemoryError e) {
             throw allocationFailed(e);
         }
+        // llama.cpp's qwen3moe: softmax gating, the chosen weights always renormalized, no scale, no groups
+        router = c.moe() ? new ExpertRouter(c.nExpert(), c.nExpertUsed(), true, true, 0f, 1, 1) : null;
     }
 
     /** A paged cache for this model: K and V pools per layer. */
@@ -60,6 +70,10 @@ public final class LlamaForward extends ForwardPass {
             if (L.bq() != null) k.addRows(q, L.bq().data(), qDim, n);
             if (L.bk() != null) k.addRows(kk, L.bk().data(), kDim, n);
             if (L.bv() != null) k.addRows(vv, L.bv().data(), vDim, n);
+            if (L.qNorm() != null) { // qwen3: every head of Q and K normed on its own, before RoPE
+                k.rmsnorm(q, q, L.qNorm().data(), c.headDimK(), n * c.nHead(), c.eps());
+                k.rmsnorm(kk, kk, L.kNorm().data(), c.headDimK(), n * c.nKvHead(), c.eps());
+            }
             k.rope(q, n, c.nHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
             k.rope(kk, n, c.nKvHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
             k.kvStore(kv.type, kv.k[l], b.slots, kk, n, kDim);
@@ -67,12 +81,19 @@ public final class LlamaForward extends ForwardPass {
             k.attentionPaged(att, q, paged, c.nHead(), c.nKvHead(), c.headDimK(), c.headDimV(), kv.k[l], kv.v[l], kv.type, scale);
             matmul(L.wo(), att, n, xb2);
             k.add(x, x, xb2, n * dim);
-            // SwiGLU feed-forward
+            // SwiGLU feed-forward, dense or routed
             k.rmsnorm(xb, x, L.ffnNorm().data(), dim, n, c.eps());
-            matmul(L.gate(), xb, n, hb);
-            matmul(L.up(), xb, n, hb2);
-            k.siluMul(hb, hb, hb2, n * c.ffnDim());
-            matmul(L.down(), hb, n, xb2);
+            if (c.moe()) {
+                matmul(L.router(), xb, n, routerLogits);
+                for (int t = 0; t < n; t++) router.route(routerLogits, t, null, ids, expertWeights);
+                experts(L.gateExps(), L.upExps(), L.downExps(), c.nExpert(), c.nExpertUsed(), c.ffnExpDim(), xb, n, ids,
+                        expertWeights, xb2);
+            } else {
+                matmul(L.gate(), xb, n, hb);
+                matmul(L.up(), xb, n, hb2);
+                k.siluMul(hb, hb, hb2, n * c.ffnDim());
+                matmul(L.down(), hb, n, xb2);
+            }
             k.add(x, x, xb2, n * dim);
         }
         head(b);

@@ -21,7 +21,7 @@ public interface ModelWeights {
         String arch = file.metadata().getString("general.architecture");
         if (LlamaConfig.supports(arch)) return LlamaWeights.load(file);
         if (DeepseekConfig.supports(arch)) return DeepseekWeights.load(file);
-        throw new GgufFormatException("architecture '" + arch + "' is not supported (Panamax runs llama, qwen2 and deepseek2)");
+        throw new GgufFormatException("architecture '" + arch + "' is not supported (Panamax runs llama, qwen2, qwen3, qwen3moe and deepseek2)");
     }
 
     String arch();

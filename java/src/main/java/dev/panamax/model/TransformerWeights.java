@@ -48,8 +48,16 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
         return m;
     }
 
-    /** Adds the layers' matrices that go through {@link ForwardPass#matmul}. */
+    /** Adds the layers' matrices that go through {@link ForwardPass#matmul} (and stacked experts, {@link #addExperts}). */
     abstract void layerMatrices(List<Weight> out);
+
+    /**
+     * Adds a layer's stacked experts (ffExp rows each; down: dim rows) to the matrices to pack when every expert's rows
+     * are whole 16-row groups, the packed layout {@link ForwardPass#experts} reads.
+     */
+    static void addExperts(List<Weight> out, Weight gate, Weight up, Weight down, int ffExp, int dim) {
+        if (ffExp % 16 == 0 && dim % 16 == 0) out.addAll(List.of(gate, up, down));
+    }
 
     @Override
     public void pack(Kernels kernels) {

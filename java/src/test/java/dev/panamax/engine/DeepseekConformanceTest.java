@@ -32,9 +32,6 @@ class DeepseekConformanceTest {
     static final String PROMPT = "The quick brown fox jumps over the lazy dog. Once upon a time there was a little"
             + " robot who wanted to learn how to paint the sky.";
 
-    /** Made once per run in the build directory; the toolkit's own files are read-only to us. */
-    static final Path MADE = Path.of(System.getProperty("java.io.tmpdir"), "panamax-deepseek2-fixtures");
-
     @TempDir
     Path tmp;
 
@@ -87,7 +84,8 @@ class DeepseekConformanceTest {
      */
     @Test
     void olderCombinedKvBLayout() throws Exception {
-        Path src = LlamaCppReference.fixture("tiny-deepseek2-f32"), out = Files.createDirectories(MADE).resolve("legacy-kv_b-f32.gguf");
+        Path src = LlamaCppReference.fixture("tiny-deepseek2-f32"), out = Files.createDirectories(LlamaCppReference.MADE)
+                .resolve("deepseek2-legacy-kv_b-f32.gguf");
         try (GgufFile f = GgufFile.open(src)) {
             GgufMetadata md = f.metadata();
             String p = "deepseek2.";
@@ -129,32 +127,16 @@ class DeepseekConformanceTest {
     }
 
     /** A variant written by make_tiny_gguf.py (F32), quantized by llama.cpp's llquant when the name says so. */
-    static synchronized Path made(String name) throws Exception {
-        Path vocab = LlamaCppReference.REF.resolve("src/models/ggml-vocab-deepseek-llm.gguf");
-        Path script = Path.of(System.getProperty("panamax.llamacpp.tools", "../../shared/tools/llamacpp-ref"), "make_tiny_gguf.py");
-        LlamaCppReference.assumePresent(vocab, script);
-        Files.createDirectories(MADE);
-        Path out = MADE.resolve(name + ".gguf");
-        if (Files.isRegularFile(out)) return out;
+    static Path made(String name) throws Exception {
         String base = name.substring(0, name.lastIndexOf('-'));
         String type = name.substring(name.lastIndexOf('-') + 1);
-        Path f32 = MADE.resolve(base + "-f32.gguf");
-        if (!Files.isRegularFile(f32)) {
-            List<String> args = new ArrayList<>(List.of(script.toString(), "deepseek2", f32 + ".partial", "--vocab", vocab.toString(),
-                    "--tied", "--embd-scale", "0.1875", "--yarn"));
-            switch (base) {
-                case "softmax" -> args.addAll(List.of("--gating", "softmax"));
-                case "groups" -> args.addAll(List.of("--n-expert", "8", "--n-expert-used", "2", "--groups", "4", "--groups-used", "2"));
-                case "lite27" -> args.addAll(List.of("--q-lora", "0", "--n-layer", "27", "--gating", "softmax"));
-                default -> throw new IllegalArgumentException(base);
-            }
-            LlamaCppReference.run("python3", args.toArray(String[]::new));
-            Files.move(Path.of(f32 + ".partial"), f32);
+        List<String> args = new ArrayList<>(List.of("--tied", "--embd-scale", "0.1875", "--yarn"));
+        switch (base) {
+            case "softmax" -> args.addAll(List.of("--gating", "softmax"));
+            case "groups" -> args.addAll(List.of("--n-expert", "8", "--n-expert-used", "2", "--groups", "4", "--groups-used", "2"));
+            case "lite27" -> args.addAll(List.of("--q-lora", "0", "--n-layer", "27", "--gating", "softmax"));
+            default -> throw new IllegalArgumentException(base);
         }
-        if (!type.equals("f32")) {
-            LlamaCppReference.run(LlamaCppReference.REF.resolve("bin/llquant").toString(), f32.toString(), out + ".partial", type);
-            Files.move(Path.of(out + ".partial"), out);
-        }
-        return out;
+        return LlamaCppReference.made("deepseek2-" + base, type, "deepseek2", "ggml-vocab-deepseek-llm.gguf", args);
     }
 }

@@ -87,39 +87,98 @@ final class LlamaCppReference {
      * {@code ourModel} (a variant of it with the same vocabulary): lets a test show that a difference matters.
      */
     static Agreement compareLogits(Path refModel, Path ourModel, String prompt, Backend backend, Path tmp) throws Exception {
-        Path refOut = tmp.resolve("ref.f32");
-        int[] ids = ids(llref("-m", refModel.toString(), "-p", prompt, "--logits", refOut.toString(), "--fa", "1", "-n", "1",
-                "-T", "2", "--no-warmup"), "prompt tokens");
-        float[] ref = floats(refOut);
+        RefLogits r = refLogits(refModel, prompt, tmp.resolve("ref.f32"));
+        int[] ids = r.ids();
+        float[] ref = r.logits();
         Path model = ourModel;
         try (Model m = Model.load(model, Model.Options.defaults().withBackend(backend).withThreads(2));
              Session s = m.newSession(256)) {
             assertArrayEquals(ids, m.tokenizer().encode(prompt), "tokenization differs from llama.cpp");
             float[] ours = s.promptLogits(ids);
-            int v = m.vocabSize();
             assertEquals(ref.length, ours.length);
-            double klSum = 0;
-            int clear = 0, agree = 0;
-            for (int r = 0; r < ids.length; r++) {
-                klSum += kl(ref, ours, r * v, v);
-                int ra = argmax(ref, r * v, v), oa = argmax(ours, r * v, v);
-                float maxAbs = 0, top1 = Float.NEGATIVE_INFINITY, top2 = Float.NEGATIVE_INFINITY;
-                for (int i = 0; i < v; i++) {
-                    float x = ref[r * v + i];
-                    maxAbs = Math.max(maxAbs, Math.abs(x));
-                    if (x > top1) { top2 = top1; top1 = x; } else if (x > top2) top2 = x;
-                }
-                if (top1 - top2 > 0.01f * maxAbs) {
-                    clear++;
-                    if (ra == oa) agree++;
-                }
-            }
-            Agreement a = new Agreement(ids.length, klSum / ids.length, clear, agree);
+            Agreement a = agreement(ref, ours, ids.length, m.vocabSize());
             System.out.printf("conformance %s %s (%s): %d positions, mean KL %.2e, clear argmax %d/%d%n",
                     model.getFileName(), backend == null ? "auto" : backend, s.kernelsName(), a.positions(), a.meanKl(),
                     a.agree(), a.clear());
             return a;
         }
+    }
+
+    /**
+     * The agreement of two logits dumps of {@code rows} positions: mean KL(ref || ours), and argmax agreement at the
+     * positions where the reference's top-2 margin exceeds 1% of its largest |logit|.
+     */
+    static Agreement agreement(float[] ref, float[] ours, int rows, int v) {
+        double klSum = 0;
+        int clear = 0, agree = 0;
+        for (int r = 0; r < rows; r++) {
+            klSum += kl(ref, ours, r * v, v);
+            int ra = argmax(ref, r * v, v), oa = argmax(ours, r * v, v);
+            float maxAbs = 0, top1 = Float.NEGATIVE_INFINITY, top2 = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < v; i++) {
+                float x = ref[r * v + i];
+                maxAbs = Math.max(maxAbs, Math.abs(x));
+                if (x > top1) { top2 = top1; top1 = x; } else if (x > top2) top2 = x;
+            }
+            if (top1 - top2 > 0.01f * maxAbs) {
+                clear++;
+                if (ra == oa) agree++;
+            }
+        }
+        return new Agreement(rows, klSum / rows, clear, agree);
+    }
+
+    /** Prompt token ids and the logits of every prompt position, from llref (flash attention on, 2 threads). */
+    record RefLogits(int[] ids, float[] logits) {}
+
+    static RefLogits refLogits(Path model, String prompt, Path out) throws Exception {
+        int[] ids = ids(llref("-m", model.toString(), "-p", prompt, "--logits", out.toString(), "--fa", "1", "-n", "1",
+                "-T", "2", "--no-warmup"), "prompt tokens");
+        return new RefLogits(ids, floats(out));
+    }
+
+    /** Prompt token ids and the n greedy tokens llref continues them with. */
+    static int[][] refGreedy(Path model, String prompt, int n) throws Exception {
+        String out = llref("-m", model.toString(), "-p", prompt, "-n", String.valueOf(n), "--fa", "1", "-T", "2", "--no-warmup");
+        return new int[][] {ids(out, "prompt tokens"), ids(out, "generated ids")};
+    }
+
+    /** Files made from the toolkit's, kept in the temp directory between runs; the toolkit's own files are read-only to us. */
+    static final Path MADE = Path.of(System.getProperty("java.io.tmpdir"), "panamax-llamacpp-fixtures");
+
+    /**
+     * A model that the toolkit's make_tiny_gguf.py writes ({@code arch}, the vocabulary of src/models/{@code vocab},
+     * {@code args}) as {@code base}-HASH-f32.gguf (HASH: of the arguments), then quantized by llama.cpp's llquant to
+     * {@code type} unless it is f32; each file made once ({@link #MADE}). Skips the test when the toolkit is absent.
+     */
+    static synchronized Path made(String base, String type, String arch, String vocab, List<String> args) throws Exception {
+        Path vocabFile = REF.resolve("src/models/" + vocab);
+        Path script = Path.of(System.getProperty("panamax.llamacpp.tools", "../../shared/tools/llamacpp-ref"), "make_tiny_gguf.py");
+        assumePresent(vocabFile, script);
+        Files.createDirectories(MADE);
+        base = base + "-" + Integer.toHexString(args.hashCode()); // a file made with other arguments is another file
+        Path out = MADE.resolve(base + "-" + type + ".gguf");
+        if (Files.isRegularFile(out)) return out;
+        Path f32 = MADE.resolve(base + "-f32.gguf");
+        if (!Files.isRegularFile(f32)) {
+            List<String> cmd = new ArrayList<>(List.of(script.toString(), arch, f32 + ".partial", "--vocab", vocabFile.toString()));
+            cmd.addAll(args);
+            run("python3", cmd.toArray(String[]::new));
+            Files.move(Path.of(f32 + ".partial"), f32);
+        }
+        return type.equals("f32") ? f32 : quantized(f32, type, base);
+    }
+
+    /** {@code f32} quantized by llama.cpp's llquant to {@code type}, as MADE/{@code base}-{@code type}.gguf, made once. */
+    static synchronized Path quantized(Path f32, String type, String base) throws Exception {
+        assumePresent(f32);
+        Files.createDirectories(MADE);
+        Path out = MADE.resolve(base + "-" + type + ".gguf");
+        if (!Files.isRegularFile(out)) {
+            run(REF.resolve("bin/llquant").toString(), f32.toString(), out + ".partial", type);
+            Files.move(Path.of(out + ".partial"), out);
+        }
+        return out;
     }
 
     /**

@@ -29,7 +29,8 @@ class BatchedForwardTest {
     @ParameterizedTest
     @EnumSource(Backend.class)
     void logitsOfEachSequenceMatchItRunAlone(Backend backend) throws Exception {
-        for (Path m : new Path[] {TinyModels.write(dir, "llama", GgmlType.F32, false, 31), TinyDeepseek.write(dir, TinyDeepseek.Options.defaults())}) {
+        for (Path m : new Path[] {TinyModels.write(dir, "llama", GgmlType.F32, false, 31), TinyModels.write(dir, "qwen3moe", GgmlType.F32, false, 31),
+                TinyDeepseek.write(dir, TinyDeepseek.Options.defaults())}) {
             try (GgufFile f = GgufFile.open(m); Kernels k = KernelsProvider.create(backend, 2)) {
                 ModelWeights w = ModelWeights.load(f);
                 int vocab = w.vocabSize(), n = 8, bs = 4;

@@ -25,7 +25,8 @@ class ForwardAllocationTest {
 
     @Test
     void aBatchedStepAllocatesNothing() throws Exception {
-        for (Path m : new Path[] {TinyModels.write(dir, "qwen2", GgmlType.Q8_0, false, 3), TinyDeepseek.write(dir, TinyDeepseek.Options.defaults())}) {
+        for (Path m : new Path[] {TinyModels.write(dir, "qwen2", GgmlType.Q8_0, false, 3), TinyModels.write(dir, "qwen3moe", GgmlType.Q8_0, false, 3),
+                TinyDeepseek.write(dir, TinyDeepseek.Options.defaults())}) {
             try (GgufFile f = GgufFile.open(m); Kernels k = KernelsProvider.create(Backend.NATIVE, 2)) {
                 ModelWeights w = ModelWeights.load(f);
                 try (KvCache kv = w.newKvCache(12, 16, GgmlType.F16); ForwardPass fp = w.newForward(k, 32);

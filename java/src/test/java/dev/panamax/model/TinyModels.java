@@ -23,6 +23,10 @@ import java.util.Random;
  */
 public final class TinyModels {
     public static final int DIM = 64, LAYERS = 2, HEADS = 4, KV_HEADS = 2, FFN = 128, VOCAB = 300, CTX = 128;
+    /** qwen3/qwen3moe: head size other than DIM / HEADS (key_length = value_length), as Qwen3's own shapes have it. */
+    public static final int QWEN3_HEAD_DIM = 24;
+    /** qwen3moe: experts, experts used per token, and each expert's width. */
+    public static final int EXPERTS = 4, EXPERTS_USED = 2, FFN_EXP = 32;
 
     private TinyModels() {}
 
@@ -41,7 +45,9 @@ public final class TinyModels {
     /**
      * Writes a model.
      *
-     * @param arch    "llama" or "qwen2" (qwen2 gets Q/K/V biases)
+     * @param arch    "llama", "qwen2" (Q/K/V biases), "qwen3" (per-head Q/K norms, head size {@link #QWEN3_HEAD_DIM}) or
+     *                "qwen3moe" (qwen3's attention, every feed-forward {@link #EXPERTS} experts of which
+     *                {@link #EXPERTS_USED} are used)
      * @param type    type of the 2-D weights (F32, F16, Q8_0, ... through the Java quantizers)
      * @param tied    no output.weight (the head is token_embd)
      */
@@ -74,7 +80,8 @@ public final class TinyModels {
             scores[i] = i < 259 ? 0f : -(i - 259) * 0.1f - tokens.get(i).length() * 0.01f;
         }
         Random rnd = new Random(seed);
-        int hd = DIM / HEADS;
+        boolean qwen3 = arch.startsWith("qwen3"), moe = arch.equals("qwen3moe");
+        int hd = qwen3 ? QWEN3_HEAD_DIM : DIM / HEADS;
         try (Arena arena = Arena.ofConfined(); Kernels k = KernelsProvider.javaKernels("fixture")) {
             GgufWriter w = new GgufWriter()
                     .putString("general.architecture", arch)
@@ -96,9 +103,15 @@ public final class TinyModels {
                     .putUInt32("tokenizer.ggml.unknown_token_id", 0)
                     .putBool("tokenizer.ggml.add_bos_token", true);
             if (chatTemplate != null) w.putString("tokenizer.chat_template", chatTemplate);
+            if (qwen3) w.putUInt32(arch + ".attention.key_length", hd).putUInt32(arch + ".attention.value_length", hd);
+            if (moe) {
+                w.putUInt32(arch + ".expert_count", EXPERTS).putUInt32(arch + ".expert_used_count", EXPERTS_USED)
+                        .putUInt32(arch + ".expert_feed_forward_length", FFN_EXP);
+            }
             Adder add = (name, t, shape, std) -> {
                 if (name.equals(omit)) return;
-                int n = (int) shape[0], rows = shape.length > 1 ? (int) shape[1] : 1;
+                int n = (int) shape[0], rows = 1;
+                for (int i = 1; i < shape.length; i++) rows *= (int) shape[i];
                 MemorySegment fl = arena.allocate(4L * n * rows, 64);
                 for (long i = 0; i < (long) n * rows; i++) {
                     float v = std < 0 ? 1f + (float) rnd.nextGaussian() * 0.1f : (float) rnd.nextGaussian() * std;
@@ -125,11 +138,22 @@ public final class TinyModels {
                     add.add(b + "attn_k.bias", GgmlType.F32, new long[] {KV_HEADS * hd}, 0.2f);
                     add.add(b + "attn_v.bias", GgmlType.F32, new long[] {KV_HEADS * hd}, 0.2f);
                 }
+                if (qwen3) {
+                    add.add(b + "attn_q_norm.weight", GgmlType.F32, new long[] {hd}, -1f);
+                    add.add(b + "attn_k_norm.weight", GgmlType.F32, new long[] {hd}, -1f);
+                }
                 add.add(b + "attn_output.weight", type, new long[] {HEADS * hd, DIM}, 0.15f);
                 add.add(b + "ffn_norm.weight", GgmlType.F32, new long[] {DIM}, -1f);
-                add.add(b + "ffn_gate.weight", type, new long[] {DIM, FFN}, 0.15f);
-                add.add(b + "ffn_up.weight", type, new long[] {DIM, FFN}, 0.15f);
-                add.add(b + "ffn_down.weight", type, new long[] {FFN, DIM}, 0.1f);
+                if (moe) {
+                    add.add(b + "ffn_gate_inp.weight", GgmlType.F32, new long[] {DIM, EXPERTS}, 0.5f);
+                    add.add(b + "ffn_gate_exps.weight", type, new long[] {DIM, FFN_EXP, EXPERTS}, 0.15f);
+                    add.add(b + "ffn_up_exps.weight", type, new long[] {DIM, FFN_EXP, EXPERTS}, 0.15f);
+                    add.add(b + "ffn_down_exps.weight", type, new long[] {FFN_EXP, DIM, EXPERTS}, 0.1f);
+                } else {
+                    add.add(b + "ffn_gate.weight", type, new long[] {DIM, FFN}, 0.15f);
+                    add.add(b + "ffn_up.weight", type, new long[] {DIM, FFN}, 0.15f);
+                    add.add(b + "ffn_down.weight", type, new long[] {FFN, DIM}, 0.1f);
+                }
             }
             w.write(f);
         }
