@@ -92,8 +92,17 @@ def train(model, train_stream, held_wins, train_wins, a, log_path):
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     g = torch.Generator().manual_seed(a.seed + 1)
     T, B = model.c.n_ctx, a.batch
-    rows, t0, run = [], time.time(), []
-    for step in range(a.steps):
+    rows, t0, run, first = [], time.time(), [], 0
+    ckpt = log_path[:-len(".loss.csv")] + ".ckpt"
+    if a.resume and os.path.exists(ckpt):
+        # everything the remaining steps depend on, so a resumed run computes the same bits as an uninterrupted one
+        st = torch.load(ckpt)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        g.set_state(st["gen"])
+        rows, first, t0 = st["rows"], st["step"], time.time() - st["seconds"]
+        print("resumed at step %d (%.0fs of training so far)" % (first, st["seconds"]), flush=True)
+    for step in range(first, a.steps):
         for pg in opt.param_groups:
             pg["lr"] = lr_at(step, a.steps, a.lr, a.warmup)
         starts = torch.randint(0, len(train_stream) - T - 1, (B,), generator=g)
@@ -119,6 +128,10 @@ def train(model, train_stream, held_wins, train_wins, a, log_path):
             run = []
             print("step %5d  train %.4f  held %s  lr %.2e  %.0fs" % (row["step"], row["train_loss"],
                   "%.4f" % held if held is not None else "-", row["lr"], row["seconds"]), flush=True)
+            if a.ckpt_every and (step + 1) % a.ckpt_every == 0 and not last:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(), "rows": rows,
+                            "step": step + 1, "seconds": time.time() - t0}, ckpt + ".tmp")
+                os.replace(ckpt + ".tmp", ckpt)
     with open(log_path, "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         wr.writeheader()
@@ -383,6 +396,9 @@ def main():
                     help="deepseek2: train a multi-token-prediction (nextn) layer this many steps on the frozen trunk")
     ap.add_argument("--init-from", default=None,
                     help="a trunk checkpoint (NAME.pt of an earlier run) to start from instead of training the trunk")
+    ap.add_argument("--ckpt-every", type=int, default=100,
+                    help="save OUT/NAME.ckpt every this many steps (a multiple of --log-every; 0: never)")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/NAME.ckpt when it exists")
     ap.add_argument("--check", action="store_true", help="CI: tiny model, 6 steps on a slice, export and read back")
     a = ap.parse_args()
     torch.set_num_threads(1)          # the machine's other core belongs to benchmarks and the build
@@ -395,8 +411,11 @@ def main():
         cfg = type(cfg)(**{**cfg.__dict__, "n_layer": 2})
         a.steps, a.batch, a.warmup, a.log_every, a.eval_every, a.eval_windows = 6, 2, 2, 3, 6, 2
         a.mtp_steps = 3 if a.arch == "deepseek2" else 0
+        a.ckpt_every = 3
     if a.out is None:
         ap.error("--out is required")
+    if a.ckpt_every % a.log_every:
+        ap.error("--ckpt-every must be a multiple of --log-every")
     if a.mtp_steps and a.arch != "deepseek2":
         ap.error("--mtp-steps: only deepseek2 has an MTP layer here")
     os.makedirs(a.out, exist_ok=True)
