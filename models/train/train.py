@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import corpus  # noqa: E402
 import tokenizer  # noqa: E402
+import gguf_read  # noqa: E402
 from gguf_write import GgufWriter  # noqa: E402
 from model import DeepseekCfg, LlamaCfg, Model, MoE, Mtp, cfg_dict  # noqa: E402
 
@@ -343,6 +344,60 @@ def export(model, sp_path, path, f16, name, mtp=None):
     w.write(path)
 
 
+@torch.no_grad()
+def load_gguf(model, path):
+    """The trunk's weights from a GGUF file this script exported (the inverse of export; an F16 file gives the
+    F16-rounded weights, exactly what llama.cpp and Panamax run). Returns the file's general.name."""
+    md, ts = gguf_read.read(path)
+    c = model.c
+    if md["general.architecture"] != ("deepseek2" if model.is_deepseek else "llama"):
+        sys.exit("--init-from: %s is a %s file" % (path, md["general.architecture"]))
+    used = set()
+
+    def get(name, dst):
+        x = torch.from_numpy(ts[name].astype(np.float32))
+        if x.shape != dst.shape:
+            sys.exit("--init-from: %s has shape %s, the model wants %s" % (name, tuple(x.shape), tuple(dst.shape)))
+        dst.copy_(x)
+        used.add(name)
+
+    get("token_embd.weight", model.embd.weight)
+    get("output_norm.weight", model.out_norm)
+    for i, b in enumerate(model.blocks):
+        p = "blk.%d." % i
+        get(p + "attn_norm.weight", b.attn_norm)
+        get(p + "ffn_norm.weight", b.ffn_norm)
+        if model.is_deepseek:
+            at = b.attn
+            for n, dst in (("attn_q_a", at.q_a.weight), ("attn_q_a_norm", at.q_a_norm), ("attn_q_b", at.q_b.weight),
+                           ("attn_kv_a_mqa", at.kv_a.weight), ("attn_kv_a_norm", at.kv_a_norm),
+                           ("attn_output", at.wo.weight)):
+                get(p + n + ".weight", dst)
+            kvb = at.kv_b.weight.view(c.n_head, c.qk_nope + c.v_head, c.kv_lora)
+            get(p + "attn_k_b.weight", kvb[:, :c.qk_nope, :].transpose(1, 2))
+            get(p + "attn_v_b.weight", kvb[:, c.qk_nope:, :])
+        else:
+            for n, dst in (("attn_q", b.wq), ("attn_k", b.wk), ("attn_v", b.wv), ("attn_output", b.wo)):
+                get(p + n + ".weight", dst.weight)
+        if isinstance(b.ffn, MoE):
+            m = b.ffn
+            get(p + "ffn_gate_inp.weight", m.router.weight)
+            get(p + "exp_probs_b.bias", m.bias)
+            for n, part in (("gate", lambda e: e.gate), ("up", lambda e: e.up), ("down", lambda e: e.down)):
+                for e, ex in enumerate(m.experts):
+                    get_row = torch.from_numpy(ts[p + "ffn_%s_exps.weight" % n][e].astype(np.float32))
+                    part(ex).weight.copy_(get_row)
+                used.add(p + "ffn_%s_exps.weight" % n)
+                get(p + "ffn_%s_shexp.weight" % n, part(m.shared).weight)
+        else:
+            for n in ("gate", "up", "down"):
+                get(p + "ffn_%s.weight" % n, getattr(b.ffn, n).weight)
+    left = [n for n in ts if n not in used and not n.startswith("blk.%d." % c.n_layer)]
+    if left:
+        sys.exit("--init-from: %s has tensors this model does not: %s" % (path, left[:5]))
+    return md["general.name"]
+
+
 def fixture(model, sp, held_chaps, base, n_tokens, mtp=None):
     """The first verses of the first held-out chapter: whole verses until n_tokens (with BOS) are reached, then
     words dropped from the end until the prompt fits in n_tokens + 24 and the model's context."""
@@ -446,12 +501,18 @@ def main():
     name = "check" if a.check else NAMES[a.arch]
     base = os.path.join(a.out, name)
     if a.init_from:
-        # the trunk of an earlier run, bit for bit; its training figures come from that run's summary
-        ck = torch.load(a.init_from)
-        if ck["cfg"] != cfg_dict(cfg):
-            sys.exit("--init-from: %s holds another configuration: %s" % (a.init_from, ck["cfg"]))
-        model.load_state_dict(ck["state"])
-        with open(a.init_from[:-len(".pt")] + ".summary.json") as f:
+        # the trunk of an earlier run (its NAME.pt bit for bit, or its exported GGUF file); its training figures
+        # come from that run's summary (beside the .pt, or runs/NAME.summary.json for a GGUF file)
+        if a.init_from.endswith(".gguf"):
+            prev_name = load_gguf(model, a.init_from)
+            prev_summary = os.path.join(HERE, "runs", prev_name + ".summary.json")
+        else:
+            ck = torch.load(a.init_from)
+            if ck["cfg"] != cfg_dict(cfg):
+                sys.exit("--init-from: %s holds another configuration: %s" % (a.init_from, ck["cfg"]))
+            model.load_state_dict(ck["state"])
+            prev_summary = a.init_from[:-len(".pt")] + ".summary.json"
+        with open(prev_summary) as f:
             prev = json.load(f)
         a.steps = prev["steps"]
         res = {"train_loss": prev["final_train_loss"], "seconds": prev["train_seconds"],
