@@ -73,11 +73,10 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         return n;
     }
 
-    /** The end of the step: final RMSNorm and output head of the rows that want logits, into {@code b.logits()}. */
-    final void head(ForwardBatch b) {
+    /** The end of the step: final RMSNorm and output head (the model's, or an MTP layer's) of the rows that want logits, into {@code b.logits()}. */
+    final void head(ForwardBatch b, Weight outputNorm, Weight output) {
         int nl = b.logitRows();
         if (nl == 0) return;
-        Weight outputNorm = weights.outputNorm, output = weights.output;
         int dim = output.cols();
         MemorySegment rows = x;
         if (nl != b.tokens()) { // gather the rows that want logits (usually each sequence's last)
@@ -93,6 +92,10 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         MemorySegment p = weights.packed().get(wt);
         if (p != null) k.matmulPacked(wt.type(), p, wt.rows(), wt.cols(), in, n, out);
         else k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
+    }
+
+    final TransformerWeights<?> weights() {
+        return weights;
     }
 
     /** Bytes of activations allocated. */

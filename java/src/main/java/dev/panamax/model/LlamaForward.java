@@ -75,6 +75,6 @@ public final class LlamaForward extends ForwardPass {
             matmul(L.down(), hb, n, xb2);
             k.add(x, x, xb2, n * dim);
         }
-        head(b);
+        head(b, weights().outputNorm, weights().output);
     }
 }
