@@ -549,6 +549,12 @@ def main():
     print(json.dumps(summary))
     if a.check:
         check_gguf(base + "-f16.gguf", model, mtp is not None)
+        # --init-from's reader: the F16 file read back is exactly the F16-rounded model
+        back = Model(cfg)
+        load_gguf(back, base + "-f16.gguf")
+        with torch.no_grad():
+            tok = torch.tensor([ids])
+            assert torch.equal(back.to_dtype(torch.float64)(tok), f16_rounded(model)(tok)), "GGUF read-back differs"
         print("check ok")
 
 

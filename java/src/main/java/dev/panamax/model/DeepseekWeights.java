@@ -188,16 +188,24 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
         }
     }
 
+    /** Every weight of the file: the trunk's and the MTP layers' (their fallbacks to the trunk's counted once). */
     @Override
     public long parameterCount() {
         long n = super.parameterCount();
-        for (Layer l : layers) {
-            n += Weight.count(l.attnNorm(), l.wq(), l.wqA(), l.qANorm(), l.wqB(), l.wkvA(), l.kvANorm(), l.wo(), l.ffnNorm(),
-                    l.gate(), l.up(), l.down(), l.router(), l.expProbsB(), l.gateExps(), l.upExps(), l.downExps(),
-                    l.gateShexp(), l.upShexp(), l.downShexp());
-            n += Weight.count(l.kB()) + Weight.count(l.vB());
+        for (Layer l : layers) n += count(l);
+        for (Mtp m : nextn) {
+            n += count(m.layer()) + Weight.count(m.ehProj(), m.enorm(), m.hnorm());
+            if (m.embed() != tokenEmbd) n += m.embed().elements();
+            if (m.headNorm() != outputNorm) n += m.headNorm().elements();
+            if (m.head() != output && m.head() != tokenEmbd) n += m.head().elements();
         }
         return n;
+    }
+
+    private static long count(Layer l) {
+        return Weight.count(l.attnNorm(), l.wq(), l.wqA(), l.qANorm(), l.wqB(), l.wkvA(), l.kvANorm(), l.wo(), l.ffnNorm(),
+                l.gate(), l.up(), l.down(), l.router(), l.expProbsB(), l.gateExps(), l.upExps(), l.downExps(),
+                l.gateShexp(), l.upShexp(), l.downShexp()) + Weight.count(l.kB()) + Weight.count(l.vB());
     }
 
     @Override
