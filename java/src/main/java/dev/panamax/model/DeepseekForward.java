@@ -73,7 +73,10 @@ public final class DeepseekForward extends ForwardPass {
         return new KvCache(type, c.nLayer(), nBlocks, blockSize, c.cacheRow(), 0);
     }
 
-    /** A paged cache for the MTP layers of this model: one latent pool per MTP layer. */
+    /**
+     * A paged cache for the MTP layers of this model: one latent pool per MTP layer. Give it the trunk cache's block
+     * count and size, so that one {@link ForwardBatch} serves both without remaking its paged view each step.
+     */
     public static KvCache newMtpCache(DeepseekConfig c, int nBlocks, int blockSize, GgmlType type) {
         if (c.nNextn() == 0) throw new IllegalArgumentException("the model has no MTP (nextn) layer");
         return new KvCache(type, c.nNextn(), nBlocks, blockSize, c.cacheRow(), 0);
