@@ -39,10 +39,6 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
     }
 
     /**
-     * nMat matrices of rows x cols of {@code type}, matrix m starting at byte m · matBytes of data (matBytes may exceed
-     * one matrix: per-head slices of a larger tensor), for {@link Kernels#matmulStacked}.
-     */
-    /**
      * A multi-token-prediction layer (llama.cpp's {@code blk.N.nextn.*}, N ≥ the trunk's layers): row i combines the
      * trunk's last hidden state h_i (before the final norm) with the embedding of token t_(i+1),
      * {@code x = ehProj · [enorm(embed t_(i+1)) ; hnorm(h_i)]}, runs the deepseek2 block {@code layer} (its own
@@ -52,6 +48,10 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
      */
     public record Mtp(Layer layer, Weight ehProj, Weight enorm, Weight hnorm, Weight embed, Weight headNorm, Weight head) {}
 
+    /**
+     * nMat matrices of rows x cols of {@code type}, matrix m starting at byte m · matBytes of data (matBytes may exceed
+     * one matrix: per-head slices of a larger tensor), for {@link Kernels#matmulStacked}.
+     */
     public record Stacked(GgmlType type, int nMat, int rows, int cols, long matBytes, MemorySegment data) {}
 
     public final Layer[] layers;
@@ -70,8 +70,7 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
     private Mtp loadMtp(GgufFile file, DeepseekConfig c, int l, Arena derived) throws GgufFormatException {
         int dim = c.dim();
         String b = "blk." + l + ".nextn.";
-        Layer layer = loadLayer(file, c, l, derived);
-        if (!layer.moe()) throw new GgufFormatException("MTP layer " + l + " must be an MoE layer (leading_dense_block_count " + c.nDense() + ")");
+        Layer layer = loadLayer(file, c, l, derived); // MoE: l >= the trunk's layers >= the dense ones
         Weight eh = Weight.matrix(Weight.require(file, b + "eh_proj.weight"), dim, 2 * dim);
         Weight enorm = Weight.vector(Weight.require(file, b + "enorm.weight"), dim);
         Weight hnorm = Weight.vector(Weight.require(file, b + "hnorm.weight"), dim);
