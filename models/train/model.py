@@ -217,11 +217,15 @@ class Model(nn.Module):
         self.cos, self.sin = rope_tables(n_rot, self.c.n_ctx, self.c.rope_base, dtype)
         return self
 
-    def forward(self, tok):
+    def hidden(self, tok):
+        """The last block's output before the final norm: what llama.cpp calls h_nextn, the MTP module's input."""
         x = self.embd(tok)
         for b in self.blocks:
             x = b(x, self.cos, self.sin)
-        return rms_norm(x, self.out_norm, self.c.eps) @ self.embd.weight.t()
+        return x
+
+    def forward(self, tok):
+        return rms_norm(self.hidden(tok), self.out_norm, self.c.eps) @ self.embd.weight.t()
 
     def moe_layers(self):
         return [b.ffn for b in self.blocks if isinstance(getattr(b, "ffn", None), MoE)]
@@ -235,6 +239,35 @@ class Model(nn.Module):
             per = sum(p.numel() for p in m.experts[0].parameters())
             active -= per * (self.c.n_expert - self.c.n_expert_used)
         return total, active
+
+
+class Mtp(nn.Module):
+    """DeepSeek-V3's multi-token prediction module of depth 1 (llama.cpp's `nextn` layer): row i combines the trunk's
+    hidden state h_i (before the final norm) with the embedding of token t_(i+1),
+        x_i = eh_proj [enorm(E t_(i+1)) ; hnorm(h_i)]      (embedding first, as llama.cpp concatenates)
+    runs one more deepseek2 block over the rows (MLA with its own cache, MoE feed-forward) and predicts t_(i+2) through
+    its own norm (shared_head_norm) and the model's output head; the embedding and the head are the trunk's (tied,
+    so the file holds no nextn.embed_tokens / nextn.shared_head_head and llama.cpp falls back to token_embd)."""
+
+    def __init__(self, c: DeepseekCfg):
+        super().__init__()
+        self.c = c
+        self.enorm = nn.Parameter(torch.ones(c.n_embd))
+        self.hnorm = nn.Parameter(torch.ones(c.n_embd))
+        self.eh_proj = nn.Linear(2 * c.n_embd, c.n_embd, bias=False)
+        self.block = DeepseekBlock(c, c.n_layer)              # index n_layer >= n_dense: an MoE block
+        self.head_norm = nn.Parameter(torch.ones(c.n_embd))   # shared_head_norm
+        nn.init.normal_(self.eh_proj.weight, 0.0, 0.02)
+
+    def forward(self, h, tok_next, trunk):
+        """h (B, T, d): the trunk's hidden states of positions 0..T-1; tok_next (B, T): the tokens of positions
+        1..T. Row i sits at RoPE position i (llama.cpp's MTP context puts it at i + 1: the same relative positions,
+        so the same attention). Returns the logits of t_(i+2), (B, T, n_vocab)."""
+        c = self.c
+        e = trunk.embd(tok_next)
+        x = self.eh_proj(torch.cat((rms_norm(e, self.enorm, c.eps), rms_norm(h, self.hnorm, c.eps)), -1))
+        x = self.block(x, trunk.cos, trunk.sin)
+        return rms_norm(x, self.head_norm, c.eps) @ trunk.embd.weight.t()
 
 
 def cfg_dict(c):

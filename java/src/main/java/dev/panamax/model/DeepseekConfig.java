@@ -19,12 +19,15 @@ import dev.panamax.kernels.RopeConfig;
  * @param nGroups    expert_group_count (group-limited routing when > 1)
  * @param kqScale    attention score scale, with llama.cpp's YaRN mscale correction
  * @param splitKvB   the file holds attn_k_b/attn_v_b (current converters); false: the older combined attn_kv_b
+ * @param nNextn     nextn_predict_layers: multi-token-prediction (MTP) layers stored after the trunk's
+ *                   (DeepSeek-V3); {@code nLayer} counts the trunk only (block_count - nNextn), which is all that
+ *                   normal decoding runs
  */
 public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int nHead, int qLora, int kvLora,
                              int headDimNope, int headDimRope, int headDimV, float eps, int nDense, int nExpert,
                              int nExpertUsed, int nExpertShared, int ffnExpDim, Gating gating, boolean expWeightsNorm,
                              float expWeightsScale, int nGroups, int nGroupsUsed, int ctxTrain, int vocabSize,
-                             RopeConfig rope, float kqScale, boolean splitKvB) implements ModelConfig {
+                             RopeConfig rope, float kqScale, boolean splitKvB, int nNextn) implements ModelConfig {
 
     public enum Gating { SOFTMAX, SIGMOID }
 
@@ -37,7 +40,13 @@ public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int n
         if (!supports(arch)) throw new GgufFormatException("architecture '" + arch + "' is not deepseek2");
         String p = arch + ".";
         int dim = LlamaConfig.positive(md.getInt(p + "embedding_length"), p + "embedding_length");
-        int nLayer = LlamaConfig.positive(md.getInt(p + "block_count"), p + "block_count");
+        int nBlocks = LlamaConfig.positive(md.getInt(p + "block_count"), p + "block_count");
+        // as llama.cpp: the last nextn_predict_layers blocks are MTP layers, the trunk is the blocks before them
+        int nNextn = md.getInt(p + "nextn_predict_layers", 0);
+        if (nNextn < 0 || nNextn >= nBlocks) {
+            throw new GgufFormatException(p + "nextn_predict_layers " + nNextn + " must be in 0.." + (nBlocks - 1) + " (block_count " + nBlocks + ")");
+        }
+        int nLayer = nBlocks - nNextn;
         int ffn = LlamaConfig.positive(md.getInt(p + "feed_forward_length"), p + "feed_forward_length");
         int nHead = LlamaConfig.positive(md.getInt(p + "attention.head_count"), p + "attention.head_count");
         float eps = md.getFloat(p + "attention.layer_norm_rms_epsilon");
@@ -57,7 +66,7 @@ public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int n
         if (nDense < 0 || nDense > nLayer) throw new GgufFormatException(p + "leading_dense_block_count out of range: " + nDense);
         int nExpert = md.getInt(p + "expert_count", 0), nUsed = md.getInt(p + "expert_used_count", 0);
         int nShared = md.getInt(p + "expert_shared_count", 0), ffnExp = md.getInt(p + "expert_feed_forward_length", 0);
-        if (nDense < nLayer) {
+        if (nDense < nBlocks) { // an MTP layer is an MoE layer too
             LlamaConfig.positive(nExpert, p + "expert_count");
             LlamaConfig.positive(ffnExp, p + "expert_feed_forward_length");
             if (nUsed <= 0 || nUsed > nExpert) throw new GgufFormatException(p + "expert_used_count " + nUsed + " must be in 1.." + nExpert);
@@ -98,7 +107,7 @@ public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int n
         float kqScale = (float) (mscale * mscale / Math.sqrt(hdk));
         return new DeepseekConfig(arch, dim, nLayer, ffn, nHead, qLora, kvLora, hdk - nRope, nRope, hdv, eps, nDense,
                 nExpert, nUsed, nShared, ffnExp, gating, norm, scale, nGroups, nGroupsUsed, ctxTrain, vocabSize, r,
-                kqScale, split);
+                kqScale, split, nNextn);
     }
 
     /** Width of a latent cache row: the normalized latent and the RoPE'd shared key part. */

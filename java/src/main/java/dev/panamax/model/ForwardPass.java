@@ -73,11 +73,10 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         return n;
     }
 
-    /** The end of the step: final RMSNorm and output head of the rows that want logits, into {@code b.logits()}. */
-    final void head(ForwardBatch b) {
+    /** The end of the step: final RMSNorm and output head (the model's, or an MTP layer's) of the rows that want logits, into {@code b.logits()}. */
+    final void head(ForwardBatch b, Weight outputNorm, Weight output) {
         int nl = b.logitRows();
         if (nl == 0) return;
-        Weight outputNorm = weights.outputNorm, output = weights.output;
         int dim = output.cols();
         MemorySegment rows = x;
         if (nl != b.tokens()) { // gather the rows that want logits (usually each sequence's last)
@@ -108,6 +107,10 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         int packed = (gp != null ? 1 : 0) | (upk != null ? 2 : 0) | (dp != null ? 4 : 0);
         k.moeFfnPacked(out, in, n, down.rows() / nExpert, ffExp, nExpert, nUsed, ids, expertWeights, gate.type(),
                 gp != null ? gp : gate.data(), up.type(), upk != null ? upk : up.data(), down.type(), dp != null ? dp : down.data(), packed);
+    }
+
+    final TransformerWeights<?> weights() {
+        return weights;
     }
 
     /** Bytes of activations allocated. */

@@ -96,6 +96,6 @@ public final class LlamaForward extends ForwardPass {
             }
             k.add(x, x, xb2, n * dim);
         }
-        head(b);
+        head(b, weights().outputNorm, weights().output);
     }
 }

@@ -12,7 +12,7 @@ public sealed interface ModelConfig permits LlamaConfig, DeepseekConfig {
     /** Width of the residual stream (embedding_length). */
     int dim();
 
-    /** Transformer blocks (block_count). */
+    /** Transformer blocks that decoding runs (block_count, less a deepseek2 file's MTP layers). */
     int nLayer();
 
     /** Epsilon of every RMSNorm, the final one included. */

@@ -8,7 +8,7 @@ import dev.panamax.GenerationRequest;
 import dev.panamax.Model;
 import dev.panamax.RequestHandle;
 import dev.panamax.gguf.GgufFile;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ForwardBatch;

@@ -13,6 +13,12 @@ import dev.panamax.gguf.GgufMetadata;
 import dev.panamax.gguf.GgufTensor;
 import dev.panamax.gguf.GgufWriter;
 import dev.panamax.Backend;
+import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.KernelsProvider;
+import dev.panamax.model.DeepseekForward;
+import dev.panamax.model.DeepseekWeights;
+import dev.panamax.model.ForwardBatch;
+import dev.panamax.model.KvCache;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -121,6 +127,55 @@ class TrainedModelsTest {
         assertTrue(kl <= 1e-4, "mean KL " + kl + " > 1e-4");
         assertTrue(agree >= n - 1, "argmax agrees at " + agree + "/" + n);
         assertTrue(xent < 6.0, "held-out cross-entropy " + xent + " nats: the weights look untrained");
+    }
+
+    /**
+     * The deepseek2 file's multi-token-prediction (nextn) layer against PyTorch: the trunk runs the fixture passage,
+     * then the MTP layer runs on its hidden states, row i pairing h_i with token i+1, and its logits for token i+2
+     * are compared with PyTorch's (NAME.mtp.logits, float64 from
+     * the F16-rounded weights). Also checks that the layer is trained: its cross-entropy on the passage's t+2 is far
+     * below a uniform guess.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"native", "java"})
+    void mtpLayerMatchesPyTorch(String backend) throws Exception {
+        String name = "kjv-deepseek2-7.1m";
+        Fixture fx = Fixture.load(name);
+        int v = fx.nVocab(), n = fx.tokens().length, rows = n - 1, block = 64, blocks = (n + block - 1) / block;
+        float[] want = LlamaCppReference.floats(MODELS.resolve(name + ".mtp.logits"));
+        assertEquals((long) rows * v, want.length, "MTP fixture logits are [n_tokens - 1][n_vocab]");
+        int[] table = new int[blocks];
+        for (int i = 0; i < blocks; i++) table[i] = i;
+        float[] ours = new float[rows * v];
+        try (GgufFile f = GgufFile.open(f16(name)); Kernels k = KernelsProvider.create(Backend.parse(backend), 2)) {
+            DeepseekWeights w = DeepseekWeights.load(f);
+            assertEquals(1, w.nextn.length, "the file has one nextn layer");
+            assertEquals(f.metadata().getInt("deepseek2.block_count") - 1, w.config.nLayer(), "the trunk is the blocks before the MTP layer");
+            try (KvCache kv = w.newKvCache(blocks, block, GgmlType.F32);
+                 KvCache mtpKv = DeepseekForward.newMtpCache(w.config, blocks, block, GgmlType.F32);
+                 DeepseekForward fp = w.newForward(k, n); ForwardBatch b = new ForwardBatch(n, 1, blocks, n, v)) {
+                b.add(fx.tokens(), 0, n, 0, table, block, 0);
+                fp.forward(b, kv);
+                b.clear();
+                b.add(fx.tokens(), 1, rows, 0, table, block, 2); // rows (h_i, t_(i+1)) at MTP positions i
+                fp.forwardMtp(0, b, mtpKv, fp.hidden());
+                MemorySegment.copy(b.logits(), ValueLayout.JAVA_FLOAT, 0, ours, 0, rows * v);
+            }
+        }
+        double kl = 0, xent = 0;
+        int agree = 0;
+        for (int r = 0; r < rows; r++) {
+            kl += LlamaCppReference.kl(want, ours, r * v, v);
+            if (LlamaCppReference.argmax(want, r * v, v) == LlamaCppReference.argmax(ours, r * v, v)) agree++;
+            if (r + 2 < n) xent += crossEntropy(want, r * v, v, fx.tokens()[r + 2]);
+        }
+        kl /= rows;
+        xent /= rows - 1;
+        System.out.printf("trained %s MTP layer %s vs PyTorch: %d rows, mean KL %.2e, argmax %d/%d, fixture t+2 xent %.2f%n",
+                name, backend, rows, kl, agree, rows, xent);
+        assertTrue(kl <= 1e-4, "mean KL " + kl + " > 1e-4");
+        assertTrue(agree >= rows - 1, "argmax agrees at " + agree + "/" + rows);
+        assertTrue(xent < 7.0, "t+2 cross-entropy " + xent + " nats: the MTP layer looks untrained");
     }
 
     /** llama.cpp's logits for the same passage from the same file (tokenization checked on the way). */

@@ -333,6 +333,10 @@ class DeepseekStateTest {
         assertNames(loadError(BASE.v3().withGroups(8, 2)), "expert groups");
         assertNames(loadError(BASE.v3().withGroups(4, 5)), "expert groups");
         assertNames(loadError(BASE.withMeta(".leading_dense_block_count", 4)), "leading_dense_block_count");
+        // MTP (nextn) layers are the last blocks: at least one trunk layer must remain, and the MTP block's nextn
+        // tensors are required (blk.2 of this 3-block file is then an MTP layer without them)
+        assertNames(loadError(BASE.withMeta(".nextn_predict_layers", 3)), "nextn_predict_layers");
+        assertNames(loadError(BASE.withMeta(".nextn_predict_layers", 1)), "missing", "blk.2.nextn.eh_proj.weight");
         assertNames(loadError(BASE.withMeta(".attention.kv_lora_rank", "")), "kv_lora_rank");
         assertNames(loadError(BASE.withMeta(".rope.dimension_count", 15)), "rope.dimension_count");
         // q_lora tensors without the rank key

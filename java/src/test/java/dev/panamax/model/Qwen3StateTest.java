@@ -8,7 +8,7 @@ import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.gguf.GgufMetadata;
 import dev.panamax.gguf.GgufTensor;
 import dev.panamax.gguf.GgufWriter;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.tensor.GgmlType;
 import java.io.IOException;
 import java.lang.foreign.Arena;
