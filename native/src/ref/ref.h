@@ -33,6 +33,32 @@ static inline void pmx_get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uin
     }
 }
 
+/* Q3_K: the signed 6-bit scale (-32..31) of sub-block j (16 values): low nibble in byte j (j < 8) or the high one of
+ * byte j - 8, top 2 bits at bit 2 (j / 4) of byte 8 + j % 4. */
+static inline int pmx_q3_K_scale(const uint8_t *s, int j) {
+    const int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+    return (lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+}
+/* Q3_K: the 3-bit quant (0..7, offset 4) of element j: 2 bits at (j % 128) / 32 * 2 of qs[32 (j / 128) + j % 32],
+ * the third at bit j / 32 of hmask[j % 32]. */
+static inline int pmx_q3_K_quant(const block_q3_K *b, int j) {
+    const int lo = (b->qs[32 * (j / 128) + j % 32] >> (2 * ((j % 128) / 32))) & 3;
+    return lo | (((b->hmask[j % 32] >> (j / 32)) & 1) << 2);
+}
+/* Q2_K: the 2-bit quant of element j, packed as Q3_K's low bits. */
+static inline int pmx_q2_K_quant(const block_q2_K *b, int j) {
+    return (b->qs[32 * (j / 128) + j % 32] >> (2 * ((j % 128) / 32))) & 3;
+}
+/* Q5_K: the 5-bit quant of element j: nibble (j / 32) & 1 of qs[32 (j / 64) + j % 32], 5th bit j / 32 of qh[j % 32]. */
+static inline int pmx_q5_K_quant(const block_q5_K *b, int j) {
+    const int lo = (b->qs[32 * (j / 64) + j % 32] >> (4 * ((j / 32) & 1))) & 0xF;
+    return lo | (((b->qh[j % 32] >> (j / 32)) & 1) << 4);
+}
+/* IQ4_XS: the 6-bit scale (0..63, offset 32) of sub-block ib. */
+static inline int pmx_iq4_xs_scale(const block_iq4_xs *b, int ib) {
+    return ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b->scales_h >> (2 * ib)) & 3) << 4);
+}
+
 void pmx_ref_register_matmul(pmx_kernels *k);
 void pmx_ref_register_packed(pmx_kernels *k);
 /* Rows [0, n_rows) (a multiple of PMX_PACK_ROWS) of Q4_0 or Q8_0 weights into their interleaved layout, groups [g0, g1). */
