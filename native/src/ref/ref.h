@@ -2,6 +2,7 @@
  * ISA does not accelerate. Plain portable C, accuracy before speed. */
 #ifndef PMX_REF_H
 #define PMX_REF_H
+#include <string.h>
 #include "../kernels.h"
 
 void pmx_ref_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
@@ -33,6 +34,31 @@ static inline void pmx_get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uin
     }
 }
 
+/* Q4_K / Q5_K: all 8 scales into out[0..7] and mins into out[8..15] (pmx_get_scale_min_k4 of every j, on 32-bit words). */
+static inline void pmx_scales_k4_unpack(const uint8_t *s, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, s, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4); /* mins 4..7 */
+    const uint32_t mins_lo = u[1] & m6;                     /* mins 0..3 */
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);         /* scales 4..7 */
+    u[2] = mins_lo;
+    u[0] &= m6;                                             /* scales 0..3 */
+    memcpy(out, u, 16);
+}
+/* Q3_K: all 16 scales (-32..31) into out, on 32-bit words: scale j < 4 takes the low nibble of byte j and bits 0-1 of
+ * byte 8 + j, 4..7 byte j's bits 2-3, 8..11 the high nibble of byte j - 8 and bits 4-5, 12..15 bits 6-7. */
+static inline void pmx_q3_K_scales_unpack(const uint8_t *s, int8_t out[16]) {
+    uint32_t a[3], u[4];
+    memcpy(a, s, 12);
+    const uint32_t m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[0] = (a[0] & m4) | (((a[2] >> 0) & m2) << 4);
+    u[1] = (a[1] & m4) | (((a[2] >> 2) & m2) << 4);
+    u[2] = ((a[0] >> 4) & m4) | (((a[2] >> 4) & m2) << 4);
+    u[3] = ((a[1] >> 4) & m4) | (((a[2] >> 6) & m2) << 4);
+    memcpy(out, u, 16);
+    for (int j = 0; j < 16; j++) out[j] = (int8_t)(out[j] - 32);
+}
 /* Q3_K: the signed 6-bit scale (-32..31) of sub-block j (16 values): low nibble in byte j (j < 8) or the high one of
  * byte j - 8, top 2 bits at bit 2 (j / 4) of byte 8 + j % 4. */
 static inline int pmx_q3_K_scale(const uint8_t *s, int j) {
