@@ -13,7 +13,7 @@
 #
 # Files (random weights): MODEL=tinyllama: REF/models/tinyllama-shape-1.1b-{TYPES}.gguf (TinyLlama-1.1B shapes),
 # written by the llama.cpp reference toolkit (../shared/tools/llamacpp-ref/setup.sh REF --big), which this script
-# runs when they are missing. MODEL=deepseek2: REF/models/deepseek2-shape-1b-{TYPES}.gguf, a DeepSeek-V2-shaped MoE
+# runs when they are missing; other mixes (TYPES="q5_k_m q3_k_m") are quantized from its F16 file by its llquant. MODEL=deepseek2: REF/models/deepseek2-shape-1b-{TYPES}.gguf, a DeepSeek-V2-shaped MoE
 # of 1.0B parameters (1024 wide, 12 layers, 16 heads, q_lora 384, kv_lora 256, rope 64, 32 experts of 704 with 4 used
 # + 1 shared, first layer dense, sigmoid routing, YaRN), written here with the toolkit's make_tiny_gguf.py and
 # quantized by llama.cpp (llquant) when missing. MODEL=qwen3moe: REF/models/qwen3moe-shape-1.2b-{TYPES}.gguf, a
@@ -54,6 +54,14 @@ missing() {
   for t in $TYPES $JAVA_TYPES; do [ -f "$REF/models/$STEM-$t.gguf" ] || return 0; done
   return 1
 }
+
+# the mixes setup.sh --big does not write (q5_k_m, q3_k_m, iq4_xs, ...): llama.cpp's quantizer makes them from the F16 file
+if [ "$MODEL" = tinyllama ] && [ -x "$REF/bin/llquant" ] && [ -f "$REF/models/$STEM-f16.gguf" ]; then
+  for t in $TYPES $JAVA_TYPES; do
+    f=$REF/models/$STEM-$t.gguf
+    [ -f "$f" ] || { echo "quantizing $STEM to $t with llquant" >&2; "$REF/bin/llquant" "$REF/models/$STEM-f16.gguf" "$f" "$t" >/dev/null 2>&1; }
+  done
+fi
 
 if missing; then
   if [ -f "$SETUP" ]; then

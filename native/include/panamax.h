@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 6
+#define PMX_ABI_VERSION 7
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -82,10 +82,17 @@ PMX_EXPORT void pmx_pool_destroy(pmx_pool *pool);
 #define PMX_TYPE_F32  0
 #define PMX_TYPE_F16  1
 #define PMX_TYPE_Q4_0 2
+#define PMX_TYPE_Q4_1 3
 #define PMX_TYPE_Q5_0 6
+#define PMX_TYPE_Q5_1 7
 #define PMX_TYPE_Q8_0 8
+#define PMX_TYPE_Q2_K 10
+#define PMX_TYPE_Q3_K 11
 #define PMX_TYPE_Q4_K 12
+#define PMX_TYPE_Q5_K 13
 #define PMX_TYPE_Q6_K 14
+#define PMX_TYPE_IQ4_NL 20
+#define PMX_TYPE_IQ4_XS 23
 #define PMX_TYPE_BF16 30
 
 /* RoPE pair orderings: adjacent pairs (llama) or halves (NeoX, qwen2). Values as ggml's rope modes. */
@@ -114,7 +121,7 @@ PMX_EXPORT int64_t pmx_matmul_scratch_bytes(int32_t type, int64_t n_cols, int64_
 /* y[b][r] = sum_k W[r][k] * x[b][k] for r < n_rows, b < batch. W: n_rows rows of n_cols elements of `type`
  * (each row pmx_type_block_bytes * n_cols / block_size bytes); x: batch rows of n_cols floats; y: batch rows
  * of n_rows floats. For quantized W the activations are quantized to 8 bits into scratch first (Q8_0
- * blocks for Q4_0/Q5_0/Q8_0, 256-wide super-blocks with block sums for K-quants), so inner loops are int8 dot
+ * blocks for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/IQ4_NL, 256-wide super-blocks with block sums for K-quants), so inner loops are int8 dot
  * products. batch > 1 runs as a GEMM (register tiles over rows and batch columns). */
 PMX_EXPORT int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
                               const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes);

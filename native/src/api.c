@@ -119,6 +119,13 @@ static const struct {
     [PMX_T_Q4_K] = {PMX_TYPE_Q4_K, QK_K, sizeof(block_q4_K)},
     [PMX_T_Q6_K] = {PMX_TYPE_Q6_K, QK_K, sizeof(block_q6_K)},
     [PMX_T_Q5_0] = {PMX_TYPE_Q5_0, QK5_0, sizeof(block_q5_0)},
+    [PMX_T_Q4_1] = {PMX_TYPE_Q4_1, QK4_1, sizeof(block_q4_1)},
+    [PMX_T_Q5_1] = {PMX_TYPE_Q5_1, QK5_1, sizeof(block_q5_1)},
+    [PMX_T_Q2_K] = {PMX_TYPE_Q2_K, QK_K, sizeof(block_q2_K)},
+    [PMX_T_Q3_K] = {PMX_TYPE_Q3_K, QK_K, sizeof(block_q3_K)},
+    [PMX_T_Q5_K] = {PMX_TYPE_Q5_K, QK_K, sizeof(block_q5_K)},
+    [PMX_T_IQ4_NL] = {PMX_TYPE_IQ4_NL, QK4_NL, sizeof(block_iq4_nl)},
+    [PMX_T_IQ4_XS] = {PMX_TYPE_IQ4_XS, QK_K, sizeof(block_iq4_xs)},
 };
 
 int pmx_type_index(int32_t type) {
@@ -140,14 +147,8 @@ int64_t pmx_type_block_bytes(int32_t type) {
 int64_t pmx_row_bytes(int t, int64_t n) { return n / TYPES[t].block_size * TYPES[t].block_bytes; }
 
 int64_t pmx_act_row_bytes(int t, int64_t n) {
-    switch (t) {
-    case PMX_T_Q8_0:
-    case PMX_T_Q4_0:
-    case PMX_T_Q5_0: return n / QK8_0 * (int64_t)sizeof(block_q8_0);
-    case PMX_T_Q4_K:
-    case PMX_T_Q6_K: return n / QK_K * (int64_t)sizeof(block_q8_K);
-    default: return 0;
-    }
+    if (t == PMX_T_F32 || t == PMX_T_F16 || t == PMX_T_BF16) return 0;
+    return pmx_type_acts_q8_K(t) ? n / QK_K * (int64_t)sizeof(block_q8_K) : n / QK8_0 * (int64_t)sizeof(block_q8_0);
 }
 
 const pmx_matmul_kernel *pmx_matmul_kernel_for(int t, int64_t batch) {

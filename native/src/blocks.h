@@ -3,6 +3,7 @@
 #ifndef PMX_BLOCKS_H
 #define PMX_BLOCKS_H
 #include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -10,7 +11,10 @@ typedef uint16_t pmx_half; /* IEEE binary16 bits */
 typedef uint16_t pmx_bf16; /* bfloat16 bits */
 
 #define QK4_0 32
+#define QK4_1 32
 #define QK5_0 32
+#define QK5_1 32
+#define QK4_NL 32
 #define QK8_0 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
@@ -22,6 +26,36 @@ typedef struct {                                                        /* x = (
     uint8_t qh[4];                                                      /* bit j: 5th bit of element j (little-endian u32) */
     uint8_t qs[QK5_0 / 2];                                              /* low nibbles: elements 0..15, high: 16..31 */
 } block_q5_0;
+typedef struct { pmx_half d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;    /* x = q * d + m, nibbles as Q4_0's */
+typedef struct {                                                        /* x = q * d + m, q = 5 bits, */
+    pmx_half d, m;                                                      /* qh and qs as Q5_0's */
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
+typedef struct { pmx_half d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;  /* x = d * kvalues_iq4nl[q], nibbles as Q4_0's */
+typedef struct {                                                        /* 16 sub-blocks of 16: x = d*(sc & 15) * q */
+    uint8_t scales[QK_K / 16];                                          /*   - dmin*(sc >> 4), q = 2 bits */
+    uint8_t qs[QK_K / 4];                                               /* per 128: byte l holds elements l, l + 32, */
+    pmx_half d, dmin;                                                   /* l + 64, l + 96 (bits 0-1, 2-3, 4-5, 6-7) */
+} block_q2_K;
+typedef struct {                                                        /* 16 sub-blocks of 16: x = d * (sc - 32) * (q - 4) */
+    uint8_t hmask[QK_K / 8];                                            /* bit k of byte l: 3rd bit of element 32k + l */
+    uint8_t qs[QK_K / 4];                                               /* low 2 bits, packed as Q2_K's */
+    uint8_t scales[12];                                                 /* 6-bit scales: low nibbles in bytes 0..7, */
+    pmx_half d;                                                         /* top 2 bits in bytes 8..11 */
+} block_q3_K;
+typedef struct {                                                        /* 8 sub-blocks of 32: x = q * d*sc - dmin*m */
+    pmx_half d, dmin;                                                   /* q = 5 bits; scales packed as Q4_K's */
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];                                               /* bit 2p / 2p + 1 of byte l: 5th bit of */
+    uint8_t qs[QK_K / 2];                                               /* element 64p + l / 64p + 32 + l */
+} block_q5_K;
+typedef struct {                                                        /* 8 sub-blocks of 32: x = d * (ls - 32) * */
+    pmx_half d;                                                         /* kvalues_iq4nl[q], ls = 6 bits: low nibble */
+    uint16_t scales_h;                                                  /* in scales_l, top 2 bits in scales_h */
+    uint8_t scales_l[QK_K / 64];
+    uint8_t qs[QK_K / 2];                                               /* 16 bytes per sub-block, as IQ4_NL's */
+} block_iq4_xs;
 typedef struct {                                                        /* 8 sub-blocks of 32: x = q * d*sc - dmin*m */
     pmx_half d, dmin;
     uint8_t scales[K_SCALE_SIZE];                                       /* 6-bit scales and mins, packed */
@@ -78,6 +112,19 @@ static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
 static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
 static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
+static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl size");
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
+static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs size");
+static_assert(offsetof(block_q2_K, d) == 80 && offsetof(block_q3_K, d) == 108 && offsetof(block_q5_K, qh) == 16 &&
+                  offsetof(block_q5_1, qh) == 4 && offsetof(block_iq4_xs, qs) == 8,
+              "field offsets as ggml's");
+
+/* IQ4_NL's and IQ4_XS's 16 non-linear levels (ggml's kvalues_iq4nl) */
+static const int8_t pmx_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static inline float pmx_f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t pmx_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }

@@ -8,7 +8,15 @@
 #include "blocks.h"
 
 /* Dense index of the supported types, for tables. */
-enum { PMX_T_F32, PMX_T_F16, PMX_T_BF16, PMX_T_Q8_0, PMX_T_Q4_0, PMX_T_Q4_K, PMX_T_Q6_K, PMX_T_Q5_0, PMX_T_COUNT };
+enum {
+    PMX_T_F32, PMX_T_F16, PMX_T_BF16, PMX_T_Q8_0, PMX_T_Q4_0, PMX_T_Q4_K, PMX_T_Q6_K, PMX_T_Q5_0,
+    PMX_T_Q4_1, PMX_T_Q5_1, PMX_T_Q2_K, PMX_T_Q3_K, PMX_T_Q5_K, PMX_T_IQ4_NL, PMX_T_IQ4_XS, PMX_T_COUNT
+};
+/* Whether the int8 kernels of a type read Q8_K activations (256-wide super-blocks with block sums): the K-quants
+ * and IQ4_XS; the other quantized types read Q8_0 blocks. */
+static inline int pmx_type_acts_q8_K(int t) {
+    return t == PMX_T_Q4_K || t == PMX_T_Q6_K || t == PMX_T_Q2_K || t == PMX_T_Q3_K || t == PMX_T_Q5_K || t == PMX_T_IQ4_XS;
+}
 /* PMX_T_* of a PMX_TYPE_* value, or -1. */
 int pmx_type_index(int32_t type);
 

@@ -10,9 +10,12 @@
 static const int32_t TYPE_OF[PMX_T_COUNT] = {
     [PMX_T_F32] = PMX_TYPE_F32,   [PMX_T_F16] = PMX_TYPE_F16,   [PMX_T_BF16] = PMX_TYPE_BF16,
     [PMX_T_Q8_0] = PMX_TYPE_Q8_0, [PMX_T_Q4_0] = PMX_TYPE_Q4_0, [PMX_T_Q4_K] = PMX_TYPE_Q4_K,
-    [PMX_T_Q6_K] = PMX_TYPE_Q6_K, [PMX_T_Q5_0] = PMX_TYPE_Q5_0,
+    [PMX_T_Q6_K] = PMX_TYPE_Q6_K, [PMX_T_Q5_0] = PMX_TYPE_Q5_0, [PMX_T_Q4_1] = PMX_TYPE_Q4_1,
+    [PMX_T_Q5_1] = PMX_TYPE_Q5_1, [PMX_T_Q2_K] = PMX_TYPE_Q2_K, [PMX_T_Q3_K] = PMX_TYPE_Q3_K,
+    [PMX_T_Q5_K] = PMX_TYPE_Q5_K, [PMX_T_IQ4_NL] = PMX_TYPE_IQ4_NL, [PMX_T_IQ4_XS] = PMX_TYPE_IQ4_XS,
 };
-static const char *const TYPE_NAME[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "q5_0"};
+static const char *const TYPE_NAME[PMX_T_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "q5_0",
+                                                   "q4_1", "q5_1", "q2_K", "q3_K", "q5_K", "iq4_nl", "iq4_xs"};
 
 /* 7 and 33: float rows of no multiple of 8 (the others skip them) */
 static const int64_t COLS[] = {7, 32, 33, 64, 96, 224, 256, 512, 704, 768, 4096 + 32, 4096 + 256};
@@ -56,7 +59,7 @@ static float x_dummy[64];
 
 /* Largest |x| of each activation block of `bs` values in [k0, k0 + bs). */
 static double act_step_bound(int t, const float *x, int64_t k0) {
-    const int64_t bs = (t == PMX_T_Q4_K || t == PMX_T_Q6_K) ? QK_K : QK8_0;
+    const int64_t bs = pmx_type_acts_q8_K(t) ? QK_K : QK8_0;
     float amax = 0;
     for (int64_t k = k0; k < k0 + bs; k++) amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
     const double d = amax / 127.0;
@@ -69,7 +72,7 @@ static double act_step_bound(int t, const float *x, int64_t k0) {
  * Returns the number of quants that differ. */
 static long check_acts(int isa, int t, const void *got, const void *want, int64_t n, int64_t batch) {
     long diffs = 0;
-    if (t == PMX_T_Q8_0 || t == PMX_T_Q4_0 || t == PMX_T_Q5_0) {
+    if (!pmx_type_acts_q8_K(t)) {
         const block_q8_0 *g = got, *w = want;
         for (int64_t i = 0; i < batch * (n / QK8_0); i++) {
             CHECK(abs((int)g[i].d - (int)w[i].d) <= 1, "%s %s act block %ld: d %04x vs ref %04x", pmx_isa_name(isa),
@@ -158,7 +161,7 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
                 sabs[b * rows + r] = s;
                 continue;
             }
-            const int64_t bs = !rk->prepare ? n : (t == PMX_T_Q4_K || t == PMX_T_Q6_K) ? QK_K : QK8_0;
+            const int64_t bs = !rk->prepare ? n : pmx_type_acts_q8_K(t) ? QK_K : QK8_0;
             for (int64_t k0 = 0; k0 < n; k0 += bs) {
                 double wabs = 0;
                 for (int64_t k = k0; k < k0 + bs; k++) {
@@ -243,7 +246,7 @@ static void check_rejections(void) {
           "n_cols not a multiple of 256");
     CHECK(pmx_matmul(NULL, PMX_TYPE_Q8_0, w, 1, 64, x, 1, y, scratch, 67) == PMX_ERR_INVALID_ARG, "scratch too small");
     CHECK(pmx_matmul(NULL, PMX_TYPE_Q8_0, w, 1, 64, x, 1, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no scratch");
-    CHECK(pmx_matmul(NULL, 7, w, 1, 64, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG, "unknown type");
+    CHECK(pmx_matmul(NULL, 16 /* iq2_xxs */, w, 1, 64, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG, "unknown type");
     CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 0, 64, x, 1, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no rows");
     CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 1, 64, x, 0, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no batch");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_F16, 64, 3) == 0, "float weights need no scratch");
@@ -376,7 +379,7 @@ int main(void) {
     check_packed(pool);
 
     for (int t = 0; t < PMX_T_COUNT; t++) {
-        printf("%-5s ref vs exact: err/(1+S) <= %.3g", TYPE_NAME[t], g_worst_exact_rel[t]);
+        printf("%-6s ref vs exact: err/(1+S) <= %.3g", TYPE_NAME[t], g_worst_exact_rel[t]);
         if (t >= PMX_T_Q8_0) printf(", <= %.3f of the activation rounding bound", g_worst_exact[t]);
         printf("\n");
         for (int ii = 0; ii < g_n_isas; ii++) {

@@ -218,7 +218,7 @@ static void check_rejections(const struct experts *x, pmx_pool *pool) {
     CHECK(MOE(2, 48, 96, 32, 2, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "n_embd not a multiple of 32");
     CHECK(MOE(2, 64, 80, 32, 2, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "n_ff not a multiple of 32");
     CHECK(MOE(2, 64, 96, 32, 2, PMX_TYPE_Q4_K, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "n_embd not a multiple of 256");
-    CHECK(MOE(2, 64, 96, 32, 2, 7, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "unknown type");
+    CHECK(MOE(2, 64, 96, 32, 2, 16, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "unknown type");
     CHECK(MOE(2, 64, 96, 0, 2, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "no experts");
     CHECK(MOE(2, 64, 96, 32, 0, PMX_TYPE_Q4_0, PMX_TYPE_Q4_0) == PMX_ERR_INVALID_ARG, "no experts used");
     CHECK(MOE(2, 64, 0, 32, 2, PMX_TYPE_F32, PMX_TYPE_F32) == PMX_ERR_INVALID_ARG, "no n_ff");

@@ -468,7 +468,7 @@ static void rejections(void) {
     CHECK(pmx_quantize(PMX_TYPE_Q6_K, q, x, 1, 320) == PMX_ERR_INVALID_ARG, "q6_K n=320");
     CHECK(pmx_dequantize(PMX_TYPE_Q6_K, x, q, 1, 320) == PMX_ERR_INVALID_ARG, "q6_K dequantize n=320");
     CHECK(pmx_quantize(PMX_TYPE_F32, q, x, 1, 0) == PMX_ERR_INVALID_ARG, "n=0");
-    CHECK(pmx_quantize(3, q, x, 1, 32) == PMX_ERR_INVALID_ARG, "unknown type (ggml's q4_1)");
+    CHECK(pmx_quantize(16, q, x, 1, 256) == PMX_ERR_INVALID_ARG, "unknown type (ggml's iq2_xxs)");
     CHECK(pmx_quantize(PMX_TYPE_Q8_0, NULL, x, 1, 32) == PMX_ERR_INVALID_ARG, "null dst");
     CHECK(pmx_quantize(PMX_TYPE_Q8_0, q, x, -1, 32) == PMX_ERR_INVALID_ARG, "negative rows");
     CHECK(pmx_quantize(PMX_TYPE_F16, q, x, 1, 7) == PMX_OK, "f16 takes any n");

@@ -104,7 +104,7 @@ static void check_rejections(pmx_pool *pool) {
     CHECK(ST(PMX_TYPE_Q4_0, n_mat, rows, 0, mat, n_tok, 64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "no cols");
     CHECK(ST(PMX_TYPE_Q4_0, n_mat, rows, 48, mat, n_tok, 64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "cols not a multiple of 32");
     CHECK(ST(PMX_TYPE_Q4_K, n_mat, rows, cols, mat, n_tok, 64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "cols not a multiple of 256");
-    CHECK(ST(7, n_mat, rows, cols, mat, n_tok, 64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "unknown type");
+    CHECK(ST(16, n_mat, rows, cols, mat, n_tok, 64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "unknown type");
     CHECK(ST(PMX_TYPE_Q4_0, n_mat, rows, cols, mat - 1, n_tok, 64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "w_mat_bytes too small");
     CHECK(ST(PMX_TYPE_Q4_0, n_mat, rows, cols, mat, 0, 64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "no tokens");
     CHECK(ST(PMX_TYPE_Q4_0, n_mat, rows, cols, mat, n_tok, -64, 128, 8, 16) == PMX_ERR_INVALID_ARG, "negative stride");

@@ -128,6 +128,129 @@ static double dot_q6_K(const void *w, const void *a, int64_t n) {
     return s;
 }
 
+/* Q4_1 / Q5_1 against Q8_0 activations: d * dx * (q . a) + m * dx * sum(a) per block. */
+static double dot_q4_1(const void *w, const void *a, int64_t n) {
+    const block_q4_1 *x = w;
+    const block_q8_0 *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK4_1; i++) {
+        int32_t sumi = 0, suma = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += (x[i].qs[j] & 0x0f) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
+            suma += y[i].qs[j] + y[i].qs[j + 16];
+        }
+        const double dx = pmx_half_to_f32(y[i].d);
+        s += (double)sumi * pmx_half_to_f32(x[i].d) * dx + (double)suma * pmx_half_to_f32(x[i].m) * dx;
+    }
+    return s;
+}
+
+static double dot_q5_1(const void *w, const void *a, int64_t n) {
+    const block_q5_1 *x = w;
+    const block_q8_0 *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK5_1; i++) {
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, sizeof qh);
+        int32_t sumi = 0, suma = 0;
+        for (int j = 0; j < 16; j++) {
+            const int q0 = (x[i].qs[j] & 0x0f) | (int)(((qh >> j) & 1) << 4);
+            const int q1 = (x[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            sumi += q0 * y[i].qs[j] + q1 * y[i].qs[j + 16];
+            suma += y[i].qs[j] + y[i].qs[j + 16];
+        }
+        const double dx = pmx_half_to_f32(y[i].d);
+        s += (double)sumi * pmx_half_to_f32(x[i].d) * dx + (double)suma * pmx_half_to_f32(x[i].m) * dx;
+    }
+    return s;
+}
+
+static double dot_iq4_nl(const void *w, const void *a, int64_t n) {
+    const block_iq4_nl *x = w;
+    const block_q8_0 *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK4_NL; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++)
+            sumi += pmx_kvalues_iq4nl[x[i].qs[j] & 0xf] * y[i].qs[j] + pmx_kvalues_iq4nl[x[i].qs[j] >> 4] * y[i].qs[j + 16];
+        s += (double)sumi * pmx_half_to_f32(x[i].d) * pmx_half_to_f32(y[i].d);
+    }
+    return s;
+}
+
+/* Q2_K: d * sum_j (sc_j & 15) * (q_j . a_j) - dmin * sum_j (sc_j >> 4) * bsum_j over 16 sub-blocks of 16. */
+static double dot_q2_K(const void *w, const void *a, int64_t n) {
+    const block_q2_K *x = w;
+    const block_q8_K *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0, imins = 0;
+        for (int j = 0; j < QK_K / 16; j++) {
+            int32_t dot = 0;
+            for (int l = 0; l < 16; l++) dot += pmx_q2_K_quant(&x[i], 16 * j + l) * y[i].qs[16 * j + l];
+            isum += (x[i].scales[j] & 0xF) * dot;
+            imins += (x[i].scales[j] >> 4) * y[i].bsums[j];
+        }
+        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum - (double)pmx_half_to_f32(x[i].dmin) * y[i].d * imins;
+    }
+    return s;
+}
+
+/* Q3_K: d * sum_j sc_j * ((q_j - 4) . a_j) over 16 sub-blocks of 16. */
+static double dot_q3_K(const void *w, const void *a, int64_t n) {
+    const block_q3_K *x = w;
+    const block_q8_K *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0;
+        for (int j = 0; j < QK_K / 16; j++) {
+            int32_t dot = 0;
+            for (int l = 0; l < 16; l++) dot += (pmx_q3_K_quant(&x[i], 16 * j + l) - 4) * y[i].qs[16 * j + l];
+            isum += pmx_q3_K_scale(x[i].scales, j) * dot;
+        }
+        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum;
+    }
+    return s;
+}
+
+static double dot_q5_K(const void *w, const void *a, int64_t n) {
+    const block_q5_K *x = w;
+    const block_q8_K *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0, imins = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            uint8_t sc, m;
+            pmx_get_scale_min_k4(j, x[i].scales, &sc, &m);
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++) dot += pmx_q5_K_quant(&x[i], 32 * j + l) * y[i].qs[32 * j + l];
+            isum += sc * dot;
+            imins += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        }
+        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum - (double)pmx_half_to_f32(x[i].dmin) * y[i].d * imins;
+    }
+    return s;
+}
+
+static double dot_iq4_xs(const void *w, const void *a, int64_t n) {
+    const block_iq4_xs *x = w;
+    const block_q8_K *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0;
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const uint8_t *q = x[i].qs + 16 * ib;
+            const int8_t *a8 = y[i].qs + 32 * ib;
+            int32_t dot = 0;
+            for (int j = 0; j < 16; j++)
+                dot += pmx_kvalues_iq4nl[q[j] & 0xf] * a8[j] + pmx_kvalues_iq4nl[q[j] >> 4] * a8[j + 16];
+            isum += (pmx_iq4_xs_scale(&x[i], ib) - 32) * dot;
+        }
+        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum;
+    }
+    return s;
+}
+
 static void matmul_rows(int t, dot_fn dot, const void *w, int64_t n, const void *xa, int64_t batch, float *y,
                         int64_t ldy, int64_t r0, int64_t r1) {
     const int64_t wrb = pmx_row_bytes(t, n);
@@ -150,6 +273,13 @@ REF_MATMUL(q4_0, PMX_T_Q4_0)
 REF_MATMUL(q5_0, PMX_T_Q5_0)
 REF_MATMUL(q4_K, PMX_T_Q4_K)
 REF_MATMUL(q6_K, PMX_T_Q6_K)
+REF_MATMUL(q4_1, PMX_T_Q4_1)
+REF_MATMUL(q5_1, PMX_T_Q5_1)
+REF_MATMUL(iq4_nl, PMX_T_IQ4_NL)
+REF_MATMUL(q2_K, PMX_T_Q2_K)
+REF_MATMUL(q3_K, PMX_T_Q3_K)
+REF_MATMUL(q5_K, PMX_T_Q5_K)
+REF_MATMUL(iq4_xs, PMX_T_IQ4_XS)
 
 static void prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
     const int64_t rb = pmx_act_row_bytes(PMX_T_Q8_0, n);
@@ -170,4 +300,11 @@ void pmx_ref_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0, NULL};
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K, NULL};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K, NULL};
+    k->matmul[PMX_T_Q4_1] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_1, NULL};
+    k->matmul[PMX_T_Q5_1] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_1, NULL};
+    k->matmul[PMX_T_IQ4_NL] = (pmx_matmul_kernel){prepare_q8_0, matmul_iq4_nl, NULL};
+    k->matmul[PMX_T_Q2_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q2_K, NULL};
+    k->matmul[PMX_T_Q3_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q3_K, NULL};
+    k->matmul[PMX_T_Q5_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q5_K, NULL};
+    k->matmul[PMX_T_IQ4_XS] = (pmx_matmul_kernel){prepare_q8_K, matmul_iq4_xs, NULL};
 }

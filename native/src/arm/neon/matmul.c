@@ -241,7 +241,11 @@ static inline void q4_K_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
     memcpy(mn + 4, &m_hi, 4);
 }
 
-PMX_INLINE void q4_K_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C) {
+/* Q4_K, and Q5_K (five = 1: the same layout of scales, nibbles 16 bytes further on, a 5th bit per element in qh:
+ * bit s of qh[l] for element l of sub-block s; 5-bit values stay within dot32_small's |a| <= 63). */
+PMX_INLINE void qk_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C, const int five) {
+    const int64_t bb = five ? (int64_t)sizeof(block_q5_K) : (int64_t)sizeof(block_q4_K);
+    const int qs_at = five ? (int)offsetof(block_q5_K, qs) : (int)offsetof(block_q4_K, qs);
     float32x4_t acc[4];
     UNROLL for (int j = 0; j < C; j++) acc[j] = vdupq_n_f32(0);
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
@@ -251,8 +255,8 @@ PMX_INLINE void q4_K_tile(const uint8_t *const *w, const uint8_t *const *x, int6
         int8_t scv[64]; /* scv[s * 4 + i]: scale of sub-block s in row i (the mins follow, unused) */
         pmx_half dh[4], mh[4];
         UNROLL for (int i = 0; i < 4; i++) {
-            const block_q4_K *b = (const block_q4_K *)w[i] + ib;
-            /* 144-byte blocks: three lines ahead covers the next block */
+            const block_q4_K *b = (const block_q4_K *)(w[i] + ib * bb); /* d, dmin, scales: the same in Q5_K */
+            /* 144-byte blocks (Q5_K: 176): three lines ahead covers the next block */
             __builtin_prefetch((const uint8_t *)b + PF_AHEAD);
             __builtin_prefetch((const uint8_t *)b + PF_AHEAD + 64);
             __builtin_prefetch((const uint8_t *)b + PF_AHEAD + 128);
@@ -270,7 +274,7 @@ PMX_INLINE void q4_K_tile(const uint8_t *const *w, const uint8_t *const *x, int6
         for (int s = 0; s < 8; s++) {
             int8x16_t w0[4], w1[4];
             UNROLL for (int i = 0; i < 4; i++) {
-                const uint8_t *q = ((const block_q4_K *)w[i] + ib)->qs + (s >> 1) * 32;
+                const uint8_t *blk = w[i] + ib * bb, *q = blk + qs_at + (s >> 1) * 32;
                 uint8x16_t q0 = vld1q_u8(q), q1 = vld1q_u8(q + 16);
                 if (s & 1) {
                     q0 = vshrq_n_u8(q0, 4);
@@ -278,6 +282,13 @@ PMX_INLINE void q4_K_tile(const uint8_t *const *w, const uint8_t *const *x, int6
                 } else {
                     q0 = vandq_u8(q0, m4);
                     q1 = vandq_u8(q1, m4);
+                }
+                if (five) {
+                    const uint8_t *qh = ((const block_q5_K *)blk)->qh;
+                    const int8x16_t sh = vdupq_n_s8((int8_t)-s);
+                    const uint8x16_t one = vdupq_n_u8(1);
+                    q0 = vorrq_u8(q0, vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(qh), sh), one), 4));
+                    q1 = vorrq_u8(q1, vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(qh + 16), sh), one), 4));
                 }
                 w0[i] = vreinterpretq_s8_u8(q0);
                 w1[i] = vreinterpretq_s8_u8(q1);
@@ -309,7 +320,10 @@ PMX_INLINE void q4_K_tile(const uint8_t *const *w, const uint8_t *const *x, int6
     }
     UNROLL for (int j = 0; j < C; j++) vst1q_f32(out + 4 * j, acc[j]);
 }
+#define q4_K_tile(w, x, n, out, C) qk_tile(w, x, n, out, C, 0)
+#define q5_K_tile(w, x, n, out, C) qk_tile(w, x, n, out, C, 1)
 TILES(q4_K)
+TILES(q5_K)
 
 /* ---- Q6_K against Q8_K: weights taken as unsigned 0..63, the -32 offset applied once per super-block
  * through the activation block sums: d * (sum_s sc_s * (q_s . x_s) - 32 * sum_s sc_s * bsum_s) ---- */
@@ -398,6 +412,7 @@ INT8_MATMUL(q4_0, PMX_T_Q4_0)
 INT8_MATMUL(q5_0, PMX_T_Q5_0)
 INT8_MATMUL(q8_0, PMX_T_Q8_0)
 INT8_MATMUL(q4_K, PMX_T_Q4_K)
+INT8_MATMUL(q5_K, PMX_T_Q5_K)
 INT8_MATMUL(q6_K, PMX_T_Q6_K)
 
 #ifndef PMX_NEON_MATMUL_DOTPROD
@@ -558,5 +573,9 @@ void pmx_neon_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0, NULL};
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K, NULL};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K, NULL};
+    k->matmul[PMX_T_Q5_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q5_K, NULL};
+    /* Q2_K, Q3_K, Q4_1, Q5_1, IQ4_NL, IQ4_XS: the reference kernels with the NEON activation quantizers */
+    k->matmul[PMX_T_Q2_K].prepare = k->matmul[PMX_T_Q3_K].prepare = k->matmul[PMX_T_IQ4_XS].prepare = prepare_q8_K;
+    k->matmul[PMX_T_Q4_1].prepare = k->matmul[PMX_T_Q5_1].prepare = k->matmul[PMX_T_IQ4_NL].prepare = prepare_q8_0;
 }
 #endif

@@ -28,4 +28,5 @@ void pmx_neon_register_matmul_dotprod(pmx_kernels *k) {
     k->matmul[PMX_T_Q5_0].matmul = matmul_q5_0;
     k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K;
     k->matmul[PMX_T_Q6_K].matmul = matmul_q6_K;
+    k->matmul[PMX_T_Q5_K].matmul = matmul_q5_K;
 }

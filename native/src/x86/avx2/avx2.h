@@ -9,9 +9,12 @@ uint64_t pmx_avx2_read_bytes(const uint8_t *p, int64_t b0, int64_t b1);
 
 /* Float rows to Q8_0 blocks (the standard activation format of Q4_0/Q5_0/Q8_0), as ggml rounds. */
 void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
+/* Float rows to block_q8_K (the K-quants' and IQ4_XS's activations), as ggml rounds. */
+void pmx_avx2_prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
 
 /* Area registration: each overrides its entries of the table. */
 void pmx_avx2_register_matmul(pmx_kernels *k);
+void pmx_avx2_register_matmul_lowbit(pmx_kernels *k); /* matmul_lowbit.c: Q4_1 Q5_1 Q2_K Q3_K Q5_K IQ4_NL IQ4_XS */
 void pmx_avx2_register_gemm(pmx_kernels *k);
 void pmx_avx2_register_ops(pmx_kernels *k);
 void pmx_avx2_register_attention(pmx_kernels *k);

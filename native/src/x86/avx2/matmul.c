@@ -4,22 +4,7 @@
 #include <math.h>
 #include "avx2.h"
 
-#define AI static inline __attribute__((always_inline))
-/* Software prefetch distance of the streaming loops: each row of an R-row tile fetches the same offset of
- * row r + R, i.e. the next tile, one tile (R rows, ~10-60 KB: held by L2) ahead of use. A fixed distance
- * within the row left the first few hundred bytes of every row but the tile's first unfetched, which
- * costs 30-45% of the memory rate on rows of 2-3 KB (Q4_0/Q4_K/Q6_K at n = 4096). Past the last row the
- * hint is wasted, never a fault. */
-#define PF_AHEAD(R, rb) ((int64_t)(R) * (rb))
-
-AI float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-AI float h2f(pmx_half h) { return _cvtsh_ss(h); }
+#include "tiles.h"
 
 /* ---- prepare: activations to Q8_0 / Q8_K ---- */
 
@@ -93,7 +78,7 @@ void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int6
 
 /* As ggml's quantize_row_q8_K: the scale comes from the element of largest magnitude, signed, so that element
  * maps to -127 exactly. */
-static void prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
+void pmx_avx2_prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const int64_t nb = n / QK_K;
     for (int64_t b = b0; b < b1; b++) {
@@ -133,41 +118,6 @@ static void prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_
             y[i].d = 1.0f / iscale;
         }
     }
-}
-
-/* ---- tile driver ---- */
-
-typedef void (*tile_fn)(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy);
-
-/* Rows [r0, r1) x all batch columns in tiles of at most rt x ct; edge tiles use the smaller instantiations. */
-static void run_tiles(const tile_fn t[4][4], int rt, int ct, const void *w, int64_t rb, const void *xa, int64_t xb,
-                      int64_t n, int64_t batch, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r += rt) {
-        const int R = r1 - r < rt ? (int)(r1 - r) : rt;
-        for (int64_t c = 0; c < batch; c += ct) {
-            const int C = batch - c < ct ? (int)(batch - c) : ct;
-            t[R - 1][C - 1]((const char *)w + r * rb, rb, (const char *)xa + c * xb, xb, n, y + c * ldy + r, ldy);
-        }
-    }
-}
-
-/* name##_tile(w, rb, xa, xb, n, y, ldy, R, C) instantiated for every R, C in 1..4. */
-#define TILES(name)                                                                                              \
-    TILE_1(name, 1) TILE_1(name, 2) TILE_1(name, 3) TILE_1(name, 4)                                              \
-    static const tile_fn name##_tiles[4][4] = {                                                                  \
-        {name##_1_1, name##_1_2, name##_1_3, name##_1_4}, {name##_2_1, name##_2_2, name##_2_3, name##_2_4},      \
-        {name##_3_1, name##_3_2, name##_3_3, name##_3_4}, {name##_4_1, name##_4_2, name##_4_3, name##_4_4}};
-#define TILE_1(name, R) TILE_RC(name, R, 1) TILE_RC(name, R, 2) TILE_RC(name, R, 3) TILE_RC(name, R, 4)
-#define TILE_RC(name, R, C)                                                                                      \
-    static void name##_##R##_##C(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y,     \
-                                 int64_t ldy) {                                                                  \
-        name##_tile(w, rb, xa, xb, n, y, ldy, R, C);                                                             \
-    }
-
-#define UNROLL _Pragma("GCC unroll 4")
-
-AI void store_tile(__m256 acc[4][4], float *y, int64_t ldy, const int R, const int C) {
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = hsum8(acc[r][c]);
 }
 
 /* ---- float weights: F32, F16 (F16C), BF16 (shift into the high half of an f32) ---- */
@@ -679,11 +629,11 @@ void pmx_avx2_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q8_0, NULL};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0, matmul_q4_0, q4x_act_row_bytes};
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q5_0, matmul_q5_0, q4x_act_row_bytes};
-    k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K, NULL};
-    k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K, NULL};
+    k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q4_K, NULL};
+    k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q6_K, NULL};
     /* the packed kernels stay the reference's here (AVX-512 overrides them); their activations are prepared on vectors,
      * the K-quants' by the standard Q8_K prepare */
     k->packed[PMX_T_Q4_0].prepare = prepare_q4_0x16;
     k->packed[PMX_T_Q8_0].prepare = prepare_q8_0x16;
-    k->packed[PMX_T_Q4_K].prepare = k->packed[PMX_T_Q6_K].prepare = prepare_q8_K;
+    k->packed[PMX_T_Q4_K].prepare = k->packed[PMX_T_Q6_K].prepare = pmx_avx2_prepare_q8_K;
 }

@@ -32,7 +32,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class MatmulBenchmark extends KernelBenchmark {
     static final int N = 4096;
 
-    @Param({"Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q6_K", "F16", "F32"})
+    @Param({"Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q6_K", "Q4_1", "Q5_1", "Q2_K", "Q3_K", "Q5_K", "IQ4_NL", "IQ4_XS", "F16", "F32"})
     GgmlType type;
 
     /** native-packed: the native kernels on the interleaved copy model loading makes where they prefer it. */

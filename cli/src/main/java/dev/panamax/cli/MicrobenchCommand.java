@@ -29,11 +29,12 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "microbench", mixinStandardHelpOptions = true,
         description = {"GEMV GB/s per weight type and backend, against a plain memory read (under a minute).",
-                "Types F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K on a matrix far larger than the last-level cache;",
+                "Types F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K, Q4_1, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS on a matrix far larger than the last-level cache;",
                 "the memory read is measured in the same run; Q4_0/Q8_0/Q4_K/Q6_K also in the packed layout where the kernels",
                 "prefer it (rows marked packed, JSON \"layout\": \"packed\")."})
 final class MicrobenchCommand implements Callable<Integer> {
-    static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K};
+    static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K,
+        GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q5_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS};
 
     @Option(names = "--threads", description = "Threads per run, native and Java (default: 1 and every CPU).")
     Integer threads;

@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)6L;
+    private static final int PMX_ABI_VERSION = (int)7L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 6
+     * #define PMX_ABI_VERSION 7
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -122,6 +122,15 @@ public class PanamaxNative extends PanamaxNative$shared {
     public static int PMX_TYPE_Q4_0() {
         return PMX_TYPE_Q4_0;
     }
+    private static final int PMX_TYPE_Q4_1 = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q4_1 3
+     * }
+     */
+    public static int PMX_TYPE_Q4_1() {
+        return PMX_TYPE_Q4_1;
+    }
     private static final int PMX_TYPE_Q5_0 = (int)6L;
     /**
      * {@snippet lang=c :
@@ -130,6 +139,15 @@ public class PanamaxNative extends PanamaxNative$shared {
      */
     public static int PMX_TYPE_Q5_0() {
         return PMX_TYPE_Q5_0;
+    }
+    private static final int PMX_TYPE_Q5_1 = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q5_1 7
+     * }
+     */
+    public static int PMX_TYPE_Q5_1() {
+        return PMX_TYPE_Q5_1;
     }
     private static final int PMX_TYPE_Q8_0 = (int)8L;
     /**
@@ -140,6 +158,24 @@ public class PanamaxNative extends PanamaxNative$shared {
     public static int PMX_TYPE_Q8_0() {
         return PMX_TYPE_Q8_0;
     }
+    private static final int PMX_TYPE_Q2_K = (int)10L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q2_K 10
+     * }
+     */
+    public static int PMX_TYPE_Q2_K() {
+        return PMX_TYPE_Q2_K;
+    }
+    private static final int PMX_TYPE_Q3_K = (int)11L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q3_K 11
+     * }
+     */
+    public static int PMX_TYPE_Q3_K() {
+        return PMX_TYPE_Q3_K;
+    }
     private static final int PMX_TYPE_Q4_K = (int)12L;
     /**
      * {@snippet lang=c :
@@ -149,6 +185,15 @@ public class PanamaxNative extends PanamaxNative$shared {
     public static int PMX_TYPE_Q4_K() {
         return PMX_TYPE_Q4_K;
     }
+    private static final int PMX_TYPE_Q5_K = (int)13L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_Q5_K 13
+     * }
+     */
+    public static int PMX_TYPE_Q5_K() {
+        return PMX_TYPE_Q5_K;
+    }
     private static final int PMX_TYPE_Q6_K = (int)14L;
     /**
      * {@snippet lang=c :
@@ -157,6 +202,24 @@ public class PanamaxNative extends PanamaxNative$shared {
      */
     public static int PMX_TYPE_Q6_K() {
         return PMX_TYPE_Q6_K;
+    }
+    private static final int PMX_TYPE_IQ4_NL = (int)20L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_IQ4_NL 20
+     * }
+     */
+    public static int PMX_TYPE_IQ4_NL() {
+        return PMX_TYPE_IQ4_NL;
+    }
+    private static final int PMX_TYPE_IQ4_XS = (int)23L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_TYPE_IQ4_XS 23
+     * }
+     */
+    public static int PMX_TYPE_IQ4_XS() {
+        return PMX_TYPE_IQ4_XS;
     }
     private static final int PMX_TYPE_BF16 = (int)30L;
     /**

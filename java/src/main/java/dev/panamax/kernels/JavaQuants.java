@@ -72,6 +72,13 @@ final class JavaQuants {
             case Q5_0 -> { for (int b = 0; b < n / QK; b++) q5_0Block(dst, off + 22L * b, x, b * QK); }
             case Q4_K -> { for (int b = 0; b < n / QK_K; b++) q4KBlock(dst, off + 144L * b, x, b * QK_K); }
             case Q6_K -> { for (int b = 0; b < n / QK_K; b++) q6KBlock(dst, off + 210L * b, x, b * QK_K); }
+            case Q4_1 -> { for (int b = 0; b < n / QK; b++) LowBitQuants.qx1Block(dst, off + 20L * b, x, b * QK, 4); }
+            case Q5_1 -> { for (int b = 0; b < n / QK; b++) LowBitQuants.qx1Block(dst, off + 24L * b, x, b * QK, 5); }
+            case IQ4_NL -> { for (int b = 0; b < n / QK; b++) LowBitQuants.iq4NlBlock(dst, off + 18L * b, x, b * QK); }
+            case Q2_K -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.q2KBlock(dst, off + 84L * b, x, b * QK_K); }
+            case Q3_K -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.q3KBlock(dst, off + 110L * b, x, b * QK_K); }
+            case Q5_K -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.q5KBlock(dst, off + 176L * b, x, b * QK_K); }
+            case IQ4_XS -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.iq4XsBlock(dst, off + 136L * b, x, b * QK_K); }
         }
     }
 
@@ -112,6 +119,13 @@ final class JavaQuants {
             }
             case Q4_K -> { for (int b = 0; b < n / QK_K; b++) dequantQ4K(y, b * QK_K, src, off + 144L * b); }
             case Q6_K -> { for (int b = 0; b < n / QK_K; b++) dequantQ6K(y, b * QK_K, src, off + 210L * b); }
+            case Q4_1 -> { for (int b = 0; b < n / QK; b++) LowBitQuants.dequantQ4_1(y, b * QK, src, off + 20L * b); }
+            case Q5_1 -> { for (int b = 0; b < n / QK; b++) LowBitQuants.dequantQ5_1(y, b * QK, src, off + 24L * b); }
+            case IQ4_NL -> { for (int b = 0; b < n / QK; b++) LowBitQuants.dequantIq4Nl(y, b * QK, src, off + 18L * b); }
+            case Q2_K -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.dequantQ2K(y, b * QK_K, src, off + 84L * b); }
+            case Q3_K -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.dequantQ3K(y, b * QK_K, src, off + 110L * b); }
+            case Q5_K -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.dequantQ5K(y, b * QK_K, src, off + 176L * b); }
+            case IQ4_XS -> { for (int b = 0; b < n / QK_K; b++) LowBitQuants.dequantIq4Xs(y, b * QK_K, src, off + 136L * b); }
         }
     }
 
@@ -174,8 +188,8 @@ final class JavaQuants {
     // ---- Q4_K ----
 
     /** ggml's make_qkx2_quants: asymmetric quants 0..nmax with a min, the scale refined by weighted least squares. */
-    private static float makeQkx2Quants(int n, int nmax, float[] x, int x0, float[] weights, byte[] l, int l0,
-                                        float[] theMin, byte[] laux, float rmin, float rdelta, int nstep) {
+    static float makeQkx2Quants(int n, int nmax, float[] x, int x0, float[] weights, byte[] l, int l0,
+                                float[] theMin, byte[] laux, float rmin, float rdelta, int nstep, boolean useMad) {
         float min = x[x0], max = x[x0];
         float sumW = weights[0];
         float sumX = sumW * x[x0];
@@ -200,7 +214,7 @@ final class JavaQuants {
             int q = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[x0 + i] - min))));
             l[l0 + i] = (byte) q;
             float diff = scale * q + min - x[x0 + i];
-            bestError += weights[i] * (diff * diff);
+            bestError += weights[i] * (useMad ? Math.abs(diff) : diff * diff);
         }
         for (int is = 0; is <= nstep; is++) {
             iscale = (rmin + rdelta * is + nmax) / (max - min);
@@ -224,7 +238,7 @@ final class JavaQuants {
                 float curError = 0;
                 for (int i = 0; i < n; i++) {
                     float diff = thisScale * laux[i] + thisMin - x[x0 + i];
-                    curError += weights[i] * (diff * diff);
+                    curError += weights[i] * (useMad ? Math.abs(diff) : diff * diff);
                 }
                 if (curError < bestError) {
                     System.arraycopy(laux, 0, l, l0, n);
@@ -252,24 +266,8 @@ final class JavaQuants {
         return sc | (m << 8);
     }
 
-    private static void q4KBlock(MemorySegment dst, long o, float[] x, int x0) {
-        byte[] l = new byte[QK_K];
-        byte[] laux = new byte[32];
-        float[] weights = new float[32];
-        float[] mins = new float[8], scales = new float[8], theMin = new float[1];
-        float maxScale = 0, maxMin = 0;
-        for (int j = 0; j < 8; j++) {
-            float sumX2 = 0;
-            for (int i = 0; i < 32; i++) sumX2 += x[x0 + 32 * j + i] * x[x0 + 32 * j + i];
-            float avX = (float) Math.sqrt(sumX2 / 32);
-            for (int i = 0; i < 32; i++) weights[i] = avX + Math.abs(x[x0 + 32 * j + i]);
-            scales[j] = makeQkx2Quants(32, 15, x, x0 + 32 * j, weights, l, 32 * j, theMin, laux, -1.f, 0.1f, 20);
-            mins[j] = theMin[0];
-            if (scales[j] > maxScale) maxScale = scales[j];
-            if (mins[j] > maxMin) maxMin = mins[j];
-        }
-        float invScale = maxScale > 0 ? 63.f / maxScale : 0.f;
-        float invMin = maxMin > 0 ? 63.f / maxMin : 0.f;
+    /** The 8 sub-block scales and mins as Q4_K's / Q5_K's 12 packed bytes (6 bits each). */
+    static int[] packScalesK4(float[] scales, float[] mins, float invScale, float invMin) {
         int[] sb = new int[12];
         for (int j = 0; j < 8; j++) {
             int ls = Math.min(63, nearestInt(invScale * scales[j]) & 0xff);
@@ -283,6 +281,28 @@ final class JavaQuants {
                 sb[j] |= (lm >> 4) << 6;
             }
         }
+        return sb;
+    }
+
+    private static void q4KBlock(MemorySegment dst, long o, float[] x, int x0) {
+        byte[] l = new byte[QK_K];
+        byte[] laux = new byte[32];
+        float[] weights = new float[32];
+        float[] mins = new float[8], scales = new float[8], theMin = new float[1];
+        float maxScale = 0, maxMin = 0;
+        for (int j = 0; j < 8; j++) {
+            float sumX2 = 0;
+            for (int i = 0; i < 32; i++) sumX2 += x[x0 + 32 * j + i] * x[x0 + 32 * j + i];
+            float avX = (float) Math.sqrt(sumX2 / 32);
+            for (int i = 0; i < 32; i++) weights[i] = avX + Math.abs(x[x0 + 32 * j + i]);
+            scales[j] = makeQkx2Quants(32, 15, x, x0 + 32 * j, weights, l, 32 * j, theMin, laux, -1.f, 0.1f, 20, false);
+            mins[j] = theMin[0];
+            if (scales[j] > maxScale) maxScale = scales[j];
+            if (mins[j] > maxMin) maxMin = mins[j];
+        }
+        float invScale = maxScale > 0 ? 63.f / maxScale : 0.f;
+        float invMin = maxMin > 0 ? 63.f / maxMin : 0.f;
+        int[] sb = packScalesK4(scales, mins, invScale, invMin);
         short dh = toHalf(maxScale / 63.f), mh = toHalf(maxMin / 63.f);
         dst.set(I16, o, dh);
         dst.set(I16, o + 2, mh);

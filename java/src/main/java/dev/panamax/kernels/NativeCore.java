@@ -26,6 +26,15 @@ public final class NativeCore {
                 throw new UnsatisfiedLinkError("libpanamax ABI version " + lib + " (from " + NativeLibrary.loadedFrom()
                         + ") does not match the Java bindings' ABI version " + bindings + ": rebuild the native library");
             }
+            // the block geometry is ggml's, held once on each side of the boundary: the C table (api.c) answers for
+            // every type the Java one lists, or the two sides would read a tensor's rows at different offsets
+            for (dev.panamax.tensor.GgmlType t : dev.panamax.tensor.GgmlType.values()) {
+                long bs = PanamaxNative.pmx_type_block_size(t.id()), bb = PanamaxNative.pmx_type_block_bytes(t.id());
+                if (bs != t.blockSize() || bb != t.blockBytes()) {
+                    throw new UnsatisfiedLinkError("libpanamax has type " + t + " as " + bs + " elements in " + bb
+                            + " bytes per block, the Java side " + t.blockSize() + " in " + t.blockBytes());
+                }
+            }
             checked = true;
         }
     }

@@ -106,8 +106,8 @@ public class ScalarKernels implements Kernels {
         void load(GgmlType type, MemorySegment src, long off, int n, boolean dequantized) {
             MemorySegment.copy(src, F32, off, x, 0, n);
             switch (type) {
-                case Q8_0, Q4_0, Q5_0 -> JavaQuants.actQ8_0(x, n, qs, d);
-                case Q4_K, Q6_K -> JavaQuants.actQ8K(x, n, qs, d, bsums);
+                case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL -> JavaQuants.actQ8_0(x, n, qs, d);
+                case Q4_K, Q6_K, Q2_K, Q3_K, Q5_K, IQ4_XS -> JavaQuants.actQ8K(x, n, qs, d, bsums);
                 default -> {
                     return;
                 }
@@ -276,6 +276,13 @@ public class ScalarKernels implements Kernels {
                 }
                 return s;
             }
+            case Q4_1: return LowBitQuants.dotQx1(w, wo, a, n, false);
+            case Q5_1: return LowBitQuants.dotQx1(w, wo, a, n, true);
+            case IQ4_NL: return LowBitQuants.dotIq4Nl(w, wo, a, n);
+            case Q2_K: return LowBitQuants.dotQ2K(w, wo, a, n);
+            case Q3_K: return LowBitQuants.dotQ3K(w, wo, a, n);
+            case Q5_K: return LowBitQuants.dotQ5K(w, wo, a, n);
+            case IQ4_XS: return LowBitQuants.dotIq4Xs(w, wo, a, n);
             default:
                 throw new IllegalArgumentException("matmul: unsupported weight type " + type);
         }

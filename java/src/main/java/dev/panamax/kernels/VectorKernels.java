@@ -136,6 +136,8 @@ public final class VectorKernels extends ScalarKernels {
             case Q5_0 -> dotQ5_0(w, wo, a, nCols);
             case Q4_K -> dotQ4K(w, wo, a, nCols);
             case Q6_K -> dotQ6K(w, wo, a, nCols);
+            // the scalar int8 sums: correct, not yet on vectors
+            case Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K, IQ4_XS -> ScalarKernels.dot(type, w, wo, a, nCols);
         };
     }
 

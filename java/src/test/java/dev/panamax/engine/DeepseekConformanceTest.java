@@ -1,5 +1,6 @@
 package dev.panamax.engine;
 
+import dev.panamax.LlamaCppFixtures;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufMetadata;
 import dev.panamax.gguf.GgufTensor;
@@ -46,6 +47,16 @@ class DeepseekConformanceTest {
         // other): there the bound widens to twice llama.cpp's own spread, as for the deep models below.
         double bound = name.endsWith("f32") ? maxKl : Math.max(maxKl, 2 * LlamaCppReference.llamaCppSelfKl(m, PROMPT, tmp));
         LlamaCppReference.compareLogits(m, PROMPT, Backend.parse(backend), tmp).check(bound, minAgree);
+    }
+
+    /** The newer types on MLA + MoE (llquant mixes of the F32 fixture, {@link LlamaCppFixtures}): bounds as the llama mixes'. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"q2_k", "q3_k_m", "q5_k_m", "iq4_xs", "q4_1", "iq4_nl"})
+    void newerQuantMixes(String mix) throws Exception {
+        Path m = LlamaCppFixtures.quantized("tiny-deepseek2", mix);
+        LlamaCppReference.assumePresent(m == null ? Path.of("tiny-deepseek2-" + mix + ".gguf (llquant)") : m);
+        double bound = Math.max(5e-3, 2 * LlamaCppReference.llamaCppSelfKl(m, PROMPT, tmp));
+        LlamaCppReference.compareLogits(m, PROMPT, Backend.NATIVE, tmp).check(bound, 0.95);
     }
 
     @Test

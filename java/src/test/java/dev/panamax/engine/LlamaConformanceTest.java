@@ -2,6 +2,7 @@ package dev.panamax.engine;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.panamax.LlamaCppFixtures;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.Backend;
 import dev.panamax.model.TinyModels;
@@ -33,6 +34,22 @@ class LlamaConformanceTest {
     void logitsMatchLlamaCpp(String q, String backend, double maxKl, double minAgree) throws Exception {
         Path m = LlamaCppReference.fixture("tiny-llama-" + q);
         LlamaCppReference.compareLogits(m, PROMPT, Backend.parse(backend), tmp).check(maxKl, minAgree);
+    }
+
+    /**
+     * Every mix llama.cpp's quantizer writes from the types beyond the first seven (the toolkit's llquant makes them,
+     * {@link LlamaCppFixtures}): mean KL within twice llama.cpp's own spread on the file (flash attention on vs off)
+     * or 5e-3, whichever is larger, and clear argmax agreement of 95%.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"q2_k,native", "q3_k_s,native", "q3_k_m,native", "q3_k_l,native", "q4_k_s,native", "q5_k_s,native",
+            "q5_k_m,native", "q4_1,native", "q5_1,native", "iq4_nl,native", "iq4_xs,native",
+            "q2_k,java", "q3_k_m,java", "q5_k_m,java", "q4_1,java", "q5_1,java", "iq4_nl,java", "iq4_xs,java"})
+    void quantMixesMatchLlamaCpp(String mix, String backend) throws Exception {
+        Path m = LlamaCppFixtures.quantized("tiny-llama", mix);
+        LlamaCppReference.assumePresent(m == null ? Path.of("tiny-llama-" + mix + ".gguf (llquant)") : m);
+        double bound = Math.max(5e-3, 2 * LlamaCppReference.llamaCppSelfKl(m, PROMPT, tmp));
+        LlamaCppReference.compareLogits(m, PROMPT, Backend.parse(backend), tmp).check(bound, 0.95);
     }
 
     /**

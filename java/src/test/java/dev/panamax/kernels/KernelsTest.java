@@ -481,7 +481,8 @@ class KernelsTest {
         ScalarKernels k = new ScalarKernels();
         int nRows = 8, nCols = 512;
         MemorySegment wf = random((long) nRows * nCols, 1, 5), x = random(nCols, 1, 6);
-        for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K}) {
+        for (GgmlType type : GgmlType.values()) {
+            if (!type.isQuantized()) continue;
             MemorySegment w = arena.allocate(type.rowBytes(nCols) * nRows, 64);
             k.quantize(type, w, wf, nRows, nCols);
             MemorySegment wd = floats((long) nRows * nCols), y = floats(nRows), yf = floats(nRows);

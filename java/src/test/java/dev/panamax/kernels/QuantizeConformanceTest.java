@@ -3,6 +3,7 @@ package dev.panamax.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.panamax.LlamaCppFixtures;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufTensor;
 import dev.panamax.tensor.GgmlType;
@@ -29,16 +30,20 @@ class QuantizeConformanceTest {
 
     /**
      * tiny-deepseek2's Q4_K_M holds Q5_0 tensors: llama.cpp's fallback for rows that are not a multiple of 256
-     * (attn_k_b, attn_v_b). tiny-llama-q5_0 is not among setup.sh's fixtures (llquant writes it:
-     * {@code llquant tiny-llama-f32.gguf tiny-llama-q5_0.gguf q5_0}); it runs when present.
+     * (attn_k_b, attn_v_b). The mixes setup.sh does not write are made by the toolkit's llquant
+     * ({@link LlamaCppFixtures}): each mix quantizes tensors to several types (Q2_K: Q2_K and Q3_K; Q3_K_M: Q3_K, Q4_K,
+     * Q5_K; ...), every tensor is compared.
      */
     @ParameterizedTest(name = "{0}-{1}")
     @CsvSource({"tiny-llama,f16", "tiny-llama,bf16", "tiny-llama,q8_0", "tiny-llama,q4_0", "tiny-llama,q4_k_m",
-        "tiny-llama,q6_k", "tiny-llama,q5_0", "tiny-deepseek2,q4_k_m"})
-    void sameBytesAsLlamaCpp(String model, String variant) throws IOException {
-        Path source = MODELS.resolve(model + "-f32.gguf"), quantized = MODELS.resolve(model + "-" + variant + ".gguf");
-        Assumptions.assumeTrue(Files.exists(source) && Files.exists(quantized),
-                "llama.cpp reference fixtures absent (" + quantized + "): run shared/tools/llamacpp-ref/setup.sh");
+        "tiny-llama,q6_k", "tiny-llama,q5_0", "tiny-deepseek2,q4_k_m", "tiny-llama,q4_1", "tiny-llama,q5_1",
+        "tiny-llama,q2_k", "tiny-llama,q3_k_s", "tiny-llama,q3_k_m", "tiny-llama,q3_k_l", "tiny-llama,q4_k_s",
+        "tiny-llama,q5_k_s", "tiny-llama,q5_k_m", "tiny-llama,iq4_nl", "tiny-llama,iq4_xs", "tiny-deepseek2,q3_k_m",
+        "tiny-deepseek2,q5_k_m", "tiny-deepseek2,iq4_xs"})
+    void sameBytesAsLlamaCpp(String model, String variant) throws Exception {
+        Path source = MODELS.resolve(model + "-f32.gguf"), quantized = LlamaCppFixtures.quantized(model, variant);
+        Assumptions.assumeTrue(Files.exists(source) && quantized != null,
+                "llama.cpp reference toolkit absent (" + MODELS + "): run shared/tools/llamacpp-ref/setup.sh");
         List<String> mismatches = new ArrayList<>();
         int compared = 0;
         try (GgufFile src = GgufFile.open(source); GgufFile dst = GgufFile.open(quantized); Arena arena = Arena.ofConfined();

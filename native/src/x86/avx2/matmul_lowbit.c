@@ -1,0 +1,294 @@
+/* AVX2 matmul of the types beyond the first seven: the K-quants Q2_K, Q3_K, Q5_K and IQ4_XS against Q8_K
+ * activations, Q4_1, Q5_1 and IQ4_NL against Q8_0 (the standard prepare of each). Register tiles of R rows x C
+ * columns as in matmul.c; int8 products by maddubs, whose unsigned operand is the weight's quant where the format has
+ * an offset or minimum (taken off through the activations' block sums) and |w| with the sign moved onto the
+ * activations for the signed non-linear levels; sub-block scales enter through madd. AVX-512 uses these as they are. */
+#include <immintrin.h>
+#include <string.h>
+#include "avx2.h"
+#include "tiles.h"
+#include "../../ref/ref.h"
+
+/* int16 lanes: sc[a] in the low 128 bits, sc[b] in the high, sign-extended from the int8 scales broadcast in sb: the
+ * scales of the two 16-element sub-blocks whose maddubs pair sums sit in those halves */
+AI __m256i pair_scales(__m256i sb, const int a, const int b) {
+    const char ca = (char)a, cb = (char)b;
+    const __m256i idx = _mm256_setr_epi8(-1, ca, -1, ca, -1, ca, -1, ca, -1, ca, -1, ca, -1, ca, -1, ca,
+                                         -1, cb, -1, cb, -1, cb, -1, cb, -1, cb, -1, cb, -1, cb, -1, cb);
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(sb, idx), 8);
+}
+
+AI void prefetch_block(const void *b, int64_t ahead, const int bytes) {
+    for (int k = 0; k < bytes; k += 64) _mm_prefetch((const char *)b + ahead + k, _MM_HINT_T0);
+    _mm_prefetch((const char *)b + ahead + bytes - 1, _MM_HINT_T0);
+}
+
+/* ---- Q5_K: 8 sub-blocks of 32, 5-bit quants (0..31: maddubs pair sums <= 7874), 6-bit scales and mins ---- */
+
+AI void q5_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                  const int R, const int C) {
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m128i bs[4]; /* per column: the 8 sums of 32 activations */
+        float dx[4];
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
+            bs[c] = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xk->bsums), _mm_loadu_si128((const __m128i *)(xk->bsums + 8)));
+            dx[c] = xk->d;
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_q5_K *b = (const block_q5_K *)(w + r * rb) + i;
+            prefetch_block(b, PF_AHEAD(R, rb), sizeof *b);
+            uint8_t sm[16];
+            pmx_scales_k4_unpack(b->scales, sm);
+            const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)b->qh);
+            __m256i isum[4];
+            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
+            UNROLL for (int p = 0; p < 4; p++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * p));
+                const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p), one), 4);
+                const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p + 1), one), 4);
+                const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
+                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+                const __m256i s0 = _mm256_set1_epi16(sm[2 * p]), s1 = _mm256_set1_epi16(sm[2 * p + 1]);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 64 * p;
+                    const __m256i a = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)x)), s0);
+                    const __m256i e = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 32))), s1);
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(a, e));
+                }
+            }
+            const float d = h2f(b->d), dmin = h2f(b->dmin);
+            UNROLL for (int c = 0; c < C; c++) {
+                const __m256i ms = _mm256_zextsi128_si256(_mm_madd_epi16(mins, bs[c]));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * dx[c]), acc[r][c]);
+                acc[r][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_set1_ps(dmin * dx[c]), acc[r][c]);
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+TILES(q5_K)
+
+/* ---- Q3_K and Q2_K: 16 sub-blocks of 16, 2-bit planes (+ Q3_K's third bit from hmask). Per 128 elements and plane k,
+ * 32 quants (elements 32k .. 32k + 31: sub-blocks 2k and 2k + 1) share one maddubs and one madd with their two scales.
+ * Q3_K's offset 4 comes off as 4 * sum_j sc_j * bsum_j, Q2_K's mins as dmin * sum_j m_j * bsum_j. ---- */
+
+enum { W_Q2_K, W_Q3_K };
+
+AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                   const int R, const int C, const int kind) {
+    const int64_t nb = n / QK_K, bb = kind == W_Q2_K ? (int64_t)sizeof(block_q2_K) : (int64_t)sizeof(block_q3_K);
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i bs[4];
+        float dx[4];
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
+            bs[c] = _mm256_loadu_si256((const __m256i *)xk->bsums);
+            dx[c] = xk->d;
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const char *blk = w + r * rb + i * bb;
+            if (kind == W_Q2_K) prefetch_block(blk, PF_AHEAD(R, rb), sizeof(block_q2_K));
+            else prefetch_block(blk, PF_AHEAD(R, rb), sizeof(block_q3_K));
+            const uint8_t *qs;
+            __m256i sb, isum[4], off[4], hm = _mm256_setzero_si256();
+            float d, dmin = 0;
+            if (kind == W_Q2_K) {
+                const block_q2_K *b = (const block_q2_K *)blk;
+                const __m128i v = _mm_loadu_si128((const __m128i *)b->scales);
+                sb = _mm256_broadcastsi128_si256(_mm_and_si128(v, _mm256_castsi256_si128(m4)));
+                const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm256_castsi256_si128(m4)));
+                UNROLL for (int c = 0; c < C; c++) off[c] = _mm256_madd_epi16(mins, bs[c]);
+                qs = b->qs;
+                d = h2f(b->d), dmin = h2f(b->dmin);
+            } else {
+                const block_q3_K *b = (const block_q3_K *)blk;
+                int8_t s8[16];
+                pmx_q3_K_scales_unpack(b->scales, s8);
+                const __m128i v = _mm_loadu_si128((const __m128i *)s8);
+                sb = _mm256_broadcastsi128_si256(v);
+                const __m256i sc16 = _mm256_cvtepi8_epi16(v);
+                UNROLL for (int c = 0; c < C; c++) off[c] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs[c]), 2);
+                hm = _mm256_loadu_si256((const __m256i *)b->hmask);
+                qs = b->qs;
+                d = h2f(b->d);
+            }
+            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+                UNROLL for (int k = 0; k < 4; k++) {
+                    __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
+                    if (kind == W_Q3_K)
+                        q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one), 2));
+                    const __m256i s = pair_scales(sb, 8 * h + 2 * k, 8 * h + 2 * k + 1);
+                    UNROLL for (int c = 0; c < C; c++) {
+                        const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * h + 32 * k;
+                        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)x)), s));
+                    }
+                }
+            }
+            UNROLL for (int c = 0; c < C; c++) {
+                if (kind == W_Q3_K) {
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum[c], off[c])), _mm256_set1_ps(d * dx[c]), acc[r][c]);
+                } else {
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * dx[c]), acc[r][c]);
+                    acc[r][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(off[c]), _mm256_set1_ps(dmin * dx[c]), acc[r][c]);
+                }
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+#define q2_K_tile(w, rb, xa, xb, n, y, ldy, R, C) q23_K_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q2_K)
+#define q3_K_tile(w, rb, xa, xb, n, y, ldy, R, C) q23_K_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q3_K)
+TILES(q2_K)
+TILES(q3_K)
+
+/* ---- IQ4_NL and IQ4_XS: nibbles index 16 signed levels (a byte shuffle); |level| <= 127 keeps maddubs exact ---- */
+
+/* The 32 levels of 16 nibble bytes in element order (low nibbles are elements 0..15) */
+AI __m256i iq4_levels(const uint8_t *q, __m256i table) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)q);
+    const __m256i idx = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
+    return _mm256_shuffle_epi8(table, idx);
+}
+
+/* signed int8 w . x as int16 pair sums: |w| unsigned, the sign moved onto x */
+AI __m256i dot_pairs(__m256i wv, __m256i x) {
+    return _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(x, wv));
+}
+
+AI void iq4_xs_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                    const int R, const int C) {
+    const int64_t nb = n / QK_K;
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_iq4_xs *b = (const block_iq4_xs *)(w + r * rb) + i;
+            prefetch_block(b, PF_AHEAD(R, rb), sizeof *b);
+            __m256i isum[4];
+            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
+            for (int ib = 0; ib < QK_K / 32; ib++) {
+                const __m256i wv = iq4_levels(b->qs + 16 * ib, table);
+                const __m256i s = _mm256_set1_epi16((int16_t)(pmx_iq4_xs_scale(b, ib) - 32));
+                UNROLL for (int c = 0; c < C; c++) {
+                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 32 * ib;
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(dot_pairs(wv, _mm256_loadu_si256((const __m256i *)x)), s));
+                }
+            }
+            const float d = h2f(b->d);
+            UNROLL for (int c = 0; c < C; c++) {
+                const float dx = ((const block_q8_K *)(xa + c * xb) + i)->d;
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * dx), acc[r][c]);
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+TILES(iq4_xs)
+
+/* ---- 32-blocks against Q8_0: IQ4_NL (levels), Q4_1 and Q5_1 (x = q d + m: the m term from the block sums of the
+ * activations, computed once per column and block for the R rows) ---- */
+
+enum { W_IQ4_NL, W_Q4_1, W_Q5_1 };
+
+/* 0xff in byte k where bit k of the 32-bit qh is set (bit k % 8 of byte k / 8) */
+AI __m256i qh_bytes(uint32_t qh) {
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bm = _mm256_set1_epi64x(0x8040201008040201ll);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), idx), bm), bm);
+}
+
+AI void q32_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                 const int R, const int C, const int kind) {
+    const int64_t nb = n / QK8_0;
+    const int64_t bb = kind == W_IQ4_NL ? (int64_t)sizeof(block_iq4_nl) : kind == W_Q4_1 ? (int64_t)sizeof(block_q4_1)
+                                                                                          : (int64_t)sizeof(block_q5_1);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i xq[4];
+        __m256 xs[4];
+        float xd[4];
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
+            xq[c] = _mm256_loadu_si256((const __m256i *)x->qs);
+            xd[c] = h2f(x->d);
+            if (kind != W_IQ4_NL) xs[c] = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xq[c]), ones16));
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const char *blk = w + r * rb + i * bb;
+            _mm_prefetch(blk + PF_AHEAD(R, rb), _MM_HINT_T0);
+            const float d = h2f(*(const pmx_half *)blk);
+            if (kind == W_IQ4_NL) {
+                const __m256i wv = iq4_levels(((const block_iq4_nl *)blk)->qs, table);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const __m256i s = _mm256_madd_epi16(dot_pairs(wv, xq[c]), ones16);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xd[c]), acc[r][c]);
+                }
+                continue;
+            }
+            const float m = h2f(*(const pmx_half *)(blk + 2));
+            const uint8_t *qs = kind == W_Q4_1 ? ((const block_q4_1 *)blk)->qs : ((const block_q5_1 *)blk)->qs;
+            const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+            __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+            if (kind == W_Q5_1) {
+                uint32_t qh;
+                memcpy(&qh, ((const block_q5_1 *)blk)->qh, 4);
+                q = _mm256_or_si256(q, _mm256_and_si256(qh_bytes(qh), _mm256_set1_epi8(16)));
+            }
+            UNROLL for (int c = 0; c < C; c++) {
+                const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq[c]), ones16);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xd[c]), acc[r][c]);
+                acc[r][c] = _mm256_fmadd_ps(xs[c], _mm256_set1_ps(m * xd[c]), acc[r][c]);
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+#define iq4_nl_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_IQ4_NL)
+#define q4_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_1)
+#define q5_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_1)
+TILES(iq4_nl)
+TILES(q4_1)
+TILES(q5_1)
+
+/* ---- entry points: GEMV rows per tile as the K-quants of matmul.c (2 on short rows, 1 from 2048 columns) ---- */
+
+#define MATMUL(name, block, act_block, qk, gemv_rows)                                                             \
+    static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
+                              int64_t r0, int64_t r1) {                                                        \
+        run_tiles(name##_tiles, batch == 1 ? (gemv_rows) : 4, batch == 1 ? 1 : 4, w,                           \
+                  n / (qk) * (int64_t)sizeof(block), xa, n / (qk) * (int64_t)sizeof(act_block), n, batch, y, ldy, \
+                  r0, r1);                                                                                     \
+    }
+MATMUL(q5_K, block_q5_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(q3_K, block_q3_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(q2_K, block_q2_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(iq4_xs, block_iq4_xs, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(iq4_nl, block_iq4_nl, block_q8_0, QK8_0, 2)
+MATMUL(q4_1, block_q4_1, block_q8_0, QK8_0, 2)
+MATMUL(q5_1, block_q5_1, block_q8_0, QK8_0, 2)
+
+void pmx_avx2_register_matmul_lowbit(pmx_kernels *k) {
+    k->matmul[PMX_T_Q5_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q5_K, NULL};
+    k->matmul[PMX_T_Q3_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q3_K, NULL};
+    k->matmul[PMX_T_Q2_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q2_K, NULL};
+    k->matmul[PMX_T_IQ4_XS] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_iq4_xs, NULL};
+    k->matmul[PMX_T_IQ4_NL] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_iq4_nl, NULL};
+    k->matmul[PMX_T_Q4_1] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q4_1, NULL};
+    k->matmul[PMX_T_Q5_1] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q5_1, NULL};
+}
