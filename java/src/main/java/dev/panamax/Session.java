@@ -151,6 +151,38 @@ public final class Session implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Feeds these tokens from an empty sequence and writes the logits of positions {@code from .. tokens.length-1} into
+     * {@code out} ([tokens.length - from][vocab] row-major): the prompt goes through the batched (GEMM) path and the
+     * positions before {@code from} skip the output head. What perplexity needs; {@code out} is reused by the caller.
+     */
+    public synchronized void promptLogits(int[] tokens, int from, float[] out) {
+        checkOpen();
+        reset();
+        if (tokens.length > state.contextLength()) throw new ContextOverflowException(tokens.length, state.contextLength());
+        int v = state.vocabSize();
+        if (from < 0 || from >= tokens.length) throw new IllegalArgumentException("from " + from + " outside 0.." + (tokens.length - 1));
+        if (out.length < (long) (tokens.length - from) * v) throw new IllegalArgumentException("out holds " + out.length + " floats, needs " + (long) (tokens.length - from) * v);
+        for (int off = 0; off < tokens.length; ) {
+            boolean scored = off >= from;
+            int n = Math.min(state.maxBatch(), (scored ? tokens.length : from) - off);
+            state.forward(tokens, off, n, scored);
+            if (scored) MemorySegment.copy(state.allLogits(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, out, (off - from) * v, n * v);
+            off += n;
+        }
+        held = java.util.Arrays.copyOf(tokens, Math.max(tokens.length, 16));
+        heldLength = tokens.length;
+    }
+
+    /**
+     * Sees the input of every matmul of the forward pass from now on (null: stop): how the importance matrix is
+     * collected. Slows the forward pass; not for serving.
+     */
+    public synchronized void observeActivations(dev.panamax.model.ActivationObserver observer) {
+        checkOpen();
+        state.observeActivations(observer);
+    }
+
     /** Stops the generation in progress (from any thread). */
     public void cancel() {
         cancel = true;

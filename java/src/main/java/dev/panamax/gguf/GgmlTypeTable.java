@@ -4,9 +4,10 @@ package dev.panamax.gguf;
  * Every ggml tensor type id with its block geometry, as ggml's {@code type_traits} (ggml.c) and gguf-py's
  * {@code GGML_QUANT_SIZES}. Kept complete, not just the types Panamax computes with, so that sizes and offsets
  * of every tensor of a file are validated. Ids ggml removed (4, 5, 31-33, 36-38) are unknown here, as in
- * llama.cpp, which rejects them (block size 0).
+ * llama.cpp, which rejects them (block size 0). Public so that tools (the quantizer's mix rules) ask it rather than
+ * copy it.
  */
-final class GgmlTypeTable {
+public final class GgmlTypeTable {
 
     private static final int QK_K = 256;
     private static final String[] NAME = new String[43];
@@ -60,20 +61,22 @@ final class GgmlTypeTable {
         BYTES[id] = bytes;
     }
 
-    static boolean isKnown(int id) {
+    public static boolean isKnown(int id) {
         return id >= 0 && id < NAME.length && NAME[id] != null;
     }
 
     /** ggml's type name ("q4_K"), or "type#id" for an unknown id. */
-    static String name(int id) {
+    public static String name(int id) {
         return isKnown(id) ? NAME[id] : "type#" + id;
     }
 
-    static int blockSize(int id) {
+    /** Elements per block (1 for float types); the id must be known. */
+    public static int blockSize(int id) {
         return BLOCK[id];
     }
 
-    static int typeSize(int id) {
+    /** Bytes per block; the id must be known. */
+    public static int typeSize(int id) {
         return BYTES[id];
     }
 }

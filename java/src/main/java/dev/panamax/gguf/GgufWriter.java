@@ -28,7 +28,22 @@ public final class GgufWriter {
     private record Kv(GgufValueType type, Object value) {
     }
 
-    private record TensorEntry(String name, int typeId, long[] shape, MemorySegment data) {
+    private record TensorEntry(String name, int typeId, long[] shape, long byteSize, MemorySegment data, DataSource source) {
+    }
+
+    /** Receives a tensor's bytes in order, in pieces of any size. */
+    @FunctionalInterface
+    public interface DataSink {
+        void write(MemorySegment bytes) throws IOException;
+    }
+
+    /**
+     * Produces a tensor's bytes when {@link #write} reaches it (streaming: one tensor in memory at a time). It must write
+     * exactly the tensor's byte size, else write fails.
+     */
+    @FunctionalInterface
+    public interface DataSource {
+        void writeTo(DataSink sink) throws IOException;
     }
 
     private final Map<String, Kv> kvs = new LinkedHashMap<>();
@@ -145,8 +160,22 @@ public final class GgufWriter {
 
     /** Adds a tensor of any ggml type id (e.g. copying a q5_K tensor); data must be exactly its byte size. */
     public GgufWriter addTensor(String name, int typeId, long[] shape, MemorySegment data) {
-        Objects.requireNonNull(name, "name");
         Objects.requireNonNull(data, "data");
+        return add(name, typeId, shape, data, null);
+    }
+
+    /**
+     * Adds a tensor whose bytes {@code source} produces during {@link #write}, in insertion order (so a quantizer can
+     * stream a model through one tensor's worth of memory). The size it must produce follows from shape and type.
+     */
+    public GgufWriter addTensor(String name, int typeId, long[] shape, DataSource source) {
+        Objects.requireNonNull(source, "source");
+        return add(name, typeId, shape, null, source);
+    }
+
+    private GgufWriter add(String name, int typeId, long[] shape, MemorySegment data, DataSource source) {
+        Objects.requireNonNull(name, "name");
+        long bytes;
         if (name.getBytes(StandardCharsets.UTF_8).length > GgufFile.MAX_NAME_BYTES) {
             throw new IllegalArgumentException("tensor name '" + name + "' is longer than " + GgufFile.MAX_NAME_BYTES + " bytes");
         }
@@ -165,15 +194,15 @@ public final class GgufWriter {
                 throw new IllegalArgumentException("tensor '" + name + "': rows of " + ne0 + " elements are not a multiple of "
                         + GgmlTypeTable.name(typeId) + "'s block size " + block);
             }
-            long bytes = Math.multiplyExact(n / block, (long) GgmlTypeTable.typeSize(typeId));
-            if (data.byteSize() != bytes) {
+            bytes = Math.multiplyExact(n / block, (long) GgmlTypeTable.typeSize(typeId));
+            if (data != null && data.byteSize() != bytes) {
                 throw new IllegalArgumentException("tensor '" + name + "': data has " + data.byteSize() + " bytes, its shape and type need " + bytes);
             }
         } catch (IllegalArgumentException | ArithmeticException e) {
             tensorNames.remove(name);
             throw e instanceof ArithmeticException ? new IllegalArgumentException("tensor '" + name + "': size overflows", e) : e;
         }
-        tensors.add(new TensorEntry(name, typeId, shape.clone(), data));
+        tensors.add(new TensorEntry(name, typeId, shape.clone(), bytes, data, source));
         return this;
     }
 
@@ -198,11 +227,25 @@ public final class GgufWriter {
                 for (long d : t.shape()) out.i64(d);
                 out.i32(t.typeId());
                 out.i64(offset);
-                offset += pad(t.data().byteSize());
+                offset += pad(t.byteSize());
             }
             out.padTo(alignment);
             for (TensorEntry t : tensors) {
-                out.segment(t.data());
+                if (t.data() != null) {
+                    out.segment(t.data());
+                } else {
+                    long start = out.written;
+                    t.source().writeTo(seg -> {
+                        if (out.written - start + seg.byteSize() > t.byteSize()) {
+                            throw new IOException("tensor '" + t.name() + "': its source wrote more than its " + t.byteSize() + " bytes");
+                        }
+                        out.segment(seg);
+                    });
+                    if (out.written - start != t.byteSize()) {
+                        throw new IOException("tensor '" + t.name() + "': its source wrote " + (out.written - start) + " of its "
+                                + t.byteSize() + " bytes");
+                    }
+                }
                 out.padTo(alignment);
             }
         }

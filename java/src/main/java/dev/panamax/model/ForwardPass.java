@@ -22,6 +22,7 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
     private long allocated;
     final MemorySegment x; // [maxTokens][dim], the residual stream
     private final MemorySegment hx; // [maxTokens][dim], the rows that want logits, normed
+    ActivationObserver observer; // null unless a tool (imatrix) watches the matmul inputs
 
     ForwardPass(TransformerWeights<?> weights, Kernels kernels, int maxTokens) {
         if (maxTokens <= 0) throw new IllegalArgumentException("tokens per step must be positive, got " + maxTokens);
@@ -89,6 +90,7 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
 
     /** out ([n][rows]) = wt · in ([n][cols]) for the n rows of a step; on its packed copy when the model has one. */
     final void matmul(Weight wt, MemorySegment in, int n, MemorySegment out) {
+        if (observer != null) observer.matmul(wt.name(), 0, 1, in, n, wt.cols());
         MemorySegment p = weights.packed().get(wt);
         if (p != null) k.matmulPacked(wt.type(), p, wt.rows(), wt.cols(), in, n, out);
         else k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);

@@ -38,6 +38,11 @@ public interface ModelState extends AutoCloseable {
     /** After {@code forward(..., true)}: the logits of its n tokens, [n][vocab] floats. */
     MemorySegment allLogits();
 
+    /** Shows the input of every matmul to this observer from now on (null: stop); for the importance matrix. */
+    default void observeActivations(ActivationObserver observer) {
+        throw new UnsupportedOperationException("this model state cannot show its activations");
+    }
+
     /** Bytes this state holds off-heap (KV cache + activations). */
     long residentBytes();
 

@@ -65,6 +65,11 @@ public final class SequenceState implements ModelState {
     }
 
     @Override
+    public void observeActivations(ActivationObserver observer) {
+        fp.observer = observer;
+    }
+
+    @Override
     public MemorySegment logits() {
         return allLogits ? batch.logits(batch.logitRows() - 1) : lastLogits;
     }
