@@ -2,6 +2,7 @@ package dev.panamax.hostile;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.panamax.ContextOverflowException;
 import dev.panamax.Model;
 import dev.panamax.Session;
 import dev.panamax.gguf.GgufFormatException;
@@ -31,7 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * (encode of awkward text with and without special parsing, every token's piece, decode of every id), the chat template
  * ({@code Model.chatTemplate()}, a render and its tokens) and a short greedy generation, on the native backend and,
  * for every case that loads, on the Java backend too (rejection happens before any kernel exists, so a rejected case
- * is the same on both). Each case must end, within {@link #CASE_LIMIT_S} seconds and {@link #ALLOC_LIMIT} bytes of
+ * is the same on both; the chat-template class runs once, templates do not depend on the backend). Each case must end, within {@link #CASE_LIMIT_S} seconds and {@link #ALLOC_LIMIT} bytes of
  * heap allocated by its thread, either normally or in a documented exception of the step that failed:
  * {@link GgufFormatException} from loading, {@link ChatTemplateException} from the template, an
  * {@link IllegalArgumentException} (exactly that class) from encoding text the vocabulary cannot represent. Anything
@@ -44,7 +45,7 @@ class HostileCorpusTest {
     /** Three template renders (the check at parse, the system-role probe, the test's) of ChatTemplate.MAX_RENDER_ALLOCATION each, and the rest. */
     static final long ALLOC_LIMIT = 1L << 30;
     /** Random mutations per base file in the regression run; {@code -Dpanamax.hostile.random=N} for more. */
-    static final int RANDOM_PER_BASE = Integer.getInteger("panamax.hostile.random", 400);
+    static final int RANDOM_PER_BASE = Integer.getInteger("panamax.hostile.random", 250);
 
     static final List<String> PROBES = List.of("", "Hello world", " leading and trailing ", "<s></s><unk><|endoftext|>",
             "\u0000\u0001\u007f", "é 中文 😀 \uD800 unpaired", "\t\n\r\n  \n", "x".repeat(3000), "<0x41><0xZZ>");
@@ -83,8 +84,7 @@ class HostileCorpusTest {
         long t0 = System.nanoTime();
         Stage stage = Stage.LOAD;
         Throwable err = null;
-        try (Model m = Model.load(file, Model.Options.defaults().withBackend(backend).withThreads(1).withContextLength(16)
-                .withBatchSize(8))) {
+        try (Model m = Model.load(file, Model.Options.defaults().withBackend(backend).withThreads(1).withBatchSize(8))) {
             stage = Stage.TOKENIZER;
             Tokenizer t = m.tokenizer();
             int n = t.vocabSize();
@@ -121,11 +121,13 @@ class HostileCorpusTest {
                 templateError = e;
             }
             stage = Stage.GENERATE;
-            try (Session s = m.newSession()) {
+            try (Session s = m.newSession(Math.min(m.trainedContextLength(), 16))) {
                 int[] prompt = t.bos() >= 0 ? new int[] {t.bos(), n - 1, 5} : new int[] {n - 1, 5, 7};
                 s.generate(prompt, 3, SamplingParams.greedy(), null);
                 s.reset();
                 s.generate(prompt, 2, SamplingParams.defaults(1), null);
+            } catch (ContextOverflowException e) {
+                // documented: a context_length of 1 or 2 holds no 3-token prompt
             }
             // report the first refusal of a later step; generation ran regardless
             if (encodeError != null) {
@@ -209,6 +211,7 @@ class HostileCorpusTest {
                             default -> 4;
                         }]++;
                         if (o.stage() == Stage.LOAD && o.error() != null) break; // rejected before any kernel existed
+                        if (c.cls().startsWith("14-")) break; // a template does not depend on the backend
                     } else {
                         row[5]++;
                     }
