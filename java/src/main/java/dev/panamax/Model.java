@@ -97,8 +97,10 @@ public final class Model implements AutoCloseable {
         try {
             ModelWeights w = ModelWeights.load(f);
             Tokenizer tok = Tokenizer.fromGguf(f.metadata());
-            if (tok.vocabSize() > w.vocabSize()) {
-                throw new GgufFormatException("the tokenizer has " + tok.vocabSize() + " tokens, token_embd.weight only "
+            // llama.cpp sizes token_embd from the token list: fewer tokens would let the model sample ids that have no
+            // text, more would let a prompt hold ids that have no embedding
+            if (tok.vocabSize() != w.vocabSize()) {
+                throw new GgufFormatException("the tokenizer has " + tok.vocabSize() + " tokens but token_embd.weight has "
                         + w.vocabSize() + " rows");
             }
             if (options.packWeights()) {

@@ -179,7 +179,7 @@ public final class GgufFile implements AutoCloseable {
                 long typeAt = pos;
                 int typeId = i32("type of '" + key + "'");
                 GgufValueType type = GgufValueType.ofId(typeId);
-                if (type == null) throw error("metadata key '" + key + "' has unknown value type " + typeId, typeAt);
+                if (type == null) throw error("metadata key '" + key + "' has unknown value type " + Integer.toUnsignedString(typeId), typeAt);
                 kv.put(key, new GgufMetadata.Entry(type, value(type, key, 0)));
             }
             metadata = new GgufMetadata(kv);
@@ -219,7 +219,7 @@ public final class GgufFile implements AutoCloseable {
                 }
                 long typeAt = pos;
                 int typeId = i32(where + " type");
-                if (!GgmlTypeTable.isKnown(typeId)) throw error(where + " has unknown ggml type " + typeId, typeAt);
+                if (!GgmlTypeTable.isKnown(typeId)) throw error(where + " has unknown ggml type " + Integer.toUnsignedString(typeId), typeAt);
                 int block = GgmlTypeTable.blockSize(typeId);
                 long ne0 = nDims == 0 ? 1 : shape[0];
                 if (ne0 % block != 0) {
@@ -289,7 +289,7 @@ public final class GgufFile implements AutoCloseable {
                     if (depth >= MAX_ARRAY_DEPTH) throw error("metadata key '" + key + "': arrays nested deeper than " + MAX_ARRAY_DEPTH, at);
                     int etId = i32("array element type of '" + key + "'");
                     GgufValueType et = GgufValueType.ofId(etId);
-                    if (et == null) throw error("metadata key '" + key + "': array of unknown value type " + etId, at);
+                    if (et == null) throw error("metadata key '" + key + "': array of unknown value type " + Integer.toUnsignedString(etId), at);
                     long countAt = pos;
                     long n = u64("array count of '" + key + "'");
                     long rest = size - pos;

@@ -105,6 +105,10 @@ public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int n
             r = new RopeConfig(r.neox(), r.freqBase(), r.freqScale(), r.extFactor(), ropeAttn, r.betaFast(), r.betaSlow(), r.nCtxOrig());
         }
         float kqScale = (float) (mscale * mscale / Math.sqrt(hdk));
+        if (!Float.isFinite(kqScale) || !Float.isFinite(r.attnFactor())) {
+            throw new GgufFormatException(p + "rope.scaling (yarn_log_multiplier " + logMul * 0.1f + ", attn_factor "
+                    + md.getFloat(p + "rope.scaling.attn_factor", 1f) + ") gives a non-finite attention scale");
+        }
         return new DeepseekConfig(arch, dim, nLayer, ffn, nHead, qLora, kvLora, hdk - nRope, nRope, hdv, eps, nDense,
                 nExpert, nUsed, nShared, ffnExp, gating, norm, scale, nGroups, nGroupsUsed, ctxTrain, vocabSize, r,
                 kqScale, split, nNextn);

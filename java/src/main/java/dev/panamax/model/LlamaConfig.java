@@ -91,14 +91,20 @@ public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHea
      */
     static RopeConfig ropeFromMetadata(GgufMetadata md, String p, boolean neox, int ctxTrain) throws GgufFormatException {
         float base = md.getFloat(p + "rope.freq_base", 10000f);
-        if (!(base > 0)) throw new GgufFormatException(p + "rope.freq_base must be > 0, got " + base);
+        if (!(base > 0) || base == Float.POSITIVE_INFINITY) {
+            throw new GgufFormatException(p + "rope.freq_base must be finite and > 0, got " + base);
+        }
         String scalingType = md.getString(p + "rope.scaling.type", "linear").toLowerCase(Locale.ROOT);
         float factor = md.getFloat(p + "rope.scaling.factor", 0f);
         if (factor == 0f) factor = md.getFloat(p + "rope.scale_linear", 1f);
-        if (!(factor > 0)) throw new GgufFormatException(p + "rope.scaling.factor must be > 0, got " + factor);
         float freqScale = 1f / factor;
+        // 1/factor must be a positive finite scale too: 1e-45 or infinity give 0 or infinity
+        if (!(factor > 0) || !(freqScale > 0) || Float.isInfinite(freqScale)) {
+            throw new GgufFormatException(p + "rope.scaling.factor must be finite and > 0, got " + factor);
+        }
         int nCtxOrig = md.getInt(p + "rope.scaling.original_context_length", ctxTrain);
         float attnFactor = md.getFloat(p + "rope.scaling.attn_factor", 1f);
+        if (!Float.isFinite(attnFactor)) throw new GgufFormatException(p + "rope.scaling.attn_factor must be finite, got " + attnFactor);
         float extFactor;
         switch (scalingType) {
             case "none" -> { freqScale = 1f; extFactor = 0f; }

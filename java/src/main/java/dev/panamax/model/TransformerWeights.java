@@ -25,6 +25,12 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
     /** Loads the ends of the network; the subclass then loads its layers (so a missing tensor is named in file order). */
     TransformerWeights(GgufFile file, C config) throws GgufFormatException {
         this.config = config;
+        // every layer has tensors of its own: a block_count beyond the tensor count is a lie, rejected before the
+        // per-layer arrays are sized from it
+        if (config.nLayer() > file.tensors().size()) {
+            throw new GgufFormatException("block_count " + config.nLayer() + " exceeds the " + file.tensors().size()
+                    + " tensors of the file");
+        }
         tokenEmbd = Weight.matrix(Weight.require(file, "token_embd.weight"), config.vocabSize(), config.dim());
         outputNorm = Weight.vector(Weight.require(file, "output_norm.weight"), config.dim());
         GgufTensor out = file.tensor("output.weight");

@@ -158,12 +158,13 @@ final class BpeModel {
             if (b >= 0) {
                 out.write(b);
             } else {
-                // llama.cpp writes this marker for characters outside the byte map
+                // llama.cpp writes this marker for characters outside the byte map, with the whole token text in
+                // each: quadratic in a hostile token's length, so a token longer than 256 characters leaves it out
                 StringBuilder sb = new StringBuilder("[UNK_BYTE_0x");
                 for (byte x : new String(Character.toChars(c)).getBytes(StandardCharsets.UTF_8)) {
                     sb.append(String.format("%02x", x & 0xFF));
                 }
-                sb.append(text).append(']');
+                sb.append(text.length() <= 256 ? text : "").append(']');
                 out.writeBytes(sb.toString().getBytes(StandardCharsets.UTF_8));
             }
         });

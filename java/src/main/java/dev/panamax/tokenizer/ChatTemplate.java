@@ -45,6 +45,18 @@ import org.slf4j.LoggerFactory;
  * workaround: the system text is merged into the next message. Known difference from jinja2: a boolean printed
  * directly ({@code {{ flag }}}) reads true/false, not True/False (templates test booleans; they rarely print them).
  * Immutable and thread-safe.
+ *
+ * <p>A template comes from a model file, so from a stranger: it runs in a sandbox. It reads no file or classpath
+ * resource ({@code include}, {@code import}, {@code from}, {@code extends} are disabled and the resource locator refuses
+ * everything), reaches no Java class or method beyond the values it is given (Jinjava's restricted-method list:
+ * {@code getClass}, {@code forName}, ...), never interprets what it outputs again (a message saying
+ * <code>{{ 7*7 }}</code> stays that text), and filters that evaluate or log ({@code render}, {@code fromyaml},
+ * {@code log}, {@code regex_replace}, {@code random}, {@code shuffle}) are disabled. Its size and cost are bounded:
+ * {@link #MAX_SOURCE_CHARS} of source, {@link #MAX_NESTING} levels of brackets in an expression and of nested blocks,
+ * {@link #MAX_OPERATORS} operators in one tag, strings of at most {@link #MAX_STRING_CHARS} characters, lists and
+ * ranges of {@link #MAX_ITEMS}, output of {@link #MAX_OUTPUT_CHARS}, macro recursion 64 deep, and per render
+ * {@link #MAX_NODES} template nodes, {@link #MAX_RENDER_ALLOCATION} bytes allocated and {@link #MAX_RENDER_MILLIS}
+ * ms. Past any of these the template fails with a {@link ChatTemplateException}.
  */
 public final class ChatTemplate {
     private static final Logger LOG = LoggerFactory.getLogger(ChatTemplate.class);
@@ -71,6 +83,30 @@ public final class ChatTemplate {
             .withHandleBackslashInQuotesOnly(true) // '\n' in a string literal is a newline
             .build();
     private static final String NOW_VAR = "__panamax_now";
+
+    /** Largest template source accepted (the largest real templates are ~20k characters). */
+    public static final int MAX_SOURCE_CHARS = 256 * 1024;
+    /** Deepest nesting of brackets inside one tag, and of blocks (if, for, macro, ...) inside each other. */
+    public static final int MAX_NESTING = 64;
+    /** Most operators, filters and tests in one tag (Jinjava parses and evaluates them recursively). */
+    public static final int MAX_OPERATORS = 512;
+    /** Longest string a template may build, and the longest output. */
+    public static final int MAX_STRING_CHARS = 8 << 20;
+    public static final int MAX_OUTPUT_CHARS = 8 << 20;
+    /** Largest list, map or range a template may build. */
+    public static final int MAX_ITEMS = 100_000;
+    /** Per render: template nodes visited (loop bodies count once per iteration), bytes allocated, time. */
+    public static final long MAX_NODES = 1_000_000;
+    public static final long MAX_RENDER_ALLOCATION = 256L << 20;
+    public static final long MAX_RENDER_MILLIS = 10_000;
+    /** Filters a file's template does not get: they evaluate text as a template, parse YAML, log, or backtrack. */
+    private static final java.util.Set<String> DISABLED_FILTERS = java.util.Set.of("render", "fromyaml", "log",
+            "regex_replace", "random", "shuffle", "ipaddr", "ipv4", "ipv6");
+    private static final java.util.Set<String> DISABLED_TAGS = java.util.Set.of("include", "import", "from", "extends");
+    /** Filters whose numeric arguments size their result (a width, a count): bounded by MAX_STRING_CHARS. */
+    private static final java.util.Set<String> SIZING_FILTERS = java.util.Set.of("center", "indent", "wordwrap", "batch",
+            "slice", "truncate", "truncatehtml", "format", "format_number", "filesizeformat", "tojson");
+    private static final ThreadLocal<RenderBudget> BUDGET = new ThreadLocal<>();
     private static final ObjectMapper JSON = new ObjectMapper().disable(SerializationFeature.FAIL_ON_EMPTY_BEANS);
 
     private final String source;
@@ -87,6 +123,7 @@ public final class ChatTemplate {
         this.bosToken = bosToken;
         this.eosToken = eosToken;
         this.clock = clock;
+        checkStructure(source);
         this.prepared = JinjaCompat.rewrite(jinjaSource(source));
         this.toolCallFormat = ToolCallFormat.detect(source);
         CompositeELResolver resolver = new CompositeELResolver();
@@ -100,11 +137,37 @@ public final class ChatTemplate {
                 .withLegacyOverrides(JINJA2)
 
                 .withFailOnUnknownTokens(false)
-                .withMaxOutputSize(64L << 20)
+                .withNestedInterpretationEnabled(false) // output containing {{ }} is text, never a template
+                .withMaxOutputSize(MAX_OUTPUT_CHARS)
+                .withMaxStringLength(MAX_STRING_CHARS)
+                .withMaxListSize(MAX_ITEMS)
+                .withMaxMapSize(MAX_ITEMS)
+                .withRangeLimit(MAX_ITEMS)
+                .withMaxRenderDepth(8)
                 .withEnableRecursiveMacroCalls(true)
                 .withMaxMacroRecursionDepth(64)
+                .withDisabled(Map.of(com.hubspot.jinjava.interpret.Context.Library.TAG, DISABLED_TAGS,
+                        com.hubspot.jinjava.interpret.Context.Library.FILTER, DISABLED_FILTERS))
+                .withNodePreProcessor((node, interpreter) -> step())
+                .withInterperterFactory(new com.hubspot.jinjava.interpret.InterpreterFactory() {
+                    @Override
+                    public JinjavaInterpreter newInstance(JinjavaInterpreter orig) {
+                        return new BudgetedInterpreter(orig);
+                    }
+
+                    @Override
+                    public JinjavaInterpreter newInstance(Jinjava j, com.hubspot.jinjava.interpret.Context c, JinjavaConfig cfg) {
+                        return new BudgetedInterpreter(j, c, cfg);
+                    }
+                })
                 .build();
         this.jinjava = new Jinjava(config);
+        jinjava.setResourceLocator((name, charset, interpreter) -> {
+            throw new com.hubspot.jinjava.loader.ResourceNotFoundException("a chat template reads no files: " + name);
+        });
+        for (Filter f : List.copyOf(jinjava.getGlobalContext().getAllFilters())) {
+            jinjava.getGlobalContext().registerFilter(new BoundedFilter(f));
+        }
         try {
             jinjava.registerFunction(new ELFunctionDefinition("", "raise_exception",
                     ChatTemplate.class.getDeclaredMethod("raiseException", String.class)));
@@ -113,9 +176,9 @@ public final class ChatTemplate {
         } catch (NoSuchMethodException e) {
             throw new AssertionError(e);
         }
-        jinjava.registerFilter(new ToJson());
-        jinjava.registerFilter(new Items());
-        jinjava.registerFilter(new Trim());
+        jinjava.registerFilter(new BoundedFilter(new ToJson()));
+        jinjava.registerFilter(new BoundedFilter(new Items()));
+        jinjava.registerFilter(new BoundedFilter(new Trim()));
         jinjava.getGlobalContext().registerExpTest(new IsIterable());
         this.supportsSystemRole = probeSystemRole();
     }
@@ -281,12 +344,23 @@ public final class ChatTemplate {
         vars.put("strftime_now", true);
         vars.put("raise_exception", true);
         RenderResult r;
+        RenderBudget outer = BUDGET.get();
+        BUDGET.set(new RenderBudget());
         try {
             r = jinjava.renderForResult(prepared, vars);
         } catch (TemplateRaised e) {
             throw new ChatTemplateException("the chat template raised: " + e.getMessage());
+        } catch (OverBudget e) {
+            throw new ChatTemplateException("chat template: " + e.getMessage());
         } catch (RuntimeException e) {
+            OverBudget ob = find(e, OverBudget.class);
+            if (ob != null) throw new ChatTemplateException("chat template: " + ob.getMessage());
             throw new ChatTemplateException("chat template: " + describe(e), e);
+        } catch (StackOverflowError e) {
+            // a backstop: the nesting bounds should make this unreachable
+            throw new ChatTemplateException("chat template: nested too deeply to evaluate");
+        } finally {
+            BUDGET.set(outer);
         }
         for (TemplateError e : r.getErrors()) {
             Throwable cause = e.getException();
@@ -294,12 +368,257 @@ public final class ChatTemplate {
             if (cause instanceof TemplateRaised) {
                 throw new ChatTemplateException("the chat template raised: " + cause.getMessage());
             }
+            OverBudget ob = find(e.getException(), OverBudget.class);
+            if (ob != null) throw new ChatTemplateException("chat template: " + ob.getMessage());
             if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
                 throw new ChatTemplateException("chat template, line " + e.getLineno() + ": " + e.getMessage()
                         + " (" + e.getReason() + ")", e.getException());
             }
         }
         return r.getOutput();
+    }
+
+    private static <T extends Throwable> T find(Throwable e, Class<T> type) {
+        for (int depth = 0; e != null && depth < 32; depth++, e = e.getCause()) {
+            if (type.isInstance(e)) return type.cast(e);
+        }
+        return null;
+    }
+
+    /**
+     * One linear pass over the source before Jinjava sees it: its size, the nesting of brackets inside each tag and of
+     * blocks inside each other, and the operators per tag. Jinjava's parsers recurse (and its expression parser is
+     * quadratic in nesting), so these bound its stack and its time.
+     */
+    static void checkStructure(String src) {
+        if (src.length() > MAX_SOURCE_CHARS) {
+            throw new ChatTemplateException("chat template of " + src.length() + " characters exceeds " + MAX_SOURCE_CHARS);
+        }
+        int blocks = 0;
+        int n = src.length();
+        int i = 0;
+        while (i < n) {
+            int open = src.indexOf('{', i);
+            if (open < 0 || open + 1 >= n) break;
+            char kind = src.charAt(open + 1);
+            if (kind != '{' && kind != '%' && kind != '#') {
+                i = open + 1;
+                continue;
+            }
+            if (kind == '#') {
+                int end = src.indexOf("#}", open + 2);
+                if (end < 0) break; // an unclosed comment: Jinjava reports it
+                i = end + 2;
+                continue;
+            }
+            char close = kind == '{' ? '}' : '%';
+            int depth = 0, operators = 0, j = open + 2;
+            int wordStart = -1;
+            String first = null;
+            boolean assignment = false;
+            for (; j < n; j++) {
+                char c = src.charAt(j);
+                if (c == '\'' || c == '"') {
+                    int k = j + 1;
+                    while (k < n && src.charAt(k) != c) k += src.charAt(k) == '\\' ? 2 : 1;
+                    j = Math.min(k, n);
+                    continue;
+                }
+                if (c == close && j + 1 < n && src.charAt(j + 1) == '}' && depth <= 0) break;
+                if (Character.isLetter(c) || c == '_') {
+                    if (wordStart < 0) wordStart = j;
+                    if (j + 1 < n && (Character.isLetterOrDigit(src.charAt(j + 1)) || src.charAt(j + 1) == '_')) continue;
+                    String w = src.substring(wordStart, j + 1);
+                    wordStart = -1;
+                    if (first == null) first = w;
+                    if (w.equals("not") || w.equals("and") || w.equals("or") || w.equals("is") || w.equals("in")) operators++;
+                    continue;
+                }
+                wordStart = -1;
+                switch (c) {
+                    case '(', '[', '{' -> {
+                        if (++depth > MAX_NESTING) {
+                            throw new ChatTemplateException("chat template: brackets nested deeper than " + MAX_NESTING
+                                    + " at character " + j);
+                        }
+                    }
+                    case ')', ']', '}' -> depth--;
+                    case '|', '+', '-', '*', '/', '%', '~', '<', '>', '=', '!', '.' -> {
+                        operators++;
+                        if (c == '=' && depth == 0) assignment = true;
+                    }
+                    default -> { }
+                }
+                if (operators > MAX_OPERATORS) {
+                    throw new ChatTemplateException("chat template: more than " + MAX_OPERATORS + " operators in the tag at character " + open);
+                }
+            }
+            if (j >= n) break; // an unclosed tag: Jinjava reports it
+            if (kind == '%' && first != null) {
+                if (first.startsWith("end")) {
+                    blocks--;
+                } else if (BLOCK_TAGS.contains(first) || first.equals("set") && !assignment) {
+                    if (++blocks > MAX_NESTING) {
+                        throw new ChatTemplateException("chat template: blocks nested deeper than " + MAX_NESTING + " at character " + open);
+                    }
+                }
+            }
+            i = j + 2;
+        }
+    }
+
+    private static final java.util.Set<String> BLOCK_TAGS = java.util.Set.of("if", "for", "macro", "call", "filter", "raw",
+            "block", "autoescape", "unless", "ifchanged", "with", "generation");
+
+    static void checkLength(long chars, String what) {
+        if (chars > MAX_STRING_CHARS) {
+            throw new OverBudget(what + " would make a string of " + chars + " characters (at most " + MAX_STRING_CHARS + ")");
+        }
+    }
+
+    /** A render's limit was reached; surfaces as a ChatTemplateException. */
+    static final class OverBudget extends RuntimeException {
+        OverBudget(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    private static void step() {
+        RenderBudget b = BUDGET.get();
+        if (b != null) b.step();
+    }
+
+    /**
+     * Counts every expression evaluation against the render's budget: loop bodies and macro bodies are rendered
+     * without the node pre-processor, but every tag and output in them evaluates an expression here.
+     */
+    private static final class BudgetedInterpreter extends JinjavaInterpreter {
+        BudgetedInterpreter(Jinjava j, com.hubspot.jinjava.interpret.Context c, JinjavaConfig cfg) {
+            super(j, c, cfg);
+        }
+
+        BudgetedInterpreter(JinjavaInterpreter orig) {
+            super(orig);
+        }
+
+        @Override
+        public Object resolveELExpression(String expression, int lineNumber) {
+            step();
+            return super.resolveELExpression(expression, lineNumber);
+        }
+
+        @Override
+        public Object resolveELExpression(String expression, int lineNumber, int position) {
+            step();
+            return super.resolveELExpression(expression, lineNumber, position);
+        }
+    }
+
+    /** Nodes, bytes and time of one render, checked before each template node runs. */
+    private static final class RenderBudget {
+        private static final com.sun.management.ThreadMXBean THREADS = threads();
+        private final long start = System.nanoTime();
+        private final long allocatedAtStart = allocated();
+        private long nodes;
+
+        /** Once a limit is reached every later step fails too: Jinjava records an expression's error and goes on. */
+        private String exceeded;
+
+        void step() {
+            if (exceeded == null) {
+                if (++nodes > MAX_NODES) {
+                    exceeded = "rendering took more than " + MAX_NODES + " template steps";
+                } else if ((nodes & 15) == 0) {
+                    long a = allocated();
+                    if (System.nanoTime() - start > MAX_RENDER_MILLIS * 1_000_000) {
+                        exceeded = "rendering took more than " + MAX_RENDER_MILLIS + " ms";
+                    } else if (a >= 0 && a - allocatedAtStart > MAX_RENDER_ALLOCATION) {
+                        exceeded = "rendering allocated more than " + (MAX_RENDER_ALLOCATION >> 20) + " MiB";
+                    }
+                }
+            }
+            if (exceeded != null) throw new OverBudget(exceeded);
+        }
+
+        private static long allocated() {
+            return THREADS == null ? -1 : THREADS.getCurrentThreadAllocatedBytes();
+        }
+
+        private static com.sun.management.ThreadMXBean threads() {
+            try {
+                if (java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t
+                        && t.isThreadAllocatedMemorySupported() && t.isThreadAllocatedMemoryEnabled()) {
+                    return t;
+                }
+            } catch (RuntimeException | LinkageError e) {
+                // not HotSpot: the node and time bounds still hold
+            }
+            return null;
+        }
+    }
+
+    /**
+     * Every filter behind two checks: numeric arguments that size a result (widths, counts) at most MAX_STRING_CHARS,
+     * and a result string, list or map within the render's limits, so that chained filters cannot grow without bound.
+     */
+    private static final class BoundedFilter implements Filter {
+        private final Filter inner;
+        private final boolean sizing;
+
+        BoundedFilter(Filter inner) {
+            this.inner = inner;
+            this.sizing = SIZING_FILTERS.contains(inner.getName());
+        }
+
+        @Override
+        public String getName() {
+            return inner.getName();
+        }
+
+        @Override
+        public boolean preserveSafeString() {
+            return inner.preserveSafeString();
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            checkArgs(var, args, Map.of());
+            return checkResult(inner.filter(var, interpreter, args));
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            checkArgs(var, args, kwargs);
+            return checkResult(inner.filter(var, interpreter, args, kwargs));
+        }
+
+        private void checkArgs(Object var, Object[] args, Map<String, Object> kwargs) {
+            if (!sizing) return;
+            List<Object> all = new ArrayList<>(java.util.Arrays.asList(args == null ? new Object[0] : args));
+            all.addAll(kwargs.values());
+            if (getName().equals("format") && var != null) all.add(var); // "%2000000000s"|format(x)
+            for (Object a : all) {
+                if (a instanceof Number num && Math.abs(num.doubleValue()) > MAX_STRING_CHARS) {
+                    throw new OverBudget("filter " + getName() + " with argument " + a);
+                }
+                if (a instanceof CharSequence cs) {
+                    // a number written as text, or a format width: any run of 8+ digits
+                    int run = 0;
+                    for (int k = 0; k < cs.length(); k++) {
+                        run = Character.isDigit(cs.charAt(k)) ? run + 1 : 0;
+                        if (run >= 8) throw new OverBudget("filter " + getName() + " with argument " + cs.subSequence(0, Math.min(cs.length(), 40)));
+                    }
+                }
+            }
+        }
+
+        private static Object checkResult(Object r) {
+            if (r instanceof CharSequence cs) checkLength(cs.length(), "a filter");
+            else if (r instanceof SafeString ss) checkLength(ss.getValue().length(), "a filter");
+            else if (r instanceof java.util.Collection<?> c && c.size() > MAX_ITEMS) throw new OverBudget("a filter made a list of " + c.size() + " items");
+            else if (r instanceof Map<?, ?> m && m.size() > MAX_ITEMS) throw new OverBudget("a filter made a map of " + m.size() + " entries");
+            return r;
+        }
     }
 
     /** jinja2 (keep_trailing_newline=False, HF's setting) drops one newline at the end of the source. */

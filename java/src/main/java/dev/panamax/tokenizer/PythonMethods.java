@@ -37,6 +37,12 @@ final class PythonMethods extends ELResolver {
 
     private static final Object NONE = new Object();
 
+    private static long occurrences(String s, String sub) {
+        long n = 0;
+        for (int i = s.indexOf(sub); i >= 0; i = s.indexOf(sub, i + sub.length())) n++;
+        return n;
+    }
+
     private static Object string(String s, String name, Object[] a) {
         switch (name) {
             case "strip": return strip(s, chars(a), true, true);
@@ -59,6 +65,10 @@ final class PythonMethods extends ELResolver {
                 String from = str(arg(a, 0));
                 String to = str(arg(a, 1));
                 int count = a.length > 2 ? toInt(a[2]) : -1;
+                // the result's size before it is built: chained replaces grow geometrically
+                long hits = from.isEmpty() ? s.length() + 1L : occurrences(s, from);
+                if (count >= 0) hits = Math.min(hits, count);
+                ChatTemplate.checkLength(s.length() + hits * (to.length() - (long) from.length()), "str.replace");
                 if (count < 0) return s.replace(from, to);
                 StringBuilder b = new StringBuilder();
                 int i = 0;
@@ -88,6 +98,7 @@ final class PythonMethods extends ELResolver {
                     if (!first) b.append(s);
                     b.append(str(o));
                     first = false;
+                    ChatTemplate.checkLength(b.length(), "str.join");
                 }
                 return b.toString();
             }

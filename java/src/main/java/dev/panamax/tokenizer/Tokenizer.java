@@ -88,11 +88,15 @@ public interface Tokenizer {
      * The tokenizer described by a GGUF file's {@code tokenizer.ggml.*} metadata (and {@code general.name}).
      *
      * @throws dev.panamax.gguf.GgufFormatException when the metadata lacks the vocabulary, holds a key with the
-     *                                              wrong type, or describes an inconsistent vocabulary
-     * @throws IllegalArgumentException             for a tokenizer model or pre-tokenizer this port does not
-     *                                              support
+     *                                              wrong type, describes an inconsistent vocabulary, or names a
+     *                                              tokenizer model or pre-tokenizer this port does not support
      */
     static Tokenizer fromGguf(dev.panamax.gguf.GgufMetadata md) throws dev.panamax.gguf.GgufFormatException {
-        return of(GgufVocabulary.read(md));
+        Vocabulary v = GgufVocabulary.read(md);
+        try {
+            return of(v);
+        } catch (IllegalArgumentException e) {
+            throw new dev.panamax.gguf.GgufFormatException("invalid tokenizer: " + e.getMessage(), e);
+        }
     }
 }

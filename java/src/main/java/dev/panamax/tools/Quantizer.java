@@ -8,7 +8,7 @@ import dev.panamax.gguf.GgufMetadata;
 import dev.panamax.gguf.GgufTensor;
 import dev.panamax.gguf.GgufValueType;
 import dev.panamax.gguf.GgufWriter;
-import dev.panamax.kernels.Backend;
+import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.tensor.GgmlType;

@@ -175,10 +175,12 @@ class GgufHostileInputTest {
     @Test
     void unknownTypes() {
         rejects(new Raw().header(3, 0, 1).str("k").u32(13).u32(0).build(), "'k'", "unknown value type 13");
-        rejects(new Raw().header(3, 0, 1).str("k").u32(-1).u32(0).build(), "'k'", "unknown value type -1");
+        rejects(new Raw().header(3, 0, 1).str("k").u32(-1).u32(0).build(), "'k'", "unknown value type 4294967295");
+        rejects(new Raw().header(3, 0, 1).str("k").u32(9).u32(1L << 31).u64(0).build(), "'k'", "unknown value type 2147483648");
         rejects(new Raw().header(3, 0, 1).str("k").u32(9).u32(77).u64(0).build(), "'k'", "unknown value type 77");
         for (int removed : new int[] {4, 5, 31, 36, 43, 1000, -1}) {
-            rejects(new Raw().header(3, 1, 0).tensor("t", removed, 0, 32).pad(32).zeros(4096).build(), "'t'", "unknown ggml type " + removed);
+            rejects(new Raw().header(3, 1, 0).tensor("t", removed, 0, 32).pad(32).zeros(4096).build(), "'t'",
+                    "unknown ggml type " + Integer.toUnsignedString(removed));
         }
     }
 
