@@ -92,7 +92,8 @@ class ServerFaultTest {
                 }
             }
             for (String extra : new String[] {"logit_bias", "logprobs", "top_logprobs", "n", "max_tokens", "best_of", "tools",
-                    "response_format", "presence_penalty", "unknown_field", "suffix", "stream_options", "user"}) {
+                    "response_format", "presence_penalty", "unknown_field", "suffix", "stream_options", "user", "tool_choice",
+                    "parallel_tool_calls", "grammar", "json_schema", "frequency_penalty", "ignore_eos"}) {
                 for (Object w : WRONG) {
                     Map<String, Object> m = new TreeMap<>(valid);
                     m.put(extra, w);
@@ -103,6 +104,18 @@ class ServerFaultTest {
         // token ids outside the vocabulary, extreme counts, deep nesting, a huge string
         for (String p : new String[] {"[-1]", "[300]", "[2147483647]", "[[1,2],[1,-5]]", "[[]]", "[]", "\"\"", "[1.5]"}) {
             out.add(new String[] {"/v1/completions", "{\"prompt\":" + p + ",\"max_tokens\":2}"});
+        }
+        // grammars, schemas, tools and biases that cannot be used, and extremes
+        for (String extra : new String[] {"\"grammar\":\"root ::= (\"", "\"grammar\":\"root ::= root \\\"a\\\"\"", "\"grammar\":\"x ::= \\\"a\\\"\"",
+                "\"grammar\":\"" + "root ::= (".repeat(3000) + "\"", "\"json_schema\":{\"type\":\"object\",\"not\":{}}",
+                "\"json_schema\":{\"$ref\":\"#/$defs/missing\"}", "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":[]}}",
+                "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"string\",\"pattern\":\"((((\"}}}",
+                "\"logit_bias\":{\"-1\":5}", "\"logit_bias\":{\"99999999999\":5}", "\"logit_bias\":{\"1\":1e308}",
+                "\"top_logprobs\":21,\"logprobs\":true", "\"logprobs\":true,\"top_logprobs\":-1",
+                "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"not\":{}}}}],\"tool_choice\":\"required\"",
+                "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"" + "f".repeat(100) + "\"}}]",
+                "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"nope\"}},\"tools\":[]"}) {
+            out.add(new String[] {"/v1/chat/completions", CHAT.replace("\"n\":1", "\"n\":1," + extra)});
         }
         for (String n : new String[] {"-1", "0", "17", "1000000", "1e9"}) {
             out.add(new String[] {"/v1/chat/completions", CHAT.replace("\"n\":1", "\"n\":" + n)});
