@@ -190,11 +190,7 @@ final class Automaton {
     int next(int set, int cp) {
         if (cp < 128) {
             int[] row = asciiNext[set];
-            if (row == null) {
-                row = new int[128];
-                Arrays.fill(row, -2);
-                asciiNext[set] = row;
-            }
+            if (row == null) row = asciiNext[set] = asciiRow(set);
             int r = row[cp];
             if (r == -2) row[cp] = r = computeNext(set, cp);
             return r;
@@ -213,6 +209,31 @@ final class Automaton {
         int r = row[k];
         if (r == -2) row[k] = r = computeNext(set, cp);
         return r;
+    }
+
+    /**
+     * The set's transitions on all ASCII characters at once: the next set depends only on which of its stacks match
+     * the character, so each distinct group of matching stacks is computed once (a set's 128 transitions usually take a
+     * handful of computations, most characters matching nothing). Sets of more than 64 stacks fill the row lazily.
+     */
+    private int[] asciiRow(int set) {
+        int[] row = new int[128];
+        Arrays.fill(row, -2);
+        int[] m = members[set];
+        if (m.length > 64) return row;
+        Map<Long, Integer> byGroup = new HashMap<>();
+        for (int c = 0; c < 128; c++) {
+            long group = 0;
+            for (int j = 0; j < m.length; j++) if (isCharTop(m[j]) && matchChar(stPos[m[j]], c) >= 0) group |= 1L << j;
+            if (group == 0) {
+                row[c] = -1;
+                continue;
+            }
+            Integer known = byGroup.get(group);
+            if (known == null) byGroup.put(group, known = computeNext(set, c));
+            row[c] = known;
+        }
+        return row;
     }
 
     /** Sorted distinct code points where some character class on top of the set's stacks starts or stops matching. */
@@ -300,6 +321,27 @@ final class Automaton {
             }
         } while (type[pos] == Grammar.CHAR_ALT);
         return !positive;
+    }
+
+    /**
+     * Whether some stack of the set could take a code point that completes this partial UTF-8 sequence, counting every
+     * value decode_utf8 can produce from it ([value << 6r, value << 6r | 2^6r - 1], overlong forms included): false
+     * means no token continuing the sequence is allowed, so the mask walk may skip them all. Conservative for
+     * negated classes (always true).
+     */
+    boolean mayComplete(int set, int partialValue, int remain) {
+        long low = (long) partialValue << (remain * 6), high = low | ((1L << (remain * 6)) - 1);
+        for (int s : members[set]) {
+            if (!isCharTop(s)) continue;
+            int pos = stPos[s];
+            if (type[pos] != Grammar.CHAR) return true;
+            do {
+                long lo = value[pos], hi = type[pos + 1] == Grammar.CHAR_RNG_UPPER ? value[pos + 1] : lo;
+                if (lo <= high && low <= hi) return true;
+                pos += type[pos + 1] == Grammar.CHAR_RNG_UPPER ? 2 : 1;
+            } while (type[pos] == Grammar.CHAR_ALT);
+        }
+        return false;
     }
 
     /** Whether the token element on top of stack s takes token id. */

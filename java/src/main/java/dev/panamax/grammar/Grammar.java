@@ -26,6 +26,17 @@ public final class Grammar {
     final boolean hasTokens;
     private final String source;
     private final Map<String, Integer> symbolIds;
+    // per vocabulary (and logits width): the automaton and token masks all matchers of this grammar share
+    private final Map<VocabIndex, Map<Integer, MaskCache>> masks = new java.util.WeakHashMap<>();
+
+    // recently parsed grammars by (root, text): requests with the same grammar or schema share one instance (and its masks)
+    private static final int RECENT = 16;
+    private static final Map<String, Grammar> recent = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Grammar> e) {
+            return size() > RECENT;
+        }
+    };
 
     private Grammar(String source, GbnfParser p, String rootName) {
         this.source = source;
@@ -72,9 +83,26 @@ public final class Grammar {
      *                          or left recursion
      */
     public static Grammar parse(String gbnf, String rootName) {
+        String key = rootName + "\u0000" + gbnf;
+        synchronized (recent) {
+            Grammar g = recent.get(key);
+            if (g != null) return g;
+        }
         GbnfParser p = GbnfParser.parse(gbnf);
         if (p.rules.isEmpty()) throw new GrammarException("the grammar is empty");
-        return new Grammar(gbnf, p, rootName);
+        Grammar g = new Grammar(gbnf, p, rootName);
+        synchronized (recent) {
+            recent.put(key, g);
+        }
+        return g;
+    }
+
+    /** The shared automaton and masks of this grammar over a vocabulary (made on first use). */
+    MaskCache masks(VocabIndex v, int nVocab, int[] resolvedTokens) {
+        synchronized (masks) {
+            return masks.computeIfAbsent(v, k -> new java.util.HashMap<>())
+                    .computeIfAbsent(nVocab, n -> new MaskCache(this, v, n, resolvedTokens));
+        }
     }
 
     /**

@@ -9,32 +9,25 @@ import java.util.List;
  * One sequence's position in a grammar, and the token mask there: a token is allowed when its piece keeps the output a
  * prefix of the grammar's language (llama.cpp's grammar sampler: UTF-8 sequences split across tokens continue into
  * the next token, a token ending inside a sequence is allowed when some completion could match), an end-of-generation
- * token exactly when the grammar can end here. Masks are computed by one walk of the vocabulary in trie order from the
- * current state and cached per state (a state recurs: inside a string, after each list item, ...), so a token usually
- * costs a cache lookup and one pass over the logits. Not thread-safe; the {@link Grammar} it follows is shared.
+ * token exactly when the grammar can end here. The automaton and the masks live in the grammar's {@link MaskCache} for
+ * this vocabulary, shared by every matcher of the same {@link Grammar} instance: a state's mask is computed once (a
+ * pruned walk of the vocabulary's trie) and then costs a lookup and one pass over the logits. {@link #allows} decides
+ * one token without a mask, for samplers that check the sampled token first. One matcher per sequence (not
+ * thread-safe itself; the shared parts are).
  */
 public final class GrammarMatcher {
 
     private static final int[] UTF8_LEN = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4};
-    private static final long MASK_CACHE_BYTES = 64L << 20;
 
     private final Grammar grammar;
+    private final MaskCache c;
     private final Automaton a;
     private final VocabIndex v;
     private final int nVocab, words;
-    private final int[] resolved; // by element position: token id of TOKEN/TOKEN_NOT elements (null: no tokens)
+    private final int[] resolved;
 
     // state: a set of stacks and a partial UTF-8 sequence (value, bytes still to come)
     private int set, pValue, pRemain;
-
-    private final LongIntMap maskIndex = new LongIntMap(256);
-    private final List<long[]> masks = new ArrayList<>();
-    private final List<Integer> allowedCounts = new ArrayList<>();
-    private final int maxMasks;
-
-    // walk scratch, by depth in bytes
-    private final int[] dSet, dVal, dRem;
-    private final boolean[] dCont;
     private int[] cps;
 
     private long maskMisses, maskHits;
@@ -51,21 +44,28 @@ public final class GrammarMatcher {
     }
 
     GrammarMatcher(Grammar grammar, VocabIndex vocab, int nVocab, int[] resolvedTokens) {
-        if (nVocab <= 0) throw new IllegalArgumentException("vocabulary size must be positive, got " + nVocab);
-        this.grammar = grammar;
-        this.a = new Automaton(grammar);
-        this.v = vocab;
-        this.nVocab = nVocab;
-        this.words = (nVocab + 63) >>> 6;
-        this.resolved = resolvedTokens == null && grammar.hasTokens ? grammar.value : resolvedTokens;
-        this.maxMasks = (int) Math.max(16, MASK_CACHE_BYTES / (8L * words));
-        int depth = v.maxLen + 1;
-        dSet = new int[depth];
-        dVal = new int[depth];
-        dRem = new int[depth];
-        dCont = new boolean[depth];
-        cps = new int[depth];
+        this(grammar.masks(vocab, nVocab, resolvedTokens));
         reset();
+    }
+
+    private GrammarMatcher(MaskCache cache) {
+        if (cache.nVocab <= 0) throw new IllegalArgumentException("vocabulary size must be positive, got " + cache.nVocab);
+        this.c = cache;
+        this.grammar = cache.grammar;
+        this.a = cache.a;
+        this.v = cache.v;
+        this.nVocab = cache.nVocab;
+        this.words = cache.words;
+        this.resolved = cache.resolved;
+        this.cps = new int[v.maxLen + 1];
+    }
+
+    /** A scratch matcher in a given state (the cache's per-token check for grammars with token elements). */
+    GrammarMatcher(MaskCache cache, int set, int pValue, int pRemain) {
+        this(cache);
+        this.set = set;
+        this.pValue = pValue;
+        this.pRemain = pRemain;
     }
 
     private static int[] resolveTokens(Grammar g, Tokenizer t, int nVocab) {
@@ -88,7 +88,7 @@ public final class GrammarMatcher {
         return grammar;
     }
 
-    /** Back to the start of the grammar (the mask cache is kept). */
+    /** Back to the start of the grammar (the shared mask cache is kept). */
     public void reset() {
         set = a.initial;
         pValue = 0;
@@ -97,13 +97,17 @@ public final class GrammarMatcher {
 
     /** Whether the grammar can end here: end-of-generation tokens are allowed. */
     public boolean canEnd() {
-        return a.canEnd(set);
+        synchronized (c) {
+            return a.canEnd(set);
+        }
     }
 
     /** Whether nothing but the end can follow (the output is complete). */
     public boolean isComplete() {
-        int[] m = a.members(set);
-        return m.length == 1 && m[0] == 0;
+        synchronized (c) {
+            int[] m = a.members(set);
+            return m.length == 1 && m[0] == 0;
+        }
     }
 
     // ---- masks ----
@@ -114,8 +118,8 @@ public final class GrammarMatcher {
      * mask is cached.
      */
     public int apply(float[] logits) {
-        int m = maskId();
-        long[] mask = masks.get(m);
+        MaskCache.Mask m = mask();
+        long[] mask = m.bits();
         for (int w = 0; w < words; w++) {
             long z = ~mask[w];
             int base = w << 6;
@@ -124,22 +128,27 @@ public final class GrammarMatcher {
                 z &= z - 1;
             }
         }
-        return allowedCounts.get(m);
+        return m.allowed();
     }
 
-    /** Whether token id is allowed here. */
+    /**
+     * Whether token id is allowed here: the cached mask's bit when this state has one, otherwise decided for this one
+     * token (a walk of its bytes; no mask is computed). Samplers check the sampled token this way first and mask the
+     * logits only when it is not allowed (llama.cpp's and vLLM's trick): greedy picks the same token either way.
+     */
     public boolean allows(int id) {
         if (id < 0 || id >= nVocab) return false;
-        long[] mask = masks.get(maskId());
-        return (mask[id >>> 6] >>> (id & 63) & 1) != 0;
+        MaskCache.Mask m = c.cached(set, pValue, pRemain);
+        if (m != null) return (m.bits()[id >>> 6] >>> (id & 63) & 1) != 0;
+        return c.allowsOne(id, set, pValue, pRemain, this);
     }
 
     /** The allowed tokens here as a bit set over [0, nVocab) (a copy). */
     public long[] allowedMask() {
-        return masks.get(maskId()).clone();
+        return mask().bits().clone();
     }
 
-    /** Masks computed / served from the cache so far (the benchmark's hit rate). */
+    /** Masks this matcher needed that were not cached yet / were cached (shared with other matchers of the grammar). */
     public long maskMisses() {
         return maskMisses;
     }
@@ -148,131 +157,21 @@ public final class GrammarMatcher {
         return maskHits;
     }
 
-    private int maskId() {
-        long key = ((long) set << 24) | ((long) pValue << 2) | pRemain;
-        int m = maskIndex.get(key);
-        if (m >= 0) {
+    private MaskCache.Mask mask() {
+        MaskCache.Mask m = c.cached(set, pValue, pRemain);
+        if (m != null) {
             maskHits++;
             return m;
         }
         maskMisses++;
-        if (masks.size() >= maxMasks) { // bound the cache: start over
-            masks.clear();
-            allowedCounts.clear();
-            maskIndex.clear();
-        }
-        long[] mask = new long[words];
-        int allowed = grammar.hasTokens ? computeMaskByToken(mask) : computeMask(mask);
-        if (a.canEnd(set)) {
-            for (int id = 0; id < v.nVocab && id < nVocab; id++) {
-                if (v.eog[id]) {
-                    mask[id >>> 6] |= 1L << (id & 63);
-                    allowed++;
-                }
-            }
-        }
-        // bits past nVocab read as allowed so that apply() never writes there
-        for (int id = nVocab; id < words * 64; id++) mask[id >>> 6] |= 1L << (id & 63);
-        m = masks.size();
-        masks.add(mask);
-        allowedCounts.add(allowed);
-        maskIndex.put(key, m);
-        return m;
-    }
-
-    /** One walk over the vocabulary in trie order; a dead prefix rejects every token that shares it in O(1). */
-    private int computeMask(long[] mask) {
-        int allowed = 0;
-        dSet[0] = set;
-        dVal[0] = pValue;
-        dRem[0] = pRemain;
-        dCont[0] = pRemain > 0;
-        int valid = 0; // states valid for depths [0, valid]; dSet[valid] may be -1 (dead)
-        int[] sorted = v.sorted, lcp = v.lcp;
-        for (int i = 0; i < sorted.length; i++) {
-            int id = sorted[i];
-            if (id >= nVocab) continue;
-            byte[] b = v.piece[id];
-            int d = Math.min(lcp[i], valid);
-            if (dSet[d] < 0) {
-                valid = d;
-                continue;
-            }
-            boolean dead = false;
-            for (; d < b.length; d++) {
-                if (!step(d, b[d] & 0xFF)) {
-                    dSet[d + 1] = -1;
-                    valid = d + 1;
-                    dead = true;
-                    break;
-                }
-            }
-            if (dead) continue;
-            valid = b.length;
-            if (endOk(dSet[d], dVal[d], dRem[d])) {
-                mask[id >>> 6] |= 1L << (id & 63);
-                allowed++;
-            }
-        }
-        return allowed;
-    }
-
-    /** State at depth d+1 from depth d and one byte (llama.cpp's decode_utf8, quirks included); false = rejected. */
-    private boolean step(int d, int c) {
-        int s = dSet[d], val = dVal[d], rem = dRem[d];
-        boolean cont = dCont[d];
-        if (rem > 0) {
-            if (cont && (c >> 6) != 2) return false; // the previous token's sequence is not continued: invalid
-            val = (val << 6) | (c & 0x3F);
-            rem--;
-            if (rem == 0) {
-                s = a.next(s, val);
-                cont = false;
-                if (s < 0) return false;
-            }
-        } else {
-            int n = UTF8_LEN[c >> 4] - 1;
-            if (n < 0) return false; // a continuation byte where a sequence should start: invalid
-            val = c & ((1 << (7 - n)) - 1);
-            rem = n;
-            cont = false;
-            if (n == 0) {
-                s = a.next(s, val);
-                if (s < 0) return false;
-            }
-        }
-        dSet[d + 1] = s;
-        dVal[d + 1] = val;
-        dRem[d + 1] = rem;
-        dCont[d + 1] = cont;
-        return true;
-    }
-
-    /** Whether a token may end in this state: on a character boundary always; inside a sequence if it can complete. */
-    private boolean endOk(int s, int val, int rem) {
-        if (rem == 0) return true;
-        for (int st : a.members(s)) if (a.isCharTop(st) && a.matchPartial(a.top(st), val, rem)) return true;
-        return false;
-    }
-
-    /** Grammars with token elements: each token checked on its own, as llama_grammar_reject_candidates does. */
-    private int computeMaskByToken(long[] mask) {
-        int allowed = 0;
-        for (int id = 0; id < v.nVocab && id < nVocab; id++) {
-            byte[] b = v.piece[id];
-            if (b == null) continue;
-            if (acceptsByToken(id, b)) {
-                mask[id >>> 6] |= 1L << (id & 63);
-                allowed++;
-            }
-        }
-        return allowed;
+        return c.mask(set, pValue, pRemain);
     }
 
     private int decodedCount, endValue, endRemain;
 
     /** llama.cpp's decode_utf8 from the current partial sequence into cps; false for an invalid sequence. */
     private boolean decode(byte[] b) {
+        if (b.length > cps.length) cps = new int[b.length];
         int n = 0, val = pValue, rem = pRemain, pos = 0;
         while (pos < b.length && rem > 0) {
             int c = b[pos] & 0xFF;
@@ -301,7 +200,8 @@ public final class GrammarMatcher {
         return true;
     }
 
-    private boolean acceptsByToken(int id, byte[] b) {
+    /** llama_grammar_reject_candidates' check of one token (call under the cache's lock). */
+    boolean acceptsByToken(int id, byte[] b) {
         return decode(b) && accepts(a.members(set), 0, id);
     }
 
@@ -338,9 +238,9 @@ public final class GrammarMatcher {
      */
     public boolean accept(int id) {
         if (id < 0 || id >= nVocab || id >= v.nVocab) return false;
-        if (v.eog[id]) return a.canEnd(set);
+        if (v.eog[id]) return canEnd();
         byte[] b = v.piece[id];
-        if (b == null || !allowsFast(id)) return false;
+        if (b == null || !allows(id)) return false;
         return acceptPiece(id, b);
     }
 
@@ -349,29 +249,22 @@ public final class GrammarMatcher {
      * stack survives. Tests feed text one character at a time this way, as llama.cpp's grammar tests do.
      */
     boolean acceptPiece(int id, byte[] b) {
-        if (b.length > cps.length) cps = new int[b.length];
-        if (!decode(b)) return false;
-        int next;
-        if (decodedCount == 0) {
-            next = a.charTops(set);
-        } else {
-            next = set;
-            for (int i = 0; i < decodedCount && next >= 0; i++) next = a.next(next, cps[i]);
+        synchronized (c) {
+            if (!decode(b)) return false;
+            int next;
+            if (decodedCount == 0) {
+                next = a.charTops(set);
+            } else {
+                next = set;
+                for (int i = 0; i < decodedCount && next >= 0; i++) next = a.next(next, cps[i]);
+            }
+            if (grammar.hasTokens) next = withTokenMoves(next, id);
+            if (next < 0) return false;
+            set = next;
+            pValue = endValue;
+            pRemain = endRemain;
+            return true;
         }
-        if (grammar.hasTokens) next = withTokenMoves(next, id);
-        if (next < 0) return false;
-        set = next;
-        pValue = endValue;
-        pRemain = endRemain;
-        return true;
-    }
-
-    private boolean allowsFast(int id) {
-        // the cached mask when there is one; otherwise check this one token (no full walk)
-        long key = ((long) set << 24) | ((long) pValue << 2) | pRemain;
-        int m = maskIndex.get(key);
-        if (m >= 0) return (masks.get(m)[id >>> 6] >>> (id & 63) & 1) != 0;
-        return acceptsByToken(id, v.piece[id]);
     }
 
     private int withTokenMoves(int charNext, int id) {
@@ -387,9 +280,16 @@ public final class GrammarMatcher {
 
     /** Whether the token is allowed, decided for this one token (the reference the trie walk is tested against). */
     boolean allowsSlow(int id) {
-        if (v.eog[id]) return a.canEnd(set);
-        byte[] b = v.piece[id];
-        return b != null && acceptsByToken(id, b);
+        synchronized (c) {
+            if (v.eog[id]) return a.canEnd(set);
+            byte[] b = v.piece[id];
+            return b != null && acceptsByToken(id, b);
+        }
+    }
+
+    /** The one-token check {@link #allows} falls back to when no mask is cached (tests compare it with the mask). */
+    boolean allowsOne(int id) {
+        return c.allowsOne(id, set, pValue, pRemain, this);
     }
 
     int stateSet() {

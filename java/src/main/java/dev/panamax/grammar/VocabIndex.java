@@ -9,7 +9,10 @@ import java.util.WeakHashMap;
  * A vocabulary as the grammar sampler sees it: each token's piece as {@code llama_token_to_piece(special=true)} gives
  * it (cut at a NUL byte, as llama.cpp's C-string decoding is), the end-of-generation tokens, and the pieces sorted
  * bytewise with each one's common prefix length with the previous: walking them in that order is a depth-first walk
- * of the vocabulary's trie, so the work for a shared prefix is done once. Immutable; built once per tokenizer.
+ * of the vocabulary's trie, so the work for a shared prefix is done once. The trie itself is laid out in preorder
+ * (one node per distinct piece prefix: its last byte, depth, where its subtree ends, the tokens whose piece ends there),
+ * so that a walk skips a dead prefix's whole subtree in one step. Immutable; built once per tokenizer and shared by
+ * every grammar used with it.
  */
 final class VocabIndex {
 
@@ -19,6 +22,11 @@ final class VocabIndex {
     final int[] sorted;       // ids with a piece, bytewise ascending
     final int[] lcp;          // common prefix length of sorted[i] with sorted[i - 1]
     final int maxLen;
+    // the trie in preorder, root excluded: node k is node[k] = depth << 9 | (tokens end here ? 256 : 0) | byte, its
+    // subtree is [k, nodeEnd[k]), the tokens whose piece ends at k are sorted[nodeTok[k] .. nodeTokEnd[k])
+    final int nodes;
+    final int[] node, nodeEnd, nodeTok, nodeTokEnd;
+    final int[] eogIds;
 
     private static final Map<Tokenizer, VocabIndex> CACHE = new WeakHashMap<>();
 
@@ -65,5 +73,33 @@ final class VocabIndex {
                 lcp[i] = m < 0 ? a.length : m;
             }
         }
+        int total = 0;
+        for (int i = 0; i < n; i++) total += piece[sorted[i]].length - lcp[i];
+        nodes = total;
+        node = new int[total];
+        nodeEnd = new int[total];
+        nodeTok = new int[total];
+        nodeTokEnd = new int[total];
+        int[] path = new int[max + 1]; // path[d]: the node at depth d on the current path
+        int k = 0, open = 0;          // open: depth of the current path
+        for (int i = 0; i < n; i++) {
+            byte[] b = piece[sorted[i]];
+            for (; open > lcp[i]; open--) nodeEnd[path[open]] = k; // close the nodes this piece leaves
+            for (int d = lcp[i] + 1; d <= b.length; d++, k++) {
+                node[k] = d << 9 | (b[d - 1] & 0xFF);
+                nodeTok[k] = -1;
+                path[d] = k;
+            }
+            open = b.length;
+            int at = path[b.length];
+            if (nodeTok[at] < 0) nodeTok[at] = i; // equal pieces are adjacent in sorted order
+            node[at] |= 256;
+            nodeTokEnd[at] = i + 1;
+        }
+        for (; open > 0; open--) nodeEnd[path[open]] = k;
+        int ne = 0;
+        for (boolean e : eog) if (e) ne++;
+        eogIds = new int[ne];
+        for (int id = 0, j = 0; id < nVocab; id++) if (eog[id]) eogIds[j++] = id;
     }
 }

@@ -6,8 +6,10 @@
  * sequence's state in it with llama.cpp's stack-based semantics (a set of pushdown stacks plus a partial UTF-8
  * sequence: a token may end inside a multi-byte character) and the token mask there: a token is allowed iff its piece
  * ({@code llama_token_to_piece(special=true)}) keeps the output a prefix of the language, end of generation iff the
- * grammar can end. Masks come from one walk of the vocabulary in sorted (trie) order and are cached per state, so
- * greedy decoding under a grammar picks exactly the token llama.cpp's grammar sampler picks, at the cost of a cache
- * lookup and one pass over the logits per token once states repeat. {@link dev.panamax.sampling.Sampler} applies it.
+ * grammar can end. The automaton and the masks are shared by all matchers of one Grammar instance per vocabulary
+ * ({@code MaskCache}, thread-safe; {@link dev.panamax.grammar.Grammar#parse} returns the same instance for a recent
+ * text); a mask is computed once per state by a walk of the vocabulary's trie ({@code VocabIndex}, once per tokenizer)
+ * that skips rejected prefixes. {@link dev.panamax.sampling.Sampler} checks its sampled token first and masks only when
+ * the grammar rejects it; greedy decoding picks exactly the token llama.cpp's grammar sampler picks.
  */
 package dev.panamax.grammar;

@@ -9,8 +9,9 @@ import java.util.SplittableRandom;
 /**
  * Picks the next token from a row of logits according to {@link SamplingParams}. Buffers are allocated once for
  * the vocabulary size, so sampling a token allocates nothing. The same seed, parameters and logits give the same
- * tokens. Not thread-safe: one per generation stream. With a grammar ({@link SamplingParams#grammar()}) the tokens
- * it does not allow are masked before the chain, and each token sampled advances it.
+ * tokens. Not thread-safe: one per generation stream. With a grammar ({@link SamplingParams#grammar()}) the chain's
+ * choice is checked against it first; only when it is not allowed are the tokens the grammar does not allow masked and
+ * the chain run again (llama.cpp's common sampler does the same). Each token sampled advances the grammar.
  */
 public final class Sampler {
 
@@ -36,6 +37,7 @@ public final class Sampler {
     private float[] topLogprob;
     private float chosenLogprob;
     private final GrammarMatcher grammar; // this stream's place in params.grammar(); null when unconstrained
+    private float[] unmasked;             // the logits before the chain, when the grammar rejects its first choice
 
     /** A sampler without a grammar (a grammar needs the tokenizer: the other constructor). */
     public Sampler(SamplingParams params, int nVocab) {
@@ -120,10 +122,22 @@ public final class Sampler {
         if (grammar == null) {
             chosen = choose();
         } else {
-            if (grammar.apply(logit) == 0) return NO_TOKEN;
+            // the sampled token first (llama.cpp's common sampler, vLLM): the chain on the unmasked logits, and only
+            // when the grammar does not allow its choice the full mask and the chain again. Greedy picks the same token
+            // as masking first would (the best allowed token is the best token when it is allowed).
+            boolean keep = biasId.length > 0 || count != null; // the chain changes logit in place: keep a copy
+            if (keep) {
+                if (unmasked == null) unmasked = new float[nVocab];
+                System.arraycopy(logit, 0, unmasked, 0, nVocab);
+            }
             chosen = choose();
-            // the chain can only land on a masked token through rounding in its last draw: take the best allowed one
-            if (!grammar.accept(chosen)) grammar.accept(chosen = argmax());
+            if (!grammar.accept(chosen)) {
+                if (keep) System.arraycopy(unmasked, 0, logit, 0, nVocab);
+                if (grammar.apply(logit) == 0) return NO_TOKEN;
+                chosen = choose();
+                // the chain can only land on a masked token through rounding in its last draw: take the best allowed one
+                if (!grammar.accept(chosen)) grammar.accept(chosen = argmax());
+            }
         }
         if (raw != null) logprobs(chosen);
         return chosen;

@@ -66,7 +66,8 @@ final class LlamaCppReference {
     static int[] ids(String out, String label) {
         Matcher mt = Pattern.compile(label + " \\(\\d+\\):([ 0-9]*)").matcher(out);
         assertTrue(mt.find(), "no '" + label + "' in llref output:\n" + out);
-        return Arrays.stream(mt.group(1).trim().split(" +")).mapToInt(Integer::parseInt).toArray();
+        String list = mt.group(1).trim();
+        return list.isEmpty() ? new int[0] : Arrays.stream(list.split(" +")).mapToInt(Integer::parseInt).toArray();
     }
 
     /** Agreement of our logits with llama.cpp's on one prompt. */

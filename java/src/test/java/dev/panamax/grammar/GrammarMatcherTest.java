@@ -54,6 +54,7 @@ class GrammarMatcherTest {
                 for (int id = 0; id < n; id++) {
                     boolean fast = (mask[id >>> 6] >>> (id & 63) & 1) != 0;
                     assertEquals(m.allowsSlow(id), fast, "token " + id + " '" + tok.tokenString(id) + "' at step " + step + " of\n" + g.source());
+                    assertEquals(fast, m.allowsOne(id), "one-token check, token " + id + " at step " + step);
                     if (fast && !tok.isEog(id)) allowed[k++] = id;
                     checked++;
                 }
