@@ -140,6 +140,7 @@ public final class DeepseekForward extends ForwardPass {
         PackedWeights pw = w.packed();
         MemorySegment gp = pw.get(g), up = pw.get(u), dp = pw.get(d);
         int packed = (gp != null ? 1 : 0) | (up != null ? 2 : 0) | (dp != null ? 4 : 0);
+        if (observer != null) observeExperts(g, u, d, n);
         k.moeFfnPacked(moeOut, xb, n, dim, c.ffnExpDim(), ne, used, ids, expertWeights, g.type(), gp != null ? gp : g.data(),
                 u.type(), up != null ? up : u.data(), d.type(), dp != null ? dp : d.data(), packed);
         if (L.gateShexp() != null) {
@@ -147,6 +148,34 @@ public final class DeepseekForward extends ForwardPass {
             k.add(xb2, xb2, moeOut, n * dim);
         } else {
             MemorySegment.copy(moeOut, 0, xb2, 0, 4L * n * dim);
+        }
+    }
+
+    private MemorySegment obsGate, obsUp; // [ffnExpDim] each, allocated when an observer first looks
+
+    /**
+     * Shows the observer what enters each routed expert's gate, up and down matrices, per token and expert (as
+     * llama.cpp's imatrix counts MUL_MAT_ID rows). The down input (SiLU(gate·x)·(up·x)) lives inside the fused MoE
+     * kernel, so it is recomputed here, one expert row at a time: only when observed.
+     */
+    private void observeExperts(Weight g, Weight u, Weight d, int n) {
+        int ne = c.nExpert(), used = c.nExpertUsed(), dim = c.dim(), ff = c.ffnExpDim();
+        if (obsGate == null) {
+            obsGate = floats(1, ff);
+            obsUp = floats(1, ff);
+        }
+        for (int t = 0; t < n; t++) {
+            MemorySegment x = xb.asSlice(4L * t * dim, 4L * dim);
+            for (int j = 0; j < used; j++) {
+                int e = ids.getAtIndex(ValueLayout.JAVA_INT, (long) t * used + j);
+                observer.matmul(g.name(), e, ne, x, 1, dim);
+                observer.matmul(u.name(), e, ne, x, 1, dim);
+                Weight ge = g.slice(e * ff, ff), ue = u.slice(e * ff, ff);
+                k.matmul(ge.type(), ge.data(), ff, dim, x, 1, obsGate);
+                k.matmul(ue.type(), ue.data(), ff, dim, x, 1, obsUp);
+                k.siluMul(obsGate, obsGate, obsUp, ff);
+                observer.matmul(d.name(), e, ne, obsGate, 1, ff);
+            }
         }
     }
 
