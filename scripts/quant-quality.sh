@@ -4,13 +4,13 @@
 # with the KL divergence of each against the F16 model. The importance matrix is computed on the first 64k tokens of
 # the training text (not the held-out text). Prints a Markdown table (README "Quantization quality").
 #
-#   scripts/quant-quality.sh [MODEL_NAME ...]    (default: kjv-llama-4.6m kjv-deepseek2-7.1m; -c 512, 2 threads)
+#   scripts/quant-quality.sh [MODEL_NAME ...]    (default: kjv-llama-4.6m kjv-deepseek2-7.1m; -c 256, 2 threads)
 # Needs: the KJV corpus split (models/train/corpus.py, Debian's bible-kjv), ~2 min per model on 2 cores.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PMX=${PANAMAX:-$ROOT/panamax}
 W=${WORK:-$(mktemp -d)}
-CTX=${CTX:-512}
+CTX=${CTX:-256}      # the KJV models are trained on 256-token windows (context_length 256)
 MODELS=("$@"); [ ${#MODELS[@]} -gt 0 ] || MODELS=(kjv-llama-4.6m kjv-deepseek2-7.1m)
 [ -f "$W/data/heldout.txt" ] || python3 "$ROOT/models/train/corpus.py" "$W/data" >/dev/null
 head -c 260000 "$W/data/train.txt" > "$W/calib.txt"      # ~64k tokens of training text for the importance matrix
