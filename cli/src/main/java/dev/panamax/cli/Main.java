@@ -9,7 +9,7 @@ import picocli.CommandLine.ScopeType;
 /** The {@code panamax} command line. Commands and their outputs follow the contract in DESIGN.md. */
 @Command(name = "panamax", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "LLM inference on CPU from the JVM.",
-        subcommands = {InfoCommand.class, MicrobenchCommand.class, GenerateCommand.class, ChatCommand.class, LogitsCommand.class, QuantizeCommand.class, PerplexityCommand.class,
+        subcommands = {InfoCommand.class, MicrobenchCommand.class, GenerateCommand.class, ChatCommand.class, LogitsCommand.class, QuantizeCommand.class, PerplexityCommand.class, ImatrixCommand.class,
                 TokenizeCommand.class, BenchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Development commands handled by the ./panamax launcher itself:",
                 "  build   build the native library and the jar (Maven + CMake)",
