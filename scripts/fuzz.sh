@@ -27,4 +27,4 @@ mvn -B -q -pl java test-compile >/dev/null
 mvn -B -pl java surefire:test -Dtest="$TEST" -Dsurefire.failIfNoSpecifiedTests=false \
     -Djazzer.max_duration="${MINUTES}m" -Djazzer.instrument="$INSTRUMENT" 2>&1 \
   | grep --line-buffered -E '^#[0-9]+|^INFO: (Seed|Loaded [0-9]+ module|Running with)|==[0-9]+==|crash-|Tests run|FAIL|ERROR|Exception' \
-  | grep --line-buffered -v 'Loaded [0-9]* hooks'
+  | grep --line-buffered -v -E 'Loaded [0-9]* hooks|^INFO: Instrumented'

@@ -152,7 +152,7 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
                 /* a cheap stand-in for S on the other rows: per 32 values, sum |w| times max |x| (>= S) */
                 for (int64_t k0 = 0; k0 < n; k0 += 32) {
                     float wabs = 0, xmax = 0;
-                    for (int64_t k = k0; k < k0 + 32; k++) {
+                    for (int64_t k = k0; k < k0 + 32 && k < n; k++) { /* rows of F32/F16 need not be whole 32s */
                         wabs += fabsf(wr[k]);
                         xmax = fabsf(xb[k]) > xmax ? fabsf(xb[k]) : xmax;
                     }

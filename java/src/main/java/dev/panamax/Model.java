@@ -110,6 +110,11 @@ public final class Model implements AutoCloseable {
                 }
             }
             return new Model(f, w, tok, options);
+        } catch (GgufFormatException e) {
+            f.close();
+            // the reader names the file in its messages; the model and tokenizer checks say what, not where
+            if (e.getMessage() != null && e.getMessage().startsWith(path.toString())) throw e;
+            throw new GgufFormatException(path + ": " + e.getMessage(), e);
         } catch (IOException | RuntimeException e) {
             f.close();
             throw e;
