@@ -26,7 +26,7 @@ typedef void (*pmx_matmul_fn)(const void *w, int64_t n, const void *xa, int64_t 
 
 typedef struct pmx_matmul_kernel {
     /* Activation rows [b0, b1) of x (n floats each) into xa, whose rows are act_row_bytes(n) apart (the
-     * format: Q8_0 blocks for Q4_0/Q5_0/Q8_0, block_q8_K for Q4_K/Q6_K). NULL: the kernel reads x as floats. */
+     * format: Q8_0 blocks, or block_q8_K where pmx_type_acts_q8_K). NULL: the kernel reads x as floats. */
     void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
     /* y[b * ldy + r] = W[r] . act[b] for r in [r0, r1), b in [0, batch). W rows are row_bytes(n) apart. */
     pmx_matmul_fn matmul;

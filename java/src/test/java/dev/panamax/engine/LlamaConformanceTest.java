@@ -29,10 +29,11 @@ class LlamaConformanceTest {
     @CsvSource({"f32,native,1e-4,0.98", "f16,native,1e-4,0.98", "bf16,native,1e-3,0.95", "q8_0,native,1e-2,0.95",
             "q4_0,native,1e-2,0.95", "q4_k_m,native,1e-2,0.95", "q6_k,native,1e-2,0.95",
             "f32,java,1e-4,0.98", "q8_0,java,1e-2,0.95",
-            // not among setup.sh's fixtures: llquant tiny-llama-f32.gguf tiny-llama-q5_0.gguf q5_0
+            // not among setup.sh's fixtures: made by the toolkit's llquant (LlamaCppFixtures)
             "q5_0,native,1e-2,0.95", "q5_0,java,1e-2,0.95"})
     void logitsMatchLlamaCpp(String q, String backend, double maxKl, double minAgree) throws Exception {
-        Path m = LlamaCppReference.fixture("tiny-llama-" + q);
+        Path m = LlamaCppFixtures.quantized("tiny-llama", q);
+        LlamaCppReference.assumePresent(m == null ? Path.of("tiny-llama-" + q + ".gguf (llquant)") : m);
         LlamaCppReference.compareLogits(m, PROMPT, Backend.parse(backend), tmp).check(maxKl, minAgree);
     }
 

@@ -128,7 +128,7 @@ class GgufRoundTripTest {
                 new T("f16", GgmlType.F16.id(), new long[] {5}, 10),
                 new T("q8_0", GgmlType.Q8_0.id(), new long[] {64, 2}, 2 * 2 * 34),
                 new T("q4_K", GgmlType.Q4_K.id(), new long[] {256, 1, 2}, 2 * 144),
-                new T("iq2_xxs", 16, new long[] {256, 3}, 3 * 66),      // a type Panamax has no kernels for
+                new T("iq3_xxs", 18, new long[] {256, 3}, 3 * 98),      // a type Panamax has no kernels for
                 new T("iq2_xs", 17, new long[] {512, 1, 1, 2}, 4 * 74),
                 new T("empty", GgmlType.F32.id(), new long[] {0, 4}, 0), // llama.cpp allows ne = 0
                 new T("scalar", GgmlType.F32.id(), new long[] {}, 4));    // n_dims = 0: one element
@@ -157,8 +157,8 @@ class GgufRoundTripTest {
                     assertArrayEquals(bytes(s.bytes(), seed++).toArray(ValueLayout.JAVA_BYTE), t.data().toArray(ValueLayout.JAVA_BYTE), s.name());
                 }
                 assertNull(f.tensor("nope"));
-                assertNull(f.tensor("iq2_xxs").type());
-                assertEquals("iq2_xxs", f.tensor("iq2_xxs").typeName());
+                assertNull(f.tensor("iq3_xxs").type());
+                assertEquals("iq3_xxs", f.tensor("iq3_xxs").typeName());
                 assertEquals(0, f.tensor("empty").elementCount());
                 assertEquals(1, f.tensor("scalar").elementCount());
                 assertEquals(21, f.tensor("f32").elementCount());
