@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class QuantizerConformanceTest {
 
-    static final List<String> TYPES = List.of("f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k_m", "q6_k");
+    static final List<String> TYPES = List.of("f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k_m", "q6_k", "q5_k_m", "iq4_xs");
     static final Map<String, Path> F16 = new ConcurrentHashMap<>();
 
     @TempDir
@@ -80,8 +80,8 @@ class QuantizerConformanceTest {
     void missingTypeIsAClearError() throws Exception {
         Path in = Toolkit.fixture("tiny-llama-f32"), out = dir.resolve("x.gguf");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new Quantizer(QuantFileType.Q5_K_M).quantize(in, out));
-        assertTrue(e.getMessage().contains("type q5_K not yet supported"), e.getMessage());
+                () -> new Quantizer(QuantFileType.TQ1_0).quantize(in, out));
+        assertTrue(e.getMessage().contains("type tq1_0 not yet supported"), e.getMessage());
         assertTrue(Files.notExists(out), "nothing written");
     }
 
