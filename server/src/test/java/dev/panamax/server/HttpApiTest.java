@@ -473,15 +473,20 @@ class HttpApiTest {
         }
     }
 
+    /** Writes a POST /v1/completions with this body on a raw socket (a client that can vanish at any byte). */
+    static void sendCompletion(Socket sock, String body) throws java.io.IOException {
+        OutputStream out = sock.getOutputStream();
+        out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
     @Test
     void clientDisconnectMidStreamCancelsTheRequest() throws Exception {
         double cancelledBefore = counter(get(server, "/metrics").body(), "panamax_requests_finished_total{reason=\"cancelled\"}");
         String body = "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"stream\":true}";
         try (Socket sock = new Socket("127.0.0.1", server.port())) {
-            OutputStream out = sock.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
-                    + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
-            out.flush();
+            sendCompletion(sock, body);
             InputStream in = sock.getInputStream();
             String head = new String(in.readNBytes(200), StandardCharsets.ISO_8859_1);
             assertTrue(head.startsWith("HTTP/1.1 200"), head);
@@ -497,10 +502,7 @@ class HttpApiTest {
         double cancelledBefore = counter(get(server, "/metrics").body(), "panamax_requests_finished_total{reason=\"cancelled\"}");
         String body = "{\"prompt\":\"once upon a time\",\"max_tokens\":2000,\"temperature\":0,\"ignore_eos\":true}";
         try (Socket sock = new Socket("127.0.0.1", server.port())) {
-            OutputStream out = sock.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
-                    + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
-            out.flush();
+            sendCompletion(sock, body);
             long deadline = System.nanoTime() + 5_000_000_000L;
             while (engine.stats().running() == 0 && System.nanoTime() < deadline) Thread.sleep(2);
             assertTrue(engine.stats().running() > 0, "the request is generating: " + engine.stats());

@@ -132,7 +132,8 @@ public final class LoadGenerator {
         return Double.isNaN(b) || b == 0 ? "" : String.format(Locale.ROOT, "%.1f%%", 100 * a / b);
     }
 
-    private static double pct(List<Double> xs, double p) {
+    /** The p-th percentile (nearest rank); NaN for none. Also SoakClient's. */
+    static double pct(List<Double> xs, double p) {
         if (xs.isEmpty()) return Double.NaN;
         double[] a = xs.stream().mapToDouble(Double::doubleValue).toArray();
         Arrays.sort(a);

@@ -15,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -97,7 +96,8 @@ public final class SoakClient {
             long mem = rssKiB(pid);
             rss.add(mem);
             System.out.printf(Locale.ROOT, "| %d | %d | %d | %d | %.0f / %.0f | %.1f / %.1f | %s | %s |%n", minute, ok.get() - lastOk,
-                    failed.get() - lastFailed, dropped.get() - lastDropped, pct(t, 50), pct(t, 99), pct(g, 50), pct(g, 99),
+                    failed.get() - lastFailed, dropped.get() - lastDropped, LoadGenerator.pct(t, 50), LoadGenerator.pct(t, 99),
+                    LoadGenerator.pct(g, 50), LoadGenerator.pct(g, 99),
                     mem < 0 ? "-" : Long.toString(mem / 1024), metric(http, url, "panamax_kv_blocks_used"));
             lastOk = ok.get();
             lastFailed = failed.get();
@@ -184,13 +184,6 @@ public final class SoakClient {
         List<Double> out = new ArrayList<>();
         for (Double d; (d = q.poll()) != null; ) out.add(d);
         return out;
-    }
-
-    private static double pct(List<Double> xs, double p) {
-        if (xs.isEmpty()) return Double.NaN;
-        double[] a = xs.stream().mapToDouble(Double::doubleValue).toArray();
-        Arrays.sort(a);
-        return a[Math.max(0, Math.min(a.length - 1, (int) Math.ceil(p / 100 * a.length) - 1))];
     }
 
     /** VmRSS of the process in KiB (-1 when unknown). */
