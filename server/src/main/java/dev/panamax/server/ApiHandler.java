@@ -298,6 +298,7 @@ final class ApiHandler extends Handler.Abstract {
         SamplingParams base = sampling(p).withGrammar(grammar(p, tools));
         int logprobs = logprobs(p, chat);
         boolean ignoreEos = Boolean.TRUE.equals(p.bool("ignore_eos")); // llama-server's: benchmarks want fixed lengths
+        int[] preserved = tools == null ? null : tools.preservedTokens(tokenizer); // once: every choice shares them
         boolean seeded = p.has("seed");
 
         int ctx = engine.contextLength();
@@ -315,8 +316,7 @@ final class ApiHandler extends Handler.Abstract {
             }
             for (int i = 0; i < n; i++) {
                 SamplingParams s = seeded ? base.withSeed(base.seed() + i) : base.withSeed(ThreadLocalRandom.current().nextLong());
-                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, ignoreEos, logprobs,
-                        tools == null ? null : tools.preservedTokens(tokenizer)));
+                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, ignoreEos, logprobs, preserved));
             }
         }
         for (Prompt pr : prompts) ex.promptTokens += pr.tokens().length;
