@@ -36,7 +36,7 @@ class ForwardAllocationTest {
                     for (int i = 0; i < toks.length; i++) toks[i] = 3 + i;
                     ThreadMXBean mx = (ThreadMXBean) ManagementFactory.getThreadMXBean();
                     long before = 0;
-                    int warm = 300, measured = 200;
+                    int warm = 2000, measured = 200; // warm-up long enough for C2 to compile the step (C1 code allocates)
                     for (int it = 0; it < warm + measured; it++) {
                         if (it == warm) before = mx.getCurrentThreadAllocatedBytes();
                         int pos = it % 40;
