@@ -88,6 +88,7 @@ final class ApiHandler extends Handler.Abstract {
         int status = 200;
         long promptTokens, completionTokens;
         boolean started; // response headers sent (streaming)
+        SseWriter sse; // the body of a stream
 
         Exchange(Request request, Response response) {
             this.request = request;
@@ -201,14 +202,14 @@ final class ApiHandler extends Handler.Abstract {
     private JsonNode readBody(Request request) {
         long limit = config.maxBodyBytes();
         long declared = request.getLength();
-        if (declared > limit) throw tooLarge(declared);
         byte[] body;
         try (InputStream in = Content.Source.asInputStream(request)) {
+            if (declared > limit) throw tooLarge(declared, in);
             body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
+            if (body.length > limit) throw tooLarge(-1, in);
         } catch (IOException e) {
             throw new ApiException(400, "invalid_request_error", "bad_body", null, "could not read the request body: " + e.getMessage());
         }
-        if (body.length > limit) throw tooLarge(-1);
         if (body.length == 0) throw ApiException.invalid(null, "the request body is empty: a JSON object is expected");
         try {
             return JSON.readTree(body);
@@ -219,7 +220,17 @@ final class ApiHandler extends Handler.Abstract {
         }
     }
 
-    private ApiException tooLarge(long declared) {
+    /**
+     * The 413 for a body over the limit, after reading and dropping up to 4x the limit of what the client is still
+     * sending: closing a connection with unread data in it resets it, and the reset can destroy the 413 before the
+     * client, busy writing, reads it (nginx's lingering close, for the same reason). A larger body is cut off.
+     */
+    private ApiException tooLarge(long declared, InputStream rest) {
+        try {
+            rest.skipNBytes(Math.max(0, Math.min(declared >= 0 ? declared : Long.MAX_VALUE, 4 * config.maxBodyBytes())));
+        } catch (IOException e) {
+            // EOF before the cap (the body was smaller than declared, or chunked and done) or the client left
+        }
         return new ApiException(413, "invalid_request_error", "request_too_large", null, "the request body "
                 + (declared >= 0 ? "of " + declared + " bytes " : "") + "exceeds the limit of " + config.maxBodyBytes() + " bytes");
     }
@@ -719,7 +730,27 @@ final class ApiHandler extends Handler.Abstract {
         }
         ex.completionTokens = completion;
         out.set("usage", usage(ex.promptTokens, completion, done[0].cachedTokens()));
+        out.set("timings", timings(done[0]));
         sendJson(ex, 200, out);
+    }
+
+    /**
+     * llama-server's {@code timings} (in a response, and in each choice's last chunk of a stream): prompt tokens
+     * computed (cached ones excluded) and the milliseconds from arrival in the engine to the end of the prompt, generated
+     * tokens and the milliseconds after the first; plus {@code first_token_ms}, arrival in the engine to the first token,
+     * which is what a client's time to first token is made of besides HTTP and JSON.
+     */
+    private static ObjectNode timings(Generation g) {
+        int promptN = g.promptTokens().length - g.cachedTokens(), predictedN = g.tokens().length;
+        double promptMs = g.promptTps() > 0 ? 1e3 * promptN / g.promptTps() : 0;
+        double predictedMs = g.decodeTps() > 0 ? 1e3 * (predictedN - 1) / g.decodeTps() : 0;
+        ObjectNode t = JSON.createObjectNode();
+        t.put("cache_n", g.cachedTokens()).put("prompt_n", promptN).put("prompt_ms", promptMs)
+                .put("prompt_per_token_ms", promptN > 0 ? promptMs / promptN : 0).put("prompt_per_second", g.promptTps())
+                .put("predicted_n", predictedN).put("predicted_ms", predictedMs)
+                .put("predicted_per_token_ms", predictedN > 1 ? predictedMs / (predictedN - 1) : 0)
+                .put("predicted_per_second", g.decodeTps()).put("first_token_ms", g.ttftMs());
+        return t;
     }
 
     private static ObjectNode usage(long prompt, long completion, int cached) {
@@ -737,6 +768,13 @@ final class ApiHandler extends Handler.Abstract {
         ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
         ex.response.getHeaders().put("X-Accel-Buffering", "no");
         ex.started = true;
+        ex.sse = new SseWriter(ex.response);
+        // the plain text event of each choice, rendered once (one per token: the stream's hot path)
+        SseWriter.TextEvent[] textEvent = new SseWriter.TextEvent[total];
+        for (int i = 0; i < total; i++) {
+            int choice = i;
+            textEvent[i] = SseWriter.TextEvent.of(t -> chunk(chat, id, now, includeUsage, choice, chat ? JSON.createObjectNode().put("content", t) : t, null));
+        }
         for (int i = 0; i < total; i++) {
             if (chat) event(ex, chunk(chat, id, now, includeUsage, i, JSON.createObjectNode().put("role", "assistant").put("content", ""), null));
             else if (echo != null) event(ex, chunk(chat, id, now, includeUsage, i, echo.get(i / n).text(), null));
@@ -752,7 +790,11 @@ final class ApiHandler extends Handler.Abstract {
         int[] sent = new int[total];
         for (int i = 0; i < total; i++) reply[i] = new StringBuilder();
         for (int left = total; left > 0; ) {
-            Event e = take(run);
+            Event e = run.events.poll();
+            if (e == null) { // caught up: what was appended goes out before waiting for the engine
+                ex.sse.flush();
+                e = take(run);
+            }
             if (e instanceof Piece pc) {
                 List<TokenLogprob> lps = pendingLp.get(pc.choice());
                 if (pc.logprob() != null) lps.add(pc.logprob());
@@ -764,13 +806,15 @@ final class ApiHandler extends Handler.Abstract {
                     sent[pc.choice()] = end;
                 }
                 if (text.isEmpty()) continue;
+                if (lps.isEmpty()) {
+                    textEvent[pc.choice()].append(ex.sse, text);
+                    continue;
+                }
                 Object delta = chat ? JSON.createObjectNode().put("content", text) : text;
                 ObjectNode o = chunk(chat, id, now, includeUsage, pc.choice(), delta, null);
-                if (!lps.isEmpty()) {
-                    ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[pc.choice()]));
-                    for (TokenLogprob lp : lps) textOffset[pc.choice()] += tokenizer.tokenText(lp.token()).length();
-                    lps.clear();
-                }
+                ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[pc.choice()]));
+                for (TokenLogprob lp : lps) textOffset[pc.choice()] += tokenizer.tokenText(lp.token()).length();
+                lps.clear();
                 event(ex, o);
             } else if (e instanceof Done d) {
                 left--;
@@ -779,7 +823,7 @@ final class ApiHandler extends Handler.Abstract {
                 if (f != null) { // mid-stream failure: an error event, then the stream ends
                     ex.status = f.status;
                     run.cancel();
-                    write(ex, "data: " + errorJson(f) + "\n\n", true);
+                    endStream(ex, errorJson(f));
                     return;
                 }
                 Generation g = d.generation();
@@ -805,6 +849,7 @@ final class ApiHandler extends Handler.Abstract {
                 ObjectNode o = chunk(chat, id, now, includeUsage, d.choice(), chat ? JSON.createObjectNode() : "", finish);
                 List<TokenLogprob> lps = pendingLp.get(d.choice());
                 if (!lps.isEmpty()) ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[d.choice()]));
+                o.set("timings", timings(g));
                 event(ex, o);
             }
         }
@@ -816,7 +861,7 @@ final class ApiHandler extends Handler.Abstract {
             last.set("usage", usage(ex.promptTokens, completion, cached));
             event(ex, last);
         }
-        write(ex, "data: [DONE]\n\n", true);
+        endStream(ex, "[DONE]");
     }
 
     /**
@@ -870,18 +915,14 @@ final class ApiHandler extends Handler.Abstract {
         return o;
     }
 
-    private void event(Exchange ex, ObjectNode o) throws ClientGoneException {
-        write(ex, "data: " + o + "\n\n", false);
+    private static void event(Exchange ex, ObjectNode o) {
+        ex.sse.event(o);
     }
 
-    /** Writes and flushes at once; a failed write means the client went away. */
-    private void write(Exchange ex, String s, boolean last) throws ClientGoneException {
-        try (Blocker.Callback cb = Blocker.callback()) {
-            ex.response.write(last, ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8)), cb);
-            cb.block();
-        } catch (IOException | RuntimeException e) {
-            throw new ClientGoneException(e);
-        }
+    /** The stream's last event, sent with everything still buffered, and the end of the response. */
+    private static void endStream(Exchange ex, String data) throws ClientGoneException {
+        ex.sse.data(data);
+        ex.sse.close();
     }
 
     // ---------------------------------------------------------------- responses
@@ -916,7 +957,7 @@ final class ApiHandler extends Handler.Abstract {
     private void sendError(Exchange ex, ApiException e) throws ClientGoneException {
         if (ex.started) { // headers of a stream are out: report in the stream
             ex.status = e.status;
-            write(ex, "data: " + errorJson(e) + "\n\n", true);
+            endStream(ex, errorJson(e));
             return;
         }
         if (e.status == 429) ex.response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(config.retryAfterSeconds()));

@@ -149,7 +149,7 @@ class HttpApiTest {
         assertNotNull(usage);
         assertEquals(12, usage.get("completion_tokens").asInt());
 
-        // the exact bytes: one write per event, "data: ...\n\n", nothing else
+        // the exact bytes: "data: ...\n\n" per event, nothing else
         HttpResponse<String> raw = post(server, "/v1/completions", "{\"prompt\":\"once\",\"max_tokens\":3,\"temperature\":0,\"stream\":true}");
         String s = raw.body();
         assertTrue(s.endsWith("\n\ndata: [DONE]\n\n"), s);
@@ -164,6 +164,34 @@ class HttpApiTest {
         JsonNode fin = JSON.readTree(events[events.length - 3].substring(6)).get("choices").get(0);
         assertEquals("length", fin.get("finish_reason").asText());
         assertEquals("", fin.get("text").asText());
+    }
+
+    /** llama-server's timings: in a reply, and in the last chunk of each choice of a stream. */
+    @Test
+    void timingsInRepliesAndLastChunks() throws Exception {
+        String prompt = "[1,2,3,4,5,6,7,8,9,10]";
+        JsonNode whole = JSON.readTree(post(server, "/v1/completions", "{\"prompt\":" + prompt + ",\"max_tokens\":4,\"temperature\":0}").body());
+        JsonNode t = whole.get("timings");
+        assertNotNull(t, whole.toString());
+        assertEquals(10, t.get("prompt_n").asInt() + t.get("cache_n").asInt(), t.toString());
+        assertEquals(whole.path("usage").path("prompt_tokens_details").path("cached_tokens").asInt(), t.get("cache_n").asInt());
+        assertEquals(4, t.get("predicted_n").asInt());
+        assertTrue(t.get("first_token_ms").asDouble() > 0 && t.get("predicted_ms").asDouble() > 0, t.toString());
+        assertTrue(t.get("prompt_ms").asDouble() <= t.get("first_token_ms").asDouble(), t.toString());
+
+        String s = post(server, "/v1/completions", "{\"prompt\":" + prompt + ",\"max_tokens\":3,\"temperature\":0,\"stream\":true,\"n\":2}").body();
+        int withTimings = 0;
+        for (String ev : s.split("\n\n")) {
+            if (!ev.startsWith("data: {")) continue;
+            JsonNode o = JSON.readTree(ev.substring(6));
+            boolean last = !o.path("choices").path(0).path("finish_reason").isNull();
+            assertEquals(last, o.has("timings"), ev);
+            if (last) {
+                withTimings++;
+                assertEquals(3, o.get("timings").get("predicted_n").asInt(), ev);
+            }
+        }
+        assertEquals(2, withTimings, s);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -532,7 +560,9 @@ class HttpApiTest {
         assertNotNull(first);
         assertTrue(first.startsWith("data: {"), first);
         Thread closer = Thread.ofVirtual().start(s::close);
-        Thread.sleep(100); // closing: draining the stream for up to 300 ms
+        // closing: draining the stream for up to 300 ms (polled, not slept: a loaded machine's sleep can outlast it)
+        long closingBy = System.nanoTime() + 5_000_000_000L;
+        while (get(s, "/health").statusCode() == 200 && System.nanoTime() < closingBy) Thread.onSpinWait();
         assertError(get(s, "/health"), 503, "shutting down");
         assertError(get(s, "/ready"), 503, "shutting down");
         assertError(post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}"), 503, "shutting down");

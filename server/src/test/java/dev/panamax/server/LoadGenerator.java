@@ -31,7 +31,8 @@ import java.util.concurrent.Future;
  * the prefix cache: what {@code panamax bench --parallel K} feeds the engine) with {@code max_tokens} G, greedy, {@code stream: true} and
  * {@code include_usage}; an untimed warm-up round comes first. Reports requests/s and generated tok/s over the timed
  * rounds' wall time, time to first token (request sent to first text event) and inter-token latency (gaps between
- * text events) p50/p99, and the aggregate decode speed as the engine's bench defines it (tokens after every request has
+ * text events) p50/p99, the part of each request's time to first token that HTTP and JSON add (the client's minus the
+ * engine's own, which the server reports in {@code timings.first_token_ms}), and the aggregate decode speed as the engine's bench defines it (tokens after every request has
  * its first one, over the time from then to the last one; best round). Given the engine bench's JSON it prints the
  * ratio.
  *
@@ -43,8 +44,11 @@ import java.util.concurrent.Future;
 public final class LoadGenerator {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** One request: when it was sent, when each text event arrived, the tokens usage reported. */
-    record Sample(long sent, long[] events, int tokens, String finish) {}
+    /**
+     * One request: when it was sent, when each text event arrived, the tokens usage reported, and the server's
+     * {@code timings.first_token_ms} (the engine's part of the time to first token; NaN when absent).
+     */
+    record Sample(long sent, long[] events, int tokens, String finish, double engineFirstMs) {}
 
     record Round(List<Sample> samples, long wallNanos, double decodeTps) {}
 
@@ -81,7 +85,7 @@ public final class LoadGenerator {
         for (int i = 0; i < rounds; i++) timed.add(round(http, url, model, prompts(r, clients, prompt, vocab), gen));
 
         long wall = 0, tokens = 0, requests = 0, short_ = 0;
-        List<Double> ttft = new ArrayList<>(), itl = new ArrayList<>();
+        List<Double> ttft = new ArrayList<>(), itl = new ArrayList<>(), added = new ArrayList<>();
         double bestDecode = 0;
         for (Round rd : timed) {
             wall += rd.wallNanos();
@@ -90,7 +94,10 @@ public final class LoadGenerator {
                 requests++;
                 tokens += s.tokens();
                 if (s.tokens() < gen) short_++;
-                if (s.events().length > 0) ttft.add((s.events()[0] - s.sent()) / 1e6);
+                if (s.events().length > 0) {
+                    ttft.add((s.events()[0] - s.sent()) / 1e6);
+                    if (!Double.isNaN(s.engineFirstMs())) added.add((s.events()[0] - s.sent()) / 1e6 - s.engineFirstMs());
+                }
                 for (int j = 1; j < s.events().length; j++) itl.add((s.events()[j] - s.events()[j - 1]) / 1e6);
             }
         }
@@ -116,6 +123,8 @@ public final class LoadGenerator {
         row("requests/s", String.format(Locale.ROOT, "%.2f", requests / sec), "", "");
         row("time to first token p50 / p99 (ms)", f(ttft50) + " / " + f(ttft99), f(engTtft50) + " / " + f(engTtft99),
                 Double.isNaN(engTtft50) ? "" : String.format(Locale.ROOT, "%+.1f ms p50", ttft50 - engTtft50));
+        row("time to first token added by HTTP and JSON p50 / p99 (ms)", f(pct(added, 50)) + " / " + f(pct(added, 99)), "",
+                "client's minus the engine's own (`timings.first_token_ms`), per request");
         row("inter-token latency p50 / p99 (ms)", f(itl50) + " / " + f(itl99), f(engStep50) + " / " + f(engStep99) + " (step)",
                 pctOf(itl50, engStep50) + " p50");
     }
@@ -189,6 +198,7 @@ public final class LoadGenerator {
         HttpResponse<java.io.InputStream> resp = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
         long[] events = new long[gen + 4];
         int n = 0, tokens = -1;
+        double engineFirstMs = Double.NaN;
         String finish = null;
         try (BufferedReader in = new BufferedReader(new InputStreamReader(resp.body(), StandardCharsets.UTF_8))) {
             if (resp.statusCode() != 200) throw new IOException("HTTP " + resp.statusCode() + ": " + in.readLine());
@@ -205,10 +215,11 @@ public final class LoadGenerator {
                     events[n++] = now;
                 }
                 if (c.hasNonNull("finish_reason")) finish = c.get("finish_reason").asText();
+                if (o.has("timings")) engineFirstMs = o.get("timings").path("first_token_ms").asDouble(Double.NaN);
                 if (o.hasNonNull("usage")) tokens = o.get("usage").path("completion_tokens").asInt();
             }
         }
         if (tokens < 0) throw new IOException("the stream ended without usage");
-        return new Sample(sent, Arrays.copyOf(events, n), tokens, finish);
+        return new Sample(sent, Arrays.copyOf(events, n), tokens, finish, engineFirstMs);
     }
 }
