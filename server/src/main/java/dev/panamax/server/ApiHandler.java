@@ -86,6 +86,8 @@ final class ApiHandler extends Handler.Abstract {
         final Request request;
         final Response response;
         int status = 200;
+        final long arrived = System.nanoTime();
+        long firstTextSent; // when a stream's first text went out (0: not yet)
         long promptTokens, completionTokens;
         boolean started; // response headers sent (streaming)
         SseWriter sse; // the body of a stream
@@ -98,9 +100,9 @@ final class ApiHandler extends Handler.Abstract {
 
     @Override
     public boolean handle(Request request, Response response, Callback callback) {
-        long t0 = System.nanoTime();
         active.incrementAndGet();
         Exchange ex = new Exchange(request, response);
+        long t0 = ex.arrived;
         String path = Request.getPathInContext(request);
         String method = request.getMethod();
         Throwable failure = null;
@@ -738,7 +740,9 @@ final class ApiHandler extends Handler.Abstract {
      * llama-server's {@code timings} (in a response, and in each choice's last chunk of a stream): prompt tokens
      * computed (cached ones excluded) and the milliseconds from arrival in the engine to the end of the prompt, generated
      * tokens and the milliseconds after the first; plus {@code first_token_ms}, arrival in the engine to the first token,
-     * which is what a client's time to first token is made of besides HTTP and JSON.
+     * which is what a client's time to first token is made of besides HTTP and JSON (a stream's last chunks add
+     * {@code first_token_sent_ms}, the request's arrival in the server to its first text written to the connection:
+     * the difference is what the server's HTTP and JSON added).
      */
     private static ObjectNode timings(Generation g) {
         int promptN = g.promptTokens().length - g.cachedTokens(), predictedN = g.tokens().length;
@@ -806,16 +810,19 @@ final class ApiHandler extends Handler.Abstract {
                     sent[pc.choice()] = end;
                 }
                 if (text.isEmpty()) continue;
-                if (lps.isEmpty()) {
-                    textEvent[pc.choice()].append(ex.sse, text);
-                    continue;
+                if (lps.isEmpty()) textEvent[pc.choice()].append(ex.sse, text);
+                else {
+                    Object delta = chat ? JSON.createObjectNode().put("content", text) : text;
+                    ObjectNode o = chunk(chat, id, now, includeUsage, pc.choice(), delta, null);
+                    ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[pc.choice()]));
+                    for (TokenLogprob lp : lps) textOffset[pc.choice()] += tokenizer.tokenText(lp.token()).length();
+                    lps.clear();
+                    event(ex, o);
                 }
-                Object delta = chat ? JSON.createObjectNode().put("content", text) : text;
-                ObjectNode o = chunk(chat, id, now, includeUsage, pc.choice(), delta, null);
-                ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[pc.choice()]));
-                for (TokenLogprob lp : lps) textOffset[pc.choice()] += tokenizer.tokenText(lp.token()).length();
-                lps.clear();
-                event(ex, o);
+                if (ex.firstTextSent == 0) { // the time to first token does not wait for a queue that fell behind
+                    ex.sse.flush();
+                    ex.firstTextSent = System.nanoTime();
+                }
             } else if (e instanceof Done d) {
                 left--;
                 if (run.gone) throw new ClientGoneException(new org.eclipse.jetty.io.EofException("the client closed the connection"));
@@ -849,7 +856,9 @@ final class ApiHandler extends Handler.Abstract {
                 ObjectNode o = chunk(chat, id, now, includeUsage, d.choice(), chat ? JSON.createObjectNode() : "", finish);
                 List<TokenLogprob> lps = pendingLp.get(d.choice());
                 if (!lps.isEmpty()) ((ObjectNode) o.get("choices").get(0)).set("logprobs", logprobsJson(chat, lps, textOffset[d.choice()]));
-                o.set("timings", timings(g));
+                ObjectNode t = timings(g);
+                if (ex.firstTextSent != 0) t.put("first_token_sent_ms", (ex.firstTextSent - ex.arrived) / 1e6);
+                o.set("timings", t);
                 event(ex, o);
             }
         }

@@ -189,6 +189,8 @@ class HttpApiTest {
             if (last) {
                 withTimings++;
                 assertEquals(3, o.get("timings").get("predicted_n").asInt(), ev);
+                double sent = o.get("timings").get("first_token_sent_ms").asDouble(), engine = o.get("timings").get("first_token_ms").asDouble();
+                assertTrue(sent >= engine && engine > 0, ev);
             }
         }
         assertEquals(2, withTimings, s);

@@ -46,9 +46,11 @@ public final class LoadGenerator {
 
     /**
      * One request: when it was sent, when each text event arrived, the tokens usage reported, and the server's
-     * {@code timings.first_token_ms} (the engine's part of the time to first token; NaN when absent).
+     * {@code timings.first_token_ms} (the engine's part of the time to first token; NaN when absent) and
+     * {@code timings.predicted_per_token_ms} (the engine's time per generated token after the first) and
+     * {@code timings.first_token_sent_ms} (the request's arrival in the server to its first text written).
      */
-    record Sample(long sent, long[] events, int tokens, String finish, double engineFirstMs) {}
+    record Sample(long sent, long[] events, int tokens, String finish, double engineFirstMs, double engineTokenMs, double serverSentMs) {}
 
     record Round(List<Sample> samples, long wallNanos, double decodeTps) {}
 
@@ -85,7 +87,8 @@ public final class LoadGenerator {
         for (int i = 0; i < rounds; i++) timed.add(round(http, url, model, prompts(r, clients, prompt, vocab), gen));
 
         long wall = 0, tokens = 0, requests = 0, short_ = 0;
-        List<Double> ttft = new ArrayList<>(), itl = new ArrayList<>(), added = new ArrayList<>();
+        List<Double> ttft = new ArrayList<>(), itl = new ArrayList<>(), added = new ArrayList<>(), engTok = new ArrayList<>(),
+                inServer = new ArrayList<>();
         double bestDecode = 0;
         for (Round rd : timed) {
             wall += rd.wallNanos();
@@ -97,6 +100,8 @@ public final class LoadGenerator {
                 if (s.events().length > 0) {
                     ttft.add((s.events()[0] - s.sent()) / 1e6);
                     if (!Double.isNaN(s.engineFirstMs())) added.add((s.events()[0] - s.sent()) / 1e6 - s.engineFirstMs());
+                    if (!Double.isNaN(s.engineTokenMs())) engTok.add(s.engineTokenMs());
+                    if (!Double.isNaN(s.serverSentMs())) inServer.add(s.serverSentMs() - s.engineFirstMs());
                 }
                 for (int j = 1; j < s.events().length; j++) itl.add((s.events()[j] - s.events()[j - 1]) / 1e6);
             }
@@ -125,8 +130,12 @@ public final class LoadGenerator {
                 Double.isNaN(engTtft50) ? "" : String.format(Locale.ROOT, "%+.1f ms p50", ttft50 - engTtft50));
         row("time to first token added by HTTP and JSON p50 / p99 (ms)", f(pct(added, 50)) + " / " + f(pct(added, 99)), "",
                 "client's minus the engine's own (`timings.first_token_ms`), per request");
+        row("... of which inside the server p50 / p99 (ms)", f(pct(inServer, 50)) + " / " + f(pct(inServer, 99)), "",
+                "`first_token_sent_ms` - `first_token_ms`: the rest is the client library and loopback");
         row("inter-token latency p50 / p99 (ms)", f(itl50) + " / " + f(itl99), f(engStep50) + " / " + f(engStep99) + " (step)",
                 pctOf(itl50, engStep50) + " p50");
+        row("engine ms per token after the first, p50 (HTTP run: `timings`; bench: step)", f(pct(engTok, 50)), f(engStep50),
+                pctOf(pct(engTok, 50), engStep50));
     }
 
     private static void row(String name, String http, String engine, String ratio) {
@@ -198,7 +207,7 @@ public final class LoadGenerator {
         HttpResponse<java.io.InputStream> resp = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
         long[] events = new long[gen + 4];
         int n = 0, tokens = -1;
-        double engineFirstMs = Double.NaN;
+        double engineFirstMs = Double.NaN, engineTokenMs = Double.NaN, serverSentMs = Double.NaN;
         String finish = null;
         try (BufferedReader in = new BufferedReader(new InputStreamReader(resp.body(), StandardCharsets.UTF_8))) {
             if (resp.statusCode() != 200) throw new IOException("HTTP " + resp.statusCode() + ": " + in.readLine());
@@ -215,11 +224,15 @@ public final class LoadGenerator {
                     events[n++] = now;
                 }
                 if (c.hasNonNull("finish_reason")) finish = c.get("finish_reason").asText();
-                if (o.has("timings")) engineFirstMs = o.get("timings").path("first_token_ms").asDouble(Double.NaN);
+                if (o.has("timings")) {
+                    engineFirstMs = o.get("timings").path("first_token_ms").asDouble(Double.NaN);
+                    engineTokenMs = o.get("timings").path("predicted_per_token_ms").asDouble(Double.NaN);
+                    serverSentMs = o.get("timings").path("first_token_sent_ms").asDouble(Double.NaN);
+                }
                 if (o.hasNonNull("usage")) tokens = o.get("usage").path("completion_tokens").asInt();
             }
         }
         if (tokens < 0) throw new IOException("the stream ended without usage");
-        return new Sample(sent, Arrays.copyOf(events, n), tokens, finish, engineFirstMs);
+        return new Sample(sent, Arrays.copyOf(events, n), tokens, finish, engineFirstMs, engineTokenMs, serverSentMs);
     }
 }
