@@ -166,6 +166,16 @@ public final class Engine implements AutoCloseable {
         return submit(GenerationRequest.of(ids, maxTokens, sampling), listener);
     }
 
+    /**
+     * One normalized embedding per text, pooled as the model's file says: {@link Model#embed(List)}. Embeddings run
+     * on the model's embedder (its own thread pool, batches of texts per forward step), not through this engine's
+     * scheduler: a separate path that shares the weights, not the steps.
+     */
+    public List<float[]> embed(List<String> texts) {
+        if (closed) throw new IllegalStateException("engine is closed");
+        return model.embed(texts);
+    }
+
     public Stats stats() {
         return new Stats(scheduler.runningSequences(), scheduler.waitingRequests(), scheduler.usedBlocks(),
                 scheduler.totalBlocks(), scheduler.limits().blockSize(), bytesPerBlock);
