@@ -164,11 +164,11 @@ public final class Model implements AutoCloseable {
 
     /**
      * Opens a serving engine on this model: continuous batching of many requests, a paged KV pool with a prefix cache
-     * ({@link Engine}). Backend, threads and KV cache type come from the model's options unless the config says.
+     * ({@link Engine}). Backend, threads and KV cache type come from the model's options unless the config says. An
+     * encoder's engine ({@link #isEncoder()}) generates nothing: it answers {@link Engine#embed} only.
      */
     public Engine newEngine(Engine.Config config) {
         if (closed) throw new IllegalStateException("model is closed");
-        requireDecoder();
         Engine e = new Engine(this, weights, options, config);
         engines.add(e);
         if (closed) { // closed meanwhile: do not leak it

@@ -54,6 +54,16 @@ public final class Embedder implements AutoCloseable {
         this.maxSeqs = maxSeqs;
     }
 
+    /** Threads of the embedder's kernels. */
+    public int threads() {
+        return kernels.threads();
+    }
+
+    /** Which kernels compute ("native/avx512", ...). */
+    public String kernelsName() {
+        return kernels.name();
+    }
+
     /** The file's pooling. */
     public Pooling pooling() {
         return filePooling;
