@@ -46,8 +46,18 @@ class EmbeddingsServerTest {
         client = OpenAIOkHttpClient.builder().baseUrl(embedServer.baseUri() + "/v1").apiKey("unused").maxRetries(0).build();
     }
 
+    /** A client of this class's own (HttpApiTest closes its shared one when it finishes). */
+    static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newHttpClient();
+
+    static HttpResponse<String> post(Server s, String path, String body) throws Exception {
+        return HTTP.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(s.baseUri() + path))
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json").build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
     @AfterAll
     static void stop() {
+        HTTP.close();
         if (client != null) client.close();
         for (Server s : new Server[] {embedServer, rerankServer}) if (s != null) s.close();
         for (Model m : new Model[] {embedder, reranker}) if (m != null) m.close();
@@ -89,7 +99,7 @@ class EmbeddingsServerTest {
 
     @Test
     void rawEmbeddingsRequests() throws Exception {
-        HttpResponse<String> r = HttpApiTest.post(embedServer, "/v1/embeddings",
+        HttpResponse<String> r = post(embedServer, "/v1/embeddings",
                 "{\"input\":[[1,4,5,2],\"dog\"],\"encoding_format\":\"base64\"}");
         assertEquals(200, r.statusCode(), r.body());
         JsonNode j = ApiHandler.JSON.readTree(r.body());
@@ -101,21 +111,21 @@ class EmbeddingsServerTest {
         assertEquals(4 + 3, j.at("/usage/prompt_tokens").asInt());
         for (String bad : new String[] {"{\"input\":[]}", "{\"input\":[[1,99999]]}", "{\"input\":[[]]}", "{\"input\":5}",
                 "{\"input\":\"x\",\"encoding_format\":\"int8\"}", "{}", "{\"input\":\"" + "dog ".repeat(TinyBert.CTX) + "\"}"}) {
-            HttpResponse<String> e = HttpApiTest.post(embedServer, "/v1/embeddings", bad);
+            HttpResponse<String> e = post(embedServer, "/v1/embeddings", bad);
             assertEquals(400, e.statusCode(), bad + " -> " + e.body());
             assertTrue(e.body().contains("\"error\""), e.body());
         }
         // an encoder does not complete, a plain embedder does not rerank, a reranker does not embed
-        assertEquals(400, HttpApiTest.post(embedServer, "/v1/completions", "{\"prompt\":\"hi\"}").statusCode());
-        assertEquals(400, HttpApiTest.post(embedServer, "/v1/rerank", "{\"query\":\"q\",\"documents\":[\"d\"]}").statusCode());
-        assertEquals(400, HttpApiTest.post(rerankServer, "/v1/embeddings", "{\"input\":\"q\"}").statusCode());
+        assertEquals(400, post(embedServer, "/v1/completions", "{\"prompt\":\"hi\"}").statusCode());
+        assertEquals(400, post(embedServer, "/v1/rerank", "{\"query\":\"q\",\"documents\":[\"d\"]}").statusCode());
+        assertEquals(400, post(rerankServer, "/v1/embeddings", "{\"input\":\"q\"}").statusCode());
     }
 
     @Test
     void rerank() throws Exception {
         List<String> docs = List.of("paris is the capital of france", "the cat sat on the mat", "dog", "hello world");
         float[] scores = reranker.rerank("what is the capital of france?", docs);
-        HttpResponse<String> r = HttpApiTest.post(rerankServer, "/v1/rerank",
+        HttpResponse<String> r = post(rerankServer, "/v1/rerank",
                 "{\"model\":\"tiny-reranker\",\"query\":\"what is the capital of france?\",\"top_n\":3,\"documents\":"
                         + ApiHandler.JSON.writeValueAsString(docs) + "}");
         assertEquals(200, r.statusCode(), r.body());
@@ -135,7 +145,7 @@ class EmbeddingsServerTest {
             for (JsonNode x : results) listed |= x.get("index").asInt() == idx;
             if (!listed) for (JsonNode x : results) assertTrue(scores[idx] <= x.get("relevance_score").asDouble());
         }
-        assertEquals(400, HttpApiTest.post(rerankServer, "/v1/rerank", "{\"query\":\"q\"}").statusCode());
-        assertEquals(400, HttpApiTest.post(rerankServer, "/v1/rerank", "{\"query\":\"q\",\"documents\":[1]}").statusCode());
+        assertEquals(400, post(rerankServer, "/v1/rerank", "{\"query\":\"q\"}").statusCode());
+        assertEquals(400, post(rerankServer, "/v1/rerank", "{\"query\":\"q\",\"documents\":[1]}").statusCode());
     }
 }
