@@ -2,7 +2,7 @@
  * Panamax: LLM inference on CPU servers, in-process. The public API is {@code dev.panamax} ({@link dev.panamax.Model},
  * {@link dev.panamax.Session}, {@link dev.panamax.Engine}), {@code dev.panamax.sampling} (how tokens are chosen),
  * {@code dev.panamax.tokenizer} (tokenizers, chat templates, tool calls), {@code dev.panamax.grammar} (constrained
- * output: GBNF and JSON Schema), {@code dev.panamax.tools} (quantize, perplexity) and {@code dev.panamax.gguf} (reading
+ * output: GBNF and JSON Schema), {@code dev.panamax.tools} (quantize, perplexity), {@code dev.panamax.embed} (embeddings, pooling, reranking) and {@code dev.panamax.gguf} (reading
  * and writing GGUF files). The other packages are the implementation: kernels (the C core through FFM and the Java
  * backend), the model code, the serving engine's scheduler; they are open to the project's own CLI, server and
  * benchmarks only.
@@ -21,6 +21,7 @@ module dev.panamax {
     exports dev.panamax.gguf;
     exports dev.panamax.grammar;
     exports dev.panamax.tools;
+    exports dev.panamax.embed;
     exports dev.panamax.engine to dev.panamax.cli, dev.panamax.server;
     exports dev.panamax.kernels to dev.panamax.cli, dev.panamax.server, dev.panamax.benchmarks;
     exports dev.panamax.model to dev.panamax.cli, dev.panamax.benchmarks;

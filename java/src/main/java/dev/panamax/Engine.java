@@ -90,6 +90,7 @@ public final class Engine implements AutoCloseable {
     private final Kernels kernels;
     private final Scheduler scheduler;
     private final long bytesPerBlock;
+    private final int encoderContext; // an encoder's engine has no scheduler
     private volatile boolean closed;
 
     Engine(Model model, ModelWeights weights, Model.Options o, Config c) {
@@ -97,6 +98,14 @@ public final class Engine implements AutoCloseable {
         int trained = weights.trainedContextLength();
         int ctx = c.contextLength() > 0 ? c.contextLength() : Math.min(trained, 4096);
         if (ctx > trained) throw new IllegalArgumentException("context length " + ctx + " exceeds the model's context_length " + trained);
+        if (model.isEncoder()) { // nothing to schedule: an encoder only embeds (embed), on the model's embedder
+            this.kernels = null;
+            this.scheduler = null;
+            this.bytesPerBlock = 0;
+            this.encoderContext = ctx;
+            return;
+        }
+        this.encoderContext = 0;
         GgmlType kvType = o.cacheType().ggmlType();
         long perToken = weights.kvBytesPerToken(kvType == GgmlType.F32 ? 4 : 2);
         bytesPerBlock = perToken * c.blockSize();
@@ -139,6 +148,7 @@ public final class Engine implements AutoCloseable {
      */
     public RequestHandle submit(GenerationRequest request, TokenListener listener) {
         if (closed) throw new IllegalStateException("engine is closed");
+        if (scheduler == null) throw new IllegalStateException(model.architecture() + " is an encoder: it makes embeddings (embed), it does not generate");
         RequestHandle h = new RequestHandle(listener);
         h.attach(scheduler.submit(request, h.sink));
         return h;
@@ -166,28 +176,43 @@ public final class Engine implements AutoCloseable {
         return submit(GenerationRequest.of(ids, maxTokens, sampling), listener);
     }
 
+    /**
+     * One normalized embedding per text, pooled as the model's file says: {@link Model#embed(List)}. Embeddings run
+     * on the model's embedder (its own thread pool, batches of texts per forward step), not through this engine's
+     * scheduler: a separate path that shares the weights, not the steps.
+     */
+    public List<float[]> embed(List<String> texts) {
+        if (closed) throw new IllegalStateException("engine is closed");
+        return model.embed(texts);
+    }
+
     public Stats stats() {
+        if (scheduler == null) return new Stats(0, 0, 0, 0, 1, 0);
         return new Stats(scheduler.runningSequences(), scheduler.waitingRequests(), scheduler.usedBlocks(),
                 scheduler.totalBlocks(), scheduler.limits().blockSize(), bytesPerBlock);
     }
 
     /** Durations in milliseconds of the most recent forward steps (at most 4096), oldest first within the window. */
     public double[] recentStepMillis() {
+        if (scheduler == null) return new double[0];
         return Arrays.stream(scheduler.recentStepNanos()).mapToDouble(n -> n / 1e6).toArray();
     }
 
     /** Positions per sequence. */
     public int contextLength() {
+        if (scheduler == null) return encoderContext;
         return scheduler.limits().contextLength();
     }
 
     /** Threads of the engine's kernels. */
     public int threads() {
+        if (kernels == null) return model.embedder().threads();
         return kernels.threads();
     }
 
     /** Which kernels run the engine ("native/avx512", ...). */
     public String kernelsName() {
+        if (kernels == null) return model.embedder().kernelsName();
         return kernels.name();
     }
 
@@ -205,8 +230,8 @@ public final class Engine implements AutoCloseable {
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        scheduler.close();
-        kernels.close();
+        if (scheduler != null) scheduler.close();
+        if (kernels != null) kernels.close();
         model.closed(this);
     }
 }

@@ -3,6 +3,9 @@ package dev.panamax;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufFormatException;
 import dev.panamax.Backend;
+import dev.panamax.embed.Embedder;
+import dev.panamax.embed.Embedding;
+import dev.panamax.embed.Pooling;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelWeights;
@@ -11,6 +14,7 @@ import dev.panamax.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -76,12 +80,15 @@ public final class Model implements AutoCloseable {
     private final Set<Engine> engines = Collections.newSetFromMap(new ConcurrentHashMap<>());
     private volatile boolean closed;
     private ChatTemplate chatTemplate;
+    private final Pooling pooling;
+    private Embedder embedder;
 
-    private Model(GgufFile file, ModelWeights weights, Tokenizer tokenizer, Options options) {
+    private Model(GgufFile file, ModelWeights weights, Tokenizer tokenizer, Options options, Pooling pooling) {
         this.file = file;
         this.weights = weights;
         this.tokenizer = tokenizer;
         this.options = options;
+        this.pooling = pooling;
     }
 
     public static Model load(Path path) throws IOException {
@@ -97,6 +104,13 @@ public final class Model implements AutoCloseable {
         try {
             ModelWeights w = ModelWeights.load(f);
             Tokenizer tok = Tokenizer.fromGguf(f.metadata());
+            String poolKey = w.arch() + ".pooling_type";
+            Pooling pooling;
+            try { // llama.cpp's default when the file says nothing: none (per-token rows)
+                pooling = Pooling.fromGguf(f.metadata().getInt(poolKey, Pooling.NONE.ggufValue));
+            } catch (IllegalArgumentException e) {
+                throw new GgufFormatException(poolKey + ": " + e.getMessage());
+            }
             // llama.cpp sizes token_embd from the token list: fewer tokens would let the model sample ids that have no
             // text, more would let a prompt hold ids that have no embedding
             if (tok.vocabSize() != w.vocabSize()) {
@@ -109,7 +123,7 @@ public final class Model implements AutoCloseable {
                     w.pack(k);
                 }
             }
-            return new Model(f, w, tok, options);
+            return new Model(f, w, tok, options, pooling);
         } catch (GgufFormatException e) {
             f.close();
             // the reader names the file in its messages; the model and tokenizer checks say what, not where
@@ -133,6 +147,7 @@ public final class Model implements AutoCloseable {
      */
     public Session newSession(int contextLength) {
         if (closed) throw new IllegalStateException("model is closed");
+        requireDecoder();
         int trained = weights.trainedContextLength();
         int n = contextLength > 0 ? contextLength : Math.min(trained, 4096);
         if (n > trained) {
@@ -149,7 +164,8 @@ public final class Model implements AutoCloseable {
 
     /**
      * Opens a serving engine on this model: continuous batching of many requests, a paged KV pool with a prefix cache
-     * ({@link Engine}). Backend, threads and KV cache type come from the model's options unless the config says.
+     * ({@link Engine}). Backend, threads and KV cache type come from the model's options unless the config says. An
+     * encoder's engine ({@link #isEncoder()}) generates nothing: it answers {@link Engine#embed} only.
      */
     public Engine newEngine(Engine.Config config) {
         if (closed) throw new IllegalStateException("model is closed");
@@ -171,6 +187,75 @@ public final class Model implements AutoCloseable {
         engines.remove(e);
     }
 
+    private void requireDecoder() {
+        if (isEncoder()) throw new IllegalStateException(architecture() + " is an encoder: it makes embeddings (embed, rerank), it does not generate");
+    }
+
+    /** Whether the model is an encoder (bert): embeddings and reranking only, no sessions or engines. */
+    public boolean isEncoder() {
+        return weights instanceof dev.panamax.model.BertWeights;
+    }
+
+    /** The pooling the file names ({@code {arch}.pooling_type}; none when it has no such key, as llama.cpp). */
+    public Pooling pooling() {
+        return pooling;
+    }
+
+    /**
+     * The model's embedder, made on first use with the model's backend, threads and batch size (a thread pool of its
+     * own: embeddings do not run on an engine's scheduler thread). Closed with the model.
+     */
+    public synchronized Embedder embedder() {
+        if (closed) throw new IllegalStateException("model is closed");
+        if (embedder == null) {
+            String tmpl;
+            try {
+                tmpl = file.metadata().getString("tokenizer.chat_template.rerank", null);
+            } catch (GgufFormatException e) {
+                throw new IllegalStateException("tokenizer.chat_template.rerank: " + e.getMessage(), e);
+            }
+            int batch = options.batchSize() > 0 ? options.batchSize() : 512;
+            embedder = new Embedder(weights, tokenizer, KernelsProvider.create(options.backend(), options.threads()), pooling,
+                    tmpl, batch, 64);
+        }
+        return embedder;
+    }
+
+    /**
+     * One normalized embedding per text, pooled as the file says (texts batched together, tokenized as llama.cpp's
+     * embedding tools do: special tokens added and parsed).
+     *
+     * @throws IllegalStateException    when the file's pooling is none or rank (use {@link #embed(List, Pooling, boolean)}
+     *                                  or {@link #rerank})
+     * @throws IllegalArgumentException for an empty text or one longer than the context
+     */
+    public List<float[]> embed(List<String> texts) {
+        if (pooling == Pooling.NONE || pooling == Pooling.RANK) {
+            throw new IllegalStateException("the model's pooling is " + pooling + ": no single vector per text (pass a pooling"
+                    + (pooling == Pooling.RANK ? ", or use rerank" : "") + ")");
+        }
+        return embed(texts, pooling, true).stream().map(Embedding::vector).toList();
+    }
+
+    /** Embeddings with the given pooling (null: the file's), normalized to unit length or raw. */
+    public List<Embedding> embed(List<String> texts, Pooling pooling, boolean normalize) {
+        return embedder().embed(texts, pooling, normalize);
+    }
+
+    /** Embeddings of token sequences (pooling null: the file's). */
+    public List<Embedding> embedTokens(List<int[]> inputs, Pooling pooling, boolean normalize) {
+        return embedder().embedTokens(inputs, pooling, normalize);
+    }
+
+    /**
+     * Reranker scores of the documents for the query (a model with rank pooling's classification head).
+     *
+     * @throws IllegalStateException when the model has no classification head
+     */
+    public float[] rerank(String query, List<String> documents) {
+        return embedder().rerank(query, documents);
+    }
+
     /**
      * The model's chat template ({@code tokenizer.chat_template}; ChatML when the file has none, as llama.cpp does),
      * parsed on first use.
@@ -186,7 +271,7 @@ public final class Model implements AutoCloseable {
         return tokenizer;
     }
 
-    /** The architecture as GGUF names it: llama, qwen2, qwen3, qwen3moe, deepseek2. */
+    /** The architecture as GGUF names it: llama, qwen2, qwen3, qwen3moe, deepseek2, bert. */
     public String architecture() {
         return weights.arch();
     }
@@ -216,6 +301,9 @@ public final class Model implements AutoCloseable {
         // engines and sessions stop their work in flight and wait for it before anything they read is freed
         for (Engine e : engines.toArray(new Engine[0])) e.close();
         for (Session s : sessions.toArray(new Session[0])) s.close();
+        synchronized (this) {
+            if (embedder != null) embedder.close();
+        }
         weights.packed().close();
         file.close();
     }

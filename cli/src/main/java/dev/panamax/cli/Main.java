@@ -10,7 +10,7 @@ import picocli.CommandLine.ScopeType;
 @Command(name = "panamax", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "LLM inference on CPU from the JVM.",
         subcommands = {InfoCommand.class, MicrobenchCommand.class, GenerateCommand.class, ChatCommand.class, LogitsCommand.class, QuantizeCommand.class, PerplexityCommand.class, ImatrixCommand.class,
-                TokenizeCommand.class, BenchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
+                TokenizeCommand.class, EmbedCommand.class, BenchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Development commands handled by the ./panamax launcher itself:",
                 "  build   build the native library and the jar (Maven + CMake)",
                 "  test    run every test: Java, native ctest (x86-64), aarch64 ctest under qemu"})

@@ -18,6 +18,8 @@ public final class ForwardBatch implements AutoCloseable {
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT;
 
     public final int maxTokens, maxSeqs, maxTableEntries, vocab;
+    /** 0: rows get logits; > 0: rows get the final-normed hidden state of this width instead (embeddings). */
+    public final int hiddenWidth;
     private final Arena arena = Arena.ofShared();
     final MemorySegment ids, pos, slots; // int32 [maxTokens]: token id, position and cache row of each token
     private final MemorySegment seqRows, seqPos0, tables, tableStart;
@@ -33,6 +35,17 @@ public final class ForwardBatch implements AutoCloseable {
      * @param maxLogits       rows that may want logits per step
      */
     public ForwardBatch(int maxTokens, int maxSeqs, int maxTableEntries, int maxLogits, int vocab) {
+        this(maxTokens, maxSeqs, maxTableEntries, maxLogits, vocab, 0);
+    }
+
+    /**
+     * A batch whose requested rows come back as hidden states, not logits: the residual stream after the model's final
+     * norm, {@code hiddenWidth} (the model's embedding width) floats per row in {@link #logits()}, the output head
+     * skipped (llama.cpp's {@code result_norm}, what its embeddings pool).
+     */
+    public ForwardBatch(int maxTokens, int maxSeqs, int maxTableEntries, int maxLogits, int vocab, int hiddenWidth) {
+        if (hiddenWidth < 0) throw new IllegalArgumentException("hidden width must be >= 0, got " + hiddenWidth);
+        this.hiddenWidth = hiddenWidth;
         if (maxTokens <= 0 || maxSeqs <= 0 || maxTableEntries <= 0 || maxLogits <= 0 || vocab <= 0) {
             throw new IllegalArgumentException("bad batch limits " + maxTokens + "/" + maxSeqs + "/" + maxTableEntries + "/" + maxLogits);
         }
@@ -49,7 +62,8 @@ public final class ForwardBatch implements AutoCloseable {
             tables = arena.allocate(4L * maxTableEntries, 64);
             tableStart = arena.allocate(4L * maxSeqs, 64);
             logitRows = new int[maxLogits];
-            logits = arena.allocate(Math.multiplyExact(Math.multiplyExact(4L, maxLogits), (long) vocab), 64);
+            long width = hiddenWidth > 0 ? hiddenWidth : vocab;
+            logits = arena.allocate(Math.multiplyExact(Math.multiplyExact(4L, maxLogits), width), 64);
             paged = new PagedBatch[maxSeqs + 1];
         } catch (RuntimeException | OutOfMemoryError e) {
             arena.close();
@@ -136,14 +150,18 @@ public final class ForwardBatch implements AutoCloseable {
         return logitRows[i];
     }
 
-    /** [logitRows()][vocab] floats after {@link ForwardPass#forward}; row i for the i-th requested row. */
+    /**
+     * [logitRows()][vocab] floats after {@link ForwardPass#forward} ([logitRows()][hiddenWidth] for a hidden-state
+     * batch); row i for the i-th requested row.
+     */
     public MemorySegment logits() {
         return logits;
     }
 
     /** Logits row i as a view (allocates the view: for callers outside the steady-state loop). */
     public MemorySegment logits(int i) {
-        return logits.asSlice(4L * i * vocab, 4L * vocab);
+        long w = hiddenWidth > 0 ? hiddenWidth : vocab;
+        return logits.asSlice(4L * i * w, 4L * w);
     }
 
     @Override

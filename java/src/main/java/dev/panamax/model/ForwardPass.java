@@ -79,6 +79,12 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         int nl = b.logitRows();
         if (nl == 0) return;
         int dim = output.cols();
+        if (b.hiddenWidth > 0) { // embeddings: the normed rows themselves, no head
+            if (b.hiddenWidth != dim) throw new IllegalArgumentException("batch made for hidden states of width " + b.hiddenWidth + ", model has " + dim);
+            for (int i = 0; i < nl; i++) MemorySegment.copy(x, 4L * b.logitRow(i) * dim, hx, 4L * i * dim, 4L * dim);
+            k.rmsnorm(b.logits(), hx, outputNorm.data(), dim, nl, weights.config.eps());
+            return;
+        }
         MemorySegment rows = x;
         if (nl != b.tokens()) { // gather the rows that want logits (usually each sequence's last)
             for (int i = 0; i < nl; i++) MemorySegment.copy(x, 4L * b.logitRow(i) * dim, hx, 4L * i * dim, 4L * dim);

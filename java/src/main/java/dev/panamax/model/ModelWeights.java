@@ -13,7 +13,7 @@ public interface ModelWeights {
 
     /** Architectures Panamax runs, as GGUF's {@code general.architecture} names them. */
     static boolean supports(String arch) {
-        return LlamaConfig.supports(arch) || DeepseekConfig.supports(arch);
+        return LlamaConfig.supports(arch) || DeepseekConfig.supports(arch) || BertConfig.supports(arch);
     }
 
     /** Loads the weights of the file's architecture, checking every tensor's shape and type. */
@@ -21,7 +21,8 @@ public interface ModelWeights {
         String arch = file.metadata().getString("general.architecture");
         if (LlamaConfig.supports(arch)) return LlamaWeights.load(file);
         if (DeepseekConfig.supports(arch)) return DeepseekWeights.load(file);
-        throw new GgufFormatException("architecture '" + arch + "' is not supported (Panamax runs llama, qwen2, qwen3, qwen3moe and deepseek2)");
+        if (BertConfig.supports(arch)) return BertWeights.load(file);
+        throw new GgufFormatException("architecture '" + arch + "' is not supported (Panamax runs llama, qwen2, qwen3, qwen3moe, deepseek2 and bert)");
     }
 
     String arch();

@@ -56,6 +56,15 @@ public record Weight(String name, GgmlType type, int rows, int cols, MemorySegme
         return computable(t, n * rows, cols);
     }
 
+    /** A 1-D tensor of n elements of any computable type as a matrix of one row. */
+    static Weight row(GgufTensor t, int n) throws GgufFormatException {
+        long[] s = t.shape();
+        if (s.length != 1 || s[0] != n) {
+            throw new GgufFormatException("tensor '" + t.name() + "' has shape " + Arrays.toString(s) + ", expected [" + n + "]");
+        }
+        return computable(t, 1, n);
+    }
+
     private static Weight computable(GgufTensor t, int rows, int cols) throws GgufFormatException {
         if (t.type() == null) {
             throw new GgufFormatException("tensor '" + t.name() + "' has type " + t.typeName() + ", which Panamax cannot compute with");

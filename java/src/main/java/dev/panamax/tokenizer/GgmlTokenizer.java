@@ -44,6 +44,7 @@ final class GgmlTokenizer implements Tokenizer {
             "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>");
 
     final boolean spm;
+    final boolean wpm;
     final String[] texts;
     final float[] scores;
     final int[] attrs;
@@ -51,6 +52,8 @@ final class GgmlTokenizer implements Tokenizer {
     private final int bos;
     private final int eos;
     private final int unk;
+    private final int sep;
+    private final boolean addSep;
     private final boolean addBos;
     private final boolean addEos;
     private final boolean addSpacePrefix;
@@ -63,6 +66,7 @@ final class GgmlTokenizer implements Tokenizer {
     private final byte[][] pieces;
     private final SpmModel spmModel;
     private final BpeModel bpeModel;
+    private final WpmModel wpmModel;
 
     GgmlTokenizer(Vocabulary v) {
         int n = v.size();
@@ -86,6 +90,7 @@ final class GgmlTokenizer implements Tokenizer {
         boolean defAddSpacePrefix;
         boolean clean;
         PreTokenizer.Config pre = null;
+        boolean isWpm = false;
         switch (v.model()) {
             case "llama" -> {
                 spm = true;
@@ -109,9 +114,22 @@ final class GgmlTokenizer implements Tokenizer {
                 defAddSpacePrefix = false;
                 clean = pre.cleanSpaces();
             }
+            case "bert" -> { // WordPiece: [CLS] text [SEP], llama.cpp's defaults for its ids
+                spm = false;
+                isWpm = true;
+                defBos = 101;
+                defEos = Vocabulary.NONE;
+                defUnk = 100;
+                defAddBos = true;
+                defAddSpacePrefix = false;
+                clean = true;
+            }
             default -> throw new IllegalArgumentException("unsupported tokenizer model tokenizer.ggml.model='"
-                    + v.model() + "' (supported: llama, gpt2)");
+                    + v.model() + "' (supported: llama, gpt2, bert)");
         }
+        wpm = isWpm;
+        sep = specialId(v.sep(), wpm ? 102 : Vocabulary.NONE, n);
+        addSep = v.addSep() != null ? v.addSep() : wpm;
         bos = specialId(v.bos(), defBos, n);
         eos = specialId(v.eos(), defEos, n);
         unk = specialId(v.unk(), defUnk, n);
@@ -188,10 +206,20 @@ final class GgmlTokenizer implements Tokenizer {
         st.sort((a, b) -> Integer.compare(utf8Length(texts[b]), utf8Length(texts[a])));
         specialTokens = st.stream().mapToInt(Integer::intValue).toArray();
 
-        if (spm) {
+        if (wpm) {
+            if (unk == Vocabulary.NONE || bos == Vocabulary.NONE || sep == Vocabulary.NONE) {
+                throw new IllegalArgumentException("a WordPiece vocabulary needs [UNK], [CLS] and [SEP] tokens");
+            }
+            boolean lower = v.lowercase() != null ? v.lowercase() : true;
+            spmModel = null;
+            bpeModel = null;
+            wpmModel = new WpmModel(this, lower, v.stripAccents() != null ? v.stripAccents() : lower);
+        } else if (spm) {
             spmModel = new SpmModel(this);
             bpeModel = null;
+            wpmModel = null;
         } else {
+            wpmModel = null;
             spmModel = null;
             bpeModel = new BpeModel(this, v.merges(), pre);
         }
@@ -258,7 +286,21 @@ final class GgmlTokenizer implements Tokenizer {
         byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
         List<Object> fragments = partition(utf8, parseSpecial ? specialTokens : userDefined);
         PreTokenizer.IntList out = new PreTokenizer.IntList();
-        if (spm) {
+        if (wpm) { // llama.cpp's WPM branch: [CLS] and [SEP] whenever add_special, whatever add_bos says
+            if (addSpecial) {
+                out.add(bos);
+            }
+            for (Object f : fragments) {
+                if (f instanceof String s) {
+                    wpmModel.tokenize(s, out);
+                } else {
+                    out.add((Integer) f);
+                }
+            }
+            if (addSpecial) {
+                out.add(sep);
+            }
+        } else if (spm) {
             boolean prevSpecial = true; // a space prefix goes at the start and after every special token
             if (addSpecial && addBos) {
                 out.add(bos);
@@ -389,7 +431,7 @@ final class GgmlTokenizer implements Tokenizer {
             return t.getBytes(StandardCharsets.UTF_8);
         }
         if ((a & ATTR_NORMAL) != 0) {
-            return spm ? t.replace("\u2581", " ").getBytes(StandardCharsets.UTF_8) : BpeModel.decodeText(t);
+            return spm || wpm ? t.replace("\u2581", " ").getBytes(StandardCharsets.UTF_8) : BpeModel.decodeText(t);
         }
         if ((a & ATTR_BYTE) != 0) {
             return new byte[] {(byte) byteValue(t)};
@@ -514,6 +556,16 @@ final class GgmlTokenizer implements Tokenizer {
     @Override
     public boolean addsEos() {
         return addEos;
+    }
+
+    @Override
+    public int sep() {
+        return sep;
+    }
+
+    @Override
+    public boolean addsSep() {
+        return addSep;
     }
 
     @Override

@@ -46,7 +46,9 @@ final class GgufVocabulary {
                     id(md, "tokenizer.ggml.unknown_token_id"), id(md, "tokenizer.ggml.padding_token_id"),
                     id(md, "tokenizer.ggml.eot_token_id"), id(md, "tokenizer.ggml.eom_token_id"),
                     bool(md, "tokenizer.ggml.add_bos_token"), bool(md, "tokenizer.ggml.add_eos_token"),
-                    bool(md, "tokenizer.ggml.add_space_prefix"), md.getString("general.name", null));
+                    bool(md, "tokenizer.ggml.add_space_prefix"), md.getString("general.name", null),
+                    id(md, "tokenizer.ggml.seperator_token_id"), bool(md, "tokenizer.ggml.add_sep_token"),
+                    bool(md, "tokenizer.ggml.normalizer.lowercase"), bool(md, "tokenizer.ggml.normalizer.strip_accents"));
         } catch (IllegalArgumentException e) {
             throw new GgufFormatException("invalid tokenizer metadata: " + e.getMessage());
         }

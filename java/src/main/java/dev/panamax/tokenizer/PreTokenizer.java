@@ -527,6 +527,10 @@ final class PreTokenizer {
             return n;
         }
 
+        void truncate(int size) {
+            n = size;
+        }
+
         int[] toArray() {
             return java.util.Arrays.copyOf(a, n);
         }

@@ -2,7 +2,7 @@ package dev.panamax.tokenizer;
 
 /**
  * Text to token ids and back, as llama.cpp does it for the model's vocabulary: SentencePiece ("llama") and
- * byte-level BPE ("gpt2") with the pre-tokenizer named by {@code tokenizer.ggml.pre}. {@link #encode(String)}
+ * byte-level BPE ("gpt2") and WordPiece ("bert") with the pre-tokenizer named by {@code tokenizer.ggml.pre}. {@link #encode(String)}
  * gives the ids of {@code llama_tokenize(add_special=true, parse_special=false)}: BOS/EOS when the metadata asks,
  * and special/control tokens written in the text are tokenized as plain text. Implementations are immutable and
  * thread-safe.
@@ -62,6 +62,16 @@ public interface Tokenizer {
 
     /** {@link #tokenBytes(int)} as text; an incomplete UTF-8 sequence shows as U+FFFD. */
     String tokenText(int id);
+
+    /** The separator id ({@code tokenizer.ggml.seperator_token_id}; WordPiece's [SEP]), or {@link Vocabulary#NONE}. */
+    default int sep() {
+        return Vocabulary.NONE;
+    }
+
+    /** Whether llama.cpp puts a separator between the two texts of a pair (add_sep: WordPiece, RoBERTa BPE). */
+    default boolean addsSep() {
+        return false;
+    }
 
     /** The beginning-of-sequence id, or {@link Vocabulary#NONE}. */
     int bos();

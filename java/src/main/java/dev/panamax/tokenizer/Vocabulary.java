@@ -7,7 +7,8 @@ import java.util.Objects;
  * Optional values are {@code null} (or {@link #NONE} for ids) when the metadata does not have them; {@link
  * Tokenizer#of(Vocabulary)} resolves them exactly as llama.cpp's {@code llama_vocab::impl::load} does.
  *
- * @param model          {@code tokenizer.ggml.model}: "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+ * @param model          {@code tokenizer.ggml.model}: "llama" (SentencePiece), "gpt2" (byte-level BPE) or "bert"
+ *                       (WordPiece)
  * @param pre            {@code tokenizer.ggml.pre}, the BPE pre-tokenizer name; null means "default"
  * @param tokens         {@code tokenizer.ggml.tokens}
  * @param scores         {@code tokenizer.ggml.scores}, or null (all 0)
@@ -24,10 +25,15 @@ import java.util.Objects;
  * @param addEos         {@code tokenizer.ggml.add_eos_token} or null
  * @param addSpacePrefix {@code tokenizer.ggml.add_space_prefix} or null
  * @param modelName      {@code general.name} or null (llama.cpp keys a few per-model token attributes on it)
+ * @param sep            {@code tokenizer.ggml.seperator_token_id} (llama.cpp's spelling) or NONE
+ * @param addSep         {@code tokenizer.ggml.add_sep_token} or null
+ * @param lowercase      {@code tokenizer.ggml.normalizer.lowercase} or null (WordPiece: default true)
+ * @param stripAccents   {@code tokenizer.ggml.normalizer.strip_accents} or null (WordPiece: default = lowercase)
  */
 public record Vocabulary(String model, String pre, String[] tokens, float[] scores, int[] tokenTypes, String[] merges,
                          int bos, int eos, int unk, int pad, int eot, int eom,
-                         Boolean addBos, Boolean addEos, Boolean addSpacePrefix, String modelName) {
+                         Boolean addBos, Boolean addEos, Boolean addSpacePrefix, String modelName,
+                         int sep, Boolean addSep, Boolean lowercase, Boolean stripAccents) {
 
     /** An absent token id (llama.cpp's LLAMA_TOKEN_NULL). */
     public static final int NONE = -1;
@@ -63,6 +69,14 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
         }
     }
 
+    /** A vocabulary without the WordPiece keys (separator, normalizer options). */
+    public Vocabulary(String model, String pre, String[] tokens, float[] scores, int[] tokenTypes, String[] merges,
+                      int bos, int eos, int unk, int pad, int eot, int eom,
+                      Boolean addBos, Boolean addEos, Boolean addSpacePrefix, String modelName) {
+        this(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom, addBos, addEos, addSpacePrefix,
+                modelName, NONE, null, null, null);
+    }
+
     /** A vocabulary with only the required parts; every optional value absent. */
     public static Vocabulary of(String model, String pre, String[] tokens, float[] scores, int[] tokenTypes,
                                 String[] merges) {
@@ -72,12 +86,12 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
 
     public Vocabulary withSpecial(int bos, int eos, int unk) {
         return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom,
-                addBos, addEos, addSpacePrefix, modelName);
+                addBos, addEos, addSpacePrefix, modelName, sep, addSep, lowercase, stripAccents);
     }
 
     public Vocabulary withFlags(Boolean addBos, Boolean addEos, Boolean addSpacePrefix) {
         return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom,
-                addBos, addEos, addSpacePrefix, modelName);
+                addBos, addEos, addSpacePrefix, modelName, sep, addSep, lowercase, stripAccents);
     }
 
     public int size() {

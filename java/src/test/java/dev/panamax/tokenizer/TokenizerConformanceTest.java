@@ -66,7 +66,7 @@ class TokenizerConformanceTest {
 
     /** Vocabularies whose vectors must all match. */
     @ParameterizedTest
-    @ValueSource(strings = {"llama-spm", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "gpt-2"})
+    @ValueSource(strings = {"llama-spm", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "gpt-2", "bert-bge"})
     void requiredVocabsMatchLlamaCpp(String name) throws Exception {
         assertEquals(0, run(name), "mismatches for " + name);
     }

@@ -60,6 +60,7 @@ final class ApiHandler extends Handler.Abstract {
     private final ServerConfig config;
     private final ServerMetrics metrics;
     private final Tokenizer tokenizer;
+    private final EmbeddingsApi embeddingsApi;
     private final byte[] apiKey;
     private final long created = System.currentTimeMillis() / 1000;
     final DisconnectWatcher watcher;
@@ -73,6 +74,7 @@ final class ApiHandler extends Handler.Abstract {
         this.config = config;
         this.metrics = metrics;
         this.tokenizer = engine.model().tokenizer();
+        this.embeddingsApi = new EmbeddingsApi(engine.model(), config.modelId());
         this.apiKey = config.apiKey() == null ? null : config.apiKey().getBytes(StandardCharsets.UTF_8);
         try {
             this.watcher = new DisconnectWatcher();
@@ -134,7 +136,8 @@ final class ApiHandler extends Handler.Abstract {
 
     private static String endpointTag(String path) {
         return switch (path) {
-            case "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize", "/health", "/ready", "/metrics" -> path;
+            case "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize", "/health", "/ready", "/metrics",
+                 "/v1/embeddings", "/v1/rerank" -> path;
             default -> "other";
         };
     }
@@ -155,6 +158,16 @@ final class ApiHandler extends Handler.Abstract {
         }
         authenticate(ex.request);
         if (closing) throw new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
+        if (EmbeddingsApi.handles(path)) {
+            requireMethod(method, "POST");
+            ObjectNode answer = embeddingsApi.answer(path, readBody(ex.request));
+            ex.promptTokens = EmbeddingsApi.promptTokens(answer);
+            sendJson(ex, 200, answer);
+            return;
+        }
+        if (engine.model().isEncoder() && path.endsWith("completions")) {
+            throw ApiException.invalid(null, engine.model().architecture() + " is an embedding model: use /v1/embeddings or /v1/rerank");
+        }
         switch (path) {
             case "/v1/chat/completions" -> {
                 requireMethod(method, "POST");
