@@ -4,7 +4,7 @@
 # turns' prompt tokens that came from the replica's prefix cache (usage.prompt_tokens_details.cached_tokens).
 #
 #   usage: scripts/bench-affinity.sh
-#   env:   MODEL=models/kjv-llama-4.6m-f16.gguf  CTX=256  THREADS=1  CONVERSATIONS=16  GEN=16  PARALLEL=4
+#   env:   MODEL=models/kjv-llama-4.6m-f16.gguf  CTX=256  THREADS=1  CONVERSATIONS=16  GEN=16  PARALLEL=16
 #          MODES="leastconn hdr(X-Session-Id) user"   (user: HAProxy hashes the request body's "user" field)
 #
 # Per mode: two fresh replicas (empty caches) and a fresh HAProxy. Turn 1 of every conversation is sent at once, then
@@ -18,7 +18,7 @@ CTX=${CTX:-256}
 THREADS=${THREADS:-1}
 CONVERSATIONS=${CONVERSATIONS:-16}
 GEN=${GEN:-16}
-PARALLEL=${PARALLEL:-4}
+PARALLEL=${PARALLEL:-16}
 MODES=${MODES:-leastconn hdr(X-Session-Id) user}
 for tool in haproxy curl jq; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "bench-affinity: needs $tool" >&2; exit 1; }
