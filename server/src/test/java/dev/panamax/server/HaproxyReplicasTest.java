@@ -108,6 +108,10 @@ class HaproxyReplicasTest {
     record Whole(String replica, ChatCompletion completion) {}
 
     Whole whole(String user, long maxTokens) {
+        return whole(client, user, maxTokens);
+    }
+
+    static Whole whole(OpenAIClient client, String user, long maxTokens) {
         HttpResponseFor<ChatCompletion> r = client.chat().completions().withRawResponse().create(chat(user, maxTokens, false));
         return new Whole(r.headers().values(REPLICA).getFirst(), r.parse());
     }
@@ -280,6 +284,20 @@ class HaproxyReplicasTest {
     @Test
     void aReplicaStoppedWithSigtermFinishesItsRequestsAndGetsNoNewOnes() throws Exception {
         start("drain");
+        // a second HAProxy on the same replicas that checks only once a minute: it never sees a drain, so what it
+        // sends to a gets a's 503 (then, once a is gone, a refused connection), and it must resend that to b
+        Haproxy blind = Haproxy.start(dir.resolve("drain-haproxy-blind.log"), "leastconn", Duration.ofMinutes(1), a, b);
+        OpenAIClient blindClient = OpenAIOkHttpClient.builder().baseUrl("http://" + blind.address + "/v1").apiKey("unused")
+                .maxRetries(0).timeout(Duration.ofSeconds(30)).build();
+        try {
+            drain(blind, blindClient);
+        } finally {
+            blindClient.close();
+            blind.close();
+        }
+    }
+
+    void drain(Haproxy blind, OpenAIClient blindClient) throws Exception {
         List<Stream> streams = new ArrayList<>();
         for (int i = 0; i < 4; i++) streams.add(stream("drain " + i, LONG));
         for (Stream s : streams) assertTrue(s.started.await(30, TimeUnit.SECONDS), "a stream started");
@@ -306,13 +324,24 @@ class HaproxyReplicasTest {
             assertEquals("shutting_down", err.get("code").asText());
             assertTrue(err.get("message").asText().contains("another replica"), refused.body());
         }
-        // through HAProxy meanwhile: every new request succeeds on b (a's 503s are retried on b until the health
-        // check takes a out)
-        List<String> during = new ArrayList<>();
-        while (a.process.isAlive() && during.size() < 200) during.add(whole("during the drain " + during.size(), 2).replica());
+        // through both HAProxies meanwhile: every new request succeeds on b; the checking one takes a out, the blind
+        // one resends a's 503s to b
+        List<String> during = new ArrayList<>(), blindDuring = new ArrayList<>();
+        while (a.process.isAlive() && during.size() < 200) {
+            during.add(whole("during the drain " + during.size(), 2).replica());
+            blindDuring.add(whole(blindClient, "during the drain, blind " + blindDuring.size(), 2).replica());
+        }
         assertTrue(a.process.waitFor(30, TimeUnit.SECONDS), "a exits once drained");
+        for (int i = 0; i < 4; i++) blindDuring.add(whole(blindClient, "after the drain, blind " + i, 2).replica());
         assertFalse(during.isEmpty());
         assertTrue(during.stream().allMatch("b"::equals), "no new request reaches the draining replica: " + during);
+        assertTrue(blindDuring.stream().allMatch("b"::equals), "the blind HAProxy's requests all end on b: " + blindDuring);
+        java.util.Map<String, String> seen = blind.servers().get("a");
+        long resent = Long.parseLong(seen.get("wretr")) + Long.parseLong(seen.get("wredis"));
+        System.out.printf("HaproxyReplicasTest: %d requests through the blind HAProxy, a still %s there, %s retries and %s redispatches away from a%n",
+                blindDuring.size(), seen.get("status"), seen.get("wretr"), seen.get("wredis"));
+        assertTrue(seen.get("status").startsWith("UP"), "the blind HAProxy never saw a go: " + seen.get("status"));
+        assertTrue(resent > 0, "requests it sent to a were resent to b: " + seen);
         for (Stream s : streams) {
             await(s);
             assertEquals(null, s.error, s.replica + "'s stream");
