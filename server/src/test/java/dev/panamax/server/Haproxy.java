@@ -62,7 +62,7 @@ final class Haproxy implements AutoCloseable {
         }
     }
 
-    /** Starts HAProxy on free loopback ports with {@code balance}, logging to {@code log}; waits until both replicas are UP. */
+    /** Starts HAProxy on free loopback ports with {@code balance}, logging to {@code log}; waits until both replicas are up. */
     static Haproxy start(Path log, String balance, Duration checkInterval, Replica a, Replica b) throws Exception {
         String address = "127.0.0.1:" + freePort(), stats = "127.0.0.1:" + freePort();
         ProcessBuilder pb = new ProcessBuilder(requireBinary().toString(), "-db", "-f", CONFIG.toAbsolutePath().normalize().toString())
@@ -73,7 +73,10 @@ final class Haproxy implements AutoCloseable {
         Haproxy h = new Haproxy(pb.start(), log, address, stats);
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!"UP".equals(h.status("a")) || !"UP".equals(h.status("b"))) {
+            // a server is "UP 1/2" until its first check (HAProxy spreads first checks over the interval): enough
+            // when checks are slow, where waiting for one could take the whole interval
+            boolean slow = checkInterval.toSeconds() >= 10;
+            while (!up(h.status("a"), slow) || !up(h.status("b"), slow)) {
                 if (!h.process.isAlive()) throw new IllegalStateException("haproxy exited with " + h.process.exitValue() + ":\n" + h.log());
                 if (System.nanoTime() > deadline) throw new IllegalStateException("haproxy never saw both replicas UP:\n" + h.log());
                 Thread.sleep(50);
@@ -83,6 +86,10 @@ final class Haproxy implements AutoCloseable {
             throw e;
         }
         return h;
+    }
+
+    private static boolean up(String status, boolean unchecked) {
+        return status != null && (status.equals("UP") || unchecked && status.startsWith("UP"));
     }
 
     /** The backend's servers' rows of the stats CSV, by server name; each row by column name. */
