@@ -143,9 +143,8 @@ final class ApiHandler extends Handler.Abstract {
     }
 
     private void route(Exchange ex, String method, String path) throws ClientGoneException {
-        if (path.equals("/health")) {
+        if (path.equals("/health")) { // liveness: the process answers (also while it drains; /ready says whether to send work)
             requireMethod(method, "GET");
-            if (closing) throw new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
             sendJson(ex, 200, JSON.createObjectNode().put("status", "ok"));
             return;
         }
@@ -157,7 +156,10 @@ final class ApiHandler extends Handler.Abstract {
             return;
         }
         authenticate(ex.request);
-        if (closing) throw new ApiException(503, "unavailable_error", "shutting_down", null, "the server is shutting down");
+        if (closing) {
+            throw new ApiException(503, "unavailable_error", "shutting_down", null,
+                    "the server is shutting down: it finishes the requests it has but takes no new ones; send this one to another replica");
+        }
         if (EmbeddingsApi.handles(path)) {
             requireMethod(method, "POST");
             ObjectNode answer = embeddingsApi.answer(path, readBody(ex.request));

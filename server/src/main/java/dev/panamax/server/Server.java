@@ -52,7 +52,7 @@ public final class Server implements AutoCloseable {
         connector.setPort(config.port());
         connector.setIdleTimeout(300_000); // a long non-streaming generation writes nothing for a while
         jetty.addConnector(connector);
-        ApiHandler handler = new ApiHandler(engine, config, new ServerMetrics(engine));
+        ApiHandler handler = new ApiHandler(engine, config, new ServerMetrics(engine, config.modelId()));
         jetty.setHandler(handler);
         jetty.setErrorHandler(new JsonErrorHandler());
         jetty.setStopTimeout(0);
