@@ -94,6 +94,7 @@ public final class RunBatch implements Callable<Integer> {
     private SparkSession session() {
         SparkSession.Builder b = SparkSession.builder().master(master).appName("panamax run-batch")
                 .config("spark.ui.showConsoleProgress", "false");
+        if (master.startsWith("local")) b.config("spark.ui.enabled", "false"); // a local job: nobody to show it to
         if (!master.startsWith("local[") && !master.equals("local")) {
             // executor JVMs: the flags this JVM runs with, and this application's jar
             b.config("spark.executor.extraJavaOptions", PanamaxSpark.executorJavaOptions());
