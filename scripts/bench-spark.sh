@@ -30,7 +30,7 @@ echo "model $MODEL, $ROWS rows, $N_GEN tokens each, $THREADS threads ($(date -u 
 "$ROOT/panamax" bench -m "$MODEL" --parallel "$PARALLEL" -p 256 -n "$N_GEN" --threads "$THREADS" --json | sed 's/^/panamax-bench: /'
 
 # 2. Panamax on Spark, local[THREADS]
-(cd "$ROOT" && "$ROOT/panamax" build >/dev/null)
+(cd "$ROOT" && "$ROOT/panamax" build >/dev/null 2>&1)
 CP=$(ls "$ROOT"/spark/target/panamax-spark-*.jar | grep -v -e sources -e tests | head -1):$(cat "$ROOT/spark/target/classpath.txt")
 FLAGS=$(sed -n 's:.*<spark.jvm.flags>\(.*\)</spark.jvm.flags>.*:\1:p' "$ROOT/spark/pom.xml")
 mkdir -p "$WORK/classes"
@@ -40,7 +40,7 @@ mkdir -p "$WORK/classes"
   2>"$WORK/spark.log" | sed 's/^/panamax-spark: /' || { tail -30 "$WORK/spark.log" >&2; exit 1; }
 
 # 3. the AutoGGUFModel-style baseline (java-llama.cpp's jar carries llama.cpp's natives)
-mvn -B -q dependency:get -Dartifact=de.kherud:llama:4.2.0 >/dev/null
+mvn -B -q dependency:get -Dartifact=de.kherud:llama:4.2.0 >/dev/null 2>&1
 LLAMA_JAR=$HOME/.m2/repository/de/kherud/llama/4.2.0/llama-4.2.0.jar
 "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$LLAMA_JAR" "$ROOT/scripts/bench-spark/AutoGgufBaseline.java" \
   "$MODEL" "$WORK/prompts.txt" "$N_GEN" "$THREADS" "$GROUP" 2>"$WORK/llama.log" | sed 's/^/autogguf-style: /' \
