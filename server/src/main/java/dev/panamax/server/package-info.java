@@ -9,6 +9,7 @@
  * penalties other than repeat_penalty, logit_bias) is refused with a 400, never ignored; every error is
  * {@code {"error":{"message","type","code","param"}}} with its status and never a stack trace. A client that goes away
  * cancels its engine requests. The server does not own the engine: {@link dev.panamax.server.Server#close()} drains and
- * stops HTTP, the caller closes the engine.
+ * stops HTTP, the caller closes the engine. {@link dev.panamax.server.LocalApi} is the two completion endpoints without
+ * HTTP (the same validation and JSON, non-streaming), for run-batch on Spark.
  */
 package dev.panamax.server;
