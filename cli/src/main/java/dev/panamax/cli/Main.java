@@ -11,7 +11,10 @@ import picocli.CommandLine.ScopeType;
         description = "LLM inference on CPU from the JVM.",
         subcommands = {InfoCommand.class, MicrobenchCommand.class, GenerateCommand.class, ChatCommand.class, LogitsCommand.class, QuantizeCommand.class, PerplexityCommand.class, ImatrixCommand.class,
                 TokenizeCommand.class, EmbedCommand.class, BenchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Development commands handled by the ./panamax launcher itself:",
+        footer = {"", "Commands of their own modules, run by the ./panamax launcher (see their --help):",
+                "  serve       the OpenAI-compatible HTTP server (panamax-server)",
+                "  run-batch   OpenAI Batch API files (-m M.gguf -i IN.jsonl -o OUT.jsonl [--master ...]) on Spark (panamax-spark)",
+                "", "Development commands handled by the ./panamax launcher itself:",
                 "  build   build the native library and the jar (Maven + CMake)",
                 "  test    run every test: Java, native ctest (x86-64), aarch64 ctest under qemu"})
 public final class Main implements Runnable {

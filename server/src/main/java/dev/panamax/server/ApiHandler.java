@@ -93,6 +93,7 @@ final class ApiHandler extends Handler.Abstract {
         long promptTokens, completionTokens;
         boolean started; // response headers sent (streaming)
         SseWriter sse; // the body of a stream
+        byte[] body; // in-process (no request, no response): what would have been sent
 
         Exchange(Request request, Response response) {
             this.request = request;
@@ -132,6 +133,34 @@ final class ApiHandler extends Handler.Abstract {
         if (failure != null) callback.failed(failure);
         else callback.succeeded();
         return true;
+    }
+
+    /**
+     * One non-streaming completion handled in-process, without HTTP ({@link LocalApi}, run-batch): the status and
+     * JSON body a POST of {@code body} to {@code path} would get.
+     */
+    LocalApi.Reply post(String path, JsonNode body) {
+        Exchange ex = new Exchange(null, null);
+        try {
+            try {
+                boolean chat = path.equals("/v1/chat/completions");
+                if (!chat && !path.equals("/v1/completions")) {
+                    throw new ApiException(404, "invalid_request_error", "not_found", null, "no endpoint POST " + path);
+                }
+                if (body != null && body.path("stream").asBoolean(false)) {
+                    throw ApiException.invalid("stream", "'stream' is not supported here: a batch request gets its whole response");
+                }
+                completions(ex, body, chat);
+            } catch (ApiException e) {
+                sendError(ex, e);
+            } catch (RuntimeException e) {
+                LOG.error("POST {} failed", path, e);
+                sendError(ex, new ApiException(500, "server_error", "internal_error", null, "internal error: " + e.getClass().getSimpleName()));
+            }
+            return new LocalApi.Reply(ex.status, JSON.readTree(ex.body));
+        } catch (ClientGoneException | IOException e) {
+            throw new IllegalStateException("an in-process reply cannot fail to be written", e);
+        }
     }
 
     private static String endpointTag(String path) {
@@ -367,7 +396,7 @@ final class ApiHandler extends Handler.Abstract {
     }
 
     private static java.nio.channels.SocketChannel channel(Request request) {
-        return request.getConnectionMetaData().getConnection().getEndPoint() instanceof org.eclipse.jetty.io.SocketChannelEndPoint e
+        return request != null && request.getConnectionMetaData().getConnection().getEndPoint() instanceof org.eclipse.jetty.io.SocketChannelEndPoint e
                 ? e.getChannel() : null;
     }
 
@@ -957,6 +986,10 @@ final class ApiHandler extends Handler.Abstract {
 
     private void send(Exchange ex, int status, String contentType, byte[] body) throws ClientGoneException {
         ex.status = status;
+        if (ex.response == null) {
+            ex.body = body;
+            return;
+        }
         ex.response.setStatus(status);
         ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
         ex.response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
@@ -982,6 +1015,10 @@ final class ApiHandler extends Handler.Abstract {
         if (ex.started) { // headers of a stream are out: report in the stream
             ex.status = e.status;
             endStream(ex, errorJson(e));
+            return;
+        }
+        if (ex.response == null) {
+            send(ex, e.status, "application/json", errorJson(e).getBytes(StandardCharsets.UTF_8));
             return;
         }
         if (e.status == 429) ex.response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(config.retryAfterSeconds()));

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Batch generation speed (a benchmark, not a test): Panamax on Spark (PanamaxSpark.generate, local[2]) against
+# ./panamax bench --parallel 16 on the same file, and against the AutoGGUFModel way of running a batch (java-llama.cpp,
+# de.kherud:llama, one model per JVM, rows in groups of 8, one blocking call per group). Same prompts, same threads.
+#   MODEL=M.gguf ROWS=256 N_GEN=64 THREADS=2 GROUP=8 scripts/bench-spark.sh
+# Prompts: ROWS lines of mixed lengths (about 32 to 512 tokens). Prints one JSON line per system. On a shared machine
+# the figures move between runs: compare the ratios of one run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MODEL=${MODEL:-/tmp/llamacpp-ref/models/tinyllama-shape-1.1b-q4_0.gguf}
+ROWS=${ROWS:-256} N_GEN=${N_GEN:-64} THREADS=${THREADS:-2} GROUP=${GROUP:-8} PARALLEL=${PARALLEL:-16}
+PARTITIONS=${PARTITIONS:-8}
+[ -f "$MODEL" ] || { echo "bench-spark: no model at $MODEL (set MODEL=...; /tmp/llamacpp-ref/setup.sh --big writes the TinyLlama-shaped one)" >&2; exit 1; }
+JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+
+# prompts: words of a fixed vocabulary, 24 to 400 words (about 32 to 512 tokens), a fixed seed
+python3 - "$ROWS" > "$WORK/prompts.txt" <<'PY'
+import random, sys
+r = random.Random(7)
+words = "the of and to in that is was he for it with as his on be at by had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three".split()
+for i in range(int(sys.argv[1])):
+    n = 24 + (i * 97) % 377
+    print(" ".join(r.choice(words) for _ in range(n)))
+PY
+
+echo "model $MODEL, $ROWS rows, $N_GEN tokens each, $THREADS threads ($(date -u +%H:%M) UTC)"
+
+# 1. ./panamax bench --parallel: the serving engine alone (the ceiling)
+"$ROOT/panamax" bench -m "$MODEL" --parallel "$PARALLEL" -p 256 -n "$N_GEN" --threads "$THREADS" --json | sed 's/^/panamax-bench: /'
+
+# 2. Panamax on Spark, local[THREADS]
+(cd "$ROOT" && "$ROOT/panamax" build >/dev/null 2>&1)
+CP=$(ls "$ROOT"/spark/target/panamax-spark-*.jar | grep -v -e sources -e tests | head -1):$(cat "$ROOT/spark/target/classpath.txt")
+FLAGS=$(sed -n 's:.*<spark.jvm.flags>\(.*\)</spark.jvm.flags>.*:\1:p' "$ROOT/spark/pom.xml")
+mkdir -p "$WORK/classes"
+"$JAVA_HOME/bin/javac" -nowarn -d "$WORK/classes" -cp "$CP" "$ROOT/scripts/bench-spark/BenchSpark.java"
+"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector $FLAGS -XX:+UseParallelGC \
+  -cp "$WORK/classes:$CP" BenchSpark "$MODEL" "$WORK/prompts.txt" "$N_GEN" "local[$THREADS]" "$PARTITIONS" "$PARALLEL" \
+  2>"$WORK/spark.log" | sed 's/^/panamax-spark: /' || { tail -30 "$WORK/spark.log" >&2; exit 1; }
+
+# 3. the AutoGGUFModel-style baseline (java-llama.cpp's jar carries llama.cpp's natives)
+mvn -B -q dependency:get -Dartifact=de.kherud:llama:4.2.0 >/dev/null 2>&1
+LLAMA_JAR=$HOME/.m2/repository/de/kherud/llama/4.2.0/llama-4.2.0.jar
+"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$LLAMA_JAR" "$ROOT/scripts/bench-spark/AutoGgufBaseline.java" \
+  "$MODEL" "$WORK/prompts.txt" "$N_GEN" "$THREADS" "$GROUP" 2>"$WORK/llama.log" | sed 's/^/autogguf-style: /' \
+  || { tail -30 "$WORK/llama.log" >&2; exit 1; }
