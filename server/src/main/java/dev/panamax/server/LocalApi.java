@@ -18,7 +18,7 @@ public final class LocalApi implements AutoCloseable {
     /** @param modelId the model's name in responses (and the only {@code model} a request may name) */
     public LocalApi(Engine engine, String modelId) {
         ServerConfig config = ServerConfig.defaults(modelId).withMaxChoices(128);
-        this.handler = new ApiHandler(engine, config, new ServerMetrics(engine));
+        this.handler = new ApiHandler(engine, config, new ServerMetrics(engine, modelId));
     }
 
     /** POSTs {@code body} to {@code path} ({@code /v1/completions} or {@code /v1/chat/completions}). */

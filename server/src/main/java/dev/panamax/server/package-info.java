@@ -8,7 +8,8 @@
  * readiness: 503 once the engine is closed or the server drains) and {@code GET /metrics} (Prometheus text through
  * Micrometer, with vLLM's metric names beside Panamax's for the routers that read those). Every request is translated
  * into engine requests and nothing else: scheduling, sampling and stop strings stay in the engine. A request
- * parameter the engine cannot honour is refused with a 400, never ignored; every error is {"error":{"message","type","code","param"}}} with its status and never a stack trace. A client that goes away
+ * parameter the engine cannot honour is refused with a 400, never ignored; every error is
+ * {@code {"error":{"message","type","code","param"}}} with its status and never a stack trace. A client that goes away
  * cancels its engine requests. The server does not own the engine: {@link dev.panamax.server.Server#close()} turns /ready
  * to 503 and refuses new work with 503, lets running requests finish (up to the shutdown timeout), then stops HTTP; the
  * caller closes the engine. {@link dev.panamax.server.LocalApi} is the two completion endpoints without HTTP (the same
