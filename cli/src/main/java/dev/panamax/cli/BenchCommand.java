@@ -78,6 +78,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--budget", defaultValue = "512", description = "With --parallel: tokens per engine step (default: ${DEFAULT-VALUE}).")
     int budget;
 
+    @Mixin
+    SpecOptions specOptions = new SpecOptions();
+
     @Spec
     CommandSpec spec;
 
@@ -113,6 +116,7 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
         mo.applyIsa();
+        if (specOptions.spec != null && parallel == 0) parallel = 1; // speculation runs in the engine
         if (parallel > 0) {
             PrintWriter out = spec.commandLine().getOut();
             try (dev.panamax.Model m = mo.load()) {
@@ -123,7 +127,7 @@ final class BenchCommand implements Callable<Integer> {
                     out.flush();
                     return 0;
                 }
-                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed);
+                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed, specOptions.speculation());
                 if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
                 else r.print(out);
             }
