@@ -73,7 +73,11 @@ final class ParallelBench {
     }
 
     static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed,
-                      Speculation spec) throws Exception {
+                      Speculation spec, int[] text) throws Exception {
+        if (text != null) {
+            if (shared > 0) throw new IllegalArgumentException("--prompt-text and --shared-prefix do not go together");
+            nPrompt = text.length;
+        }
         if (parallel < 1) throw new IllegalArgumentException("--parallel must be at least 1, got " + parallel);
         if (shared < 0 || shared >= nPrompt) throw new IllegalArgumentException("--shared-prefix must be in [0, -p), got " + shared);
         if (nGen < 2) throw new IllegalArgumentException("-n must be at least 2 with --parallel, got " + nGen);
@@ -85,12 +89,12 @@ final class ParallelBench {
         int vocab = model.vocabSize();
         int[] prefix = r.ints(shared, 0, vocab).toArray();
         try (Engine e = model.newEngine(c)) {
-            once(e, prompts(r, prefix, parallel, nPrompt, vocab), Math.min(8, nGen), shared); // warm-up: JIT, page cache
+            once(e, prompts(r, prefix, parallel, nPrompt, vocab, text), Math.min(8, nGen), shared); // warm-up: JIT, page cache
             Result best = null;
             for (int rep = 0; rep < reps; rep++) {
                 // new prompts every run, so nothing but the shared prefix can come from the prefix cache; with a
                 // shared prefix each run starts from an empty cache (a fresh engine): the first request computes it
-                int[][] prompts = prompts(r, prefix, parallel, nPrompt, vocab);
+                int[][] prompts = prompts(r, prefix, parallel, nPrompt, vocab, text);
                 Result res;
                 if (shared > 0) {
                     e.close();
@@ -106,10 +110,14 @@ final class ParallelBench {
         }
     }
 
-    /** n prompts of random ids that start with the given prefix. */
-    private static int[][] prompts(SplittableRandom r, int[] prefix, int n, int nPrompt, int vocab) {
+    /** n prompts of random ids that start with the given prefix (or n times {@code text} when given). */
+    private static int[][] prompts(SplittableRandom r, int[] prefix, int n, int nPrompt, int vocab, int[] text) {
         int[][] prompts = new int[n][];
         for (int i = 0; i < n; i++) {
+            if (text != null) {
+                prompts[i] = text.clone();
+                continue;
+            }
             prompts[i] = Arrays.copyOf(prefix, nPrompt);
             for (int j = prefix.length; j < nPrompt; j++) prompts[i][j] = r.nextInt(vocab);
         }

@@ -208,13 +208,14 @@ public final class Scheduler implements AutoCloseable {
                 if (victim == s) break;
             }
             if (!running.contains(s)) { i--; continue; }
-            int k = spare > 0 ? drafts(s, spare, rows + 1, stepCount + 1) : 0;
+            int k = spare > 0 ? drafts(s, spare, rows + 1, stepCount + 1, decoding) : 0;
             schedule(s, 1 + k, k);
             spare -= k;
             draftLogits -= k;
             rows += 1 + k;
             budget -= 1 + k;
         }
+        int decodeSeqs = stepCount;
         // 2. prompt chunks of admitted sequences, in admission order
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
@@ -263,6 +264,7 @@ public final class Scheduler implements AutoCloseable {
             }
             return;
         }
+        boolean decodeOnly = stepCount == decodeSeqs; // the draft policy learns row costs from decode steps
         publish(); // admitted requests count as running before their first token reaches anyone
         long t0 = System.nanoTime();
         try {
@@ -277,7 +279,7 @@ public final class Scheduler implements AutoCloseable {
         }
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
-        policy.observe(batch.tokens(), t1 - t0);
+        if (decodeOnly) policy.observe(batch.tokens(), t1 - t0);
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], stepDraft[i], t1);
         if (runner.mtp()) mtp();
     }
@@ -285,14 +287,15 @@ public final class Scheduler implements AutoCloseable {
     /**
      * Drafts for decoding sequence s (its verify row at {@code rows}, the {@code seqs}-th sampled sequence of the step):
      * as many as the policy finds worth their rows, within the spare budget, the token limit, the context and free
-     * blocks (never preempting for a draft); written after its tokens and into {@code s.draft}. Returns how many.
+     * blocks (a draft never takes one of the last {@code reserve} free blocks: the other decoding sequences' rows come
+     * first); written after its tokens and into {@code s.draft}. Returns how many.
      */
-    private int drafts(Sequence s, int spare, int rows, int seqs) {
+    private int drafts(Sequence s, int spare, int rows, int seqs, int reserve) {
         if (!s.spec.on()) return 0;
         int maxK = Math.min(Math.min(s.spec.maxDraft(), spare), Math.min(s.maxTokens - s.generated() - 1, lim.contextLength() - s.length));
         maxK = Math.min(maxK, draftLogits);
         if (maxK <= 0) return 0;
-        int k = s.spec.adaptive() ? policy.choose(rows, seqs, s.acceptance.rate(), maxK) : maxK;
+        int k = s.spec.adaptive() ? policy.choose(rows, seqs, s.acceptance.rate(), maxK, s.acceptance) : maxK;
         if (k == 0) {
             s.acceptance.idle();
             return 0;
@@ -305,7 +308,9 @@ public final class Scheduler implements AutoCloseable {
             s.draft[0] = s.mtpDraft;
         }
         if (got == 0) return 0;
-        got = growUpTo(s, 1 + got) - 1;
+        int more = (s.computed + 1 + got + lim.blockSize() - 1) / lim.blockSize() - s.nBlocks;
+        if (more > 0 && blocks.availableBlocks() - more < reserve) got = s.nBlocks * lim.blockSize() - s.computed - 1;
+        else got = growUpTo(s, 1 + got) - 1;
         if (got <= 0) return 0;
         s.reserve(got);
         System.arraycopy(s.draft, 0, s.tokens, s.length, got);

@@ -6,15 +6,19 @@ package dev.panamax.spec;
  * machine, with this model and this load, what k more rows cost. For a sequence with per-token acceptance rate a the
  * expected tokens out of k drafts are 1 + a + ... + a^k; the step's throughput with them is (the other rows' tokens +
  * those) / cost(rows + k), and the k that maximizes it is taken: 0 when the step is already compute-bound (many
- * sequences fill the batch) or the drafts are rarely right. Per sequence, a {@link Acceptance} counts accepted drafts
- * with exponential forgetting, and drifts back to its prior while it drafts nothing, so a sequence whose drafts got
- * switched off is tried again later. Scheduler thread only; allocates nothing per step.
+ * sequences fill the batch) or the drafts are rarely right. Only steps of decoding sequences are measured (a prompt
+ * chunk's rows cost differently). Per sequence, an {@link Acceptance} counts accepted drafts with exponential
+ * forgetting and drifts back to its prior while it drafts nothing; and one decision in {@link #EXPLORE} that would
+ * draft nothing drafts a little anyway, so a stale measurement or a switched-off sequence is looked at again (a
+ * policy that never tries k rows never learns what they cost). Scheduler thread only; allocates nothing per step.
  */
 public final class DraftPolicy {
 
     /** Until measured: an extra row costs this fraction of a one-row step (decode is bandwidth-bound). */
     static final double PRIOR_ROW_COST = 0.05;
     private static final double EWMA = 0.2;
+    /** One in this many decisions for k = 0 tries a draft anyway. */
+    static final int EXPLORE = 16;
 
     private final double[] cost; // mean step nanos by row count (0: not measured)
 
@@ -51,6 +55,13 @@ public final class DraftPolicy {
      * @param seqs  sequences sampled in the step so far, this one included (each emits at least one token)
      * @param a     this sequence's per-token acceptance rate
      */
+    public int choose(int rows, int seqs, double a, int maxK, Acceptance acc) {
+        int k = choose(rows, seqs, a, maxK);
+        if (k == 0 && maxK > 0 && ++acc.declined % EXPLORE == 0) k = Math.min(maxK, 2);
+        return k;
+    }
+
+    /** {@link #choose(int, int, double, int, Acceptance)} without exploration. */
     public int choose(int rows, int seqs, double a, int maxK) {
         int best = 0;
         double bestRate = seqs / cost(rows);
@@ -71,6 +82,7 @@ public final class DraftPolicy {
     public static final class Acceptance {
         static final double PRIOR = 0.5, PRIOR_WEIGHT = 2, KEEP = 0.9, IDLE_KEEP = 0.97;
         private double accepted = PRIOR * PRIOR_WEIGHT, tried = PRIOR_WEIGHT;
+        private int declined; // decisions for k = 0
 
         public double rate() {
             return accepted / tried;

@@ -8,6 +8,7 @@ import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
 import dev.panamax.Model;
 import dev.panamax.RequestHandle;
+import dev.panamax.grammar.Grammar;
 import dev.panamax.model.TinyDeepseek;
 import dev.panamax.model.TinyModels;
 import dev.panamax.sampling.SamplingParams;
@@ -76,8 +77,8 @@ class SpeculationTest {
             try (Model model = EngineTest.load(m, Backend.NATIVE)) {
                 SplittableRandom r = new SplittableRandom(5);
                 List<GenerationRequest> rs = new ArrayList<>();
-                for (int i = 0; i < 8; i++) rs.add(GenerationRequest.of(copyPrompt(r, 6 + 3 * i), 24, SamplingParams.greedy()));
-                Engine.Config c = Engine.Config.defaults().withMaxSequences(8).withTokenBudget(48).withBlockSize(8);
+                for (int i = 0; i < 6; i++) rs.add(GenerationRequest.of(copyPrompt(r, 6 + 4 * i), 20, SamplingParams.greedy()));
+                Engine.Config c = Engine.Config.defaults().withMaxSequences(6).withTokenBudget(40).withBlockSize(8);
                 Engine.SpecStats st = sameTokens(model, c, rs, NGRAM4);
                 assertTrue(st.drafted() > 0, "drafts were verified: " + st);
             }
@@ -92,11 +93,14 @@ class SpeculationTest {
                 int[] q = model.tokenizer().encode("And the LORD spake unto Moses, saying,");
                 SamplingParams hot = SamplingParams.defaults(7).withTemperature(1.0f);
                 List<GenerationRequest> rs = List.of(
-                        GenerationRequest.of(p, 48, SamplingParams.greedy()),
+                        GenerationRequest.of(p, 40, SamplingParams.greedy()),
                         GenerationRequest.of(q, 40, SamplingParams.greedy()).withStop(List.of("Israel")),
                         GenerationRequest.of(p, 33, hot),
                         GenerationRequest.of(q, 40, hot.withSeed(8).withPenalties(1.1f, 64, 0f, 0f)),
-                        GenerationRequest.of(q, 40, SamplingParams.greedy()).withLogprobs(2));
+                        GenerationRequest.of(q, 40, SamplingParams.greedy()).withLogprobs(2),
+                        // constrained: drafts the grammar does not allow are rejected by the verifying sampler
+                        GenerationRequest.of(p, 40, SamplingParams.greedy().withGrammar(Grammar.parse("root ::= [a-zA-Z ,]+"))),
+                        GenerationRequest.of(q, 40, hot.withSeed(9).withGrammar(Grammar.parse("root ::= [a-zA-Z ,]+"))));
                 Engine.Config c = Engine.Config.defaults().withMaxSequences(4).withBlockSize(16);
                 Engine.SpecStats st = sameTokens(model, c, rs, NGRAM4);
                 System.out.printf("%s n-gram (k=4): %s, acceptance %.2f, %.2f tokens per pass%n", name, st, st.acceptanceRate(), st.tokensPerPass());
@@ -109,6 +113,35 @@ class SpeculationTest {
                     assertTrue(ad.passes() > 0, "adaptive MTP drafts: " + ad);
                 }
             }
+        }
+    }
+
+    /**
+     * Speculation adds no allocation to the engine's steady state: bytes the engine thread allocates per generated token
+     * (text pieces and the handle's queue: the same with or without it) after warm-up, plain vs n-gram vs MTP.
+     */
+    @Test
+    void speculationAllocatesNothingPerStep() throws Exception {
+        try (Model model = Model.load(MODELS.resolve("kjv-deepseek2-7.1m-f16.gguf"), Model.Options.defaults().withThreads(1))) {
+            int[] p = model.tokenizer().encode("And God said");
+            double[] perToken = new double[3];
+            Speculation[] modes = {Speculation.OFF, NGRAM4, new Speculation(Speculation.Mode.MTP, 1).fixed()};
+            for (int m = 0; m < 3; m++) {
+                try (Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(1).withContextLength(256).withSpeculation(modes[m]))) {
+                    GenerationRequest r = GenerationRequest.of(p, 128, SamplingParams.greedy()).withIgnoreEos(true);
+                    for (int i = 0; i < 15; i++) e.submit(r).join(); // C2 compiles the step
+                    Thread engine = Thread.getAllStackTraces().keySet().stream()
+                            .filter(t -> t.getName().equals("panamax-engine") && t.isAlive()).findFirst().orElseThrow();
+                    var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+                    long before = mx.getThreadAllocatedBytes(engine.threadId());
+                    int tokens = 0;
+                    for (int i = 0; i < 4; i++) tokens += e.submit(r).join().tokens().length;
+                    perToken[m] = (double) (mx.getThreadAllocatedBytes(engine.threadId()) - before) / tokens;
+                }
+            }
+            System.out.printf("engine thread bytes per token: plain %.0f, n-gram %.0f, MTP %.0f%n", perToken[0], perToken[1], perToken[2]);
+            assertTrue(perToken[1] <= perToken[0] * 1.1 + 16, "n-gram " + perToken[1] + " vs plain " + perToken[0] + " bytes per token");
+            assertTrue(perToken[2] <= perToken[0] * 1.1 + 16, "MTP " + perToken[2] + " vs plain " + perToken[0] + " bytes per token");
         }
     }
 
