@@ -4,7 +4,7 @@ package dev.panamax.spec;
  * Prompt-lookup drafts (Saxena's prompt lookup decoding; llama.cpp's {@code lookup}/{@code ngram} speculation without
  * its statistics): the last n tokens of the sequence (n from {@link #MAX_N} down to {@link #MIN_N}) are searched for in
  * the sequence's own earlier tokens, latest occurrence first, and the tokens that followed that occurrence are the
- * draft. Pays on text that repeats its context (code edits, extraction, RAG answers quoting their sources, JSON, the
+ * draft (continued periodically when the occurrence overlaps the end: text that repeats keeps repeating). Pays on text that repeats its context (code edits, extraction, RAG answers quoting their sources, JSON, the
  * loops of greedy decoding). A backwards scan over the context: no index to keep, nothing allocated.
  */
 public final class NgramDrafter {
@@ -15,8 +15,8 @@ public final class NgramDrafter {
     private NgramDrafter() {}
 
     /**
-     * Writes up to {@code k} drafted tokens into {@code out[off..]} and returns how many (0 when no earlier occurrence
-     * of even the last token has a continuation).
+     * Writes {@code k} drafted tokens into {@code out[off..]} and returns k, or 0 when not even the last token occurred
+     * before.
      *
      * @param tokens the sequence's tokens, {@code [0, length)} valid
      */
@@ -26,9 +26,13 @@ public final class NgramDrafter {
             int suffix = length - n;
             for (int i = suffix - 1; i >= 0; i--) { // occurrence tokens[i .. i+n) followed by tokens[i+n ..]
                 if (!same(tokens, i, suffix, n)) continue;
-                int m = Math.min(k, length - (i + n));
-                System.arraycopy(tokens, i + n, out, off, m);
-                return m;
+                // the tokens after the occurrence; past the known ones the occurrence's own continuation repeats
+                // (a loop of period length - i - n goes on: drafts as long as k, not as the period)
+                for (int j = 0; j < k; j++) {
+                    int at = i + n + j;
+                    out[off + j] = at < length ? tokens[at] : out[off + at - length];
+                }
+                return k;
             }
         }
         return 0;
