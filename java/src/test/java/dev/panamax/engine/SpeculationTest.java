@@ -129,7 +129,9 @@ class SpeculationTest {
             for (int m = 0; m < 3; m++) {
                 try (Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(1).withContextLength(256).withSpeculation(modes[m]))) {
                     GenerationRequest r = GenerationRequest.of(p, 128, SamplingParams.greedy()).withIgnoreEos(true);
-                    for (int i = 0; i < 15; i++) e.submit(r).join(); // C2 compiles the step
+                    // C2 compiles the step (C1 code allocates): warm up by steps, as ForwardAllocationTest does; a
+                    // speculating engine takes fewer steps per token
+                    while (e.recentStepMillis().length < 2000) e.submit(r).join();
                     Thread engine = Thread.getAllStackTraces().keySet().stream()
                             .filter(t -> t.getName().equals("panamax-engine") && t.isAlive()).findFirst().orElseThrow();
                     var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
