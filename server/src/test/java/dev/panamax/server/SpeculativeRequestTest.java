@@ -35,11 +35,13 @@ class SpeculativeRequestTest {
 
     @Test
     void speculativeFieldGivesTheSameTextAndCountsDrafts() throws Exception {
-        try (Engine engine = model.newEngine(Engine.Config.defaults().withMaxSequences(2).withContextLength(256)
+        try (Engine engine = model.newEngine(Engine.Config.defaults().withMaxSequences(2).withContextLength(512)
                 .withSpeculation(Speculation.OFF));
              Server s = Server.start(engine, TestServers.config())) {
-            // a prompt that repeats itself: prompt lookup has something to draft
-            String prompt = "\"prompt\": [1, 40, 41, 42, 43, 40, 41, 42, 43, 40, 41, 42, 43, 40, 41], \"max_tokens\": 24, \"temperature\": 0";
+            // a prompt with every token of the vocabulary: whatever comes next occurred before, prompt lookup drafts
+            StringBuilder ids = new StringBuilder("1");
+            for (int t = 3; t < model.vocabSize(); t++) ids.append(", ").append(t);
+            String prompt = "\"prompt\": [" + ids + "], \"max_tokens\": 24, \"temperature\": 0";
             var plain = ReadyAndApiKeyFileTest.post(s, "/v1/completions", "{" + prompt + "}");
             assertEquals(200, plain.statusCode(), plain.body());
             var spec = ReadyAndApiKeyFileTest.post(s, "/v1/completions", "{" + prompt + ", \"speculative\": \"ngram\", \"speculative.n_max\": 4}");
