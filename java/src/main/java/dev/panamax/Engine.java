@@ -6,6 +6,7 @@ import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.sampling.SamplingParams;
+import dev.panamax.spec.Speculation;
 import dev.panamax.tensor.GgmlType;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
@@ -31,51 +32,60 @@ public final class Engine implements AutoCloseable {
      * @param queueCapacity requests that may wait; beyond it submit throws {@link EngineOverloadedException}
      * @param prefixCache   reuse the KV blocks of prompt prefixes computed before
      * @param threads       kernel threads (<= 0: the model's setting)
+     * @param speculation   the requests' default speculation ({@link Speculation#OFF}: none unless a request asks);
+     *                      MTP needs it here (the engine then keeps the MTP layer's KV rows of every sequence), and
+     *                      its k sizes the logits rows of a step
      */
     public record Config(int maxSequences, int tokenBudget, int contextLength, int blockSize, long kvBytes, int queueCapacity,
-                         boolean prefixCache, int threads) {
+                         boolean prefixCache, int threads, Speculation speculation) {
 
         public Config {
             if (maxSequences <= 0) throw new IllegalArgumentException("max sequences must be positive, got " + maxSequences);
             if (tokenBudget < maxSequences) throw new IllegalArgumentException("token budget " + tokenBudget + " is below max sequences " + maxSequences);
             if (blockSize <= 0 || blockSize > 4096) throw new IllegalArgumentException("block size must be in 1..4096, got " + blockSize);
             if (queueCapacity < 0) throw new IllegalArgumentException("queue capacity must be >= 0, got " + queueCapacity);
+            if (speculation == null) speculation = Speculation.OFF;
         }
 
         public static Config defaults() {
-            return new Config(16, 512, 0, 32, 0, 256, true, 0);
+            return new Config(16, 512, 0, 32, 0, 256, true, 0, Speculation.OFF);
         }
 
         public Config withMaxSequences(int n) {
-            return new Config(n, Math.max(tokenBudget, n), contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads);
+            return new Config(n, Math.max(tokenBudget, n), contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation);
         }
 
         public Config withTokenBudget(int n) {
-            return new Config(maxSequences, n, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads);
+            return new Config(maxSequences, n, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation);
         }
 
         public Config withContextLength(int n) {
-            return new Config(maxSequences, tokenBudget, n, blockSize, kvBytes, queueCapacity, prefixCache, threads);
+            return new Config(maxSequences, tokenBudget, n, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation);
         }
 
         public Config withBlockSize(int n) {
-            return new Config(maxSequences, tokenBudget, contextLength, n, kvBytes, queueCapacity, prefixCache, threads);
+            return new Config(maxSequences, tokenBudget, contextLength, n, kvBytes, queueCapacity, prefixCache, threads, speculation);
         }
 
         public Config withKvBytes(long n) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, n, queueCapacity, prefixCache, threads);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, n, queueCapacity, prefixCache, threads, speculation);
         }
 
         public Config withQueueCapacity(int n) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, n, prefixCache, threads);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, n, prefixCache, threads, speculation);
         }
 
         public Config withPrefixCache(boolean on) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, on, threads);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, on, threads, speculation);
         }
 
         public Config withThreads(int n) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, n);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, n, speculation);
+        }
+
+        /** The requests' default speculation. */
+        public Config withSpeculation(Speculation s) {
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, s);
         }
     }
 
@@ -86,15 +96,33 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * Speculative decoding since the engine opened: tokens drafted and accepted, verify passes (a sequence's step with
+     * drafts) and the tokens those passes emitted.
+     */
+    public record SpecStats(long drafted, long accepted, long passes, long tokens) {
+        /** Accepted / drafted (0 when nothing was drafted). */
+        public double acceptanceRate() {
+            return drafted == 0 ? 0 : (double) accepted / drafted;
+        }
+
+        /** Tokens per verify pass (1 would be plain decoding; 0 when none ran). */
+        public double tokensPerPass() {
+            return passes == 0 ? 0 : (double) tokens / passes;
+        }
+    }
+
     private final Model model;
     private final Kernels kernels;
     private final Scheduler scheduler;
     private final long bytesPerBlock;
     private final int encoderContext; // an encoder's engine has no scheduler
+    private final Config config;
     private volatile boolean closed;
 
     Engine(Model model, ModelWeights weights, Model.Options o, Config c) {
         this.model = model;
+        this.config = c;
         int trained = weights.trainedContextLength();
         int ctx = c.contextLength() > 0 ? c.contextLength() : Math.min(trained, 4096);
         if (ctx > trained) throw new IllegalArgumentException("context length " + ctx + " exceeds the model's context_length " + trained);
@@ -121,7 +149,7 @@ public final class Engine implements AutoCloseable {
         this.kernels = KernelsProvider.create(backend, c.threads() > 0 ? c.threads() : o.threads());
         try {
             this.scheduler = new Scheduler(weights, model.tokenizer(), kernels, new Scheduler.Limits(c.maxSequences(),
-                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kvType));
+                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kvType, c.speculation()));
         } catch (RuntimeException | OutOfMemoryError e) {
             kernels.close();
             throw e;
@@ -190,6 +218,18 @@ public final class Engine implements AutoCloseable {
         if (scheduler == null) return new Stats(0, 0, 0, 0, 1, 0);
         return new Stats(scheduler.runningSequences(), scheduler.waitingRequests(), scheduler.usedBlocks(),
                 scheduler.totalBlocks(), scheduler.limits().blockSize(), bytesPerBlock);
+    }
+
+    /** The configuration the engine was opened with. */
+    public Config config() {
+        return config;
+    }
+
+    /** Speculation counters (any thread). */
+    public SpecStats specStats() {
+        if (scheduler == null) return new SpecStats(0, 0, 0, 0);
+        var c = scheduler.specCounters();
+        return new SpecStats(c.drafted(), c.accepted(), c.passes(), c.tokens());
     }
 
     /** Durations in milliseconds of the most recent forward steps (at most 4096), oldest first within the window. */

@@ -1,6 +1,7 @@
 package dev.panamax;
 
 import dev.panamax.sampling.SamplingParams;
+import dev.panamax.spec.Speculation;
 import java.util.List;
 import java.util.Objects;
 
@@ -13,10 +14,17 @@ import java.util.Objects;
  * none, else every generated token's {@link TokenLogprob} with that many most likely alternatives (0 to {@link
  * #MAX_TOP_LOGPROBS}), in {@link Generation#logprobs()} and to {@link TokenListener#onToken(int, String, TokenLogprob)}.
  * {@code preservedTokens}: control tokens whose text goes into the output instead of vanishing (llama.cpp's preserved
- * tokens: the markers of a tool-call format, e.g. Mistral's {@code [TOOL_CALLS]}).
+ * tokens: the markers of a tool-call format, e.g. Mistral's {@code [TOOL_CALLS]}). {@code speculation}: how the engine
+ * drafts tokens for this request ({@link Speculation}; null: the engine's default); speculation never changes the
+ * tokens, only how many come out of each step.
  */
 public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop,
-                                boolean ignoreEos, int logprobs, int[] preservedTokens) {
+                                boolean ignoreEos, int logprobs, int[] preservedTokens, Speculation speculation) {
+
+    public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop,
+                             boolean ignoreEos, int logprobs, int[] preservedTokens) {
+        this(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, preservedTokens, null);
+    }
 
     /** The most alternatives a request may ask for per token (OpenAI's limit). */
     public static final int MAX_TOP_LOGPROBS = 20;
@@ -48,21 +56,26 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
     }
 
     public GenerationRequest withStop(List<String> stop) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, preservedTokens);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, preservedTokens, speculation);
     }
 
     public GenerationRequest withIgnoreEos(boolean on) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, on, logprobs, preservedTokens);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, on, logprobs, preservedTokens, speculation);
     }
 
     /** Reports every generated token's log-probability and its {@code top} most likely alternatives (-1: off). */
     public GenerationRequest withLogprobs(int top) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, top, preservedTokens);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, top, preservedTokens, speculation);
     }
 
     /** Control tokens whose text is kept in the output. */
     public GenerationRequest withPreservedTokens(int... ids) {
-        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, ids);
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, ids, speculation);
+    }
+
+    /** How the engine drafts tokens for this request (null: the engine's default). */
+    public GenerationRequest withSpeculation(Speculation s) {
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, ignoreEos, logprobs, preservedTokens, s);
     }
 
     @Override

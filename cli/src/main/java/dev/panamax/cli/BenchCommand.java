@@ -78,6 +78,19 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--budget", defaultValue = "512", description = "With --parallel: tokens per engine step (default: ${DEFAULT-VALUE}).")
     int budget;
 
+    @Mixin
+    SpecOptions specOptions = new SpecOptions();
+
+    @Option(names = "--prompt-text", description = "With --parallel or --spec: every request's prompt is this text (tokenized,"
+            + " BOS as the model asks) instead of -p random ids: decoding then follows real text (speculation's acceptance).")
+    String promptText;
+
+    @Option(names = "--verify-curve", defaultValue = "0",
+            description = "Speculation's cost curve: after a -p token prompt, the time of one forward step over k+1 rows (every"
+                    + " row with logits, as a verification of k drafted tokens) for k = 0..K, relative to k = 0 (one decode"
+                    + " step); -r rounds, k interleaved, medians.")
+    int verifyCurve;
+
     @Spec
     CommandSpec spec;
 
@@ -113,6 +126,7 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
         mo.applyIsa();
+        if (specOptions.spec != null && parallel == 0) parallel = 1; // speculation runs in the engine
         if (parallel > 0) {
             PrintWriter out = spec.commandLine().getOut();
             try (dev.panamax.Model m = mo.load()) {
@@ -123,7 +137,8 @@ final class BenchCommand implements Callable<Integer> {
                     out.flush();
                     return 0;
                 }
-                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed);
+                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed, specOptions.speculation(),
+                        promptText == null ? null : m.tokenizer().encode(promptText));
                 if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
                 else r.print(out);
             }
@@ -131,6 +146,21 @@ final class BenchCommand implements Callable<Integer> {
             return 0;
         }
         if (sharedPrefix != 0) throw new IllegalArgumentException("--shared-prefix needs --parallel");
+        if (verifyCurve > 0) {
+            Map<String, Object> o = verifyCurve(mo.model, nPrompt, verifyCurve, Math.max(reps, 5), mo.threads, mo.backend, seed, !mo.noPack);
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                out.println(new ObjectMapper().writeValueAsString(o));
+            } else {
+                out.printf("kernels %s, %d threads, after a %d-token prompt:%n", o.get("kernels"), o.get("threads"), nPrompt);
+                for (Object r : (java.util.List<?>) o.get("verify_curve")) {
+                    Map<?, ?> m = (Map<?, ?>) r;
+                    out.printf("k=%-2s  %d rows  %8.2f ms  %.3fx one decode step%n", m.get("k"), (Integer) m.get("k") + 1, m.get("ms"), m.get("ratio"));
+                }
+            }
+            out.flush();
+            return 0;
+        }
         Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack);
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
@@ -179,6 +209,55 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 return new Result(nPrompt, nGen, k.threads(), k.backend().id(), k.name(), bestPp, bestTg, ttft, rssMb(),
                         w.kvBytesPerToken(GgmlType.F16.blockBytes()));
+            }
+        }
+    }
+
+    /** The (k+1)-row forward step's median time for k = 0..maxK ({@code --verify-curve}). */
+    static Map<String, Object> verifyCurve(Path model, int nPrompt, int maxK, int rounds, int threads, Backend backend, long seed,
+                                           boolean pack) throws IOException {
+        if (maxK < 1 || maxK > 64) throw new IllegalArgumentException("--verify-curve must be in 1..64, got " + maxK);
+        try (GgufFile f = GgufFile.open(model)) {
+            ModelWeights w = ModelWeights.load(f);
+            int ctx = nPrompt + maxK + 1;
+            if (ctx > w.trainedContextLength()) throw new IllegalArgumentException("-p " + nPrompt + " exceeds the model's context");
+            int[] toks = new SplittableRandom(seed).ints(ctx, 0, w.vocabSize()).toArray();
+            try (Kernels k = KernelsProvider.create(backend, threads);
+                 PackedWeights packed = pack ? packed(w, k) : PackedWeights.NONE;
+                 ModelState s = w.newState(k, ctx, Math.max(512, maxK + 1), GgmlType.F16)) {
+                for (int off = 0; off < nPrompt; off += 512) s.forward(toks, off, Math.min(512, nPrompt - off), false);
+                double[][] ms = new double[maxK + 1][rounds];
+                for (int warm = 0; warm < 3; warm++) {
+                    for (int kk = 0; kk <= maxK; kk++) {
+                        s.forward(toks, nPrompt, kk + 1, true);
+                        s.truncate(nPrompt);
+                    }
+                }
+                for (int r = 0; r < rounds; r++) {
+                    for (int kk = 0; kk <= maxK; kk++) {
+                        long t0 = System.nanoTime();
+                        s.forward(toks, nPrompt, kk + 1, true);
+                        ms[kk][r] = (System.nanoTime() - t0) / 1e6;
+                        s.truncate(nPrompt);
+                    }
+                }
+                double base = ParallelBench.pct(ms[0], 50);
+                java.util.List<Map<String, Object>> rows = new java.util.ArrayList<>();
+                for (int kk = 0; kk <= maxK; kk++) {
+                    Map<String, Object> o = new LinkedHashMap<>();
+                    double med = ParallelBench.pct(ms[kk], 50);
+                    o.put("k", kk);
+                    o.put("ms", round(med));
+                    o.put("ratio", Math.round(med / base * 1000) / 1000.0);
+                    rows.add(o);
+                }
+                Map<String, Object> o = new LinkedHashMap<>();
+                o.put("kernels", k.name());
+                o.put("threads", k.threads());
+                o.put("prompt_tokens", nPrompt);
+                o.put("rounds", rounds);
+                o.put("verify_curve", rows);
+                return o;
             }
         }
     }

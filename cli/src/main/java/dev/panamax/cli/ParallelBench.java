@@ -6,6 +6,7 @@ import dev.panamax.GenerationRequest;
 import dev.panamax.Model;
 import dev.panamax.RequestHandle;
 import dev.panamax.sampling.SamplingParams;
+import dev.panamax.spec.Speculation;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,7 +30,7 @@ final class ParallelBench {
 
     record Result(int parallel, int prompt, int gen, int sharedPrefix, int threads, String kernels, double aggPp,
                   double aggTg, double stepP50, double stepP99, double ttftP50, double ttftP99, double ttftFirst,
-                  double ttftOthersP50, long kvBytesPeak, double rssMb) {
+                  double ttftOthersP50, long kvBytesPeak, double rssMb, Speculation spec, Engine.SpecStats specStats) {
 
         Map<String, Object> json() {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -51,11 +52,14 @@ final class ParallelBench {
             }
             o.put("kv_bytes_peak", kvBytesPeak);
             o.put("rss_mb", BenchCommand.round(rssMb));
+            if (spec.on()) o.put("spec", GenerateCommand.specJson(spec, specStats));
             return o;
         }
 
         void print(PrintWriter out) {
             out.printf("kernels             %s (%d thread%s)%n", kernels, threads, threads == 1 ? "" : "s");
+            if (spec.on()) out.printf("speculation         %s: drafted %d, accepted %d (%.0f%%), %.2f tokens per verify pass%n", spec,
+                    specStats.drafted(), specStats.accepted(), 100 * specStats.acceptanceRate(), specStats.tokensPerPass());
             out.printf("requests            %d x (prompt %d%s, decode %d)%n", parallel, prompt,
                     sharedPrefix > 0 ? ", first " + sharedPrefix + " shared" : "", gen);
             out.printf("aggregate prompt    %.1f tok/s%n", aggPp);
@@ -68,24 +72,29 @@ final class ParallelBench {
         }
     }
 
-    static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed) throws Exception {
+    static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed,
+                      Speculation spec, int[] text) throws Exception {
+        if (text != null) {
+            if (shared > 0) throw new IllegalArgumentException("--prompt-text and --shared-prefix do not go together");
+            nPrompt = text.length;
+        }
         if (parallel < 1) throw new IllegalArgumentException("--parallel must be at least 1, got " + parallel);
         if (shared < 0 || shared >= nPrompt) throw new IllegalArgumentException("--shared-prefix must be in [0, -p), got " + shared);
         if (nGen < 2) throw new IllegalArgumentException("-n must be at least 2 with --parallel, got " + nGen);
         int ctx = nPrompt + nGen;
         if (ctx > model.trainedContextLength()) throw new IllegalArgumentException("-p + -n exceed the model's context_length " + model.trainedContextLength());
         Engine.Config c = Engine.Config.defaults().withMaxSequences(parallel).withTokenBudget(Math.max(budget, parallel))
-                .withContextLength(ctx).withQueueCapacity(Math.max(256, parallel));
+                .withContextLength(ctx).withQueueCapacity(Math.max(256, parallel)).withSpeculation(spec);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         int[] prefix = r.ints(shared, 0, vocab).toArray();
         try (Engine e = model.newEngine(c)) {
-            once(e, prompts(r, prefix, parallel, nPrompt, vocab), Math.min(8, nGen), shared); // warm-up: JIT, page cache
+            once(e, prompts(r, prefix, parallel, nPrompt, vocab, text), Math.min(8, nGen), shared); // warm-up: JIT, page cache
             Result best = null;
             for (int rep = 0; rep < reps; rep++) {
                 // new prompts every run, so nothing but the shared prefix can come from the prefix cache; with a
                 // shared prefix each run starts from an empty cache (a fresh engine): the first request computes it
-                int[][] prompts = prompts(r, prefix, parallel, nPrompt, vocab);
+                int[][] prompts = prompts(r, prefix, parallel, nPrompt, vocab, text);
                 Result res;
                 if (shared > 0) {
                     e.close();
@@ -101,10 +110,14 @@ final class ParallelBench {
         }
     }
 
-    /** n prompts of random ids that start with the given prefix. */
-    private static int[][] prompts(SplittableRandom r, int[] prefix, int n, int nPrompt, int vocab) {
+    /** n prompts of random ids that start with the given prefix (or n times {@code text} when given). */
+    private static int[][] prompts(SplittableRandom r, int[] prefix, int n, int nPrompt, int vocab, int[] text) {
         int[][] prompts = new int[n][];
         for (int i = 0; i < n; i++) {
+            if (text != null) {
+                prompts[i] = text.clone();
+                continue;
+            }
             prompts[i] = Arrays.copyOf(prefix, nPrompt);
             for (int j = prefix.length; j < nPrompt; j++) prompts[i][j] = r.nextInt(vocab);
         }
@@ -119,6 +132,7 @@ final class ParallelBench {
         List<RequestHandle> hs = new ArrayList<>();
         long[] peak = {0}; // KV bytes in use, sampled by the first request's listener
         int stepsBefore = e.recentStepMillis().length;
+        Engine.SpecStats specBefore = e.specStats();
         long t0 = System.nanoTime();
         for (int i = 0; i < n; i++) {
             int id = i;
@@ -154,7 +168,11 @@ final class ParallelBench {
         int pPrompt = prompts[0].length;
         return new Result(n, pPrompt, nGen, shared, e.threads(), e.kernelsName(), (double) n * pPrompt / ppSec,
                 tgSec > 0 ? after / tgSec : 0, pct(mine, 50), pct(mine, 99), pct(ttft, 50), pct(ttft, 99), ttft[0],
-                pct(others, 50), peak[0], BenchCommand.rssMb());
+                pct(others, 50), peak[0], BenchCommand.rssMb(), e.config().speculation(), minus(e.specStats(), specBefore));
+    }
+
+    private static Engine.SpecStats minus(Engine.SpecStats a, Engine.SpecStats b) {
+        return new Engine.SpecStats(a.drafted() - b.drafted(), a.accepted() - b.accepted(), a.passes() - b.passes(), a.tokens() - b.tokens());
     }
 
     /**

@@ -75,7 +75,12 @@ public final class KvBlockManager {
 
     /** Drops one holder of each block in {@code table[0..n)}. */
     public void release(int[] table, int n) {
-        for (int i = 0; i < n; i++) {
+        release(table, 0, n);
+    }
+
+    /** Drops one holder of each block in {@code table[from..to)} (a sequence's tail: speculative rows rolled back). */
+    public void release(int[] table, int from, int to) {
+        for (int i = from; i < to; i++) {
             int b = table[i];
             if (refs[b] <= 0) throw new IllegalStateException("block " + b + " released more often than taken");
             if (--refs[b] == 0) {

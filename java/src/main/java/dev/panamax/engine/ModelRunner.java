@@ -1,16 +1,23 @@
 package dev.panamax.engine;
 
 import dev.panamax.kernels.Kernels;
+import dev.panamax.model.DeepseekForward;
+import dev.panamax.model.DeepseekWeights;
 import dev.panamax.model.ForwardBatch;
 import dev.panamax.model.ForwardPass;
 import dev.panamax.model.KvCache;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Runs one step of the engine: the model's batched {@link ForwardPass} over the step's {@link ForwardBatch}, on the
  * engine's KV pool and its one set of kernels (one native thread pool for every request). Owns the three, allocated
- * once when the engine opens: a step allocates nothing. Used by the scheduler thread only.
+ * once when the engine opens: a step allocates nothing. With MTP speculation it also owns the MTP layer's KV pool
+ * (same block ids as the trunk's: a sequence's block table serves both), a second batch and a buffer for the trunk's
+ * hidden rows, and runs the MTP layer after the step ({@link #mtpStep}). Used by the scheduler thread only.
  */
 final class ModelRunner implements AutoCloseable {
 
@@ -18,28 +25,60 @@ final class ModelRunner implements AutoCloseable {
     final KvCache kv;
     final ForwardPass pass;
     final ForwardBatch batch;
+    // MTP (null without): the MTP layer's cache, its batch, the trunk rows it reads ([maxTokens][dim])
+    final KvCache mtpKv;
+    final ForwardBatch mtpBatch;
+    private final Arena mtpArena;
+    private final MemorySegment hiddenRows;
+    private final int dim, vocab;
 
     /**
      * @param maxTokens tokens per step (the token budget)
      * @param maxSeqs   sequences per step
      * @param seqBlocks blocks one sequence may hold (its context in blocks)
+     * @param maxLogits rows per step that may want logits (speculation verifies several rows per sequence)
+     * @param mtp       keep and run the model's first MTP layer
      */
     ModelRunner(ModelWeights weights, Kernels kernels, int nBlocks, int blockSize, GgmlType kvType, int maxTokens,
-                int maxSeqs, int seqBlocks) {
+                int maxSeqs, int seqBlocks, int maxLogits, boolean mtp) {
         this.kernels = kernels;
-        KvCache cache = null;
+        this.vocab = weights.vocabSize();
+        KvCache cache = null, mcache = null;
         ForwardPass fp = null;
+        ForwardBatch b = null, mb = null;
+        Arena arena = null;
         try {
             cache = weights.newKvCache(nBlocks, blockSize, kvType);
             fp = weights.newForward(kernels, maxTokens);
-            batch = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, weights.vocabSize());
+            b = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxLogits, vocab);
+            if (mtp) {
+                if (!(weights instanceof DeepseekWeights dw) || dw.nextn.length == 0) {
+                    throw new IllegalArgumentException("MTP speculation needs a deepseek2 model with a nextn (MTP) layer");
+                }
+                mcache = DeepseekForward.newMtpCache(dw.config, nBlocks, blockSize, kvType);
+                mb = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, vocab);
+                arena = Arena.ofShared();
+                dim = dw.config.dim();
+                hiddenRows = arena.allocate(Math.multiplyExact(4L * maxTokens, (long) dim), 64);
+            } else {
+                dim = 0;
+                hiddenRows = null;
+            }
         } catch (RuntimeException | OutOfMemoryError e) {
             if (fp != null) fp.close();
             if (cache != null) cache.close();
+            if (b != null) b.close();
+            if (mcache != null) mcache.close();
+            if (mb != null) mb.close();
+            if (arena != null) arena.close();
             throw e;
         }
         kv = cache;
         pass = fp;
+        batch = b;
+        mtpKv = mcache;
+        mtpBatch = mb;
+        mtpArena = arena;
     }
 
     /** Runs the batch as filled; its logits rows are then in {@code batch.logits()}. */
@@ -47,10 +86,43 @@ final class ModelRunner implements AutoCloseable {
         pass.forward(batch, kv);
     }
 
+    boolean mtp() {
+        return mtpKv != null;
+    }
+
+    /** Copies the trunk's hidden rows {@code [from, from + n)} of the last step to MTP input rows {@code [to, to + n)}. */
+    void gatherHidden(int from, int n, int to) {
+        MemorySegment.copy(((DeepseekForward) pass).hidden(), 4L * from * dim, hiddenRows, 4L * to * dim, 4L * n * dim);
+    }
+
+    /** Runs the MTP layer over {@link #mtpBatch} as filled, on the gathered hidden rows; logits in {@code mtpBatch.logits()}. */
+    void mtpStep() {
+        ((DeepseekForward) pass).forwardMtp(0, mtpBatch, mtpKv, hiddenRows);
+    }
+
+    /** The argmax of MTP logits row i: the MTP layer's guess. */
+    int mtpArgmax(int i) {
+        MemorySegment l = mtpBatch.logits();
+        long base = 4L * i * vocab;
+        int best = 0;
+        float bv = l.get(ValueLayout.JAVA_FLOAT, base);
+        for (int t = 1; t < vocab; t++) {
+            float v = l.get(ValueLayout.JAVA_FLOAT, base + 4L * t);
+            if (v > bv) {
+                bv = v;
+                best = t;
+            }
+        }
+        return best;
+    }
+
     @Override
     public void close() {
         pass.close();
         kv.close();
         batch.close();
+        if (mtpKv != null) mtpKv.close();
+        if (mtpBatch != null) mtpBatch.close();
+        if (mtpArena != null) mtpArena.close();
     }
 }

@@ -6,8 +6,12 @@ import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
 import dev.panamax.TokenLogprob;
 import dev.panamax.kernels.Kernels;
+import dev.panamax.model.ForwardBatch;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.sampling.Sampler;
+import dev.panamax.spec.DraftPolicy;
+import dev.panamax.spec.NgramDrafter;
+import dev.panamax.spec.Speculation;
 import dev.panamax.tensor.GgmlType;
 import dev.panamax.tokenizer.Tokenizer;
 import java.util.ArrayDeque;
@@ -27,12 +31,21 @@ import java.util.concurrent.locks.LockSupport;
  * decoding sequence that finds no free block preempts the most recently admitted one (its blocks are freed, it waits
  * at the head of the queue and recomputes later: vLLM's recompute preemption). Requests finish on an end-of-generation
  * token, a stop string, the token limit, a full context, or cancellation, and free their blocks at once.
+ * Speculation ({@code dev.panamax.spec}): a decoding sequence may add k drafted tokens to its row (k+1 rows, every
+ * one with logits); after the step its rows are sampled in order and the first token that is not the draft ends its
+ * turn: accepted rows count as computed, the rest are dropped (blocks past the sequence's end go back to the pool,
+ * the prefix cache only ever registers computed blocks). With MTP the model's nextn layer then runs over the step's
+ * accepted rows (its KV pool shares the trunk's block ids) and its guess is the next step's draft.
  */
 public final class Scheduler implements AutoCloseable {
 
     /** Engine limits, as {@link dev.panamax.Engine.Config} resolved them. */
     public record Limits(int maxSequences, int tokenBudget, int contextLength, int blockSize, int nBlocks,
-                         int queueCapacity, boolean prefixCache, GgmlType kvType) {
+                         int queueCapacity, boolean prefixCache, GgmlType kvType, Speculation spec) {
+    }
+
+    /** Speculation counters since the engine opened: drafted and accepted tokens, verify passes, tokens they gave. */
+    public record SpecCounters(long drafted, long accepted, long passes, long tokens) {
     }
 
     private static final int STEP_HISTORY = 4096;
@@ -48,8 +61,10 @@ public final class Scheduler implements AutoCloseable {
     private final List<Sequence> running = new ArrayList<>();
     // the step being built: sequence, its tokens this step, its logits row (-1 none)
     private final Sequence[] stepSeq;
-    private final int[] stepLen, stepLogits;
-    private int stepCount;
+    private final int[] stepLen, stepLogits, stepDraft, stepRow0, stepPos0, mtpRow;
+    private int stepCount, draftLogits;
+    private final DraftPolicy policy;
+    private volatile long specDrafted, specAccepted, specPasses, specTokens; // written by the scheduler thread only
     private final long[] stepNanos = new long[STEP_HISTORY];
     private long steps;
     private final Thread thread;
@@ -66,11 +81,22 @@ public final class Scheduler implements AutoCloseable {
         this.vocab = weights.vocabSize();
         this.seqBlocks = (limits.contextLength() + limits.blockSize() - 1) / limits.blockSize();
         this.blocks = new KvBlockManager(limits.nBlocks(), limits.blockSize(), limits.prefixCache());
+        // logits rows: one per sequence, plus the drafts' (an engine without default speculation still lets one request
+        // draft up to MAX_DRAFT tokens per step)
+        Speculation sp = limits.spec();
+        long draftRows = sp.on() ? (long) limits.maxSequences() * sp.maxDraft() : Speculation.MAX_DRAFT;
+        int maxLogits = (int) Math.min(limits.tokenBudget(), limits.maxSequences() + draftRows);
         this.runner = new ModelRunner(weights, kernels, limits.nBlocks(), limits.blockSize(), limits.kvType(),
-                limits.tokenBudget(), limits.maxSequences(), seqBlocks);
-        stepSeq = new Sequence[limits.maxSequences()];
-        stepLen = new int[limits.maxSequences()];
-        stepLogits = new int[limits.maxSequences()];
+                limits.tokenBudget(), limits.maxSequences(), seqBlocks, maxLogits, sp.mode() == Speculation.Mode.MTP);
+        this.policy = new DraftPolicy(limits.tokenBudget());
+        int m = limits.maxSequences();
+        stepSeq = new Sequence[m];
+        stepLen = new int[m];
+        stepLogits = new int[m];
+        stepDraft = new int[m];
+        stepRow0 = new int[m];
+        stepPos0 = new int[m];
+        mtpRow = new int[m];
         thread = Thread.ofPlatform().name("panamax-engine").daemon().unstarted(this::loop);
         thread.start();
     }
@@ -92,7 +118,7 @@ public final class Scheduler implements AutoCloseable {
         }
         if (failure != null) throw new IllegalStateException("the engine stopped after an error", failure);
         for (int t : p) if (t < 0 || t >= vocab) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + vocab + ")");
-        Sequence s = new Sequence(r, sink, vocab, tokenizer, seqBlocks); // checks the request against the vocabulary
+        Sequence s = new Sequence(r, sink, vocab, tokenizer, seqBlocks, speculation(r)); // checks the request against the vocabulary
         if (queued.incrementAndGet() > lim.queueCapacity()) {
             queued.decrementAndGet();
             throw new EngineOverloadedException("the engine's queue is full (" + lim.queueCapacity() + " waiting requests)");
@@ -100,6 +126,18 @@ public final class Scheduler implements AutoCloseable {
         incoming.add(s);
         LockSupport.unpark(thread);
         return s;
+    }
+
+    /** The request's speculation as this engine runs it. */
+    private Speculation speculation(GenerationRequest r) {
+        Speculation sp = r.speculation() == null ? lim.spec() : r.speculation();
+        if (sp.mode() == Speculation.Mode.MTP) {
+            if (!runner.mtp()) {
+                throw new IllegalArgumentException("MTP speculation needs an engine opened with it (Engine.Config.withSpeculation)");
+            }
+            sp = new Speculation(Speculation.Mode.MTP, 1, sp.adaptive()); // one MTP layer guesses one token ahead
+        }
+        return sp;
     }
 
     private void loop() {
@@ -156,7 +194,11 @@ public final class Scheduler implements AutoCloseable {
         batch.clear();
         stepCount = 0;
         int budget = lim.tokenBudget();
-        // 1. one token for every decoding sequence
+        // 1. one token for every decoding sequence, and its drafts from what the others' tokens leave of the budget
+        int decoding = 0;
+        for (Sequence s : running) if (s.length - s.computed == 1) decoding++;
+        int spare = budget - decoding, rows = 0;
+        draftLogits = batch.maxLogits() - lim.maxSequences();
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
@@ -166,9 +208,14 @@ public final class Scheduler implements AutoCloseable {
                 if (victim == s) break;
             }
             if (!running.contains(s)) { i--; continue; }
-            schedule(s, 1);
-            budget--;
+            int k = spare > 0 ? drafts(s, spare, rows + 1, stepCount + 1, decoding) : 0;
+            schedule(s, 1 + k, k);
+            spare -= k;
+            draftLogits -= k;
+            rows += 1 + k;
+            budget -= 1 + k;
         }
+        int decodeSeqs = stepCount;
         // 2. prompt chunks of admitted sequences, in admission order
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
@@ -177,7 +224,7 @@ public final class Scheduler implements AutoCloseable {
             int n = Math.min(left, budget);
             n = growUpTo(s, n);
             if (n == 0) continue;
-            schedule(s, n);
+            schedule(s, n, 0);
             budget -= n;
         }
         // 3. admit waiting requests
@@ -206,7 +253,7 @@ public final class Scheduler implements AutoCloseable {
             waiting.poll();
             dequeued(s);
             running.add(s);
-            schedule(s, n);
+            schedule(s, n, 0);
             budget -= n;
         }
         if (stepCount == 0) {
@@ -217,6 +264,7 @@ public final class Scheduler implements AutoCloseable {
             }
             return;
         }
+        boolean decodeOnly = stepCount == decodeSeqs; // the draft policy learns row costs from decode steps
         publish(); // admitted requests count as running before their first token reaches anyone
         long t0 = System.nanoTime();
         try {
@@ -231,7 +279,72 @@ public final class Scheduler implements AutoCloseable {
         }
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
-        for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], t1);
+        if (decodeOnly) policy.observe(batch.tokens(), t1 - t0);
+        for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], stepDraft[i], t1);
+        if (runner.mtp()) mtp();
+    }
+
+    /**
+     * Drafts for decoding sequence s (its verify row at {@code rows}, the {@code seqs}-th sampled sequence of the step):
+     * as many as the policy finds worth their rows, within the spare budget, the token limit, the context and free
+     * blocks (a draft never takes one of the last {@code reserve} free blocks: the other decoding sequences' rows come
+     * first); written after its tokens and into {@code s.draft}. Returns how many.
+     */
+    private int drafts(Sequence s, int spare, int rows, int seqs, int reserve) {
+        if (!s.spec.on()) return 0;
+        int maxK = Math.min(Math.min(s.spec.maxDraft(), spare), Math.min(s.maxTokens - s.generated() - 1, lim.contextLength() - s.length));
+        maxK = Math.min(maxK, draftLogits);
+        if (maxK <= 0) return 0;
+        int k = s.spec.adaptive() ? policy.choose(rows, seqs, s.acceptance.rate(), maxK, s.acceptance) : maxK;
+        if (k == 0) {
+            s.acceptance.idle();
+            return 0;
+        }
+        int got;
+        if (s.spec.mode() == Speculation.Mode.NGRAM) {
+            got = NgramDrafter.draft(s.tokens, s.length, k, s.draft, 0);
+        } else {
+            got = s.mtpDraftAt == s.length && s.mtpDraft >= 0 ? 1 : 0;
+            s.draft[0] = s.mtpDraft;
+        }
+        if (got == 0) return 0;
+        int more = (s.computed + 1 + got + lim.blockSize() - 1) / lim.blockSize() - s.nBlocks;
+        if (more > 0 && blocks.availableBlocks() - more < reserve) got = s.nBlocks * lim.blockSize() - s.computed - 1;
+        else got = growUpTo(s, 1 + got) - 1;
+        if (got <= 0) return 0;
+        s.reserve(got);
+        System.arraycopy(s.draft, 0, s.tokens, s.length, got);
+        return got;
+    }
+
+    /**
+     * The MTP layer over every step sequence's accepted rows: row (h_p, t_(p+1)) at position p for each position p the
+     * step computed (its next token is known by now), so the MTP cache follows the trunk's; the last row of a decoding
+     * MTP sequence gives its guess of the token after its pending one.
+     */
+    private void mtp() {
+        ForwardBatch mb = runner.mtpBatch;
+        mb.clear();
+        int rows = 0;
+        for (int i = 0; i < stepCount; i++) {
+            Sequence s = stepSeq[i];
+            mtpRow[i] = -1;
+            int p0 = stepPos0[i], n = s.computed - p0;
+            if (s.done || n <= 0) continue;
+            runner.gatherHidden(stepRow0[i], n, rows);
+            boolean guess = s.length - s.computed == 1 && s.spec.mode() == Speculation.Mode.MTP;
+            mtpRow[i] = mb.add(s.tokens, p0 + 1, n, p0, s.table, lim.blockSize(), guess ? 1 : 0);
+            if (!guess) mtpRow[i] = -1;
+            rows += n;
+        }
+        if (rows == 0) return;
+        runner.mtpStep();
+        for (int i = 0; i < stepCount; i++) {
+            if (mtpRow[i] < 0) continue;
+            Sequence s = stepSeq[i];
+            s.mtpDraft = runner.mtpArgmax(mtpRow[i]);
+            s.mtpDraftAt = s.length;
+        }
     }
 
     /** What other threads read of the engine's load. */
@@ -240,12 +353,16 @@ public final class Scheduler implements AutoCloseable {
         usedBlocks = blocks.usedBlocks();
     }
 
-    private void schedule(Sequence s, int n) {
-        boolean last = s.computed + n == s.length;
-        int row = runner.batch.add(s.tokens, s.computed, n, s.computed, s.table, lim.blockSize(), last ? 1 : 0);
+    /** Adds n rows of s to the step, the last {@code nDraft} of them drafted tokens (then every row wants logits). */
+    private void schedule(Sequence s, int n, int nDraft) {
+        boolean last = s.computed + n - nDraft == s.length;
+        stepRow0[stepCount] = runner.batch.tokens();
+        int row = runner.batch.add(s.tokens, s.computed, n, s.computed, s.table, lim.blockSize(), nDraft > 0 ? 2 : last ? 1 : 0);
         stepSeq[stepCount] = s;
         stepLen[stepCount] = n;
         stepLogits[stepCount] = row;
+        stepDraft[stepCount] = nDraft;
+        stepPos0[stepCount] = s.computed;
         stepCount++;
     }
 
@@ -274,28 +391,67 @@ public final class Scheduler implements AutoCloseable {
         s.computed = 0;
         s.lastHash = 0;
         s.admitted = false;
+        s.mtpDraft = s.mtpDraftAt = -1;
         waiting.addFirst(s);
     }
 
-    /** After the step: s computed n more tokens; register its full blocks, sample when it reached its end. */
-    private void advance(Sequence s, int n, int logitsRow, long now) {
-        s.computed += n;
+    /**
+     * After the step: s computed n more tokens (the last {@code nDraft} of them drafted); register its full blocks, and
+     * when it reached its end sample its rows in order: the pending token's, then each draft's for as long as the token
+     * sampled before it was that draft. Rows after the first miss are dropped, with the blocks only they used.
+     */
+    private void advance(Sequence s, int n, int logitsRow, int nDraft, long now) {
+        s.computed += n - nDraft;
+        registerFull(s);
+        if (logitsRow < 0) return;
+        if (s.promptDoneNanos == 0) s.promptDoneNanos = now;
+        int before = s.length, accepted = 0;
+        for (int i = 0; ; i++) {
+            int tok = emit(s, logitsRow + i);
+            if (tok < 0 || i == nDraft || tok != s.draft[i]) break;
+            s.computed++; // draft i is the token that follows: its row's KV entries stand
+            registerFull(s);
+            accepted++;
+        }
+        if (nDraft > 0) {
+            s.acceptance.update(nDraft, accepted);
+            specDrafted += nDraft;
+            specAccepted += accepted;
+            specPasses++;
+            specTokens += s.length - before;
+        }
+        if (!s.done) { // roll back: blocks past the pending token hold only rejected rows
+            int keep = (s.computed + lim.blockSize()) / lim.blockSize(); // blocks for positions [0, computed]
+            if (s.nBlocks > keep) {
+                blocks.release(s.table, keep, s.nBlocks);
+                s.nBlocks = keep;
+            }
+        }
+    }
+
+    /** Registers the full blocks of s's computed tokens in the prefix cache. */
+    private void registerFull(Sequence s) {
         int full = s.computed / lim.blockSize();
         while (s.hashedBlocks < full) {
             s.lastHash = blocks.registerFull(s.table[s.hashedBlocks], s.lastHash, s.tokens, s.hashedBlocks * lim.blockSize());
             s.hashedBlocks++;
         }
-        if (logitsRow < 0) return;
-        if (s.promptDoneNanos == 0) s.promptDoneNanos = now;
-        int tok = s.sampler.sample(runner.batch.logits(), 4L * logitsRow * vocab);
+    }
+
+    /**
+     * Samples s's next token from logits row {@code row}, appends and streams it, and ends s when the token or its text
+     * ends the request. Returns the token, or -1 when s ended (the token, if any, was the last).
+     */
+    private int emit(Sequence s, int row) {
+        int tok = s.sampler.sample(runner.batch.logits(), 4L * row * vocab);
         if (s.firstTokenNanos == 0) s.firstTokenNanos = System.nanoTime();
         if (tok == Sampler.NO_TOKEN) {
             retire(s, Generation.StopReason.NO_ALLOWED_TOKEN);
-            return;
+            return -1;
         }
         if (tokenizer.isEog(tok) && !s.request.ignoreEos()) {
             retire(s, Generation.StopReason.END_OF_GENERATION);
-            return;
+            return -1;
         }
         s.sampler.accept(tok);
         s.append(tok);
@@ -311,11 +467,12 @@ public final class Scheduler implements AutoCloseable {
         } catch (RuntimeException e) { // a listener that throws ends its own request, not the engine
             running.remove(s);
             end(s, null, e);
-            return;
+            return -1;
         }
         if (s.stop.stopped()) retire(s, Generation.StopReason.STOP_STRING);
         else if (s.generated() >= s.maxTokens) retire(s, Generation.StopReason.LENGTH);
         else if (s.length >= lim.contextLength()) retire(s, Generation.StopReason.CONTEXT_FULL);
+        return s.done ? -1 : tok;
     }
 
     /** A request leaves the waiting queue's count (admitted or ended), once. */
@@ -352,6 +509,7 @@ public final class Scheduler implements AutoCloseable {
     private void end(Sequence s, Generation.StopReason why, Throwable error) {
         if (s.nBlocks > 0) blocks.release(s.table, s.nBlocks);
         s.nBlocks = 0;
+        s.done = true;
         dequeued(s);
         try {
             if (error != null) s.sink.fail(error);
@@ -381,6 +539,11 @@ public final class Scheduler implements AutoCloseable {
 
     public Limits limits() {
         return lim;
+    }
+
+    /** Speculation counters since the engine opened (any thread; a consistent snapshot between steps). */
+    public SpecCounters specCounters() {
+        return new SpecCounters(specDrafted, specAccepted, specPasses, specTokens);
     }
 
     /** Durations of the most recent forward steps, in nanoseconds (at most 4096). */

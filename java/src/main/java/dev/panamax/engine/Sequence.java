@@ -4,6 +4,8 @@ import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
 import dev.panamax.TokenLogprob;
 import dev.panamax.sampling.Sampler;
+import dev.panamax.spec.DraftPolicy;
+import dev.panamax.spec.Speculation;
 import dev.panamax.tokenizer.TokenStreamDecoder;
 import dev.panamax.tokenizer.Tokenizer;
 import java.util.ArrayList;
@@ -50,9 +52,17 @@ public final class Sequence {
     long firstTokenNanos, promptDoneNanos;
     final StringBuilder text = new StringBuilder();
     final List<TokenLogprob> logprobs; // null unless the request asked for them
+    // speculation: the drafter and k limit, this step's drafts, the MTP layer's guess for position mtpDraftAt
+    final Speculation spec;
+    final int[] draft;
+    final DraftPolicy.Acceptance acceptance = new DraftPolicy.Acceptance();
+    int mtpDraft = -1, mtpDraftAt = -1;
+    boolean done; // ended: its blocks are released
     private volatile boolean cancelled;
 
-    Sequence(GenerationRequest request, Sink sink, int vocab, Tokenizer tokenizer, int maxBlocks) {
+    Sequence(GenerationRequest request, Sink sink, int vocab, Tokenizer tokenizer, int maxBlocks, Speculation spec) {
+        this.spec = spec;
+        this.draft = new int[spec.maxDraft()];
         this.request = request;
         this.sink = sink;
         int[] prompt = request.promptTokens(); // a copy (the request keeps its own)
@@ -81,6 +91,11 @@ public final class Sequence {
 
     int generated() {
         return length - promptLength;
+    }
+
+    /** Room for n more tokens after {@link #length} (drafts are written there before they are verified). */
+    void reserve(int n) {
+        if (length + n > tokens.length) tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, length + n + 16));
     }
 
     void append(int token) {

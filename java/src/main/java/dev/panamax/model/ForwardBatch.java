@@ -80,6 +80,11 @@ public final class ForwardBatch implements AutoCloseable {
         return nTok;
     }
 
+    /** Rows that may want logits per step. */
+    public int maxLogits() {
+        return logitRows.length;
+    }
+
     /** Logits rows requested so far. */
     public int logitRows() {
         return nLogits;

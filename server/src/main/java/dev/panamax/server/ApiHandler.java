@@ -16,6 +16,7 @@ import dev.panamax.TokenLogprob;
 import dev.panamax.grammar.Grammar;
 import dev.panamax.grammar.GrammarException;
 import dev.panamax.sampling.SamplingParams;
+import dev.panamax.spec.Speculation;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
 import dev.panamax.tokenizer.ToolCall;
@@ -357,6 +358,7 @@ final class ApiHandler extends Handler.Abstract {
         boolean ignoreEos = Boolean.TRUE.equals(p.bool("ignore_eos")); // llama-server's: benchmarks want fixed lengths
         int[] preserved = tools == null ? null : tools.preservedTokens(tokenizer); // once: every choice shares them
         boolean seeded = p.has("seed");
+        Speculation spec = speculation(p);
 
         int ctx = engine.contextLength();
         List<GenerationRequest> requests = new ArrayList<>();
@@ -373,7 +375,7 @@ final class ApiHandler extends Handler.Abstract {
             }
             for (int i = 0; i < n; i++) {
                 SamplingParams s = seeded ? base.withSeed(base.seed() + i) : base.withSeed(ThreadLocalRandom.current().nextLong());
-                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, ignoreEos, logprobs, preserved));
+                requests.add(new GenerationRequest(pr.tokens(), max, s, stop, ignoreEos, logprobs, preserved, spec));
             }
         }
         for (Prompt pr : prompts) ex.promptTokens += pr.tokens().length;
@@ -519,6 +521,27 @@ final class ApiHandler extends Handler.Abstract {
     }
 
     /** -1 when no log-probabilities are asked for, else how many alternatives per token. */
+    /**
+     * The request's {@code "speculative"}: "off", "ngram" or "mtp" (null: the server's default), with llama-server's
+     * {@code "speculative.n_max"} as the most drafted tokens per step. Speculation never changes the output.
+     */
+    private Speculation speculation(Params p) {
+        String mode = p.string("speculative");
+        Long k = p.integer("speculative.n_max", 1, Speculation.MAX_DRAFT);
+        if (mode == null && k == null) return null;
+        Speculation dflt = engine.config().speculation();
+        try {
+            Speculation s = mode == null ? dflt : Speculation.parse(mode, 0);
+            if (k != null && s.on()) s = new Speculation(s.mode(), (int) (long) k, s.adaptive());
+            if (s.mode() == Speculation.Mode.MTP && dflt.mode() != Speculation.Mode.MTP) {
+                throw new IllegalArgumentException("MTP speculation needs a server started with --spec mtp");
+            }
+            return s;
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("speculative", e.getMessage());
+        }
+    }
+
     private static int logprobs(Params p, boolean chat) {
         if (chat) {
             boolean on = Boolean.TRUE.equals(p.bool("logprobs"));

@@ -1,6 +1,7 @@
 package dev.panamax.server;
 
 import dev.panamax.Engine;
+import dev.panamax.spec.Speculation;
 import dev.panamax.Model;
 import dev.panamax.Backend;
 import java.io.FileNotFoundException;
@@ -50,6 +51,13 @@ public final class ServeMain implements Callable<Integer> {
     @Option(names = "--alias", description = "The model's name in the API (default: the file name without .gguf).")
     String alias;
 
+    @Option(names = "--spec", description = "Default speculative decoding of requests: off, ngram or mtp (deepseek2 files with a"
+            + " nextn layer); a request's \"speculative\" field overrides it (default: off).")
+    String spec;
+
+    @Option(names = "--spec-k", defaultValue = "0", description = "Most drafted tokens per step (default: ngram 8, mtp 1).")
+    int specK;
+
     @Option(names = "--queue", defaultValue = "256", description = "Requests that may wait; beyond it 429 (default: ${DEFAULT-VALUE}).")
     int queue;
 
@@ -67,7 +75,8 @@ public final class ServeMain implements Callable<Integer> {
         Model.Options mo = Model.Options.defaults().withThreads(threads).withContextLength(ctx)
                 .withBackend(backend == null ? null : Backend.parse(backend));
         Model m = Model.load(model, mo);
-        Engine engine = m.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(ctx).withQueueCapacity(queue));
+        Engine engine = m.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(ctx).withQueueCapacity(queue)
+                .withSpeculation(Speculation.parse(spec, specK)));
         ServerConfig cfg = new ServerConfig(host, port, key, id, maxBody, 16, Duration.ofSeconds(shutdownSeconds), 1);
         Server server = Server.start(engine, cfg);
         CountDownLatch stopped = new CountDownLatch(1);

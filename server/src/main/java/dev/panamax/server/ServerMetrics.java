@@ -3,6 +3,7 @@ package dev.panamax.server;
 import dev.panamax.Engine;
 import dev.panamax.Generation;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Tags;
@@ -66,6 +67,15 @@ final class ServerMetrics {
         Info.builder().name("vllm:lora_requests_info").help("Running stats on lora requests.")
                 .labelNames("max_lora", "running_lora_adapters", "waiting_lora_adapters").register(registry.getPrometheusRegistry())
                 .setLabelValues("0", "", "");
+        // speculative decoding, with vLLM's names (drafted and accepted tokens, verify passes = vLLM's drafts)
+        FunctionCounter.builder("vllm:spec_decode_num_drafts", engine, e -> e.specStats().passes()).tags(vllm)
+                .description("verify passes of a sequence with drafted tokens").register(registry);
+        FunctionCounter.builder("vllm:spec_decode_num_draft_tokens", engine, e -> e.specStats().drafted()).tags(vllm)
+                .description("drafted tokens verified").register(registry);
+        FunctionCounter.builder("vllm:spec_decode_num_accepted_tokens", engine, e -> e.specStats().accepted()).tags(vllm)
+                .description("drafted tokens accepted").register(registry);
+        Gauge.builder("panamax.spec.tokens.per.pass", engine, e -> e.specStats().tokensPerPass())
+                .description("tokens per verify pass since the engine opened (1: speculation gained nothing)").register(registry);
         promptTokens = Counter.builder("panamax.prompt.tokens").description("prompt tokens of finished requests").register(registry);
         generatedTokens = Counter.builder("panamax.generation.tokens").description("generated tokens").register(registry);
         cachedTokens = Counter.builder("panamax.prompt.cached.tokens").description("prompt tokens served from the prefix cache").register(registry);

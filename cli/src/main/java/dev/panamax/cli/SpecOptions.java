@@ -1,0 +1,25 @@
+package dev.panamax.cli;
+
+import dev.panamax.spec.Speculation;
+import picocli.CommandLine.Option;
+
+/** Speculative decoding options shared by generate and bench (mixed in); serve has the same two. */
+final class SpecOptions {
+    @Option(names = "--spec", description = "Speculative decoding: off, ngram (prompt lookup in the sequence's own tokens) or"
+            + " mtp (the model's nextn layer, deepseek2 files that have one); greedy and seeded output are unchanged"
+            + " (default: off).")
+    String spec;
+
+    @Option(names = "--spec-k", defaultValue = "0",
+            description = "Most drafted tokens per step (default: ngram 8, mtp 1 = its one layer); k per step adapts to the"
+                    + " measured acceptance and step cost.")
+    int k;
+
+    @Option(names = "--spec-fixed", description = "Draft every step as many tokens as the drafter has, up to --spec-k (no adaptation; for measurements).")
+    boolean fixed;
+
+    Speculation speculation() {
+        Speculation s = Speculation.parse(spec, k);
+        return fixed && s.on() ? s.fixed() : s;
+    }
+}

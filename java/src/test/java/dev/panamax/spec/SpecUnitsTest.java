@@ -1,0 +1,82 @@
+package dev.panamax.spec;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import org.junit.jupiter.api.Test;
+
+/** The drafter and the policy on their own: prompt lookup's choices, k from costs and acceptance, parsing. */
+class SpecUnitsTest {
+
+    static int[] draft(int[] t, int k) {
+        int[] out = new int[k];
+        int n = NgramDrafter.draft(t, t.length, k, out, 0);
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    @Test
+    void promptLookupTakesTheLongestSuffixAtItsLatestOccurrence() {
+        // "5 6" occurs at 1 (then 7 8) and at 6 (then 9); the last token 6 alone also follows 5 everywhere
+        assertArrayEquals(new int[] {9, 5, 6}, draft(new int[] {1, 5, 6, 7, 8, 2, 5, 6, 9, 5, 6}, 3));
+        // a longer suffix wins over a later shorter one: "3 4 5" at 0 beats "5" at 6
+        assertArrayEquals(new int[] {1, 2}, draft(new int[] {3, 4, 5, 1, 2, 0, 5, 9, 3, 4, 5}, 2));
+        // past the known tokens the occurrence's continuation repeats: a loop is drafted as far as k
+        assertArrayEquals(new int[] {7, 8, 7, 8}, draft(new int[] {7, 8, 7, 8, 7, 8}, 4));
+        assertArrayEquals(new int[] {4, 4, 4, 4, 4}, draft(new int[] {4, 4}, 5));
+        assertArrayEquals(new int[] {9, 2, 9, 2, 9}, draft(new int[] {2, 9, 2}, 5));
+        assertEquals(0, draft(new int[] {1, 2, 3, 4}, 4).length, "no earlier occurrence of the last token");
+        assertEquals(0, draft(new int[] {1}, 4).length);
+        assertEquals(0, NgramDrafter.draft(new int[] {1, 1, 1}, 3, 0, new int[0], 0));
+    }
+
+    @Test
+    void kFollowsAcceptanceAndMeasuredCost() {
+        DraftPolicy p = new DraftPolicy(64);
+        // unmeasured: extra rows are nearly free, so good drafts are worth several rows and bad ones none
+        assertTrue(p.choose(1, 1, 0.8, 8) >= 3, "k " + p.choose(1, 1, 0.8, 8));
+        assertEquals(0, p.choose(1, 1, 0.02, 8));
+        // measured: every row costs as much as a whole decode step (compute-bound): drafting never pays
+        for (int r = 1; r <= 64; r++) p.observe(r, 1000L * r);
+        assertEquals(0, p.choose(1, 1, 0.9, 8));
+        // bandwidth-bound: 9 rows cost 1.2 steps; a busy step of 60 rows with 60 sequences has no room to gain
+        DraftPolicy q = new DraftPolicy(64);
+        for (int r = 1; r <= 64; r++) q.observe(r, 1000 + 25L * (r - 1) + (r > 40 ? 400L * (r - 40) : 0));
+        assertTrue(q.choose(1, 1, 0.7, 8) >= 3);
+        assertEquals(0, q.choose(60, 60, 0.7, 4));
+        // interpolation between measured row counts, prior slope beyond them
+        DraftPolicy u = new DraftPolicy(16);
+        u.observe(1, 100);
+        u.observe(5, 140);
+        assertEquals(120, u.cost(3), 1e-9);
+        assertEquals(140 * (1 + DraftPolicy.PRIOR_ROW_COST * 2), u.cost(7), 1e-9);
+    }
+
+    @Test
+    void acceptanceLearnsForgetsAndProbes() {
+        DraftPolicy.Acceptance a = new DraftPolicy.Acceptance();
+        assertEquals(0.5, a.rate(), 1e-9);
+        for (int i = 0; i < 20; i++) a.update(4, 4);
+        assertTrue(a.rate() > 0.95, "all accepted: " + a.rate());
+        for (int i = 0; i < 40; i++) a.update(4, 0);
+        assertTrue(a.rate() < 0.1, "all rejected at the first draft: " + a.rate());
+        for (int i = 0; i < 200; i++) a.idle();
+        assertEquals(0.5, a.rate(), 0.05, "back towards the prior while nothing is drafted");
+        DraftPolicy p = new DraftPolicy(8);
+        for (int r = 1; r <= 8; r++) p.observe(r, 1000L * r);
+        DraftPolicy.Acceptance b = new DraftPolicy.Acceptance();
+        int drafted = 0;
+        for (int i = 0; i < 32; i++) if (p.choose(1, 1, b.rate(), 4, b) > 0) drafted++;
+        assertEquals(32 / DraftPolicy.EXPLORE, drafted, "one probe per " + DraftPolicy.EXPLORE + " declined steps");
+    }
+
+    @Test
+    void parsing() {
+        assertEquals(Speculation.OFF, Speculation.parse("off", 3));
+        assertEquals(Speculation.OFF, Speculation.parse(null, 0));
+        assertEquals(new Speculation(Speculation.Mode.NGRAM, 8), Speculation.parse("ngram", 0));
+        assertEquals(new Speculation(Speculation.Mode.MTP, 2), Speculation.parse("MTP", 2));
+        assertThrows(IllegalArgumentException.class, () -> Speculation.parse("eagle", 0));
+        assertThrows(IllegalArgumentException.class, () -> Speculation.parse("draft:m.gguf", 0));
+        assertThrows(IllegalArgumentException.class, () -> new Speculation(Speculation.Mode.NGRAM, Speculation.MAX_DRAFT + 1));
+        assertFalse(Speculation.parse("ngram", 4).fixed().adaptive());
+    }
+}
