@@ -97,8 +97,9 @@ public final class Engine implements AutoCloseable {
         int trained = weights.trainedContextLength();
         int ctx = c.contextLength() > 0 ? c.contextLength() : Math.min(trained, 4096);
         if (ctx > trained) throw new IllegalArgumentException("context length " + ctx + " exceeds the model's context_length " + trained);
-        GgmlType kvType = o.cacheType().ggmlType();
-        long perToken = weights.kvBytesPerToken(kvType == GgmlType.F32 ? 4 : 2);
+        GgmlType kType = o.cacheTypeK().ggmlType(), vType = o.cacheTypeV().ggmlType();
+        // a quantized cache holds proportionally more tokens in the same kvBytes
+        long perToken = weights.kvBytesPerToken(kType, vType);
         bytesPerBlock = perToken * c.blockSize();
         long seqBlocks = (ctx + c.blockSize() - 1) / c.blockSize();
         long nBlocks = c.kvBytes() > 0 ? c.kvBytes() / bytesPerBlock : Math.multiplyExact(seqBlocks, (long) c.maxSequences());
@@ -112,7 +113,7 @@ public final class Engine implements AutoCloseable {
         this.kernels = KernelsProvider.create(backend, c.threads() > 0 ? c.threads() : o.threads());
         try {
             this.scheduler = new Scheduler(weights, model.tokenizer(), kernels, new Scheduler.Limits(c.maxSequences(),
-                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kvType));
+                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kType, vType));
         } catch (RuntimeException | OutOfMemoryError e) {
             kernels.close();
             throw e;

@@ -24,13 +24,13 @@ final class ModelRunner implements AutoCloseable {
      * @param maxSeqs   sequences per step
      * @param seqBlocks blocks one sequence may hold (its context in blocks)
      */
-    ModelRunner(ModelWeights weights, Kernels kernels, int nBlocks, int blockSize, GgmlType kvType, int maxTokens,
+    ModelRunner(ModelWeights weights, Kernels kernels, int nBlocks, int blockSize, GgmlType kType, GgmlType vType, int maxTokens,
                 int maxSeqs, int seqBlocks) {
         this.kernels = kernels;
         KvCache cache = null;
         ForwardPass fp = null;
         try {
-            cache = weights.newKvCache(nBlocks, blockSize, kvType);
+            cache = weights.newKvCache(nBlocks, blockSize, kType, vType);
             fp = weights.newForward(kernels, maxTokens);
             batch = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, weights.vocabSize());
         } catch (RuntimeException | OutOfMemoryError e) {

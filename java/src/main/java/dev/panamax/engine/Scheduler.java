@@ -32,7 +32,7 @@ public final class Scheduler implements AutoCloseable {
 
     /** Engine limits, as {@link dev.panamax.Engine.Config} resolved them. */
     public record Limits(int maxSequences, int tokenBudget, int contextLength, int blockSize, int nBlocks,
-                         int queueCapacity, boolean prefixCache, GgmlType kvType) {
+                         int queueCapacity, boolean prefixCache, GgmlType kType, GgmlType vType) {
     }
 
     private static final int STEP_HISTORY = 4096;
@@ -66,7 +66,7 @@ public final class Scheduler implements AutoCloseable {
         this.vocab = weights.vocabSize();
         this.seqBlocks = (limits.contextLength() + limits.blockSize() - 1) / limits.blockSize();
         this.blocks = new KvBlockManager(limits.nBlocks(), limits.blockSize(), limits.prefixCache());
-        this.runner = new ModelRunner(weights, kernels, limits.nBlocks(), limits.blockSize(), limits.kvType(),
+        this.runner = new ModelRunner(weights, kernels, limits.nBlocks(), limits.blockSize(), limits.kType(), limits.vType(),
                 limits.tokenBudget(), limits.maxSequences(), seqBlocks);
         stepSeq = new Sequence[limits.maxSequences()];
         stepLen = new int[limits.maxSequences()];
