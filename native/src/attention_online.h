@@ -12,7 +12,9 @@
  * the head's running max m and sum l, and the output row itself accumulates (rescaled when m grows).
  * A quantized cache (Q8_0, Q4_0, ... BF16: every type but F32/F16) is read block of keys by block of keys: the
  * block's rows of the group are dequantized once into an L1 tile of floats that all the group's heads then read
- * (MLA: one tile is both keys and values), so no dequantized copy of the cache ever exists. An ISA may define
+ * (MLA: one tile is both keys and values), so no dequantized copy of the cache ever exists. The query rows are first
+ * rounded through Q8_0 (BF16 for a BF16 cache), as ggml's flash attention quantizes Q for its int8 dot products with
+ * quantized keys: the scores are llama.cpp's, up to float summation order. An ISA may define
  * PMX_KV_DEQUANT and kv_dequant_row(t, dst, src, n) (n values of type index t to floats, as ggml dequantizes) for
  * the types it accelerates; else the reference dequantizer runs. */
 #ifndef PMX_ATTENTION_ONLINE_H
@@ -25,8 +27,10 @@
 #define HEADS_MAX 128
 /* Heads whose scores of one block are on the stack at once. */
 #define HEADS_TILE 32
-/* Floats of one dequantized tile (K, and V): a block of keys holds at most this many values of a head. */
+/* Floats of one dequantized tile (K, and V): a block of keys holds at least 2 keys and at most this many values. */
 #define KV_TILE_FLOATS (2 * PMX_KV_MAX_HEAD_DIM)
+/* Floats of the rounded query rows of the heads that walk one quantized key stream together. */
+#define KV_Q_FLOATS 16384
 
 /* How attend reads K and V: in place as floats or halves, or through the dequantized tile. */
 #define KV_F32 0
@@ -64,17 +68,24 @@ INLINE void attend(const pmx_attention_args *a, int64_t t, int64_t h0, int64_t h
     /* MLA over a quantized latent cache: the values are the first dv columns of the key tile */
     const int shared = kk == KV_DQ && vk == KV_DQ && a->k == a->v && ks == vs && a->k_type == a->v_type &&
                        a->n_kv_head == 1;
+    /* keys per block: the dequantized tiles stay L1-sized (at least 2 keys; head dims <= PMX_KV_MAX_HEAD_DIM) */
     int64_t blk = BLK;
-    if (kk == KV_DQ && KV_TILE_FLOATS / hd < blk) blk = KV_TILE_FLOATS / hd;
-    if (vk == KV_DQ && !shared && KV_TILE_FLOATS / dv < blk) blk = KV_TILE_FLOATS / dv;
+    if (kk == KV_DQ && 4096 / hd < blk) blk = 4096 / hd > 2 ? 4096 / hd : 2;
+    if (vk == KV_DQ && !shared && 4096 / dv < blk) blk = 4096 / dv > 2 ? 4096 / dv : 2;
+    const int qt = kk == KV_DQ ? pmx_kv_q_type(a->k_type) : -1;
+    const int64_t hmax = qt >= 0 && KV_Q_FLOATS / hd < HEADS_MAX ? KV_Q_FLOATS / hd : HEADS_MAX;
     float s[HEADS_TILE * BLK], m[HEADS_MAX], l[HEADS_MAX];
-    float ktile[kk == KV_DQ ? KV_TILE_FLOATS : 1], vtile[vk == KV_DQ && !shared ? KV_TILE_FLOATS : 1];
+    float ktile[kk == KV_DQ ? blk * hd : 1], vtile[vk == KV_DQ && !shared ? blk * dv : 1], qr[qt >= 0 ? hmax * hd : 1];
     for (int64_t c0 = h0; c0 < h1;) {
         const int64_t g = c0 / group;
         int64_t c1 = (g + 1) * group < h1 ? (g + 1) * group : h1;
-        if (c1 > c0 + HEADS_MAX) c1 = c0 + HEADS_MAX;
+        if (c1 > c0 + hmax) c1 = c0 + hmax;
         const int64_t nh = c1 - c0;
         const float *q = a->q + (t * a->n_head + c0) * hd;
+        if (qt >= 0) {
+            for (int64_t h = 0; h < nh; h++) pmx_ref_round_row(qt, qr + h * hd, q + h * hd, hd);
+            q = qr;
+        }
         float *o = part ? part + (c0 - h0) * dv : a->out + (t * a->n_head + c0) * dv;
         memset(o, 0, (size_t)(nh * dv) * sizeof(float));
         for (int64_t h = 0; h < nh; h++) m[h] = -INFINITY, l[h] = 0;

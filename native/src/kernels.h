@@ -69,6 +69,13 @@ static inline int pmx_kv_type_ok(int t) {
            t == PMX_T_Q4_1 || t == PMX_T_Q5_0 || t == PMX_T_Q5_1 || t == PMX_T_IQ4_NL;
 }
 
+/* The type index a query row is rounded through before its dot products with keys of type index t, as ggml's flash
+ * attention converts Q to K's vec_dot_type: Q8_0 for the block types (their int8 dot products; Q8_1 for Q4_1/Q5_1 has
+ * the same values), BF16 for BF16; -1 for F32 and F16 (the query stays float). */
+static inline int pmx_kv_q_type(int t) {
+    return t == PMX_T_F32 || t == PMX_T_F16 ? -1 : t == PMX_T_BF16 ? PMX_T_BF16 : PMX_T_Q8_0;
+}
+
 /* The cache row of key j, and in *run how many keys from j on (at most *run) sit in consecutive rows. */
 static inline int64_t pmx_kv_row(const pmx_attention_args *a, int64_t j, int64_t *run) {
     if (!a->blocks) return j;

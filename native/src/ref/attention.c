@@ -1,7 +1,8 @@
 /* Scalar reference causal GQA / MLA attention: per (query, head) an exact two-pass softmax in double (max
  * first, then weights and weighted V sum) over the keys asked for, no scores kept, no heap. The oracle for
  * every ISA; a share of the keys (part != NULL) gives its unnormalized sum, max and weight sum. K and V of any
- * KV cache type (pmx_kv_type_ok) are read as ggml dequantizes them, a chunk of a row at a time. */
+ * KV cache type (pmx_kv_type_ok) are read as ggml dequantizes them, a chunk of a row at a time; with quantized keys
+ * the query is first rounded through Q8_0 (BF16 keys: BF16), as ggml's flash attention does (pmx_kv_q_type). */
 #include <math.h>
 #include "panamax.h"
 #include "ref.h"
@@ -42,9 +43,15 @@ static void ref_attention(const pmx_attention_args *a, int64_t t, int64_t h0, in
     if (k1 > n_vis) k1 = n_vis;
     double acc[REF_ACC_DIMS];
     float vb[REF_ACC_DIMS];
+    const int qt = pmx_kv_q_type(kt);
+    float qr[qt >= 0 ? hd : 1];
     for (int64_t h = h0; h < h1; h++) {
         const int64_t g = h / group;
         const float *q = a->q + (t * a->n_head + h) * hd;
+        if (qt >= 0) {
+            pmx_ref_round_row(qt, qr, q, hd);
+            q = qr;
+        }
         float *out = part ? part + (h - h0) * dv : a->out + (t * a->n_head + h) * dv;
         double m = -INFINITY, l = 0;
         for (int64_t j = k0; j < k1; j++) m = fmax(m, score(q, a->k, kt, row(a, j) * ks + g * hd, hd, scale));

@@ -463,6 +463,20 @@ public class ScalarKernels implements Kernels {
         JavaQuants.dequantizeRow(t, dst, s, t.rowBytes(e), n);
     }
 
+    /**
+     * The type a query row is rounded through before its dot products with keys of type k, as ggml's flash attention
+     * converts Q to K's vec_dot_type: Q8_0 for the block types, BF16 for BF16, none (null) for F32 and F16.
+     */
+    static GgmlType queryRounding(GgmlType k) {
+        return k == GgmlType.F32 || k == GgmlType.F16 ? null : k == GgmlType.BF16 ? GgmlType.BF16 : GgmlType.Q8_0;
+    }
+
+    /** n floats of x through type t and back in place (buf: at least t.rowBytes(n) bytes). */
+    static void roundRow(GgmlType t, float[] x, int n, MemorySegment buf) {
+        JavaQuants.quantizeRow(t, buf, 0, x, n);
+        JavaQuants.dequantizeRow(t, x, buf, 0, n);
+    }
+
     @Override
     public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
                           int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType, int nKv,
@@ -560,10 +574,13 @@ public class ScalarKernels implements Kernels {
         int group = nHead / nKvHead;
         float[] qv = new float[headDim], kr = new float[headDim], vr = new float[headDimV];
         float[] acc = new float[headDimV];
+        GgmlType qt = queryRounding(kType);
+        MemorySegment qb = qt == null ? null : MemorySegment.ofArray(new byte[(int) qt.rowBytes(headDim)]);
         for (int pair = p0; pair < p1; pair++) {
             int t = pair / nHead, h = pair % nHead;
             int kvh = h / group;
             MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+            if (qt != null) roundRow(qt, qv, headDim, qb);
             java.util.Arrays.fill(acc, 0);
             float m = Float.NEGATIVE_INFINITY, sum = 0;
             for (int j = 0; j <= pos0 + t; j++) {

@@ -587,11 +587,14 @@ public final class VectorKernels extends ScalarKernels {
         boolean vInK = k.equals(v) && kType == vType && kStride == vStride && nKvHead == 1 && headDimV <= headDim;
         float[] qv = new float[headDim], kr = new float[headDim], acc = new float[headDimV];
         float[] vr = vInK ? kr : new float[headDimV];
+        GgmlType qt = queryRounding(kType);
+        MemorySegment qb = qt == null ? null : MemorySegment.ofArray(new byte[(int) qt.rowBytes(headDim)]);
         int boundV = F.loopBound(headDimV);
         for (int pair = p0; pair < p1; pair++) {
             int t = pair / nHead, h = pair % nHead;
             int kvh = h / group;
             MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+            if (qt != null) roundRow(qt, qv, headDim, qb);
             java.util.Arrays.fill(acc, 0);
             float m = Float.NEGATIVE_INFINITY, sum = 0;
             for (int j = 0; j <= pos0 + t; j++) {

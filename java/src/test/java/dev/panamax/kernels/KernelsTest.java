@@ -721,7 +721,8 @@ class KernelsTest {
     /**
      * Every KV cache type llama.cpp offers (-ctk/-ctv), K and V alike and mixed, GQA and MLA: each backend against the
      * Java reference on the same cache bytes (both read ggml's dequantized values, so F32's bound holds), and the
-     * reference against F32 attention over those dequantized values (bit for bit: the cache is read in place).
+     * reference against F32 attention over those dequantized values with the query rounded as ggml rounds it (Q8_0 for
+     * quantized keys, BF16 for BF16 keys): bit for bit, the cache is read in place.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("implementations")
@@ -747,7 +748,16 @@ class KernelsTest {
                     MemorySegment a = floats(no), b = floats(no), c = floats(no);
                     float scale = (float) (1 / Math.sqrt(hd));
                     ref.attention(a, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, t[0], t[1], nKv, scale);
-                    ref.attention(c, q, nQ, pos0, nHead, nKvHead, hd, hdv, kf, vf, GgmlType.F32, GgmlType.F32, nKv, scale);
+                    // the query rounded through Q8_0 (BF16 keys: BF16) as ggml's flash attention does, then plain F32
+                    MemorySegment qr = floats((long) nQ * nHead * hd);
+                    float[] row = new float[hd];
+                    GgmlType qt = ScalarKernels.queryRounding(t[0]);
+                    for (int r = 0; r < nQ * nHead; r++) {
+                        MemorySegment.copy(q, JAVA_FLOAT, 4L * r * hd, row, 0, hd);
+                        if (qt != null) ScalarKernels.roundRow(qt, row, hd, MemorySegment.ofArray(new byte[(int) qt.rowBytes(hd)]));
+                        MemorySegment.copy(row, 0, qr, JAVA_FLOAT, 4L * r * hd, hd);
+                    }
+                    ref.attention(c, qr, nQ, pos0, nHead, nKvHead, hd, hdv, kf, vf, GgmlType.F32, GgmlType.F32, nKv, scale);
                     k.attention(b, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, t[0], t[1], nKv, scale);
                     String what = impl + " " + t[0] + "/" + t[1] + " " + java.util.Arrays.toString(s);
                     assertEquals(-1, a.mismatch(c), what + ": the reference differs from F32 over the dequantized values");
