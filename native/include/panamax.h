@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 7
+#define PMX_ABI_VERSION 8
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -192,18 +192,25 @@ PMX_EXPORT int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int6
                                 float freq_scale, float ext_factor, float attn_factor, float beta_fast,
                                 float beta_slow, int32_t n_ctx_orig, const float *freq_factors);
 
+/* KV cache types (llama.cpp's -ctk/-ctv): PMX_TYPE_F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, each K and V
+ * row stored as ggml's blocks (quantized as it is written, pmx_kv_store). With a block type (all but F32/F16/BF16)
+ * every head dim is a multiple of its 32-value block and at most PMX_KV_MAX_HEAD_DIM; the kernels read the blocks
+ * in place (no dequantized copy of the cache). */
+#define PMX_KV_MAX_HEAD_DIM 4096
+
 /* Causal grouped-query attention of one sequence with online softmax.
  * q: [n_q][n_head][head_dim] floats; query t sits at position pos0 + t and sees keys 0..pos0+t.
- * k: [n_kv][n_kv_head][head_dim], v: [n_kv][n_kv_head][head_dim_v], of kv_type (PMX_TYPE_F16 or F32).
+ * k: [n_kv][n_kv_head][head_dim] of k_type, v: [n_kv][n_kv_head][head_dim_v] of v_type (KV cache types above).
  * out: [n_q][n_head][head_dim_v] floats. n_head is a multiple of n_kv_head; pos0 + n_q <= n_kv. */
 PMX_EXPORT int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0,
                                  int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v,
-                                 const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale);
+                                 const void *k, const void *v, int32_t k_type, int32_t v_type, int64_t n_kv,
+                                 float scale);
 
 /* Multi-head latent attention (DeepSeek MLA, absorbed form) of one sequence: MQA over a latent cache whose row per
  * token is [kv_lora latent | n_rope roped key]; the value of a token is the latent part of its row.
  * q: [n_q][n_head][kv_lora + n_rope] floats; out: [n_q][n_head][kv_lora] floats; cache: [n_kv][kv_lora + n_rope] of
- * kv_type (PMX_TYPE_F16 or PMX_TYPE_F32). Query t at position pos0 + t sees rows 0..pos0+t. */
+ * kv_type (a KV cache type; kv_lora and n_rope whole blocks of it). Query t at position pos0 + t sees rows 0..pos0+t. */
 PMX_EXPORT int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0,
                                      int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache,
                                      int32_t kv_type, int64_t n_kv, float scale);
@@ -215,19 +222,20 @@ PMX_EXPORT int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q,
  * block table at block_tables + table_start[s]. Java checks every table entry against the pool before the call. ---- */
 
 /* pmx_attention over a batch of sequences on a paged cache; k, v: the pools' rows of n_kv_head * head_dim
- * (head_dim_v) elements of kv_type. Each sequence's result equals pmx_attention over its keys gathered in order. */
+ * (head_dim_v) elements of k_type (v_type). Each sequence's result equals pmx_attention over its keys gathered in order. */
 PMX_EXPORT int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq,
                                        const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables,
                                        const int32_t *table_start, int64_t block_size, int64_t n_head,
                                        int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k,
-                                       const void *v, int32_t kv_type, float scale);
+                                       const void *v, int32_t k_type, int32_t v_type, float scale);
 /* pmx_attention_mla over a batch of sequences on a paged latent cache (rows of kv_lora + n_rope). */
 PMX_EXPORT int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq,
                                            const int32_t *seq_rows, const int32_t *seq_pos0,
                                            const int32_t *block_tables, const int32_t *table_start, int64_t block_size,
                                            int64_t n_head, int64_t kv_lora, int64_t n_rope, const void *cache,
                                            int32_t kv_type, float scale);
-/* Row i of src (n rows of width floats) into row rows[i] of a cache of kv_type (F16: rounded as pmx_quantize). */
+/* Row i of src (n rows of width floats, width whole blocks) into row rows[i] of a cache of kv_type, rounded or quantized
+ * as pmx_quantize (ggml's reference quantizers: the bytes of llama.cpp's set_rows up to its SIMD rounding of ties). */
 PMX_EXPORT int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n,
                                 int64_t width);
 /* y[r] += b for each of n_rows rows of n floats (a bias broadcast over a batch). */

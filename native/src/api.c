@@ -545,16 +545,28 @@ static int32_t run_attention(pmx_pool *pool, const pmx_attention_args *a) {
     return PMX_OK;
 }
 
+/* A KV cache type's index when the attention kernels read it and every head dim is whole blocks of it, else -1. */
+static int kv_type_index(int32_t type, int64_t dim_a, int64_t dim_b) {
+    const int t = pmx_type_index(type);
+    if (t < 0 || !pmx_kv_type_ok(t)) return -1;
+    const int64_t bs = TYPES[t].block_size;
+    /* a dequantized tile holds a block of keys of one head (attention_online.h) */
+    if (bs > 1 && (dim_a % bs != 0 || dim_b % bs != 0 || dim_a > PMX_KV_MAX_HEAD_DIM || dim_b > PMX_KV_MAX_HEAD_DIM))
+        return -1;
+    return t;
+}
+
 int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head,
                       int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v,
-                      int32_t kv_type, int64_t n_kv, float scale) {
+                      int32_t k_type, int32_t v_type, int64_t n_kv, float scale) {
     if (!out || !q || !k || !v || n_q <= 0 || pos0 < 0 || n_head <= 0 || n_kv_head <= 0 ||
-        n_head % n_kv_head != 0 || head_dim <= 0 || head_dim_v <= 0 || pos0 + n_q > n_kv ||
-        (kv_type != PMX_TYPE_F16 && kv_type != PMX_TYPE_F32) || !(scale == scale))
+        n_head % n_kv_head != 0 || head_dim <= 0 || head_dim_v <= 0 || pos0 + n_q > n_kv || !(scale == scale))
         return PMX_ERR_INVALID_ARG;
+    const int kt = kv_type_index(k_type, head_dim, head_dim), vt = kv_type_index(v_type, head_dim_v, head_dim_v);
+    if (kt < 0 || vt < 0) return PMX_ERR_INVALID_ARG;
     const pmx_attention_args a = {out,  q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v,
                                   k,    v, n_kv_head * head_dim, n_kv_head * head_dim_v,
-                                  kv_type, n_kv, scale, NULL, 0};
+                                  kt, vt, n_kv, scale, NULL, 0};
     return run_attention(pool, &a);
 }
 
@@ -562,12 +574,14 @@ int32_t pmx_attention_mla(pmx_pool *pool, float *out, const float *q, int64_t n_
                           int64_t kv_lora, int64_t n_rope, const void *cache, int32_t kv_type, int64_t n_kv,
                           float scale) {
     if (!out || !q || !cache || n_q <= 0 || pos0 < 0 || n_head <= 0 || kv_lora <= 0 || n_rope < 0 ||
-        pos0 + n_q > n_kv || (kv_type != PMX_TYPE_F16 && kv_type != PMX_TYPE_F32) || !(scale == scale))
+        pos0 + n_q > n_kv || !(scale == scale))
         return PMX_ERR_INVALID_ARG;
     /* MQA: one KV head whose key is the whole row and whose value is the row's latent part */
     const int64_t row = kv_lora + n_rope;
+    const int t = kv_type_index(kv_type, row, kv_lora);
+    if (t < 0) return PMX_ERR_INVALID_ARG;
     const pmx_attention_args a = {out, q, n_q, pos0, n_head, 1, row, kv_lora, cache, cache, row, row,
-                                  kv_type, n_kv, scale, NULL, 0};
+                                  t, t, n_kv, scale, NULL, 0};
     return run_attention(pool, &a);
 }
 
@@ -626,20 +640,22 @@ static int32_t run_paged(pmx_pool *pool, pmx_attention_args a, int64_t n_seq, co
 }
 
 static int paged_ok(int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *tables,
-                    const int32_t *table_start, int64_t block_size, int32_t kv_type, float scale) {
-    return n_seq > 0 && seq_rows && seq_pos0 && tables && table_start && block_size > 0 &&
-           (kv_type == PMX_TYPE_F16 || kv_type == PMX_TYPE_F32) && scale == scale;
+                    const int32_t *table_start, int64_t block_size, float scale) {
+    return n_seq > 0 && seq_rows && seq_pos0 && tables && table_start && block_size > 0 && scale == scale;
 }
 
 int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows,
                             const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start,
                             int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim,
-                            int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale) {
+                            int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type,
+                            float scale) {
     if (!out || !q || !k || !v || n_head <= 0 || n_kv_head <= 0 || n_head % n_kv_head != 0 || head_dim <= 0 ||
-        head_dim_v <= 0 || !paged_ok(n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, kv_type, scale))
+        head_dim_v <= 0 || !paged_ok(n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, scale))
         return PMX_ERR_INVALID_ARG;
+    const int kt = kv_type_index(k_type, head_dim, head_dim), vt = kv_type_index(v_type, head_dim_v, head_dim_v);
+    if (kt < 0 || vt < 0) return PMX_ERR_INVALID_ARG;
     const pmx_attention_args a = {out, q, 0, 0, n_head, n_kv_head, head_dim, head_dim_v, k, v,
-                                  n_kv_head * head_dim, n_kv_head * head_dim_v, kv_type, 0, scale, NULL, block_size};
+                                  n_kv_head * head_dim, n_kv_head * head_dim_v, kt, vt, 0, scale, NULL, block_size};
     return run_paged(pool, a, n_seq, seq_rows, seq_pos0, block_tables, table_start);
 }
 
@@ -648,18 +664,22 @@ int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int6
                                 int64_t block_size, int64_t n_head, int64_t kv_lora, int64_t n_rope,
                                 const void *cache, int32_t kv_type, float scale) {
     if (!out || !q || !cache || n_head <= 0 || kv_lora <= 0 || n_rope < 0 ||
-        !paged_ok(n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, kv_type, scale))
+        !paged_ok(n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, scale))
         return PMX_ERR_INVALID_ARG;
     const int64_t row = kv_lora + n_rope;
+    const int t = kv_type_index(kv_type, row, kv_lora);
+    if (t < 0) return PMX_ERR_INVALID_ARG;
     const pmx_attention_args a = {out, q, 0, 0, n_head, 1, row, kv_lora, cache, cache, row, row,
-                                  kv_type, 0, scale, NULL, block_size};
+                                  t, t, 0, scale, NULL, block_size};
     return run_paged(pool, a, n_seq, seq_rows, seq_pos0, block_tables, table_start);
 }
 
 int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width) {
-    if (!cache || !rows || !src || n < 0 || width <= 0 || (kv_type != PMX_TYPE_F16 && kv_type != PMX_TYPE_F32))
+    const int t = pmx_type_index(kv_type);
+    if (!cache || !rows || !src || n < 0 || width <= 0 || t < 0 || !pmx_kv_type_ok(t) ||
+        width % TYPES[t].block_size != 0)
         return PMX_ERR_INVALID_ARG;
-    const int t = kv_type == PMX_TYPE_F16 ? PMX_T_F16 : PMX_T_F32;
+    /* each row quantized as it is written, as ggml's set_rows (one block = 32 values along the row) */
     const int64_t rb = pmx_row_bytes(t, width);
     for (int64_t i = 0; i < n; i++) pmx_ref_quantize_row(t, (char *)cache + rows[i] * rb, src + i * width, width);
     return PMX_OK;

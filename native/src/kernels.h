@@ -52,7 +52,9 @@ typedef struct pmx_attention_args {
     const void *k, *v;
     /* elements from one token's K (V) row to the next's; KV head g starts at g * head_dim (g * head_dim_v) */
     int64_t k_stride, v_stride;
-    int32_t kv_type; /* PMX_TYPE_F16 or PMX_TYPE_F32 */
+    /* Storage of K and V as type indices (PMX_T_*): F32 and F16 are read in place; the other KV cache types
+     * (pmx_kv_type_ok) block by block through a dequantizer, their head dims whole blocks (32 values). */
+    int32_t k_type, v_type;
     int64_t n_kv;
     float scale;
     /* Paged cache (the serving engine's): NULL, or key j of the sequence sits in cache row
@@ -60,6 +62,19 @@ typedef struct pmx_attention_args {
     const int32_t *blocks;
     int64_t block_size;
 } pmx_attention_args;
+
+/* 1 when the attention kernels read a cache of this type index: llama.cpp's cache types (-ctk/-ctv). */
+static inline int pmx_kv_type_ok(int t) {
+    return t == PMX_T_F32 || t == PMX_T_F16 || t == PMX_T_BF16 || t == PMX_T_Q8_0 || t == PMX_T_Q4_0 ||
+           t == PMX_T_Q4_1 || t == PMX_T_Q5_0 || t == PMX_T_Q5_1 || t == PMX_T_IQ4_NL;
+}
+
+/* The type index a query row is rounded through before its dot products with keys of type index t, as ggml's flash
+ * attention converts Q to K's vec_dot_type: Q8_0 for the block types (their int8 dot products; Q8_1 for Q4_1/Q5_1 has
+ * the same values), BF16 for BF16; -1 for F32 and F16 (the query stays float). */
+static inline int pmx_kv_q_type(int t) {
+    return t == PMX_T_F32 || t == PMX_T_F16 ? -1 : t == PMX_T_BF16 ? PMX_T_BF16 : PMX_T_Q8_0;
+}
 
 /* The cache row of key j, and in *run how many keys from j on (at most *run) sit in consecutive rows. */
 static inline int64_t pmx_kv_row(const pmx_attention_args *a, int64_t j, int64_t *run) {

@@ -1,10 +1,12 @@
 /* Causal GQA attention: every ISA against the scalar reference table through pmx_attention (pool of 3 and
- * NULL), and the reference against a direct double-precision softmax, over F16/F32 caches, GQA ratios 1/4/8,
+ * NULL), and the reference against a direct double-precision softmax, over F16/F32 caches (and every other KV
+ * cache type, K and V types mixed, on the head sizes that are whole blocks of them), GQA ratios 1/4/8,
  * head sizes with tails, head_dim_v != head_dim, decode / prefill / chunked prefill, and extreme scores.
  * Pool results equal single-threaded ones bit for bit, except for decode split across threads by keys.
  * Error = max |out - expected| / max |v| (outputs are convex combinations of V rows). Bounds:
  *   ref vs direct double:    < 1e-6 (the reference rounds a double result to float once)
- *   ISA vs ref, scale 1/sqrt(hd): < 2e-5 (float dot products, vector exp within 2 ulp, float sums)
+ *   ISA vs ref, scale 1/sqrt(hd): < 2e-5 (float dot products, vector exp within 2 ulp, float sums; a quantized
+ *   cache is dequantized to the reference's very floats, so the same bound holds)
  *   ISA vs ref, large scale: < 2e-5 + 3e-7 * S, S = scale * max sum|q_i k_i| (float score error grows with
  *   the score's size; a score error e changes a weight by a factor e^e). */
 #include <string.h>
@@ -13,7 +15,7 @@
 #include "ref/ref.h"
 
 typedef struct {
-    int32_t type;
+    int32_t type, vtype; /* K and V cache types */
     int64_t n_head, n_kv_head, hd, dv, n_kv, n_q, pos0;
     float scale;
     int ramp; /* keys grow with position: the running max rises block after block */
@@ -23,22 +25,32 @@ static pmx_kernels REF;
 static int isa_ok[PMX_ISA_COUNT];
 static double worst_normal, worst_large, worst_direct;
 
-/* Cache in its storage type; x is rounded to what the cache holds so every check sees the same values.
- * Rows at positions >= n_used are NaN: no query may see them. */
+/* Cache in its storage type (rounded or quantized as pmx_kv_store writes it); x is set to what the cache holds so
+ * every check sees the same values. Rows at positions >= n_used are NaN (all-ones bytes: a NaN scale in every block
+ * type): no query may see them. */
 static void *make_cache(int32_t type, float *x, int64_t rows, int64_t row_len, int64_t n_used) {
-    const int64_t n = rows * row_len;
-    for (int64_t i = n_used * row_len; i < n; i++) x[i] = NAN;
-    if (type == PMX_TYPE_F32) {
-        float *c = malloc(sizeof(float) * n);
-        memcpy(c, x, sizeof(float) * n);
-        return c;
-    }
-    pmx_half *c = malloc(sizeof(pmx_half) * n);
-    for (int64_t i = 0; i < n; i++) {
-        c[i] = pmx_f32_to_half(x[i]);
-        x[i] = pmx_half_to_f32(c[i]);
-    }
+    const int64_t rb = row_len / pmx_type_block_size(type) * pmx_type_block_bytes(type);
+    char *c = malloc((size_t)(rb * rows));
+    CHECK(pmx_quantize(type, c, x, rows, row_len) == PMX_OK, "quantize");
+    CHECK(pmx_dequantize(type, x, c, rows, row_len) == PMX_OK, "dequantize");
+    memset(c + n_used * rb, 0xff, (size_t)((rows - n_used) * rb));
+    for (int64_t i = n_used * row_len; i < rows * row_len; i++) x[i] = NAN;
     return c;
+}
+
+static const char *type_name(int32_t t) {
+    switch (t) {
+    case PMX_TYPE_F32: return "f32";
+    case PMX_TYPE_F16: return "f16";
+    case PMX_TYPE_BF16: return "bf16";
+    case PMX_TYPE_Q8_0: return "q8_0";
+    case PMX_TYPE_Q4_0: return "q4_0";
+    case PMX_TYPE_Q4_1: return "q4_1";
+    case PMX_TYPE_Q5_0: return "q5_0";
+    case PMX_TYPE_Q5_1: return "q5_1";
+    case PMX_TYPE_IQ4_NL: return "iq4_nl";
+    default: return "?";
+    }
 }
 
 /* Max |a - b| over n, relative to vmax; NaN counts as infinite. */
@@ -93,7 +105,7 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
         for (int64_t j = 0; j < s->n_kv; j++)
             for (int64_t i = 0; i < s->n_kv_head * s->hd; i++) kf[j * s->n_kv_head * s->hd + i] *= 0.1f + 3.0f * j / s->n_kv;
     void *k = make_cache(s->type, kf, s->n_kv, s->n_kv_head * s->hd, n_used);
-    void *v = make_cache(s->type, vf, s->n_kv, s->n_kv_head * s->dv, n_used);
+    void *v = make_cache(s->vtype, vf, s->n_kv, s->n_kv_head * s->dv, n_used);
     double vmax = 0, smax = 0;
     for (int64_t i = 0; i < n_used * s->n_kv_head * s->dv; i++)
         if (fabs(vf[i]) > vmax) vmax = fabs(vf[i]); /* not fmax(): it trips an ICE in aarch64 gcc 12's vectorizer */
@@ -109,15 +121,24 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
             }
     const double tol = large ? 2e-5 + 3e-7 * smax : 2e-5;
     char name[160];
-    snprintf(name, sizeof name, "%s h=%ld/%ld hd=%ld dv=%ld n_kv=%ld n_q=%ld pos0=%ld scale=%g%s",
-             s->type == PMX_TYPE_F16 ? "f16" : "f32", (long)s->n_head, (long)s->n_kv_head, (long)s->hd, (long)s->dv,
+    snprintf(name, sizeof name, "%s/%s h=%ld/%ld hd=%ld dv=%ld n_kv=%ld n_q=%ld pos0=%ld scale=%g%s",
+             type_name(s->type), type_name(s->vtype), (long)s->n_head, (long)s->n_kv_head, (long)s->hd, (long)s->dv,
              (long)s->n_kv, (long)s->n_q, (long)s->pos0, s->scale, s->ramp ? " ramp" : "");
 
     pmx_attention_args args = {ref, q, s->n_q, s->pos0, s->n_head, s->n_kv_head, s->hd, s->dv, k, v,
-                               s->n_kv_head * s->hd, s->n_kv_head * s->dv, s->type, s->n_kv, s->scale, NULL, 0};
+                               s->n_kv_head * s->hd, s->n_kv_head * s->dv, pmx_type_index(s->type),
+                               pmx_type_index(s->vtype), s->n_kv, s->scale, NULL, 0};
     for (int64_t t = 0; t < s->n_q; t++) REF.attention(&args, t, 0, s->n_head, 0, s->n_kv, NULL, NULL);
     if (check_direct) {
-        direct(s, q, kf, vf, o1);
+        /* with quantized (BF16) keys the kernels round the query through Q8_0 (BF16) first, as ggml does */
+        const int qt = pmx_kv_q_type(pmx_type_index(s->type));
+        float *qd = malloc(sizeof(float) * nq);
+        for (int64_t r = 0; r < s->n_q * s->n_head; r++) {
+            if (qt >= 0) pmx_ref_round_row(qt, qd + r * s->hd, q + r * s->hd, s->hd);
+            else memcpy(qd + r * s->hd, q + r * s->hd, sizeof(float) * s->hd);
+        }
+        direct(s, qd, kf, vf, o1);
+        free(qd);
         const double e = err_of(ref, o1, no, vmax);
         worst_direct = fmax(worst_direct, e);
         CHECK(e < 1e-6, "ref vs direct double: %s err %g", name, e);
@@ -128,9 +149,9 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
         memset(o1, 0xff, sizeof(float) * no); /* NaN: a missed output shows */
         memset(o2, 0xff, sizeof(float) * no);
         CHECK(pmx_attention(pool, o1, q, s->n_q, s->pos0, s->n_head, s->n_kv_head, s->hd, s->dv, k, v, s->type,
-                            s->n_kv, s->scale) == PMX_OK, "status");
+                            s->vtype, s->n_kv, s->scale) == PMX_OK, "status");
         CHECK(pmx_attention(NULL, o2, q, s->n_q, s->pos0, s->n_head, s->n_kv_head, s->hd, s->dv, k, v, s->type,
-                            s->n_kv, s->scale) == PMX_OK, "status");
+                            s->vtype, s->n_kv, s->scale) == PMX_OK, "status");
         const double e = err_of(o1, ref, no, vmax);
         if (large) worst_large = fmax(worst_large, e / tol * 2e-5);
         else worst_normal = fmax(worst_normal, e);
@@ -162,7 +183,7 @@ int main(void) {
             for (size_t di = 0; di < sizeof DIMS / sizeof DIMS[0]; di++)
                 for (size_t ni = 0; ni < sizeof NKV / sizeof NKV[0]; ni++)
                     for (int mode = 0; mode < 3; mode++) {
-                        shape s = {TYPES[ti], 8, KV_HEADS[hi], DIMS[di][0], DIMS[di][1], NKV[ni], 1, 0,
+                        shape s = {TYPES[ti], TYPES[ti], 8, KV_HEADS[hi], DIMS[di][0], DIMS[di][1], NKV[ni], 1, 0,
                                    1.0f / sqrtf((float)DIMS[di][0]), 0};
                         const int small_dims = di == 0 || di == 2 || di == 3 || di == 4 || di == 6;
                         if (mode == 0) { /* decode: the last position sees the whole cache */
@@ -192,21 +213,62 @@ int main(void) {
                         }
                     }
     /* a long prefill, kept small in heads for runtime */
-    shape p = {PMX_TYPE_F16, 2, 1, 40, 40, 1000, 1000, 0, 0.16f, 0};
+    shape p = {PMX_TYPE_F16, PMX_TYPE_F16, 2, 1, 40, 40, 1000, 1000, 0, 0.16f, 0};
     run(pool, &p, 0);
     /* direct double check of the reference on a long context too */
-    shape d = {PMX_TYPE_F32, 4, 2, 72, 40, 500, 5, 490, 0.12f, 1};
+    shape d = {PMX_TYPE_F32, PMX_TYPE_F32, 4, 2, 72, 40, 500, 5, 490, 0.12f, 1};
     run(pool, &d, 1);
+    /* the other KV cache types, K and V alike and mixed: decode (split across threads from 768 keys) and a chunked
+     * prefill, over key counts with every tail of the key blocks and head sizes that are whole 32-value blocks */
+    static const int32_t QT[][2] = {
+        {PMX_TYPE_Q8_0, PMX_TYPE_Q8_0}, {PMX_TYPE_Q4_0, PMX_TYPE_Q4_0},   {PMX_TYPE_Q5_0, PMX_TYPE_Q5_0},
+        {PMX_TYPE_Q4_1, PMX_TYPE_Q4_1}, {PMX_TYPE_Q5_1, PMX_TYPE_Q5_1},   {PMX_TYPE_IQ4_NL, PMX_TYPE_IQ4_NL},
+        {PMX_TYPE_BF16, PMX_TYPE_BF16}, {PMX_TYPE_Q8_0, PMX_TYPE_F16},    {PMX_TYPE_F16, PMX_TYPE_Q4_0},
+        {PMX_TYPE_Q4_0, PMX_TYPE_Q8_0}, {PMX_TYPE_F32, PMX_TYPE_Q5_0}};
+    static const int64_t QDIMS[][2] = {{64, 64}, {128, 128}, {64, 128}, {192, 128}};
+    /* (runtime: the suite also runs under qemu) each pair on one head shape, Q8_0 and Q4_0 on more key counts */
+    for (size_t ti = 0; ti < sizeof QT / sizeof QT[0]; ti++) {
+        const size_t di = ti % 4;
+        static const int64_t QNKV[] = {65, 7, 1000, 1};
+        for (size_t ni = 0; ni < (ti < 2 ? 4u : 1u); ni++) {
+            shape s = {QT[ti][0], QT[ti][1], 8, di % 2 ? 8 : 2, QDIMS[di][0], QDIMS[di][1], QNKV[ni], 1,
+                       QNKV[ni] - 1, 1.0f / sqrtf((float)QDIMS[di][0]), 0};
+            run(pool, &s, ni == 0);
+            n_shapes++;
+            if (ni == 0) { /* chunked prefill, NaN rows after */
+                s.n_q = 8;
+                s.pos0 = s.n_kv - s.n_q - s.n_kv / 5;
+                run(pool, &s, 1);
+                n_shapes++;
+            }
+        }
+    }
+    /* bf16 has no blocks: head sizes with tails */
+    shape b1 = {PMX_TYPE_BF16, PMX_TYPE_BF16, 8, 2, 40, 72, 100, 1, 99, 0.15f, 0}, b2 = b1;
+    b2.hd = 3, b2.dv = 5, b2.n_q = 10, b2.pos0 = 80;
+    run(pool, &b1, 1), run(pool, &b2, 1);
+    /* the widest heads: the dequantized tile holds only a few keys at once (tails of a 4-key block) */
+    shape w = {PMX_TYPE_Q8_0, PMX_TYPE_Q4_0, 4, 2, 2048, 1024, 11, 1, 10, 0.02f, 0};
+    run(pool, &w, 1);
+    w.n_q = 6, w.pos0 = 4, w.type = PMX_TYPE_Q4_0, w.vtype = PMX_TYPE_Q5_1;
+    run(pool, &w, 1);
+    n_shapes += 4;
     printf("%d shapes; worst err: isa vs ref %.3g (normal scale), %.3g (large scale, scaled to the base tol "
            "2e-5), ref vs direct %.3g\n", n_shapes + 2, worst_normal, worst_large, worst_direct);
 
     float x = 0;
-    CHECK(pmx_attention(NULL, &x, &x, 2, 0, 8, 3, 64, 64, &x, &x, PMX_TYPE_F32, 2, 1.0f) == PMX_ERR_INVALID_ARG,
-          "n_head %% n_kv_head rejected");
-    CHECK(pmx_attention(NULL, &x, &x, 2, 1, 8, 8, 64, 64, &x, &x, PMX_TYPE_F32, 2, 1.0f) == PMX_ERR_INVALID_ARG,
-          "pos0 + n_q > n_kv rejected");
-    CHECK(pmx_attention(NULL, &x, &x, 1, 0, 8, 8, 64, 64, &x, &x, PMX_TYPE_BF16, 1, 1.0f) == PMX_ERR_INVALID_ARG,
-          "bf16 cache rejected");
+    CHECK(pmx_attention(NULL, &x, &x, 2, 0, 8, 3, 64, 64, &x, &x, PMX_TYPE_F32, PMX_TYPE_F32, 2, 1.0f) ==
+              PMX_ERR_INVALID_ARG, "n_head %% n_kv_head rejected");
+    CHECK(pmx_attention(NULL, &x, &x, 2, 1, 8, 8, 64, 64, &x, &x, PMX_TYPE_F32, PMX_TYPE_F32, 2, 1.0f) ==
+              PMX_ERR_INVALID_ARG, "pos0 + n_q > n_kv rejected");
+    CHECK(pmx_attention(NULL, &x, &x, 1, 0, 8, 8, 64, 64, &x, &x, PMX_TYPE_Q4_K, PMX_TYPE_F16, 1, 1.0f) ==
+              PMX_ERR_INVALID_ARG, "q4_K cache rejected");
+    CHECK(pmx_attention(NULL, &x, &x, 1, 0, 8, 8, 48, 64, &x, &x, PMX_TYPE_Q8_0, PMX_TYPE_F16, 1, 1.0f) ==
+              PMX_ERR_INVALID_ARG, "q8_0 K with a head of 48 rejected");
+    CHECK(pmx_attention(NULL, &x, &x, 1, 0, 8, 8, 64, 40, &x, &x, PMX_TYPE_F16, PMX_TYPE_Q4_0, 1, 1.0f) ==
+              PMX_ERR_INVALID_ARG, "q4_0 V with a head of 40 rejected");
+    CHECK(pmx_attention(NULL, &x, &x, 1, 0, 8, 8, 8192, 64, &x, &x, PMX_TYPE_Q8_0, PMX_TYPE_F16, 1, 1.0f) ==
+              PMX_ERR_INVALID_ARG, "q8_0 K past PMX_KV_MAX_HEAD_DIM rejected");
     pmx_pool_destroy(pool);
     return finish();
 }

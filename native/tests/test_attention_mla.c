@@ -1,6 +1,7 @@
 /* Multi-head latent attention (pmx_attention_mla): every ISA against the scalar reference table (pool of 3 and
  * NULL), the reference against a direct double-precision softmax, and every ISA against pmx_attention given a
- * separately materialized K (= the whole row) and V (= its latent part), over F16/F32 caches, DeepSeek shapes
+ * separately materialized K (= the whole row) and V (= its latent part), over F16/F32 caches (and the quantized
+ * KV cache types on the shapes whose parts are whole 32-value blocks: one latent cache, as llama.cpp's), DeepSeek shapes
  * (kv_lora 512, n_rope 64) and small or odd ones (kv_lora 36, 64; n_head 1..5), decode over contexts long
  * enough for the pool to split the keys, and prefill chunks with pos0 > 0.
  * Error = max |out - expected| / max |latent| (outputs are convex combinations of latent rows). Bounds:
@@ -33,17 +34,22 @@ static double err_of(const float *a, const float *b, int64_t n, double vmax) {
     return m / vmax;
 }
 
-/* Copy of rows x cols floats (rows `stride` apart in x, starting at column c0) in the cache type. */
-static void *to_cache(int32_t type, const float *x, int64_t rows, int64_t stride, int64_t c0, int64_t cols) {
-    if (type == PMX_TYPE_F32) {
-        float *c = malloc(sizeof(float) * rows * cols);
-        for (int64_t r = 0; r < rows; r++) memcpy(c + r * cols, x + r * stride + c0, sizeof(float) * cols);
-        return c;
-    }
-    pmx_half *c = malloc(sizeof(pmx_half) * rows * cols);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t i = 0; i < cols; i++) c[r * cols + i] = pmx_f32_to_half(x[r * stride + c0 + i]);
+static int64_t row_bytes(int32_t type, int64_t n) { return n / pmx_type_block_size(type) * pmx_type_block_bytes(type); }
+
+/* Copy of rows x cols floats (rows `stride` apart in x, starting at column c0) in the cache type, rows from n_used
+ * on all-ones bytes (NaN scales and values: no query may read them). */
+static void *to_cache(int32_t type, const float *x, int64_t rows, int64_t stride, int64_t c0, int64_t cols,
+                      int64_t n_used) {
+    const int64_t rb = row_bytes(type, cols);
+    char *c = malloc((size_t)(rb * rows));
+    for (int64_t r = 0; r < n_used; r++) CHECK(pmx_quantize(type, c + r * rb, x + r * stride + c0, 1, cols) == PMX_OK, "quantize");
+    memset(c + n_used * rb, 0xff, (size_t)((rows - n_used) * rb));
     return c;
+}
+
+static const char *type_name(int32_t t) {
+    return t == PMX_TYPE_F32 ? "f32" : t == PMX_TYPE_F16 ? "f16" : t == PMX_TYPE_Q8_0 ? "q8_0" : t == PMX_TYPE_Q4_0 ? "q4_0"
+         : t == PMX_TYPE_Q5_0 ? "q5_0" : t == PMX_TYPE_IQ4_NL ? "iq4_nl" : t == PMX_TYPE_Q4_1 ? "q4_1" : "?";
 }
 
 /* The textbook formula in double, scores materialized: key = whole row, value = latent part. */
@@ -81,11 +87,10 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
     for (int64_t j = 0; j < s->n_kv; j++) /* latent and rope parts of different sizes, as in a model */
         for (int64_t i = 0; i < s->kv_lora; i++) cf[j * row + i] *= 2.0f;
     for (int64_t i = n_used * row; i < nc; i++) cf[i] = NAN; /* rows no query may see */
-    void *cache = to_cache(s->type, cf, s->n_kv, row, 0, row);
-    void *k = to_cache(s->type, cf, s->n_kv, row, 0, row);
-    void *v = to_cache(s->type, cf, s->n_kv, row, 0, s->kv_lora);
-    if (s->type == PMX_TYPE_F16) /* what the cache holds */
-        for (int64_t i = 0; i < nc; i++) cf[i] = pmx_half_to_f32(((const pmx_half *)cache)[i]);
+    void *cache = to_cache(s->type, cf, s->n_kv, row, 0, row, n_used);
+    void *k = to_cache(s->type, cf, s->n_kv, row, 0, row, n_used);
+    void *v = to_cache(s->type, cf, s->n_kv, row, 0, s->kv_lora, n_used);
+    CHECK(pmx_dequantize(s->type, cf, cache, n_used, row) == PMX_OK, "dequantize"); /* what the cache holds */
     double vmax = 0, smax = 0;
     for (int64_t j = 0; j < n_used; j++)
         for (int64_t i = 0; i < s->kv_lora; i++)
@@ -100,14 +105,21 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
     const double tol = 2e-5 + 3e-7 * smax;
     char name[160];
     snprintf(name, sizeof name, "%s h=%ld kv_lora=%ld n_rope=%ld n_kv=%ld n_q=%ld pos0=%ld scale=%g",
-             s->type == PMX_TYPE_F16 ? "f16" : "f32", (long)s->n_head, (long)s->kv_lora, (long)s->n_rope,
+             type_name(s->type), (long)s->n_head, (long)s->kv_lora, (long)s->n_rope,
              (long)s->n_kv, (long)s->n_q, (long)s->pos0, s->scale);
 
     const pmx_attention_args args = {ref, q, s->n_q, s->pos0, s->n_head, 1, row, s->kv_lora, cache, cache, row, row,
-                                     s->type, s->n_kv, s->scale, NULL, 0};
+                                     pmx_type_index(s->type), pmx_type_index(s->type), s->n_kv, s->scale, NULL, 0};
     for (int64_t t = 0; t < s->n_q; t++) REF.attention(&args, t, 0, s->n_head, 0, s->n_kv, NULL, NULL);
     if (check_direct) {
-        direct(s, q, cf, o1);
+        const int qt = pmx_kv_q_type(pmx_type_index(s->type)); /* quantized keys: the query rounded as ggml does */
+        float *qd = malloc(sizeof(float) * nq);
+        for (int64_t r = 0; r < s->n_q * s->n_head; r++) {
+            if (qt >= 0) pmx_ref_round_row(qt, qd + r * row, q + r * row, row);
+            else memcpy(qd + r * row, q + r * row, sizeof(float) * row);
+        }
+        direct(s, qd, cf, o1);
+        free(qd);
         const double e = err_of(ref, o1, no, vmax);
         worst_direct = fmax(worst_direct, e);
         CHECK(e < 1e-6, "ref vs direct double: %s err %g", name, e);
@@ -123,8 +135,8 @@ static void run(pmx_pool *pool, const shape *s, int check_direct) {
                                 s->n_kv, s->scale) == PMX_OK, "status");
         CHECK(pmx_attention_mla(NULL, o2, q, s->n_q, s->pos0, s->n_head, s->kv_lora, s->n_rope, cache, s->type,
                                 s->n_kv, s->scale) == PMX_OK, "status");
-        CHECK(pmx_attention(pool, o3, q, s->n_q, s->pos0, s->n_head, 1, row, s->kv_lora, k, v, s->type, s->n_kv,
-                            s->scale) == PMX_OK, "status");
+        CHECK(pmx_attention(pool, o3, q, s->n_q, s->pos0, s->n_head, 1, row, s->kv_lora, k, v, s->type, s->type,
+                            s->n_kv, s->scale) == PMX_OK, "status");
         const double e1 = err_of(o1, ref, no, vmax), e2 = err_of(o2, ref, no, vmax);
         worst_isa = fmax(worst_isa, fmax(e1, e2) / tol * 2e-5);
         CHECK(e1 < tol, "%s %s err %g (tol %g)", pmx_isa_name(isa), name, e1, tol);
@@ -170,14 +182,32 @@ int main(void) {
     /* DeepSeek-V3 head count, decode long enough to split */
     shape v3 = {PMX_TYPE_F16, 128, 512, 64, 800, 1, 799, 0.07f};
     run(pool, &v3, 0);
+    /* quantized latent caches: the DeepSeek shape (the tile holds 14 keys: tails of its key blocks), small ones */
+    static const int32_t QT[] = {PMX_TYPE_Q8_0, PMX_TYPE_Q4_0, PMX_TYPE_Q5_0, PMX_TYPE_IQ4_NL, PMX_TYPE_Q4_1};
+    static const int64_t QDIMS[][3] = {{16, 512, 64}, {3, 64, 32}, {4, 32, 0}};
+    static const int64_t QCASES[][3] = {{1, 1, 0}, {7, 1, 6}, {65, 1, 64}, {1000, 1, 999}, {100, 33, 20}, {900, 2, 700}};
+    for (size_t ti = 0; ti < sizeof QT / sizeof QT[0]; ti++)
+        for (size_t di = 0; di < sizeof QDIMS / sizeof QDIMS[0]; di++)
+            for (size_t ci = 0; ci < sizeof QCASES / sizeof QCASES[0]; ci++) {
+                /* runtime (the suite also runs under qemu): every case for Q8_0, two per shape for the others, the
+                 * DeepSeek shape for Q8_0 and Q4_0 only */
+                if (ti > 0 && ci != (di + ti) % 6 && ci != 2) continue;
+                if (di == 0 && (ti > 1 || ci == 3 || ci == 4)) continue;
+                shape s = {QT[ti], QDIMS[di][0], QDIMS[di][1], QDIMS[di][2], QCASES[ci][0], QCASES[ci][1],
+                           QCASES[ci][2], 1.0f / sqrtf((float)(QDIMS[di][1] + QDIMS[di][2]))};
+                run(pool, &s, di > 0 && ci < 4);
+                n_shapes++;
+            }
     printf("%d shapes; worst err: isa vs ref %.3g (scaled to the base tol 2e-5), ref vs direct %.3g\n", n_shapes + 1,
            worst_isa, worst_direct);
 
     float x = 0;
     CHECK(pmx_attention_mla(NULL, &x, &x, 2, 1, 4, 64, 32, &x, PMX_TYPE_F32, 2, 1.0f) == PMX_ERR_INVALID_ARG,
           "pos0 + n_q > n_kv rejected");
-    CHECK(pmx_attention_mla(NULL, &x, &x, 1, 0, 4, 64, 32, &x, PMX_TYPE_BF16, 1, 1.0f) == PMX_ERR_INVALID_ARG,
-          "bf16 cache rejected");
+    CHECK(pmx_attention_mla(NULL, &x, &x, 1, 0, 4, 64, 32, &x, PMX_TYPE_Q4_K, 1, 1.0f) == PMX_ERR_INVALID_ARG,
+          "q4_K cache rejected");
+    CHECK(pmx_attention_mla(NULL, &x, &x, 1, 0, 4, 64, 8, &x, PMX_TYPE_Q8_0, 1, 1.0f) == PMX_ERR_INVALID_ARG,
+          "q8_0 cache with a row of 72 rejected");
     CHECK(pmx_attention_mla(NULL, &x, &x, 1, 0, 4, 0, 32, &x, PMX_TYPE_F32, 1, 1.0f) == PMX_ERR_INVALID_ARG,
           "kv_lora 0 rejected");
     CHECK(pmx_attention_mla(NULL, &x, &x, 1, 0, 4, 64, -1, &x, PMX_TYPE_F32, 1, 1.0f) == PMX_ERR_INVALID_ARG,

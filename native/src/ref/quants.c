@@ -876,6 +876,16 @@ void pmx_ref_quantize_row(int type_index, void *dst, const float *src, int64_t n
     }
 }
 
+void pmx_ref_round_row(int t, float *dst, const float *src, int64_t n) {
+    /* 256 values at a time: whole blocks of every 32-value type, and any tail of a type without blocks */
+    _Alignas(64) uint8_t buf[256 * sizeof(float)];
+    for (int64_t i = 0; i < n; i += 256) {
+        const int64_t m = n - i < 256 ? n - i : 256;
+        pmx_ref_quantize_row(t, buf, src + i, m);
+        pmx_ref_dequantize_row(t, dst + i, buf, m);
+    }
+}
+
 void pmx_ref_dequantize_row(int type_index, float *dst, const void *src, int64_t n) {
     switch (type_index) {
     case PMX_T_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;

@@ -10,6 +10,8 @@ void pmx_ref_rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, in
 /* quants.c: one row of n elements (n a multiple of the block size), ggml's reference rounding */
 void pmx_ref_quantize_row(int type_index, void *dst, const float *src, int64_t n);
 void pmx_ref_dequantize_row(int type_index, float *dst, const void *src, int64_t n);
+/* n floats through type index t and back (the query of attention over a quantized cache: pmx_kv_q_type) */
+void pmx_ref_round_row(int t, float *dst, const float *src, int64_t n);
 /* activation formats used by the int8 matmul kernels */
 void pmx_ref_quantize_row_q8_0(block_q8_0 *dst, const float *src, int64_t n);
 void pmx_ref_quantize_row_q8_K(block_q8_K *dst, const float *src, int64_t n);

@@ -186,6 +186,7 @@ INLINE void accumulate_heads(float *o, const float *p, int64_t nh, const void *v
     for (; h < nh; h++) accumulate(o + h * dv, p + h * BLK, v, off, vs, nb, dv, f16);
 }
 
+#include "../kv_dequant.h"
 #include "../../attention_online.h"
 
 void pmx_avx2_register_attention(pmx_kernels *k) { k->attention = pmx_attention_online; }

@@ -132,6 +132,7 @@ INLINE void accumulate(float *o, const float *p, const void *v, int64_t off, int
     }
 }
 
+#include "../kv_dequant.h"
 #include "../../attention_online.h"
 
 void pmx_avx512_register_attention(pmx_kernels *k) { k->attention = pmx_attention_online; }

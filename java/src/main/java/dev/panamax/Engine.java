@@ -134,8 +134,9 @@ public final class Engine implements AutoCloseable {
             return;
         }
         this.encoderContext = 0;
-        GgmlType kvType = o.cacheType().ggmlType();
-        long perToken = weights.kvBytesPerToken(kvType == GgmlType.F32 ? 4 : 2);
+        GgmlType kType = o.cacheTypeK().ggmlType(), vType = o.cacheTypeV().ggmlType();
+        // a quantized cache holds proportionally more tokens in the same kvBytes
+        long perToken = weights.kvBytesPerToken(kType, vType);
         bytesPerBlock = perToken * c.blockSize();
         long seqBlocks = (ctx + c.blockSize() - 1) / c.blockSize();
         long nBlocks = c.kvBytes() > 0 ? c.kvBytes() / bytesPerBlock : Math.multiplyExact(seqBlocks, (long) c.maxSequences());
@@ -149,7 +150,7 @@ public final class Engine implements AutoCloseable {
         this.kernels = KernelsProvider.create(backend, c.threads() > 0 ? c.threads() : o.threads());
         try {
             this.scheduler = new Scheduler(weights, model.tokenizer(), kernels, new Scheduler.Limits(c.maxSequences(),
-                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kvType, c.speculation()));
+                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kType, vType, c.speculation()));
         } catch (RuntimeException | OutOfMemoryError e) {
             kernels.close();
             throw e;

@@ -33,42 +33,51 @@ public final class Model implements AutoCloseable {
      * @param threads       threads per operation (<= 0: one per CPU)
      * @param contextLength default positions per session (<= 0: min(context_length, 4096))
      * @param batchSize     prompt tokens per forward step (llama.cpp's ubatch, default 512)
-     * @param cacheType     how the KV cache stores keys and values (F16 by default)
+     * @param cacheTypeK    how the KV cache stores keys (F16 by default; llama.cpp's {@code -ctk})
+     * @param cacheTypeV    how the KV cache stores values (F16 by default; llama.cpp's {@code -ctv}). A model with a
+     *                      latent cache (deepseek2's MLA: one row is key and value) needs the same type for both
      * @param packWeights   repack at load the matrices the kernels compute faster interleaved (default; see
      *                      {@link dev.panamax.model.PackedWeights}: costs one pass over them at load, no memory)
      */
-    public record Options(Backend backend, int threads, int contextLength, int batchSize, CacheType cacheType, boolean packWeights) {
+    public record Options(Backend backend, int threads, int contextLength, int batchSize, CacheType cacheTypeK,
+                          CacheType cacheTypeV, boolean packWeights) {
         public Options {
-            java.util.Objects.requireNonNull(cacheType, "cacheType");
+            java.util.Objects.requireNonNull(cacheTypeK, "cacheTypeK");
+            java.util.Objects.requireNonNull(cacheTypeV, "cacheTypeV");
             if (batchSize < 0) throw new IllegalArgumentException("batch size must be >= 0, got " + batchSize);
         }
 
         public static Options defaults() {
-            return new Options(null, 0, 0, 512, CacheType.F16, true);
+            return new Options(null, 0, 0, 512, CacheType.F16, CacheType.F16, true);
         }
 
         public Options withBackend(Backend b) {
-            return new Options(b, threads, contextLength, batchSize, cacheType, packWeights);
+            return new Options(b, threads, contextLength, batchSize, cacheTypeK, cacheTypeV, packWeights);
         }
 
         public Options withThreads(int t) {
-            return new Options(backend, t, contextLength, batchSize, cacheType, packWeights);
+            return new Options(backend, t, contextLength, batchSize, cacheTypeK, cacheTypeV, packWeights);
         }
 
         public Options withContextLength(int n) {
-            return new Options(backend, threads, n, batchSize, cacheType, packWeights);
+            return new Options(backend, threads, n, batchSize, cacheTypeK, cacheTypeV, packWeights);
         }
 
         public Options withBatchSize(int n) {
-            return new Options(backend, threads, contextLength, n, cacheType, packWeights);
+            return new Options(backend, threads, contextLength, n, cacheTypeK, cacheTypeV, packWeights);
         }
 
+        /** The same type for keys and values. */
         public Options withCacheType(CacheType t) {
-            return new Options(backend, threads, contextLength, batchSize, t, packWeights);
+            return new Options(backend, threads, contextLength, batchSize, t, t, packWeights);
+        }
+
+        public Options withCacheTypes(CacheType k, CacheType v) {
+            return new Options(backend, threads, contextLength, batchSize, k, v, packWeights);
         }
 
         public Options withPackWeights(boolean on) {
-            return new Options(backend, threads, contextLength, batchSize, cacheType, on);
+            return new Options(backend, threads, contextLength, batchSize, cacheTypeK, cacheTypeV, on);
         }
     }
 
@@ -103,6 +112,7 @@ public final class Model implements AutoCloseable {
         GgufFile f = GgufFile.open(path);
         try {
             ModelWeights w = ModelWeights.load(f);
+            w.checkKvTypes(options.cacheTypeK().ggmlType(), options.cacheTypeV().ggmlType());
             Tokenizer tok = Tokenizer.fromGguf(f.metadata());
             String poolKey = w.arch() + ".pooling_type";
             Pooling pooling;
@@ -289,9 +299,9 @@ public final class Model implements AutoCloseable {
         return weights.parameterCount();
     }
 
-    /** Bytes of KV cache per token of context with the configured cache type. */
+    /** Bytes of KV cache per token of context with the configured cache types (all layers, keys and values). */
     public long kvBytesPerToken() {
-        return weights.kvBytesPerToken(options.cacheType().bytesPerValue());
+        return weights.kvBytesPerToken(options.cacheTypeK().ggmlType(), options.cacheTypeV().ggmlType());
     }
 
     @Override

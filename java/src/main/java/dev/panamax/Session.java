@@ -32,7 +32,8 @@ public final class Session implements AutoCloseable {
         this.model = model;
         this.kernels = KernelsProvider.create(o.backend(), o.threads());
         try {
-            this.state = weights.newState(kernels, contextLength, o.batchSize() > 0 ? o.batchSize() : 512, o.cacheType().ggmlType());
+            this.state = weights.newState(kernels, contextLength, o.batchSize() > 0 ? o.batchSize() : 512, o.cacheTypeK().ggmlType(),
+                    o.cacheTypeV().ggmlType());
         } catch (RuntimeException e) {
             kernels.close();
             throw e;

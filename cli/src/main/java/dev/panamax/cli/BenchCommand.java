@@ -3,6 +3,7 @@ package dev.panamax.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.Backend;
+import dev.panamax.CacheType;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelState;
@@ -96,7 +97,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** One measurement; rates in tokens/s, rss in MB (-1 when /proc is unavailable). */
     record Result(int promptTokens, int genTokens, int threads, String backend, String kernels, double ppTps,
-                  double tgTps, double ttftMs, double rssMb, long kvBytesPerToken) {
+                  double tgTps, double ttftMs, double rssMb, long kvBytesPerToken, String cacheTypeK, String cacheTypeV) {
 
         Map<String, Object> json() {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -109,6 +110,8 @@ final class BenchCommand implements Callable<Integer> {
             o.put("ttft_ms", round(ttftMs));
             o.put("rss_mb", round(rssMb));
             o.put("kv_bytes_per_token", kvBytesPerToken);
+            o.put("cache_type_k", cacheTypeK);
+            o.put("cache_type_v", cacheTypeV);
             return o;
         }
 
@@ -117,7 +120,7 @@ final class BenchCommand implements Callable<Integer> {
             out.printf("prompt (pp%d)    %.1f tok/s%n", promptTokens, ppTps);
             out.printf("decode (tg%d)     %.1f tok/s%n", genTokens, tgTps);
             out.printf("first token      %.1f ms%n", ttftMs);
-            out.printf("KV cache         %d bytes/token (F16)%n", kvBytesPerToken);
+            out.printf("KV cache         %d bytes/token (K %s, V %s)%n", kvBytesPerToken, cacheTypeK, cacheTypeV);
             out.printf("resident memory  %s%n", rssMb < 0 ? "unknown (no /proc/self/status)" : String.format("%.0f MB", rssMb));
         }
     }
@@ -161,7 +164,8 @@ final class BenchCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
-        Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack);
+        Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack, mo.cacheTypeK,
+                mo.cacheTypeV);
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
         else r.print(out);
@@ -175,12 +179,14 @@ final class BenchCommand implements Callable<Integer> {
      * @throws IllegalArgumentException for counts out of range or a prompt + generation longer than the model's context
      */
     static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed,
-                      boolean pack) throws IOException {
+                      boolean pack, CacheType cacheTypeK, CacheType cacheTypeV) throws IOException {
         if (nPrompt < 1) throw new IllegalArgumentException("-p must be at least 1, got " + nPrompt);
         if (nGen < 1) throw new IllegalArgumentException("-n must be at least 1, got " + nGen);
         if (reps < 1) throw new IllegalArgumentException("--reps must be at least 1, got " + reps);
         try (GgufFile f = GgufFile.open(model)) {
             ModelWeights w = ModelWeights.load(f);
+            GgmlType kType = InfoCommand.ggmlType(cacheTypeK), vType = InfoCommand.ggmlType(cacheTypeV);
+            w.checkKvTypes(kType, vType);
             // the KV cache is sized to what the run needs unless -c asks for more (its memory then shows in rss)
             int need = nPrompt + nGen, ctx = ctxSize > 0 ? ctxSize : need;
             String what = "-p " + nPrompt + " + -n " + nGen + " = " + need + " tokens";
@@ -195,7 +201,7 @@ final class BenchCommand implements Callable<Integer> {
             int[] prompt = new SplittableRandom(seed).ints(nPrompt, 0, vocab).toArray();
             try (Kernels k = KernelsProvider.create(backend, threads);
                  PackedWeights packed = pack ? packed(w, k) : PackedWeights.NONE;
-                 ModelState s = w.newState(k, ctx, 512, GgmlType.F16)) {
+                 ModelState s = w.newState(k, ctx, 512, kType, vType)) {
                 warmUp(s, k, prompt, nGen);
                 double bestPp = 0, bestTg = 0, ttft = 0;
                 for (int rep = 0; rep < reps; rep++) {
@@ -208,7 +214,7 @@ final class BenchCommand implements Callable<Integer> {
                     bestTg = Math.max(bestTg, tg);
                 }
                 return new Result(nPrompt, nGen, k.threads(), k.backend().id(), k.name(), bestPp, bestTg, ttft, rssMb(),
-                        w.kvBytesPerToken(GgmlType.F16.blockBytes()));
+                        w.kvBytesPerToken(kType, vType), cacheTypeK.id(), cacheTypeV.id());
             }
         }
     }

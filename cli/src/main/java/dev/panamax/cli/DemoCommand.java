@@ -7,6 +7,7 @@ import dev.panamax.gguf.GgufFile;
 import dev.panamax.gguf.GgufValueType;
 import dev.panamax.gguf.GgufWriter;
 import dev.panamax.Backend;
+import dev.panamax.CacheType;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.sampling.SamplingParams;
@@ -148,7 +149,8 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         out.println("Benchmark (random prompt of 128 tokens, then 32 decoded tokens; after untimed warm-up runs):");
         out.flush();
-        BenchCommand.Result r = BenchCommand.run(file, 128, 32, 0, threads, backend, 1, 42, true);
+        BenchCommand.Result r = BenchCommand.run(file, 128, 32, 0, threads, backend, 1, 42, true, CacheType.F16,
+                CacheType.F16);
         r.print(out);
         out.println();
         out.println("These figures are what TinyLlama-1.1B Q4_0 would run at here; its output would be text, not noise.");

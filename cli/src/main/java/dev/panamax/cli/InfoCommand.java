@@ -3,6 +3,7 @@ package dev.panamax.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.panamax.Backend;
+import dev.panamax.CacheType;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.kernels.NativeCore;
@@ -13,6 +14,7 @@ import dev.panamax.gguf.GgufMetadata;
 import dev.panamax.gguf.GgufTensor;
 import dev.panamax.model.DeepseekConfig;
 import dev.panamax.model.LlamaConfig;
+import dev.panamax.model.ModelConfig;
 import dev.panamax.tensor.GgmlType;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -89,7 +91,8 @@ final class InfoCommand implements Callable<Integer> {
      * The "model" object. n_params counts the elements of every tensor in the file (as llama.cpp's
      * llama_model_n_params); types counts tensors per ggml type name ("q4_0", "q4_K", "f32", ...);
      * kv_bytes_per_token is K + V over all layers with the default F16 cache, null for an architecture whose cache
-     * layout Panamax does not know (it runs llama, qwen2, qwen3, qwen3moe and deepseek2).
+     * layout Panamax does not know (it runs llama, qwen2, qwen3, qwen3moe and deepseek2); kv_bytes_per_token_by_type
+     * the same for each KV cache type (-ctk = -ctv) the model can store (a block type needs head sizes it divides).
      *
      * @throws GgufFormatException when the file is malformed or a required key is missing
      */
@@ -112,7 +115,19 @@ final class InfoCommand implements Callable<Integer> {
             m.put("name", md.getString("general.name", null));
             m.put("n_params", nParams);
             m.put("types", types);
-            m.put("kv_bytes_per_token", kvBytesPerToken(md, arch, Math.max(nVocab, 1)));
+            ModelConfig config = config(md, arch, Math.max(nVocab, 1));
+            m.put("kv_bytes_per_token", config == null ? null : config.kvBytesPerToken(GgmlType.F16, GgmlType.F16));
+            Map<String, Long> byType = new LinkedHashMap<>();
+            for (CacheType t : CacheType.values()) {
+                GgmlType g = ggmlType(t);
+                try {
+                    if (config != null) config.checkKvTypes(g, g);
+                } catch (IllegalArgumentException e) {
+                    continue; // a block type that does not divide this model's heads
+                }
+                if (config != null) byType.put(t.id(), config.kvBytesPerToken(g, g));
+            }
+            m.put("kv_bytes_per_token_by_type", config == null ? null : byType);
             m.put("n_ctx_train", md.has(arch + ".context_length") ? md.getLong(arch + ".context_length") : null);
             m.put("n_vocab", nVocab >= 0 ? nVocab : null);
             m.put("file_bytes", Files.size(path));
@@ -120,12 +135,16 @@ final class InfoCommand implements Callable<Integer> {
         }
     }
 
-    /** F16 KV cache bytes per token of the architectures Panamax runs (null for others). */
-    private static Long kvBytesPerToken(GgufMetadata md, String arch, int nVocab) throws GgufFormatException {
-        int f16 = GgmlType.F16.blockBytes();
-        if (LlamaConfig.supports(arch)) return LlamaConfig.fromMetadata(md, nVocab).kvBytesPerToken(f16);
-        if (DeepseekConfig.supports(arch)) return DeepseekConfig.fromMetadata(md, nVocab).kvBytesPerToken(f16);
+    /** The configuration of the architectures Panamax runs (null for others). */
+    private static ModelConfig config(GgufMetadata md, String arch, int nVocab) throws GgufFormatException {
+        if (LlamaConfig.supports(arch)) return LlamaConfig.fromMetadata(md, nVocab);
+        if (DeepseekConfig.supports(arch)) return DeepseekConfig.fromMetadata(md, nVocab);
         return null;
+    }
+
+    /** The storage type of a cache type (the same names). */
+    static GgmlType ggmlType(CacheType t) {
+        return GgmlType.valueOf(t.name());
     }
 
     /** Fills the native facts; false (with the reason under "native_error") when the library cannot load. */

@@ -1,5 +1,6 @@
 package dev.panamax.cli;
 
+import dev.panamax.CacheType;
 import dev.panamax.Model;
 import dev.panamax.Backend;
 import dev.panamax.kernels.Isa;
@@ -30,11 +31,31 @@ final class ModelOptions {
             defaultValue = "0")
     int ctx;
 
+    @Option(names = {"-ctk", "--cache-type-k"}, converter = CacheTypeConverter.class,
+            description = "KV cache type for K: f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl.")
+    CacheType cacheTypeK = CacheType.F16;
+
+    @Option(names = {"-ctv", "--cache-type-v"}, converter = CacheTypeConverter.class,
+            description = "KV cache type for V (as -ctk). A latent (MLA) cache needs the same type for K and V.")
+    CacheType cacheTypeV = CacheType.F16;
+
     Model load() throws IOException {
         if (!java.nio.file.Files.isRegularFile(model)) throw new java.io.FileNotFoundException("model file not found: " + model);
         applyIsa();
         return Model.load(model, Model.Options.defaults().withBackend(backend).withThreads(threads).withContextLength(ctx)
-                .withPackWeights(!noPack));
+                .withPackWeights(!noPack).withCacheTypes(cacheTypeK, cacheTypeV));
+    }
+
+    /** llama.cpp's cache type names. */
+    static final class CacheTypeConverter implements picocli.CommandLine.ITypeConverter<CacheType> {
+        @Override
+        public CacheType convert(String s) {
+            try {
+                return CacheType.parse(s);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     /** Pins the native kernel set when --isa asks for one (process-wide: before any model is loaded). */

@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)7L;
+    private static final int PMX_ABI_VERSION = (int)8L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 7
+     * #define PMX_ABI_VERSION 8
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -274,6 +274,15 @@ public class PanamaxNative extends PanamaxNative$shared {
      */
     public static int PMX_MOE_DOWN_PACKED() {
         return PMX_MOE_DOWN_PACKED;
+    }
+    private static final int PMX_KV_MAX_HEAD_DIM = (int)4096L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_KV_MAX_HEAD_DIM 4096
+     * }
+     */
+    public static int PMX_KV_MAX_HEAD_DIM() {
+        return PMX_KV_MAX_HEAD_DIM;
     }
 
     private static class pmx_abi_version {
@@ -2305,6 +2314,7 @@ public class PanamaxNative extends PanamaxNative$shared {
             PanamaxNative.C_POINTER,
             PanamaxNative.C_POINTER,
             PanamaxNative.C_INT,
+            PanamaxNative.C_INT,
             PanamaxNative.C_LONG,
             PanamaxNative.C_FLOAT
         );
@@ -2317,7 +2327,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, int64_t n_kv, float scale)
      * }
      */
     public static FunctionDescriptor pmx_attention$descriptor() {
@@ -2327,7 +2337,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, int64_t n_kv, float scale)
      * }
      */
     public static MethodHandle pmx_attention$handle() {
@@ -2337,7 +2347,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, int64_t n_kv, float scale)
      * }
      */
     public static MemorySegment pmx_attention$address() {
@@ -2346,16 +2356,16 @@ public class PanamaxNative extends PanamaxNative$shared {
 
     /**
      * {@snippet lang=c :
-     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, int64_t n_kv, float scale)
+     * int32_t pmx_attention(pmx_pool *pool, float *out, const float *q, int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, int64_t n_kv, float scale)
      * }
      */
-    public static int pmx_attention(MemorySegment pool, MemorySegment out, MemorySegment q, long n_q, long pos0, long n_head, long n_kv_head, long head_dim, long head_dim_v, MemorySegment k, MemorySegment v, int kv_type, long n_kv, float scale) {
+    public static int pmx_attention(MemorySegment pool, MemorySegment out, MemorySegment q, long n_q, long pos0, long n_head, long n_kv_head, long head_dim, long head_dim_v, MemorySegment k, MemorySegment v, int k_type, int v_type, long n_kv, float scale) {
         var mh$ = pmx_attention.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("pmx_attention", pool, out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, n_kv, scale);
+                traceDowncall("pmx_attention", pool, out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, k_type, v_type, n_kv, scale);
             }
-            return (int)mh$.invokeExact(pool, out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, n_kv, scale);
+            return (int)mh$.invokeExact(pool, out, q, n_q, pos0, n_head, n_kv_head, head_dim, head_dim_v, k, v, k_type, v_type, n_kv, scale);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -2453,6 +2463,7 @@ public class PanamaxNative extends PanamaxNative$shared {
             PanamaxNative.C_POINTER,
             PanamaxNative.C_POINTER,
             PanamaxNative.C_INT,
+            PanamaxNative.C_INT,
             PanamaxNative.C_FLOAT
         );
 
@@ -2464,7 +2475,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, float scale)
      * }
      */
     public static FunctionDescriptor pmx_attention_paged$descriptor() {
@@ -2474,7 +2485,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, float scale)
      * }
      */
     public static MethodHandle pmx_attention_paged$handle() {
@@ -2484,7 +2495,7 @@ public class PanamaxNative extends PanamaxNative$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, float scale)
      * }
      */
     public static MemorySegment pmx_attention_paged$address() {
@@ -2493,16 +2504,16 @@ public class PanamaxNative extends PanamaxNative$shared {
 
     /**
      * {@snippet lang=c :
-     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t kv_type, float scale)
+     * int32_t pmx_attention_paged(pmx_pool *pool, float *out, const float *q, int64_t n_seq, const int32_t *seq_rows, const int32_t *seq_pos0, const int32_t *block_tables, const int32_t *table_start, int64_t block_size, int64_t n_head, int64_t n_kv_head, int64_t head_dim, int64_t head_dim_v, const void *k, const void *v, int32_t k_type, int32_t v_type, float scale)
      * }
      */
-    public static int pmx_attention_paged(MemorySegment pool, MemorySegment out, MemorySegment q, long n_seq, MemorySegment seq_rows, MemorySegment seq_pos0, MemorySegment block_tables, MemorySegment table_start, long block_size, long n_head, long n_kv_head, long head_dim, long head_dim_v, MemorySegment k, MemorySegment v, int kv_type, float scale) {
+    public static int pmx_attention_paged(MemorySegment pool, MemorySegment out, MemorySegment q, long n_seq, MemorySegment seq_rows, MemorySegment seq_pos0, MemorySegment block_tables, MemorySegment table_start, long block_size, long n_head, long n_kv_head, long head_dim, long head_dim_v, MemorySegment k, MemorySegment v, int k_type, int v_type, float scale) {
         var mh$ = pmx_attention_paged.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("pmx_attention_paged", pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, scale);
+                traceDowncall("pmx_attention_paged", pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, n_kv_head, head_dim, head_dim_v, k, v, k_type, v_type, scale);
             }
-            return (int)mh$.invokeExact(pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, n_kv_head, head_dim, head_dim_v, k, v, kv_type, scale);
+            return (int)mh$.invokeExact(pool, out, q, n_seq, seq_rows, seq_pos0, block_tables, table_start, block_size, n_head, n_kv_head, head_dim, head_dim_v, k, v, k_type, v_type, scale);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

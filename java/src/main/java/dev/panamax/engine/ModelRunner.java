@@ -39,7 +39,7 @@ final class ModelRunner implements AutoCloseable {
      * @param maxLogits rows per step that may want logits (speculation verifies several rows per sequence)
      * @param mtp       keep and run the model's first MTP layer
      */
-    ModelRunner(ModelWeights weights, Kernels kernels, int nBlocks, int blockSize, GgmlType kvType, int maxTokens,
+    ModelRunner(ModelWeights weights, Kernels kernels, int nBlocks, int blockSize, GgmlType kType, GgmlType vType, int maxTokens,
                 int maxSeqs, int seqBlocks, int maxLogits, boolean mtp) {
         this.kernels = kernels;
         this.vocab = weights.vocabSize();
@@ -48,14 +48,14 @@ final class ModelRunner implements AutoCloseable {
         ForwardBatch b = null, mb = null;
         Arena arena = null;
         try {
-            cache = weights.newKvCache(nBlocks, blockSize, kvType);
+            cache = weights.newKvCache(nBlocks, blockSize, kType, vType);
             fp = weights.newForward(kernels, maxTokens);
             b = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxLogits, vocab);
             if (mtp) {
                 if (!(weights instanceof DeepseekWeights dw) || dw.nextn.length == 0) {
                     throw new IllegalArgumentException("MTP speculation needs a deepseek2 model with a nextn (MTP) layer");
                 }
-                mcache = DeepseekForward.newMtpCache(dw.config, nBlocks, blockSize, kvType);
+                mcache = DeepseekForward.newMtpCache(dw.config, nBlocks, blockSize, kType);
                 mb = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, vocab);
                 arena = Arena.ofShared();
                 dim = dw.config.dim();

@@ -41,7 +41,7 @@ public final class Scheduler implements AutoCloseable {
 
     /** Engine limits, as {@link dev.panamax.Engine.Config} resolved them. */
     public record Limits(int maxSequences, int tokenBudget, int contextLength, int blockSize, int nBlocks,
-                         int queueCapacity, boolean prefixCache, GgmlType kvType, Speculation spec) {
+                         int queueCapacity, boolean prefixCache, GgmlType kType, GgmlType vType, Speculation spec) {
     }
 
     /** Speculation counters since the engine opened: drafted and accepted tokens, verify passes, tokens they gave. */
@@ -86,7 +86,7 @@ public final class Scheduler implements AutoCloseable {
         Speculation sp = limits.spec();
         long draftRows = sp.on() ? (long) limits.maxSequences() * sp.maxDraft() : Speculation.MAX_DRAFT;
         int maxLogits = (int) Math.min(limits.tokenBudget(), limits.maxSequences() + draftRows);
-        this.runner = new ModelRunner(weights, kernels, limits.nBlocks(), limits.blockSize(), limits.kvType(),
+        this.runner = new ModelRunner(weights, kernels, limits.nBlocks(), limits.blockSize(), limits.kType(), limits.vType(),
                 limits.tokenBudget(), limits.maxSequences(), seqBlocks, maxLogits, sp.mode() == Speculation.Mode.MTP);
         this.policy = new DraftPolicy(limits.tokenBudget());
         int m = limits.maxSequences();

@@ -168,16 +168,19 @@ final class Checks {
     }
 
     static void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
-                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
+                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType, int nKv,
+                          float scale) {
         positive(nQ, "nQ");
         nonNegative(pos0, "pos0");
         gqaHeads(nHead, nKvHead, headDim, headDimV);
         if ((long) pos0 + nQ > nKv) throw new IllegalArgumentException("queries reach position " + (pos0 + nQ) + " beyond nKv " + nKv);
-        kvTypeAndScale(kvType, scale);
+        kvTypeAndScale(kType, scale);
+        kvHead(kType, headDim, "K");
+        kvHead(vType, headDimV, "V");
         floats(q, (long) nQ * nHead * headDim, "q");
         floats(out, (long) nQ * nHead * headDimV, "out");
-        bytes(k, kvType.rowBytes((long) nKv * nKvHead * headDim), "k");
-        bytes(v, kvType.rowBytes((long) nKv * nKvHead * headDimV), "v");
+        bytes(k, kType.rowBytes((long) nKv * nKvHead * headDim), "k");
+        bytes(v, vType.rowBytes((long) nKv * nKvHead * headDimV), "v");
     }
 
     static void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
@@ -187,6 +190,8 @@ final class Checks {
         mlaHeads(nHead, kvLora, nRope);
         if ((long) pos0 + nQ > nKv) throw new IllegalArgumentException("queries reach position " + (pos0 + nQ) + " beyond nKv " + nKv);
         kvTypeAndScale(kvType, scale);
+        kvHead(kvType, kvLora + nRope, "latent row");
+        kvHead(kvType, kvLora, "latent (value)");
         long row = (long) kvLora + nRope;
         floats(q, (long) nQ * nHead * row, "q");
         floats(out, (long) nQ * nHead * kvLora, "out");
@@ -195,14 +200,17 @@ final class Checks {
 
     /** Returns the query rows of the batch, after checking every table entry and the sizes of the pools. */
     static int attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
-                              int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
+                              int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType,
+                              float scale) {
         gqaHeads(nHead, nKvHead, headDim, headDimV);
-        kvTypeAndScale(kvType, scale);
+        kvTypeAndScale(kType, scale);
+        kvHead(kType, headDim, "K");
+        kvHead(vType, headDimV, "V");
         int rows = b.check();
         floats(q, (long) rows * nHead * headDim, "q");
         floats(out, (long) rows * nHead * headDimV, "out");
-        bytes(k, kvType.rowBytes(Math.multiplyExact(b.poolRows(), (long) nKvHead * headDim)), "k");
-        bytes(v, kvType.rowBytes(Math.multiplyExact(b.poolRows(), (long) nKvHead * headDimV)), "v");
+        bytes(k, kType.rowBytes(Math.multiplyExact(b.poolRows(), (long) nKvHead * headDim)), "k");
+        bytes(v, vType.rowBytes(Math.multiplyExact(b.poolRows(), (long) nKvHead * headDimV)), "v");
         return rows;
     }
 
@@ -210,6 +218,8 @@ final class Checks {
                                  MemorySegment cache, GgmlType kvType, float scale) {
         mlaHeads(nHead, kvLora, nRope);
         kvTypeAndScale(kvType, scale);
+        kvHead(kvType, kvLora + nRope, "latent row");
+        kvHead(kvType, kvLora, "latent (value)");
         int rows = b.check();
         long row = (long) kvLora + nRope;
         floats(q, (long) rows * nHead * row, "q");
@@ -240,13 +250,23 @@ final class Checks {
     }
 
     static void kvType(GgmlType t) {
-        if (t != GgmlType.F16 && t != GgmlType.F32) throw new IllegalArgumentException("KV cache type must be F16 or F32, got " + t);
+        if (!Kernels.KV_CACHE_TYPES.contains(t)) {
+            throw new IllegalArgumentException("KV cache type must be one of " + Kernels.KV_CACHE_TYPES + ", got " + t);
+        }
+    }
+
+    /** A head (or latent row) of dim values is whole blocks of a KV cache type. */
+    static void kvHead(GgmlType t, int dim, String what) {
+        kvType(t);
+        if (dim % t.blockSize() != 0) {
+            throw new IllegalArgumentException(what + " head size " + dim + " is not a multiple of " + t + "'s block of " + t.blockSize());
+        }
     }
 
     static void kvStore(GgmlType kvType, MemorySegment cache, MemorySegment rows, MemorySegment src, int n, int width) {
-        kvType(kvType);
         nonNegative(n, "n");
         positive(width, "width");
+        kvHead(kvType, width, "KV row");
         bytes(rows, 4L * n, "rows");
         floats(src, (long) n * width, "src");
         if (cache == null) throw new IllegalArgumentException("cache is null");

@@ -14,6 +14,10 @@ import java.lang.foreign.MemorySegment;
  */
 public interface Kernels extends AutoCloseable {
 
+    /** The KV cache types the attention kernels read (llama.cpp's -ctk/-ctv types). */
+    java.util.Set<GgmlType> KV_CACHE_TYPES = java.util.Set.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0,
+            GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL);
+
     /** Which implementation runs: "native/avx512", "java/vector256", "java/scalar", ... */
     String name();
 
@@ -84,17 +88,18 @@ public interface Kernels extends AutoCloseable {
 
     /**
      * Causal grouped-query attention of one sequence with online softmax. q: [nQ][nHead][headDim] floats,
-     * query t at position pos0 + t sees keys 0..pos0+t. k: [nKv][nKvHead][headDim], v: [nKv][nKvHead][headDimV]
-     * of {@code kvType} (F16 or F32). out: [nQ][nHead][headDimV] floats.
+     * query t at position pos0 + t sees keys 0..pos0+t. k: [nKv][nKvHead][headDim] of {@code kType}, v:
+     * [nKv][nKvHead][headDimV] of {@code vType} ({@link #KV_CACHE_TYPES}; a block type's block divides the head size).
+     * out: [nQ][nHead][headDimV] floats.
      */
     void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
-                   int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale);
+                   int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType, int nKv, float scale);
 
     /**
      * Multi-head latent attention (DeepSeek MLA, absorbed form) of one sequence: MQA over a latent cache whose
      * row per token is [kvLora latent | nRope roped key]; the key of a token is its whole row, its value the
      * latent part. q: [nQ][nHead][kvLora + nRope] floats, query t at position pos0 + t sees rows 0..pos0+t.
-     * cache: [nKv][kvLora + nRope] of {@code kvType} (F16 or F32). out: [nQ][nHead][kvLora] floats.
+     * cache: [nKv][kvLora + nRope] of {@code kvType} ({@link #KV_CACHE_TYPES}). out: [nQ][nHead][kvLora] floats.
      */
     void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
                       MemorySegment cache, GgmlType kvType, int nKv, float scale);
@@ -102,19 +107,19 @@ public interface Kernels extends AutoCloseable {
     /**
      * {@link #attention} for every sequence of a step over the serving engine's paged cache (one call per layer, not
      * per sequence): k and v are pools of {@code batch.poolRows()} rows of nKvHead x headDim (headDimV) elements of
-     * {@code kvType}; q and out hold the step's query rows ({@link PagedBatch}). Each sequence's result equals
+     * {@code kType} ({@code vType}); q and out hold the step's query rows ({@link PagedBatch}). Each sequence's result equals
      * {@link #attention} over its keys gathered in order, within float summation order.
      */
     void attentionPaged(MemorySegment out, MemorySegment q, PagedBatch batch, int nHead, int nKvHead, int headDim,
-                        int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale);
+                        int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType, float scale);
 
     /** {@link #attentionMla} for every sequence of a step over a paged latent cache (rows of kvLora + nRope). */
     void attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch batch, int nHead, int kvLora, int nRope,
                            MemorySegment cache, GgmlType kvType, float scale);
 
     /**
-     * Row i of src (n rows of width floats) into row {@code rows[i]} (int32) of a cache of {@code kvType} (F16 rounded
-     * as {@link #quantize}); every row index is checked against the cache's size first.
+     * Row i of src (n rows of width floats) into row {@code rows[i]} (int32) of a cache of {@code kvType} (rounded or
+     * quantized as {@link #quantize}: ggml's blocks); every row index is checked against the cache's size first.
      */
     void kvStore(GgmlType kvType, MemorySegment cache, MemorySegment rows, MemorySegment src, int n, int width);
 

@@ -171,17 +171,20 @@ public final class NativeKernels implements Kernels {
 
     @Override
     public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
-                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
-        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
+                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType, int nKv,
+                          float scale) {
+        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kType, vType, nKv, scale);
+        blockHeads(kType, headDim, vType, headDimV);
         offHeap(out, q, k, v);
         Status.check(PanamaxNative.pmx_attention(live(), out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v,
-                kvType.id(), nKv, scale), "pmx_attention");
+                kType.id(), vType.id(), nKv, scale), "pmx_attention");
     }
 
     @Override
     public void attentionMla(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int kvLora, int nRope,
                              MemorySegment cache, GgmlType kvType, int nKv, float scale) {
         Checks.attentionMla(out, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
+        blockHeads(kvType, kvLora + nRope, kvType, kvLora);
         offHeap(out, q, cache);
         Status.check(PanamaxNative.pmx_attention_mla(live(), out, q, nQ, pos0, nHead, kvLora, nRope, cache,
                 kvType.id(), nKv, scale), "pmx_attention_mla");
@@ -189,12 +192,14 @@ public final class NativeKernels implements Kernels {
 
     @Override
     public void attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
-                               int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
-        Checks.attentionPaged(out, q, b, nHead, nKvHead, headDim, headDimV, k, v, kvType, scale);
+                               int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType,
+                               float scale) {
+        Checks.attentionPaged(out, q, b, nHead, nKvHead, headDim, headDimV, k, v, kType, vType, scale);
+        blockHeads(kType, headDim, vType, headDimV);
         offHeap(out, q, k, v);
         offHeap(b.seqRows(), b.seqPos0(), b.tables(), b.tableStart());
         Status.check(PanamaxNative.pmx_attention_paged(live(), out, q, b.nSeq(), b.seqRows(), b.seqPos0(), b.tables(),
-                b.tableStart(), b.blockSize(), nHead, nKvHead, headDim, headDimV, k, v, kvType.id(), scale),
+                b.tableStart(), b.blockSize(), nHead, nKvHead, headDim, headDimV, k, v, kType.id(), vType.id(), scale),
                 "pmx_attention_paged");
     }
 
@@ -202,11 +207,21 @@ public final class NativeKernels implements Kernels {
     public void attentionMlaPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int kvLora, int nRope,
                                   MemorySegment cache, GgmlType kvType, float scale) {
         Checks.attentionMlaPaged(out, q, b, nHead, kvLora, nRope, cache, kvType, scale);
+        blockHeads(kvType, kvLora + nRope, kvType, kvLora);
         offHeap(out, q, cache, b.seqRows());
         offHeap(b.seqPos0(), b.tables(), b.tableStart());
         Status.check(PanamaxNative.pmx_attention_mla_paged(live(), out, q, b.nSeq(), b.seqRows(), b.seqPos0(),
                 b.tables(), b.tableStart(), b.blockSize(), nHead, kvLora, nRope, cache, kvType.id(), scale),
                 "pmx_attention_mla_paged");
+    }
+
+    /** The C kernels dequantize a block of keys of one head into an L1 tile: block types cap the head size (panamax.h). */
+    private static void blockHeads(GgmlType kType, int headDim, GgmlType vType, int headDimV) {
+        int max = PanamaxNative.PMX_KV_MAX_HEAD_DIM();
+        if ((kType.isQuantized() && headDim > max) || (vType.isQuantized() && headDimV > max)) {
+            throw new IllegalArgumentException("the native kernels read " + kType + "/" + vType + " heads of at most " + max
+                    + " values, got " + headDim + "/" + headDimV);
+        }
     }
 
     @Override

@@ -455,16 +455,35 @@ public class ScalarKernels implements Kernels {
         }
     }
 
-    static float kv(MemorySegment s, GgmlType t, long index) {
-        return t == GgmlType.F16 ? JavaQuants.fromHalf(s.get(I16, 2 * index)) : s.get(F32, 4 * index);
+    /**
+     * n values of a KV cache row from element e (whole blocks of a block type) into dst as floats: read in place, or
+     * one block at a time through ggml's dequantizer; no copy of the cache.
+     */
+    static void kvRow(MemorySegment s, GgmlType t, long e, float[] dst, int n) {
+        JavaQuants.dequantizeRow(t, dst, s, t.rowBytes(e), n);
+    }
+
+    /**
+     * The type a query row is rounded through before its dot products with keys of type k, as ggml's flash attention
+     * converts Q to K's vec_dot_type: Q8_0 for the block types, BF16 for BF16, none (null) for F32 and F16.
+     */
+    static GgmlType queryRounding(GgmlType k) {
+        return k == GgmlType.F32 || k == GgmlType.F16 ? null : k == GgmlType.BF16 ? GgmlType.BF16 : GgmlType.Q8_0;
+    }
+
+    /** n floats of x through type t and back in place (buf: at least t.rowBytes(n) bytes). */
+    static void roundRow(GgmlType t, float[] x, int n, MemorySegment buf) {
+        JavaQuants.quantizeRow(t, buf, 0, x, n);
+        JavaQuants.dequantizeRow(t, x, buf, 0, n);
     }
 
     @Override
     public void attention(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
-                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, int nKv, float scale) {
-        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kvType, nKv, scale);
+                          int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType, int nKv,
+                          float scale) {
+        Checks.attention(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, v, kType, vType, nKv, scale);
         attend(out, q, nQ, pos0, nHead, nKvHead, headDim, headDimV, k, (long) nKvHead * headDim, v,
-                (long) nKvHead * headDimV, kvType, scale, null, 0);
+                (long) nKvHead * headDimV, kType, vType, scale, null, 0);
     }
 
     @Override
@@ -473,18 +492,19 @@ public class ScalarKernels implements Kernels {
         Checks.attentionMla(out, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
         // MQA over the cache: the key is the whole row, the value its latent part
         int row = kvLora + nRope;
-        attend(out, q, nQ, pos0, nHead, 1, row, kvLora, cache, row, cache, row, kvType, scale, null, 0);
+        attend(out, q, nQ, pos0, nHead, 1, row, kvLora, cache, row, cache, row, kvType, kvType, scale, null, 0);
     }
 
     @Override
     public void attentionPaged(MemorySegment out, MemorySegment q, PagedBatch b, int nHead, int nKvHead, int headDim,
-                               int headDimV, MemorySegment k, MemorySegment v, GgmlType kvType, float scale) {
-        Checks.attentionPaged(out, q, b, nHead, nKvHead, headDim, headDimV, k, v, kvType, scale);
+                               int headDimV, MemorySegment k, MemorySegment v, GgmlType kType, GgmlType vType,
+                               float scale) {
+        Checks.attentionPaged(out, q, b, nHead, nKvHead, headDim, headDimV, k, v, kType, vType, scale);
         for (int s = 0; s < b.nSeq(); s++) {
             int r0 = b.seqRows().getAtIndex(I32, s), nQ = b.seqRows().getAtIndex(I32, s + 1) - r0;
             attend(out.asSlice(4L * r0 * nHead * headDimV), q.asSlice(4L * r0 * nHead * headDim), nQ,
                     b.seqPos0().getAtIndex(I32, s), nHead, nKvHead, headDim, headDimV, k, (long) nKvHead * headDim, v,
-                    (long) nKvHead * headDimV, kvType, scale, b, s);
+                    (long) nKvHead * headDimV, kType, vType, scale, b, s);
         }
     }
 
@@ -496,7 +516,7 @@ public class ScalarKernels implements Kernels {
         for (int s = 0; s < b.nSeq(); s++) {
             int r0 = b.seqRows().getAtIndex(I32, s), nQ = b.seqRows().getAtIndex(I32, s + 1) - r0;
             attend(out.asSlice(4L * r0 * nHead * kvLora), q.asSlice(4L * r0 * nHead * row), nQ,
-                    b.seqPos0().getAtIndex(I32, s), nHead, 1, row, kvLora, cache, row, cache, row, kvType, scale, b, s);
+                    b.seqPos0().getAtIndex(I32, s), nHead, 1, row, kvLora, cache, row, cache, row, kvType, kvType, scale, b, s);
         }
     }
 
@@ -507,7 +527,7 @@ public class ScalarKernels implements Kernels {
         for (int i = 0; i < n; i++) {
             MemorySegment dst = cache.asSlice(rows.getAtIndex(I32, i) * rb, rb);
             if (kvType == GgmlType.F32) MemorySegment.copy(src, 4L * i * width, dst, 0, rb);
-            else quantize(GgmlType.F16, dst, src.asSlice(4L * i * width, 4L * width), 1, width);
+            else quantize(kvType, dst, src.asSlice(4L * i * width, 4L * width), 1, width);
         }
     }
 
@@ -536,35 +556,39 @@ public class ScalarKernels implements Kernels {
      * token j of its sequence {@code seq} ({@link PagedBatch#row}).
      */
     final void attend(MemorySegment out, MemorySegment q, int nQ, int pos0, int nHead, int nKvHead, int headDim,
-                      int headDimV, MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType,
-                      float scale, PagedBatch paged, int seq) {
+                      int headDimV, MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kType,
+                      GgmlType vType, float scale, PagedBatch paged, int seq) {
         int pairs = nQ * nHead;
         long work = (long) pairs * (pos0 + nQ) * (headDim + headDimV);
         boolean shared = work >= (32 << 10) && pool.canShare(out, q, k, v);
         int chunk = shared ? Math.max(1, pairs / (pool.size() * 4)) : pairs;
         pool.forRange(pairs, chunk, (p0, p1) ->
-                attendPairs(out, q, pos0, nHead, nKvHead, headDim, headDimV, k, kStride, v, vStride, kvType, scale,
-                        paged, seq, p0, p1));
+                attendPairs(out, q, pos0, nHead, nKvHead, headDim, headDimV, k, kStride, v, vStride, kType, vType,
+                        scale, paged, seq, p0, p1));
     }
 
     /** Query-head pairs [p0, p1) of {@link #attend} (pair p: query p / nHead, head p % nHead); on any pool thread. */
     void attendPairs(MemorySegment out, MemorySegment q, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
-                     MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale,
-                     PagedBatch paged, int seq, int p0, int p1) {
+                     MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kType, GgmlType vType,
+                     float scale, PagedBatch paged, int seq, int p0, int p1) {
         int group = nHead / nKvHead;
-        float[] qv = new float[headDim];
+        float[] qv = new float[headDim], kr = new float[headDim], vr = new float[headDimV];
         float[] acc = new float[headDimV];
+        GgmlType qt = queryRounding(kType);
+        MemorySegment qb = qt == null ? null : MemorySegment.ofArray(new byte[(int) qt.rowBytes(headDim)]);
         for (int pair = p0; pair < p1; pair++) {
             int t = pair / nHead, h = pair % nHead;
             int kvh = h / group;
             MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+            if (qt != null) roundRow(qt, qv, headDim, qb);
             java.util.Arrays.fill(acc, 0);
             float m = Float.NEGATIVE_INFINITY, sum = 0;
             for (int j = 0; j <= pos0 + t; j++) {
                 long row = paged == null ? j : paged.row(seq, j);
                 long ko = row * kStride + (long) kvh * headDim, vo = row * vStride + (long) kvh * headDimV;
+                kvRow(k, kType, ko, kr, headDim);
                 float dot = 0;
-                for (int i = 0; i < headDim; i++) dot += qv[i] * kv(k, kvType, ko + i);
+                for (int i = 0; i < headDim; i++) dot += qv[i] * kr[i];
                 float sc = dot * scale;
                 if (sc > m) {
                     // online softmax: rescale what was accumulated under the old max
@@ -575,7 +599,8 @@ public class ScalarKernels implements Kernels {
                 }
                 float p = (float) Math.exp(sc - m);
                 sum += p;
-                for (int i = 0; i < headDimV; i++) acc[i] += p * kv(v, kvType, vo + i);
+                kvRow(v, vType, vo, vr, headDimV);
+                for (int i = 0; i < headDimV; i++) acc[i] += p * vr[i];
             }
             long oo = ((long) t * nHead + h) * headDimV * Float.BYTES;
             float inv = sum > 0 ? 1 / sum : 0;

@@ -554,10 +554,14 @@ public final class VectorKernels extends ScalarKernels {
 
     // ---- attention ----
 
-    /** A KV row of n values at element index e as floats into dst. */
-    private static void kvRow(MemorySegment s, GgmlType t, long e, float[] dst, int n) {
+    /** A KV row of n values at element index e as floats into dst (block types: ggml's dequantizer, block by block). */
+    private static void kvRowVec(MemorySegment s, GgmlType t, long e, float[] dst, int n) {
         if (t == GgmlType.F32) {
             MemorySegment.copy(s, F32, 4 * e, dst, 0, n);
+            return;
+        }
+        if (t != GgmlType.F16) {
+            kvRow(s, t, e, dst, n);
             return;
         }
         int i = 0, bound = F.loopBound(n);
@@ -576,23 +580,26 @@ public final class VectorKernels extends ScalarKernels {
 
     @Override
     void attendPairs(MemorySegment out, MemorySegment q, int pos0, int nHead, int nKvHead, int headDim, int headDimV,
-                     MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kvType, float scale,
-                     PagedBatch paged, int seq, int p0, int p1) {
+                     MemorySegment k, long kStride, MemorySegment v, long vStride, GgmlType kType, GgmlType vType,
+                     float scale, PagedBatch paged, int seq, int p0, int p1) {
         int group = nHead / nKvHead;
         // MLA: the value is the head of the key's own row, converted once for both
-        boolean vInK = k.equals(v) && kStride == vStride && nKvHead == 1 && headDimV <= headDim;
+        boolean vInK = k.equals(v) && kType == vType && kStride == vStride && nKvHead == 1 && headDimV <= headDim;
         float[] qv = new float[headDim], kr = new float[headDim], acc = new float[headDimV];
         float[] vr = vInK ? kr : new float[headDimV];
+        GgmlType qt = queryRounding(kType);
+        MemorySegment qb = qt == null ? null : MemorySegment.ofArray(new byte[(int) qt.rowBytes(headDim)]);
         int boundV = F.loopBound(headDimV);
         for (int pair = p0; pair < p1; pair++) {
             int t = pair / nHead, h = pair % nHead;
             int kvh = h / group;
             MemorySegment.copy(q, F32, ((long) t * nHead + h) * headDim * Float.BYTES, qv, 0, headDim);
+            if (qt != null) roundRow(qt, qv, headDim, qb);
             java.util.Arrays.fill(acc, 0);
             float m = Float.NEGATIVE_INFINITY, sum = 0;
             for (int j = 0; j <= pos0 + t; j++) {
                 long row = paged == null ? j : paged.row(seq, j);
-                kvRow(k, kvType, row * kStride + (long) kvh * headDim, kr, headDim);
+                kvRowVec(k, kType, row * kStride + (long) kvh * headDim, kr, headDim);
                 float sc = dotArr(qv, kr, headDim) * scale;
                 float corr = 1;
                 if (sc > m) {
@@ -602,7 +609,7 @@ public final class VectorKernels extends ScalarKernels {
                 }
                 float p = (float) Math.exp(sc - m);
                 sum += p;
-                if (!vInK) kvRow(v, kvType, row * vStride + (long) kvh * headDimV, vr, headDimV);
+                if (!vInK) kvRowVec(v, vType, row * vStride + (long) kvh * headDimV, vr, headDimV);
                 int i = 0;
                 for (; i < boundV; i += F.length()) {
                     FloatVector.fromArray(F, acc, i).mul(corr).add(FloatVector.fromArray(F, vr, i).mul(p)).intoArray(acc, i);

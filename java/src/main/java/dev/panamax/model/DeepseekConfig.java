@@ -119,9 +119,24 @@ public record DeepseekConfig(String arch, int dim, int nLayer, int ffnDim, int n
         return kvLora + headDimRope;
     }
 
-    /** KV cache bytes per token (all layers): (kv_lora_rank + rope dims) × layers × element size. */
+    /** KV cache bytes per token (all layers): one latent row (kv_lora_rank + rope dims) of type k per layer. */
     @Override
-    public long kvBytesPerToken(int elementBytes) {
-        return (long) cacheRow() * nLayer * elementBytes;
+    public long kvBytesPerToken(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v) {
+        return k.rowBytes(cacheRow()) * nLayer;
+    }
+
+    /**
+     * llama.cpp's rules for an MLA cache: it stores the latent row alone (K; the values are its first kv_lora_rank
+     * columns), so K and V types must be the same, and a block type must divide the row (n_embd_head_k = kv_lora_rank
+     * + rope dims) and the value part (n_embd_head_v = kv_lora_rank).
+     */
+    @Override
+    public void checkKvTypes(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v) {
+        if (k != v) {
+            throw new IllegalArgumentException("model does not support different K (" + LlamaConfig.typeName(k) + ") and V ("
+                    + LlamaConfig.typeName(v) + ") cache types");
+        }
+        LlamaConfig.checkHead("K", k, "n_embd_head_k", cacheRow());
+        LlamaConfig.checkHead("V", v, "n_embd_head_v", kvLora);
     }
 }

@@ -60,7 +60,7 @@ public final class DeepseekForward extends ForwardPass {
 
     /** A paged cache for this model: one latent pool per layer. */
     static KvCache newCache(DeepseekConfig c, int nBlocks, int blockSize, GgmlType type) {
-        return new KvCache(type, c.nLayer(), nBlocks, blockSize, c.cacheRow(), 0);
+        return new KvCache(type, type, c.nLayer(), nBlocks, blockSize, c.cacheRow(), 0);
     }
 
     /**
@@ -69,7 +69,8 @@ public final class DeepseekForward extends ForwardPass {
      */
     public static KvCache newMtpCache(DeepseekConfig c, int nBlocks, int blockSize, GgmlType type) {
         if (c.nNextn() == 0) throw new IllegalArgumentException("the model has no MTP (nextn) layer");
-        return new KvCache(type, c.nNextn(), nBlocks, blockSize, c.cacheRow(), 0);
+        c.checkKvTypes(type, type);
+        return new KvCache(type, type, c.nNextn(), nBlocks, blockSize, c.cacheRow(), 0);
     }
 
     @Override
@@ -158,7 +159,7 @@ public final class DeepseekForward extends ForwardPass {
         for (int t = 0; t < n; t++) MemorySegment.copy(kva, 4L * (t * row + kvLora), kpe, 4L * t * rope, 4L * rope);
         k.rope(kpe, n, 1, rope, rope, b.pos, c.rope(), null);
         for (int t = 0; t < n; t++) MemorySegment.copy(kpe, 4L * t * rope, kva, 4L * (t * row + kvLora), 4L * rope);
-        k.kvStore(kv.type, cache, b.slots, kva, n, row);
+        k.kvStore(kv.kType, cache, b.slots, kva, n, row);
         // the absorbed queries: per head [W_UK^T q_nope | rope(q_pe)]
         for (int t = 0; t < n; t++) {
             for (int h = 0; h < nh; h++) {
@@ -174,7 +175,7 @@ public final class DeepseekForward extends ForwardPass {
                 MemorySegment.copy(qpe, 4L * (t * nh + h) * rope, qLat, 4L * ((long) (t * nh + h) * row + kvLora), 4L * rope);
             }
         }
-        k.attentionMlaPaged(lat, qLat, paged, nh, kvLora, rope, cache, kv.type, c.kqScale());
+        k.attentionMlaPaged(lat, qLat, paged, nh, kvLora, rope, cache, kv.kType, c.kqScale());
         // per head v = W_UV · latent output, all heads in one op: lat [n][nh][kvLora] -> attOut [n][nh][v_head]
         int vd = c.headDimV();
         DeepseekWeights.Stacked vb = L.vBs();

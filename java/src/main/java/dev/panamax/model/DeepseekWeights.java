@@ -210,7 +210,8 @@ public final class DeepseekWeights extends TransformerWeights<DeepseekConfig> {
     }
 
     @Override
-    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType type) {
-        return DeepseekForward.newCache(config, nBlocks, blockSize, type);
+    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType kType, GgmlType vType) {
+        config.checkKvTypes(kType, vType);
+        return DeepseekForward.newCache(config, nBlocks, blockSize, kType);
     }
 }

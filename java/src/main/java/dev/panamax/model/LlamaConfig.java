@@ -120,9 +120,32 @@ public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHea
         return v;
     }
 
-    /** Bytes of K and V cache per token (all layers) for a cache element of {@code elementBytes}. */
+    /** Bytes of K and V cache per token (all layers). */
     @Override
-    public long kvBytesPerToken(int elementBytes) {
-        return (long) nLayer * nKvHead * (headDimK + headDimV) * elementBytes;
+    public long kvBytesPerToken(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v) {
+        return (long) nLayer * (k.rowBytes((long) nKvHead * headDimK) + v.rowBytes((long) nKvHead * headDimV));
+    }
+
+    @Override
+    public void checkKvTypes(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v) {
+        checkHead("K", k, "n_embd_head_k", headDimK);
+        checkHead("V", v, "n_embd_head_v", headDimV);
+    }
+
+    /** ggml's name of a type (q8_0, f16). */
+    static String typeName(dev.panamax.tensor.GgmlType t) {
+        return t.name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** A KV cache type the kernels read, whose block divides the head size (llama.cpp's check and message). */
+    static void checkHead(String which, dev.panamax.tensor.GgmlType t, String key, int headDim) {
+        if (!KvCache.TYPES.contains(t)) {
+            throw new IllegalArgumentException(which + " cache type " + typeName(t) + " is not a KV cache type (expected one of "
+                    + KvCache.TYPES.stream().map(LlamaConfig::typeName).toList() + ")");
+        }
+        if (headDim % t.blockSize() != 0) {
+            throw new IllegalArgumentException(which + " cache type " + typeName(t) + " with block size " + t.blockSize()
+                    + " does not divide " + key + "=" + headDim);
+        }
     }
 }

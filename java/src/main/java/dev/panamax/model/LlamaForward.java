@@ -49,8 +49,10 @@ public final class LlamaForward extends ForwardPass {
     }
 
     /** A paged cache for this model: K and V pools per layer. */
-    static KvCache newCache(LlamaConfig c, int nBlocks, int blockSize, dev.panamax.tensor.GgmlType type) {
-        return new KvCache(type, c.nLayer(), nBlocks, blockSize, c.nKvHead() * c.headDimK(), c.nKvHead() * c.headDimV());
+    static KvCache newCache(LlamaConfig c, int nBlocks, int blockSize, dev.panamax.tensor.GgmlType kType,
+                            dev.panamax.tensor.GgmlType vType) {
+        c.checkKvTypes(kType, vType);
+        return new KvCache(kType, vType, c.nLayer(), nBlocks, blockSize, c.nKvHead() * c.headDimK(), c.nKvHead() * c.headDimV());
     }
 
     @Override
@@ -76,9 +78,10 @@ public final class LlamaForward extends ForwardPass {
             }
             k.rope(q, n, c.nHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
             k.rope(kk, n, c.nKvHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
-            k.kvStore(kv.type, kv.k[l], b.slots, kk, n, kDim);
-            k.kvStore(kv.type, kv.v[l], b.slots, vv, n, vDim);
-            k.attentionPaged(att, q, paged, c.nHead(), c.nKvHead(), c.headDimK(), c.headDimV(), kv.k[l], kv.v[l], kv.type, scale);
+            k.kvStore(kv.kType, kv.k[l], b.slots, kk, n, kDim);
+            k.kvStore(kv.vType, kv.v[l], b.slots, vv, n, vDim);
+            k.attentionPaged(att, q, paged, c.nHead(), c.nKvHead(), c.headDimK(), c.headDimV(), kv.k[l], kv.v[l], kv.kType,
+                    kv.vType, scale);
             matmul(L.wo(), att, n, xb2);
             k.add(x, x, xb2, n * dim);
             // SwiGLU feed-forward, dense or routed

@@ -100,7 +100,7 @@ public final class LlamaWeights extends TransformerWeights<LlamaConfig> {
     }
 
     @Override
-    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType type) {
-        return LlamaForward.newCache(config, nBlocks, blockSize, type);
+    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType kType, GgmlType vType) {
+        return LlamaForward.newCache(config, nBlocks, blockSize, kType, vType);
     }
 }

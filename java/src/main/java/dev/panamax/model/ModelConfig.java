@@ -24,6 +24,12 @@ public sealed interface ModelConfig permits LlamaConfig, DeepseekConfig {
     /** Rows of token_embd. */
     int vocabSize();
 
-    /** Bytes of KV cache per token of context (all layers) for a cache element of {@code elementBytes}. */
-    long kvBytesPerToken(int elementBytes);
+    /** Bytes of KV cache per token of context (all layers) with keys stored as {@code k} and values as {@code v}. */
+    long kvBytesPerToken(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v);
+
+    /**
+     * Refuses KV cache types this model cannot store, with llama.cpp's messages: a block type whose block does not divide
+     * a head size; different K and V types for a latent cache (one row is both).
+     */
+    void checkKvTypes(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v);
 }

@@ -35,8 +35,16 @@ public interface ModelWeights {
     /** Elements of every tensor the model uses. */
     long parameterCount();
 
-    /** Bytes of KV cache per token of context (all layers) for a cache element of {@code elementBytes}. */
-    long kvBytesPerToken(int elementBytes);
+    /** Bytes of KV cache per token of context (all layers) with keys stored as {@code k} and values as {@code v}. */
+    long kvBytesPerToken(GgmlType k, GgmlType v);
+
+    /** {@link #kvBytesPerToken(GgmlType, GgmlType)} with one type for both. */
+    default long kvBytesPerToken(GgmlType t) {
+        return kvBytesPerToken(t, t);
+    }
+
+    /** Refuses KV cache types this model cannot store (IllegalArgumentException with llama.cpp's message). */
+    void checkKvTypes(GgmlType k, GgmlType v);
 
     /**
      * Repacks, once and before any session runs, the matrices that {@code kernels} computes faster in its interleaved
@@ -51,13 +59,23 @@ public interface ModelWeights {
      * A new sequence state: KV cache for {@code nCtx} positions and activations for batches of up to
      * {@code maxBatch} tokens, computed by {@code kernels} (which the caller keeps and closes).
      */
-    ModelState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType);
+    ModelState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kType, GgmlType vType);
+
+    /** {@link #newState(Kernels, int, int, GgmlType, GgmlType)} with one cache type for keys and values. */
+    default ModelState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+        return newState(kernels, nCtx, maxBatch, kvType, kvType);
+    }
 
     /** The batched forward pass, with activations for steps of up to {@code maxTokens} tokens, computed by {@code kernels}. */
     ForwardPass newForward(Kernels kernels, int maxTokens);
 
     /** A paged KV cache of {@code nBlocks} blocks of {@code blockSize} token rows for this model. */
-    KvCache newKvCache(int nBlocks, int blockSize, GgmlType type);
+    KvCache newKvCache(int nBlocks, int blockSize, GgmlType kType, GgmlType vType);
+
+    /** {@link #newKvCache(int, int, GgmlType, GgmlType)} with one type for keys and values. */
+    default KvCache newKvCache(int nBlocks, int blockSize, GgmlType type) {
+        return newKvCache(nBlocks, blockSize, type, type);
+    }
 
     /** Transformer blocks. */
     int layerCount();

@@ -26,7 +26,7 @@ public final class SequenceState implements ModelState {
     private int position;
     private boolean allLogits;
 
-    SequenceState(TransformerWeights<?> weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+    SequenceState(TransformerWeights<?> weights, Kernels kernels, int nCtx, int maxBatch, GgmlType kType, GgmlType vType) {
         if (nCtx <= 0) throw new IllegalArgumentException("context length must be positive, got " + nCtx);
         if (maxBatch <= 0) throw new IllegalArgumentException("batch size must be positive, got " + maxBatch);
         this.nCtx = nCtx;
@@ -38,7 +38,7 @@ public final class SequenceState implements ModelState {
         KvCache cache = null;
         ForwardPass pass = null;
         try {
-            cache = weights.newKvCache(blocks, BLOCK, kvType);
+            cache = weights.newKvCache(blocks, BLOCK, kType, vType);
             pass = weights.newForward(kernels, this.maxBatch);
             batch = new ForwardBatch(this.maxBatch, 1, blocks, this.maxBatch, vocab);
         } catch (RuntimeException | OutOfMemoryError e) {

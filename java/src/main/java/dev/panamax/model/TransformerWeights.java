@@ -72,8 +72,9 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
     }
 
     @Override
-    public ModelState newState(Kernels kernels, int nCtx, int maxBatch, dev.panamax.tensor.GgmlType kvType) {
-        return new SequenceState(this, kernels, nCtx, maxBatch, kvType);
+    public ModelState newState(Kernels kernels, int nCtx, int maxBatch, dev.panamax.tensor.GgmlType kType,
+                               dev.panamax.tensor.GgmlType vType) {
+        return new SequenceState(this, kernels, nCtx, maxBatch, kType, vType);
     }
 
     @Override
@@ -112,7 +113,13 @@ public abstract sealed class TransformerWeights<C extends ModelConfig> implement
     }
 
     @Override
-    public long kvBytesPerToken(int elementBytes) {
-        return config.kvBytesPerToken(elementBytes);
+    public long kvBytesPerToken(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v) {
+        config.checkKvTypes(k, v);
+        return config.kvBytesPerToken(k, v);
+    }
+
+    @Override
+    public void checkKvTypes(dev.panamax.tensor.GgmlType k, dev.panamax.tensor.GgmlType v) {
+        config.checkKvTypes(k, v);
     }
 }

@@ -416,8 +416,8 @@ class KernelsTest {
                     int nHead = 32, hd = 64, nKv = 200;
                     MemorySegment q = random((long) nHead * hd, 1, 11), kk = random((long) nKv * 4 * hd, 1, 12);
                     MemorySegment vv = random((long) nKv * 4 * hd, 1, 13), o1 = floats((long) nHead * hd), o3 = floats((long) nHead * hd);
-                    one.attention(o1, q, 1, nKv - 1, nHead, 4, hd, hd, kk, vv, GgmlType.F32, nKv, 0.125f);
-                    three.attention(o3, q, 1, nKv - 1, nHead, 4, hd, hd, kk, vv, GgmlType.F32, nKv, 0.125f);
+                    one.attention(o1, q, 1, nKv - 1, nHead, 4, hd, hd, kk, vv, GgmlType.F32, GgmlType.F32, nKv, 0.125f);
+                    three.attention(o3, q, 1, nKv - 1, nHead, 4, hd, hd, kk, vv, GgmlType.F32, GgmlType.F32, nKv, 0.125f);
                     for (long i = 0; i < (long) nHead * hd; i++) {
                         float a = o1.getAtIndex(JAVA_FLOAT, i), b = o3.getAtIndex(JAVA_FLOAT, i);
                         if (vector) assertEquals(a, b, 1e-6f * Math.max(1f, Math.abs(a)), "attention " + i);
@@ -710,11 +710,79 @@ class KernelsTest {
                 ref.quantize(kvType, vv, vf, 1, nKv * nKvHead * hdv);
                 MemorySegment a = floats((long) nQ * nHead * hdv), b = floats((long) nQ * nHead * hdv);
                 float scale = (float) (1 / Math.sqrt(hd)) * 3;
-                ref.attention(a, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, kvType, nKv, scale);
-                k.attention(b, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, kvType, nKv, scale);
+                ref.attention(a, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, kvType, kvType, nKv, scale);
+                k.attention(b, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, kvType, kvType, nKv, scale);
                 double err = maxRelErr(b, a, (long) nQ * nHead * hdv);
                 assertTrue(err < tol, impl + " " + kvType + " " + java.util.Arrays.toString(s) + " err " + err);
             }
+        }
+    }
+
+    /**
+     * Every KV cache type llama.cpp offers (-ctk/-ctv), K and V alike and mixed, GQA and MLA: each backend against the
+     * Java reference on the same cache bytes (both read ggml's dequantized values, so F32's bound holds), and the
+     * reference against F32 attention over those dequantized values with the query rounded as ggml rounds it (Q8_0 for
+     * quantized keys, BF16 for BF16 keys): bit for bit, the cache is read in place.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void attentionReadsQuantizedCache(Impl impl) {
+        GgmlType[][] types = {{GgmlType.Q8_0, GgmlType.Q8_0}, {GgmlType.Q4_0, GgmlType.Q4_0}, {GgmlType.Q5_0, GgmlType.Q5_0},
+                {GgmlType.Q4_1, GgmlType.Q5_1}, {GgmlType.IQ4_NL, GgmlType.BF16}, {GgmlType.Q8_0, GgmlType.F16},
+                {GgmlType.F16, GgmlType.Q4_0}};
+        try (Kernels k = impl.open(); ScalarKernels ref = new ScalarKernels()) {
+            // nQ, pos0, nHead, nKvHead, headDim, headDimV
+            int[][] shapes = {{1, 0, 4, 2, 64, 64}, {1, 300, 8, 2, 128, 64}, {6, 60, 4, 4, 32, 96}};
+            for (GgmlType[] t : types) {
+                for (int[] s : shapes) {
+                    int nQ = s[0], pos0 = s[1], nHead = s[2], nKvHead = s[3], hd = s[4], hdv = s[5], nKv = pos0 + nQ;
+                    long nk = (long) nKv * nKvHead * hd, nv = (long) nKv * nKvHead * hdv;
+                    MemorySegment q = random((long) nQ * nHead * hd, 1, hd);
+                    MemorySegment kf = random(nk, 1, hd + 1), vf = random(nv, 1, hd + 2);
+                    MemorySegment kk = arena.allocate(t[0].rowBytes(nk), 64), vv = arena.allocate(t[1].rowBytes(nv), 64);
+                    ref.quantize(t[0], kk, kf, 1, (int) nk);
+                    ref.quantize(t[1], vv, vf, 1, (int) nv);
+                    ref.dequantize(t[0], kf, kk, 1, (int) nk);
+                    ref.dequantize(t[1], vf, vv, 1, (int) nv);
+                    long no = (long) nQ * nHead * hdv;
+                    MemorySegment a = floats(no), b = floats(no), c = floats(no);
+                    float scale = (float) (1 / Math.sqrt(hd));
+                    ref.attention(a, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, t[0], t[1], nKv, scale);
+                    // the query rounded through Q8_0 (BF16 keys: BF16) as ggml's flash attention does, then plain F32
+                    MemorySegment qr = floats((long) nQ * nHead * hd);
+                    float[] row = new float[hd];
+                    GgmlType qt = ScalarKernels.queryRounding(t[0]);
+                    for (int r = 0; r < nQ * nHead; r++) {
+                        MemorySegment.copy(q, JAVA_FLOAT, 4L * r * hd, row, 0, hd);
+                        if (qt != null) ScalarKernels.roundRow(qt, row, hd, MemorySegment.ofArray(new byte[(int) qt.rowBytes(hd)]));
+                        MemorySegment.copy(row, 0, qr, JAVA_FLOAT, 4L * r * hd, hd);
+                    }
+                    ref.attention(c, qr, nQ, pos0, nHead, nKvHead, hd, hdv, kf, vf, GgmlType.F32, GgmlType.F32, nKv, scale);
+                    k.attention(b, q, nQ, pos0, nHead, nKvHead, hd, hdv, kk, vv, t[0], t[1], nKv, scale);
+                    String what = impl + " " + t[0] + "/" + t[1] + " " + java.util.Arrays.toString(s);
+                    assertEquals(-1, a.mismatch(c), what + ": the reference differs from F32 over the dequantized values");
+                    assertTrue(maxRelErr(b, a, no) < 1e-4, what + " err " + maxRelErr(b, a, no));
+                }
+                if (t[0] != t[1]) continue;
+                // MLA over a quantized latent row of 64 + 32
+                int nQ = 2, pos0 = 40, nHead = 4, kvLora = 64, nRope = 32, row = kvLora + nRope, nKv = pos0 + nQ;
+                MemorySegment q = random((long) nQ * nHead * row, 1, row), cf = random((long) nKv * row, 1, row + 1);
+                MemorySegment cache = arena.allocate(t[0].rowBytes((long) nKv * row), 64);
+                ref.quantize(t[0], cache, cf, 1, nKv * row);
+                long no = (long) nQ * nHead * kvLora;
+                MemorySegment a = floats(no), b = floats(no);
+                ref.attentionMla(a, q, nQ, pos0, nHead, kvLora, nRope, cache, t[0], nKv, 0.1f);
+                k.attentionMla(b, q, nQ, pos0, nHead, kvLora, nRope, cache, t[0], nKv, 0.1f);
+                assertTrue(maxRelErr(b, a, no) < 1e-4, impl + " MLA " + t[0] + " err " + maxRelErr(b, a, no));
+            }
+            // a block type whose block does not divide the head is refused before any call
+            MemorySegment x = floats(1024);
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attention(x, x, 1, 0, 1, 1, 48, 48, x, x, GgmlType.Q8_0, GgmlType.F16, 1, 1f));
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attention(x, x, 1, 0, 1, 1, 64, 40, x, x, GgmlType.F16, GgmlType.Q4_0, 1, 1f));
+            assertThrows(IllegalArgumentException.class,
+                    () -> k.attention(x, x, 1, 0, 1, 1, 64, 64, x, x, GgmlType.Q4_K, GgmlType.F16, 1, 1f));
         }
     }
 
@@ -725,7 +793,7 @@ class KernelsTest {
         int nQ = 3, pos0 = 4, nHead = 4, nKvHead = 2, hd = 8, nKv = 9;
         MemorySegment q = random((long) nQ * nHead * hd, 1, 1), kf = random((long) nKv * nKvHead * hd, 1, 2);
         MemorySegment vf = random((long) nKv * nKvHead * hd, 1, 3), out = floats((long) nQ * nHead * hd);
-        k.attention(out, q, nQ, pos0, nHead, nKvHead, hd, hd, kf, vf, GgmlType.F32, nKv, 0.5f);
+        k.attention(out, q, nQ, pos0, nHead, nKvHead, hd, hd, kf, vf, GgmlType.F32, GgmlType.F32, nKv, 0.5f);
         for (int t = 0; t < nQ; t++) {
             for (int h = 0; h < nHead; h++) {
                 int kvh = h / 2;
@@ -777,7 +845,7 @@ class KernelsTest {
                 float scale = (float) (1 / Math.sqrt(row)) * 3;
                 ref.attentionMla(a, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
                 k.attentionMla(b, q, nQ, pos0, nHead, kvLora, nRope, cache, kvType, nKv, scale);
-                k.attention(c, q, nQ, pos0, nHead, 1, row, kvLora, kk, vv, kvType, nKv, scale);
+                k.attention(c, q, nQ, pos0, nHead, 1, row, kvLora, kk, vv, kvType, kvType, nKv, scale);
                 String what = impl + " " + kvType + " " + java.util.Arrays.toString(s);
                 double err = maxRelErr(b, a, no);
                 assertTrue(err < tol, what + " err " + err);
@@ -1057,9 +1125,9 @@ class KernelsTest {
             assertThrows(IllegalArgumentException.class,
                     () -> k.rope(x, 1, 1, 8, 8, y, RopeConfig.plain(false, 1e4f), x.asSlice(0, 12)), "freqFactors shorter than nRot/2");
             assertThrows(IllegalArgumentException.class,
-                    () -> k.attention(y, x, 1, 0, 3, 2, 8, 8, x, x, GgmlType.F32, 1, 1f), "nHead not a multiple of nKvHead");
+                    () -> k.attention(y, x, 1, 0, 3, 2, 8, 8, x, x, GgmlType.F32, GgmlType.F32, 1, 1f), "nHead not a multiple of nKvHead");
             assertThrows(IllegalArgumentException.class,
-                    () -> k.attention(y, x, 2, 0, 1, 1, 8, 8, x, x, GgmlType.Q8_0, 2, 1f), "quantized KV");
+                    () -> k.attention(y, x, 2, 0, 1, 1, 8, 8, x, x, GgmlType.Q8_0, GgmlType.Q8_0, 2, 1f), "quantized KV");
             assertThrows(IllegalArgumentException.class,
                     () -> k.attentionMla(y, x, 1, 0, 2, 24, 8, x, GgmlType.F32, 3, 1f), "cache too short");
             assertThrows(IllegalArgumentException.class,

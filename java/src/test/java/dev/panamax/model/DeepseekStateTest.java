@@ -194,7 +194,7 @@ class DeepseekStateTest {
             }
             assertThrows(IllegalArgumentException.class, () -> w.newState(k, 0, 4, GgmlType.F16));
             assertThrows(IllegalArgumentException.class, () -> w.newState(k, 8, 0, GgmlType.F16));
-            assertThrows(IllegalArgumentException.class, () -> w.newState(k, 8, 4, GgmlType.Q8_0));
+            assertThrows(IllegalArgumentException.class, () -> w.newState(k, 8, 4, GgmlType.Q4_K));
         }
     }
 
@@ -229,13 +229,13 @@ class DeepseekStateTest {
         long f16 = (long) (TinyDeepseek.KV_LORA + TinyDeepseek.ROPE) * o.layers() * 2;
         try (GgufFile f = GgufFile.open(m); Kernels k = kernels(Backend.JAVA)) {
             DeepseekWeights w = DeepseekWeights.load(f);
-            assertEquals(f16, w.kvBytesPerToken(2));
-            assertEquals(2 * f16, w.kvBytesPerToken(4));
-            assertEquals(TinyDeepseek.kvBytesPerToken(o, 2), w.kvBytesPerToken(2));
+            assertEquals(f16, w.kvBytesPerToken(GgmlType.F16));
+            assertEquals(2 * f16, w.kvBytesPerToken(GgmlType.F32));
+            assertEquals(TinyDeepseek.kvBytesPerToken(o, 2), w.kvBytesPerToken(GgmlType.F16));
             // the state holds exactly that cache, in whole blocks of 64 positions: resident bytes grow by
             // kvBytesPerToken per position of the rounded-up context (16 -> 64, 100 -> 128)
             for (GgmlType t : new GgmlType[] {GgmlType.F16, GgmlType.F32}) {
-                long per = w.kvBytesPerToken(t == GgmlType.F16 ? 2 : 4);
+                long per = w.kvBytesPerToken(t);
                 try (ModelState a = w.newState(k, 16, 8, t); ModelState b = w.newState(k, 100, 8, t)) {
                     assertEquals(64 * per, b.residentBytes() - a.residentBytes(), t + " cache");
                     assertTrue(a.residentBytes() > 16 * per);
@@ -249,6 +249,14 @@ class DeepseekStateTest {
         try (Model model = Model.load(m, Model.Options.defaults().withBackend(Backend.JAVA).withCacheType(dev.panamax.CacheType.F32))) {
             assertEquals(2 * f16, model.kvBytesPerToken());
         }
+        // a latent row of 32 + 16 is not whole Q8_0 blocks: refused at load with llama.cpp's message
+        IllegalArgumentException q = assertThrows(IllegalArgumentException.class, () -> Model.load(m,
+                Model.Options.defaults().withBackend(Backend.JAVA).withCacheType(dev.panamax.CacheType.Q8_0)));
+        assertEquals("K cache type q8_0 with block size 32 does not divide n_embd_head_k=48", q.getMessage());
+        // llama.cpp's rule for an MLA cache: one latent row is key and value, so one type
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Model.load(m,
+                Model.Options.defaults().withBackend(Backend.JAVA).withCacheTypes(dev.panamax.CacheType.Q8_0, dev.panamax.CacheType.F16)));
+        assertEquals("model does not support different K (q8_0) and V (f16) cache types", e.getMessage());
     }
 
     @Test

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The steady-state step allocates nothing on the Java heap: a batched forward pass of three sequences (two decoding,
  * one in a prompt chunk) on the native kernels, measured with the thread's allocation counter after warm-up:
- * less than one object per step.
+ * less than one object per step. Also with a quantized KV cache (K Q8_0, V Q4_0: rows quantized as written).
  */
 class ForwardAllocationTest {
 
@@ -25,11 +25,13 @@ class ForwardAllocationTest {
 
     @Test
     void aBatchedStepAllocatesNothing() throws Exception {
+        Path quantKv = TinyModels.writeQwen3(dir, "qwen3", GgmlType.Q8_0, 3, 32);
         for (Path m : new Path[] {TinyModels.write(dir, "qwen2", GgmlType.Q8_0, false, 3), TinyModels.write(dir, "qwen3moe", GgmlType.Q8_0, false, 3),
-                TinyDeepseek.write(dir, TinyDeepseek.Options.defaults())}) {
+                TinyDeepseek.write(dir, TinyDeepseek.Options.defaults()), quantKv}) {
             try (GgufFile f = GgufFile.open(m); Kernels k = KernelsProvider.create(Backend.NATIVE, 2)) {
                 ModelWeights w = ModelWeights.load(f);
-                try (KvCache kv = w.newKvCache(12, 16, GgmlType.F16); ForwardPass fp = w.newForward(k, 32);
+                GgmlType kt = m == quantKv ? GgmlType.Q8_0 : GgmlType.F16, vt = m == quantKv ? GgmlType.Q4_0 : GgmlType.F16;
+                try (KvCache kv = w.newKvCache(12, 16, kt, vt); ForwardPass fp = w.newForward(k, 32);
                      ForwardBatch b = new ForwardBatch(32, 4, 16, 4, w.vocabSize())) {
                     int[] t1 = {0, 1, 2, 3}, t2 = {4, 5, 6, 7}, t3 = {8, 9, 10, 11};
                     int[] toks = new int[64];

@@ -148,7 +148,7 @@ class LlamaStateTest {
                 s.forward(new int[] {5}, 0, 1, false); // the last slot is usable again
             }
             assertThrows(IllegalArgumentException.class, () -> w.newState(k, 0, 4, GgmlType.F16));
-            assertThrows(IllegalArgumentException.class, () -> w.newState(k, 8, 4, GgmlType.Q8_0));
+            assertThrows(IllegalArgumentException.class, () -> w.newState(k, 8, 4, GgmlType.Q4_K));
         }
     }
 }

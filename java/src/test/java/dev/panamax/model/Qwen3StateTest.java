@@ -48,7 +48,7 @@ class Qwen3StateTest {
             assertTrue(w.tiedOutput());
             assertNotNull(w.layers[1].qNorm());
             assertNull(w.layers[1].bq());
-            assertEquals((long) TinyModels.LAYERS * TinyModels.KV_HEADS * TinyModels.QWEN3_HEAD_DIM * 2 * 2, w.kvBytesPerToken(2));
+            assertEquals((long) TinyModels.LAYERS * TinyModels.KV_HEADS * TinyModels.QWEN3_HEAD_DIM * 2 * 2, w.kvBytesPerToken(GgmlType.F16));
         }
         try (GgufFile f = GgufFile.open(TinyModels.write(dir, "qwen3moe", GgmlType.Q8_0, false, 5))) {
             LlamaWeights w = LlamaWeights.load(f);

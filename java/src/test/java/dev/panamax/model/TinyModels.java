@@ -70,8 +70,19 @@ public final class TinyModels {
     /** As above, with {@code tokenizer.chat_template} set when {@code chatTemplate} is not null. */
     public static Path write(Path dir, String arch, GgmlType type, boolean tied, long seed, String omit, String chatTemplate)
             throws IOException {
+        return write(dir, arch, type, tied, seed, omit, chatTemplate, QWEN3_HEAD_DIM);
+    }
+
+    /** A qwen3 / qwen3moe model whose heads hold {@code qwen3HeadDim} values (32: whole blocks of a quantized KV cache). */
+    public static Path writeQwen3(Path dir, String arch, GgmlType type, long seed, int qwen3HeadDim) throws IOException {
+        return write(dir, arch, type, false, seed, null, null, qwen3HeadDim);
+    }
+
+    private static Path write(Path dir, String arch, GgmlType type, boolean tied, long seed, String omit, String chatTemplate,
+                              int qwen3HeadDim) throws IOException {
         Path f = dir.resolve(arch + "-" + type + (tied ? "-tied" : "") + "-" + seed + (omit != null ? "-no-" + omit : "")
-                + (chatTemplate != null ? "-chat" + Integer.toHexString(chatTemplate.hashCode()) : "") + ".gguf");
+                + (chatTemplate != null ? "-chat" + Integer.toHexString(chatTemplate.hashCode()) : "")
+                + (qwen3HeadDim != QWEN3_HEAD_DIM ? "-hd" + qwen3HeadDim : "") + ".gguf");
         List<String> tokens = vocab();
         float[] scores = new float[VOCAB];
         int[] types = new int[VOCAB];
@@ -81,7 +92,7 @@ public final class TinyModels {
         }
         Random rnd = new Random(seed);
         boolean qwen3 = arch.startsWith("qwen3"), moe = arch.equals("qwen3moe");
-        int hd = qwen3 ? QWEN3_HEAD_DIM : DIM / HEADS;
+        int hd = qwen3 ? qwen3HeadDim : DIM / HEADS;
         try (Arena arena = Arena.ofConfined(); Kernels k = KernelsProvider.javaKernels("fixture")) {
             GgufWriter w = new GgufWriter()
                     .putString("general.architecture", arch)

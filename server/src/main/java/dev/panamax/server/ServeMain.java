@@ -4,6 +4,7 @@ import dev.panamax.Engine;
 import dev.panamax.spec.Speculation;
 import dev.panamax.Model;
 import dev.panamax.Backend;
+import dev.panamax.CacheType;
 import java.io.FileNotFoundException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -42,6 +43,18 @@ public final class ServeMain implements Callable<Integer> {
     @Option(names = "--backend", description = "native or java (default: automatic).")
     String backend;
 
+    @Option(names = {"-ctk", "--cache-type-k"}, defaultValue = "f16",
+            description = "KV cache type for K: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl (default: ${DEFAULT-VALUE}).")
+    String cacheTypeK;
+
+    @Option(names = {"-ctv", "--cache-type-v"}, defaultValue = "f16",
+            description = "KV cache type for V, as -ctk (default: ${DEFAULT-VALUE}); a latent (MLA) cache needs K's type.")
+    String cacheTypeV;
+
+    @Option(names = "--kv-bytes", defaultValue = "0",
+            description = "KV pool size in bytes (default: --parallel x -c tokens); a quantized cache fits more tokens in it.")
+    long kvBytes;
+
     @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every endpoint but /health and /ready.")
     String apiKey;
 
@@ -73,10 +86,11 @@ public final class ServeMain implements Callable<Integer> {
         String key = apiKey();
         String id = alias != null ? alias : model.getFileName().toString().replaceFirst("(?i)\\.gguf$", "");
         Model.Options mo = Model.Options.defaults().withThreads(threads).withContextLength(ctx)
-                .withBackend(backend == null ? null : Backend.parse(backend));
+                .withBackend(backend == null ? null : Backend.parse(backend))
+                .withCacheTypes(CacheType.parse(cacheTypeK), CacheType.parse(cacheTypeV));
         Model m = Model.load(model, mo);
-        Engine engine = m.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(ctx).withQueueCapacity(queue)
-                .withSpeculation(Speculation.parse(spec, specK)));
+        Engine engine = m.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(ctx)
+                .withQueueCapacity(queue).withKvBytes(kvBytes).withSpeculation(Speculation.parse(spec, specK)));
         ServerConfig cfg = new ServerConfig(host, port, key, id, maxBody, 16, Duration.ofSeconds(shutdownSeconds), 1);
         Server server = Server.start(engine, cfg);
         CountDownLatch stopped = new CountDownLatch(1);
@@ -85,6 +99,9 @@ public final class ServeMain implements Callable<Integer> {
             m.close(); // closes the engine too
             stopped.countDown();
         }, "panamax-shutdown"));
+        Engine.Stats st = engine.stats();
+        System.err.println("panamax: KV cache K " + mo.cacheTypeK().id() + ", V " + mo.cacheTypeV().id() + ": "
+                + m.kvBytesPerToken() + " bytes/token, a pool of " + (long) st.kvBlocksTotal() * st.blockSize() + " tokens");
         System.err.println("panamax: serving " + id + " at " + server.baseUri() + "/v1 (Ctrl-C to stop)");
         stopped.await();
         return 0;
