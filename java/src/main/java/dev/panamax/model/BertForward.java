@@ -136,7 +136,7 @@ public final class BertForward implements EmbeddingPass {
             linear(L.wv(), L.bv(), x, n, vv);
             k.kvStore(GgmlType.F16, kPool, slots, kk, n, dim);
             k.kvStore(GgmlType.F16, vPool, slots, vv, n, dim);
-            k.attentionPaged(att, q, paged, c.nHead(), c.nHead(), hd, hd, kPool, vPool, GgmlType.F16, scale);
+            k.attentionPaged(att, q, paged, c.nHead(), c.nHead(), hd, hd, kPool, vPool, GgmlType.F16, GgmlType.F16, scale);
             linear(L.wo(), L.bo(), att, n, xb);
             k.add(xb, xb, x, n * dim);
             layerNorm(x, xb, L.attnNorm(), L.attnNormB(), dim, n, c.eps());

@@ -120,7 +120,12 @@ public final class BertWeights implements ModelWeights {
     }
 
     @Override
-    public long kvBytesPerToken(int elementBytes) {
+    public void checkKvTypes(GgmlType k, GgmlType v) {
+        // no cache between calls: an encoder's attention keeps its own F16 rows whatever the options say
+    }
+
+    @Override
+    public long kvBytesPerToken(GgmlType k, GgmlType v) {
         return 0; // an encoder keeps no cache between calls
     }
 
@@ -140,7 +145,7 @@ public final class BertWeights implements ModelWeights {
     }
 
     @Override
-    public ModelState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kvType) {
+    public ModelState newState(Kernels kernels, int nCtx, int maxBatch, GgmlType kType, GgmlType vType) {
         throw encoderOnly();
     }
 
@@ -150,7 +155,7 @@ public final class BertWeights implements ModelWeights {
     }
 
     @Override
-    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType type) {
+    public KvCache newKvCache(int nBlocks, int blockSize, GgmlType kType, GgmlType vType) {
         throw encoderOnly();
     }
 
