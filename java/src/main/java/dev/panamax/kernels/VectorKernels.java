@@ -582,12 +582,19 @@ public final class VectorKernels extends ScalarKernels {
 
     /**
      * Q3_K: Q2_K's planes (qs at o + 32) with the third bit, bit 4h + k of hmask[0 .. 31] (at o), taken as q - 4; the
-     * signed 6-bit scales (|sc * (q - 4) * x| <= 16256: one product to a 16-bit lane) apply to the 32-bit sums.
+     * signed 6-bit scales multiply the 16-bit products (|sc * (q - 4) * x| <= 16256: one to a lane, summed pairwise). The 16
+     * scales are unpacked four to an int (scale + 32 per byte, as pmx_q3_K_scales_unpack): no call in the loop, which
+     * would cost C2's inlining of the vector code.
      */
     private static float dotQ3K(MemorySegment w, long wo, Act a, int n) {
         FloatVector acc = FloatVector.zero(FS);
         for (int b = 0; b < n / QK_K; b++) {
             long o = wo + 110L * b;
+            int a0 = w.get(JavaQuants.I32, o + 96), a1 = w.get(JavaQuants.I32, o + 100), a2 = w.get(JavaQuants.I32, o + 104);
+            int u0 = (a0 & 0x0f0f0f0f) | ((a2 & 0x03030303) << 4);
+            int u1 = (a1 & 0x0f0f0f0f) | (((a2 >>> 2) & 0x03030303) << 4);
+            int u2 = ((a0 >>> 4) & 0x0f0f0f0f) | (((a2 >>> 4) & 0x03030303) << 4);
+            int u3 = ((a1 >>> 4) & 0x0f0f0f0f) | (((a2 >>> 6) & 0x03030303) << 4);
             IntVector sum = IntVector.zero(I);
             for (int h = 0; h < 2; h++) {
                 for (int k = 0; k < 4; k++) {
@@ -597,8 +604,9 @@ public final class VectorKernels extends ScalarKernels {
                                 .lanewise(VectorOperators.LSHR, 2 * k).and((short) 3);
                         ShortVector hb = zwide(ByteVector.fromMemorySegment(B, w, o + c, LE))
                                 .lanewise(VectorOperators.LSHR, 4 * h + k).and((short) 1).lanewise(VectorOperators.LSHL, 2);
-                        ShortVector p = lo.or(hb).sub((short) 4).mul(ShortVector.fromArray(S, a.xs, xo + c));
-                        sum = sum.add(pairSum(p).mul(LowBitQuants.q3Scale(w, o, 8 * h + 2 * k + c / 16)));
+                        int j = 8 * h + 2 * k + c / 16, u = j < 4 ? u0 : j < 8 ? u1 : j < 12 ? u2 : u3;
+                        short sc = (short) (((u >>> (8 * (j & 3))) & 0xff) - 32);
+                        sum = sum.add(pairSum(lo.or(hb).sub((short) 4).mul(sc).mul(ShortVector.fromArray(S, a.xs, xo + c))));
                     }
                 }
             }
