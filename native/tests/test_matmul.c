@@ -3,6 +3,7 @@
  * batches as floats, against the exact products); and the reference itself against a double-precision product
  * of the dequantized weights with the unquantized inputs. */
 #include <string.h>
+#include <time.h>
 #include "check.h"
 #include "kernels.h"
 #include "ref/ref.h"
@@ -23,9 +24,19 @@ static const int64_t ROWS[] = {1, 3, 16, 17, 64, 100};
 /* 32 and 37: prompt-sized batches (PMX_GEMM_MIN_BATCH and up), through the 6-column tile's tails */
 static const int64_t BATCH[] = {1, 2, 3, 4, 5, 8, 13, 32, 37};
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
-/* Every (rows, batch) pair runs for the narrowest widths of a type (up to 3 blocks); wider ones run the pairs
- * below, which still take each row count and batch size through every tail. The pool costs a wake-up per
- * call (slow under qemu and on a loaded machine), so it runs where rows split across threads: rows > 16. */
+/* Every (rows, batch) pair runs for the narrowest widths of a type (up to ALL_PAIRS_BLOCKS blocks); wider ones run
+ * the pairs below, which still take each row count and batch size through every tail. The pool costs a wake-up per
+ * call (slow under qemu and on a loaded machine), so it runs where rows split across threads: rows > 16.
+ * The aarch64 suite runs under qemu, which emulates each instruction (the reference's double sums included): there
+ * every pair runs on one block only, and widths of 2 and 3 blocks take the pairs below like the wider ones. A kernel's
+ * block loop has no tail, so this drops repeats of the same shapes, not shape classes. PMX_MATMUL_SMOKE=1 (the run on
+ * an emulated Cortex-A53, whose point is the plain-NEON path on a CPU without dotprod) keeps the pairs on the
+ * narrowest width and one wide width of each type. */
+#if defined(__aarch64__)
+#define ALL_PAIRS_BLOCKS 1
+#else
+#define ALL_PAIRS_BLOCKS 3
+#endif
 static const int64_t PAIRS[][2] = {{1, 1}, {3, 13}, {16, 5}, {17, 8}, {64, 3}, {100, 2}, {17, 4}, {3, 1}, {17, 32}, {100, 37}};
 static const int64_t BIG_PAIRS[][2] = {{1, 1}, {3, 5}, {17, 4}, {16, 2}, {17, 37}};
 #define BIG_COLS 1024
@@ -55,6 +66,7 @@ static double g_worst_exact[PMX_T_COUNT];                 /* max |yref - exact| 
 static double g_worst_exact_rel[PMX_T_COUNT];             /* max |yref - exact| / (1 + S) */
 static long g_act_diffs[PMX_ISA_COUNT][PMX_T_COUNT];      /* activation values one step off the reference */
 static double g_worst_packed[PMX_ISA_COUNT][4];           /* packed Q4_0, Q8_0, Q4_K, Q6_K: max |y - yref| / (1 + S) */
+static double g_seconds[PMX_T_COUNT];                     /* CPU time per type (the suite's budget under qemu) */
 static float x_dummy[64];
 
 /* Largest |x| of each activation block of `bs` values in [k0, k0 + bs). */
@@ -264,7 +276,7 @@ static void check_rejections(void) {
  * reference. The scalar packed kernel must equal it bit for bit (same integer sums, scales and double sums); the others
  * within KERNEL_TOL. Rows: multiples of 16 only (others have no packed layout); widths through the block loop's ends;
  * batches through the 4-column tile's tails; the pool splits rows in whole groups. */
-static void check_packed(pmx_pool *pool) {
+static void check_packed(pmx_pool *pool, const pmx_kernels *ref) {
     static const int64_t P_COLS[] = {32, 64, 96, 704, 2048 + 32}, P_COLS_K[] = {256, 512, 2048 + 256};
     static const int64_t P_ROWS[] = {16, 48, 80};
     static const int64_t P_BATCH[] = {1, 2, 3, 4, 5, 7, 9, 14, 37}; /* every tail of the 8-column tiles */
@@ -304,6 +316,12 @@ static void check_packed(pmx_pool *pool) {
                     for (int ii = 0; ii < g_n_isas; ii++) {
                         const int32_t isa = g_isas[ii];
                         if (pmx_force_isa(isa) != PMX_OK) continue;
+                        /* an ISA whose packed kernel is the reference's (NEON's, AVX2's) repeats the scalar run */
+                        if (isa != PMX_ISA_SCALAR && pmx_k.packed[t].matmul == ref->packed[t].matmul &&
+                            pmx_k.packed[t].prepare == ref->packed[t].prepare) {
+                            g_worst_packed[isa][ti] = -1;
+                            continue;
+                        }
                         const int64_t sb = pmx_matmul_packed_scratch_bytes(TYPE_OF[t], n, batch);
                         unsigned char *sc = malloc((size_t)sb);
                         for (int p = 0; p < 2; p++) {
@@ -334,9 +352,15 @@ static void check_packed(pmx_pool *pool) {
               PMX_ERR_INVALID_ARG, "no packed layout for Q5_0");
     CHECK(pmx_pack(NULL, PMX_TYPE_Q4_0, x_dummy, x_dummy, 17, 32) == PMX_ERR_INVALID_ARG, "pack of 17 rows refused");
     for (int ii = 0; ii < g_n_isas; ii++)
-        for (int ti = 0; ti < LEN(P_TYPES); ti++)
-            printf("      %-12s packed %s vs ref: err/(1+S) <= %.3g%s\n", pmx_isa_name(g_isas[ii]), TYPE_NAME[P_TYPES[ti]],
-                   g_worst_packed[g_isas[ii]][ti], g_isas[ii] == PMX_ISA_SCALAR ? " (must be 0)" : "");
+        for (int ti = 0; ti < LEN(P_TYPES); ti++) {
+            const double worst = g_worst_packed[g_isas[ii]][ti];
+            if (worst < 0)
+                printf("      %-12s packed %s: the reference's kernel (run as scalar)\n", pmx_isa_name(g_isas[ii]),
+                       TYPE_NAME[P_TYPES[ti]]);
+            else
+                printf("      %-12s packed %s vs ref: err/(1+S) <= %.3g%s\n", pmx_isa_name(g_isas[ii]), TYPE_NAME[P_TYPES[ti]],
+                       worst, g_isas[ii] == PMX_ISA_SCALAR ? " (must be 0)" : "");
+        }
 }
 
 int main(void) {
@@ -346,11 +370,18 @@ int main(void) {
     CHECK(pool != NULL, "pool");
     g_n_isas = tested_isas(g_isas);
 
+    const char *smoke_env = getenv("PMX_MATMUL_SMOKE");
+    const int smoke = smoke_env && smoke_env[0] == '1';
+    if (smoke) printf("PMX_MATMUL_SMOKE=1: the narrowest and one wide width of each type, the pairs only\n");
     for (int t = 0; t < PMX_T_COUNT; t++) {
         const int64_t bs = pmx_type_block_size(TYPE_OF[t]);
+        const clock_t t0 = clock();
+        int64_t first = 0;
         for (int ci = 0; ci < LEN(COLS); ci++) {
             const int64_t n = COLS[ci];
             if (n % bs) continue;
+            if (!first) first = n;
+            if (smoke && n != first && n != 4096 + 256) continue;
             /* wide rows stop at 17: quantizing 100 of them (ggml's K-quant search) is slow under qemu */
             const int64_t max_rows = n > BIG_COLS ? 17 : ROWS[LEN(ROWS) - 1], max_batch = BATCH[LEN(BATCH) - 1];
             /* weights of mixed magnitudes (per-row scale over two decades), inputs with sparse outliers as
@@ -366,7 +397,7 @@ int main(void) {
                 for (int bi = 0; bi < LEN(BATCH); bi++) {
                     const int64_t rows = ROWS[ri], batch = BATCH[bi];
                     if (n > BIG_COLS ? !has_pair(BIG_PAIRS, LEN(BIG_PAIRS), rows, batch)
-                                     : n > 3 * bs && !has_pair(PAIRS, LEN(PAIRS), rows, batch))
+                                     : (smoke || n > ALL_PAIRS_BLOCKS * bs) && !has_pair(PAIRS, LEN(PAIRS), rows, batch))
                         continue;
                     const struct mm_case c = {t, n, rows, batch, w, wd, x, &ref};
                     run_case(&c, pool);
@@ -374,12 +405,15 @@ int main(void) {
             }
             free(wf), free(wd), free(x), free(w);
         }
+        g_seconds[t] = (double)(clock() - t0) / CLOCKS_PER_SEC;
     }
     check_rejections();
-    check_packed(pool);
+    const clock_t tp = clock();
+    if (!smoke) check_packed(pool, &ref); /* the packed kernels do not depend on dotprod */
+    printf("packed: %.1f s CPU\n", (double)(clock() - tp) / CLOCKS_PER_SEC);
 
     for (int t = 0; t < PMX_T_COUNT; t++) {
-        printf("%-6s ref vs exact: err/(1+S) <= %.3g", TYPE_NAME[t], g_worst_exact_rel[t]);
+        printf("%-6s (%.1f s CPU) ref vs exact: err/(1+S) <= %.3g", TYPE_NAME[t], g_seconds[t], g_worst_exact_rel[t]);
         if (t >= PMX_T_Q8_0) printf(", <= %.3f of the activation rounding bound", g_worst_exact[t]);
         printf("\n");
         for (int ii = 0; ii < g_n_isas; ii++) {

@@ -74,31 +74,38 @@ static double dot_q5_0(const void *w, const void *a, int64_t n) {
     return s;
 }
 
-/* Per super-block: d * sum_j sc_j * (q_j . a_j) - dmin * sum_j m_j * (sum of a_j), the activation sums
- * taken from bsums as the SIMD kernels do. */
-static double dot_q4_K(const void *w, const void *a, int64_t n) {
-    const block_q4_K *x = w;
+/* Q4_K and Q5_K (the same d, dmin and scales ahead of the quants), 8 sub-blocks of 32: per super-block
+ * d * sum_j sc_j * (q_j . a_j) - dmin * sum_j m_j * (sum of a_j), the activation sums taken from bsums as the SIMD
+ * kernels do. Sub-block j: nibble j & 1 of qs[32 (j / 2) + l]; Q5_K's 5th bit: bit j of qh[l]. */
+static inline double dot_k4(const void *w, const void *a, int64_t n, const int five) {
+    const int64_t bb = five ? (int64_t)sizeof(block_q5_K) : (int64_t)sizeof(block_q4_K);
+    const int64_t qs_at = five ? (int64_t)offsetof(block_q5_K, qs) : (int64_t)offsetof(block_q4_K, qs);
     const block_q8_K *y = a;
     double s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const uint8_t *sp = x[i].scales;
+        const uint8_t *blk = (const uint8_t *)w + i * bb, *qh = ((const block_q5_K *)blk)->qh;
+        const block_q4_K *x = (const block_q4_K *)blk;
         int32_t isum = 0, imins = 0;
         for (int j = 0; j < QK_K / 32; j++) {
             uint8_t sc, m;
-            pmx_get_scale_min_k4(j, sp, &sc, &m);
-            /* sub-block j: nibble (j & 1) of bytes 32 * (j / 2) .. + 31 */
-            const uint8_t *q = x[i].qs + 32 * (j / 2);
+            pmx_get_scale_min_k4(j, x->scales, &sc, &m);
+            const uint8_t *q = blk + qs_at + 32 * (j / 2);
             const int shift = 4 * (j & 1);
             const int8_t *a8 = y[i].qs + 32 * j;
             int32_t dot = 0;
-            for (int l = 0; l < 32; l++) dot += ((q[l] >> shift) & 0xF) * a8[l];
+            for (int l = 0; l < 32; l++) {
+                const int v = ((q[l] >> shift) & 0xF) | (five ? ((qh[l] >> j) & 1) << 4 : 0);
+                dot += v * a8[l];
+            }
             isum += sc * dot;
             imins += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
         }
-        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum - (double)pmx_half_to_f32(x[i].dmin) * y[i].d * imins;
+        s += (double)pmx_half_to_f32(x->d) * y[i].d * isum - (double)pmx_half_to_f32(x->dmin) * y[i].d * imins;
     }
     return s;
 }
+static double dot_q4_K(const void *w, const void *a, int64_t n) { return dot_k4(w, a, n, 0); }
+static double dot_q5_K(const void *w, const void *a, int64_t n) { return dot_k4(w, a, n, 1); }
 
 static double dot_q6_K(const void *w, const void *a, int64_t n) {
     const block_q6_K *x = w;
@@ -128,42 +135,32 @@ static double dot_q6_K(const void *w, const void *a, int64_t n) {
     return s;
 }
 
-/* Q4_1 / Q5_1 against Q8_0 activations: d * dx * (q . a) + m * dx * sum(a) per block. */
-static double dot_q4_1(const void *w, const void *a, int64_t n) {
-    const block_q4_1 *x = w;
+/* Q4_1 / Q5_1 against Q8_0 activations: d * dx * (q . a) + m * dx * sum(a) per block; Q5_1's 5th bit of element j
+ * is bit j of qh. */
+static inline double dot_qx_1(const void *w, const void *a, int64_t n, const int five) {
+    const int64_t bb = five ? (int64_t)sizeof(block_q5_1) : (int64_t)sizeof(block_q4_1);
     const block_q8_0 *y = a;
     double s = 0;
     for (int64_t i = 0; i < n / QK4_1; i++) {
+        const uint8_t *blk = (const uint8_t *)w + i * bb;
+        const block_q4_1 *x = (const block_q4_1 *)blk; /* d, m: the same in Q5_1 */
+        const uint8_t *qs = five ? ((const block_q5_1 *)blk)->qs : x->qs;
+        uint32_t qh = 0;
+        if (five) memcpy(&qh, ((const block_q5_1 *)blk)->qh, sizeof qh);
         int32_t sumi = 0, suma = 0;
         for (int j = 0; j < 16; j++) {
-            sumi += (x[i].qs[j] & 0x0f) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
-            suma += y[i].qs[j] + y[i].qs[j + 16];
-        }
-        const double dx = pmx_half_to_f32(y[i].d);
-        s += (double)sumi * pmx_half_to_f32(x[i].d) * dx + (double)suma * pmx_half_to_f32(x[i].m) * dx;
-    }
-    return s;
-}
-
-static double dot_q5_1(const void *w, const void *a, int64_t n) {
-    const block_q5_1 *x = w;
-    const block_q8_0 *y = a;
-    double s = 0;
-    for (int64_t i = 0; i < n / QK5_1; i++) {
-        uint32_t qh;
-        memcpy(&qh, x[i].qh, sizeof qh);
-        int32_t sumi = 0, suma = 0;
-        for (int j = 0; j < 16; j++) {
-            const int q0 = (x[i].qs[j] & 0x0f) | (int)(((qh >> j) & 1) << 4);
-            const int q1 = (x[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            const int q0 = (qs[j] & 0x0f) | (int)(((qh >> j) & 1) << 4);
+            const int q1 = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
             sumi += q0 * y[i].qs[j] + q1 * y[i].qs[j + 16];
             suma += y[i].qs[j] + y[i].qs[j + 16];
         }
         const double dx = pmx_half_to_f32(y[i].d);
-        s += (double)sumi * pmx_half_to_f32(x[i].d) * dx + (double)suma * pmx_half_to_f32(x[i].m) * dx;
+        s += (double)sumi * pmx_half_to_f32(x->d) * dx + (double)suma * pmx_half_to_f32(x->m) * dx;
     }
     return s;
 }
+static double dot_q4_1(const void *w, const void *a, int64_t n) { return dot_qx_1(w, a, n, 0); }
+static double dot_q5_1(const void *w, const void *a, int64_t n) { return dot_qx_1(w, a, n, 1); }
 
 static double dot_iq4_nl(const void *w, const void *a, int64_t n) {
     const block_iq4_nl *x = w;
@@ -178,59 +175,47 @@ static double dot_iq4_nl(const void *w, const void *a, int64_t n) {
     return s;
 }
 
-/* Q2_K: d * sum_j (sc_j & 15) * (q_j . a_j) - dmin * sum_j (sc_j >> 4) * bsum_j over 16 sub-blocks of 16. */
-static double dot_q2_K(const void *w, const void *a, int64_t n) {
-    const block_q2_K *x = w;
+/* Q2_K and Q3_K, 16 sub-blocks of 16 in 2-bit planes: sub-block j is bits 2 ((j % 8) / 2) of
+ * qs[32 (j / 8) + 16 (j % 2) + l], Q3_K's third bit is bit j / 2 of hmask[16 (j % 2) + l]. Q2_K:
+ * d * sum_j (sc_j & 15) * (q_j . a_j) - dmin * sum_j (sc_j >> 4) * bsum_j; Q3_K: d * sum_j sc_j * ((q_j - 4) . a_j). */
+static inline double dot_k16(const void *w, const void *a, int64_t n, const int three) {
+    const int64_t bb = three ? (int64_t)sizeof(block_q3_K) : (int64_t)sizeof(block_q2_K);
     const block_q8_K *y = a;
     double s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)w + i * bb, *qs, *hm = NULL;
+        int8_t sc[16];
+        uint8_t mn[16] = {0};
+        float d, dmin = 0;
+        if (three) {
+            const block_q3_K *x = (const block_q3_K *)blk;
+            pmx_q3_K_scales_unpack(x->scales, sc);
+            qs = x->qs, hm = x->hmask, d = pmx_half_to_f32(x->d);
+        } else {
+            const block_q2_K *x = (const block_q2_K *)blk;
+            for (int j = 0; j < 16; j++) sc[j] = (int8_t)(x->scales[j] & 0xF), mn[j] = x->scales[j] >> 4;
+            qs = x->qs, d = pmx_half_to_f32(x->d), dmin = pmx_half_to_f32(x->dmin);
+        }
         int32_t isum = 0, imins = 0;
         for (int j = 0; j < QK_K / 16; j++) {
+            const uint8_t *q = qs + 32 * (j / 8) + 16 * (j % 2);
+            const int shift = 2 * ((j % 8) / 2);
+            const int8_t *a8 = y[i].qs + 16 * j;
             int32_t dot = 0;
-            for (int l = 0; l < 16; l++) dot += pmx_q2_K_quant(&x[i], 16 * j + l) * y[i].qs[16 * j + l];
-            isum += (x[i].scales[j] & 0xF) * dot;
-            imins += (x[i].scales[j] >> 4) * y[i].bsums[j];
+            for (int l = 0; l < 16; l++) {
+                int v = (q[l] >> shift) & 3;
+                if (three) v = (v | (((hm[16 * (j % 2) + l] >> (j / 2)) & 1) << 2)) - 4;
+                dot += v * a8[l];
+            }
+            isum += sc[j] * dot;
+            imins += mn[j] * y[i].bsums[j];
         }
-        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum - (double)pmx_half_to_f32(x[i].dmin) * y[i].d * imins;
+        s += (double)d * y[i].d * isum - (double)dmin * y[i].d * imins;
     }
     return s;
 }
-
-/* Q3_K: d * sum_j sc_j * ((q_j - 4) . a_j) over 16 sub-blocks of 16. */
-static double dot_q3_K(const void *w, const void *a, int64_t n) {
-    const block_q3_K *x = w;
-    const block_q8_K *y = a;
-    double s = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int32_t isum = 0;
-        for (int j = 0; j < QK_K / 16; j++) {
-            int32_t dot = 0;
-            for (int l = 0; l < 16; l++) dot += (pmx_q3_K_quant(&x[i], 16 * j + l) - 4) * y[i].qs[16 * j + l];
-            isum += pmx_q3_K_scale(x[i].scales, j) * dot;
-        }
-        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum;
-    }
-    return s;
-}
-
-static double dot_q5_K(const void *w, const void *a, int64_t n) {
-    const block_q5_K *x = w;
-    const block_q8_K *y = a;
-    double s = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int32_t isum = 0, imins = 0;
-        for (int j = 0; j < QK_K / 32; j++) {
-            uint8_t sc, m;
-            pmx_get_scale_min_k4(j, x[i].scales, &sc, &m);
-            int32_t dot = 0;
-            for (int l = 0; l < 32; l++) dot += pmx_q5_K_quant(&x[i], 32 * j + l) * y[i].qs[32 * j + l];
-            isum += sc * dot;
-            imins += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        s += (double)pmx_half_to_f32(x[i].d) * y[i].d * isum - (double)pmx_half_to_f32(x[i].dmin) * y[i].d * imins;
-    }
-    return s;
-}
+static double dot_q2_K(const void *w, const void *a, int64_t n) { return dot_k16(w, a, n, 0); }
+static double dot_q3_K(const void *w, const void *a, int64_t n) { return dot_k16(w, a, n, 1); }
 
 static double dot_iq4_xs(const void *w, const void *a, int64_t n) {
     const block_iq4_xs *x = w;

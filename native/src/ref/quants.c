@@ -214,38 +214,45 @@ static void pack_scales_k4(uint8_t *out, const float *scales, const float *mins,
     }
 }
 
-static void quantize_q4_K(block_q4_K *y, const float *x, int64_t n) {
-    uint8_t L[QK_K], Laux[32];
+/* Q4_K and Q5_K's shared step: per 32 values a make_qkx2_quants fit (nmax, rmin, nstep as ggml's), the 6-bit scales
+ * and mins packed into scales[12] with d and dmin, then every value requantized against the scales as stored (6-bit,
+ * half precision), not the fitted ones, into L (0..nmax; a sub-block of scale 0 keeps its fitted quants). */
+static void quantize_k4_scales(const float *x, uint8_t L[QK_K], uint8_t scales_out[K_SCALE_SIZE], pmx_half *dh,
+                               pmx_half *mh, const int nmax, const float rmin, const int nstep) {
+    uint8_t Laux[32];
     float weights[32], mins[QK_K / 32], scales[QK_K / 32];
-    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        float max_scale = 0, max_min = 0;
-        for (int j = 0; j < QK_K / 32; j++) {
-            float sum_x2 = 0;
-            for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
-            const float av_x = sqrtf(sum_x2 / 32);
-            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20, 0);
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; j++) {
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+        const float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, 0);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    pack_scales_k4(scales_out, scales, mins, inv_scale, inv_min);
+    *dh = pmx_f32_to_half(max_scale / 63.f);
+    *mh = pmx_f32_to_half(max_min / 63.f);
+    for (int j = 0; j < QK_K / 32; j++) {
+        uint8_t sc, m;
+        pmx_get_scale_min_k4(j, scales_out, &sc, &m);
+        const float d = pmx_half_to_f32(*dh) * sc;
+        if (!d) continue;
+        const float dm = pmx_half_to_f32(*mh) * m;
+        for (int ii = 0; ii < 32; ii++) {
+            const int l = nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)imax(0, imin(nmax, l));
         }
-        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        pack_scales_k4(y[i].scales, scales, mins, inv_scale, inv_min);
-        y[i].d = pmx_f32_to_half(max_scale / 63.f);
-        y[i].dmin = pmx_f32_to_half(max_min / 63.f);
+    }
+}
 
-        /* requantize against the scales as stored (6-bit, half precision), not the fitted ones */
-        for (int j = 0; j < QK_K / 32; j++) {
-            uint8_t sc, m;
-            pmx_get_scale_min_k4(j, y[i].scales, &sc, &m);
-            const float d = pmx_half_to_f32(y[i].d) * sc;
-            if (!d) continue;
-            const float dm = pmx_half_to_f32(y[i].dmin) * m;
-            for (int ii = 0; ii < 32; ii++) {
-                const int l = nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)imax(0, imin(15, l));
-            }
-        }
+static void quantize_q4_K(block_q4_K *y, const float *x, int64_t n) {
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        quantize_k4_scales(x, L, y[i].scales, &y[i].d, &y[i].dmin, 15, -1.f, 20);
         /* each 32 bytes hold two sub-blocks: the first in the low nibbles, the next in the high ones */
         uint8_t *q = y[i].qs;
         for (int j = 0; j < QK_K; j += 64, q += 32)
@@ -768,35 +775,9 @@ static void dequantize_q3_K(float *y, const block_q3_K *x, int64_t n) {
 /* ---- Q5_K: as Q4_K with 5 bits (make_qkx2_quants over 32 values, nmax 31, rmin -0.5, 15 steps) ---- */
 
 static void quantize_q5_K(block_q5_K *y, const float *x, int64_t n) {
-    uint8_t L[QK_K], Laux[32];
-    float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+    uint8_t L[QK_K];
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        float max_scale = 0, max_min = 0;
-        for (int j = 0; j < QK_K / 32; j++) {
-            float sum_x2 = 0;
-            for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
-            const float av_x = sqrtf(sum_x2 / 32);
-            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 0);
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
-        }
-        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        pack_scales_k4(y[i].scales, scales, mins, inv_scale, inv_min);
-        y[i].d = pmx_f32_to_half(max_scale / 63.f);
-        y[i].dmin = pmx_f32_to_half(max_min / 63.f);
-        for (int j = 0; j < QK_K / 32; j++) {
-            uint8_t sc, m;
-            pmx_get_scale_min_k4(j, y[i].scales, &sc, &m);
-            const float d = pmx_half_to_f32(y[i].d) * sc;
-            if (!d) continue;
-            const float dm = pmx_half_to_f32(y[i].dmin) * m;
-            for (int ii = 0; ii < 32; ii++) {
-                const int l = nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)imax(0, imin(31, l));
-            }
-        }
+        quantize_k4_scales(x, L, y[i].scales, &y[i].d, &y[i].dmin, 31, -0.5f, 15);
         memset(y[i].qh, 0, QK_K / 8);
         uint8_t *ql = y[i].qs;
         for (int p = 0; p < QK_K / 64; p++, ql += 32)

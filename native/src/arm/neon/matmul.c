@@ -31,6 +31,8 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 }
 #endif
 
+#include "../../ref/ref.h" /* the packed-scale decoders shared with the reference */
+
 #define PMX_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
 
@@ -152,16 +154,25 @@ PMX_INLINE void q4_0_tile(const uint8_t *const *w, const uint8_t *const *x, int6
 }
 TILES(q4_0)
 
-/* Q5_0: q - 16 in [-16, 15] as nibble | (5th bit clear ? 0xF0 : 0) (0xF0 | nib is nib - 16 as int8); the qh
- * bits become byte masks by a table lookup of their bytes and a bit test, so |w| <= 16 suits dot32_small. */
+/* The 5th bits of a Q5_0 / Q5_1 block (qh, bit k: element k) as byte masks: h0 lane k = 0xff where bit k is set,
+ * h1 lane k where bit 16 + k is; by a table lookup of qh's bytes and a bit test. */
+static inline void qh_masks(const uint8_t qh[4], uint8x16_t *h0, uint8x16_t *h1) {
+    static const uint8_t bit_tbl[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    static const uint8_t idx_tbl[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    uint32_t u;
+    memcpy(&u, qh, sizeof u);
+    const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(u)), bits = vld1q_u8(bit_tbl);
+    *h0 = vtstq_u8(vqtbl1q_u8(h, vld1q_u8(idx_tbl)), bits);
+    *h1 = vtstq_u8(vqtbl1q_u8(h, vld1q_u8(idx_tbl + 16)), bits);
+}
+
+/* Q5_0: q - 16 in [-16, 15] as nibble | (5th bit clear ? 0xF0 : 0) (0xF0 | nib is nib - 16 as int8), so
+ * |w| <= 16 suits dot32_small. */
 PMX_INLINE void q5_0_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C) {
     float32x4_t acc[4];
     UNROLL for (int j = 0; j < C; j++) acc[j] = vdupq_n_f32(0);
     const uint8x16_t m4 = vdupq_n_u8(0x0f), f0 = vdupq_n_u8(0xf0);
-    static const uint8_t bit_tbl[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    static const uint8_t idx_tbl[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
-    const uint8x16_t bits = vld1q_u8(bit_tbl), idx0 = vld1q_u8(idx_tbl), idx1 = vld1q_u8(idx_tbl + 16);
     const int64_t nb = n / QK5_0;
     for (int64_t ib = 0; ib < nb; ib++) {
         int8x16_t w0[4], w1[4];
@@ -169,11 +180,8 @@ PMX_INLINE void q5_0_tile(const uint8_t *const *w, const uint8_t *const *x, int6
         UNROLL for (int i = 0; i < 4; i++) {
             const block_q5_0 *b = (const block_q5_0 *)w[i] + ib;
             __builtin_prefetch((const uint8_t *)b + PF_AHEAD);
-            uint32_t qh;
-            memcpy(&qh, b->qh, sizeof qh);
-            const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(qh));
-            /* element k (of 0..15 and of 16..31): 0xff where bit k of qh (bit 16 + k) is set */
-            const uint8x16_t h0 = vtstq_u8(vqtbl1q_u8(h, idx0), bits), h1 = vtstq_u8(vqtbl1q_u8(h, idx1), bits);
+            uint8x16_t h0, h1;
+            qh_masks(b->qh, &h0, &h1);
             const uint8x16_t q = vld1q_u8(b->qs);
             w0[i] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), vbicq_u8(f0, h0)));
             w1[i] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), vbicq_u8(f0, h1)));
@@ -325,6 +333,17 @@ PMX_INLINE void qk_tile(const uint8_t *const *w, const uint8_t *const *x, int64_
 TILES(q4_K)
 TILES(q5_K)
 
+/* Sixteen per-sub-block values v of a row (scales, mins) times the 16 block sums of a Q8_K block, as int32x4 partial
+ * sums (callers use the lane total). */
+static inline int32x4_t bsums_dot(int8x16_t v, const int16_t *bsums) {
+    const int16x8_t bs0 = vld1q_s16(bsums), bs1 = vld1q_s16(bsums + 8);
+    const int16x8_t v0 = vmovl_s8(vget_low_s8(v)), v1 = vmovl_high_s8(v);
+    int32x4_t t = vmull_s16(vget_low_s16(v0), vget_low_s16(bs0));
+    t = vmlal_high_s16(t, v0, bs0);
+    t = vmlal_s16(t, vget_low_s16(v1), vget_low_s16(bs1));
+    return vmlal_high_s16(t, v1, bs1);
+}
+
 /* ---- Q6_K against Q8_K: weights taken as unsigned 0..63, the -32 offset applied once per super-block
  * through the activation block sums: d * (sum_s sc_s * (q_s . x_s) - 32 * sum_s sc_s * bsum_s) ---- */
 
@@ -383,16 +402,8 @@ PMX_INLINE void q6_K_tile(const uint8_t *const *w, const uint8_t *const *x, int6
         const float32x4_t d = half4(dh);
         UNROLL for (int j = 0; j < C; j++) {
             const block_q8_K *a = (const block_q8_K *)x[j] + ib;
-            const int16x8_t bs0 = vld1q_s16(a->bsums), bs1 = vld1q_s16(a->bsums + 8);
             int32x4_t bias[4];
-            UNROLL for (int i = 0; i < 4; i++) {
-                const int8x16_t sc = vld1q_s8(((const block_q6_K *)w[i] + ib)->scales);
-                const int16x8_t sc0 = vmovl_s8(vget_low_s8(sc)), sc1 = vmovl_high_s8(sc);
-                int32x4_t t = vmull_s16(vget_low_s16(sc0), vget_low_s16(bs0));
-                t = vmlal_high_s16(t, sc0, bs0);
-                t = vmlal_s16(t, vget_low_s16(sc1), vget_low_s16(bs1));
-                bias[i] = vmlal_high_s16(t, sc1, bs1);
-            }
+            UNROLL for (int i = 0; i < 4; i++) bias[i] = bsums_dot(vld1q_s8(((const block_q6_K *)w[i] + ib)->scales), a->bsums);
             const int32x4_t b32 = vshlq_n_s32(row_totals(bias[0], bias[1], bias[2], bias[3]), 5);
             const int32x4_t sumi = vsubq_s32(isum[j], b32);
             acc[j] = vfmaq_f32(acc[j], vcvtq_f32_s32(sumi), vmulq_n_f32(d, ld_f32(&a->d)));
@@ -401,6 +412,224 @@ PMX_INLINE void q6_K_tile(const uint8_t *const *w, const uint8_t *const *x, int6
     UNROLL for (int j = 0; j < C; j++) vst1q_f32(out + 4 * j, acc[j]);
 }
 TILES(q6_K)
+
+/* ---- Q4_1 and Q5_1 (x = q d + m) and IQ4_NL (x = d * level) against Q8_0: per 32-block, dw * dx * (q . x), plus
+ * m * dx * (sum of the block's activations) for Q4_1 / Q5_1 ---- */
+
+enum { W_Q4_1, W_Q5_1, W_IQ4_NL };
+
+/* Q4_1 / Q5_1 quants are unsigned 0..15 / 0..31 (dot32_small); IQ4_NL's nibbles index its 16 levels (-127..113: any
+ * int8, so dot32) by a table lookup. */
+PMX_INLINE void q32_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C,
+                         const int kind) {
+    const int64_t bb = kind == W_Q4_1   ? (int64_t)sizeof(block_q4_1)
+                       : kind == W_Q5_1 ? (int64_t)sizeof(block_q5_1)
+                                        : (int64_t)sizeof(block_iq4_nl);
+    const int qs_at = kind == W_Q4_1   ? (int)offsetof(block_q4_1, qs)
+                      : kind == W_Q5_1 ? (int)offsetof(block_q5_1, qs)
+                                       : (int)offsetof(block_iq4_nl, qs);
+    float32x4_t acc[4];
+    UNROLL for (int j = 0; j < C; j++) acc[j] = vdupq_n_f32(0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), b4 = vdupq_n_u8(0x10);
+    const int8x16_t levels = vld1q_s8(pmx_kvalues_iq4nl);
+    const int64_t nb = n / QK8_0;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        int8x16_t w0[4], w1[4];
+        pmx_half dh[4], mh[4];
+        UNROLL for (int i = 0; i < 4; i++) {
+            const uint8_t *blk = w[i] + ib * bb; /* d first in all three; Q4_1 / Q5_1: m next */
+            __builtin_prefetch(blk + PF_AHEAD);
+            const uint8x16_t q = vld1q_u8(blk + qs_at);
+            uint8x16_t lo = vandq_u8(q, m4), hi = vshrq_n_u8(q, 4);
+            memcpy(&dh[i], blk, sizeof dh[i]);
+            if (kind == W_IQ4_NL) {
+                w0[i] = vqtbl1q_s8(levels, lo);
+                w1[i] = vqtbl1q_s8(levels, hi);
+                continue;
+            }
+            memcpy(&mh[i], blk + sizeof(pmx_half), sizeof mh[i]);
+            if (kind == W_Q5_1) {
+                uint8x16_t h0, h1;
+                qh_masks(((const block_q5_1 *)blk)->qh, &h0, &h1);
+                lo = vorrq_u8(lo, vandq_u8(h0, b4));
+                hi = vorrq_u8(hi, vandq_u8(h1, b4));
+            }
+            w0[i] = vreinterpretq_s8_u8(lo);
+            w1[i] = vreinterpretq_s8_u8(hi);
+        }
+        const float32x4_t dw = half4(dh), dm = kind == W_IQ4_NL ? vdupq_n_f32(0) : half4(mh);
+        UNROLL for (int j = 0; j < C; j++) {
+            const block_q8_0 *a = (const block_q8_0 *)x[j] + ib;
+            const int8x16_t x0 = vld1q_s8(a->qs), x1 = vld1q_s8(a->qs + 16);
+            int32x4_t s[4];
+            if (kind == W_IQ4_NL) {
+                UNROLL for (int i = 0; i < 4; i++) s[i] = dot32(vdupq_n_s32(0), w0[i], x0, w1[i], x1);
+            } else {
+                UNROLL for (int i = 0; i < 4; i++) s[i] = dot32_small(vdupq_n_s32(0), w0[i], x0, w1[i], x1);
+            }
+            const float dx = h2f(a->d);
+            const float32x4_t dot = vcvtq_f32_s32(row_totals(s[0], s[1], s[2], s[3]));
+            acc[j] = vfmaq_f32(acc[j], dot, vmulq_n_f32(dw, dx));
+            if (kind != W_IQ4_NL) {
+                const int32_t sum = vaddlvq_s8(x0) + vaddlvq_s8(x1);
+                acc[j] = vfmaq_f32(acc[j], dm, vdupq_n_f32(dx * (float)sum));
+            }
+        }
+    }
+    UNROLL for (int j = 0; j < C; j++) vst1q_f32(out + 4 * j, acc[j]);
+}
+#define q4_1_tile(w, x, n, out, C) q32_tile(w, x, n, out, C, W_Q4_1)
+#define q5_1_tile(w, x, n, out, C) q32_tile(w, x, n, out, C, W_Q5_1)
+#define iq4_nl_tile(w, x, n, out, C) q32_tile(w, x, n, out, C, W_IQ4_NL)
+TILES(q4_1)
+TILES(q5_1)
+TILES(iq4_nl)
+
+/* Prefetches the block of `bytes` PF_AHEAD past b, every line it touches. */
+PMX_INLINE void prefetch_block(const uint8_t *b, const int bytes) {
+    for (int k = 0; k < bytes; k += 64) __builtin_prefetch(b + PF_AHEAD + k);
+    __builtin_prefetch(b + PF_AHEAD + bytes - 1);
+}
+
+/* ---- Q2_K and Q3_K against Q8_K: 16 sub-blocks of 16 and 2-bit planes. Per 128 elements h and plane k, the 32 quants
+ * of elements 128h + 32k .. + 31 (sub-blocks 8h + 2k and 8h + 2k + 1) are bits 2k, 2k + 1 of qs[32h .. 32h + 31];
+ * Q3_K's third bit is bit 4h + k of hmask[0 .. 31], and its quants are taken as q - 4 (-4..3). Per super-block
+ * d * sum_j sc_j * (q_j . x_j), minus Q2_K's dmin * sum_j m_j * bsum_j. The scales are transposed as Q6_K's. ---- */
+
+enum { W_Q2_K, W_Q3_K };
+
+PMX_INLINE void q23_K_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C,
+                           const int kind) {
+    const int64_t bb = kind == W_Q2_K ? (int64_t)sizeof(block_q2_K) : (int64_t)sizeof(block_q3_K);
+    const int qs_at = kind == W_Q2_K ? (int)offsetof(block_q2_K, qs) : (int)offsetof(block_q3_K, qs);
+    float32x4_t acc[4];
+    UNROLL for (int j = 0; j < C; j++) acc[j] = vdupq_n_f32(0);
+    const uint8x16_t m3 = vdupq_n_u8(3), m4 = vdupq_n_u8(0x0f), one = vdupq_n_u8(1);
+    const int8x16_t four = vdupq_n_s8(4);
+    const int64_t nb = n / QK_K;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        int8_t scv[64]; /* scv[s * 4 + i]: scale of 16-wide sub-block s in row i */
+        int8x16_t rs[4], mins[4];
+        pmx_half dh[4], mh[4];
+        UNROLL for (int i = 0; i < 4; i++) {
+            const uint8_t *blk = w[i] + ib * bb;
+            if (kind == W_Q2_K) {
+                const block_q2_K *b = (const block_q2_K *)blk;
+                prefetch_block(blk, sizeof *b);
+                const uint8x16_t v = vld1q_u8(b->scales);
+                rs[i] = vreinterpretq_s8_u8(vandq_u8(v, m4));
+                mins[i] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+                dh[i] = b->d;
+                mh[i] = b->dmin;
+            } else {
+                const block_q3_K *b = (const block_q3_K *)blk;
+                prefetch_block(blk, sizeof *b);
+                int8_t s8[16];
+                pmx_q3_K_scales_unpack(b->scales, s8);
+                rs[i] = vld1q_s8(s8);
+                dh[i] = b->d;
+            }
+        }
+        transpose_4x16(rs[0], rs[1], rs[2], rs[3], scv);
+        int32x4_t isum[4];
+        UNROLL for (int j = 0; j < C; j++) isum[j] = vdupq_n_s32(0);
+        for (int g = 0; g < 8; g++) { /* g = 4h + k: sub-blocks 2g and 2g + 1 */
+            const int h = g >> 2;
+            const int8x16_t lo_shift = vdupq_n_s8((int8_t)(-2 * (g & 3))), hi_shift = vdupq_n_s8((int8_t)-g);
+            int8x16_t w0[4], w1[4];
+            UNROLL for (int i = 0; i < 4; i++) {
+                const uint8_t *blk = w[i] + ib * bb, *qs = blk + qs_at + 32 * h;
+                uint8x16_t q0 = vandq_u8(vshlq_u8(vld1q_u8(qs), lo_shift), m3);
+                uint8x16_t q1 = vandq_u8(vshlq_u8(vld1q_u8(qs + 16), lo_shift), m3);
+                if (kind == W_Q3_K) {
+                    const uint8_t *hm = ((const block_q3_K *)blk)->hmask;
+                    q0 = vorrq_u8(q0, vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(hm), hi_shift), one), 2));
+                    q1 = vorrq_u8(q1, vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(hm + 16), hi_shift), one), 2));
+                    w0[i] = vsubq_s8(vreinterpretq_s8_u8(q0), four);
+                    w1[i] = vsubq_s8(vreinterpretq_s8_u8(q1), four);
+                } else {
+                    w0[i] = vreinterpretq_s8_u8(q0);
+                    w1[i] = vreinterpretq_s8_u8(q1);
+                }
+            }
+            const int16x8_t sc01 = vmovl_s8(vld1_s8(scv + 8 * g));
+            const int32x4_t sc0 = vmovl_s16(vget_low_s16(sc01)), sc1 = vmovl_high_s16(sc01);
+            UNROLL for (int j = 0; j < C; j++) {
+                const int8_t *xq = ((const block_q8_K *)x[j] + ib)->qs + g * 32;
+                const int8x16_t x0 = vld1q_s8(xq), x1 = vld1q_s8(xq + 16);
+                int32x4_t p[4];
+                UNROLL for (int i = 0; i < 4; i++) p[i] = dot16(vdupq_n_s32(0), w0[i], x0);
+                isum[j] = vmlaq_s32(isum[j], row_totals(p[0], p[1], p[2], p[3]), sc0);
+                UNROLL for (int i = 0; i < 4; i++) p[i] = dot16(vdupq_n_s32(0), w1[i], x1);
+                isum[j] = vmlaq_s32(isum[j], row_totals(p[0], p[1], p[2], p[3]), sc1);
+            }
+        }
+        const float32x4_t d = half4(dh);
+        UNROLL for (int j = 0; j < C; j++) {
+            const block_q8_K *a = (const block_q8_K *)x[j] + ib;
+            const float dx = ld_f32(&a->d);
+            acc[j] = vfmaq_f32(acc[j], vcvtq_f32_s32(isum[j]), vmulq_n_f32(d, dx));
+            if (kind == W_Q2_K) {
+                int32x4_t mp[4];
+                UNROLL for (int i = 0; i < 4; i++) mp[i] = bsums_dot(mins[i], a->bsums);
+                const float32x4_t summ = vcvtq_f32_s32(row_totals(mp[0], mp[1], mp[2], mp[3]));
+                acc[j] = vfmsq_f32(acc[j], summ, vmulq_n_f32(half4(mh), dx));
+            }
+        }
+    }
+    UNROLL for (int j = 0; j < C; j++) vst1q_f32(out + 4 * j, acc[j]);
+}
+#define q2_K_tile(w, x, n, out, C) q23_K_tile(w, x, n, out, C, W_Q2_K)
+#define q3_K_tile(w, x, n, out, C) q23_K_tile(w, x, n, out, C, W_Q3_K)
+TILES(q2_K)
+TILES(q3_K)
+
+/* ---- IQ4_XS against Q8_K: 8 sub-blocks of 32, nibbles indexing IQ4_NL's levels (dot32), signed 6-bit scales
+ * ls - 32 transposed as Q4_K's: d * sum_s sc_s * (q_s . x_s) ---- */
+
+PMX_INLINE void iq4_xs_tile(const uint8_t *const *w, const uint8_t *const *x, int64_t n, float *out, const int C) {
+    float32x4_t acc[4];
+    UNROLL for (int j = 0; j < C; j++) acc[j] = vdupq_n_f32(0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    const int8x16_t levels = vld1q_s8(pmx_kvalues_iq4nl);
+    const int64_t nb = n / QK_K;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        int8_t sc[4][16] = {{0}}, scv[64]; /* scv[s * 4 + i]: scale of sub-block s in row i (s >= 8: unused) */
+        pmx_half dh[4];
+        UNROLL for (int i = 0; i < 4; i++) {
+            const block_iq4_xs *b = (const block_iq4_xs *)w[i] + ib;
+            prefetch_block((const uint8_t *)b, sizeof *b);
+            for (int s = 0; s < 8; s++) sc[i][s] = (int8_t)(pmx_iq4_xs_scale(b, s) - 32);
+            dh[i] = b->d;
+        }
+        transpose_4x16(vld1q_s8(sc[0]), vld1q_s8(sc[1]), vld1q_s8(sc[2]), vld1q_s8(sc[3]), scv);
+        int32x4_t isum[4];
+        UNROLL for (int j = 0; j < C; j++) isum[j] = vdupq_n_s32(0);
+        for (int s = 0; s < 8; s++) {
+            int8x16_t w0[4], w1[4];
+            UNROLL for (int i = 0; i < 4; i++) {
+                const uint8x16_t q = vld1q_u8(((const block_iq4_xs *)w[i] + ib)->qs + 16 * s);
+                w0[i] = vqtbl1q_s8(levels, vandq_u8(q, m4));
+                w1[i] = vqtbl1q_s8(levels, vshrq_n_u8(q, 4));
+            }
+            const int32x4_t scs = vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(scv + 4 * s))));
+            UNROLL for (int j = 0; j < C; j++) {
+                const int8_t *xq = ((const block_q8_K *)x[j] + ib)->qs + s * 32;
+                const int8x16_t x0 = vld1q_s8(xq), x1 = vld1q_s8(xq + 16);
+                int32x4_t p[4];
+                UNROLL for (int i = 0; i < 4; i++) p[i] = dot32(vdupq_n_s32(0), w0[i], x0, w1[i], x1);
+                isum[j] = vmlaq_s32(isum[j], row_totals(p[0], p[1], p[2], p[3]), scs);
+            }
+        }
+        const float32x4_t d = half4(dh);
+        UNROLL for (int j = 0; j < C; j++) {
+            const float dx = ld_f32(&((const block_q8_K *)x[j] + ib)->d);
+            acc[j] = vfmaq_f32(acc[j], vcvtq_f32_s32(isum[j]), vmulq_n_f32(d, dx));
+        }
+    }
+    UNROLL for (int j = 0; j < C; j++) vst1q_f32(out + 4 * j, acc[j]);
+}
+TILES(iq4_xs)
 
 #define INT8_MATMUL(name, T)                                                                                  \
     static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, \
@@ -414,6 +643,12 @@ INT8_MATMUL(q8_0, PMX_T_Q8_0)
 INT8_MATMUL(q4_K, PMX_T_Q4_K)
 INT8_MATMUL(q5_K, PMX_T_Q5_K)
 INT8_MATMUL(q6_K, PMX_T_Q6_K)
+INT8_MATMUL(q4_1, PMX_T_Q4_1)
+INT8_MATMUL(q5_1, PMX_T_Q5_1)
+INT8_MATMUL(iq4_nl, PMX_T_IQ4_NL)
+INT8_MATMUL(q2_K, PMX_T_Q2_K)
+INT8_MATMUL(q3_K, PMX_T_Q3_K)
+INT8_MATMUL(iq4_xs, PMX_T_IQ4_XS)
 
 #ifndef PMX_NEON_MATMUL_DOTPROD
 
@@ -574,8 +809,11 @@ void pmx_neon_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q4_K, NULL};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q6_K, NULL};
     k->matmul[PMX_T_Q5_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q5_K, NULL};
-    /* Q2_K, Q3_K, Q4_1, Q5_1, IQ4_NL, IQ4_XS: the reference kernels with the NEON activation quantizers */
-    k->matmul[PMX_T_Q2_K].prepare = k->matmul[PMX_T_Q3_K].prepare = k->matmul[PMX_T_IQ4_XS].prepare = prepare_q8_K;
-    k->matmul[PMX_T_Q4_1].prepare = k->matmul[PMX_T_Q5_1].prepare = k->matmul[PMX_T_IQ4_NL].prepare = prepare_q8_0;
+    k->matmul[PMX_T_Q4_1] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_1, NULL};
+    k->matmul[PMX_T_Q5_1] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_1, NULL};
+    k->matmul[PMX_T_IQ4_NL] = (pmx_matmul_kernel){prepare_q8_0, matmul_iq4_nl, NULL};
+    k->matmul[PMX_T_Q2_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q2_K, NULL};
+    k->matmul[PMX_T_Q3_K] = (pmx_matmul_kernel){prepare_q8_K, matmul_q3_K, NULL};
+    k->matmul[PMX_T_IQ4_XS] = (pmx_matmul_kernel){prepare_q8_K, matmul_iq4_xs, NULL};
 }
 #endif

@@ -29,4 +29,10 @@ void pmx_neon_register_matmul_dotprod(pmx_kernels *k) {
     k->matmul[PMX_T_Q4_K].matmul = matmul_q4_K;
     k->matmul[PMX_T_Q6_K].matmul = matmul_q6_K;
     k->matmul[PMX_T_Q5_K].matmul = matmul_q5_K;
+    k->matmul[PMX_T_Q4_1].matmul = matmul_q4_1;
+    k->matmul[PMX_T_Q5_1].matmul = matmul_q5_1;
+    k->matmul[PMX_T_IQ4_NL].matmul = matmul_iq4_nl;
+    k->matmul[PMX_T_Q2_K].matmul = matmul_q2_K;
+    k->matmul[PMX_T_Q3_K].matmul = matmul_q3_K;
+    k->matmul[PMX_T_IQ4_XS].matmul = matmul_iq4_xs;
 }

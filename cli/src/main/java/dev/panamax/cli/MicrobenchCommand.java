@@ -70,7 +70,9 @@ final class MicrobenchCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared()) { // shared: the Java backend's threads read it too
             MemorySegment weights = arena.allocate(bytes, 4096);
             MemorySegment x = arena.allocate((long) N_COLS * Float.BYTES, 64);
-            MemorySegment y = arena.allocate((long) (bytes / GgmlType.Q4_0.rowBytes(N_COLS) + 1) * Float.BYTES, 64);
+            // as many outputs as the type of the shortest rows (Q2_K) has rows in the matrix
+            long minRowBytes = java.util.Arrays.stream(TYPES).mapToLong(ty -> ty.rowBytes(N_COLS)).min().orElseThrow();
+            MemorySegment y = arena.allocate((bytes / minRowBytes + 1) * Float.BYTES, 64);
             fillFloats(x, N_COLS, new Random(1));
             weights.fill((byte) 1); // touch every page before timing
             for (int t : threadCounts) {

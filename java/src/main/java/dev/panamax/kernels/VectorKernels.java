@@ -136,8 +136,13 @@ public final class VectorKernels extends ScalarKernels {
             case Q5_0 -> dotQ5_0(w, wo, a, nCols);
             case Q4_K -> dotQ4K(w, wo, a, nCols);
             case Q6_K -> dotQ6K(w, wo, a, nCols);
-            // the scalar int8 sums: correct, not yet on vectors
-            case Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K, IQ4_XS -> ScalarKernels.dot(type, w, wo, a, nCols);
+            case Q4_1 -> dotQx1(w, wo, a, nCols, false);
+            case Q5_1 -> dotQx1(w, wo, a, nCols, true);
+            case IQ4_NL -> dotIq4Nl(w, wo, a, nCols);
+            case Q2_K -> dotQ2K(w, wo, a, nCols);
+            case Q3_K -> dotQ3K(w, wo, a, nCols);
+            case Q5_K -> dotQ5K(w, wo, a, nCols);
+            case IQ4_XS -> dotIq4Xs(w, wo, a, nCols);
         };
     }
 
@@ -451,6 +456,202 @@ public final class VectorKernels extends ScalarKernels {
                     .fma(FloatVector.broadcast(FS, JavaQuants.fromHalf(w.get(I16, o + 208)) * a.d[b]), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---- the types beyond the first seven: Q4_1, Q5_1 and IQ4_NL against Q8_0 activations, Q2_K, Q3_K, Q5_K and
+    // IQ4_XS against Q8_K. The same int8 route: 16-bit products, summed pairwise into 32-bit lanes (pairSum) before a
+    // sum could pass 2^15, scales applied in int (sub-blocks) or float (blocks). ----
+
+    /**
+     * Q4_1 (five false) and Q5_1: per block d * dx * (q . x) + m * dx * sum(x). Quants 0..31 against |x| <= 127: four
+     * products per 16-bit lane stay below 2^15 (two passes of two at 8 lanes); Q5_1's 5th bits by lane masks as Q5_0's.
+     */
+    private static float dotQx1(MemorySegment w, long wo, Act a, int n, boolean five) {
+        int bb = five ? 24 : 20, qsAt = five ? 8 : 4;
+        FloatVector acc = FloatVector.zero(FS);
+        for (int b = 0; b < n / QK; b++) {
+            long o = wo + (long) bb * b;
+            int xo = b * QK;
+            int qh = five ? w.get(JavaQuants.I32, o + 4) : 0;
+            ShortVector p = ShortVector.zero(S), xsum = p;
+            for (int c = 0; c < 16; c += SL) {
+                ShortVector packed = zwide(ByteVector.fromMemorySegment(B, w, o + qsAt + c, LE));
+                ShortVector lo = packed.and((short) 0xf), hi = packed.lanewise(VectorOperators.LSHR, 4);
+                if (five) {
+                    lo = lo.add((short) 16, ShortVector.broadcast(S, (short) (qh >>> c)).and(LANE_BIT).compare(VectorOperators.NE, 0));
+                    hi = hi.add((short) 16, ShortVector.broadcast(S, (short) (qh >>> (16 + c))).and(LANE_BIT).compare(VectorOperators.NE, 0));
+                }
+                ShortVector x0 = ShortVector.fromArray(S, a.xs, xo + c), x1 = ShortVector.fromArray(S, a.xs, xo + 16 + c);
+                p = p.add(lo.mul(x0)).add(hi.mul(x1));
+                xsum = xsum.add(x0).add(x1);
+            }
+            float dx = a.d[b];
+            acc = scaled(pairSum(p), JavaQuants.fromHalf(w.get(I16, o)) * dx, acc);
+            acc = scaled(pairSum(xsum), JavaQuants.fromHalf(w.get(I16, o + 2)) * dx, acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** The 16 IQ4 levels, the table of a byte lookup (16 lanes whatever the platform's width). */
+    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+    private static final ByteVector IQ4_LEVELS = ByteVector.fromArray(B16, LowBitQuants.KVALUES_IQ4NL, 0);
+
+    /**
+     * IQ4_NL: the nibbles of a block (16 bytes at o + 2) index the levels; |level| <= 127, so each product vector is
+     * summed pairwise on its own. 16 levels widen to one 16-lane short vector, or two at 8 lanes (NEON).
+     */
+    private static float dotIq4Nl(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(FS);
+        for (int b = 0; b < n / QK; b++) {
+            long o = wo + 18L * b;
+            int xo = b * QK;
+            ByteVector q = ByteVector.fromMemorySegment(B16, w, o + 2, LE);
+            ByteVector lo = q.and((byte) 0xf).selectFrom(IQ4_LEVELS);
+            ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0xf).selectFrom(IQ4_LEVELS);
+            IntVector sum = IntVector.zero(I);
+            for (int c = 0; c < 16; c += SL) {
+                ShortVector l = (ShortVector) lo.convertShape(VectorOperators.B2S, S, c / SL);
+                ShortVector h = (ShortVector) hi.convertShape(VectorOperators.B2S, S, c / SL);
+                sum = sum.add(pairSum(l.mul(ShortVector.fromArray(S, a.xs, xo + c))))
+                        .add(pairSum(h.mul(ShortVector.fromArray(S, a.xs, xo + 16 + c))));
+            }
+            acc = scaled(sum, JavaQuants.fromHalf(w.get(I16, o)) * a.d[b], acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** IQ4_XS: IQ4_NL's decode per sub-block of 32 (16 bytes at o + 8 + 16 ib), its sum times the 6-bit scale - 32. */
+    private static float dotIq4Xs(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(FS);
+        for (int b = 0; b < n / QK_K; b++) {
+            long o = wo + 136L * b;
+            int sh = w.get(I16, o + 2) & 0xffff, sl = w.get(JavaQuants.I32, o + 4);
+            IntVector sum = IntVector.zero(I);
+            for (int ib = 0; ib < 8; ib++) {
+                int xo = b * QK_K + 32 * ib;
+                ByteVector q = ByteVector.fromMemorySegment(B16, w, o + 8 + 16L * ib, LE);
+                ByteVector lo = q.and((byte) 0xf).selectFrom(IQ4_LEVELS);
+                ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0xf).selectFrom(IQ4_LEVELS);
+                IntVector s = IntVector.zero(I);
+                for (int c = 0; c < 16; c += SL) {
+                    ShortVector l = (ShortVector) lo.convertShape(VectorOperators.B2S, S, c / SL);
+                    ShortVector h = (ShortVector) hi.convertShape(VectorOperators.B2S, S, c / SL);
+                    s = s.add(pairSum(l.mul(ShortVector.fromArray(S, a.xs, xo + c))))
+                            .add(pairSum(h.mul(ShortVector.fromArray(S, a.xs, xo + 16 + c))));
+                }
+                int ls = ((sl >>> (4 * ib)) & 0xf) | (((sh >>> (2 * ib)) & 3) << 4); // LowBitQuants.iq4xsScale
+                sum = sum.add(s.mul(ls - 32));
+            }
+            acc = scaled(sum, JavaQuants.fromHalf(w.get(I16, o)) * a.d[b], acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Q2_K: per 128 elements h and plane k, bits 2k of qs[32h ..] (at o + 16) are elements 128h + 32k .. + 31, sub-blocks
+     * 8h + 2k (the first 16) and 8h + 2k + 1. The 4-bit scale multiplies the 16-bit products (3 * 127 * 15 = 5715,
+     * at most four to a lane); the mins come off through the activation block sums.
+     */
+    private static float dotQ2K(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
+        for (int b = 0; b < n / QK_K; b++) {
+            long o = wo + 84L * b;
+            IntVector sum = IntVector.zero(I);
+            for (int h = 0; h < 2; h++) {
+                for (int k = 0; k < 4; k++) {
+                    int xo = b * QK_K + 128 * h + 32 * k;
+                    ShortVector p = ShortVector.zero(S);
+                    for (int c = 0; c < 32; c += SL) {
+                        ShortVector q = zwide(ByteVector.fromMemorySegment(B, w, o + 16 + 32L * h + c, LE))
+                                .lanewise(VectorOperators.LSHR, 2 * k).and((short) 3);
+                        short sc = (short) (w.get(JAVA_BYTE, o + 8 * h + 2 * k + c / 16) & 0xf);
+                        p = p.add(q.mul(ShortVector.fromArray(S, a.xs, xo + c)).mul(sc));
+                    }
+                    sum = sum.add(pairSum(p));
+                }
+            }
+            int summ = 0;
+            for (int j = 0; j < 16; j++) summ += ((w.get(JAVA_BYTE, o + j) & 0xff) >>> 4) * a.bsums[b * 16 + j];
+            float dx = a.d[b];
+            acc = scaled(sum, JavaQuants.fromHalf(w.get(I16, o + 80)) * dx, acc);
+            mins += JavaQuants.fromHalf(w.get(I16, o + 82)) * dx * summ;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    /**
+     * Q3_K: Q2_K's planes (qs at o + 32) with the third bit, bit 4h + k of hmask[0 .. 31] (at o), taken as q - 4; the
+     * signed 6-bit scales multiply the 16-bit products (|sc * (q - 4) * x| <= 16256: one to a lane, summed pairwise). The 16
+     * scales are unpacked four to an int (scale + 32 per byte, as pmx_q3_K_scales_unpack): no call in the loop, which
+     * would cost C2's inlining of the vector code.
+     */
+    private static float dotQ3K(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(FS);
+        for (int b = 0; b < n / QK_K; b++) {
+            long o = wo + 110L * b;
+            int a0 = w.get(JavaQuants.I32, o + 96), a1 = w.get(JavaQuants.I32, o + 100), a2 = w.get(JavaQuants.I32, o + 104);
+            int u0 = (a0 & 0x0f0f0f0f) | ((a2 & 0x03030303) << 4);
+            int u1 = (a1 & 0x0f0f0f0f) | (((a2 >>> 2) & 0x03030303) << 4);
+            int u2 = ((a0 >>> 4) & 0x0f0f0f0f) | (((a2 >>> 4) & 0x03030303) << 4);
+            int u3 = ((a1 >>> 4) & 0x0f0f0f0f) | (((a2 >>> 6) & 0x03030303) << 4);
+            IntVector sum = IntVector.zero(I);
+            for (int h = 0; h < 2; h++) {
+                for (int k = 0; k < 4; k++) {
+                    int xo = b * QK_K + 128 * h + 32 * k;
+                    for (int c = 0; c < 32; c += SL) {
+                        ShortVector lo = zwide(ByteVector.fromMemorySegment(B, w, o + 32 + 32L * h + c, LE))
+                                .lanewise(VectorOperators.LSHR, 2 * k).and((short) 3);
+                        ShortVector hb = zwide(ByteVector.fromMemorySegment(B, w, o + c, LE))
+                                .lanewise(VectorOperators.LSHR, 4 * h + k).and((short) 1).lanewise(VectorOperators.LSHL, 2);
+                        int j = 8 * h + 2 * k + c / 16, u = j < 4 ? u0 : j < 8 ? u1 : j < 12 ? u2 : u3;
+                        short sc = (short) (((u >>> (8 * (j & 3))) & 0xff) - 32);
+                        sum = sum.add(pairSum(lo.or(hb).sub((short) 4).mul(sc).mul(ShortVector.fromArray(S, a.xs, xo + c))));
+                    }
+                }
+            }
+            acc = scaled(sum, JavaQuants.fromHalf(w.get(I16, o + 108)) * a.d[b], acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Q5_K: dotQ4K's walk (quants at o + 48) with the 5th bits, bit j of qh[l] (at o + 16) for sub-block j. */
+    private static float dotQ5K(MemorySegment w, long wo, Act a, int n) {
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
+        for (int b = 0; b < n / QK_K; b++) {
+            long o = wo + 176L * b;
+            long s8 = w.get(I64, o + 4);
+            int s4 = w.get(JavaQuants.I32, o + 12);
+            int lo = (int) s8, hi = (int) (s8 >>> 32);
+            int sc03 = lo & 0x3f3f3f3f, m03 = hi & 0x3f3f3f3f;
+            int sc47 = (s4 & 0x0f0f0f0f) | ((lo >>> 2) & 0x30303030);
+            int m47 = ((s4 >>> 4) & 0x0f0f0f0f) | ((hi >>> 2) & 0x30303030);
+            IntVector sum = IntVector.zero(I);
+            int summ = 0;
+            for (int j = 0; j < 8; j += 2) {
+                int scs = j < 4 ? sc03 : sc47, ms = j < 4 ? m03 : m47, sh = 8 * (j & 3);
+                long q = o + 48 + 16L * j;
+                int xo = b * QK_K + 32 * j;
+                // 5-bit quants (<= 31) against |x| <= 127: at most 4 products per 16-bit lane, 15748
+                ShortVector pl = ShortVector.zero(S), ph = pl;
+                for (int c = 0; c < 32; c += SL) {
+                    ShortVector v = zwide(ByteVector.fromMemorySegment(B, w, q + c, LE));
+                    ShortVector hb = zwide(ByteVector.fromMemorySegment(B, w, o + 16 + c, LE));
+                    ShortVector l = v.and((short) 0xf).or(hb.lanewise(VectorOperators.LSHR, j).and((short) 1).lanewise(VectorOperators.LSHL, 4));
+                    ShortVector u = v.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, j + 1).and((short) 1).lanewise(VectorOperators.LSHL, 4));
+                    pl = pl.add(l.mul(ShortVector.fromArray(S, a.xs, xo + c)));
+                    ph = ph.add(u.mul(ShortVector.fromArray(S, a.xs, xo + 32 + c)));
+                }
+                sum = sum.add(pairSum(pl).mul((scs >>> sh) & 0xff)).add(pairSum(ph).mul((scs >>> (sh + 8)) & 0xff));
+                int bs = b * 16 + 2 * j;
+                summ += ((ms >>> sh) & 0xff) * (a.bsums[bs] + a.bsums[bs + 1])
+                        + ((ms >>> (sh + 8)) & 0xff) * (a.bsums[bs + 2] + a.bsums[bs + 3]);
+            }
+            acc = scaled(sum, JavaQuants.fromHalf(w.get(I16, o)) * a.d[b], acc);
+            mins += JavaQuants.fromHalf(w.get(I16, o + 2)) * a.d[b] * summ;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
     }
 
     // ---- elementwise and row ops ----
