@@ -3,12 +3,16 @@ package dev.panamax.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.Backend;
+import dev.panamax.grammar.Grammar;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelState;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.model.PackedWeights;
+import dev.panamax.sampling.Sampler;
+import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tensor.GgmlType;
+import dev.panamax.tokenizer.Tokenizer;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -19,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -37,7 +42,11 @@ import picocli.CommandLine.Spec;
                 "Warm-up runs (the whole prompt once, then two runs of at most 128 prompt tokens, each with up to 16"
                         + " decode steps; untimed) come first so the JIT has compiled the forward pass and the page cache"
                         + " is warm; each measured run starts from an empty KV cache.",
-                "Resident memory is VmRSS of this process (mapped weights that were touched + KV cache + scratch)."})
+                "Resident memory is VmRSS of this process (mapped weights that were touched + KV cache + scratch).",
+                "With a grammar (--grammar-file, --json-schema, --json-object) each measured run also decodes the same n"
+                        + " tokens greedily under it (the Sampler as generate uses it; when the grammar completes it starts"
+                        + " over), alternating with the unconstrained runs, and reports both rates, their ratio and the"
+                        + " sampler's time per token."})
 final class BenchCommand implements Callable<Integer> {
     private static final int WARM_UP_SHORT_RUNS = 2;
 
@@ -78,12 +87,49 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--budget", defaultValue = "512", description = "With --parallel: tokens per engine step (default: ${DEFAULT-VALUE}).")
     int budget;
 
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    GrammarOptions constraint;
+
     @Spec
     CommandSpec spec;
 
+    /**
+     * Decode under a grammar, measured in the same process as the unconstrained decode: best tok/s of each, the
+     * sampler's mean time per token (copy of the logits, the chain, the grammar check and any mask), how often the
+     * grammar rejected the greedy token (a full mask then), masks computed (new grammar states), and the Java heap
+     * bytes the constrained decode loop allocated per token in the last measured run (cold masks included).
+     */
+    record GrammarResult(double tgTps, double tgGrammarTps, double sampleUsPerToken, double maskedShare,
+                         long masksComputed, double allocBytesPerToken, int restarts) {
+
+        double ratio() {
+            return tgGrammarTps / tgTps;
+        }
+
+        Map<String, Object> json() {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("tg_tps", round(tgTps));
+            o.put("tg_grammar_tps", round(tgGrammarTps));
+            o.put("ratio", round(ratio() * 100) / 100.0);
+            o.put("sample_us_per_token", round(sampleUsPerToken));
+            o.put("masked_share", round(maskedShare));
+            o.put("masks_computed", masksComputed);
+            o.put("alloc_bytes_per_token", round(allocBytesPerToken));
+            o.put("grammar_restarts", restarts);
+            return o;
+        }
+
+        void print(PrintWriter out) {
+            out.printf("decode, grammar  %.1f tok/s (%.0f%% of %.1f unconstrained, same runs)%n", tgGrammarTps, ratio() * 100, tgTps);
+            out.printf("sampler          %.1f us/token (%.0f%% of tokens masked, %d masks computed, %d restarts)%n",
+                    sampleUsPerToken, maskedShare * 100, masksComputed, restarts);
+            out.printf("heap allocated   %.1f bytes/token (constrained decode, last run)%n", allocBytesPerToken);
+        }
+    }
+
     /** One measurement; rates in tokens/s, rss in MB (-1 when /proc is unavailable). */
     record Result(int promptTokens, int genTokens, int threads, String backend, String kernels, double ppTps,
-                  double tgTps, double ttftMs, double rssMb, long kvBytesPerToken) {
+                  double tgTps, double ttftMs, double rssMb, long kvBytesPerToken, GrammarResult grammar) {
 
         Map<String, Object> json() {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -96,6 +142,7 @@ final class BenchCommand implements Callable<Integer> {
             o.put("ttft_ms", round(ttftMs));
             o.put("rss_mb", round(rssMb));
             o.put("kv_bytes_per_token", kvBytesPerToken);
+            if (grammar != null) o.put("grammar", grammar.json());
             return o;
         }
 
@@ -106,6 +153,7 @@ final class BenchCommand implements Callable<Integer> {
             out.printf("first token      %.1f ms%n", ttftMs);
             out.printf("KV cache         %d bytes/token (F16)%n", kvBytesPerToken);
             out.printf("resident memory  %s%n", rssMb < 0 ? "unknown (no /proc/self/status)" : String.format("%.0f MB", rssMb));
+            if (grammar != null) grammar.print(out);
         }
     }
 
@@ -113,6 +161,8 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
         mo.applyIsa();
+        Grammar grammar = constraint == null ? null : constraint.grammar();
+        if (grammar != null && parallel > 0) throw new IllegalArgumentException("a grammar is measured on one sequence: not with --parallel");
         if (parallel > 0) {
             PrintWriter out = spec.commandLine().getOut();
             try (dev.panamax.Model m = mo.load()) {
@@ -131,7 +181,7 @@ final class BenchCommand implements Callable<Integer> {
             return 0;
         }
         if (sharedPrefix != 0) throw new IllegalArgumentException("--shared-prefix needs --parallel");
-        Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack);
+        Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack, grammar);
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
         else r.print(out);
@@ -146,6 +196,12 @@ final class BenchCommand implements Callable<Integer> {
      */
     static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed,
                       boolean pack) throws IOException {
+        return run(model, nPrompt, nGen, ctxSize, threads, backend, reps, seed, pack, null);
+    }
+
+    /** As above; with a grammar also the constrained decode ({@link GrammarResult}), alternating with the plain one. */
+    static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed,
+                      boolean pack, Grammar grammar) throws IOException {
         if (nPrompt < 1) throw new IllegalArgumentException("-p must be at least 1, got " + nPrompt);
         if (nGen < 1) throw new IllegalArgumentException("-n must be at least 1, got " + nGen);
         if (reps < 1) throw new IllegalArgumentException("--reps must be at least 1, got " + reps);
@@ -163,12 +219,21 @@ final class BenchCommand implements Callable<Integer> {
             }
             int vocab = w.vocabSize();
             int[] prompt = new SplittableRandom(seed).ints(nPrompt, 0, vocab).toArray();
+            Tokenizer tok = grammar == null ? null : Tokenizer.fromGguf(f.metadata());
+            Sampler sampler = grammar == null ? null : new Sampler(SamplingParams.greedy().withGrammar(grammar), vocab, tok);
             try (Kernels k = KernelsProvider.create(backend, threads);
                  PackedWeights packed = pack ? packed(w, k) : PackedWeights.NONE;
                  ModelState s = w.newState(k, ctx, 512, GgmlType.F16)) {
                 warmUp(s, k, prompt, nGen);
+                GrammarRun gr = null;
+                if (sampler != null) { // the grammar's own warm-up: the JIT compiles the matcher on states of this run
+                    gr = new GrammarRun(sampler, tok, nGen);
+                    for (int i = 0; i < 1 + WARM_UP_SHORT_RUNS; i++) gr.once(s, prompt);
+                    gr.reset();
+                }
                 double bestPp = 0, bestTg = 0, ttft = 0;
                 for (int rep = 0; rep < reps; rep++) {
+                    if (gr != null) gr.once(s, prompt);
                     double[] t = once(s, k, prompt, nGen);
                     double pp = nPrompt / t[0], tg = nGen / t[2];
                     if (pp > bestPp) {
@@ -178,7 +243,7 @@ final class BenchCommand implements Callable<Integer> {
                     bestTg = Math.max(bestTg, tg);
                 }
                 return new Result(nPrompt, nGen, k.threads(), k.backend().id(), k.name(), bestPp, bestTg, ttft, rssMb(),
-                        w.kvBytesPerToken(GgmlType.F16.blockBytes()));
+                        w.kvBytesPerToken(GgmlType.F16.blockBytes()), gr == null ? null : gr.result(bestTg));
             }
         }
     }
@@ -221,6 +286,71 @@ final class BenchCommand implements Callable<Integer> {
         }
         long tEnd = System.nanoTime();
         return new double[] {(tPrompt - t0) / 1e9, (tFirst - t0) / 1e9, Math.max(1, tEnd - tFirst) / 1e9};
+    }
+
+    /**
+     * The decode under a grammar: the prompt, then nGen greedy tokens chosen by the Sampler (logits copied to the heap,
+     * the sampled token checked first, the mask when it is rejected). When the grammar completes (end of generation
+     * is its choice) or allows nothing, the matcher starts over from the same logits, so the run always has nGen steps.
+     */
+    private static final class GrammarRun {
+        private static final com.sun.management.ThreadMXBean MX =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        private final Sampler sampler;
+        private final Tokenizer tok;
+        private final int nGen;
+        private final int[] token = new int[1];
+        private double bestTps, sampleNs, allocPerToken;
+        private long steps, masked, restarts;
+
+        GrammarRun(Sampler sampler, Tokenizer tok, int nGen) {
+            this.sampler = sampler;
+            this.tok = tok;
+            this.nGen = nGen;
+        }
+
+        /** Forgets the warm-up's figures (not the grammar's cached masks: a server keeps those too). */
+        void reset() {
+            bestTps = sampleNs = allocPerToken = 0;
+            steps = masked = restarts = 0;
+        }
+
+        void once(ModelState s, int[] prompt) {
+            s.truncate(0);
+            for (int off = 0; off < prompt.length; off += s.maxBatch()) {
+                s.forward(prompt, off, Math.min(s.maxBatch(), prompt.length - off), false);
+            }
+            sampler.grammar().reset();
+            token[0] = next(s);
+            long alloc = MX.getCurrentThreadAllocatedBytes(), t0 = System.nanoTime();
+            for (int i = 0; i < nGen; i++) {
+                s.forward(token, 0, 1, false);
+                token[0] = next(s);
+            }
+            long t = Math.max(1, System.nanoTime() - t0);
+            allocPerToken = (double) (MX.getCurrentThreadAllocatedBytes() - alloc) / nGen;
+            bestTps = Math.max(bestTps, nGen / (t / 1e9));
+        }
+
+        private int next(ModelState s) {
+            long t0 = System.nanoTime(), hits = sampler.grammar().maskHits() + sampler.grammar().maskMisses();
+            int id = sampler.sample(s.logits());
+            if (id == Sampler.NO_TOKEN || tok.isEog(id)) { // the grammar is complete (or stuck): a new document
+                restarts++;
+                sampler.grammar().reset();
+                id = sampler.sample(s.logits());
+                if (id == Sampler.NO_TOKEN || tok.isEog(id)) throw new IllegalStateException("the grammar allows no token at its start");
+            }
+            if (sampler.grammar().maskHits() + sampler.grammar().maskMisses() != hits) masked++;
+            sampleNs += System.nanoTime() - t0;
+            steps++;
+            return id;
+        }
+
+        GrammarResult result(double tgTps) {
+            return new GrammarResult(tgTps, bestTps, sampleNs / 1e3 / steps, (double) masked / steps,
+                    sampler.grammar().maskMisses(), allocPerToken, (int) restarts);
+        }
     }
 
     /** VmRSS of this process in MB, -1 when /proc is not there (not Linux). */

@@ -30,6 +30,7 @@ final class Automaton {
     private int[][] asciiNext = new int[64][];
     private int[][] bounds = new int[64][];      // per set: where the match of its character classes can change
     private int[][] intervalNext = new int[64][]; // per set and interval of code points >= 128: the next set
+    private int[] charTops = new int[64];          // per set: charTops(set) + 2 (0 = not computed yet)
     private int nSets;
     private final Map<Key, Integer> setIndex = new HashMap<>();
 
@@ -153,6 +154,7 @@ final class Automaton {
             asciiNext = Arrays.copyOf(asciiNext, nSets * 2);
             bounds = Arrays.copyOf(bounds, nSets * 2);
             intervalNext = Arrays.copyOf(intervalNext, nSets * 2);
+            charTops = Arrays.copyOf(charTops, nSets * 2);
         }
         int n = nSets++;
         members[n] = sorted;
@@ -273,9 +275,12 @@ final class Automaton {
 
     /** The set's stacks whose top takes characters (what survives a token with no complete character). */
     int charTops(int set) {
+        if (charTops[set] != 0) return charTops[set] - 2;
         List<Integer> out = new ArrayList<>();
         for (int s : members[set]) if (isCharTop(s)) out.add(s);
-        return intern(Grammar.sortedDistinct(out));
+        int r = intern(Grammar.sortedDistinct(out));
+        charTops[set] = r + 2;
+        return r;
     }
 
     // ---- terminals ----

@@ -86,6 +86,38 @@ class GrammarMatcherTest {
         }
     }
 
+    /**
+     * Steady-state decode under a grammar allocates nothing on the Java heap: the same logits decoded again by a new
+     * sampler reach only states whose masks and transitions are cached (the sampled token checked, masks applied,
+     * the grammar advanced, end of generation recognized), measured with the thread's allocation counter.
+     */
+    @Test
+    void cachedStatesAllocateNothing() throws Exception {
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        Grammar g = Grammar.parse(resource("json.gbnf") + "\n# allocation test");
+        int n = tok.vocabSize(), steps = 400;
+        SplittableRandom rnd = new SplittableRandom(5);
+        float[] pool = new float[n + 4096];
+        for (int i = 0; i < pool.length; i++) pool[i] = (float) rnd.nextGaussian() * 4;
+        int[] offsets = rnd.ints(steps, 0, 4096).toArray();
+        float[] logits = new float[n];
+        long bytes = 0;
+        int masked = 0;
+        for (int pass = 0; pass < 30; pass++) { // the first pass fills the caches, then C2 compiles the path
+            Sampler s = new Sampler(SamplingParams.greedy().withGrammar(g), n, tok);
+            long before = mx.getCurrentThreadAllocatedBytes(), hits = s.grammar().maskHits();
+            for (int i = 0; i < steps; i++) {
+                System.arraycopy(pool, offsets[i], logits, 0, n);
+                int t = s.sample(logits);
+                if (t == Sampler.NO_TOKEN || tok.isEog(t)) s.grammar().reset();
+            }
+            bytes = mx.getCurrentThreadAllocatedBytes() - before;
+            masked = (int) (s.grammar().maskHits() - hits);
+        }
+        assertTrue(masked > 5, "the walk should need masks: " + masked);
+        assertEquals(0, bytes, steps + " tokens through cached states allocated " + bytes + " bytes");
+    }
+
     @Test
     void greedyPicksTheBestAllowedTokenAndStopsWhenNothingIsAllowed() {
         int n = tok.vocabSize();
