@@ -6,9 +6,9 @@ import java.util.List;
 /**
  * One grammar's automaton and token masks for one vocabulary, shared by every {@link GrammarMatcher} of that grammar
  * and vocabulary (all sequences and requests): a state's mask is computed once per process, not once per request.
- * A mask is computed by a preorder walk of the vocabulary's trie that skips the subtree of every prefix the grammar
- * rejects, so its cost follows what the state allows (after an object key, only {@code :} and whitespace: a few hundred
- * steps; inside a string, the whole trie once). Thread-safe: every method runs under this object's lock (the engine
+ * A state's mask is made from its stacks' top frames ({@link #computeMask}): what they allow on their own is computed
+ * once per grammar by a preorder walk of the vocabulary's trie that skips the subtree of every prefix they reject, and
+ * only the tokens that reach below those frames are walked again from the state itself. Thread-safe: every method runs under this object's lock (the engine
  * calls it from one thread; engines and sessions sharing a grammar may call it from several).
  */
 final class MaskCache {
