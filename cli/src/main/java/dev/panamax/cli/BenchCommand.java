@@ -4,12 +4,16 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.panamax.gguf.GgufFile;
 import dev.panamax.Backend;
 import dev.panamax.CacheType;
+import dev.panamax.grammar.Grammar;
 import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelState;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.model.PackedWeights;
+import dev.panamax.sampling.Sampler;
+import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tensor.GgmlType;
+import dev.panamax.tokenizer.Tokenizer;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -20,6 +24,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -38,7 +43,11 @@ import picocli.CommandLine.Spec;
                 "Warm-up runs (the whole prompt once, then two runs of at most 128 prompt tokens, each with up to 16"
                         + " decode steps; untimed) come first so the JIT has compiled the forward pass and the page cache"
                         + " is warm; each measured run starts from an empty KV cache.",
-                "Resident memory is VmRSS of this process (mapped weights that were touched + KV cache + scratch)."})
+                "Resident memory is VmRSS of this process (mapped weights that were touched + KV cache + scratch).",
+                "With a grammar (--grammar-file, --json-schema, --json-object) each measured run also decodes the same n"
+                        + " tokens greedily under it (the Sampler as generate uses it; when the grammar completes it starts"
+                        + " over), alternating with the unconstrained runs, and reports both rates, their ratio and the"
+                        + " sampler's time per token."})
 final class BenchCommand implements Callable<Integer> {
     private static final int WARM_UP_SHORT_RUNS = 2;
 
@@ -92,12 +101,50 @@ final class BenchCommand implements Callable<Integer> {
                     + " step); -r rounds, k interleaved, medians.")
     int verifyCurve;
 
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    GrammarOptions constraint;
+
     @Spec
     CommandSpec spec;
 
+    /**
+     * Decode under a grammar, measured in the same process as the unconstrained decode: best tok/s of each, the
+     * sampler's mean time per token (copy of the logits, the chain, the grammar check and any mask), how often the
+     * grammar rejected the greedy token (a full mask then), masks computed (new grammar states), and the Java heap
+     * bytes the constrained decode loop allocated per token in the last measured run (cold masks included).
+     */
+    record GrammarResult(double tgTps, double tgGrammarTps, double sampleUsPerToken, double maskedShare,
+                         long masksComputed, double allocBytesPerToken, int restarts) {
+
+        double ratio() {
+            return tgGrammarTps / tgTps;
+        }
+
+        Map<String, Object> json() {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("tg_tps", round(tgTps));
+            o.put("tg_grammar_tps", round(tgGrammarTps));
+            o.put("ratio", round(ratio() * 100) / 100.0);
+            o.put("sample_us_per_token", round(sampleUsPerToken));
+            o.put("masked_share", round(maskedShare));
+            o.put("masks_computed", masksComputed);
+            o.put("alloc_bytes_per_token", round(allocBytesPerToken));
+            o.put("grammar_restarts", restarts);
+            return o;
+        }
+
+        void print(PrintWriter out) {
+            out.printf("decode, grammar  %.1f tok/s (%.0f%% of %.1f unconstrained, same runs)%n", tgGrammarTps, ratio() * 100, tgTps);
+            out.printf("sampler          %.1f us/token (%.0f%% of tokens masked, %d masks computed, %d restarts)%n",
+                    sampleUsPerToken, maskedShare * 100, masksComputed, restarts);
+            out.printf("heap allocated   %.1f bytes/token (constrained decode, last run)%n", allocBytesPerToken);
+        }
+    }
+
     /** One measurement; rates in tokens/s, rss in MB (-1 when /proc is unavailable). */
     record Result(int promptTokens, int genTokens, int threads, String backend, String kernels, double ppTps,
-                  double tgTps, double ttftMs, double rssMb, long kvBytesPerToken, String cacheTypeK, String cacheTypeV) {
+                  double tgTps, double ttftMs, double rssMb, long kvBytesPerToken, String cacheTypeK, String cacheTypeV,
+                  GrammarResult grammar) {
 
         Map<String, Object> json() {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -112,6 +159,7 @@ final class BenchCommand implements Callable<Integer> {
             o.put("kv_bytes_per_token", kvBytesPerToken);
             o.put("cache_type_k", cacheTypeK);
             o.put("cache_type_v", cacheTypeV);
+            if (grammar != null) o.put("grammar", grammar.json());
             return o;
         }
 
@@ -122,6 +170,7 @@ final class BenchCommand implements Callable<Integer> {
             out.printf("first token      %.1f ms%n", ttftMs);
             out.printf("KV cache         %d bytes/token (K %s, V %s)%n", kvBytesPerToken, cacheTypeK, cacheTypeV);
             out.printf("resident memory  %s%n", rssMb < 0 ? "unknown (no /proc/self/status)" : String.format("%.0f MB", rssMb));
+            if (grammar != null) grammar.print(out);
         }
     }
 
@@ -130,6 +179,8 @@ final class BenchCommand implements Callable<Integer> {
         if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
         mo.applyIsa();
         if (specOptions.spec != null && parallel == 0) parallel = 1; // speculation runs in the engine
+        Grammar grammar = constraint == null ? null : constraint.grammar();
+        if (grammar != null && parallel > 0) throw new IllegalArgumentException("a grammar is measured on one sequence: not with --parallel");
         if (parallel > 0) {
             PrintWriter out = spec.commandLine().getOut();
             try (dev.panamax.Model m = mo.load()) {
@@ -165,7 +216,7 @@ final class BenchCommand implements Callable<Integer> {
             return 0;
         }
         Result r = run(mo.model, nPrompt, nGen, mo.ctx, mo.threads, mo.backend, reps, seed, !mo.noPack, mo.cacheTypeK,
-                mo.cacheTypeV);
+                mo.cacheTypeV, grammar);
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
         else r.print(out);
@@ -180,6 +231,12 @@ final class BenchCommand implements Callable<Integer> {
      */
     static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed,
                       boolean pack, CacheType cacheTypeK, CacheType cacheTypeV) throws IOException {
+        return run(model, nPrompt, nGen, ctxSize, threads, backend, reps, seed, pack, cacheTypeK, cacheTypeV, null);
+    }
+
+    /** As above; with a grammar also the constrained decode ({@link GrammarResult}), alternating with the plain one. */
+    static Result run(Path model, int nPrompt, int nGen, int ctxSize, int threads, Backend backend, int reps, long seed,
+                      boolean pack, CacheType cacheTypeK, CacheType cacheTypeV, Grammar grammar) throws IOException {
         if (nPrompt < 1) throw new IllegalArgumentException("-p must be at least 1, got " + nPrompt);
         if (nGen < 1) throw new IllegalArgumentException("-n must be at least 1, got " + nGen);
         if (reps < 1) throw new IllegalArgumentException("--reps must be at least 1, got " + reps);
@@ -199,12 +256,21 @@ final class BenchCommand implements Callable<Integer> {
             }
             int vocab = w.vocabSize();
             int[] prompt = new SplittableRandom(seed).ints(nPrompt, 0, vocab).toArray();
+            Tokenizer tok = grammar == null ? null : Tokenizer.fromGguf(f.metadata());
+            Sampler sampler = grammar == null ? null : new Sampler(SamplingParams.greedy().withGrammar(grammar), vocab, tok);
             try (Kernels k = KernelsProvider.create(backend, threads);
                  PackedWeights packed = pack ? packed(w, k) : PackedWeights.NONE;
                  ModelState s = w.newState(k, ctx, 512, kType, vType)) {
                 warmUp(s, k, prompt, nGen);
+                GrammarRun gr = null;
+                if (sampler != null) { // the grammar's own warm-up: the JIT compiles the matcher on states of this run
+                    gr = new GrammarRun(sampler, tok, nGen);
+                    for (int i = 0; i < 1 + WARM_UP_SHORT_RUNS; i++) gr.once(s, prompt);
+                    gr.reset();
+                }
                 double bestPp = 0, bestTg = 0, ttft = 0;
                 for (int rep = 0; rep < reps; rep++) {
+                    if (gr != null) gr.once(s, prompt);
                     double[] t = once(s, k, prompt, nGen);
                     double pp = nPrompt / t[0], tg = nGen / t[2];
                     if (pp > bestPp) {
@@ -214,7 +280,7 @@ final class BenchCommand implements Callable<Integer> {
                     bestTg = Math.max(bestTg, tg);
                 }
                 return new Result(nPrompt, nGen, k.threads(), k.backend().id(), k.name(), bestPp, bestTg, ttft, rssMb(),
-                        w.kvBytesPerToken(kType, vType), cacheTypeK.id(), cacheTypeV.id());
+                        w.kvBytesPerToken(kType, vType), cacheTypeK.id(), cacheTypeV.id(), gr == null ? null : gr.result(bestTg));
             }
         }
     }
@@ -306,6 +372,71 @@ final class BenchCommand implements Callable<Integer> {
         }
         long tEnd = System.nanoTime();
         return new double[] {(tPrompt - t0) / 1e9, (tFirst - t0) / 1e9, Math.max(1, tEnd - tFirst) / 1e9};
+    }
+
+    /**
+     * The decode under a grammar: the prompt, then nGen greedy tokens chosen by the Sampler (logits copied to the heap,
+     * the sampled token checked first, the mask when it is rejected). When the grammar completes (end of generation
+     * is its choice) or allows nothing, the matcher starts over from the same logits, so the run always has nGen steps.
+     */
+    private static final class GrammarRun {
+        private static final com.sun.management.ThreadMXBean MX =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        private final Sampler sampler;
+        private final Tokenizer tok;
+        private final int nGen;
+        private final int[] token = new int[1];
+        private double bestTps, sampleNs, allocPerToken;
+        private long steps, masked, restarts;
+
+        GrammarRun(Sampler sampler, Tokenizer tok, int nGen) {
+            this.sampler = sampler;
+            this.tok = tok;
+            this.nGen = nGen;
+        }
+
+        /** Forgets the warm-up's figures (not the grammar's cached masks: a server keeps those too). */
+        void reset() {
+            bestTps = sampleNs = allocPerToken = 0;
+            steps = masked = restarts = 0;
+        }
+
+        void once(ModelState s, int[] prompt) {
+            s.truncate(0);
+            for (int off = 0; off < prompt.length; off += s.maxBatch()) {
+                s.forward(prompt, off, Math.min(s.maxBatch(), prompt.length - off), false);
+            }
+            sampler.grammar().reset();
+            token[0] = next(s);
+            long alloc = MX.getCurrentThreadAllocatedBytes(), t0 = System.nanoTime();
+            for (int i = 0; i < nGen; i++) {
+                s.forward(token, 0, 1, false);
+                token[0] = next(s);
+            }
+            long t = Math.max(1, System.nanoTime() - t0);
+            allocPerToken = (double) (MX.getCurrentThreadAllocatedBytes() - alloc) / nGen;
+            bestTps = Math.max(bestTps, nGen / (t / 1e9));
+        }
+
+        private int next(ModelState s) {
+            long t0 = System.nanoTime(), hits = sampler.grammar().maskHits() + sampler.grammar().maskMisses();
+            int id = sampler.sample(s.logits());
+            if (id == Sampler.NO_TOKEN || tok.isEog(id)) { // the grammar is complete (or stuck): a new document
+                restarts++;
+                sampler.grammar().reset();
+                id = sampler.sample(s.logits());
+                if (id == Sampler.NO_TOKEN || tok.isEog(id)) throw new IllegalStateException("the grammar allows no token at its start");
+            }
+            if (sampler.grammar().maskHits() + sampler.grammar().maskMisses() != hits) masked++;
+            sampleNs += System.nanoTime() - t0;
+            steps++;
+            return id;
+        }
+
+        GrammarResult result(double tgTps) {
+            return new GrammarResult(tgTps, bestTps, sampleNs / 1e3 / steps, (double) masked / steps,
+                    sampler.grammar().maskMisses(), allocPerToken, (int) restarts);
+        }
     }
 
     /** VmRSS of this process in MB, -1 when /proc is not there (not Linux). */

@@ -59,6 +59,20 @@ class BenchCommandTest {
     }
 
     @Test
+    void grammarRunIsMeasuredBesideThePlainOne() throws Exception {
+        JsonNode j = json(CliTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "24", "--json-object", "--json"));
+        JsonNode g = j.get("grammar");
+        assertTrue(g != null && g.isObject(), j.toString());
+        assertEquals(j.get("tg_tps").asDouble(), g.get("tg_tps").asDouble());
+        assertTrue(g.get("tg_grammar_tps").asDouble() > 0 && g.get("sample_us_per_token").asDouble() > 0, g.toString());
+        assertEquals(g.get("tg_grammar_tps").asDouble() / g.get("tg_tps").asDouble(), g.get("ratio").asDouble(), 0.01);
+        assertTrue(g.get("masks_computed").asLong() > 0, "a random model's first choice is rarely '{': " + g);
+        CliTest.Result par = CliTest.run("bench", "-m", model.toString(), "--parallel", "2", "--json-object");
+        assertNotEquals(0, par.code());
+        assertTrue(par.err().contains("not with --parallel"), par.err());
+    }
+
+    @Test
     void javaBackendIsHonoured() throws Exception {
         JsonNode j = json(CliTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "4", "--backend", "java", "--threads", "3", "--json"));
         assertEquals("java", j.get("backend").asText());

@@ -11,7 +11,10 @@ import java.util.Map;
  * match_partial_char), with every stack and every set of stacks interned to an int id so that equal states are equal
  * ids and the work done for a state is done once: a stack is (parent stack, element position), id 0 the empty stack;
  * a set is the sorted ids of its stacks. Transitions (set, code point) -> set are memoized (an array per set for
- * ASCII). Not thread-safe: one per {@link GrammarMatcher}.
+ * ASCII). Stack id 1 is {@link #REST}, "the rest of some stack": a stack built on it describes the top frames of
+ * stacks without what lies below them, and reaching it means those frames' rules were completed (what the rest does
+ * next is not known); masks use it to decide once what does not depend on the rest. Not thread-safe: guarded by its
+ * {@link MaskCache}.
  */
 final class Automaton {
 
@@ -20,7 +23,10 @@ final class Automaton {
 
     // stacks
     private int[] stParent = new int[256], stPos = new int[256];
-    private int nStacks = 1; // 0 = the empty stack
+    /** The stand-in for an unknown stack below a rule's position (see the class comment); never a char top. */
+    static final int REST = 1;
+
+    private int nStacks = 2; // 0 = the empty stack, 1 = REST
     private final LongIntMap stackIndex = new LongIntMap(256);
     private int[][] advanced = new int[256][];
 
@@ -30,6 +36,7 @@ final class Automaton {
     private int[][] asciiNext = new int[64][];
     private int[][] bounds = new int[64][];      // per set: where the match of its character classes can change
     private int[][] intervalNext = new int[64][]; // per set and interval of code points >= 128: the next set
+    private int[] charTops = new int[64];          // per set: charTops(set) + 2 (0 = not computed yet)
     private int nSets;
     private final Map<Key, Integer> setIndex = new HashMap<>();
 
@@ -39,6 +46,7 @@ final class Automaton {
         this.g = g;
         this.type = g.type;
         this.value = g.value;
+        stPos[REST] = -1;
         // one stack per alternative of the start rule, each advanced to its terminals
         List<Integer> out = new ArrayList<>();
         int pos = g.ruleStart[g.root];
@@ -92,8 +100,8 @@ final class Automaton {
         while (!todo.isEmpty()) {
             int s = todo.remove(todo.size() - 1);
             if (!seen.add(s)) continue;
-            if (s == 0) {
-                if (!result.contains(0)) result.add(0);
+            if (s <= REST) { // the end of the grammar, or of the context-free part of a stack
+                if (!result.contains(s)) result.add(s);
                 continue;
             }
             int pos = stPos[s];
@@ -153,6 +161,7 @@ final class Automaton {
             asciiNext = Arrays.copyOf(asciiNext, nSets * 2);
             bounds = Arrays.copyOf(bounds, nSets * 2);
             intervalNext = Arrays.copyOf(intervalNext, nSets * 2);
+            charTops = Arrays.copyOf(charTops, nSets * 2);
         }
         int n = nSets++;
         members[n] = sorted;
@@ -169,19 +178,44 @@ final class Automaton {
         return nSets;
     }
 
+    /**
+     * Frames of a stack that decide what its top allows before the rest matters: enough for a repetition inside a
+     * rule (the group's rule, the repetition's rule, the enclosing rule: a JSON string's content, closing quote and
+     * trailing space), few enough that the same position at other depths shares them.
+     */
+    static final int LOCAL_FRAMES = 3;
+
+    /** The stack s with the frames below its top LOCAL_FRAMES replaced by REST (s itself when it is not deeper). */
+    int localStack(int s) {
+        int[] pos = new int[LOCAL_FRAMES];
+        int n = 0, t = s;
+        while (n < LOCAL_FRAMES && t > REST) {
+            pos[n++] = stPos[t];
+            t = stParent[t];
+        }
+        int r = t == 0 ? 0 : REST;
+        for (int i = n - 1; i >= 0; i--) r = push(r, pos[i]);
+        return r;
+    }
+
+    /** Whether the set holds REST: a rule whose context is not known was completed (local sets never hold 0). */
+    boolean reachesRest(int set) {
+        return members[set][0] == REST;
+    }
+
     /** Whether the set holds the empty stack: the grammar may end here. */
     boolean canEnd(int set) {
         return canEnd[set];
     }
 
     boolean isCharTop(int stack) {
-        if (stack == 0) return false;
+        if (stack <= REST) return false;
         int t = type[stPos[stack]];
         return t == Grammar.CHAR || t == Grammar.CHAR_NOT || t == Grammar.CHAR_ANY;
     }
 
     boolean isTokenTop(int stack) {
-        if (stack == 0) return false;
+        if (stack <= REST) return false;
         int t = type[stPos[stack]];
         return t == Grammar.TOKEN || t == Grammar.TOKEN_NOT;
     }
@@ -273,9 +307,12 @@ final class Automaton {
 
     /** The set's stacks whose top takes characters (what survives a token with no complete character). */
     int charTops(int set) {
+        if (charTops[set] != 0) return charTops[set] - 2;
         List<Integer> out = new ArrayList<>();
         for (int s : members[set]) if (isCharTop(s)) out.add(s);
-        return intern(Grammar.sortedDistinct(out));
+        int r = intern(Grammar.sortedDistinct(out));
+        charTops[set] = r + 2;
+        return r;
     }
 
     // ---- terminals ----

@@ -261,7 +261,7 @@ public final class GrammarMatcher {
             if (grammar.hasTokens) next = withTokenMoves(next, id);
             if (next < 0) return false;
             set = next;
-            pValue = endValue;
+            pValue = endRemain > 0 ? endValue : 0; // on a character boundary the last value does not matter: one state
             pRemain = endRemain;
             return true;
         }

@@ -26,6 +26,9 @@ final class VocabIndex {
     // subtree is [k, nodeEnd[k]), the tokens whose piece ends at k are sorted[nodeTok[k] .. nodeTokEnd[k])
     final int nodes;
     final int[] node, nodeEnd, nodeTok, nodeTokEnd;
+    // the tokens whose piece passes through node k (its subtree) are sorted[subFirst[k] .. subFirst[nodeEnd[k]]),
+    // subFirst[nodes] = the number of sorted tokens
+    final int[] subFirst;
     final int[] eogIds;
 
     private static final Map<Tokenizer, VocabIndex> CACHE = new WeakHashMap<>();
@@ -80,6 +83,8 @@ final class VocabIndex {
         nodeEnd = new int[total];
         nodeTok = new int[total];
         nodeTokEnd = new int[total];
+        subFirst = new int[total + 1];
+        subFirst[total] = n;
         int[] path = new int[max + 1]; // path[d]: the node at depth d on the current path
         int k = 0, open = 0;          // open: depth of the current path
         for (int i = 0; i < n; i++) {
@@ -88,6 +93,7 @@ final class VocabIndex {
             for (int d = lcp[i] + 1; d <= b.length; d++, k++) {
                 node[k] = d << 9 | (b[d - 1] & 0xFF);
                 nodeTok[k] = -1;
+                subFirst[k] = i; // the first token through a node is the one that made it (preorder = sorted order)
                 path[d] = k;
             }
             open = b.length;

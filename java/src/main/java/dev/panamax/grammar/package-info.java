@@ -8,8 +8,9 @@
  * ({@code llama_token_to_piece(special=true)}) keeps the output a prefix of the language, end of generation iff the
  * grammar can end. The automaton and the masks are shared by all matchers of one Grammar instance per vocabulary
  * ({@code MaskCache}, thread-safe; {@link dev.panamax.grammar.Grammar#parse} returns the same instance for a recent
- * text); a mask is computed once per state by a walk of the vocabulary's trie ({@code VocabIndex}, once per tokenizer)
- * that skips rejected prefixes. {@link dev.panamax.sampling.Sampler} checks its sampled token first and masks only when
+ * text); a mask is computed once per state: the union of what each of its stacks' top frames allows on its own
+ * (computed once per grammar by a walk of the vocabulary's trie, {@code VocabIndex}, once per tokenizer, that skips
+ * rejected prefixes) plus a walk from the state through only the tokens that depend on the rest of a stack. {@link dev.panamax.sampling.Sampler} checks its sampled token first and masks only when
  * the grammar rejects it; greedy decoding picks exactly the token llama.cpp's grammar sampler picks.
  */
 package dev.panamax.grammar;

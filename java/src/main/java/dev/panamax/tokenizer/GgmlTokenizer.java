@@ -5,7 +5,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -58,7 +57,7 @@ final class GgmlTokenizer implements Tokenizer {
     private final boolean addEos;
     private final boolean addSpacePrefix;
     private final boolean cleanSpaces;
-    private final Set<Integer> eog = new HashSet<>();
+    private final java.util.BitSet eog = new java.util.BitSet(); // a set of ids without boxing: isEog is per token
     /** User-defined tokens, longest first: the only special tokens split out when parse_special is false. */
     private final int[] userDefined;
     /** Control, user-defined and unknown tokens, longest first: split out when parse_special is true. */
@@ -150,7 +149,7 @@ final class GgmlTokenizer implements Tokenizer {
         for (int i = 0; i < n; i++) {
             String t = texts[i];
             if (EOG_TEXTS.contains(t) || FIM_EOG_TEXTS.contains(t)) {
-                eog.add(i);
+                eog.set(i);
                 attrs[i] |= ATTR_CONTROL;
             } else if (FIM_TEXTS.contains(t)) {
                 attrs[i] |= ATTR_CONTROL;
@@ -158,15 +157,15 @@ final class GgmlTokenizer implements Tokenizer {
         }
         for (int id : new int[] {eos, eot, eom}) {
             if (id != Vocabulary.NONE) {
-                eog.add(id);
+                eog.set(id);
             }
         }
         // o200k_harmony / solar-open: "<|end|>" ends a message, not the generation, when these are present
         Integer end = textToId.get("<|end|>");
-        if (end != null && eog.contains(end)
+        if (end != null && eog.get(end)
                 && ((textToId.containsKey("<|return|>") && textToId.containsKey("<|call|>"))
                 || (textToId.containsKey("<|calls|>") && textToId.containsKey("<|flush|>")))) {
-            eog.remove(end);
+            eog.clear(end);
             attrs[end] = ATTR_USER_DEFINED;
         }
         for (String t : new String[] {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
@@ -580,7 +579,7 @@ final class GgmlTokenizer implements Tokenizer {
 
     @Override
     public boolean isEog(int id) {
-        return eog.contains(id);
+        return id >= 0 && eog.get(id);
     }
 
     @Override
