@@ -253,12 +253,18 @@ public final class TypeSchema<T> {
     private static Long bound(List<Annotation> annotations, String simpleName, String element) {
         for (Annotation a : annotations) {
             if (!a.annotationType().getSimpleName().equals(simpleName)) continue;
+            Method m;
             try {
-                Method m = a.annotationType().getMethod(element);
+                m = a.annotationType().getMethod(element);
+            } catch (NoSuchMethodException e) {
+                continue; // another annotation of that simple name
+            }
+            try {
+                m.trySetAccessible(); // a non-public annotation interface (e.g. a test's own)
                 Object v = m.invoke(a);
                 if (v instanceof Number n) return n.longValue();
             } catch (ReflectiveOperationException | RuntimeException e) {
-                return null;
+                throw new IllegalArgumentException("cannot read " + a + " (" + e + "): make the annotation public or its package open", e);
             }
         }
         return null;
