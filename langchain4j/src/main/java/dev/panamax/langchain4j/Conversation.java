@@ -21,6 +21,7 @@ import dev.langchain4j.model.output.TokenUsage;
 import dev.panamax.ChatCall;
 import dev.panamax.Engine;
 import dev.panamax.Generation;
+import dev.panamax.GenerationRequest;
 import dev.panamax.grammar.Grammar;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.tokenizer.ChatMessage;
@@ -42,10 +43,13 @@ final class Conversation {
     static final ObjectMapper JSON = new ObjectMapper();
 
     final ChatCall call;
+    /** The engine request: the call's, with the provider-only settings. */
+    final GenerationRequest request;
     final String modelName;
 
-    private Conversation(ChatCall call, String modelName) {
+    private Conversation(ChatCall call, boolean ignoreEos, String modelName) {
         this.call = call;
+        this.request = ignoreEos ? call.request().withIgnoreEos(true) : call.request();
         this.modelName = modelName;
     }
 
@@ -66,7 +70,8 @@ final class Conversation {
         Grammar grammar = rf == null || rf.type() != ResponseFormatType.JSON ? null : rf.jsonSchema() == null ? Grammar.jsonObject() : schemaGrammar(rf);
         try {
             return new Conversation(ChatCall.prepare(engine, messages(chat.messages()), functions, choice, grammar, sampling(p),
-                    p.stopSequences(), p.maxOutputTokens()), modelName);
+                    p.stopSequences(), p.maxOutputTokens()),
+                    p instanceof PanamaxChatRequestParameters px && Boolean.TRUE.equals(px.ignoreEos()), modelName);
         } catch (IllegalArgumentException e) {
             throw new InvalidRequestException(e.getMessage());
         }

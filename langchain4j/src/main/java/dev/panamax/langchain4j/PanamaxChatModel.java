@@ -40,7 +40,7 @@ public class PanamaxChatModel implements ChatModel {
     public ChatResponse doChat(ChatRequest request) {
         Conversation c = Conversation.of(engine, request, defaults.modelName());
         try {
-            return c.response(engine.submit(c.call.request()).join());
+            return c.response(engine.submit(c.request).join());
         } catch (ContextOverflowException e) {
             throw new InvalidRequestException(e.getMessage());
         } catch (CompletionException e) {

@@ -8,11 +8,18 @@ import java.util.Objects;
 public class PanamaxChatRequestParameters extends DefaultChatRequestParameters {
     private final Long seed;
     private final Double minP;
+    private final Boolean ignoreEos;
 
     protected PanamaxChatRequestParameters(Builder builder) {
         super(builder);
         this.seed = builder.seed;
         this.minP = builder.minP;
+        this.ignoreEos = builder.ignoreEos;
+    }
+
+    /** An end-of-generation token does not end the reply (llama-server's ignore_eos; benchmarks). */
+    public Boolean ignoreEos() {
+        return ignoreEos;
     }
 
     /** The draw's seed (null: a fresh one per request). */
@@ -32,12 +39,13 @@ public class PanamaxChatRequestParameters extends DefaultChatRequestParameters {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof PanamaxChatRequestParameters p && super.equals(o) && Objects.equals(seed, p.seed) && Objects.equals(minP, p.minP);
+        return o instanceof PanamaxChatRequestParameters p && super.equals(o) && Objects.equals(seed, p.seed) && Objects.equals(minP, p.minP)
+                && Objects.equals(ignoreEos, p.ignoreEos);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(super.hashCode(), seed, minP);
+        return Objects.hash(super.hashCode(), seed, minP, ignoreEos);
     }
 
     @Override
@@ -52,6 +60,7 @@ public class PanamaxChatRequestParameters extends DefaultChatRequestParameters {
     public static class Builder extends DefaultChatRequestParameters.Builder<Builder> {
         private Long seed;
         private Double minP;
+        private Boolean ignoreEos;
 
         @Override
         public Builder overrideWith(ChatRequestParameters parameters) {
@@ -59,6 +68,7 @@ public class PanamaxChatRequestParameters extends DefaultChatRequestParameters {
             if (parameters instanceof PanamaxChatRequestParameters p) {
                 if (p.seed != null) seed = p.seed;
                 if (p.minP != null) minP = p.minP;
+                if (p.ignoreEos != null) ignoreEos = p.ignoreEos;
             }
             return this;
         }
@@ -70,6 +80,11 @@ public class PanamaxChatRequestParameters extends DefaultChatRequestParameters {
 
         public Builder minP(Double minP) {
             this.minP = minP;
+            return this;
+        }
+
+        public Builder ignoreEos(Boolean on) {
+            this.ignoreEos = on;
             return this;
         }
 

@@ -34,7 +34,9 @@ import java.util.concurrent.atomic.AtomicLong;
 public class PanamaxStreamingChatModel implements StreamingChatModel {
     private final Engine engine;
     private final ChatRequestParameters defaults;
-    private final AtomicLong lastFirstTokenDelayNanos = new AtomicLong(-1);
+    private static final int DELAYS = 1024;
+    private final long[] firstTokenDelays = new long[DELAYS];
+    private final AtomicLong delayCount = new AtomicLong();
 
     public PanamaxStreamingChatModel(Engine engine) {
         this(engine, PanamaxChatRequestParameters.builder().build());
@@ -57,7 +59,7 @@ public class PanamaxStreamingChatModel implements StreamingChatModel {
         }
         Delivery d = new Delivery(c, handler);
         try {
-            d.handle = engine.submit(c.call.request(), d::produced);
+            d.handle = engine.submit(c.request, d::produced);
         } catch (ContextOverflowException e) {
             handler.onError(new InvalidRequestException(e.getMessage()));
             return;
@@ -74,11 +76,23 @@ public class PanamaxStreamingChatModel implements StreamingChatModel {
     }
 
     /**
-     * Nanoseconds between the engine producing the first piece of text of the most recent streamed request and the
-     * handler being called with it (-1 before any).
+     * For the most recent streamed requests (at most 1024, oldest first): nanoseconds between the engine producing the
+     * first piece of text and the handler being called with it.
      */
-    public long lastFirstTokenDelayNanos() {
-        return lastFirstTokenDelayNanos.get();
+    public long[] recentFirstTokenDelayNanos() {
+        synchronized (firstTokenDelays) {
+            long n = delayCount.get();
+            int k = (int) Math.min(n, DELAYS);
+            long[] out = new long[k];
+            for (int i = 0; i < k; i++) out[i] = firstTokenDelays[(int) ((n - k + i) % DELAYS)];
+            return out;
+        }
+    }
+
+    private void firstTokenDelay(long nanos) {
+        synchronized (firstTokenDelays) {
+            firstTokenDelays[(int) (delayCount.getAndIncrement() % DELAYS)] = nanos;
+        }
     }
 
     @Override
@@ -148,7 +162,7 @@ public class PanamaxStreamingChatModel implements StreamingChatModel {
                             String out = text.substring(sent, end);
                             sent = end;
                             if (first) {
-                                lastFirstTokenDelayNanos.set(System.nanoTime() - it.producedNanos);
+                                firstTokenDelay(System.nanoTime() - it.producedNanos);
                                 first = false;
                             }
                             handler.onPartialResponse(new PartialResponse(out), context);
