@@ -13,7 +13,8 @@ module dev.panamax {
     requires com.fasterxml.jackson.databind;
     requires jinjava;
     requires java.desktop; // java.beans: the EL resolver API that Jinjava's resolvers implement
-    requires jdk.management; // the chat template sandbox bounds what a render allocates (ThreadMXBean)
+    requires jdk.management;
+    requires jdk.jfr; // the engine's flight recorder events (dev.panamax.EngineStep, dev.panamax.Request) // the chat template sandbox bounds what a render allocates (ThreadMXBean)
 
     exports dev.panamax;
     exports dev.panamax.sampling;

@@ -8,6 +8,7 @@ import dev.panamax.model.ModelWeights;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.spec.Speculation;
 import dev.panamax.tensor.GgmlType;
+import dev.panamax.grammar.TypeSchema;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
 import java.util.Arrays;
@@ -195,14 +196,47 @@ public final class Engine implements AutoCloseable {
      * @throws dev.panamax.tokenizer.ChatTemplateException when the template does not render these messages
      */
     public RequestHandle submitChat(List<ChatMessage> messages, int maxTokens, SamplingParams sampling, TokenListener listener) {
+        return submit(GenerationRequest.of(chatTokens(messages), maxTokens, sampling), listener);
+    }
+
+    /**
+     * Typed output: asks the model (the prompt as the user's message, the model's chat template, greedy decoding) for
+     * an instance of a record or sealed interface. Decoding is constrained to the JSON Schema of the type ({@link
+     * TypeSchema}), so a reply that ends on its own always parses; the prompt should still say what is wanted.
+     *
+     * @throws IllegalArgumentException naming the component whose type cannot be expressed as JSON Schema
+     * @throws IllegalStateException    when the reply stopped before its JSON was complete (context full, cancelled)
+     */
+    public <T> T generate(String prompt, Class<T> type) {
+        return generate(List.of(ChatMessage.user(prompt)), type, 0, SamplingParams.greedy());
+    }
+
+    /**
+     * As {@link #generate(String, Class)}, for a conversation, with a token limit ({@code <= 0}: the rest of the
+     * context) and sampling settings (their grammar is replaced by the type's).
+     */
+    public <T> T generate(List<ChatMessage> messages, Class<T> type, int maxTokens, SamplingParams sampling) {
+        TypeSchema<T> schema = TypeSchema.of(type);
+        int[] ids = chatTokens(messages);
+        int max = maxTokens > 0 ? maxTokens : contextLength() - ids.length;
+        if (max <= 0) throw new ContextOverflowException(ids.length, contextLength());
+        Generation g = submit(GenerationRequest.of(ids, max, sampling.withGrammar(schema.grammar()))).join();
+        if (g.stop() != Generation.StopReason.END_OF_GENERATION) {
+            throw new IllegalStateException("the reply stopped (" + g.stop().apiName() + ") after " + g.tokens().length
+                    + " tokens, before the JSON of " + type.getSimpleName() + " was complete");
+        }
+        return schema.parse(g.text());
+    }
+
+    /** The conversation rendered with the model's chat template (and the generation prompt), as token ids. */
+    private int[] chatTokens(List<ChatMessage> messages) {
         ChatTemplate t;
         try {
             t = model.chatTemplate();
         } catch (dev.panamax.gguf.GgufFormatException e) {
             throw new IllegalStateException("the model's chat template cannot be read: " + e.getMessage(), e);
         }
-        int[] ids = t.tokenize(t.render(messages, true), model.tokenizer());
-        return submit(GenerationRequest.of(ids, maxTokens, sampling), listener);
+        return t.tokenize(t.render(messages, true), model.tokenizer());
     }
 
     /**

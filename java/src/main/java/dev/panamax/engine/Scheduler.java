@@ -266,6 +266,11 @@ public final class Scheduler implements AutoCloseable {
         }
         boolean decodeOnly = stepCount == decodeSeqs; // the draft policy learns row costs from decode steps
         publish(); // admitted requests count as running before their first token reaches anyone
+        EngineEvents.Step event = null;
+        if (EngineEvents.stepEnabled()) { // off: no event object, the step allocates nothing
+            event = new EngineEvents.Step();
+            event.begin();
+        }
         long t0 = System.nanoTime();
         try {
             runner.step();
@@ -280,6 +285,16 @@ public final class Scheduler implements AutoCloseable {
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
         if (decodeOnly) policy.observe(batch.tokens(), t1 - t0);
+        if (event != null) {
+            int decode = 0;
+            for (int i = 0; i < stepCount; i++) if (stepSeq[i].computed + stepLen[i] > stepSeq[i].promptLength) decode++;
+            int tokens = 0;
+            for (int i = 0; i < stepCount; i++) tokens += stepLen[i];
+            event.sequences = stepCount;
+            event.decodeTokens = decode;
+            event.promptTokens = tokens - decode;
+            event.commit();
+        }
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], stepDraft[i], t1);
         if (runner.mtp()) mtp();
     }
@@ -512,11 +527,25 @@ public final class Scheduler implements AutoCloseable {
         s.done = true;
         dequeued(s);
         try {
+            Generation g = error != null ? null : s.outcome(why);
+            if (EngineEvents.requestEnabled()) requestEvent(s, why);
             if (error != null) s.sink.fail(error);
-            else s.sink.finish(s.outcome(why));
+            else s.sink.finish(g);
         } catch (RuntimeException e) {
             // a sink that throws must not stop the engine
         }
+    }
+
+    private static void requestEvent(Sequence s, Generation.StopReason why) {
+        EngineEvents.Request e = new EngineEvents.Request();
+        long now = System.nanoTime();
+        e.promptTokens = s.promptLength;
+        e.cachedTokens = s.cachedTokens;
+        e.generatedTokens = s.generated();
+        e.timeToFirstToken = s.firstTokenNanos > 0 ? s.firstTokenNanos - s.submittedNanos : 0;
+        e.totalTime = now - s.submittedNanos;
+        e.stopReason = why == null ? "error" : why.apiName();
+        e.commit();
     }
 
     // ---- what callers may read from any thread ----

@@ -8,6 +8,8 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
+import dev.panamax.grammar.Grammar;
+import dev.panamax.grammar.JsonSchemaGrammar;
 
 /**
  * How a model family writes tool calls in its reply, told from its chat template as llama.cpp's {@code common/chat.cpp}
@@ -85,6 +87,79 @@ public enum ToolCallFormat {
             case MISTRAL -> "[TOOL_CALLS][{\"name\": " + (named ? name + ", \"arguments\": " : "\"");
             case GENERIC -> "{\"tool_call\": {\"name\": " + (named ? name + ", \"arguments\": " : "\"");
         };
+    }
+
+    /**
+     * The grammar of a reply that must be one call, in this format's syntax, of the named function (null: any of them)
+     * with arguments that follow the function's JSON Schema: what a required tool choice constrains decoding with.
+     * Each function is an OpenAI function object ({@code {"name", "description", "parameters"}}; no parameters: any
+     * object). Null for DeepSeek's syntax with several functions and no name (the reply then only starts inside a call:
+     * {@link #callPrefix}).
+     *
+     * @throws dev.panamax.grammar.GrammarException when a function's parameters use what JSON Schema grammars cannot express
+     */
+    public Grammar callGrammar(List<JsonNode> functions, String named) {
+        List<JsonNode> fns = new ArrayList<>();
+        for (JsonNode fn : functions) if (named == null || named.equals(fn.path("name").asText())) fns.add(fn);
+        if (fns.isEmpty()) throw new IllegalArgumentException(named == null ? "no functions" : "no function is named '" + named + "'");
+        String argsKey = this == LLAMA3_JSON ? "parameters" : "arguments";
+        var alternatives = JSON.createArrayNode();
+        for (JsonNode fn : fns) {
+            var call = JSON.createObjectNode().put("type", "object");
+            var props = call.putObject("properties");
+            props.putObject("name").put("const", fn.get("name").asText());
+            props.set(argsKey, parameters(fn));
+            call.putArray("required").add("name").add(argsKey);
+            alternatives.add(call);
+        }
+        JsonNode callSchema = alternatives.size() == 1 ? alternatives.get(0) : JSON.createObjectNode().set("anyOf", alternatives);
+        String gbnf = switch (this) {
+            case HERMES -> wrap(callSchema, "<tool_call>\n", "\n</tool_call>");
+            case LLAMA3_JSON -> wrap(callSchema, "", "");
+            case MISTRAL -> wrap(callSchema, "[TOOL_CALLS][", "]");
+            case GENERIC -> wrap(JSON.createObjectNode().put("type", "object")
+                    .<com.fasterxml.jackson.databind.node.ObjectNode>set("properties", JSON.createObjectNode().set("tool_call", callSchema))
+                    .set("required", JSON.createArrayNode().add("tool_call")), "", "");
+            case DEEPSEEK -> fns.size() != 1 ? null : wrap(parameters(fns.get(0)),
+                    DS_CALLS + DS_CALL + "function" + DS_SEP + fns.get(0).get("name").asText() + "\n```json\n",
+                    "\n```" + DS_CALL_END + DS_CALLS_END);
+        };
+        return gbnf == null ? null : Grammar.parse(gbnf, "tool-reply-root");
+    }
+
+    private static JsonNode parameters(JsonNode fn) {
+        JsonNode p = fn.get("parameters");
+        return p == null || p.isNull() ? JSON.createObjectNode().put("type", "object") : p;
+    }
+
+    /** The schema's grammar with its root renamed, between two literal texts. */
+    private static String wrap(JsonNode schema, String before, String after) {
+        String g = JsonSchemaGrammar.toGbnf(schema.toString()).replaceFirst("(?m)^root\\s*::=", "tool-call-json-root ::=");
+        return g + "\ntool-reply-root ::= " + literal(before) + " tool-call-json-root " + literal(after) + "\n";
+    }
+
+    /** A GBNF string literal ("" for nothing). */
+    private static String literal(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                default -> b.append(c);
+            }
+        }
+        return b.append('"').toString();
+    }
+
+    /** The format's marker tokens that the vocabulary has as single tokens: a request must preserve them in its text. */
+    public int[] markerTokens(Tokenizer tokenizer) {
+        List<Integer> ids = new ArrayList<>();
+        for (String m : markers) {
+            int[] t = tokenizer.encode(m, false, true);
+            if (t.length == 1) ids.add(t[0]);
+        }
+        return ids.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /**

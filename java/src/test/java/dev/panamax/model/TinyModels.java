@@ -240,4 +240,36 @@ public final class TinyModels {
         }
         return out;
     }
+
+    /**
+     * The llama fixture (F32, TinyLlama's chat template) with a longer context and the EOS row of output.weight zeroed:
+     * greedy decoding never picks EOS (its logit 0 is below the top of 299 random ones), so a request runs to its max
+     * tokens unless a grammar leaves only EOS (a finished JSON value): the model of the server and provider tests.
+     */
+    public static Path writeNeverEnding(Path dir, int contextLength) throws IOException {
+        Path src = write(dir, "llama", GgmlType.F32, false, 7, null, TINYLLAMA_CHAT_TEMPLATE);
+        Path out = dir.resolve("tiny-chat.gguf");
+        try (GgufFile f = GgufFile.open(src); Arena arena = Arena.ofConfined()) {
+            GgufMetadata md = f.metadata();
+            GgufWriter w = new GgufWriter();
+            for (String key : md.keys()) {
+                if (key.equals("llama.context_length")) w.put(key, GgufValueType.UINT32, contextLength);
+                else w.put(key, md.typeOf(key), md.get(key));
+            }
+            for (GgufTensor t : f.tensors()) {
+                MemorySegment data = t.data();
+                if (t.name().equals("output.weight")) {
+                    MemorySegment copy = arena.allocate(data.byteSize(), 64);
+                    copy.copyFrom(data);
+                    int dim = (int) t.shape()[0];
+                    int eos = 2;
+                    copy.asSlice((long) eos * dim * 4, (long) dim * 4).fill((byte) 0);
+                    data = copy;
+                }
+                w.addTensor(t.name(), t.type(), t.shape(), data);
+            }
+            w.write(out);
+        }
+        return out;
+    }
 }

@@ -3,7 +3,6 @@ package dev.panamax.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamax.grammar.Grammar;
 import dev.panamax.grammar.GrammarException;
-import dev.panamax.grammar.JsonSchemaGrammar;
 import dev.panamax.tokenizer.ChatTemplate;
 import dev.panamax.tokenizer.ToolCall;
 import dev.panamax.tokenizer.ToolCallFormat;
@@ -106,72 +105,18 @@ final class ToolRequest {
 
     /** One call of a tool (the named one, else any) in the format's syntax, arguments per their JSON Schema. */
     private static Grammar callGrammar(ToolCallFormat format, JsonNode tools, String named) {
-        var json = ApiHandler.JSON;
         List<JsonNode> fns = new ArrayList<>();
-        for (JsonNode t : tools) if (named == null || named.equals(t.get("function").get("name").asText())) fns.add(t.get("function"));
-        String argsKey = format == ToolCallFormat.LLAMA3_JSON ? "parameters" : "arguments";
-        var alternatives = json.createArrayNode();
-        for (JsonNode fn : fns) {
-            var call = json.createObjectNode().put("type", "object");
-            var props = call.putObject("properties");
-            props.putObject("name").put("const", fn.get("name").asText());
-            props.set(argsKey, parameters(fn));
-            call.putArray("required").add("name").add(argsKey);
-            alternatives.add(call);
-        }
-        JsonNode callSchema = alternatives.size() == 1 ? alternatives.get(0) : json.createObjectNode().set("anyOf", alternatives);
-        String gbnf;
+        for (JsonNode t : tools) fns.add(t.get("function"));
         try {
-            gbnf = switch (format) {
-                case HERMES -> wrap(callSchema, "<tool_call>\n", "\n</tool_call>");
-                case LLAMA3_JSON -> wrap(callSchema, "", "");
-                case MISTRAL -> wrap(callSchema, "[TOOL_CALLS][", "]");
-                case GENERIC -> wrap(json.createObjectNode().put("type", "object")
-                        .<com.fasterxml.jackson.databind.node.ObjectNode>set("properties", json.createObjectNode().set("tool_call", callSchema))
-                        .set("required", json.createArrayNode().add("tool_call")), "", "");
-                case DEEPSEEK -> fns.size() != 1 ? null : wrap(parameters(fns.get(0)),
-                        "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + fns.get(0).get("name").asText() + "\n```json\n",
-                        "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>");
-            };
+            return format.callGrammar(fns, named);
         } catch (GrammarException e) {
             throw ApiException.invalid("tools", "the parameters of the tools cannot be turned into a grammar for tool_choice: " + e.getMessage());
         }
-        return gbnf == null ? null : Grammar.parse(gbnf, "tool-reply-root");
-    }
-
-    private static JsonNode parameters(JsonNode fn) {
-        JsonNode p = fn.get("parameters");
-        return p == null || p.isNull() ? ApiHandler.JSON.createObjectNode().put("type", "object") : p;
-    }
-
-    /** The schema's grammar with its root renamed, between two literal texts. */
-    private static String wrap(JsonNode schema, String before, String after) {
-        String g = JsonSchemaGrammar.toGbnf(schema.toString()).replaceFirst("(?m)^root\\s*::=", "tool-call-json-root ::=");
-        return g + "\ntool-reply-root ::= " + literal(before) + " tool-call-json-root " + literal(after) + "\n";
-    }
-
-    /** A GBNF string literal ("" for nothing). */
-    private static String literal(String s) {
-        StringBuilder b = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                default -> b.append(c);
-            }
-        }
-        return b.append('"').toString();
     }
 
     /** The format's marker tokens that the vocabulary has as single tokens: they must reach the text. */
     int[] preservedTokens(Tokenizer tokenizer) {
-        List<Integer> ids = new ArrayList<>();
-        for (String m : format.markers()) {
-            int[] t = tokenizer.encode(m, false, true);
-            if (t.length == 1) ids.add(t[0]);
-        }
-        return ids.stream().mapToInt(Integer::intValue).toArray();
+        return format.markerTokens(tokenizer);
     }
 
     /** How much of the reply so far can be streamed as content. */

@@ -1,0 +1,78 @@
+package dev.panamax.springai.autoconfigure;
+
+import dev.panamax.Engine;
+import dev.panamax.Model;
+import dev.panamax.springai.EngineMeters;
+import dev.panamax.springai.PanamaxChatModel;
+import dev.panamax.springai.PanamaxChatOptions;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/**
+ * With {@code panamax.model=/path/model.gguf}: the {@link Model} and its {@link Engine} (closed with the context), a
+ * Spring AI {@link PanamaxChatModel} (also the streaming model), the engine's Micrometer meters (bound to the
+ * application's registry by Boot) and, with Actuator, a health indicator ({@code panamax}: up while the engine is open,
+ * with its load).
+ */
+@AutoConfiguration
+@ConditionalOnProperty(prefix = "panamax", name = "model")
+@EnableConfigurationProperties(PanamaxProperties.class)
+public class PanamaxAutoConfiguration {
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    public Model panamaxModel(PanamaxProperties p) {
+        Path file = Path.of(p.model());
+        if (!Files.isRegularFile(file)) throw new IllegalStateException("panamax.model: no such file: " + file.toAbsolutePath());
+        try {
+            return Model.load(file, Model.Options.defaults().withThreads(p.threads()).withCacheType(p.cacheType()));
+        } catch (IOException e) {
+            throw new UncheckedIOException("panamax.model: cannot load " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    public Engine panamaxEngine(Model model, PanamaxProperties p) {
+        return model.newEngine(Engine.Config.defaults().withMaxSequences(p.parallel()).withContextLength(p.context()).withThreads(p.threads()));
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    public EngineMeters panamaxMeters(Engine engine) {
+        return new EngineMeters(engine);
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    public PanamaxChatModel panamaxChatModel(Engine engine, EngineMeters meters) {
+        return new PanamaxChatModel(engine, PanamaxChatOptions.builder().build(), meters::finished);
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(HealthIndicator.class)
+    static class Health_ {
+        @Bean
+        @ConditionalOnMissingBean(name = "panamaxHealthIndicator")
+        HealthIndicator panamaxHealthIndicator(Engine engine) {
+            return () -> {
+                if (engine.isClosed()) return Health.down().withDetail("engine", "closed").build();
+                Engine.Stats s = engine.stats();
+                return Health.up().withDetail("model", engine.model().architecture()).withDetail("kernels", engine.kernelsName())
+                        .withDetail("running", s.running()).withDetail("waiting", s.waiting())
+                        .withDetail("kvBlocksUsed", s.kvBlocksUsed()).withDetail("kvBlocksTotal", s.kvBlocksTotal()).build();
+            };
+        }
+    }
+}
