@@ -260,7 +260,9 @@ class EngineTest {
         Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(2).withTokenBudget(4));
         List<RequestHandle> hs = new ArrayList<>();
         for (int i = 0; i < 5; i++) hs.add(e.submit(GenerationRequest.of(prompt(new SplittableRandom(i), 60), 60, SamplingParams.greedy())));
-        Thread.sleep(20);
+        // closed while the first two run and three wait (a fixed sleep let a quiet machine finish all five first)
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (e.stats().running() == 0 && System.nanoTime() < deadline) Thread.onSpinWait();
         model.close(); // closes the engine: cancels, waits for the running step, frees
         for (RequestHandle h : hs) assertTrue(h.isDone(), "every request completed when close returned");
         assertTrue(hs.stream().anyMatch(h -> h.join().stop() == Generation.StopReason.CANCELLED));
