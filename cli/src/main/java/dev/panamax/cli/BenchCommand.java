@@ -157,8 +157,11 @@ final class BenchCommand implements Callable<Integer> {
             o.put("ttft_ms", round(ttftMs));
             o.put("rss_mb", round(rssMb));
             o.put("kv_bytes_per_token", kvBytesPerToken);
-            o.put("cache_type_k", cacheTypeK);
-            o.put("cache_type_v", cacheTypeV);
+            // beyond the contract's keys only when asked for: a quantized cache's types, a grammar's run
+            if (!cacheTypeK.equals("f16") || !cacheTypeV.equals("f16")) {
+                o.put("cache_type_k", cacheTypeK);
+                o.put("cache_type_v", cacheTypeV);
+            }
             if (grammar != null) o.put("grammar", grammar.json());
             return o;
         }
