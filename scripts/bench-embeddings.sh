@@ -9,4 +9,4 @@ JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64} mvn -B -q -pl java,lan
   -Dtest=MiniLmBench -Dsurefire.failIfNoSpecifiedTests=false -Dpanamax.bench.threads="${1:-2}" \
   -Dpanamax.bench.type="${2:-f32}" -Dpanamax.bench.texts="${3:-256}" -Dpanamax.bench.reps="${4:-3}" \
   -Dsurefire.printSummary=false -DtrimStackTrace=false -Dsurefire.redirectTestOutputToFile=false verify 2>&1 \
-  | grep -E '^(model|batch)|ERROR|FAIL'
+  | grep -E '^(model|batch|before)|ERROR|FAIL'
