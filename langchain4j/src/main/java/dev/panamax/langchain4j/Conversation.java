@@ -54,8 +54,12 @@ final class Conversation {
     }
 
     static ChatTemplate template(Engine engine) {
+        return template(engine.model());
+    }
+
+    static ChatTemplate template(dev.panamax.Model model) {
         try {
-            return engine.model().chatTemplate();
+            return model.chatTemplate();
         } catch (dev.panamax.gguf.GgufFormatException e) {
             throw new IllegalStateException("the model's chat template cannot be read: " + e.getMessage(), e);
         }

@@ -3,6 +3,7 @@ package dev.panamax.langchain4j;
 import dev.langchain4j.data.message.ChatMessage;
 import dev.langchain4j.model.TokenCountEstimator;
 import dev.panamax.Engine;
+import dev.panamax.Model;
 import dev.panamax.tokenizer.ChatTemplate;
 import dev.panamax.tokenizer.ChatTemplateException;
 import java.util.ArrayList;
@@ -15,15 +16,20 @@ import java.util.Objects;
  * first, counts its text plus nothing else).
  */
 public class PanamaxTokenCountEstimator implements TokenCountEstimator {
-    private final Engine engine;
+    private final Model model;
 
     public PanamaxTokenCountEstimator(Engine engine) {
-        this.engine = Objects.requireNonNull(engine, "engine");
+        this(Objects.requireNonNull(engine, "engine").model());
+    }
+
+    /** On a model without an engine, e.g. an embedding model (bert): texts count as {@link #estimateTokenCountInText}. */
+    public PanamaxTokenCountEstimator(Model model) {
+        this.model = Objects.requireNonNull(model, "model");
     }
 
     @Override
     public int estimateTokenCountInText(String text) {
-        return engine.model().tokenizer().encode(text, false, false).length;
+        return model.tokenizer().encode(text, false, false).length;
     }
 
     @Override
@@ -35,9 +41,9 @@ public class PanamaxTokenCountEstimator implements TokenCountEstimator {
     public int estimateTokenCountInMessages(Iterable<ChatMessage> messages) {
         List<ChatMessage> list = new ArrayList<>();
         messages.forEach(list::add);
-        ChatTemplate t = Conversation.template(engine);
+        ChatTemplate t = Conversation.template(model);
         try {
-            return t.tokenize(t.render(Conversation.messages(list), false), engine.model().tokenizer()).length;
+            return t.tokenize(t.render(Conversation.messages(list), false), model.tokenizer()).length;
         } catch (ChatTemplateException e) {
             int n = 0;
             for (var m : Conversation.messages(list)) n += estimateTokenCountInText(m.content());

@@ -1,6 +1,8 @@
 /**
  * LangChain4j on an in-process Panamax {@link dev.panamax.Engine}: {@link dev.panamax.langchain4j.PanamaxChatModel},
- * {@link dev.panamax.langchain4j.PanamaxStreamingChatModel} and {@link dev.panamax.langchain4j.PanamaxTokenCountEstimator}.
+ * {@link dev.panamax.langchain4j.PanamaxStreamingChatModel}, {@link dev.panamax.langchain4j.PanamaxTokenCountEstimator},
+ * {@link dev.panamax.langchain4j.PanamaxEmbeddingModel} and {@link dev.panamax.langchain4j.PanamaxScoringModel} (these two on a {@link dev.panamax.Model}:
+ * its embedder, vectors and scores as {@code Model.embed}/{@code rerank} give them).
  * Contract: the caller owns the engine (these classes never close it); a request is rendered with the model's chat
  * template (tools included, in the model family's syntax), sampled with the request's parameters ({@link
  * dev.panamax.langchain4j.PanamaxChatRequestParameters} adds the seed and min-p), constrained by a grammar for a JSON

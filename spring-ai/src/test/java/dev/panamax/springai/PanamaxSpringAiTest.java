@@ -56,6 +56,8 @@ class PanamaxSpringAiTest {
     static void model(DynamicPropertyRegistry r) throws IOException {
         Path m = TinyModels.writeNeverEnding(DIR, 2048);
         r.add("panamax.model", m::toString);
+        Path bert = dev.panamax.model.TinyBert.write(DIR, 1, 11);
+        r.add("panamax.embedding-model", bert::toString);
     }
 
     @Autowired
@@ -66,6 +68,8 @@ class PanamaxSpringAiTest {
     MeterRegistry registry;
     @Autowired
     HealthIndicator panamaxHealthIndicator;
+    @Autowired
+    org.springframework.ai.embedding.EmbeddingModel embeddings;
 
     record Verdict(boolean positive, int score) {}
 
@@ -135,5 +139,21 @@ class PanamaxSpringAiTest {
         assertEquals(Status.UP, panamaxHealthIndicator.health().getStatus());
         assertTrue(registry.get("panamax.generation.tokens").counter().count() >= 32, "meters in the application's registry");
         assertEquals(0, registry.get("panamax.requests.running").gauge().value());
+    }
+
+    @Test
+    void embeddingModelIsTheEncodersVectors() throws Exception {
+        List<String> texts = List.of("hello world", "the cat sat on the mat", "dog");
+        List<float[]> got = embeddings.embed(texts);
+        // the same fixture written again elsewhere (never over the file the context has mapped)
+        try (dev.panamax.Model bert = dev.panamax.Model.load(dev.panamax.model.TinyBert.write(Files.createTempDirectory(DIR, "again"), 1, 11))) {
+            List<float[]> expected = bert.embed(texts);
+            assertEquals(expected.size(), got.size());
+            for (int i = 0; i < texts.size(); i++) assertArrayEquals(expected.get(i), got.get(i), 1e-5f, texts.get(i));
+        }
+        assertEquals(dev.panamax.model.TinyBert.DIM, embeddings.dimensions());
+        assertArrayEquals(got.get(2), embeddings.embed(new org.springframework.ai.document.Document("dog")), 1e-6f);
+        assertInstanceOf(PanamaxEmbeddingModel.class, embeddings);
+        assertFalse(engine.model().isEncoder(), "the chat model kept its own file");
     }
 }
