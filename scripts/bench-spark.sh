@@ -3,8 +3,11 @@
 # ./panamax bench --parallel 16 on the same file, and against the AutoGGUFModel way of running a batch (java-llama.cpp,
 # de.kherud:llama, one model per JVM, rows in groups of 8, one blocking call per group). Same prompts, same threads.
 #   MODEL=M.gguf ROWS=256 N_GEN=64 THREADS=2 GROUP=8 scripts/bench-spark.sh
-# Prompts: ROWS lines of mixed lengths (about 32 to 512 tokens). Prints one JSON line per system. On a shared machine
-# the figures move between runs: compare the ratios of one run.
+# Prompts: ROWS lines of mixed lengths (about 32 to 512 tokens). Prints one JSON line per system, then the like-for-like
+# ratio against the engine alone: bench --parallel's agg_tg_tps counts decode steps only, after its prompts, while the
+# Spark job's time includes prefilling its rows; so the engine-alone time of the Spark job's work is priced at bench's
+# rates (its prompt tokens / agg_pp_tps + its generated tokens / agg_tg_tps) and compared with the job's whole time.
+# On a shared machine the figures move between runs: compare the ratios of one run (the load average is printed).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODEL=${MODEL:-/tmp/llamacpp-ref/models/tinyllama-shape-1.1b-q4_0.gguf}
@@ -24,10 +27,12 @@ for i in range(int(sys.argv[1])):
     print(" ".join(r.choice(words) for _ in range(n)))
 PY
 
-echo "model $MODEL, $ROWS rows, $N_GEN tokens each, $THREADS threads ($(date -u +%H:%M) UTC)"
+echo "model $MODEL, $ROWS rows, $N_GEN tokens each, $THREADS threads ($(date -u +%H:%M) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
 # 1. ./panamax bench --parallel: the serving engine alone (the ceiling)
-"$ROOT/panamax" bench -m "$MODEL" --parallel "$PARALLEL" -p 256 -n "$N_GEN" --threads "$THREADS" --json | sed 's/^/panamax-bench: /'
+"$ROOT/panamax" bench -m "$MODEL" --parallel "$PARALLEL" -p 256 -n "$N_GEN" --threads "$THREADS" --json | tee "$WORK/bench.json" \
+  | sed 's/^/panamax-bench: /'
+echo "  ($(date -u +%H:%M) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
 # 2. Panamax on Spark, local[THREADS]
 (cd "$ROOT" && "$ROOT/panamax" build >/dev/null 2>&1)
@@ -37,7 +42,16 @@ mkdir -p "$WORK/classes"
 "$JAVA_HOME/bin/javac" -nowarn -d "$WORK/classes" -cp "$CP" "$ROOT/scripts/bench-spark/BenchSpark.java"
 "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector $FLAGS -XX:+UseParallelGC \
   -cp "$WORK/classes:$CP" BenchSpark "$MODEL" "$WORK/prompts.txt" "$N_GEN" "local[$THREADS]" "$PARTITIONS" "$PARALLEL" \
-  2>"$WORK/spark.log" | sed 's/^/panamax-spark: /' || { tail -30 "$WORK/spark.log" >&2; exit 1; }
+  2>"$WORK/spark.log" | tee "$WORK/spark.json" | sed 's/^/panamax-spark: /' || { tail -30 "$WORK/spark.log" >&2; exit 1; }
+echo "  ($(date -u +%H:%M) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+python3 - "$WORK/bench.json" "$WORK/spark.json" <<'PY'
+import json, sys
+b = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); s = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
+alone = s["prompt_tokens"] / b["agg_pp_tps"] + s["gen_tokens"] / b["agg_tg_tps"]
+print("like-for-like: the Spark job's %d prompt + %d generated tokens take %.1f s at bench's rates (%.1f pp, %.1f tg tok/s);"
+      " the job took %.1f s: %.1f%% of the engine alone (whole job, prompts included, for both)"
+      % (s["prompt_tokens"], s["gen_tokens"], alone, b["agg_pp_tps"], b["agg_tg_tps"], s["seconds"], 100 * alone / s["seconds"]))
+PY
 
 # 3. the AutoGGUFModel-style baseline (java-llama.cpp's jar carries llama.cpp's natives)
 mvn -B -q dependency:get -Dartifact=de.kherud:llama:4.2.0 >/dev/null 2>&1
@@ -45,3 +59,4 @@ LLAMA_JAR=$HOME/.m2/repository/de/kherud/llama/4.2.0/llama-4.2.0.jar
 "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$LLAMA_JAR" "$ROOT/scripts/bench-spark/AutoGgufBaseline.java" \
   "$MODEL" "$WORK/prompts.txt" "$N_GEN" "$THREADS" "$GROUP" 2>"$WORK/llama.log" | sed 's/^/autogguf-style: /' \
   || { tail -30 "$WORK/llama.log" >&2; exit 1; }
+echo "  ($(date -u +%H:%M) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -43,17 +43,20 @@ public class BenchSpark {
             return RowFactory.create(v);
         }, Encoders.row(withDone)).collectAsList();
         double s = (System.nanoTime() - t0) / 1e9;
-        long gen = 0, errors = 0;
+        long gen = 0, prompt = 0, errors = 0;
         double[] done = new double[result.size()];
         for (int i = 0; i < result.size(); i++) {
             Row r = result.get(i);
             if (r.getAs("error") != null) errors++;
-            else gen += r.<Integer>getAs("completion_tokens");
+            else {
+                gen += r.<Integer>getAs("completion_tokens");
+                prompt += r.<Integer>getAs("prompt_tokens");
+            }
             done[i] = r.getAs("done_ms");
         }
         Arrays.sort(done);
-        System.out.printf("{\"rows\":%d,\"errors\":%d,\"seconds\":%.2f,\"gen_tokens\":%d,\"agg_tg_tps\":%.2f,\"rows_per_s\":%.3f,"
-                        + "\"row_done_ms_p50\":%.1f,\"row_done_ms_p99\":%.1f}%n", result.size(), errors, s, gen, gen / s,
+        System.out.printf("{\"rows\":%d,\"errors\":%d,\"seconds\":%.2f,\"prompt_tokens\":%d,\"gen_tokens\":%d,\"agg_tg_tps\":%.2f,"
+                        + "\"rows_per_s\":%.3f,\"row_done_ms_p50\":%.1f,\"row_done_ms_p99\":%.1f}%n", result.size(), errors, s, prompt, gen, gen / s,
                 result.size() / s, done[done.length / 2], done[(int) (done.length * 0.99)]);
         spark.stop();
     }

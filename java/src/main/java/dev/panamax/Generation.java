@@ -12,12 +12,21 @@ package dev.panamax;
  * @param stop         why generation stopped
  * @param cachedTokens prompt tokens whose KV came from the engine's prefix cache (not computed)
  * @param logprobs     one per generated token when the request asked for them, else empty
+ * @param queueMs      milliseconds from the call to the first step that computed this request (an engine's waiting
+ *                     queue; 0 for a session)
+ * @param totalMs      milliseconds from the call to the end (-1: not measured)
  */
 public record Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,
-                         StopReason stop, int cachedTokens, java.util.List<TokenLogprob> logprobs) {
+                         StopReason stop, int cachedTokens, java.util.List<TokenLogprob> logprobs, double queueMs,
+                         double totalMs) {
 
     public Generation {
         logprobs = logprobs == null ? java.util.List.of() : java.util.List.copyOf(logprobs);
+    }
+
+    public Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,
+                      StopReason stop, int cachedTokens, java.util.List<TokenLogprob> logprobs) {
+        this(promptTokens, tokens, text, promptTps, decodeTps, ttftMs, stop, cachedTokens, logprobs, 0, -1);
     }
 
     public Generation(int[] promptTokens, int[] tokens, String text, double promptTps, double decodeTps, double ttftMs,

@@ -84,7 +84,7 @@ public final class DecodeLoop {
         double decodeSec = n > 1 ? (tEnd - tFirst) / 1e9 : 0;
         Generation g = new Generation(promptTokens, Arrays.copyOf(out, n), text.toString(),
                 promptSec > 0 ? input.length / promptSec : 0, decodeSec > 0 ? (n - 1) / decodeSec : 0,
-                n > 0 ? (tFirst - t0) / 1e6 : 0, stop);
+                n > 0 ? (tFirst - t0) / 1e6 : 0, stop, 0, null, 0, (tEnd - t0) / 1e6);
         return new Outcome(g, pending);
     }
 }

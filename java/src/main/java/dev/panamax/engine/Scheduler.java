@@ -252,6 +252,7 @@ public final class Scheduler implements AutoCloseable {
             }
             waiting.poll();
             dequeued(s);
+            if (s.scheduledNanos == 0) s.scheduledNanos = System.nanoTime();
             running.add(s);
             schedule(s, n, 0);
             budget -= n;

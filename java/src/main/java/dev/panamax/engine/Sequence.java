@@ -49,7 +49,7 @@ public final class Sequence {
     int cachedTokens; // prompt tokens taken from the prefix cache (first admission)
     boolean admitted;
     boolean inQueue = true; // counted among the engine's waiting requests
-    long firstTokenNanos, promptDoneNanos;
+    long firstTokenNanos, promptDoneNanos, scheduledNanos; // scheduled: first step that computed it
     final StringBuilder text = new StringBuilder();
     final List<TokenLogprob> logprobs; // null unless the request asked for them
     // speculation: the drafter and k limit, this step's drafts, the MTP layer's guess for position mtpDraftAt
@@ -123,6 +123,7 @@ public final class Sequence {
         double decodeSec = n > 1 && firstTokenNanos > 0 ? (end - firstTokenNanos) / 1e9 : 0;
         return new Generation(request.promptTokens(), Arrays.copyOfRange(tokens, promptLength, length), text.toString(),
                 promptSec > 0 ? (promptLength - cachedTokens) / promptSec : 0, decodeSec > 0 ? (n - 1) / decodeSec : 0,
-                firstTokenNanos > 0 ? (firstTokenNanos - submittedNanos) / 1e6 : 0, why, cachedTokens, logprobs);
+                firstTokenNanos > 0 ? (firstTokenNanos - submittedNanos) / 1e6 : 0, why, cachedTokens, logprobs,
+                ((scheduledNanos > 0 ? scheduledNanos : end) - submittedNanos) / 1e6, (end - submittedNanos) / 1e6);
     }
 }

@@ -234,6 +234,88 @@ class RouterFacingTest {
         }
     }
 
+    /**
+     * A histogram family: TYPE histogram, vLLM's labels, exactly these bucket boundaries then +Inf, cumulative counts,
+     * +Inf's count = _count. Returns {count, sum, count of the bucket le=at (or -1)}.
+     */
+    static double[] histogram(Map<String, Family> m, String family, double[] bounds, double at) {
+        Family f = m.get(family);
+        assertNotNull(f, family + " in " + m.keySet());
+        assertEquals("histogram", f.type(), family);
+        List<Double> les = new ArrayList<>();
+        List<Double> counts = new ArrayList<>();
+        double count = Double.NaN, sum = Double.NaN, atCount = -1;
+        for (Sample x : f.samples()) {
+            assertEquals(TestServers.MODEL_ID, x.labels().get("model_name"), family + " " + x.labels());
+            assertEquals("0", x.labels().get("engine"), family + " " + x.labels());
+            if (x.name().endsWith("_bucket")) {
+                double le = Double.parseDouble(x.labels().get("le").replace("+Inf", "Infinity"));
+                les.add(le);
+                counts.add(x.value());
+                if (le == at) atCount = x.value();
+            } else if (x.name().endsWith("_count")) {
+                count = x.value();
+            } else if (x.name().endsWith("_sum")) {
+                sum = x.value();
+            }
+        }
+        assertEquals(bounds.length + 1, les.size(), family + " buckets " + les);
+        for (int i = 0; i < bounds.length; i++) assertEquals(bounds[i], les.get(i), family + " bucket " + i);
+        assertEquals(Double.POSITIVE_INFINITY, les.getLast(), family);
+        for (int i = 1; i < counts.size(); i++) assertTrue(counts.get(i) >= counts.get(i - 1), family + " cumulative " + counts);
+        assertEquals(count, counts.getLast(), family + ": +Inf holds every observation");
+        return new double[] {count, sum, atCount};
+    }
+
+    @Test
+    void vllmRequestHistogramsHaveVllmsBucketsAndTheEngineTimings() throws Exception {
+        try (Engine engine = TestServers.engine(model, 8); Server s = Server.start(engine, TestServers.config())) {
+            int requests = 3, maxTokens = 5; // the model never ends on its own: every request generates 5 tokens
+            long promptTokens = 0;
+            long t0 = System.nanoTime();
+            for (int i = 0; i < requests; i++) {
+                HttpResponse<String> r = post(s, "/v1/completions", "{\"prompt\":\"histogram " + i + "\",\"max_tokens\":" + maxTokens
+                        + ",\"temperature\":0}");
+                assertEquals(200, r.statusCode(), r.body());
+                promptTokens += JSON.readTree(r.body()).get("usage").get("prompt_tokens").asLong();
+            }
+            double wall = (System.nanoTime() - t0) / 1e9;
+            Map<String, Family> m = scrape(s);
+            double[] tokenBuckets = ServerMetrics.oneTwoFive(engine.contextLength());
+            assertEquals(1.0, tokenBuckets[0]);
+            assertEquals(1000.0, tokenBuckets[9], "1, 2, 5, 10, ... 1000 (vLLM's build_1_2_5_buckets)");
+            double[] gen = histogram(m, "vllm:request_generation_tokens", tokenBuckets, 5);
+            assertEquals(requests, gen[0]);
+            assertEquals(requests * maxTokens, gen[1]);
+            assertEquals(requests, gen[2], "5 tokens each: all in le=5");
+            assertEquals(0, histogram(m, "vllm:request_generation_tokens", tokenBuckets, 2)[2]);
+            double[] prompt = histogram(m, "vllm:request_prompt_tokens", tokenBuckets, -1);
+            assertEquals(requests, prompt[0]);
+            assertEquals(promptTokens, prompt[1]);
+            double[] ttft = histogram(m, "vllm:time_to_first_token_seconds", ServerMetrics.TTFT_BUCKETS, -1);
+            double[] e2e = histogram(m, "vllm:e2e_request_latency_seconds", ServerMetrics.REQUEST_LATENCY_BUCKETS, -1);
+            double[] queue = histogram(m, "vllm:request_queue_time_seconds", ServerMetrics.REQUEST_LATENCY_BUCKETS, -1);
+            assertEquals(requests, ttft[0]);
+            assertEquals(requests, e2e[0]);
+            assertEquals(requests, queue[0]);
+            assertTrue(ttft[1] > 0 && ttft[1] < e2e[1], "TTFT " + ttft[1] + " s within e2e " + e2e[1] + " s");
+            assertTrue(queue[1] >= 0 && queue[1] <= ttft[1], "queue " + queue[1] + " s within TTFT " + ttft[1] + " s");
+            assertTrue(e2e[1] <= wall, "e2e " + e2e[1] + " s within the client's " + wall + " s");
+            double[] tpot = histogram(m, "vllm:time_per_output_token_seconds", ServerMetrics.TOKEN_GAP_BUCKETS, -1);
+            double[] itl = histogram(m, "vllm:inter_token_latency_seconds", ServerMetrics.TOKEN_GAP_BUCKETS, -1);
+            assertEquals(requests * (maxTokens - 1), tpot[0], "one observation per gap between tokens");
+            assertEquals(tpot[0], itl[0]);
+            assertEquals(tpot[1], itl[1], 1e-9);
+            assertTrue(tpot[1] > 0 && tpot[1] + ttft[1] <= e2e[1] + 1e-6, "decode " + tpot[1] + " + TTFT " + ttft[1] + " <= e2e " + e2e[1]);
+            assertEquals(requests, histogram(m, "vllm:request_time_per_output_token_seconds", ServerMetrics.TOKEN_GAP_BUCKETS, -1)[0]);
+            assertEquals(requests * maxTokens, vllm(m, "vllm:generation_tokens_total", "counter"));
+            assertEquals(promptTokens, vllm(m, "vllm:prompt_tokens_total", "counter"));
+            Sample ok = one(m, "vllm:request_success_total", "counter");
+            assertEquals("length", ok.labels().get("finished_reason"));
+            assertEquals(requests, ok.value());
+        }
+    }
+
     @Test
     void deployDocQuotesTheTestedHaproxyConfig() throws Exception {
         String cfg = java.nio.file.Files.readString(Haproxy.CONFIG).strip();

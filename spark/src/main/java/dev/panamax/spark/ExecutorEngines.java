@@ -55,6 +55,7 @@ public final class ExecutorEngines {
         return t;
     });
     private static boolean hookAdded;
+    private static final Map<Path, Integer> LOADS = new HashMap<>(); // model file -> times mapped in this JVM (tests)
 
     private ExecutorEngines() {}
 
@@ -93,6 +94,7 @@ public final class ExecutorEngines {
         if (s == null) {
             s = open(key);
             ENGINES.put(key, s);
+            LOADS.merge(key.model(), 1, Integer::sum);
             if (!hookAdded) {
                 Runtime.getRuntime().addShutdownHook(new Thread(ExecutorEngines::closeAll, "panamax-engines-exit"));
                 hookAdded = true;
@@ -104,6 +106,11 @@ public final class ExecutorEngines {
         }
         s.users++;
         return new Lease(key, s);
+    }
+
+    /** How many times this JVM has mapped the file (tests: once per executor, never per task). */
+    static synchronized int loads(Path model) {
+        return LOADS.getOrDefault(model, 0);
     }
 
     /** Engines open in this JVM (tests). */

@@ -28,10 +28,14 @@ import java.util.Objects;
  * @param parallel       sequences each engine decodes together (its continuous batch)
  * @param maxInFlight    rows one task keeps in the engine at once (0: 2 × parallel)
  * @param contextLength  positions per sequence (0: min(the model's context, 4096))
+ * @param jsonSchema     null, or a JSON Schema (an object at the root) every completion is constrained to; the parsed
+ *                       value comes back in the struct column {@code jsonColumn} ({@link JsonSchemaColumn})
+ * @param jsonColumn     the struct column's name (null when no schema)
  */
 public record GenerationSpec(String modelPath, String promptColumn, String messagesColumn, int maxTokens, float temperature,
                              int topK, float topP, float minP, long seed, String seedColumn, List<String> stop, int threads,
-                             int parallel, int maxInFlight, int contextLength) implements Serializable {
+                             int parallel, int maxInFlight, int contextLength, String jsonSchema, String jsonColumn)
+        implements Serializable {
 
     public GenerationSpec {
         Objects.requireNonNull(modelPath, "modelPath");
@@ -44,67 +48,90 @@ public record GenerationSpec(String modelPath, String promptColumn, String messa
         if (maxInFlight < 0) throw new IllegalArgumentException("max in flight must be >= 0, got " + maxInFlight);
         if (contextLength < 0) throw new IllegalArgumentException("context length must be >= 0, got " + contextLength);
         stop = stop == null ? List.of() : List.copyOf(stop);
+        if (jsonSchema != null) {
+            if (jsonColumn == null || jsonColumn.isEmpty()) throw new IllegalArgumentException("the JSON schema's column has no name");
+            JsonSchemaColumn.check(jsonSchema); // a schema that cannot be a struct or a grammar fails here, not on an executor
+        } else {
+            jsonColumn = null;
+        }
         sampling(temperature, topK, topP, minP, seed); // range checks
     }
 
     /** Prompts from column "prompt", 256 tokens, greedy, 16 sequences per engine, seed 0. */
     public static GenerationSpec of(String modelPath) {
-        return new GenerationSpec(modelPath, "prompt", null, 256, 0f, 0, 1f, 0f, 0, null, List.of(), 0, 16, 0, 0);
+        return new GenerationSpec(modelPath, "prompt", null, 256, 0f, 0, 1f, 0f, 0, null, List.of(), 0, 16, 0, 0, null, null);
     }
 
     public GenerationSpec withPromptColumn(String c) {
         return new GenerationSpec(modelPath, Objects.requireNonNull(c), null, maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, stop, threads, parallel, maxInFlight, contextLength);
+                seedColumn, stop, threads, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withMessagesColumn(String c) {
         return new GenerationSpec(modelPath, null, Objects.requireNonNull(c), maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, stop, threads, parallel, maxInFlight, contextLength);
+                seedColumn, stop, threads, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withMaxTokens(int n) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, n, temperature, topK, topP, minP, seed, seedColumn,
-                stop, threads, parallel, maxInFlight, contextLength);
+                stop, threads, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withSampling(float temperature, int topK, float topP, float minP) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, stop, threads, parallel, maxInFlight, contextLength);
+                seedColumn, stop, threads, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withSeed(long s) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, s,
-                seedColumn, stop, threads, parallel, maxInFlight, contextLength);
+                seedColumn, stop, threads, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withSeedColumn(String c) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed, c,
-                stop, threads, parallel, maxInFlight, contextLength);
+                stop, threads, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withStop(List<String> s) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, s, threads, parallel, maxInFlight, contextLength);
+                seedColumn, s, threads, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withThreads(int n) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, stop, n, parallel, maxInFlight, contextLength);
+                seedColumn, stop, n, parallel, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withParallel(int n) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, stop, threads, n, maxInFlight, contextLength);
+                seedColumn, stop, threads, n, maxInFlight, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withMaxInFlight(int n) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, stop, threads, parallel, n, contextLength);
+                seedColumn, stop, threads, parallel, n, contextLength, jsonSchema, jsonColumn);
     }
 
     public GenerationSpec withContextLength(int n) {
         return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed,
-                seedColumn, stop, threads, parallel, maxInFlight, n);
+                seedColumn, stop, threads, parallel, maxInFlight, n, jsonSchema, jsonColumn);
+    }
+
+    /**
+     * Constrains every completion to this JSON Schema (through the library's grammar support) and adds the struct
+     * column {@code parsed} holding the parsed value ({@link JsonSchemaColumn} says which schemas have a Spark type).
+     *
+     * @throws IllegalArgumentException when the schema has no struct type or cannot be compiled to a grammar
+     */
+    public GenerationSpec withJsonSchema(String schemaJson) {
+        return withJsonSchema(schemaJson, "parsed");
+    }
+
+    /** {@link #withJsonSchema(String)}, the parsed value in the struct column {@code column}. */
+    public GenerationSpec withJsonSchema(String schemaJson, String column) {
+        return new GenerationSpec(modelPath, promptColumn, messagesColumn, maxTokens, temperature, topK, topP, minP, seed,
+                seedColumn, stop, threads, parallel, maxInFlight, contextLength, Objects.requireNonNull(schemaJson, "schemaJson"),
+                column);
     }
 
     /** Rows one task keeps in the engine at once. */

@@ -44,6 +44,8 @@ public final class PanamaxGenerator extends Transformer implements DefaultParams
     private final IntParam parallel;
     private final IntParam maxInFlight;
     private final IntParam contextLength;
+    private final Param<String> jsonSchema;
+    private final Param<String> jsonCol;
 
     public PanamaxGenerator() {
         this(org.apache.spark.ml.util.Identifiable$.MODULE$.randomUID("panamaxGenerator"));
@@ -66,6 +68,8 @@ public final class PanamaxGenerator extends Transformer implements DefaultParams
         parallel = new IntParam(this, "parallel", "sequences each executor's engine decodes together", ParamValidators.gt(0));
         maxInFlight = new IntParam(this, "maxInFlight", "rows one task keeps in the engine (0: 2 x parallel)", ParamValidators.gtEq(0));
         contextLength = new IntParam(this, "contextLength", "positions per sequence (0: min(the model's, 4096))", ParamValidators.gtEq(0));
+        jsonSchema = new Param<>(this, "jsonSchema", "a JSON Schema every completion follows, parsed into the struct column jsonCol (empty: none)");
+        jsonCol = new Param<>(this, "jsonCol", "the struct column of the parsed JSON (with jsonSchema)");
         GenerationSpec d = GenerationSpec.of("");
         setDefault(promptCol, "prompt");
         setDefault(messagesCol, "");
@@ -81,6 +85,8 @@ public final class PanamaxGenerator extends Transformer implements DefaultParams
         setDefault(parallel, d.parallel());
         setDefault(maxInFlight, d.maxInFlight());
         setDefault(contextLength, d.contextLength());
+        setDefault(jsonSchema, "");
+        setDefault(jsonCol, "parsed");
     }
 
     @Override
@@ -103,6 +109,8 @@ public final class PanamaxGenerator extends Transformer implements DefaultParams
     public IntParam parallel() { return parallel; }
     public IntParam maxInFlight() { return maxInFlight; }
     public IntParam contextLength() { return contextLength; }
+    public Param<String> jsonSchema() { return jsonSchema; }
+    public Param<String> jsonCol() { return jsonCol; }
 
     public PanamaxGenerator setModelPath(String v) { set(modelPath, v); return this; }
     /** Reads prompts from this column (and clears messagesCol). */
@@ -121,6 +129,8 @@ public final class PanamaxGenerator extends Transformer implements DefaultParams
     public PanamaxGenerator setParallel(int v) { set(parallel, v); return this; }
     public PanamaxGenerator setMaxInFlight(int v) { set(maxInFlight, v); return this; }
     public PanamaxGenerator setContextLength(int v) { set(contextLength, v); return this; }
+    public PanamaxGenerator setJsonSchema(String v) { set(jsonSchema, v); return this; }
+    public PanamaxGenerator setJsonCol(String v) { set(jsonCol, v); return this; }
 
     /** The job these params describe. */
     public GenerationSpec spec() {
@@ -130,6 +140,8 @@ public final class PanamaxGenerator extends Transformer implements DefaultParams
         s = messages.isEmpty() ? s.withPromptColumn($(promptCol)) : s.withMessagesColumn(messages);
         String seeds = $(seedCol);
         if (!seeds.isEmpty()) s = s.withSeedColumn(seeds);
+        String schema = $(jsonSchema);
+        if (!schema.isEmpty()) s = s.withJsonSchema(schema, $(jsonCol));
         return s.withMaxTokens((Integer) $(maxTokens))
                 .withSampling((float) (double) (Double) $(temperature), (Integer) $(topK), (float) (double) (Double) $(topP),
                         (float) (double) (Double) $(minP))

@@ -39,7 +39,10 @@ public final class PanamaxSpark {
         return input.mapPartitions(new RowGenerator(spec, input.schema()), Encoders.row(out));
     }
 
-    /** The input's columns followed by {@link #OUTPUT_COLUMNS}; checks the input columns' types. */
+    /**
+     * The input's columns followed by {@link #OUTPUT_COLUMNS} (and, with a JSON schema, its struct column); checks the
+     * input columns' types.
+     */
     public static StructType outputSchema(StructType input, GenerationSpec spec) {
         if (spec.promptColumn() != null) {
             DataType t = field(input, spec.promptColumn()).dataType();
@@ -66,6 +69,12 @@ public final class PanamaxSpark {
                 throw new IllegalArgumentException("the input already has a column '" + f.name() + "' (an output column)");
             }
             out = out.add(f);
+        }
+        if (spec.jsonSchema() != null) {
+            if (Arrays.asList(out.fieldNames()).contains(spec.jsonColumn())) {
+                throw new IllegalArgumentException("the input already has a column '" + spec.jsonColumn() + "' (the JSON schema's column)");
+            }
+            out = out.add(spec.jsonColumn(), JsonSchemaColumn.structType(spec.jsonSchema()), true);
         }
         return out;
     }

@@ -7,6 +7,7 @@ import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
 import dev.panamax.Model;
 import dev.panamax.RequestHandle;
+import dev.panamax.grammar.Grammar;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
 import java.nio.ByteBuffer;
@@ -59,6 +60,8 @@ final class RowGenerator implements MapPartitionsFunction<Row, Row> {
         final ArrayDeque<Pending> pending = new ArrayDeque<>();
         final int promptField, seedField;
         final int limit = spec.inFlight();
+        final Grammar grammar; // the JSON schema's, or null
+        final StructType jsonType;
         ChatTemplate template;
         boolean closed;
 
@@ -68,6 +71,8 @@ final class RowGenerator implements MapPartitionsFunction<Row, Row> {
             this.input = input;
             this.promptField = schema.fieldIndex(spec.promptColumn() != null ? spec.promptColumn() : spec.messagesColumn());
             this.seedField = spec.seedColumn() == null ? -1 : schema.fieldIndex(spec.seedColumn());
+            this.grammar = spec.jsonSchema() == null ? null : JsonSchemaColumn.grammar(spec.jsonSchema());
+            this.jsonType = spec.jsonSchema() == null ? null : JsonSchemaColumn.structType(spec.jsonSchema());
         }
 
         @Override
@@ -102,7 +107,7 @@ final class RowGenerator implements MapPartitionsFunction<Row, Row> {
             }
             int max = Math.min(spec.maxTokens(), ctx - tokens.length);
             long seed = seedField >= 0 && !row.isNullAt(seedField) ? ((Number) row.get(seedField)).longValue() : rowSeed(tokens);
-            GenerationRequest req = new GenerationRequest(tokens, max, spec.sampling(seed), spec.stop());
+            GenerationRequest req = new GenerationRequest(tokens, max, spec.sampling(seed).withGrammar(grammar), spec.stop());
             while (true) {
                 try {
                     return new Pending(row, engine.submit(req), null);
@@ -150,7 +155,7 @@ final class RowGenerator implements MapPartitionsFunction<Row, Row> {
         }
 
         private Row output(Pending p) {
-            Object[] v = Arrays.copyOf(rowValues(p.row()), schema.size() + PanamaxSpark.OUTPUT_COLUMNS.size());
+            Object[] v = Arrays.copyOf(rowValues(p.row()), schema.size() + PanamaxSpark.OUTPUT_COLUMNS.size() + (jsonType != null ? 1 : 0));
             int o = schema.size();
             String error = p.error();
             if (error == null) {
@@ -164,6 +169,19 @@ final class RowGenerator implements MapPartitionsFunction<Row, Row> {
                         v[o + 2] = g.promptTokens().length;
                         v[o + 3] = g.tokens().length;
                         v[o + 4] = g.cachedTokens();
+                        if (jsonType != null) {
+                            if (g.stop() == Generation.StopReason.LENGTH || g.stop() == Generation.StopReason.CONTEXT_FULL) {
+                                error = "the generation stopped at " + g.tokens().length + " tokens ("
+                                        + (g.stop() == Generation.StopReason.LENGTH ? "max tokens" : "the context is full")
+                                        + ") before its JSON value was complete";
+                            } else {
+                                try {
+                                    v[o + 6] = JsonSchemaColumn.parse(g.text(), jsonType);
+                                } catch (IllegalArgumentException e) {
+                                    error = "the completion is not JSON of the schema: " + e.getMessage();
+                                }
+                            }
+                        }
                     }
                 } catch (ExecutionException e) {
                     Throwable c = e.getCause() != null ? e.getCause() : e;

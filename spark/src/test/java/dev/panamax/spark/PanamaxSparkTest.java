@@ -1,6 +1,7 @@
 package dev.panamax.spark;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -182,6 +183,28 @@ class PanamaxSparkTest {
                 () -> PanamaxSpark.generate(in, GenerationSpec.of("/no/such/model.gguf")));
         assertTrue(e.getMessage().contains("/no/such/model.gguf"), e.getMessage());
         assertTrue(e.getMessage().contains("on host " + ExecutorEngines.host()), e.getMessage());
+    }
+
+    @Test
+    void aModelAddedWithAddFileIsFoundByItsNameAndMappedOncePerExecutor() throws Exception {
+        Path dir = java.nio.file.Files.createTempDirectory("panamax-addfile");
+        Path added = dir.resolve("added-" + ProcessHandle.current().pid() + ".gguf");
+        java.nio.file.Files.copy(model, added);
+        try {
+            spark.sparkContext().addFile(added.toString());
+            String name = added.getFileName().toString();
+            assertFalse(java.nio.file.Files.exists(Path.of(name)), "the bare name is no path here: only SparkFiles can resolve it");
+            Dataset<Row> in = promptFrame(prompts(8), 4);
+            GenerationSpec byName = GenerationSpec.of(name).withMaxTokens(MAX_TOKENS).withParallel(4).withMaxInFlight(3); // spec() by name
+            List<Row> viaFiles = PanamaxSpark.generate(in, byName).collectAsList();
+            Path fetched = Path.of(org.apache.spark.SparkFiles.get(name));
+            assertTrue(fetched.startsWith(Path.of(org.apache.spark.SparkFiles.getRootDirectory())), fetched.toString());
+            assertEquals(1, ExecutorEngines.loads(fetched), "the executor's copy is mapped once for its 4 tasks, never copied per task");
+            assertEquals(withoutCached(PanamaxSpark.generate(in, spec()).collectAsList()), withoutCached(viaFiles));
+        } finally {
+            java.nio.file.Files.deleteIfExists(added);
+            java.nio.file.Files.deleteIfExists(dir);
+        }
     }
 
     @Test

@@ -15,7 +15,7 @@ import org.apache.spark.sql.SparkSession;
  */
 final class TestSpark {
     private static SparkSession spark;
-    private static Path model;
+    private static Path model, neverEnding;
 
     private TestSpark() {}
 
@@ -37,6 +37,24 @@ final class TestSpark {
             spark.sparkContext().setLogLevel("WARN");
         }
         return spark;
+    }
+
+    /** {@link TinyModels#writeNeverEnding}: a 1024-token context, EOS only when a grammar leaves nothing else. */
+    static synchronized Path neverEnding() {
+        if (neverEnding == null) {
+            try {
+                Path dir = Files.createTempDirectory("panamax-spark-test");
+                dir.toFile().deleteOnExit();
+                neverEnding = TinyModels.writeNeverEnding(dir, 1024);
+                neverEnding.toFile().deleteOnExit();
+                try (var files = Files.list(dir)) { // the fixture it was made from
+                    for (Path f : files.toList()) if (!f.equals(neverEnding)) Files.delete(f);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return neverEnding;
     }
 
     static synchronized Path model() {
