@@ -75,8 +75,61 @@ class SpecUnitsTest {
         assertEquals(new Speculation(Speculation.Mode.NGRAM, 8), Speculation.parse("ngram", 0));
         assertEquals(new Speculation(Speculation.Mode.MTP, 2), Speculation.parse("MTP", 2));
         assertThrows(IllegalArgumentException.class, () -> Speculation.parse("eagle", 0));
-        assertThrows(IllegalArgumentException.class, () -> Speculation.parse("draft:m.gguf", 0));
+        assertEquals(Speculation.draft(java.nio.file.Path.of("dir/m.gguf"), 4), Speculation.parse("draft:dir/m.gguf", 0));
+        assertEquals(new Speculation(Speculation.Mode.DRAFT, 6), Speculation.parse("draft", 6));
+        assertThrows(IllegalArgumentException.class, () -> Speculation.parse("draft:", 0));
         assertThrows(IllegalArgumentException.class, () -> new Speculation(Speculation.Mode.NGRAM, Speculation.MAX_DRAFT + 1));
         assertFalse(Speculation.parse("ngram", 4).fixed().adaptive());
+    }
+
+    static int[] poolDraft(NgramPool pool, int[] t, int k) {
+        int[] out = new int[k];
+        int n = pool.draft(t, t.length, k, out, 0);
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    @Test
+    void ngramPoolDraftsWhatFollowedInEarlierText() {
+        NgramPool pool = new NgramPool(10);
+        pool.add(new int[] {1, 2, 3, 4, 5, 6, 7}, 7);
+        // "2 3" was followed by 4, then "3 4" by 5, ...: chained lookups continue the earlier text
+        assertArrayEquals(new int[] {4, 5, 6}, poolDraft(pool, new int[] {9, 9, 2, 3}, 3));
+        assertArrayEquals(new int[] {6, 7}, poolDraft(pool, new int[] {4, 5}, 5), "stops where the text ended");
+        assertEquals(0, poolDraft(pool, new int[] {8, 3}, 3).length, "one token is not a key; 8 3 was never seen");
+        // the latest text wins, and a longer n-gram overrules a shorter one
+        pool.add(new int[] {2, 3, 9}, 3);
+        assertArrayEquals(new int[] {9}, poolDraft(pool, new int[] {8, 2, 3}, 1));
+        pool.add(new int[] {7, 2, 3, 11}, 4);
+        assertArrayEquals(new int[] {11}, poolDraft(pool, new int[] {7, 2, 3}, 1));
+        assertArrayEquals(new int[] {11}, poolDraft(pool, new int[] {0, 2, 3}, 1), "2 3 -> 11 is the latest");
+        pool.add(new int[] {5, 2, 3, 12}, 4);
+        assertArrayEquals(new int[] {11}, poolDraft(pool, new int[] {7, 2, 3}, 1), "7 2 3 -> 11 still");
+        assertThrows(IllegalArgumentException.class, () -> pool.add(new int[] {1, -1}, 2));
+        assertThrows(IndexOutOfBoundsException.class, () -> pool.add(new int[] {1, 2}, 3));
+    }
+
+    @Test
+    void ngramPoolIsBoundedAndSafeToFillWhileDrafting() throws Exception {
+        NgramPool pool = new NgramPool(8);
+        long bytes = pool.bytes();
+        java.util.SplittableRandom r = new java.util.SplittableRandom(1);
+        int[] text = new int[4096];
+        for (int i = 0; i < text.length; i++) text[i] = r.nextInt(50);
+        Thread writer = new Thread(() -> {
+            for (int i = 0; i < 200; i++) pool.add(text, text.length);
+        });
+        writer.start();
+        int[] out = new int[8];
+        int drafted = 0;
+        while (writer.isAlive()) {
+            int at = 4 + r.nextInt(text.length - 4);
+            int n = pool.draft(text, at, 8, out, 0);
+            for (int j = 0; j < n; j++) assertTrue(out[j] >= 0 && out[j] < 50, "a token that was added: " + out[j]);
+            drafted += n;
+        }
+        writer.join();
+        assertEquals(bytes, pool.bytes());
+        assertEquals(2048, bytes);
+        assertTrue(drafted > 0);
     }
 }
