@@ -79,8 +79,9 @@ final class DraftModelRunner implements AutoCloseable {
      *
      * @param budget      the step's token budget
      * @param draftLogits logits rows of the step beyond one per sequence
+     * @param probe       every sequence drafts at least one token ({@link DraftPolicy#PROBE})
      */
-    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits) {
+    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits, boolean probe) {
         int decoding = 0;
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
@@ -101,6 +102,7 @@ final class DraftModelRunner implements AutoCloseable {
                     Math.min(s.maxTokens - s.generated() - 1, context - s.length));
             if (maxK <= 0) continue;
             int k = s.spec.adaptive() ? policy.choose(rows, seqCount, s.acceptance.rate(), maxK, s.acceptance, perPass, deepest) : maxK;
+            if (k == 0 && probe) k = 1;
             if (k == 0) {
                 s.acceptance.idle();
                 continue;
@@ -127,7 +129,9 @@ final class DraftModelRunner implements AutoCloseable {
             deepest = Math.max(deepest, k);
         }
         if (n == 0) return;
+        long t0 = System.nanoTime();
         forward(); // the first guesses
+        if (batch.tokens() <= 2 * n) policy.observeDraft(System.nanoTime() - t0); // no prompt to catch up on: a typical pass
         for (int i = 0; i < n; i++) {
             Sequence s = seqs[i];
             if (want[i] == 0) {
@@ -147,7 +151,7 @@ final class DraftModelRunner implements AutoCloseable {
                 s.draftTail = j;
             }
             if (batch.tokens() == 0) break;
-            long t0 = System.nanoTime();
+            t0 = System.nanoTime();
             forward();
             policy.observeDraft(System.nanoTime() - t0);
             for (int i = 0; i < n; i++) {

@@ -66,6 +66,7 @@ public final class Scheduler implements AutoCloseable {
     // the step being built: sequence, its tokens this step, its logits row (-1 none)
     private final Sequence[] stepSeq;
     private final int[] stepLen, stepLogits, stepDraft, stepRow0, stepPos0, mtpRow;
+    private boolean probe; // this step drafts in every sequence that can
     private int stepCount, draftLogits, stepTokens; // stepTokens: emitted by the step's sampling
     private final DraftPolicy policy;
     private final NgramPool ngramPool = new NgramPool(); // every ended request's n-grams, for prompt lookup
@@ -224,10 +225,13 @@ public final class Scheduler implements AutoCloseable {
             adaptive |= s.spec.on() && s.spec.adaptive();
             fixed |= s.spec.on() && !s.spec.adaptive();
         }
-        boolean draftStep = fixed || adaptive && policy.speculateStep(decoding); // the per-step off-switch
+        // the per-step off-switch: whole steps with and without drafts compared (a probe drafts in every sequence)
+        int mode = fixed ? DraftPolicy.DRAFTS : adaptive ? policy.stepMode(decoding) : DraftPolicy.NO_DRAFTS;
+        boolean draftStep = mode != DraftPolicy.NO_DRAFTS;
+        probe = mode == DraftPolicy.PROBE;
         int spare = budget - decoding, rows = 0;
         draftLogits = batch.maxLogits() - lim.maxSequences();
-        if (draftRunner != null && draftStep) draftRunner.prepare(running, policy, budget, draftLogits);
+        if (draftRunner != null && draftStep) draftRunner.prepare(running, policy, budget, draftLogits, probe);
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
@@ -343,6 +347,7 @@ public final class Scheduler implements AutoCloseable {
         if (maxK <= 0) return 0;
         boolean model = s.spec.mode() == Speculation.Mode.DRAFT; // drafted before the step (k chosen then)
         int k = model ? Math.min(maxK, s.draftReady) : s.spec.adaptive() ? policy.choose(rows, seqs, s.acceptance.rate(), maxK, s.acceptance) : maxK;
+        if (k == 0 && probe && !model) k = 1;
         if (k == 0) {
             if (!model) s.acceptance.idle();
             return 0;

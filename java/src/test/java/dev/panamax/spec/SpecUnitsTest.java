@@ -28,6 +28,42 @@ class SpecUnitsTest {
         assertEquals(0, NgramDrafter.draft(new int[] {1, 1, 1}, 3, 0, new int[0], 0));
     }
 
+    /** Measured past the cold first passes. */
+    static void observe(DraftPolicy p, int rows, long nanos) {
+        for (int i = 0; i <= DraftPolicy.COLD; i++) p.observe(rows, nanos);
+    }
+
+    @Test
+    void coldMeasurementsDoNotStick() {
+        DraftPolicy p = new DraftPolicy(8);
+        p.observe(2, 1_000_000); // the first pass over two rows, JIT still cold
+        for (int i = 0; i < DraftPolicy.COLD + 3; i++) p.observe(2, 1000);
+        assertEquals(1000, p.cost(2), 1e-9);
+    }
+
+    @Test
+    void theStepSwitchFollowsWholeStepThroughput() {
+        DraftPolicy p = new DraftPolicy(64, 8);
+        // drafting allowed: 2 tokens per 3 ms; not: 1 token per 1 ms (drafting does not pay at 4 sequences)
+        int on = 0;
+        for (int i = 0; i < 400; i++) {
+            boolean spec = p.stepMode(4) != DraftPolicy.NO_DRAFTS;
+            if (spec) on++;
+            p.observeStep(4, spec, spec ? 2 : 1, spec ? 3_000_000 : 1_000_000);
+        }
+        assertTrue(on < 400 / DraftPolicy.AB_EXPLORE + 2 * (DraftPolicy.COLD + DraftPolicy.AB_WARMUP) + 2, "drafting steps " + on);
+        assertTrue(on > 400 / DraftPolicy.AB_EXPLORE / 2, "the losing arm is still tried: " + on);
+        assertEquals(1000, p.stepTokensPerSecond(4, false), 1e-6);
+        // at 1 sequence drafting pays: allowed nearly always
+        int on1 = 0;
+        for (int i = 0; i < 400; i++) {
+            boolean spec = p.stepMode(1) != DraftPolicy.NO_DRAFTS;
+            if (spec) on1++;
+            p.observeStep(1, spec, spec ? 3 : 1, spec ? 1_500_000 : 1_000_000);
+        }
+        assertTrue(on1 > 400 - 400 / DraftPolicy.AB_EXPLORE - 2 * (DraftPolicy.COLD + DraftPolicy.AB_WARMUP) - 2, "drafting steps " + on1);
+    }
+
     @Test
     void kFollowsAcceptanceAndMeasuredCost() {
         DraftPolicy p = new DraftPolicy(64);
@@ -35,17 +71,17 @@ class SpecUnitsTest {
         assertTrue(p.choose(1, 1, 0.8, 8) >= 3, "k " + p.choose(1, 1, 0.8, 8));
         assertEquals(0, p.choose(1, 1, 0.02, 8));
         // measured: every row costs as much as a whole decode step (compute-bound): drafting never pays
-        for (int r = 1; r <= 64; r++) p.observe(r, 1000L * r);
+        for (int r = 1; r <= 64; r++) observe(p, r, 1000L * r);
         assertEquals(0, p.choose(1, 1, 0.9, 8));
         // bandwidth-bound: 9 rows cost 1.2 steps; a busy step of 60 rows with 60 sequences has no room to gain
         DraftPolicy q = new DraftPolicy(64);
-        for (int r = 1; r <= 64; r++) q.observe(r, 1000 + 25L * (r - 1) + (r > 40 ? 400L * (r - 40) : 0));
+        for (int r = 1; r <= 64; r++) observe(q, r, 1000 + 25L * (r - 1) + (r > 40 ? 400L * (r - 40) : 0));
         assertTrue(q.choose(1, 1, 0.7, 8) >= 3);
         assertEquals(0, q.choose(60, 60, 0.7, 4));
         // interpolation between measured row counts, prior slope beyond them
         DraftPolicy u = new DraftPolicy(16);
-        u.observe(1, 100);
-        u.observe(5, 140);
+        observe(u, 1, 100);
+        observe(u, 5, 140);
         assertEquals(120, u.cost(3), 1e-9);
         assertEquals(140 * (1 + DraftPolicy.PRIOR_ROW_COST * 2), u.cost(7), 1e-9);
     }
@@ -61,7 +97,7 @@ class SpecUnitsTest {
         for (int i = 0; i < 200; i++) a.idle();
         assertEquals(0.5, a.rate(), 0.05, "back towards the prior while nothing is drafted");
         DraftPolicy p = new DraftPolicy(8);
-        for (int r = 1; r <= 8; r++) p.observe(r, 1000L * r);
+        for (int r = 1; r <= 8; r++) observe(p, r, 1000L * r);
         DraftPolicy.Acceptance b = new DraftPolicy.Acceptance();
         int drafted = 0;
         for (int i = 0; i < 32; i++) if (p.choose(1, 1, b.rate(), 4, b) > 0) drafted++;
