@@ -6,6 +6,8 @@ import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ModelWeights;
 import dev.panamax.sampling.SamplingParams;
+import dev.panamax.spec.DraftVocabulary;
+import dev.panamax.spec.NgramPool;
 import dev.panamax.spec.Speculation;
 import dev.panamax.tensor.GgmlType;
 import dev.panamax.grammar.TypeSchema;
@@ -34,7 +36,9 @@ public final class Engine implements AutoCloseable {
      * @param prefixCache   reuse the KV blocks of prompt prefixes computed before
      * @param threads       kernel threads (<= 0: the model's setting)
      * @param speculation   the requests' default speculation ({@link Speculation#OFF}: none unless a request asks);
-     *                      MTP needs it here (the engine then keeps the MTP layer's KV rows of every sequence), and
+     *                      MTP needs it here (the engine then keeps the MTP layer's KV rows of every sequence), so
+     *                      does a draft model ({@link Speculation#draft}: the engine loads the file, with the model's
+     *                      options, checks that its vocabulary is the model's and gives it a KV pool of its own);
      *                      its k sizes the logits rows of a step
      */
     public record Config(int maxSequences, int tokenBudget, int contextLength, int blockSize, long kvBytes, int queueCapacity,
@@ -119,6 +123,7 @@ public final class Engine implements AutoCloseable {
     private final long bytesPerBlock;
     private final int encoderContext; // an encoder's engine has no scheduler
     private final Config config;
+    private final Model draft; // the draft model of draft-model speculation, or null
     private volatile boolean closed;
 
     Engine(Model model, ModelWeights weights, Model.Options o, Config c) {
@@ -132,6 +137,7 @@ public final class Engine implements AutoCloseable {
             this.scheduler = null;
             this.bytesPerBlock = 0;
             this.encoderContext = ctx;
+            this.draft = null;
             return;
         }
         this.encoderContext = 0;
@@ -148,12 +154,39 @@ public final class Engine implements AutoCloseable {
         }
         if (nBlocks > Integer.MAX_VALUE / c.blockSize()) throw new IllegalArgumentException("KV pool too large: " + poolBytes + " bytes");
         Backend backend = o.backend();
-        this.kernels = KernelsProvider.create(backend, c.threads() > 0 ? c.threads() : o.threads());
+        this.draft = c.speculation().mode() == Speculation.Mode.DRAFT ? loadDraft(c.speculation(), model, o) : null;
         try {
-            this.scheduler = new Scheduler(weights, model.tokenizer(), kernels, new Scheduler.Limits(c.maxSequences(),
-                    c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks, c.queueCapacity(), c.prefixCache(), kType, vType, c.speculation()));
+            this.kernels = KernelsProvider.create(backend, c.threads() > 0 ? c.threads() : o.threads());
+        } catch (RuntimeException | OutOfMemoryError e) {
+            if (draft != null) draft.close();
+            throw e;
+        }
+        try {
+            this.scheduler = new Scheduler(weights, draft == null ? null : draft.weights(), model.tokenizer(), kernels,
+                    new Scheduler.Limits(c.maxSequences(), c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks,
+                            c.queueCapacity(), c.prefixCache(), kType, vType, c.speculation()));
         } catch (RuntimeException | OutOfMemoryError e) {
             kernels.close();
+            if (draft != null) draft.close();
+            throw e;
+        }
+    }
+
+    /** The draft model of {@code sp}, loaded with the target's options, its vocabulary checked against the target's. */
+    private static Model loadDraft(Speculation sp, Model target, Model.Options o) {
+        if (sp.draftModel() == null) throw new IllegalArgumentException("an engine's draft-model speculation names the draft model's file (Speculation.draft(file, k))");
+        Model d;
+        try {
+            d = Model.load(sp.draftModel(), o);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot load the draft model " + sp.draftModel() + ": " + e.getMessage(), e);
+        }
+        try {
+            if (d.isEncoder()) throw new IllegalArgumentException("the draft model " + sp.draftModel() + " is an encoder (" + d.architecture() + "), it does not generate");
+            DraftVocabulary.check(target.tokenizer(), d.tokenizer(), sp.draftModel().toString());
+            return d;
+        } catch (RuntimeException e) {
+            d.close();
             throw e;
         }
     }
@@ -255,6 +288,27 @@ public final class Engine implements AutoCloseable {
                 scheduler.totalBlocks(), scheduler.limits().blockSize(), bytesPerBlock);
     }
 
+    /** Blocks in use and in all of the draft model's KV pool ({0, 0} without one): what draft-model speculation holds. */
+    public int[] draftKvBlocks() {
+        if (draft == null) return new int[] {0, 0};
+        return new int[] {scheduler.draftUsedBlocks(), scheduler.limits().nBlocks()};
+    }
+
+    /**
+     * The n-gram pool that prompt-lookup speculation ({@code ngram}) falls back on when a sequence's own tokens have no
+     * match: the text of every request that ended, bounded ({@link NgramPool}). Add documents the replies will quote
+     * (token ids of this model) from any thread.
+     */
+    public NgramPool ngramPool() {
+        if (scheduler == null) throw new IllegalStateException(model.architecture() + " is an encoder: it does not generate");
+        return scheduler.ngramPool();
+    }
+
+    /** The draft model of draft-model speculation, or null. */
+    public Model draftModel() {
+        return draft;
+    }
+
     /** The configuration the engine was opened with. */
     public Config config() {
         return config;
@@ -307,6 +361,7 @@ public final class Engine implements AutoCloseable {
         closed = true;
         if (scheduler != null) scheduler.close();
         if (kernels != null) kernels.close();
+        if (draft != null) draft.close();
         model.closed(this);
     }
 }

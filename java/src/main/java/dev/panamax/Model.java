@@ -277,6 +277,11 @@ public final class Model implements AutoCloseable {
         return chatTemplate;
     }
 
+    /** The weights (the engine runs a draft model's). */
+    ModelWeights weights() {
+        return weights;
+    }
+
     public Tokenizer tokenizer() {
         return tokenizer;
     }

@@ -5,13 +5,13 @@ import picocli.CommandLine.Option;
 
 /** Speculative decoding options shared by generate and bench (mixed in); serve has the same two. */
 final class SpecOptions {
-    @Option(names = "--spec", description = "Speculative decoding: off, ngram (prompt lookup in the sequence's own tokens) or"
-            + " mtp (the model's nextn layer, deepseek2 files that have one); greedy and seeded output are unchanged"
-            + " (default: off).")
+    @Option(names = "--spec", description = "Speculative decoding: off, ngram (prompt lookup in the sequence's own tokens),"
+            + " mtp (the model's nextn layer, deepseek2 files that have one) or draft:M.gguf (a smaller model with the same"
+            + " tokenizer); greedy and seeded output are unchanged (default: off).")
     String spec;
 
     @Option(names = "--spec-k", defaultValue = "0",
-            description = "Most drafted tokens per step (default: ngram 8, mtp 1 = its one layer); k per step adapts to the"
+            description = "Most drafted tokens per step (default: ngram 8, mtp 1 = its one layer, draft 4); k per step adapts to the"
                     + " measured acceptance and step cost.")
     int k;
 

@@ -11,6 +11,7 @@ import dev.panamax.model.ModelWeights;
 import dev.panamax.sampling.Sampler;
 import dev.panamax.spec.DraftPolicy;
 import dev.panamax.spec.NgramDrafter;
+import dev.panamax.spec.NgramPool;
 import dev.panamax.spec.Speculation;
 import dev.panamax.tensor.GgmlType;
 import dev.panamax.tokenizer.Tokenizer;
@@ -35,7 +36,9 @@ import java.util.concurrent.locks.LockSupport;
  * one with logits); after the step its rows are sampled in order and the first token that is not the draft ends its
  * turn: accepted rows count as computed, the rest are dropped (blocks past the sequence's end go back to the pool,
  * the prefix cache only ever registers computed blocks). With MTP the model's nextn layer then runs over the step's
- * accepted rows (its KV pool shares the trunk's block ids) and its guess is the next step's draft.
+ * accepted rows (its KV pool shares the trunk's block ids) and its guess is the next step's draft. With a draft model
+ * ({@link DraftModelRunner}, its own KV pool) the drafts of every sequence that speculates with it are made, batched,
+ * before the step is built.
  */
 public final class Scheduler implements AutoCloseable {
 
@@ -55,6 +58,7 @@ public final class Scheduler implements AutoCloseable {
     private final int vocab, seqBlocks;
     private final KvBlockManager blocks;
     private final ModelRunner runner;
+    private final DraftModelRunner draftRunner; // null without a draft model
     private final ConcurrentLinkedQueue<Sequence> incoming = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger(); // incoming + waiting
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
@@ -62,17 +66,24 @@ public final class Scheduler implements AutoCloseable {
     // the step being built: sequence, its tokens this step, its logits row (-1 none)
     private final Sequence[] stepSeq;
     private final int[] stepLen, stepLogits, stepDraft, stepRow0, stepPos0, mtpRow;
-    private int stepCount, draftLogits;
+    private boolean probe; // this step drafts in every sequence that can
+    private int stepCount, draftLogits, stepTokens; // stepTokens: emitted by the step's sampling
     private final DraftPolicy policy;
+    private final NgramPool ngramPool = new NgramPool(); // every ended request's n-grams, for prompt lookup
     private volatile long specDrafted, specAccepted, specPasses, specTokens; // written by the scheduler thread only
     private final long[] stepNanos = new long[STEP_HISTORY];
     private long steps;
     private final Thread thread;
     private volatile boolean closing;
     private volatile Throwable failure;
-    private volatile int runningCount, usedBlocks;
+    private volatile int runningCount, usedBlocks, draftUsedBlocks;
 
     public Scheduler(ModelWeights weights, Tokenizer tokenizer, Kernels kernels, Limits limits) {
+        this(weights, null, tokenizer, kernels, limits);
+    }
+
+    /** @param draft the draft model's weights (same vocabulary: the caller checked), or null */
+    public Scheduler(ModelWeights weights, ModelWeights draft, Tokenizer tokenizer, Kernels kernels, Limits limits) {
         if (limits.tokenBudget() < limits.maxSequences()) {
             throw new IllegalArgumentException("token budget " + limits.tokenBudget() + " is below the sequence limit " + limits.maxSequences());
         }
@@ -88,7 +99,14 @@ public final class Scheduler implements AutoCloseable {
         int maxLogits = (int) Math.min(limits.tokenBudget(), limits.maxSequences() + draftRows);
         this.runner = new ModelRunner(weights, kernels, limits.nBlocks(), limits.blockSize(), limits.kType(), limits.vType(),
                 limits.tokenBudget(), limits.maxSequences(), seqBlocks, maxLogits, sp.mode() == Speculation.Mode.MTP);
-        this.policy = new DraftPolicy(limits.tokenBudget());
+        try {
+            this.draftRunner = draft == null ? null : new DraftModelRunner(draft, kernels, limits.nBlocks(), limits.blockSize(),
+                    limits.kType(), limits.vType(), limits.tokenBudget(), limits.maxSequences(), seqBlocks, limits.contextLength());
+        } catch (RuntimeException | OutOfMemoryError e) {
+            runner.close();
+            throw e;
+        }
+        this.policy = new DraftPolicy(limits.tokenBudget(), limits.maxSequences());
         int m = limits.maxSequences();
         stepSeq = new Sequence[m];
         stepLen = new int[m];
@@ -136,6 +154,9 @@ public final class Scheduler implements AutoCloseable {
                 throw new IllegalArgumentException("MTP speculation needs an engine opened with it (Engine.Config.withSpeculation)");
             }
             sp = new Speculation(Speculation.Mode.MTP, 1, sp.adaptive()); // one MTP layer guesses one token ahead
+        }
+        if (sp.mode() == Speculation.Mode.DRAFT && draftRunner == null) {
+            throw new IllegalArgumentException("draft-model speculation needs an engine opened with a draft model (Engine.Config.withSpeculation(Speculation.draft(file, k)))");
         }
         return sp;
     }
@@ -190,15 +211,27 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private void step() {
+        long begin = System.nanoTime();
         var batch = runner.batch;
         batch.clear();
         stepCount = 0;
         int budget = lim.tokenBudget();
         // 1. one token for every decoding sequence, and its drafts from what the others' tokens leave of the budget
         int decoding = 0;
-        for (Sequence s : running) if (s.length - s.computed == 1) decoding++;
+        boolean adaptive = false, fixed = false; // some decoding sequence drafts when it pays / always
+        for (Sequence s : running) {
+            if (s.length - s.computed != 1) continue;
+            decoding++;
+            adaptive |= s.spec.on() && s.spec.adaptive();
+            fixed |= s.spec.on() && !s.spec.adaptive();
+        }
+        // the per-step off-switch: whole steps with and without drafts compared (a probe drafts in every sequence)
+        int mode = fixed ? DraftPolicy.DRAFTS : adaptive ? policy.stepMode(decoding) : DraftPolicy.NO_DRAFTS;
+        boolean draftStep = mode != DraftPolicy.NO_DRAFTS;
+        probe = mode == DraftPolicy.PROBE;
         int spare = budget - decoding, rows = 0;
         draftLogits = batch.maxLogits() - lim.maxSequences();
+        if (draftRunner != null && draftStep) draftRunner.prepare(running, policy, budget, draftLogits, probe);
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
@@ -208,7 +241,7 @@ public final class Scheduler implements AutoCloseable {
                 if (victim == s) break;
             }
             if (!running.contains(s)) { i--; continue; }
-            int k = spare > 0 ? drafts(s, spare, rows + 1, stepCount + 1, decoding) : 0;
+            int k = spare > 0 && draftStep ? drafts(s, spare, rows + 1, stepCount + 1, decoding) : 0;
             schedule(s, 1 + k, k);
             spare -= k;
             draftLogits -= k;
@@ -296,8 +329,10 @@ public final class Scheduler implements AutoCloseable {
             event.promptTokens = tokens - decode;
             event.commit();
         }
+        stepTokens = 0;
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], stepDraft[i], t1);
         if (runner.mtp()) mtp();
+        if (decodeOnly && adaptive && !fixed) policy.observeStep(decodeSeqs, draftStep, stepTokens, System.nanoTime() - begin);
     }
 
     /**
@@ -311,14 +346,19 @@ public final class Scheduler implements AutoCloseable {
         int maxK = Math.min(Math.min(s.spec.maxDraft(), spare), Math.min(s.maxTokens - s.generated() - 1, lim.contextLength() - s.length));
         maxK = Math.min(maxK, draftLogits);
         if (maxK <= 0) return 0;
-        int k = s.spec.adaptive() ? policy.choose(rows, seqs, s.acceptance.rate(), maxK, s.acceptance) : maxK;
+        boolean model = s.spec.mode() == Speculation.Mode.DRAFT; // drafted before the step (k chosen then)
+        int k = model ? Math.min(maxK, s.draftReady) : s.spec.adaptive() ? policy.choose(rows, seqs, s.acceptance.rate(), maxK, s.acceptance) : maxK;
+        if (k == 0 && probe && !model) k = 1;
         if (k == 0) {
-            s.acceptance.idle();
+            if (!model) s.acceptance.idle();
             return 0;
         }
         int got;
-        if (s.spec.mode() == Speculation.Mode.NGRAM) {
+        if (model) {
+            got = k;
+        } else if (s.spec.mode() == Speculation.Mode.NGRAM) {
             got = NgramDrafter.draft(s.tokens, s.length, k, s.draft, 0);
+            if (got == 0) got = ngramPool.draft(s.tokens, s.length, k, s.draft, 0); // what earlier requests wrote
         } else {
             got = s.mtpDraftAt == s.length && s.mtpDraft >= 0 ? 1 : 0;
             s.draft[0] = s.mtpDraft;
@@ -367,6 +407,7 @@ public final class Scheduler implements AutoCloseable {
     private void publish() {
         runningCount = running.size();
         usedBlocks = blocks.usedBlocks();
+        if (draftRunner != null) draftUsedBlocks = draftRunner.usedBlocks();
     }
 
     /** Adds n rows of s to the step, the last {@code nDraft} of them drafted tokens (then every row wants logits). */
@@ -408,6 +449,7 @@ public final class Scheduler implements AutoCloseable {
         s.lastHash = 0;
         s.admitted = false;
         s.mtpDraft = s.mtpDraftAt = -1;
+        if (draftRunner != null) draftRunner.release(s);
         waiting.addFirst(s);
     }
 
@@ -461,6 +503,7 @@ public final class Scheduler implements AutoCloseable {
     private int emit(Sequence s, int row) {
         int tok = s.sampler.sample(runner.batch.logits(), 4L * row * vocab);
         if (s.firstTokenNanos == 0) s.firstTokenNanos = System.nanoTime();
+        stepTokens++;
         if (tok == Sampler.NO_TOKEN) {
             retire(s, Generation.StopReason.NO_ALLOWED_TOKEN);
             return -1;
@@ -525,6 +568,8 @@ public final class Scheduler implements AutoCloseable {
     private void end(Sequence s, Generation.StopReason why, Throwable error) {
         if (s.nBlocks > 0) blocks.release(s.table, s.nBlocks);
         s.nBlocks = 0;
+        if (draftRunner != null) draftRunner.release(s);
+        if (error == null) ngramPool.add(s.tokens, s.length);
         s.done = true;
         dequeued(s);
         try {
@@ -567,6 +612,16 @@ public final class Scheduler implements AutoCloseable {
         return lim.nBlocks();
     }
 
+    /** The n-grams of ended requests that prompt lookup falls back on (add text from any thread). */
+    public NgramPool ngramPool() {
+        return ngramPool;
+    }
+
+    /** Blocks held in the draft model's KV pool (0 without one; read between steps). */
+    public int draftUsedBlocks() {
+        return draftUsedBlocks;
+    }
+
     public Limits limits() {
         return lim;
     }
@@ -604,6 +659,7 @@ public final class Scheduler implements AutoCloseable {
             }
         }
         runner.close();
+        if (draftRunner != null) draftRunner.close();
         if (interrupted) Thread.currentThread().interrupt();
     }
 }

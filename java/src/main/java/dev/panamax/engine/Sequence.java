@@ -57,6 +57,11 @@ public final class Sequence {
     final int[] draft;
     final DraftPolicy.Acceptance acceptance = new DraftPolicy.Acceptance();
     int mtpDraft = -1, mtpDraftAt = -1;
+    // draft model (DraftModelRunner): its block table in the draft's own pool, the positions whose draft KV rows hold
+    // this sequence's tokens, the draft rows written after them (draft[0..draftTail), checked against the tokens
+    // that really follow), and how many drafts were prepared for this step
+    final int[] draftTable;
+    int draftBlocks, draftComputed, draftTail, draftReady;
     boolean done; // ended: its blocks are released
     private volatile boolean cancelled;
 
@@ -76,6 +81,7 @@ public final class Sequence {
         this.tokens = Arrays.copyOf(prompt, promptLength + Math.min(maxTokens, 256) + 1);
         this.length = promptLength;
         this.table = new int[maxBlocks];
+        this.draftTable = spec.mode() == Speculation.Mode.DRAFT ? new int[maxBlocks] : null;
         this.submittedNanos = System.nanoTime();
         for (int i = 0; i < promptLength; i++) sampler.accept(tokens[i]);
     }

@@ -10,7 +10,19 @@ package dev.panamax.spec;
  * chunk's rows cost differently). Per sequence, an {@link Acceptance} counts accepted drafts with exponential
  * forgetting and drifts back to its prior while it drafts nothing; and one decision in {@link #EXPLORE} that would
  * draft nothing drafts a little anyway, so a stale measurement or a switched-off sequence is looked at again (a
- * policy that never tries k rows never learns what they cost). Scheduler thread only; allocates nothing per step.
+ * policy that never tries k rows never learns what they cost).
+ *
+ * <p>Above the per-sequence choice sits a per-step switch ({@link #stepMode}): the row costs above are only the
+ * forward pass's, while drafting (a draft model's passes, an MTP layer), sampling every verified row and the
+ * bookkeeping cost time too, and on a busy machine the measured costs are noisy. So for each count of decoding
+ * sequences the policy also keeps the whole step's throughput (tokens emitted per second of step, everything
+ * included) of steps built with drafting allowed and of steps built without, and allows drafting only while it has
+ * been the faster of the two; the other arm is still tried one step in {@link #AB_EXPLORE}, so the comparison follows
+ * the load, the text and the acceptance (a step that tries drafting while it is switched off is a {@link #PROBE}:
+ * every sequence drafts at least one token, so the try measures drafting even where the per-sequence choice has
+ * gone stale, and the two levels of exploration do not multiply). Steps of both arms alternate within the same seconds, so a noisy machine
+ * slows both alike: the comparison holds where run-to-run measurements do not. Scheduler thread only; allocates
+ * nothing per step.
  */
 public final class DraftPolicy {
 
@@ -21,17 +33,92 @@ public final class DraftPolicy {
     static final int EXPLORE = 16;
 
     private final double[] cost; // mean step nanos by row count (0: not measured)
+    /** One step in this many takes the arm (drafting allowed or not) that is currently the slower. */
+    static final int AB_EXPLORE = 16;
+    /** Steps of each arm measured at a sequence count before the faster one is preferred. */
+    static final int AB_WARMUP = 4;
+    private static final double AB_EWMA = 0.1;
+    private final double[][] stepRate; // [arm: 0 off, 1 on][decoding sequences]: tokens per nanosecond of whole step
+    private final int[][] stepSeen;
+    private final int[] stepTurn;
+    private final int[] costSeen;
+    private double draftNanos; // mean time of one draft-model pass (0: not measured)
+    private int draftSeen;
+    /** First measurements of a kind that are dropped: the first passes run cold (JIT, caches) and would stick. */
+    static final int COLD = 2;
 
     /** @param maxRows the most rows a step can have (the token budget) */
     public DraftPolicy(int maxRows) {
+        this(maxRows, maxRows);
+    }
+
+    /**
+     * @param maxRows the most rows a step can have (the token budget)
+     * @param maxSeqs the most sequences a step can have
+     */
+    public DraftPolicy(int maxRows, int maxSeqs) {
         if (maxRows < 1) throw new IllegalArgumentException("max rows must be positive, got " + maxRows);
+        if (maxSeqs < 1) throw new IllegalArgumentException("max sequences must be positive, got " + maxSeqs);
         cost = new double[maxRows + 1];
+        costSeen = new int[maxRows + 1];
+        stepRate = new double[2][maxSeqs + 1];
+        stepSeen = new int[2][maxSeqs + 1];
+        stepTurn = new int[maxSeqs + 1];
+    }
+
+    /** Step modes: no drafting; drafting as the per-sequence choice finds it pays; every sequence drafts (a probe). */
+    public static final int NO_DRAFTS = 0, DRAFTS = 1, PROBE = 2;
+
+    /**
+     * How the coming decode step with {@code decoding} decoding sequences drafts: until both arms are measured at this
+     * count they alternate (drafting steps as probes), then the faster arm is taken except one step in {@link
+     * #AB_EXPLORE}.
+     */
+    public int stepMode(int decoding) {
+        int d = Math.max(0, Math.min(decoding, stepTurn.length - 1));
+        int turn = ++stepTurn[d];
+        if (stepSeen[0][d] < COLD + AB_WARMUP || stepSeen[1][d] < COLD + AB_WARMUP) {
+            return stepSeen[1][d] <= stepSeen[0][d] ? PROBE : NO_DRAFTS;
+        }
+        boolean on = stepRate[1][d] >= stepRate[0][d];
+        if (turn % AB_EXPLORE == 0) return on ? NO_DRAFTS : PROBE;
+        return on ? DRAFTS : NO_DRAFTS;
+    }
+
+    /** A decode step with {@code decoding} sequences, built with drafting allowed (a DRAFTS or PROBE step) or not, emitted {@code tokens} in {@code nanos}. */
+    public void observeStep(int decoding, boolean speculated, int tokens, long nanos) {
+        if (nanos <= 0 || decoding < 0 || decoding >= stepTurn.length) return;
+        int arm = speculated ? 1 : 0;
+        double r = (double) tokens / nanos;
+        int seen = stepSeen[arm][decoding]++;
+        if (seen < COLD) return;
+        stepRate[arm][decoding] = seen == COLD ? r : stepRate[arm][decoding] + AB_EWMA * (r - stepRate[arm][decoding]);
+    }
+
+    /** The measured whole-step throughput (tokens per second) of an arm at a sequence count, 0 when not measured. */
+    public double stepTokensPerSecond(int decoding, boolean speculated) {
+        return stepRate[speculated ? 1 : 0][decoding] * 1e9;
     }
 
     /** A step of {@code rows} rows took {@code nanos}. */
     public void observe(int rows, long nanos) {
         if (rows < 1 || rows >= cost.length || nanos <= 0) return;
+        if (++costSeen[rows] <= COLD) return;
         cost[rows] = cost[rows] == 0 ? nanos : cost[rows] + EWMA * (nanos - cost[rows]);
+    }
+
+    /** A draft model's forward pass (one row per drafting sequence) took {@code nanos}. */
+    public void observeDraft(long nanos) {
+        if (nanos <= 0 || ++draftSeen <= COLD) return;
+        draftNanos = draftNanos == 0 ? nanos : draftNanos + EWMA * (nanos - draftNanos);
+    }
+
+    /**
+     * The cost of one draft-model pass in {@link #cost}'s units: measured, or 0 while either it or the steps are not
+     * (before any measurement cost is in relative units, with which nanoseconds cannot be compared).
+     */
+    public double draftCost() {
+        return cost[1] > 0 || cost.length > 2 && cost[2] > 0 ? draftNanos : 0;
     }
 
     /** The expected cost of a step of {@code rows} rows, relative units: measured, interpolated or extrapolated. */
@@ -56,20 +143,33 @@ public final class DraftPolicy {
      * @param a     this sequence's per-token acceptance rate
      */
     public int choose(int rows, int seqs, double a, int maxK, Acceptance acc) {
-        int k = choose(rows, seqs, a, maxK);
+        return choose(rows, seqs, a, maxK, acc, 0, 0);
+    }
+
+    /**
+     * As {@link #choose(int, int, double, int, Acceptance)} for a drafter that pays {@code perDraft} (in {@link
+     * #cost} units) for each drafted position beyond the {@code shared} positions the step already drafts for other
+     * sequences: a draft model, whose passes are batched over the sequences.
+     */
+    public int choose(int rows, int seqs, double a, int maxK, Acceptance acc, double perDraft, int shared) {
+        int k = choose(rows, seqs, a, maxK, perDraft, shared);
         if (k == 0 && maxK > 0 && ++acc.declined % EXPLORE == 0) k = Math.min(maxK, 2);
         return k;
     }
 
     /** {@link #choose(int, int, double, int, Acceptance)} without exploration. */
     public int choose(int rows, int seqs, double a, int maxK) {
+        return choose(rows, seqs, a, maxK, 0, 0);
+    }
+
+    private int choose(int rows, int seqs, double a, int maxK, double perDraft, int shared) {
         int best = 0;
         double bestRate = seqs / cost(rows);
         double expected = 1, ak = 1;
         for (int k = 1; k <= maxK && rows + k < cost.length; k++) {
             ak *= a;
             expected += ak;
-            double rate = (seqs - 1 + expected) / cost(rows + k);
+            double rate = (seqs - 1 + expected) / (cost(rows + k) + perDraft * Math.max(0, k - shared));
             if (rate > bestRate * 1.0001) {
                 best = k;
                 bestRate = rate;

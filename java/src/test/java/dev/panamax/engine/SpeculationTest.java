@@ -24,8 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Speculative decoding in the engine: the tokens are exactly those of decoding without it (greedy and seeded
  * sampling, alone and batched with other sequences, with stop strings and token limits), for prompt-lookup drafts on
- * tiny random models and on the trained KJV models, and for the trained deepseek2 model's MTP layer; the KV pool is
- * whole again after random speculative requests with cancellations and preemption.
+ * tiny random models and on the trained KJV models, for the trained deepseek2 model's MTP layer and for the trained
+ * draft model; the KV pools (the target's and the draft model's) are whole again after random speculative requests
+ * with cancellations and preemption; the engine's n-gram pool carries one request's text to the next.
  */
 class SpeculationTest {
 
@@ -124,9 +125,10 @@ class SpeculationTest {
     void speculationAllocatesNothingPerStep() throws Exception {
         try (Model model = Model.load(MODELS.resolve("kjv-deepseek2-7.1m-f16.gguf"), Model.Options.defaults().withThreads(1))) {
             int[] p = model.tokenizer().encode("And God said");
-            double[] perToken = new double[3];
-            Speculation[] modes = {Speculation.OFF, NGRAM4, new Speculation(Speculation.Mode.MTP, 1).fixed()};
-            for (int m = 0; m < 3; m++) {
+            // the draft model is the llama pair's: the KJV models share one tokenizer
+            Speculation[] modes = {Speculation.OFF, NGRAM4, new Speculation(Speculation.Mode.MTP, 1).fixed(), Speculation.draft(DRAFT, 3).fixed()};
+            double[] perToken = new double[modes.length];
+            for (int m = 0; m < modes.length; m++) {
                 try (Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(1).withContextLength(256).withSpeculation(modes[m]))) {
                     GenerationRequest r = GenerationRequest.of(p, 128, SamplingParams.greedy()).withIgnoreEos(true);
                     // C2 compiles the step (C1 code allocates): warm up by steps, as ForwardAllocationTest does; a
@@ -141,9 +143,105 @@ class SpeculationTest {
                     perToken[m] = (double) (mx.getThreadAllocatedBytes(engine.threadId()) - before) / tokens;
                 }
             }
-            System.out.printf("engine thread bytes per token: plain %.0f, n-gram %.0f, MTP %.0f%n", perToken[0], perToken[1], perToken[2]);
+            System.out.printf("engine thread bytes per token: plain %.0f, n-gram %.0f, MTP %.0f, draft model %.0f%n", perToken[0], perToken[1], perToken[2], perToken[3]);
             assertTrue(perToken[1] <= perToken[0] * 1.1 + 16, "n-gram " + perToken[1] + " vs plain " + perToken[0] + " bytes per token");
             assertTrue(perToken[2] <= perToken[0] * 1.1 + 16, "MTP " + perToken[2] + " vs plain " + perToken[0] + " bytes per token");
+            assertTrue(perToken[3] <= perToken[0] * 1.1 + 16, "draft model " + perToken[3] + " vs plain " + perToken[0] + " bytes per token");
+        }
+    }
+
+    static final Path DRAFT = MODELS.resolve("kjv-llama-draft-0.9m-f16.gguf");
+
+    /**
+     * The trained pair: the 0.9M draft model drafts for the 4.6M llama (same tokenizer). Greedy and seeded tokens are
+     * those of plain decoding, alone and with 7 other sequences in the same steps, fixed k and adaptive.
+     */
+    @Test
+    void draftModelIsExactAloneAndBatchedWithSevenOthers() throws Exception {
+        try (Model model = Model.load(MODELS.resolve("kjv-llama-4.6m-f16.gguf"), Model.Options.defaults().withThreads(2))) {
+            String[] texts = {"And God said", "And the LORD spake unto Moses, saying,", "In the beginning", "Blessed are the",
+                    "And it came to pass", "The LORD is my shepherd", "Now these are the names", "And Jesus answered"};
+            List<GenerationRequest> rs = new ArrayList<>();
+            for (int i = 0; i < texts.length; i++) {
+                int[] p = model.tokenizer().encode(texts[i]);
+                SamplingParams sp = i < 6 ? SamplingParams.greedy() : SamplingParams.defaults(40 + i).withTemperature(0.8f);
+                GenerationRequest r = GenerationRequest.of(p, 24 + 5 * i, sp);
+                if (i == 1) r = r.withStop(List.of("Israel"));
+                rs.add(r);
+            }
+            Engine.Config c = Engine.Config.defaults().withMaxSequences(8).withBlockSize(16);
+            Engine.SpecStats st = sameTokens(model, c, rs, Speculation.draft(DRAFT, 4).fixed());
+            System.out.printf("draft model (k=4): %s, acceptance %.2f, %.2f tokens per pass%n", st, st.acceptanceRate(), st.tokensPerPass());
+            assertTrue(st.tokensPerPass() > 1.5, "the trained draft guesses the llama's tokens often: " + st);
+            Engine.SpecStats ad = sameTokens(model, c, rs, Speculation.draft(DRAFT, 6));
+            System.out.printf("draft model (adaptive k <= 6): %s, acceptance %.2f%n", ad, ad.acceptanceRate());
+        }
+    }
+
+    /**
+     * A draft that is the target itself guesses each greedy token (its own KV rows, caught up, rolled back and
+     * extended right): acceptance near 1 — a draft KV row at a wrong position or a stale one would miss.
+     */
+    @Test
+    void theTargetAsItsOwnDraftGuessesItsGreedyTokens() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 23);
+        try (Model model = EngineTest.load(m, Backend.NATIVE)) {
+            SplittableRandom r = new SplittableRandom(3);
+            List<GenerationRequest> rs = new ArrayList<>();
+            for (int i = 0; i < 5; i++) rs.add(GenerationRequest.of(EngineTest.prompt(r, 3 + 7 * i), 30, SamplingParams.greedy()));
+            Engine.Config c = Engine.Config.defaults().withMaxSequences(5).withTokenBudget(24).withBlockSize(4);
+            Engine.SpecStats st = sameTokens(model, c, rs, Speculation.draft(m, 5).fixed());
+            assertTrue(st.drafted() > 100 && st.acceptanceRate() > 0.95, "self-drafting: " + st);
+        }
+    }
+
+    @Test
+    void aDraftModelWithAnotherVocabularyIsRefused() throws Exception {
+        Path tiny = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 24);
+        try (Model model = Model.load(MODELS.resolve("kjv-llama-4.6m-f16.gguf"), Model.Options.defaults().withThreads(1))) {
+            var e = assertThrows(IllegalArgumentException.class, () -> model.newEngine(Engine.Config.defaults().withMaxSequences(1)
+                    .withSpeculation(Speculation.draft(tiny, 4))));
+            assertTrue(e.getMessage().contains("does not share the model's tokenizer") && e.getMessage().contains(tiny.toString()), e.getMessage());
+            try (Engine plain = model.newEngine(Engine.Config.defaults().withMaxSequences(1))) {
+                assertThrows(IllegalArgumentException.class, () -> plain.submit(GenerationRequest.of(new int[] {1, 5}, 4,
+                        SamplingParams.greedy()).withSpeculation(new Speculation(Speculation.Mode.DRAFT, 2))));
+            }
+        }
+    }
+
+    /**
+     * The engine's n-gram pool: a second request gets the first one's continuation as drafts where its own tokens have
+     * no match, and text added from another thread is drafted from too.
+     */
+    @Test
+    void aSecondRequestDraftsFromTheFirstRequestsText() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 26);
+        try (Model model = EngineTest.load(m, Backend.NATIVE);
+             Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(2).withBlockSize(4))) {
+            int[] p = new int[24]; // BOS then distinct ids: prompt lookup has nothing in the prompt to match
+            p[0] = 1;
+            for (int i = 1; i < p.length; i++) p[i] = 3 + 11 * i;
+            GenerationRequest r = GenerationRequest.of(p, 40, SamplingParams.greedy()).withSpeculation(NGRAM4);
+            Generation first = e.submit(r).join();
+            Engine.SpecStats a = e.specStats();
+            Generation second = e.submit(r).join();
+            Engine.SpecStats b = e.specStats();
+            assertArrayEquals(first.tokens(), second.tokens());
+            long accepted = b.accepted() - a.accepted(), passes = b.passes() - a.passes();
+            System.out.printf("n-gram pool: first request %s; second: %d drafted, %d accepted, %d passes%n", a,
+                    b.drafted() - a.drafted(), accepted, passes);
+            // the second request's continuation is the first's: nearly every draft is right and passes give ~k+1 tokens
+            assertTrue(accepted >= a.accepted() + 10 && accepted >= 0.75 * (b.drafted() - a.drafted()),
+                    "first " + a + ", then " + b);
+            // text added from any thread: a prompt that ends like it drafts its continuation
+            int[] doc = new int[40];
+            for (int i = 0; i < doc.length; i++) doc[i] = 7 + (i * 37) % 250;
+            Thread t = new Thread(() -> e.ngramPool().add(doc, doc.length));
+            t.start();
+            t.join();
+            int[] out = new int[4];
+            assertEquals(4, e.ngramPool().draft(new int[] {1, doc[10], doc[11], doc[12]}, 4, 4, out, 0));
+            assertArrayEquals(java.util.Arrays.copyOfRange(doc, 13, 17), out);
         }
     }
 
@@ -168,11 +266,30 @@ class SpeculationTest {
             try (Engine probe = model.newEngine(c)) {
                 perBlock = probe.stats().kvBytesPerBlock();
             }
-            randomRequests(model.newEngine(c.withKvBytes(40 * perBlock))); // 160 rows for 6 sequences: preemption
+            randomRequests(model.newEngine(c.withKvBytes(40 * perBlock)), null); // 160 rows for 6 sequences: preemption
         }
     }
 
-    private static void randomRequests(Engine engine) throws Exception {
+    /** Both pools (the target's and the draft model's) whole again after random draft-model requests, cancellations, preemption. */
+    @Test
+    void kvPoolsAreWholeAfterRandomDraftModelRequestsWithCancellations() throws Exception {
+        Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 22);
+        Path d = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 25); // a random draft: mostly wrong guesses
+        for (Path draft : List.of(m, d)) {
+            try (Model model = EngineTest.load(m, Backend.NATIVE)) {
+                Speculation spec = Speculation.draft(draft, 4);
+                Engine.Config c = Engine.Config.defaults().withMaxSequences(6).withTokenBudget(40).withBlockSize(4).withSpeculation(spec);
+                long perBlock;
+                try (Engine probe = model.newEngine(c)) {
+                    perBlock = probe.stats().kvBytesPerBlock();
+                }
+                randomRequests(model.newEngine(c.withKvBytes(40 * perBlock)), new Speculation(Speculation.Mode.DRAFT, 3));
+            }
+        }
+    }
+
+    /** 200 random requests (with {@code other}'s speculation among the choices when not null), a quarter cancelled. */
+    private static void randomRequests(Engine engine, Speculation other) throws Exception {
         try (Engine e = engine) {
             int start = e.stats().kvBlocksUsed();
             SplittableRandom r = new SplittableRandom(9);
@@ -180,10 +297,12 @@ class SpeculationTest {
             for (int i = 0; i < 200; i++) {
                 int[] p = r.nextBoolean() ? copyPrompt(r, 4 + r.nextInt(20)) : EngineTest.prompt(r, 2 + r.nextInt(30));
                 SamplingParams sp = r.nextBoolean() ? SamplingParams.greedy() : SamplingParams.defaults(r.nextLong());
-                Speculation spec = switch (r.nextInt(3)) {
+                Speculation spec = switch (r.nextInt(other == null ? 3 : 5)) {
                     case 0 -> Speculation.OFF;
                     case 1 -> NGRAM4;
-                    default -> new Speculation(Speculation.Mode.NGRAM, 1 + r.nextInt(8));
+                    case 2 -> new Speculation(Speculation.Mode.NGRAM, 1 + r.nextInt(8));
+                    case 3 -> other.fixed();
+                    default -> new Speculation(other.mode(), 1 + r.nextInt(8));
                 };
                 RequestHandle h = e.submit(GenerationRequest.of(p, 1 + r.nextInt(40), sp).withSpeculation(spec));
                 if (r.nextInt(4) == 0) h.cancel();
@@ -193,6 +312,7 @@ class SpeculationTest {
             for (RequestHandle h : hs) h.join();
             EngineTest.awaitIdle(e);
             assertEquals(start, e.stats().kvBlocksUsed());
+            assertEquals(0, e.draftKvBlocks()[0], "draft model KV blocks still held");
             assertTrue(e.specStats().drafted() > 0);
         }
     }

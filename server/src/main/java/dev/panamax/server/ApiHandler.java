@@ -522,7 +522,7 @@ final class ApiHandler extends Handler.Abstract {
 
     /** -1 when no log-probabilities are asked for, else how many alternatives per token. */
     /**
-     * The request's {@code "speculative"}: "off", "ngram" or "mtp" (null: the server's default), with llama-server's
+     * The request's {@code "speculative"}: "off", "ngram", "mtp" or "draft" (null: the server's default), with llama-server's
      * {@code "speculative.n_max"} as the most drafted tokens per step. Speculation never changes the output.
      */
     private Speculation speculation(Params p) {
@@ -535,6 +535,10 @@ final class ApiHandler extends Handler.Abstract {
             if (k != null && s.on()) s = new Speculation(s.mode(), (int) (long) k, s.adaptive());
             if (s.mode() == Speculation.Mode.MTP && dflt.mode() != Speculation.Mode.MTP) {
                 throw new IllegalArgumentException("MTP speculation needs a server started with --spec mtp");
+            }
+            if (s.mode() == Speculation.Mode.DRAFT) {
+                if (mode != null && s.draftModel() != null) throw new IllegalArgumentException("a request uses the server's draft model: \"draft\", not a file");
+                if (dflt.mode() != Speculation.Mode.DRAFT) throw new IllegalArgumentException("draft-model speculation needs a server started with --spec draft:M.gguf");
             }
             return s;
         } catch (IllegalArgumentException e) {

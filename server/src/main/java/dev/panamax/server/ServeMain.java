@@ -64,11 +64,12 @@ public final class ServeMain implements Callable<Integer> {
     @Option(names = "--alias", description = "The model's name in the API (default: the file name without .gguf).")
     String alias;
 
-    @Option(names = "--spec", description = "Default speculative decoding of requests: off, ngram or mtp (deepseek2 files with a"
-            + " nextn layer); a request's \"speculative\" field overrides it (default: off).")
+    @Option(names = "--spec", description = "Default speculative decoding of requests: off, ngram, mtp (deepseek2 files with a"
+            + " nextn layer) or draft:M.gguf (a draft model with the same tokenizer); a request's \"speculative\" field"
+            + " overrides it (default: off).")
     String spec;
 
-    @Option(names = "--spec-k", defaultValue = "0", description = "Most drafted tokens per step (default: ngram 8, mtp 1).")
+    @Option(names = "--spec-k", defaultValue = "0", description = "Most drafted tokens per step (default: ngram 8, mtp 1, draft 4).")
     int specK;
 
     @Option(names = "--queue", defaultValue = "256", description = "Requests that may wait; beyond it 429 (default: ${DEFAULT-VALUE}).")

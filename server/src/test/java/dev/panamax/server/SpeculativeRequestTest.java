@@ -15,7 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The request field {@code "speculative"} (with llama-server's {@code "speculative.n_max"}): the same completion with
- * and without it, its drafts in {@code /metrics}; a bad value or MTP on a server without it is a 400.
+ * and without it, its drafts in {@code /metrics}; a bad value, MTP or a draft model on a server without it is a 400.
  */
 class SpeculativeRequestTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -53,6 +53,9 @@ class SpeculativeRequestTest {
             assertTrue(metrics.contains("vllm:spec_decode_num_draft_tokens_total"), metrics);
             ReadyAndApiKeyFileTest.assertError(ReadyAndApiKeyFileTest.post(s, "/v1/completions", "{" + prompt + ", \"speculative\": \"eagle\"}"), 400, "invalid_value");
             ReadyAndApiKeyFileTest.assertError(ReadyAndApiKeyFileTest.post(s, "/v1/completions", "{" + prompt + ", \"speculative\": \"mtp\"}"), 400, "invalid_value");
+            // a draft model only when the server has one, and never a file named by the request
+            ReadyAndApiKeyFileTest.assertError(ReadyAndApiKeyFileTest.post(s, "/v1/completions", "{" + prompt + ", \"speculative\": \"draft\"}"), 400, "invalid_value");
+            ReadyAndApiKeyFileTest.assertError(ReadyAndApiKeyFileTest.post(s, "/v1/completions", "{" + prompt + ", \"speculative\": \"draft:/tmp/x.gguf\"}"), 400, "invalid_value");
         }
     }
 }

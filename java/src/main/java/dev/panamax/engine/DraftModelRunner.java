@@ -1,0 +1,249 @@
+package dev.panamax.engine;
+
+import dev.panamax.kernels.Kernels;
+import dev.panamax.model.ForwardBatch;
+import dev.panamax.model.ForwardPass;
+import dev.panamax.model.KvCache;
+import dev.panamax.model.ModelWeights;
+import dev.panamax.spec.DraftPolicy;
+import dev.panamax.tensor.GgmlType;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+
+/**
+ * The draft model of draft-model speculation, inside the engine: its weights' batched forward pass on the engine's
+ * kernels, its own paged KV pool (as many token rows as the target's, at the draft's bytes per token) with its own
+ * {@link KvBlockManager} (no prefix cache) and a block table per sequence. Before each step ({@link #prepare}) it
+ * picks k for every decoding sequence that speculates with it ({@link DraftPolicy}, counting the draft's own forward
+ * passes in the cost) and drafts greedily, batched: the first draft pass takes every such sequence's tokens the draft
+ * has not seen yet (the last step's accepted tokens, at first the whole prompt) and gives each its first guess; each
+ * further pass takes one row per sequence still drafting (its last guess) and gives the next. A sequence stops
+ * drafting at its k or, adaptive, where the draft's top token has probability below {@link #P_MIN} (llama.cpp's
+ * {@code p_min}; a fixed-k request drafts k every step).
+ * The guesses land in {@code Sequence.draft}; the scheduler verifies them like any drafter's. Rollback is lazy: the
+ * rows written for guesses (the "tail") are checked against the tokens that really followed at the next
+ * {@link #prepare}, the matching ones kept and the blocks past them released; whatever happened in between
+ * (rejection, preemption, a step that failed) only ever makes the match shorter. Scheduler thread only; allocates
+ * nothing per step.
+ */
+final class DraftModelRunner implements AutoCloseable {
+
+    /** A guess whose probability under the draft is below this ends that sequence's draft (llama.cpp: 0.75). */
+    static final float P_MIN = 0.5f;
+
+    private final ForwardPass pass;
+    private final KvCache kv;
+    private final ForwardBatch batch;
+    private final KvBlockManager blocks;
+    private final int blockSize, vocab, context;
+    private final Sequence[] seqs; // this step's drafting sequences
+    private final int[] want, row, chunk; // per drafting sequence: its k, its logits row, prompt rows caught up on
+    private long passes, passNanos; // the draft's forward passes (for the report)
+
+    /**
+     * @param nBlocks   blocks of the draft's pool (the target's count: the same token rows)
+     * @param maxTokens rows per draft pass (the engine's token budget: catching up on a prompt takes many)
+     * @param context   the engine's positions per sequence (drafting stops at the draft's trained context if shorter)
+     */
+    DraftModelRunner(ModelWeights weights, Kernels kernels, int nBlocks, int blockSize, GgmlType kType, GgmlType vType,
+                     int maxTokens, int maxSeqs, int seqBlocks, int context) {
+        this.blockSize = blockSize;
+        this.vocab = weights.vocabSize();
+        this.context = Math.min(context, weights.trainedContextLength());
+        KvCache cache = null;
+        ForwardPass fp = null;
+        try {
+            cache = weights.newKvCache(nBlocks, blockSize, kType, vType);
+            fp = weights.newForward(kernels, maxTokens);
+            batch = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, vocab);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            if (fp != null) fp.close();
+            if (cache != null) cache.close();
+            throw e;
+        }
+        kv = cache;
+        pass = fp;
+        blocks = new KvBlockManager(nBlocks, blockSize, false);
+        seqs = new Sequence[maxSeqs];
+        want = new int[maxSeqs];
+        row = new int[maxSeqs];
+        chunk = new int[maxSeqs];
+    }
+
+    /**
+     * Drafts for the coming step. For each decoding sequence of {@code running} that speculates with the draft model,
+     * in order: k from the policy (as the scheduler would choose it, with the step's rows so far and the draft passes
+     * the earlier sequences already need), within the spare token budget, the step's logits rows, the token limit and
+     * both contexts; then the batched draft passes. Sets {@code draftReady} (0 for a sequence that drafts nothing).
+     *
+     * @param budget      the step's token budget
+     * @param draftLogits logits rows of the step beyond one per sequence
+     * @param probe       every sequence drafts at least one token ({@link DraftPolicy#PROBE})
+     */
+    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits, boolean probe) {
+        int decoding = 0;
+        for (int i = 0; i < running.size(); i++) {
+            Sequence s = running.get(i);
+            if (s.length - s.computed == 1) decoding++;
+        }
+        int spare = budget - decoding, rows = 0, seqCount = 0, n = 0, deepest = 0;
+        double perPass = policy.draftCost();
+        batch.clear();
+        for (int i = 0; i < running.size(); i++) {
+            Sequence s = running.get(i);
+            if (s.length - s.computed != 1) continue;
+            rows++;
+            seqCount++;
+            if (s.draftTable == null) continue;
+            s.draftReady = 0;
+            sync(s);
+            int maxK = Math.min(Math.min(s.spec.maxDraft(), Math.min(spare, draftLogits)),
+                    Math.min(s.maxTokens - s.generated() - 1, context - s.length));
+            if (maxK <= 0) continue;
+            int k = s.spec.adaptive() ? policy.choose(rows, seqCount, s.acceptance.rate(), maxK, s.acceptance, perPass, deepest) : maxK;
+            if (k == 0 && probe) k = 1;
+            if (k == 0) {
+                s.acceptance.idle();
+                continue;
+            }
+            int behind = s.length - s.draftComputed; // >= 1: the pending token at least
+            int room = batch.maxTokens - batch.tokens();
+            if (room <= 0) continue;
+            if (behind > room) { // a long prompt to catch up on: a chunk now, drafts in a later step
+                if (grow(s, s.draftComputed + room) < s.draftComputed + room) continue;
+                batch.add(s.tokens, s.draftComputed, room, s.draftComputed, s.draftTable, blockSize, 0);
+                seqs[n] = s;
+                want[n] = 0;
+                chunk[n++] = room;
+                continue;
+            }
+            k = Math.min(k, grow(s, s.length + k - 1) - s.length + 1); // the guesses' rows need blocks too
+            if (k <= 0) continue;
+            seqs[n] = s;
+            want[n] = k;
+            row[n++] = batch.add(s.tokens, s.draftComputed, behind, s.draftComputed, s.draftTable, blockSize, 1);
+            spare -= k;
+            draftLogits -= k;
+            rows += k;
+            deepest = Math.max(deepest, k);
+        }
+        if (n == 0) return;
+        long t0 = System.nanoTime();
+        forward(); // the first guesses
+        if (batch.tokens() <= 2 * n) policy.observeDraft(System.nanoTime() - t0); // no prompt to catch up on: a typical pass
+        for (int i = 0; i < n; i++) {
+            Sequence s = seqs[i];
+            if (want[i] == 0) {
+                s.draftComputed += chunk[i];
+                continue;
+            }
+            s.draftComputed = s.length;
+            s.draftTail = 0;
+            guess(s, row[i], 0);
+        }
+        for (int j = 1; j < deepest; j++) { // each further pass: one row per sequence still drafting
+            batch.clear();
+            for (int i = 0; i < n; i++) {
+                Sequence s = seqs[i];
+                if (want[i] <= j || s.draftReady != j) continue;
+                row[i] = batch.add(s.draft, j - 1, 1, s.length + j - 1, s.draftTable, blockSize, 1);
+                s.draftTail = j;
+            }
+            if (batch.tokens() == 0) break;
+            t0 = System.nanoTime();
+            forward();
+            policy.observeDraft(System.nanoTime() - t0);
+            for (int i = 0; i < n; i++) {
+                Sequence s = seqs[i];
+                if (want[i] > j && s.draftReady == j && s.draftTail == j) guess(s, row[i], j);
+            }
+        }
+    }
+
+    private void forward() {
+        long t0 = System.nanoTime();
+        pass.forward(batch, kv);
+        passNanos += System.nanoTime() - t0;
+        passes++;
+    }
+
+    /** The draft's greedy guess from logits row r as draft j of s, kept when the draft is sure enough. */
+    private void guess(Sequence s, int r, int j) {
+        MemorySegment l = batch.logits();
+        long base = 4L * r * vocab;
+        int best = 0;
+        float max = l.get(ValueLayout.JAVA_FLOAT, base);
+        for (int t = 1; t < vocab; t++) {
+            float v = l.get(ValueLayout.JAVA_FLOAT, base + 4L * t);
+            if (v > max) {
+                max = v;
+                best = t;
+            }
+        }
+        double sum = 0; // p(best) = 1 / sum exp(l - max)
+        if (s.spec.adaptive()) for (int t = 0; t < vocab; t++) sum += Math.exp(l.get(ValueLayout.JAVA_FLOAT, base + 4L * t) - max);
+        if (s.spec.adaptive() && 1 / sum < P_MIN) return;
+        s.draft[j] = best;
+        s.draftReady = j + 1;
+    }
+
+    /**
+     * Keeps the draft rows of s that hold its real tokens: the guesses written last time count as far as they match
+     * what followed; blocks past the kept rows go back to the pool.
+     */
+    private void sync(Sequence s) {
+        int j = 0;
+        while (j < s.draftTail && s.draftComputed + j < s.length && s.tokens[s.draftComputed + j] == s.draft[j]) j++;
+        // the pending token's row is computed again even when a guess already wrote it: its logits are the first guess's
+        s.draftComputed = Math.min(s.draftComputed + j, s.length - 1);
+        s.draftTail = 0;
+        int keep = (s.draftComputed + blockSize - 1) / blockSize;
+        if (s.draftBlocks > keep) {
+            blocks.release(s.draftTable, keep, s.draftBlocks);
+            s.draftBlocks = keep;
+        }
+    }
+
+    /** Blocks for positions [0, upTo) of s in the draft's pool; returns the positions its blocks then cover. */
+    private int grow(Sequence s, int upTo) {
+        int need = Math.min((upTo + blockSize - 1) / blockSize, s.draftTable.length);
+        while (s.draftBlocks < need) {
+            int b = blocks.allocate();
+            if (b < 0) break;
+            s.draftTable[s.draftBlocks++] = b;
+        }
+        return s.draftBlocks * blockSize;
+    }
+
+    /** s ended or waits again: its draft rows go back to the pool. */
+    void release(Sequence s) {
+        if (s.draftTable == null) return;
+        if (s.draftBlocks > 0) blocks.release(s.draftTable, s.draftBlocks);
+        s.draftBlocks = s.draftComputed = s.draftTail = s.draftReady = 0;
+    }
+
+    int usedBlocks() {
+        return blocks.usedBlocks();
+    }
+
+    int totalBlocks() {
+        return blocks.totalBlocks();
+    }
+
+    /** Draft forward passes run and their total time. */
+    long passes() {
+        return passes;
+    }
+
+    long passNanos() {
+        return passNanos;
+    }
+
+    @Override
+    public void close() {
+        pass.close();
+        kv.close();
+        batch.close();
+    }
+}
