@@ -490,6 +490,13 @@ public final class Pruner {
             if (plan.heads() && key.equals(p + "attention.head_count_kv")) v = (long) (plan.keepHeads() / (plan.nHead() / plan.nKv()));
             w.put(key, md.typeOf(key), v);
         }
+        if (plan.heads()) {
+            // llama.cpp (and Panamax) derive the head size from embedding_length / head_count when these are absent:
+            // with fewer heads that would change it, so they are written (after the input's keys)
+            if (!md.has(p + "attention.key_length")) w.putUInt32(p + "attention.key_length", plan.hdK());
+            if (!md.has(p + "attention.value_length")) w.putUInt32(p + "attention.value_length", plan.hdV());
+            if (!md.has(p + "rope.dimension_count")) w.putUInt32(p + "rope.dimension_count", plan.hdK());
+        }
     }
 
     /** Adds one tensor to the output: as is, or with rows along its last dim / columns selected. */
