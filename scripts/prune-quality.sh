@@ -7,8 +7,8 @@
 #   scripts/prune-quality.sh [WORKDIR]     (default /tmp/prune-quality; needs Debian's bible-kjv for the corpus)
 #
 # Environment: PANAMAX (default ./panamax), CHUNKS (held-out chunks of 256 tokens scored, default 100 of 205),
-# CALIB_CHUNKS (calibration chunks, default 40), SEEDS (random baselines, default "1 2 3"), BENCH=0 skips the speed
-# runs. Runs under nice -n 10. The held-out text is models/train/corpus.py's split (every 20th chapter); the
+# CALIB_CHUNKS (calibration chunks, default 40), SEEDS (random baselines, default "1 2 3"), DS_SETTINGS / LL_SETTINGS
+# (';'-separated prune options per row, defaults below; empty: none), QUANT=0 / BENCH=0 skip the quantization / speed runs. Runs under nice -n 10. The held-out text is models/train/corpus.py's split (every 20th chapter); the
 # calibration text is every 40th chapter of the training split (offset 7), so it never overlaps the held-out text.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +18,9 @@ CHUNKS=${CHUNKS:-100}
 CALIB_CHUNKS=${CALIB_CHUNKS:-40}
 SEEDS=${SEEDS:-1 2 3}
 BENCH=${BENCH:-1}
+QUANT=${QUANT:-1}
+DS_SETTINGS=${DS_SETTINGS---experts-keep 7;--experts-keep 6;--experts-keep 4;--experts-keep 6 --expert-score frequency}
+LL_SETTINGS=${LL_SETTINGS---ffn-keep-frac 0.9;--ffn-keep-frac 0.75;--ffn-keep-frac 0.6;--heads-keep 6}
 mkdir -p "$W"
 run() { nice -n 10 "$PMX" "$@"; }
 
@@ -37,7 +40,7 @@ ppl() { # MODEL BASE_KLD -> "ppl kl"
   out=$(run perplexity -m "$1" -f "$HELD" -c 256 --chunks "$CHUNKS" --kl-divergence "$2" 2>&1)
   echo "$(sed -n 's/^Final estimate: PPL = \([0-9.]*\).*/\1/p' <<<"$out") $(sed -n 's/^Mean *KLD: *\([0-9.e-]*\).*/\1/p' <<<"$out")"
 }
-size_mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.2f", b / 1048576 }'; }
+size_mib() { awk -v b="$(stat -L -c %s "$1")" 'BEGIN { printf "%.2f", b / 1048576 }'; }
 row() { # LABEL FILE BASE_KLD
   read -r p k < <(ppl "$2" "$3")
   echo "| $1 | $(size_mib "$2") | $p | $k |"
@@ -68,12 +71,16 @@ echo "| model, pruning | MiB | held-out PPL | mean KL vs unpruned |"
 echo "|---|---:|---:|---:|"
 DS=$ROOT/models/kjv-deepseek2-7.1m-f16.gguf
 LL=$ROOT/models/kjv-llama-4.6m-f16.gguf
-model_rows ds2 "$DS" "--experts-keep 7" "--experts-keep 6" "--experts-keep 4" "--experts-keep 6 --expert-score frequency"
-model_rows llama "$LL" "--ffn-keep-frac 0.9" "--ffn-keep-frac 0.75" "--ffn-keep-frac 0.6" "--heads-keep 6"
+IFS=';' read -r -a dss <<<"$DS_SETTINGS"
+IFS=';' read -r -a lls <<<"$LL_SETTINGS"
+[ -n "$DS_SETTINGS" ] && model_rows ds2 "$DS" "${dss[@]}"
+[ -n "$LL_SETTINGS" ] && model_rows llama "$LL" "${lls[@]}"
 
+if [ "$QUANT" = 1 ]; then
 echo
 echo "| prune + quantize (deepseek2) | MiB | held-out PPL | mean KL vs unpruned F16 |"
 echo "|---|---:|---:|---:|"
+[ -f "$W/ds2.kld" ] || run perplexity -m "$DS" -f "$HELD" -c 256 --chunks "$CHUNKS" --kl-divergence-base "$W/ds2.kld" > /dev/null 2>&1
 run quantize "$DS" "$W/ds2-q4km.gguf" q4_k_m > /dev/null 2>&1
 row "Q4_K_M" "$W/ds2-q4km.gguf" "$W/ds2.kld"
 run quantize "$DS" "$W/ds2-q3km.gguf" q3_k_m > /dev/null 2>&1
@@ -82,14 +89,15 @@ for k in 7 6; do
   run prune -m "$DS" -o "$W/ds2-e$k-q4km.gguf" -f "$CAL" --chunks "$CALIB_CHUNKS" -c 256 --experts-keep $k --type q4_k_m > /dev/null 2>&1
   row "experts-keep $k, then Q4_K_M" "$W/ds2-e$k-q4km.gguf" "$W/ds2.kld"
 done
+fi
 
 if [ "$BENCH" = 1 ]; then
   echo
-  echo "| decode speed (bench -p 64 -n 128, 1 thread, noisy shared machine) | MiB | tg tok/s | pp tok/s |"
+  echo "| decode speed (bench -p 64 -n 64, 1 thread, noisy shared machine) | MiB | tg tok/s | pp tok/s |"
   echo "|---|---:|---:|---:|"
   for f in "$DS" "$W/ds2expertskeep_4.gguf" "$W/ds2-q4km.gguf" "$W/ds2-e6-q4km.gguf" "$LL" "$W/llamaffnkeepfrac_0.6.gguf"; do
     [ -f "$f" ] || continue
-    j=$(run bench -m "$f" -p 64 -n 128 --threads 1 --json 2>/dev/null | tail -1)
+    j=$(run bench -m "$f" -p 64 -n 64 --threads 1 --json 2>/dev/null | tail -1)
     tg=$(sed -n 's/.*"tg_tps":\([0-9.]*\).*/\1/p' <<<"$j"); pp=$(sed -n 's/.*"pp_tps":\([0-9.]*\).*/\1/p' <<<"$j")
     echo "| $(basename "$f") | $(size_mib "$f") | ${tg%.*} | ${pp%.*} |"
   done

@@ -57,7 +57,9 @@ import java.util.function.Consumer;
  * Not supported (clear errors): MLA attention heads (deepseek2), group-limited routing (expert_group_count > 1), the
  * width of deepseek2's shared experts (tied to expert_feed_forward_length), fused QKV tensors and per-layer head counts.
  * The MTP layer of a deepseek2 file is not run by normal decoding, so no calibration reaches it: its experts are ranked
- * by the Frobenius norm of their down projection (said in the report).
+ * by the Frobenius norm of their down projection (said in the report). Dropping experts equals masking them (never
+ * selected) exactly for sigmoid routing and for softmax routing with normalized weights; under softmax without
+ * normalization (DeepSeek-V2) the kept experts' weights grow, as the softmax runs over fewer of them.
  *
  * <pre>{@code
  * Pruner.Result r = new Pruner().expertsDropFraction(0.25).prune(in, out, Files.readString(calib));
