@@ -60,4 +60,24 @@ class PruneConformanceTest {
         }
         LlamaCppReference.compareLogits(out, PROMPT, Backend.NATIVE, tmp).check(1e-4, 0.95);
     }
+
+    /** qwen3moe (per-head Q/K norms, routed experts without shared ones) from the toolkit's F32 fixture: experts and one KV group dropped. */
+    @Test
+    void prunedQwen3moeMatchesLlamaCpp() throws Exception {
+        Path in = LlamaCppReference.fixture("tiny-qwen3moe-f32"), out = tmp.resolve("qwen3moe-pruned.gguf");
+        int nExpert, nUsed, nHead, nKv;
+        try (GgufFile f = GgufFile.open(in)) {
+            nExpert = f.metadata().getInt("qwen3moe.expert_count");
+            nUsed = f.metadata().getInt("qwen3moe.expert_used_count");
+            nHead = f.metadata().getInt("qwen3moe.attention.head_count");
+            nKv = f.metadata().getInt("qwen3moe.attention.head_count_kv");
+        }
+        int keepExperts = Math.max(nUsed, nExpert - 1), keepHeads = nKv > 1 ? nHead - nHead / nKv : nHead;
+        new Pruner().expertsKeep(keepExperts).headsKeep(keepHeads).contextLength(32).prune(in, out, CALIB);
+        try (GgufFile f = GgufFile.open(out)) {
+            assertEquals(keepExperts, f.metadata().getInt("qwen3moe.expert_count"));
+            assertEquals(keepHeads, f.metadata().getInt("qwen3moe.attention.head_count"));
+        }
+        LlamaCppReference.compareLogits(out, PROMPT, Backend.NATIVE, tmp).check(1e-4, 0.95);
+    }
 }
