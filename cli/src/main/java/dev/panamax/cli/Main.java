@@ -9,7 +9,7 @@ import picocli.CommandLine.ScopeType;
 /** The {@code panamax} command line. Commands and their outputs follow the contract in DESIGN.md. */
 @Command(name = "panamax", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "LLM inference on CPU from the JVM.",
-        subcommands = {InfoCommand.class, MicrobenchCommand.class, GenerateCommand.class, ChatCommand.class, LogitsCommand.class, QuantizeCommand.class, ConvertCommand.class, PerplexityCommand.class, ImatrixCommand.class,
+        subcommands = {InfoCommand.class, MicrobenchCommand.class, GenerateCommand.class, ChatCommand.class, LogitsCommand.class, QuantizeCommand.class, ConvertCommand.class, PerplexityCommand.class, ImatrixCommand.class, PruneCommand.class,
                 TokenizeCommand.class, EmbedCommand.class, BenchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Commands of their own modules, run by the ./panamax launcher (see their --help):",
                 "  serve       the OpenAI-compatible HTTP server (panamax-server)",

@@ -15,4 +15,18 @@ public interface ActivationObserver {
      * rows go to; a plain weight has {@code nMatrices = 1}.
      */
     void matmul(String weight, int matrix, int nMatrices, MemorySegment in, int n, int cols);
+
+    /** Whether {@link #expertOutput} is wanted: it costs one more matmul per routed (token, expert) pair. */
+    default boolean wantsExpertOutputs() {
+        return false;
+    }
+
+    /**
+     * One routed (token, expert) pair of a Mixture-of-Experts layer, after the pair's matmul inputs were shown: expert
+     * {@code expert} of the {@code nExpert} of stacked weight {@code downWeight} (the layer's ffn_down_exps), the routing
+     * weight its output is multiplied by, and that output ({@code dim} floats, before the weight). Called only when
+     * {@link #wantsExpertOutputs()}.
+     */
+    default void expertOutput(String downWeight, int expert, int nExpert, float weight, MemorySegment out, int dim) {
+    }
 }

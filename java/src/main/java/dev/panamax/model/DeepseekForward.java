@@ -4,7 +4,6 @@ import dev.panamax.kernels.Kernels;
 import dev.panamax.kernels.PagedBatch;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * The batched forward pass of a {@code deepseek2} model, in the absorbed form of Multi-head Latent Attention: the KV
@@ -187,41 +186,13 @@ public final class DeepseekForward extends ForwardPass {
         matmul(L.router(), xb, n, routerLogits);
         MemorySegment bias = L.expProbsB() == null ? null : L.expProbsB().data();
         for (int t = 0; t < n; t++) router.route(routerLogits, t, bias, ids, expertWeights);
-        if (observer != null) observeExperts(L.gateExps(), L.upExps(), L.downExps(), n);
+        if (observer != null) observeExperts(L.gateExps(), L.upExps(), L.downExps(), c.nExpert(), c.nExpertUsed(), c.ffnExpDim(), xb, n, ids, expertWeights);
         experts(L.gateExps(), L.upExps(), L.downExps(), c.nExpert(), c.nExpertUsed(), c.ffnExpDim(), xb, n, ids, expertWeights, moeOut);
         if (L.gateShexp() != null) {
             swiglu(L.gateShexp(), L.upShexp(), L.downShexp(), n, xb2);
             k.add(xb2, xb2, moeOut, n * c.dim());
         } else {
             MemorySegment.copy(moeOut, 0, xb2, 0, 4L * n * c.dim());
-        }
-    }
-
-    private MemorySegment obsGate, obsUp; // [ffnExpDim] each, allocated when an observer first looks
-
-    /**
-     * Shows the observer what enters each routed expert's gate, up and down matrices, per token and expert (as
-     * llama.cpp's imatrix counts MUL_MAT_ID rows). The down input (SiLU(gate·x)·(up·x)) lives inside the fused MoE
-     * kernel, so it is recomputed here, one expert row at a time: only when observed.
-     */
-    private void observeExperts(Weight g, Weight u, Weight d, int n) {
-        int ne = c.nExpert(), used = c.nExpertUsed(), dim = c.dim(), ff = c.ffnExpDim();
-        if (obsGate == null) {
-            obsGate = floats(1, ff);
-            obsUp = floats(1, ff);
-        }
-        for (int t = 0; t < n; t++) {
-            MemorySegment x = xb.asSlice(4L * t * dim, 4L * dim);
-            for (int j = 0; j < used; j++) {
-                int e = ids.getAtIndex(ValueLayout.JAVA_INT, (long) t * used + j);
-                observer.matmul(g.name(), e, ne, x, 1, dim);
-                observer.matmul(u.name(), e, ne, x, 1, dim);
-                Weight ge = g.slice(e * ff, ff), ue = u.slice(e * ff, ff);
-                k.matmul(ge.type(), ge.data(), ff, dim, x, 1, obsGate);
-                k.matmul(ue.type(), ue.data(), ff, dim, x, 1, obsUp);
-                k.siluMul(obsGate, obsGate, obsUp, ff);
-                observer.matmul(d.name(), e, ne, obsGate, 1, ff);
-            }
         }
     }
 

@@ -3,6 +3,7 @@ package dev.panamax.model;
 import dev.panamax.kernels.Kernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * One architecture's batched forward pass over a {@link ForwardBatch}: the tokens of many sequences at their own
@@ -115,6 +116,43 @@ public abstract sealed class ForwardPass implements AutoCloseable permits LlamaF
         int packed = (gp != null ? 1 : 0) | (upk != null ? 2 : 0) | (dp != null ? 4 : 0);
         k.moeFfnPacked(out, in, n, down.rows() / nExpert, ffExp, nExpert, nUsed, ids, expertWeights, gate.type(),
                 gp != null ? gp : gate.data(), up.type(), upk != null ? upk : up.data(), down.type(), dp != null ? dp : down.data(), packed);
+    }
+
+    private MemorySegment obsGate, obsUp, obsDown; // allocated when an observer first looks at experts
+
+    /**
+     * Shows the observer what enters each routed expert's gate, up and down matrices, per token and expert (as
+     * llama.cpp's imatrix counts MUL_MAT_ID rows), and when it wants them each expert's output with its routing weight.
+     * Those live inside the fused MoE kernel, so they are recomputed here, one (token, expert) pair at a time: only when
+     * observed. {@code in}: the normed input [n][dim]; {@code ids}/{@code weights}: the routing, [n][nUsed].
+     */
+    final void observeExperts(Weight g, Weight u, Weight d, int nExpert, int nUsed, int ff, MemorySegment in, int n,
+                              MemorySegment ids, MemorySegment weights) {
+        int dim = g.cols();
+        boolean outputs = observer.wantsExpertOutputs();
+        if (obsGate == null) {
+            obsGate = floats(1, ff);
+            obsUp = floats(1, ff);
+            obsDown = floats(1, dim);
+        }
+        for (int t = 0; t < n; t++) {
+            MemorySegment xt = in.asSlice(4L * t * dim, 4L * dim);
+            for (int j = 0; j < nUsed; j++) {
+                int e = ids.getAtIndex(ValueLayout.JAVA_INT, (long) t * nUsed + j);
+                observer.matmul(g.name(), e, nExpert, xt, 1, dim);
+                observer.matmul(u.name(), e, nExpert, xt, 1, dim);
+                Weight ge = g.slice(e * ff, ff), ue = u.slice(e * ff, ff);
+                k.matmul(ge.type(), ge.data(), ff, dim, xt, 1, obsGate);
+                k.matmul(ue.type(), ue.data(), ff, dim, xt, 1, obsUp);
+                k.siluMul(obsGate, obsGate, obsUp, ff);
+                observer.matmul(d.name(), e, nExpert, obsGate, 1, ff);
+                if (outputs) {
+                    Weight de = d.slice(e * dim, dim);
+                    k.matmul(de.type(), de.data(), dim, ff, obsGate, 1, obsDown);
+                    observer.expertOutput(d.name(), e, nExpert, weights.getAtIndex(ValueLayout.JAVA_FLOAT, (long) t * nUsed + j), obsDown, dim);
+                }
+            }
+        }
     }
 
     final TransformerWeights<?> weights() {

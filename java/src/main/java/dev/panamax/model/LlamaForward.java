@@ -89,6 +89,9 @@ public final class LlamaForward extends ForwardPass {
             if (c.moe()) {
                 matmul(L.router(), xb, n, routerLogits);
                 for (int t = 0; t < n; t++) router.route(routerLogits, t, null, ids, expertWeights);
+                if (observer != null) {
+                    observeExperts(L.gateExps(), L.upExps(), L.downExps(), c.nExpert(), c.nExpertUsed(), c.ffnExpDim(), xb, n, ids, expertWeights);
+                }
                 experts(L.gateExps(), L.upExps(), L.downExps(), c.nExpert(), c.nExpertUsed(), c.ffnExpDim(), xb, n, ids,
                         expertWeights, xb2);
             } else {

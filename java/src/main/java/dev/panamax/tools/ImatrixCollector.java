@@ -57,24 +57,22 @@ public final class ImatrixCollector implements ActivationObserver {
     }
 
     /**
-     * Runs the model over at most {@code maxChunks} chunks (<= 0: all) of the tokens and returns the matrix.
+     * The calibration pass that tools share (the importance matrix, {@link Pruner}'s statistics): the tokens in chunks of
+     * {@code nCtx} (first token replaced by BOS when the model adds one), every position run through the prompt (GEMM)
+     * path with {@code observer} watching, logits only for the last 16 positions of a chunk (that batch still has the 16
+     * rows llama.cpp's imatrix filter wants).
      *
-     * @param onChunk told the number of each chunk done
+     * @param maxChunks at most this many chunks (<= 0: all of the tokens / nCtx)
+     * @return the number of chunks run
      */
-    public static Imatrix collect(Model model, int[] tokens, int nCtx, int maxChunks, String dataset, IntConsumer onChunk) {
-        if (tokens.length < 2 * nCtx) {
-            throw new IllegalArgumentException("need at least " + 2 * nCtx + " tokens for a context of " + nCtx + "; the text has " + tokens.length);
-        }
+    static int calibrate(Model model, int[] tokens, int nCtx, int maxChunks, ActivationObserver observer, IntConsumer onChunk) {
         int nChunk = tokens.length / nCtx;
         if (maxChunks > 0) nChunk = Math.min(nChunk, maxChunks);
         Integer bos = model.tokenizer().addsBos() ? model.tokenizer().bos() : null;
-        ImatrixCollector c = new ImatrixCollector();
-        if (nCtx < 32) throw new IllegalArgumentException("context of " + nCtx + " tokens is too small for an importance matrix (>= 32)");
-        // logits of the last 16 positions only: that second batch still has the 16 rows llama.cpp's filter wants
-        int from = nCtx - 16;
-        float[] logits = new float[16 * model.vocabSize()];
+        int from = Math.max(0, nCtx - 16);
+        float[] logits = new float[(nCtx - from) * model.vocabSize()];
         try (Session s = model.newSession(nCtx)) {
-            s.observeActivations(c);
+            s.observeActivations(observer);
             int[] chunk = new int[nCtx];
             for (int i = 0; i < nChunk; i++) {
                 System.arraycopy(tokens, i * nCtx, chunk, 0, nCtx);
@@ -83,6 +81,21 @@ public final class ImatrixCollector implements ActivationObserver {
                 onChunk.accept(i + 1);
             }
         }
+        return nChunk;
+    }
+
+    /**
+     * Runs the model over at most {@code maxChunks} chunks (<= 0: all) of the tokens and returns the matrix.
+     *
+     * @param onChunk told the number of each chunk done
+     */
+    public static Imatrix collect(Model model, int[] tokens, int nCtx, int maxChunks, String dataset, IntConsumer onChunk) {
+        if (tokens.length < 2 * nCtx) {
+            throw new IllegalArgumentException("need at least " + 2 * nCtx + " tokens for a context of " + nCtx + "; the text has " + tokens.length);
+        }
+        ImatrixCollector c = new ImatrixCollector();
+        if (nCtx < 32) throw new IllegalArgumentException("context of " + nCtx + " tokens is too small for an importance matrix (>= 32)");
+        calibrate(model, tokens, nCtx, maxChunks, c, onChunk);
         return c.result(dataset == null ? List.of() : List.of(dataset), nCtx);
     }
 }

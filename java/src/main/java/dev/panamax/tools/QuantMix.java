@@ -111,6 +111,17 @@ final class QuantMix {
     private int fallback(TensorInfo t, int target) {
         long ncols = t.ne(0);
         int qk = GgmlTypeTable.blockSize(target);
+        int r = fallbackType(target, ncols);
+        if (r != target) {
+            warnings.add(t.name() + ": " + ncols + " columns are not a multiple of " + qk + " (" + GgmlTypeTable.name(target)
+                    + "): falling back to " + GgmlTypeTable.name(r));
+        }
+        return r;
+    }
+
+    /** llama.cpp's tensor_type_fallback: the type a row of {@code ncols} values gets instead of {@code target}. */
+    static int fallbackType(int target, long ncols) {
+        int qk = GgmlTypeTable.blockSize(target);
         if (ncols % qk == 0) return target;
         int r = switch (target) {
             case IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_XS -> IQ4_NL;
@@ -124,8 +135,6 @@ final class QuantMix {
             }
         };
         if (ncols % GgmlTypeTable.blockSize(r) != 0) r = F16;
-        warnings.add(t.name() + ": " + ncols + " columns are not a multiple of " + qk + " (" + GgmlTypeTable.name(target)
-                + "): falling back to " + GgmlTypeTable.name(r));
         return r;
     }
 
