@@ -5,6 +5,8 @@
 # the training text (not the held-out text). Prints a Markdown table (README "Quantization quality").
 #
 #   scripts/quant-quality.sh [MODEL_NAME ...]    (default: kjv-llama-4.6m kjv-deepseek2-7.1m; -c 256, 2 threads)
+#   TYPES="q4_k_m q4_0" ...  only those rows (default: q8_0 q6_k q4_k_m q4_0 q4_k_m+imatrix); WORK=DIR reuses DIR's F16
+#   logits (the KL base) and importance matrix from an earlier run
 # Needs: the KJV corpus split (models/train/corpus.py, Debian's bible-kjv), ~2 min per model on 2 cores. With the
 # llama.cpp reference toolkit (LLREF, default /tmp/llamacpp-ref) each row also gets llama.cpp's perplexity of the same
 # file (llppl, same -c), else "-".
@@ -25,13 +27,15 @@ echo "| model | type | size (MiB) | BPW | PPL (held-out, -c $CTX) | llama.cpp PP
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for m in "${MODELS[@]}"; do
   f16="$ROOT/models/$m-f16.gguf"
-  "$PMX" perplexity -m "$f16" -f "$W/data/heldout.txt" -c "$CTX" --threads 2 --kl-divergence-base "$W/$m.base" > "$W/$m-f16.ppl"
+  [ -s "$W/$m.base" ] && [ -s "$W/$m-f16.ppl" ] ||
+    "$PMX" perplexity -m "$f16" -f "$W/data/heldout.txt" -c "$CTX" --threads 2 --kl-divergence-base "$W/$m.base" > "$W/$m-f16.ppl"
   size() { awk -v b="$(stat -c %s "$1")" 'BEGIN{printf "%.2f", b/1048576}'; }
   ppl=$(sed -n 's/Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\)/\1 ± \2/p' "$W/$m-f16.ppl")
   bpw=$("$PMX" quantize "$f16" "$W/$m-copy.gguf" f16 --threads 2 2>&1 | sed -n 's/.*-> .* MiB (\([0-9.]*\) BPW).*/\1/p')
   echo "| $m | F16 | $(size "$f16") | $bpw | $ppl | $(llppl "$f16") | | | | | |"
-  "$PMX" imatrix -m "$f16" -f "$W/calib.txt" -c "$CTX" --threads 2 -o "$W/$m.imatrix.gguf" 2>/dev/null
-  for t in q8_0 q6_k q4_k_m q4_0 q4_k_m+imatrix; do
+  [[ " ${TYPES:-+imatrix} " != *+imatrix* ]] || [ -s "$W/$m.imatrix.gguf" ] ||
+    "$PMX" imatrix -m "$f16" -f "$W/calib.txt" -c "$CTX" --threads 2 -o "$W/$m.imatrix.gguf" 2>/dev/null
+  for t in ${TYPES:-q8_0 q6_k q4_k_m q4_0 q4_k_m+imatrix}; do
     q=${t%+imatrix}; extra=(); [ "$t" = "$q" ] || extra=(--imatrix "$W/$m.imatrix.gguf")
     out="$W/$m-$t.gguf"
     bpw=$("$PMX" quantize "$f16" "$out" "$q" --threads 2 "${extra[@]}" 2>&1 | sed -n 's/.*-> .* MiB (\([0-9.]*\) BPW).*/\1/p')
