@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 8
+#define PMX_ABI_VERSION 9
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -191,6 +191,12 @@ PMX_EXPORT int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int6
                                 int64_t n_rot, const int32_t *pos, int32_t mode, float freq_base,
                                 float freq_scale, float ext_factor, float attn_factor, float beta_fast,
                                 float beta_slow, int32_t n_ctx_orig, const float *freq_factors);
+
+/* In place on n_chunks chunks of n floats (n a power of 2, 2..65536): the orthonormal Walsh-Hadamard transform of each,
+ * as ggml's fwht computes it (x / sqrt(n), then butterflies of span 1, 2, 4, ...; the same bits on every ISA). It is its
+ * own inverse. llama.cpp rotates Q and K (and V, undoing it on the attention output) this way before a quantized
+ * KV cache stores them. */
+PMX_EXPORT int32_t pmx_hadamard_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_chunks);
 
 /* KV cache types (llama.cpp's -ctk/-ctv): PMX_TYPE_F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, each K and V
  * row stored as ggml's blocks (quantized as it is written, pmx_kv_store). With a block type (all but F32/F16/BF16)

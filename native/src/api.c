@@ -460,6 +460,28 @@ int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads
     return PMX_OK;
 }
 
+struct hadamard_task_args {
+    float *x;
+    int64_t n, n_chunks;
+};
+
+static void hadamard_task(void *p, int ith, int nth) {
+    const struct hadamard_task_args *a = p;
+    int64_t c0, c1;
+    pmx_split(a->n_chunks, 1, ith, nth, &c0, &c1);
+    if (c0 < c1) pmx_k.hadamard_f32(a->x, a->n, c0, c1);
+}
+
+/* Below this many floats one thread does it all: waking the pool costs more than a decode step's rotation. */
+#define HADAMARD_PARALLEL_MIN 65536
+
+int32_t pmx_hadamard_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_chunks) {
+    if (!x || n < 2 || n > 65536 || (n & (n - 1)) != 0 || n_chunks < 0) return PMX_ERR_INVALID_ARG;
+    struct hadamard_task_args a = {x, n, n_chunks};
+    pmx_pool_run(n * n_chunks >= HADAMARD_PARALLEL_MIN ? pool : NULL, hadamard_task, &a);
+    return PMX_OK;
+}
+
 /* Decode over a long context splits the keys across the threads (flash-decoding): each thread takes a share
  * of the keys for every head, so however few KV streams there are (MLA has one) the threads read disjoint
  * parts of the cache; a second step merges the shares. Below this many keys per thread, heads are split. */

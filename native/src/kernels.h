@@ -107,6 +107,9 @@ typedef struct pmx_kernels {
     int64_t (*argmax_f32)(const float *x, int64_t n);
     /* tokens [t0, t1) */
     void (*rope_f32)(const pmx_rope_args *a, int64_t t0, int64_t t1);
+    /* chunks [c0, c1) of n floats (n a power of 2), in place: the orthonormal Walsh-Hadamard transform, as ggml's
+     * fwht (x scaled by 1/sqrt(n) first, then butterflies of span 1, 2, 4, ...: every ISA gives the same bits) */
+    void (*hadamard_f32)(float *x, int64_t n, int64_t c0, int64_t c1);
     /* Query t, heads [h0, h1), keys [k0, k1) clipped to the pos0 + t + 1 keys that t sees. Heads of one KV
      * group walk each block of keys together, so the block is read from memory once for all of them.
      * part == NULL: the normalized output rows into out. Else (a share of the keys, merged by the caller):

@@ -168,6 +168,53 @@ static void test_ref_values(void) {
           "silu values: %g %g %g %g", y[0], y[1], y[2], y[3]);
 }
 
+/* Walsh-Hadamard transform: the reference against x times the Sylvester matrix (built as llama.cpp's ggml_gen_hadamard
+ * builds it) in double, every ISA against the reference bit for bit (the same adds in the same order), through the
+ * pool too (chunks split across threads), and applied twice = the input (the matrix is its own inverse). */
+static void test_hadamard(pmx_pool *pool, int32_t isa) {
+    enum { CHUNKS = 5 };
+    static const int64_t sizes[] = {2, 4, 8, 16, 32, 64, 128, 256, 512, 4096, 16384};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int64_t n = sizes[s];
+        float *x = malloc(sizeof(float) * n * CHUNKS), *r = malloc(sizeof(float) * n * CHUNKS);
+        float *x0 = malloc(sizeof(float) * n * CHUNKS);
+        for (int64_t i = 0; i < n * CHUNKS; i++) x0[i] = rnd() * 3;
+        memcpy(x, x0, sizeof(float) * n * CHUNKS);
+        memcpy(r, x0, sizeof(float) * n * CHUNKS);
+        REF.hadamard_f32(r, n, 0, CHUNKS);
+        CHECK(pmx_hadamard_f32(pool, x, n, CHUNKS) == PMX_OK, "status");
+        CHECK(memcmp(x, r, sizeof(float) * n * CHUNKS) == 0, "%s hadamard n=%ld differs from the reference",
+              pmx_isa_name(isa), (long)n);
+        if (isa == PMX_ISA_SCALAR && n <= 512) { /* against the matrix, double: H[i][j] = (-1)^popcount(i & j) / sqrt(n) */
+            double worst_err = 0;
+            for (int c = 0; c < CHUNKS; c++)
+                for (int64_t i = 0; i < n; i++) {
+                    double acc = 0, mag = 0;
+                    for (int64_t j = 0; j < n; j++) {
+                        const double h = __builtin_popcountll((unsigned long long)(i & j)) & 1 ? -1.0 : 1.0;
+                        acc += h * x0[c * n + j];
+                        mag += fabs((double)x0[c * n + j]);
+                    }
+                    acc /= sqrt((double)n);
+                    mag /= sqrt((double)n);
+                    /* log2(n) + 1 roundings of partial sums bounded by mag */
+                    const double e = fabs(r[c * n + i] - acc) / (mag * 1.2e-7 * (log2((double)n) + 2));
+                    if (e > worst_err) worst_err = e;
+                }
+            CHECK(worst_err <= 1, "hadamard n=%ld: worst %g of the bound against the matrix", (long)n, worst_err);
+        }
+        CHECK(pmx_hadamard_f32(pool, x, n, CHUNKS) == PMX_OK, "status");
+        double back = 0;
+        for (int64_t i = 0; i < n * CHUNKS; i++) back = fmax(back, fabs((double)x[i] - x0[i]));
+        CHECK(back < 3e-6 * 3 * (log2((double)n) + 1), "%s hadamard n=%ld twice: off by %g", pmx_isa_name(isa), (long)n, back);
+        free(x), free(r), free(x0);
+    }
+    float v[3] = {0};
+    CHECK(pmx_hadamard_f32(NULL, v, 3, 1) == PMX_ERR_INVALID_ARG, "n not a power of 2 rejected");
+    CHECK(pmx_hadamard_f32(NULL, v, 1, 1) == PMX_ERR_INVALID_ARG, "n = 1 rejected");
+    CHECK(pmx_hadamard_f32(NULL, NULL, 2, 1) == PMX_ERR_INVALID_ARG, "null rejected");
+}
+
 static void test_topk(void) {
     const float x[] = {3, 1, 3, NAN, 5, 1, 3, -INFINITY};
     int32_t idx[8];
@@ -214,6 +261,7 @@ int main(void) {
         for (int threaded = 0; threaded < 2; threaded++) {
             test_softmax(threaded ? pool : NULL, isa);
             test_silu_add(threaded ? pool : NULL, isa);
+            test_hadamard(threaded ? pool : NULL, isa);
         }
         test_argmax(isa);
     }

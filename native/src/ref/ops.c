@@ -118,7 +118,25 @@ static void ref_rope_f32(const pmx_rope_args *a, int64_t t0, int64_t t1) {
     }
 }
 
+/* ggml_compute_forward_fwht: scale, then span-1, 2, 4, ... butterflies (u + v, u - v). Each output is the same sum of
+ * the same terms in the same order whatever the vector width, so SIMD versions match this to the bit. */
+static void ref_hadamard_f32(float *x, int64_t n, int64_t c0, int64_t c1) {
+    const float scale = 1.0f / sqrtf((float)n);
+    for (int64_t c = c0; c < c1; c++) {
+        float *r = x + c * n;
+        for (int64_t i = 0; i < n; i++) r[i] *= scale;
+        for (int64_t len = 1; len < n; len <<= 1)
+            for (int64_t i = 0; i < n; i += 2 * len)
+                for (int64_t j = i; j < i + len; j++) {
+                    const float u = r[j], v = r[j + len];
+                    r[j] = u + v;
+                    r[j + len] = u - v;
+                }
+    }
+}
+
 void pmx_ref_register_ops(pmx_kernels *k) {
+    k->hadamard_f32 = ref_hadamard_f32;
     k->softmax_f32 = ref_softmax_f32;
     k->silu_mul_f32 = ref_silu_mul_f32;
     k->add_f32 = ref_add_f32;

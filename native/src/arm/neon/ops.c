@@ -142,7 +142,34 @@ static inline int64_t rotate_pairs(float *xp, const float *cc, const float *ss, 
 
 #include "../../rope_chunked.h"
 
+/* The reference's Walsh-Hadamard transform, spans from 4 up 4 floats at a time (the same adds: the same bits). */
+static void neon_hadamard_f32(float *x, int64_t n, int64_t c0, int64_t c1) {
+    const float scale = 1.0f / sqrtf((float)n);
+    for (int64_t c = c0; c < c1; c++) {
+        float *r = x + c * n;
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4) vst1q_f32(r + i, vmulq_n_f32(vld1q_f32(r + i), scale));
+        for (; i < n; i++) r[i] *= scale;
+        int64_t len = 1;
+        for (; len < 4 && len < n; len <<= 1)
+            for (i = 0; i < n; i += 2 * len)
+                for (int64_t j = i; j < i + len; j++) {
+                    const float u = r[j], v = r[j + len];
+                    r[j] = u + v;
+                    r[j + len] = u - v;
+                }
+        for (; len < n; len <<= 1)
+            for (i = 0; i < n; i += 2 * len)
+                for (int64_t j = i; j < i + len; j += 4) {
+                    const float32x4_t u = vld1q_f32(r + j), v = vld1q_f32(r + j + len);
+                    vst1q_f32(r + j, vaddq_f32(u, v));
+                    vst1q_f32(r + j + len, vsubq_f32(u, v));
+                }
+    }
+}
+
 void pmx_neon_register_ops(pmx_kernels *k) {
+    k->hadamard_f32 = neon_hadamard_f32;
     k->softmax_f32 = neon_softmax_f32;
     k->silu_mul_f32 = neon_silu_mul_f32;
     k->add_f32 = neon_add_f32;

@@ -144,10 +144,39 @@ static inline int64_t rotate_pairs(float *xp, const float *cc, const float *ss, 
 
 #include "../../rope_chunked.h"
 
+/* The reference's Walsh-Hadamard transform with the spans from 8 up 8 floats at a time (the same adds, so the same
+ * bits); spans 1, 2, 4 and chunks below 8 scalar. AVX-512 keeps this one: the transform is a few hundred adds per head. */
+static void avx2_hadamard_f32(float *x, int64_t n, int64_t c0, int64_t c1) {
+    const float scale = 1.0f / sqrtf((float)n);
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (int64_t c = c0; c < c1; c++) {
+        float *r = x + c * n;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(r + i, _mm256_mul_ps(_mm256_loadu_ps(r + i), vs));
+        for (; i < n; i++) r[i] *= scale;
+        int64_t len = 1;
+        for (; len < 8 && len < n; len <<= 1)
+            for (i = 0; i < n; i += 2 * len)
+                for (int64_t j = i; j < i + len; j++) {
+                    const float u = r[j], v = r[j + len];
+                    r[j] = u + v;
+                    r[j + len] = u - v;
+                }
+        for (; len < n; len <<= 1)
+            for (i = 0; i < n; i += 2 * len)
+                for (int64_t j = i; j < i + len; j += 8) {
+                    const __m256 u = _mm256_loadu_ps(r + j), v = _mm256_loadu_ps(r + j + len);
+                    _mm256_storeu_ps(r + j, _mm256_add_ps(u, v));
+                    _mm256_storeu_ps(r + j + len, _mm256_sub_ps(u, v));
+                }
+    }
+}
+
 void pmx_avx2_register_ops(pmx_kernels *k) {
     k->softmax_f32 = avx2_softmax_f32;
     k->silu_mul_f32 = avx2_silu_mul_f32;
     k->add_f32 = avx2_add_f32;
     k->argmax_f32 = avx2_argmax_f32;
     k->rope_f32 = pmx_rope_chunked;
+    k->hadamard_f32 = avx2_hadamard_f32;
 }

@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)8L;
+    private static final int PMX_ABI_VERSION = (int)9L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 8
+     * #define PMX_ABI_VERSION 9
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -2292,6 +2292,69 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_rope_f32", pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig, freq_factors);
             }
             return (int)mh$.invokeExact(pool, x, n_tokens, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, n_ctx_orig, freq_factors);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_hadamard_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_hadamard_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_hadamard_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_chunks)
+     * }
+     */
+    public static FunctionDescriptor pmx_hadamard_f32$descriptor() {
+        return pmx_hadamard_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_hadamard_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_chunks)
+     * }
+     */
+    public static MethodHandle pmx_hadamard_f32$handle() {
+        return pmx_hadamard_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_hadamard_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_chunks)
+     * }
+     */
+    public static MemorySegment pmx_hadamard_f32$address() {
+        return pmx_hadamard_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_hadamard_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_chunks)
+     * }
+     */
+    public static int pmx_hadamard_f32(MemorySegment pool, MemorySegment x, long n, long n_chunks) {
+        var mh$ = pmx_hadamard_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_hadamard_f32", pool, x, n, n_chunks);
+            }
+            return (int)mh$.invokeExact(pool, x, n, n_chunks);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

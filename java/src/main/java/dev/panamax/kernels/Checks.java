@@ -277,6 +277,13 @@ final class Checks {
         }
     }
 
+    static void hadamard(MemorySegment x, int n, int chunks) {
+        if (n < 2 || n > 65536 || Integer.bitCount(n) != 1)
+            throw new IllegalArgumentException("hadamard: n must be a power of 2 in [2, 65536], got " + n);
+        nonNegative(chunks, "chunks");
+        floats(x, (long) n * chunks, "x");
+    }
+
     static void addRows(MemorySegment y, MemorySegment b, int n, int rows) {
         positive(n, "n");
         nonNegative(rows, "rows");

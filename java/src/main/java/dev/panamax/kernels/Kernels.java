@@ -123,6 +123,13 @@ public interface Kernels extends AutoCloseable {
      */
     void kvStore(GgmlType kvType, MemorySegment cache, MemorySegment rows, MemorySegment src, int n, int width);
 
+    /**
+     * In place on each of {@code chunks} contiguous chunks of n floats (n a power of 2, 2..65536): the orthonormal
+     * Walsh-Hadamard transform, its own inverse, computed as ggml's {@code fwht} (x / sqrt(n), then butterflies of span
+     * 1, 2, 4, ...: the same bits on every backend). llama.cpp rotates Q, K and V this way before a quantized KV cache.
+     */
+    void hadamard(MemorySegment x, int n, int chunks);
+
     /** y[r] += b for each of {@code rows} rows of n floats (a bias over a batch). */
     void addRows(MemorySegment y, MemorySegment b, int n, int rows);
 

@@ -18,7 +18,7 @@ import java.lang.foreign.MemorySegment;
  * order); dequantizers the floats of ggml's; dot products the int8 sums of ggml's vec_dot against the Q8_0 (Q4_1, Q5_1,
  * IQ4_NL) or Q8_K (the others) activations of {@link ScalarKernels.Act}. Block layouts: native/src/blocks.h.
  */
-final class LowBitQuants {
+public final class LowBitQuants {
     private LowBitQuants() {}
 
     /** ggml's kvalues_iq4nl: IQ4_NL's and IQ4_XS's 16 levels. */
@@ -287,18 +287,25 @@ final class LowBitQuants {
     }
 
     /**
-     * ggml's quantize_row_iq4_nl_impl without importance (weights x^2), ntry 7: one IQ4_NL block (sbs 32) or IQ4_XS
-     * super-block (sbs 256) into b (d at 0; IQ4_XS: scales_h at 2, scales_l at 4; nibbles at qsAt).
+     * ggml's quantize_row_iq4_nl_impl, ntry 7: one IQ4_NL block (sbs 32) or IQ4_XS super-block (sbs 256) into b (d at 0;
+     * IQ4_XS: scales_h at 2, scales_l at 4; nibbles at qsAt). Without importance (qw null) the weights are x^2, with it
+     * qw[qwOff + j] · sqrt(sigma2 + x^2), sigma2 twice the super-block's mean square.
      */
-    private static void iq4Block(float[] x, int x0, int sbs, byte[] b, int qsAt) {
+    private static void iq4Block(float[] x, int x0, int sbs, byte[] b, int qsAt, float[] qw, int qwOff) {
         int ntry = 7;
         byte[] values = KVALUES_IQ4NL;
         int[] l = new int[sbs];
         float[] weight = new float[32], scales = new float[sbs / 32];
         float maxScale = 0, amaxScale = 0;
+        float sigma2 = 0;
+        for (int j = 0; j < sbs; j++) sigma2 += x[x0 + j] * x[x0 + j];
+        sigma2 *= 2.f / sbs;
         for (int ib = 0; ib < sbs / 32; ib++) {
             int xb = x0 + 32 * ib;
-            for (int j = 0; j < 32; j++) weight[j] = x[xb + j] * x[xb + j];
+            for (int j = 0; j < 32; j++) {
+                weight[j] = qw == null ? x[xb + j] * x[xb + j]
+                        : qw[qwOff + 32 * ib + j] * (float) Math.sqrt(sigma2 + x[xb + j] * x[xb + j]);
+            }
             float amax = 0, max = 0;
             for (int j = 0; j < 32; j++) {
                 float ax = Math.abs(x[xb + j]);
@@ -372,14 +379,24 @@ final class LowBitQuants {
     }
 
     static void iq4NlBlock(MemorySegment dst, long o, float[] x, int x0) {
-        byte[] b = new byte[18];
-        iq4Block(x, x0, 32, b, 2);
-        put(dst, o, b);
+        iq4NlBlock(dst, o, x, x0, null, 0);
     }
 
     static void iq4XsBlock(MemorySegment dst, long o, float[] x, int x0) {
+        iq4XsBlock(dst, o, x, x0, null, 0);
+    }
+
+    /** One IQ4_NL block of x[x0..x0+32) at dst[o], its columns weighted by qw[qwOff..] (null: without importance). */
+    public static void iq4NlBlock(MemorySegment dst, long o, float[] x, int x0, float[] qw, int qwOff) {
+        byte[] b = new byte[18];
+        iq4Block(x, x0, 32, b, 2, qw, qwOff);
+        put(dst, o, b);
+    }
+
+    /** One IQ4_XS super-block of x[x0..x0+256) at dst[o], its columns weighted by qw[qwOff..] (null: without importance). */
+    public static void iq4XsBlock(MemorySegment dst, long o, float[] x, int x0, float[] qw, int qwOff) {
         byte[] b = new byte[136];
-        iq4Block(x, x0, QK_K, b, 8);
+        iq4Block(x, x0, QK_K, b, 8, qw, qwOff);
         put(dst, o, b);
     }
 

@@ -232,6 +232,13 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public void hadamard(MemorySegment x, int n, int chunks) {
+        Checks.hadamard(x, n, chunks);
+        offHeap(x);
+        Status.check(PanamaxNative.pmx_hadamard_f32(live(), x, n, chunks), "pmx_hadamard_f32");
+    }
+
+    @Override
     public void addRows(MemorySegment y, MemorySegment b, int n, int rows) {
         Checks.addRows(y, b, n, rows);
         offHeap(y, b);

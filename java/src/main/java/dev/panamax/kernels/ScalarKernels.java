@@ -532,6 +532,23 @@ public class ScalarKernels implements Kernels {
     }
 
     @Override
+    public void hadamard(MemorySegment x, int n, int chunks) {
+        Checks.hadamard(x, n, chunks);
+        float scale = 1.0f / (float) Math.sqrt(n); // sqrtf of a power of 2: exact in double then rounded, as C's
+        for (int c = 0; c < chunks; c++) {
+            long base = 4L * c * n;
+            for (int i = 0; i < n; i++) x.set(F32, base + 4L * i, x.get(F32, base + 4L * i) * scale);
+            for (int len = 1; len < n; len <<= 1)
+                for (int i = 0; i < n; i += 2 * len)
+                    for (int j = i; j < i + len; j++) {
+                        float u = x.get(F32, base + 4L * j), v = x.get(F32, base + 4L * (j + len));
+                        x.set(F32, base + 4L * j, u + v);
+                        x.set(F32, base + 4L * (j + len), u - v);
+                    }
+        }
+    }
+
+    @Override
     public void addRows(MemorySegment y, MemorySegment b, int n, int rows) {
         Checks.addRows(y, b, n, rows);
         for (int r = 0; r < rows; r++) {

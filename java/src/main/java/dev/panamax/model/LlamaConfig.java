@@ -132,6 +132,19 @@ public record LlamaConfig(String arch, int dim, int nLayer, int ffnDim, int nHea
         checkHead("V", v, "n_embd_head_v", headDimV);
     }
 
+    /**
+     * llama.cpp's rotation of a quantized cache (llama_kv_cache's attn_rot_k / attn_rot_v): with a block type and a head
+     * size that is a multiple of 64, keys (and the queries with them) are rotated by a Walsh-Hadamard transform over
+     * chunks of the largest power of 2 that divides the head size, values over chunks of 64 (the attention output
+     * rotated back); quantizing the rotated vectors spreads outliers across blocks. The chunk size, or 0 for none.
+     */
+    public static int kvRotation(dev.panamax.tensor.GgmlType t, int headDim, boolean key) {
+        if (!t.isQuantized() || headDim % 64 != 0) return 0;
+        int n = 64;
+        if (key) while (headDim % (2 * n) == 0) n *= 2;
+        return n;
+    }
+
     /** ggml's name of a type (q8_0, f16). */
     static String typeName(dev.panamax.tensor.GgmlType t) {
         return t.name().toLowerCase(java.util.Locale.ROOT);

@@ -7,10 +7,11 @@ import java.lang.foreign.MemorySegment;
 /**
  * The batched forward pass of a Llama-family model ({@code llama}, {@code qwen2}, {@code qwen3}, {@code qwen3moe}): per
  * layer RMSNorm, Q/K/V (biases for qwen2; for qwen3 each head of Q and K RMS-normed), RoPE at each token's own
- * position, the step's K/V rows stored into their sequences' blocks, paged causal GQA attention (one call for every
- * sequence), output projection, then a SwiGLU feed-forward: dense, or (qwen3moe) routed experts ({@link ExpertRouter},
- * then {@link ForwardPass#experts}: the tokens of every sequence grouped per expert). Every matmul is one GEMM over the
- * whole step. KV pools per layer: K {@code [rows][nKvHead][headDim]}, V {@code [rows][nKvHead][headDimV]}.
+ * position (with a quantized cache Q, K and V then rotated as llama.cpp does, {@link LlamaConfig#kvRotation}), the
+ * step's K/V rows stored into their sequences' blocks, paged causal GQA attention (one call for every sequence),
+ * output projection, then a SwiGLU feed-forward: dense, or (qwen3moe) routed experts ({@link ExpertRouter}, then
+ * {@link ForwardPass#experts}: the tokens of every sequence grouped per expert). Every matmul is one GEMM over the whole
+ * step. KV pools per layer: K {@code [rows][nKvHead][headDim]}, V {@code [rows][nKvHead][headDimV]}.
  */
 public final class LlamaForward extends ForwardPass {
 
@@ -62,6 +63,7 @@ public final class LlamaForward extends ForwardPass {
         if (kv.kWidth != kDim || kv.vWidth != vDim) throw new IllegalArgumentException("KV cache rows do not match the model");
         PagedBatch paged = b.paged(kv.nBlocks);
         float scale = (float) (1.0 / Math.sqrt(c.headDimK()));
+        int rotK = LlamaConfig.kvRotation(kv.kType, c.headDimK(), true), rotV = LlamaConfig.kvRotation(kv.vType, c.headDimV(), false);
         for (int l = 0; l < c.nLayer(); l++) {
             LlamaWeights.Layer L = w.layers[l];
             // attention
@@ -78,10 +80,16 @@ public final class LlamaForward extends ForwardPass {
             }
             k.rope(q, n, c.nHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
             k.rope(kk, n, c.nKvHead(), c.headDimK(), c.nRot(), b.pos, c.rope(), ropeFreqs);
+            if (rotK != 0) { // a quantized cache: rotated as llama.cpp rotates it (q·k unchanged)
+                k.hadamard(q, rotK, n * qDim / rotK);
+                k.hadamard(kk, rotK, n * kDim / rotK);
+            }
+            if (rotV != 0) k.hadamard(vv, rotV, n * vDim / rotV);
             k.kvStore(kv.kType, kv.k[l], b.slots, kk, n, kDim);
             k.kvStore(kv.vType, kv.v[l], b.slots, vv, n, vDim);
             k.attentionPaged(att, q, paged, c.nHead(), c.nKvHead(), c.headDimK(), c.headDimV(), kv.k[l], kv.v[l], kv.kType,
                     kv.vType, scale);
+            if (rotV != 0) k.hadamard(att, rotV, n * c.nHead() * c.headDimV() / rotV); // the transform is its own inverse
             matmul(L.wo(), att, n, xb2);
             k.add(x, x, xb2, n * dim);
             // SwiGLU feed-forward, dense or routed

@@ -1,5 +1,6 @@
 package dev.panamax.tools;
 
+import dev.panamax.kernels.LowBitQuants;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -17,9 +18,10 @@ import java.util.Set;
 final class WeightedQuants {
 
     /** Types whose ggml quantizer takes the importance matrix (Q8_0 and the float types ignore it). */
-    private static final Set<GgmlType> USES = EnumSet.of(GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K);
+    private static final Set<GgmlType> USES = EnumSet.of(GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_1, GgmlType.Q5_1,
+            GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
     /** Types with a weighted quantizer here: one entry per type as they are added. */
-    private static final Set<GgmlType> SUPPORTED = EnumSet.of(GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K);
+    private static final Set<GgmlType> SUPPORTED = EnumSet.copyOf(USES);
 
     private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -52,6 +54,17 @@ final class WeightedQuants {
                 case Q5_0 -> q5_0(x, y, n, qw, off);
                 case Q4_K -> q4K(x, y, n, qw, off);
                 case Q6_K -> q6K(x, y, n, qw, off);
+                case Q4_1 -> qx1(x, y, n, qw, off, 15);
+                case Q5_1 -> qx1(x, y, n, qw, off, 31);
+                case Q2_K -> q2K(x, y, n, qw, off);
+                case Q3_K -> q3K(x, y, n, qw, off);
+                case Q5_K -> q5K(x, y, n, qw, off);
+                case IQ4_NL -> {
+                    for (int ib = 0; ib < n / 32; ib++) LowBitQuants.iq4NlBlock(y, 18L * ib, x, 32 * ib, qw, off + 32 * ib);
+                }
+                case IQ4_XS -> {
+                    for (int ib = 0; ib < n / QK_K; ib++) LowBitQuants.iq4XsBlock(y, 136L * ib, x, QK_K * ib, qw, off + QK_K * ib);
+                }
                 default -> throw new AssertionError(t);
             }
         }
@@ -408,6 +421,231 @@ final class WeightedQuants {
                 ql += 64;
                 qh += 32;
             }
+        }
+    }
+
+    /** Q4_1 (nmax 15) and Q5_1 (nmax 31): quantize_row_q4_1_impl / q5_1_impl, each 32-block by make_qkx3_quants. */
+    private static void qx1(float[] x, MemorySegment y, int n, float[] qw, int off, int nmax) {
+        float sumX2 = 0;
+        for (int j = 0; j < n; j++) sumX2 += x[j] * x[j];
+        float sigma2 = sumX2 / n;
+        float[] w = new float[32], xb = new float[32], theMin = new float[1];
+        int[] l = new int[32], laux = new int[32];
+        boolean five = nmax == 31;
+        long bb = five ? 24 : 20;
+        for (int ib = 0; ib < n / 32; ib++) {
+            System.arraycopy(x, 32 * ib, xb, 0, 32);
+            for (int j = 0; j < 32; j++) w[j] = qw[off + 32 * ib + j] * sqrtf(sigma2 + xb[j] * xb[j]);
+            float d = makeQkx3Quants(32, nmax, xb, w, l, theMin, laux, -0.9f, 0.05f, 36);
+            long b = bb * ib;
+            y.set(F16, b, fp16(d));
+            y.set(F16, b + 2, fp16(-theMin[0])); // m: the block minimum (make_qkx3_quants returns its negation)
+            long qs = b + (five ? 8 : 4);
+            int qh = 0;
+            for (int j = 0; j < 16; j++) {
+                y.set(ValueLayout.JAVA_BYTE, qs + j, (byte) ((l[j] & 0xF) | ((l[j + 16] & 0xF) << 4)));
+                qh |= ((l[j] & 0x10) >>> 4) << j;
+                qh |= ((l[j + 16] & 0x10) >>> 4) << (j + 16);
+            }
+            if (five) y.set(U32, b + 4, qh);
+        }
+    }
+
+    /** quantize_row_q2_K_impl: 16-blocks by make_qkx3_quants (2 bits), 4-bit scales and mins by make_qp_quants. */
+    private static void q2K(float[] xs, MemorySegment y, int n, float[] qw, int off) {
+        int[] L = new int[QK_K], laux = new int[16], ls = new int[16], lm = new int[16], lj = new int[16];
+        float[] weight = new float[16], sw = new float[16], mins = new float[16], scales = new float[16], x = new float[16];
+        float[] theMin = new float[1];
+        for (int i = 0; i < n / QK_K; i++) {
+            int xo = QK_K * i;
+            float sumX2 = 0;
+            for (int j = 0; j < QK_K; j++) sumX2 += xs[xo + j] * xs[xo + j];
+            float sigma2 = sumX2 / QK_K;
+            for (int j = 0; j < 16; j++) {
+                for (int l = 0; l < 16; l++) {
+                    float v = xs[xo + 16 * j + l];
+                    weight[l] = qw[off + QK_K * i + 16 * j + l] * sqrtf(sigma2 + v * v);
+                }
+                float sumw = 0;
+                for (int l = 0; l < 16; l++) sumw += weight[l];
+                sw[j] = sumw;
+                System.arraycopy(xs, xo + 16 * j, x, 0, 16);
+                scales[j] = makeQkx3Quants(16, 3, x, weight, lj, theMin, laux, -0.9f, 0.05f, 36);
+                mins[j] = theMin[0];
+                System.arraycopy(lj, 0, L, 16 * j, 16);
+            }
+            float dm = makeQpQuants(16, 15, scales, ls, sw);
+            float mm = makeQpQuants(16, 15, mins, lm, sw);
+            long b = 84L * i; // scales[16] qs[64] d dmin
+            short dh = fp16(dm), mh = fp16(mm);
+            y.set(F16, b + 80, dh);
+            y.set(F16, b + 82, mh);
+            dm = fp32(dh);
+            mm = fp32(mh);
+            for (int j = 0; j < 16; j++) {
+                int sc = (ls[j] | (lm[j] << 4)) & 0xFF;
+                y.set(ValueLayout.JAVA_BYTE, b + j, (byte) sc);
+                float d = dm * (sc & 0xF);
+                if (d == 0) continue;
+                float m = mm * (sc >> 4);
+                for (int ii = 0; ii < 16; ii++) {
+                    int l = nearestInt((xs[xo + 16 * j + ii] + m) / d);
+                    L[16 * j + ii] = Math.max(0, Math.min(3, l));
+                }
+            }
+            for (int j = 0; j < QK_K; j += 128) {
+                for (int l = 0; l < 32; l++) {
+                    y.set(ValueLayout.JAVA_BYTE, b + 16 + j / 4 + l,
+                            (byte) (L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)));
+                }
+            }
+        }
+    }
+
+    /** quantize_row_q3_K_impl: 16-blocks by make_qx_quants (signed 3 bits), 6-bit scales by make_qx_quants. */
+    private static void q3K(float[] xs, MemorySegment y, int n, float[] qw, int off) {
+        int[] L = new int[QK_K], ls = new int[16], lj = new int[16];
+        float[] weight = new float[16], sw = new float[16], scales = new float[16], x = new float[16];
+        for (int i = 0; i < n / QK_K; i++) {
+            int xo = QK_K * i;
+            float sumX2 = 0;
+            for (int j = 0; j < QK_K; j++) sumX2 += xs[xo + j] * xs[xo + j];
+            float sigma2 = 2 * sumX2 / QK_K;
+            for (int j = 0; j < 16; j++) {
+                for (int l = 0; l < 16; l++) {
+                    float v = xs[xo + 16 * j + l];
+                    weight[l] = qw[off + QK_K * i + 16 * j + l] * sqrtf(sigma2 + v * v);
+                }
+                float sumw = 0;
+                for (int l = 0; l < 16; l++) sumw += weight[l];
+                sw[j] = sumw;
+                System.arraycopy(xs, xo + 16 * j, x, 0, 16);
+                scales[j] = makeQxQuants(16, 4, x, lj, 1, weight);
+                System.arraycopy(lj, 0, L, 16 * j, 16);
+            }
+            float dBlock = makeQxQuants(16, 32, scales, ls, 1, sw);
+            long b = 110L * i; // hmask[32] qs[64] scales[12] d
+            int[] sc = new int[12];
+            for (int j = 0; j < 16; j++) {
+                int l = ls[j];
+                if (j < 8) sc[j] = l & 0xF;
+                else sc[j - 8] |= (l & 0xF) << 4;
+                l >>= 4;
+                sc[j % 4 + 8] |= l << (2 * (j / 4));
+            }
+            for (int j = 0; j < 12; j++) y.set(ValueLayout.JAVA_BYTE, b + 96 + j, (byte) sc[j]);
+            short dh = fp16(dBlock);
+            y.set(F16, b + 108, dh);
+            for (int j = 0; j < 16; j++) {
+                int s = j < 8 ? sc[j] & 0xF : (sc[j - 8] & 0xFF) >> 4;
+                s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+                float d = fp32(dh) * s;
+                if (d == 0) continue;
+                for (int ii = 0; ii < 16; ii++) {
+                    int l = nearestInt(xs[xo + 16 * j + ii] / d);
+                    L[16 * j + ii] = Math.max(-4, Math.min(3, l)) + 4;
+                }
+            }
+            int[] hmask = new int[32];
+            int m = 0, hm = 1;
+            for (int j = 0; j < QK_K; j++) {
+                if (L[j] > 3) {
+                    hmask[m] |= hm;
+                    L[j] -= 4;
+                }
+                if (++m == QK_K / 8) {
+                    m = 0;
+                    hm <<= 1;
+                }
+            }
+            for (int j = 0; j < 32; j++) y.set(ValueLayout.JAVA_BYTE, b + j, (byte) hmask[j]);
+            for (int j = 0; j < QK_K; j += 128) {
+                for (int l = 0; l < 32; l++) {
+                    y.set(ValueLayout.JAVA_BYTE, b + 32 + j / 4 + l,
+                            (byte) (L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)));
+                }
+            }
+        }
+    }
+
+    /** quantize_row_q5_K_impl: as Q4_K with 5-bit levels (nmax 31), the fifth bits in qh. */
+    private static void q5K(float[] xs, MemorySegment y, int n, float[] qw, int off) {
+        int[] L = new int[QK_K], laux = new int[32], ls = new int[8], lm = new int[8], lj = new int[32];
+        float[] weights = new float[32], sw = new float[8], mins = new float[8], scales = new float[8], x = new float[32];
+        float[] theMin = new float[1];
+        for (int i = 0; i < n / QK_K; i++) {
+            int xo = QK_K * i;
+            float sumX2 = 0;
+            for (int l = 0; l < QK_K; l++) sumX2 += xs[xo + l] * xs[xo + l];
+            float sigma2 = 2 * sumX2 / QK_K;
+            for (int j = 0; j < 8; j++) {
+                for (int l = 0; l < 32; l++) {
+                    float v = xs[xo + 32 * j + l];
+                    weights[l] = qw[off + QK_K * i + 32 * j + l] * sqrtf(sigma2 + v * v);
+                }
+                float sumw = 0;
+                for (int l = 0; l < 32; l++) sumw += weights[l];
+                sw[j] = sumw;
+                System.arraycopy(xs, xo + 32 * j, x, 0, 32);
+                scales[j] = makeQkx3Quants(32, 31, x, weights, lj, theMin, laux, -0.9f, 0.05f, 36);
+                mins[j] = theMin[0];
+                System.arraycopy(lj, 0, L, 32 * j, 32);
+            }
+            float dBlock = makeQpQuants(8, 63, scales, ls, sw);
+            float mBlock = makeQpQuants(8, 63, mins, lm, sw);
+            int[] sc = new int[12];
+            for (int j = 0; j < 8; j++) {
+                int a = Math.min(63, ls[j]), m = Math.min(63, lm[j]);
+                if (j < 4) {
+                    sc[j] = a;
+                    sc[j + 4] = m;
+                } else {
+                    sc[j + 4] = (a & 0xF) | ((m & 0xF) << 4);
+                    sc[j - 4] |= (a >> 4) << 6;
+                    sc[j] |= (m >> 4) << 6;
+                }
+            }
+            long b = 176L * i; // d dmin scales[12] qh[32] qs[128]
+            short dh = fp16(dBlock), mh = fp16(mBlock);
+            y.set(F16, b, dh);
+            y.set(F16, b + 2, mh);
+            for (int j = 0; j < 12; j++) y.set(ValueLayout.JAVA_BYTE, b + 4 + j, (byte) sc[j]);
+            for (int j = 0; j < 8; j++) {
+                int s, m;
+                if (j < 4) {
+                    s = sc[j] & 63;
+                    m = sc[j + 4] & 63;
+                } else {
+                    s = (sc[j + 4] & 0xF) | (((sc[j - 4] & 0xFF) >> 6) << 4);
+                    m = ((sc[j + 4] & 0xFF) >> 4) | (((sc[j] & 0xFF) >> 6) << 4);
+                }
+                float d = fp32(dh) * s;
+                if (d == 0) continue;
+                float dm = fp32(mh) * m;
+                for (int ii = 0; ii < 32; ii++) {
+                    int l = nearestInt((xs[xo + 32 * j + ii] + dm) / d);
+                    L[32 * j + ii] = Math.max(0, Math.min(31, l));
+                }
+            }
+            int[] qh = new int[32];
+            int m1 = 1, m2 = 2;
+            for (int nn = 0, q = 0; nn < QK_K; nn += 64, q++) {
+                for (int j = 0; j < 32; j++) {
+                    int l1 = L[nn + j], l2 = L[nn + j + 32];
+                    if (l1 > 15) {
+                        l1 -= 16;
+                        qh[j] |= m1;
+                    }
+                    if (l2 > 15) {
+                        l2 -= 16;
+                        qh[j] |= m2;
+                    }
+                    y.set(ValueLayout.JAVA_BYTE, b + 48 + 32L * q + j, (byte) (l1 | (l2 << 4)));
+                }
+                m1 <<= 2;
+                m2 <<= 2;
+            }
+            for (int j = 0; j < 32; j++) y.set(ValueLayout.JAVA_BYTE, b + 16 + j, (byte) qh[j]);
         }
     }
 }

@@ -1139,6 +1139,35 @@ class KernelsTest {
         }
     }
 
+    /** Every backend's Walsh-Hadamard transform equals the Java reference's bit for bit (ggml's fwht: the same adds). */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void hadamardMatchesReferenceBitForBit(Impl impl) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int n : new int[] {2, 4, 8, 16, 64, 128, 256, 4096}) {
+                int chunks = n >= 4096 ? 17 : 5; // 17 x 4096: the native pool splits it
+                MemorySegment x = random((long) n * chunks, 3, n), r = arena.allocate(4L * n * chunks, 64);
+                r.copyFrom(x);
+                k.hadamard(x, n, chunks);
+                ref.hadamard(r, n, chunks);
+                assertEquals(-1, x.mismatch(r), impl + " hadamard n=" + n);
+                // orthonormal: the squared norm of each chunk is kept (to rounding)
+                MemorySegment y = random((long) n * chunks, 3, n);
+                for (int c = 0; c < chunks; c++) {
+                    double a = 0, b = 0;
+                    for (int i = 0; i < n; i++) {
+                        a += Math.pow(x.getAtIndex(JAVA_FLOAT, (long) c * n + i), 2);
+                        b += Math.pow(y.getAtIndex(JAVA_FLOAT, (long) c * n + i), 2);
+                    }
+                    assertEquals(b, a, 1e-5 * b, "norm of chunk " + c + " n=" + n);
+                }
+            }
+            MemorySegment x = random(12, 1, 1);
+            assertThrows(IllegalArgumentException.class, () -> k.hadamard(x, 3, 4));
+            assertThrows(IllegalArgumentException.class, () -> k.hadamard(x, 8, 2));
+        }
+    }
+
     @Test
     void nativeRefusesHeapSegments() {
         try (Kernels k = new NativeKernels(1)) {

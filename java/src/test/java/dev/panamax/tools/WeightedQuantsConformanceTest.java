@@ -12,7 +12,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -49,7 +48,7 @@ class WeightedQuantsConformanceTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"Q4_0", "Q5_0", "Q4_K", "Q6_K"})
+    @EnumSource(names = {"Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
     void sameBytesAsGgml(GgmlType type) throws Exception {
         int rows = 24, cols = 512;
         Random r = new Random(type.ordinal());
@@ -76,7 +75,7 @@ class WeightedQuantsConformanceTest {
                 if (got[i] != expect[i]) throw new AssertionError(type + ": first differs at byte " + i + " (block " + i / type.blockBytes() + ")");
             }
         }
-        assertTrue(List.of(GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K).contains(type));
+        assertTrue(WeightedQuants.usesImatrix(type));
     }
 
     static byte[] bytes(float[] f) {
