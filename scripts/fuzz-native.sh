@@ -18,11 +18,11 @@ cmake -S "$ROOT/native" -B "$BUILD" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=
       -DBUILD_TESTING=OFF -DPANAMAX_EMU512=OFF >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 if [ "$NAME" = replay ]; then
-  cmake --build "$BUILD" -j "$(nproc)" >/dev/null
+  cmake --build "$BUILD" -j "$(nproc)" --target fuzz_matmul fuzz_quantize fuzz_attention fuzz_moe >/dev/null
   for d in "$ROOT"/native/fuzz/corpus/*/; do
     n=$(basename "$d")
-    "$BUILD/fuzz/fuzz_$n" -runs=0 "$d" 2>&1 | grep -E 'Done|ERROR|FINDING|SUMMARY' || true
-    "$BUILD/fuzz/fuzz_$n" -runs=0 "$d" >/dev/null 2>&1 || { echo "fuzz-native: $n fails on its corpus" >&2; exit 1; }
+    "$BUILD/fuzz/fuzz_$n" -runs=0 -artifact_prefix="$BUILD/" "$d" 2>&1 | grep -E 'Done|ERROR|FINDING|SUMMARY' || true
+    "$BUILD/fuzz/fuzz_$n" -runs=0 -artifact_prefix="$BUILD/" "$d" >/dev/null 2>&1 || { echo "fuzz-native: $n fails on its corpus" >&2; exit 1; }
   done
   exit 0
 fi
@@ -30,5 +30,5 @@ cmake --build "$BUILD" -j "$(nproc)" --target "fuzz_$NAME" >/dev/null
 SEEDS=$ROOT/native/fuzz/corpus/$NAME
 CORPUS=$ROOT/java/target/fuzz-corpus/$NAME
 mkdir -p "$SEEDS" "$CORPUS"
-"$BUILD/fuzz/fuzz_$NAME" -max_total_time=$((MINUTES * 60)) -print_final_stats=1 -max_len=65536 -timeout=60 \
+"$BUILD/fuzz/fuzz_$NAME" -max_total_time=$((MINUTES * 60)) -print_final_stats=1 -max_len=65536 -timeout=600 -report_slow_units=600 \
     -rss_limit_mb=4096 -artifact_prefix="$SEEDS/" "$CORPUS" "$SEEDS"
