@@ -69,4 +69,32 @@ templates = [
 ]
 for i, t in enumerate(templates):
     write("tokenizer/ChatTemplateFuzzTestInputs/render", f"seed-{i}", t.encode())
+# grammar targets: the text, a zero byte, then bytes that choose the tokens of the walk (see GrammarFuzzTest)
+import glob, json
+res = os.path.join(ROOT, "..", "..", "grammar")
+choices = bytes(range(7, 7 * 17, 7))
+for f in sorted(glob.glob(os.path.join(res, "*.gbnf"))):
+    write("grammar/GrammarFuzzTestInputs/gbnf", "seed-" + os.path.basename(f)[:-5], open(f, "rb").read() + b"\0" + choices)
+write("grammar/GrammarFuzzTestInputs/gbnf", "seed-tokens", b'root ::= <[3]> [a-z]{2,4} !<[5]> ("x" | <s>)* [^\\x00-\\x7F]?' + b"\0" + choices)
+for f in sorted(glob.glob(os.path.join(res, "schemas", "*.json"))):
+    write("grammar/GrammarFuzzTestInputs/schema", "seed-" + os.path.basename(f)[:-5], open(f, "rb").read() + b"\0" + choices)
+for i, case in enumerate(json.load(open(os.path.join(res, "llamacpp-json-schema-to-grammar.json")))):
+    write("grammar/GrammarFuzzTestInputs/schema", f"seed-llamacpp-{i:02d}", case["schema"].encode() + b"\0" + choices)
+# request target: the first byte picks the endpoint (RequestFuzzTest.PATHS; high bit: chunked), the rest is the body
+requests = [
+    (0, '{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"max_tokens":3,"temperature":0.7,"top_p":0.9,"seed":1,"n":2}'),
+    (0, '{"messages":[{"role":"user","content":[{"type":"text","text":"json"}]}],"max_tokens":4,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"type":"integer"}}}}},"logprobs":true,"top_logprobs":2}'),
+    (0, '{"messages":[{"role":"user","content":"call"}],"max_tokens":6,"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"q":{"type":"string"}},"required":["q"]}}}],"tool_choice":"required"}'),
+    (0x80, '{"messages":[{"role":"user","content":"s"}],"max_tokens":2,"stream":true,"stream_options":{"include_usage":true},"stop":["x","\\n"],"logit_bias":{"5":-100}}'),
+    (1, '{"prompt":"Once upon","max_tokens":3,"echo":true,"logprobs":2,"grammar":"root ::= [a-z]+","frequency_penalty":0.5,"presence_penalty":-0.5}'),
+    (1, '{"prompt":[[1,2,3],"text"],"max_tokens":2,"n":2,"ignore_eos":true,"min_p":0.1,"top_k":5,"repeat_penalty":1.1}'),
+    (2, '{"content":"hello <s> world","add_special":false,"parse_special":true}'),
+    (3, '{"tokens":[1,2,3,100]}'),
+    (4, '{"input":["hello world","the cat"],"encoding_format":"base64"}'),
+    (4, '{"input":[[1,2,3]],"model":"tiny-bert","dimensions":8}'),
+    (5, '{"query":"what","documents":["a","b","c"],"top_n":2}'),
+    (0, '{"messages":[{"role":"user","content":"x"}],"max_tokens":-1,"n":1e400}'),
+]
+for i, (sel, body) in enumerate(requests):
+    write("../../../../../../server/src/test/resources/dev/panamax/server/RequestFuzzTestInputs/post", f"seed-{i:02d}", bytes([sel]) + body.encode())
 print("seeds written under", ROOT)

@@ -8,14 +8,14 @@
 struct ctx {
     _Atomic int64_t hits[64];
     _Atomic int calls;
-    int nth_seen;
+    _Atomic int nth_seen; /* every thread stores it: atomic, or ThreadSanitizer reports the test itself */
 };
 
 static void task(void *p, int ith, int nth) {
     struct ctx *c = p;
     atomic_fetch_add(&c->hits[ith], 1);
     atomic_fetch_add(&c->calls, 1);
-    c->nth_seen = nth;
+    atomic_store(&c->nth_seen, nth);
 }
 
 static void run_ops(pmx_pool *pool, int n, int ops, int sleep_us) {

@@ -23,6 +23,13 @@ static inline int nearest_int(float f) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* (int8_t)v as x86 computes it (cvttss2si, then the low byte), without C's undefined behaviour for NaN and values
+ * outside int32 (a hostile file's weights, NaN activations): those give INT32_MIN, whose low byte is 0. Bit-exact with
+ * ggml's plain casts on x86 for every input. */
+static inline int8_t to_i8(float v) {
+    return (int8_t)(v == v && v > -2147483648.0f && v < 2147483648.0f ? (int32_t)v : INT32_MIN);
+}
+
 /* ---- Q8_0: d = amax / 127, q = roundf(x / d) (half away from zero) ---- */
 
 void pmx_ref_quantize_row_q8_0(block_q8_0 *y, const float *x, int64_t n) {
@@ -35,7 +42,7 @@ void pmx_ref_quantize_row_q8_0(block_q8_0 *y, const float *x, int64_t n) {
         const float d = amax / 127;
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = pmx_f32_to_half(d);
-        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = to_i8(roundf(x[j] * id));
     }
 }
 
@@ -63,8 +70,8 @@ static void quantize_q4_0(block_q4_0 *y, const float *x, int64_t n) {
         y[i].d = pmx_f32_to_half(d);
         for (int j = 0; j < QK4_0 / 2; j++) {
             const float x0 = x[j] * id, x1 = x[QK4_0 / 2 + j] * id;
-            const uint8_t q0 = (uint8_t)imin(15, (int8_t)(x0 + 8.5f));
-            const uint8_t q1 = (uint8_t)imin(15, (int8_t)(x1 + 8.5f));
+            const uint8_t q0 = (uint8_t)imin(15, to_i8(x0 + 8.5f));
+            const uint8_t q1 = (uint8_t)imin(15, to_i8(x1 + 8.5f));
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -98,8 +105,8 @@ static void quantize_q5_0(block_q5_0 *y, const float *x, int64_t n) {
         uint32_t qh = 0;
         for (int j = 0; j < QK5_0 / 2; j++) {
             const float x0 = x[j] * id, x1 = x[QK5_0 / 2 + j] * id;
-            const uint8_t q0 = (uint8_t)imin(31, (int8_t)(x0 + 16.5f));
-            const uint8_t q1 = (uint8_t)imin(31, (int8_t)(x1 + 16.5f));
+            const uint8_t q0 = (uint8_t)imin(31, to_i8(x0 + 16.5f));
+            const uint8_t q1 = (uint8_t)imin(31, to_i8(x1 + 16.5f));
             y[i].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
             qh |= (uint32_t)(q0 >> 4) << j;
             qh |= (uint32_t)(q1 >> 4) << (j + QK5_0 / 2);
@@ -421,11 +428,11 @@ static void quantize_qx_1(uint8_t *y, const float *x, int64_t n, const int bits)
             const float x0 = (x[j] - min) * id, x1 = (x[16 + j] - min) * id;
             uint8_t q0, q1;
             if (bits == 4) {
-                q0 = (uint8_t)imin(15, (int8_t)(x0 + 0.5f));
-                q1 = (uint8_t)imin(15, (int8_t)(x1 + 0.5f));
+                q0 = (uint8_t)imin(15, to_i8(x0 + 0.5f));
+                q1 = (uint8_t)imin(15, to_i8(x1 + 0.5f));
             } else {
-                q0 = (uint8_t)(x0 + 0.5f);
-                q1 = (uint8_t)(x1 + 0.5f);
+                q0 = (uint8_t)to_i8(x0 + 0.5f);
+                q1 = (uint8_t)to_i8(x1 + 0.5f);
             }
             qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
             qh |= (uint32_t)((q0 & 0x10u) >> 4) << j;

@@ -212,11 +212,10 @@ public final class GrammarMatcher {
                 continue;
             }
             if (a.isTokenTop(s)) {
-                if (i == decodedCount) {
-                    if (endRemain == 0) return true;
-                } else if (a.matchToken(s, id, resolved)) {
-                    return true; // llama.cpp takes a token element matched in the middle of a piece
-                }
+                // a token element matches whole tokens only: reached in the middle of a piece it ends this stack, as
+                // in acceptPiece (and llama.cpp's accept). llama.cpp's mask allows such a token when its id matches,
+                // and then fails to accept it ("empty grammar stack"): here it is not allowed.
+                if (i == decodedCount && endRemain == 0) return true;
                 continue;
             }
             if (i == decodedCount) {
