@@ -223,7 +223,10 @@ class HaproxyReplicasTest {
         }
         awaitForwarded(2);
         List<Stream> longStreams = new ArrayList<>();
-        for (int i = 0; i < 4; i++) longStreams.add(stream("long stream " + i, LONG));
+        for (int i = 0; i < 4; i++) { // one at a time: leastconn picks by the connections HAProxy has already forwarded
+            longStreams.add(stream("long stream " + i, LONG));
+            awaitForwarded(3 + i);
+        }
         for (Stream s : longStreams) assertTrue(s.started.await(30, TimeUnit.SECONDS), "a stream started");
         for (Stream s : longStreams) assertEquals(null, s.error, "stream failed before the kill");
         assertEquals(2, longStreams.stream().filter(s -> "a".equals(s.replica)).count(), "leastconn: two streams on each replica");
