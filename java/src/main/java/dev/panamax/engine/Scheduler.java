@@ -572,6 +572,7 @@ public final class Scheduler implements AutoCloseable {
         if (error == null) ngramPool.add(s.tokens, s.length);
         s.done = true;
         dequeued(s);
+        publish(); // whoever sees the handle complete sees the engine's counts without s
         try {
             Generation g = error != null ? null : s.outcome(why);
             if (EngineEvents.requestEnabled()) requestEvent(s, why);
