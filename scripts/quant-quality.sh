@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Quality of quantized KJV models (models/, "Models trained here"): perplexity of the F16 file and of its Q8_0, Q4_0,
-# Q4_K_M, Q6_K quantizations, and of Q4_K_M with an importance matrix, on the held-out chapters (never trained on),
+# Quality of quantized KJV models (models/, "Models trained here"): perplexity of the F16 file and of its quantizations
+# (TYPES; "+imatrix": with an importance matrix) on the held-out chapters (never trained on),
 # with the KL divergence of each against the F16 model. The importance matrix is computed on the first 64k tokens of
 # the training text (not the held-out text). Prints a Markdown table (README "Quantization quality").
 #
