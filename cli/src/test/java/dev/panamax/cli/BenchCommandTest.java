@@ -54,8 +54,9 @@ class BenchCommandTest {
         }
         // the mapped weights, a JVM and the native library: more than a few MB, less than a lot
         assertTrue(j.get("rss_mb").asDouble() > 10 && j.get("rss_mb").asDouble() < 64_000, j.toString());
-        // time to first token covers the whole prompt: at least the prompt time implied by pp_tps
-        assertTrue(j.get("ttft_ms").asDouble() >= 20 / j.get("pp_tps").asDouble() * 1e3 * 0.99, j.toString());
+        // time to first token covers the whole prompt: at least the prompt time implied by pp_tps (ttft_ms is printed
+        // to 0.01 ms, which on a quiet machine is the size of this tiny model's whole prompt time)
+        assertTrue(j.get("ttft_ms").asDouble() >= 20 / j.get("pp_tps").asDouble() * 1e3 * 0.99 - 0.005, j.toString());
     }
 
     @Test
