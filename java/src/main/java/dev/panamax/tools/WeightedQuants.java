@@ -175,70 +175,84 @@ final class WeightedQuants {
     }
 
     private static void q4K(float[] xs, MemorySegment y, int n, float[] qw, int off) {
-        int[] L = new int[QK_K], laux = new int[32], ls = new int[8], lm = new int[8];
-        float[] weights = new float[32], sw = new float[8], mins = new float[8], scales = new float[8], x = new float[32];
-        float[] theMin = new float[1];
+        KScratch t = new KScratch();
         for (int i = 0; i < n / QK_K; i++) {
-            int xo = QK_K * i;
-            float sumX2 = 0;
-            for (int l = 0; l < QK_K; l++) sumX2 += xs[xo + l] * xs[xo + l];
-            float sigma2 = 2 * sumX2 / QK_K;
-            for (int j = 0; j < 8; j++) {
-                for (int l = 0; l < 32; l++) {
-                    float v = xs[xo + 32 * j + l];
-                    weights[l] = qw[off + QK_K * i + 32 * j + l] * sqrtf(sigma2 + v * v);
-                }
-                float sumw = 0;
-                for (int l = 0; l < 32; l++) sumw += weights[l];
-                sw[j] = sumw;
-                System.arraycopy(xs, xo + 32 * j, x, 0, 32);
-                int[] Lj = new int[32];
-                scales[j] = makeQkx3Quants(32, 15, x, weights, Lj, theMin, laux, -0.9f, 0.05f, 36);
-                mins[j] = theMin[0];
-                System.arraycopy(Lj, 0, L, 32 * j, 32);
-            }
-            float dBlock = makeQpQuants(8, 63, scales, ls, sw);
-            float mBlock = makeQpQuants(8, 63, mins, lm, sw);
-            int[] sc = new int[12];
-            for (int j = 0; j < 8; j++) {
-                int a = ls[j], m = lm[j];
-                if (j < 4) {
-                    sc[j] = a;
-                    sc[j + 4] = m;
-                } else {
-                    sc[j + 4] = (a & 0xF) | ((m & 0xF) << 4);
-                    sc[j - 4] |= (a >> 4) << 6;
-                    sc[j] |= (m >> 4) << 6;
-                }
-            }
-            long b = 144L * i;
-            short dh = fp16(dBlock), mh = fp16(mBlock);
-            y.set(F16, b, dh);
-            y.set(F16, b + 2, mh);
-            for (int j = 0; j < 12; j++) y.set(ValueLayout.JAVA_BYTE, b + 4 + j, (byte) sc[j]);
-            for (int j = 0; j < 8; j++) {
-                int s, m;
-                if (j < 4) {
-                    s = sc[j] & 63;
-                    m = sc[j + 4] & 63;
-                } else {
-                    s = (sc[j + 4] & 0xF) | (((sc[j - 4] & 0xFF) >> 6) << 4);
-                    m = ((sc[j + 4] & 0xFF) >> 4) | (((sc[j] & 0xFF) >> 6) << 4);
-                }
-                float d = fp32(dh) * s;
-                if (d == 0) continue;
-                float dm = fp32(mh) * m;
-                for (int ii = 0; ii < 32; ii++) {
-                    int l = nearestInt((xs[xo + 32 * j + ii] + dm) / d);
-                    L[32 * j + ii] = Math.max(0, Math.min(15, l));
-                }
-            }
+            long b = 144L * i; // d dmin scales[12] qs[128]
+            int[] L = kBlock(xs, QK_K * i, qw, off + QK_K * i, 15, y, b, t);
             long q = b + 16;
             for (int j = 0; j < QK_K; j += 64) {
                 for (int l = 0; l < 32; l++) y.set(ValueLayout.JAVA_BYTE, q + l, (byte) (L[j + l] | (L[j + l + 32] << 4)));
                 q += 32;
             }
         }
+    }
+
+    /** Scratch of {@link #kBlock}, allocated once per row set. */
+    private static final class KScratch {
+        final int[] L = new int[QK_K], laux = new int[32], ls = new int[8], lm = new int[8], lj = new int[32], sc = new int[12];
+        final float[] weights = new float[32], sw = new float[8], mins = new float[8], scales = new float[8], x = new float[32];
+        final float[] theMin = new float[1];
+    }
+
+    /**
+     * The part Q4_K and Q5_K share (ggml's quantize_row_q4_K_impl / q5_K_impl): per 32-value sub-block a weighted
+     * scale and min with levels 0..maxQ, the eight scales and mins quantized to 6 bits and packed into 12 bytes, the
+     * block's d and dmin written at b, and the levels recomputed from the quantized scales. Returns the levels (t.L).
+     */
+    private static int[] kBlock(float[] xs, int xo, float[] qw, int qo, int maxQ, MemorySegment y, long b, KScratch t) {
+        int[] L = t.L, ls = t.ls, lm = t.lm, sc = t.sc;
+        float sumX2 = 0;
+        for (int l = 0; l < QK_K; l++) sumX2 += xs[xo + l] * xs[xo + l];
+        float sigma2 = 2 * sumX2 / QK_K;
+        for (int j = 0; j < 8; j++) {
+            for (int l = 0; l < 32; l++) {
+                float v = xs[xo + 32 * j + l];
+                t.weights[l] = qw[qo + 32 * j + l] * sqrtf(sigma2 + v * v);
+            }
+            float sumw = 0;
+            for (int l = 0; l < 32; l++) sumw += t.weights[l];
+            t.sw[j] = sumw;
+            System.arraycopy(xs, xo + 32 * j, t.x, 0, 32);
+            t.scales[j] = makeQkx3Quants(32, maxQ, t.x, t.weights, t.lj, t.theMin, t.laux, -0.9f, 0.05f, 36);
+            t.mins[j] = t.theMin[0];
+            System.arraycopy(t.lj, 0, L, 32 * j, 32);
+        }
+        float dBlock = makeQpQuants(8, 63, t.scales, ls, t.sw);
+        float mBlock = makeQpQuants(8, 63, t.mins, lm, t.sw);
+        java.util.Arrays.fill(sc, 0);
+        for (int j = 0; j < 8; j++) {
+            int a = Math.min(63, ls[j]), m = Math.min(63, lm[j]);
+            if (j < 4) {
+                sc[j] = a;
+                sc[j + 4] = m;
+            } else {
+                sc[j + 4] = (a & 0xF) | ((m & 0xF) << 4);
+                sc[j - 4] |= (a >> 4) << 6;
+                sc[j] |= (m >> 4) << 6;
+            }
+        }
+        short dh = fp16(dBlock), mh = fp16(mBlock);
+        y.set(F16, b, dh);
+        y.set(F16, b + 2, mh);
+        for (int j = 0; j < 12; j++) y.set(ValueLayout.JAVA_BYTE, b + 4 + j, (byte) sc[j]);
+        for (int j = 0; j < 8; j++) {
+            int s, m;
+            if (j < 4) {
+                s = sc[j] & 63;
+                m = sc[j + 4] & 63;
+            } else {
+                s = (sc[j + 4] & 0xF) | (((sc[j - 4] & 0xFF) >> 6) << 4);
+                m = ((sc[j + 4] & 0xFF) >> 4) | (((sc[j] & 0xFF) >> 6) << 4);
+            }
+            float d = fp32(dh) * s;
+            if (d == 0) continue;
+            float dm = fp32(mh) * m;
+            for (int ii = 0; ii < 32; ii++) {
+                int l = nearestInt((xs[xo + 32 * j + ii] + dm) / d);
+                L[32 * j + ii] = Math.max(0, Math.min(maxQ, l));
+            }
+        }
+        return L;
     }
 
     /** ggml's make_qkx3_quants (use_mad = false): x ≈ scale · L - min, weighted, nstep + 1 tries. */
@@ -570,63 +584,10 @@ final class WeightedQuants {
 
     /** quantize_row_q5_K_impl: as Q4_K with 5-bit levels (nmax 31), the fifth bits in qh. */
     private static void q5K(float[] xs, MemorySegment y, int n, float[] qw, int off) {
-        int[] L = new int[QK_K], laux = new int[32], ls = new int[8], lm = new int[8], lj = new int[32];
-        float[] weights = new float[32], sw = new float[8], mins = new float[8], scales = new float[8], x = new float[32];
-        float[] theMin = new float[1];
+        KScratch t = new KScratch();
         for (int i = 0; i < n / QK_K; i++) {
-            int xo = QK_K * i;
-            float sumX2 = 0;
-            for (int l = 0; l < QK_K; l++) sumX2 += xs[xo + l] * xs[xo + l];
-            float sigma2 = 2 * sumX2 / QK_K;
-            for (int j = 0; j < 8; j++) {
-                for (int l = 0; l < 32; l++) {
-                    float v = xs[xo + 32 * j + l];
-                    weights[l] = qw[off + QK_K * i + 32 * j + l] * sqrtf(sigma2 + v * v);
-                }
-                float sumw = 0;
-                for (int l = 0; l < 32; l++) sumw += weights[l];
-                sw[j] = sumw;
-                System.arraycopy(xs, xo + 32 * j, x, 0, 32);
-                scales[j] = makeQkx3Quants(32, 31, x, weights, lj, theMin, laux, -0.9f, 0.05f, 36);
-                mins[j] = theMin[0];
-                System.arraycopy(lj, 0, L, 32 * j, 32);
-            }
-            float dBlock = makeQpQuants(8, 63, scales, ls, sw);
-            float mBlock = makeQpQuants(8, 63, mins, lm, sw);
-            int[] sc = new int[12];
-            for (int j = 0; j < 8; j++) {
-                int a = Math.min(63, ls[j]), m = Math.min(63, lm[j]);
-                if (j < 4) {
-                    sc[j] = a;
-                    sc[j + 4] = m;
-                } else {
-                    sc[j + 4] = (a & 0xF) | ((m & 0xF) << 4);
-                    sc[j - 4] |= (a >> 4) << 6;
-                    sc[j] |= (m >> 4) << 6;
-                }
-            }
             long b = 176L * i; // d dmin scales[12] qh[32] qs[128]
-            short dh = fp16(dBlock), mh = fp16(mBlock);
-            y.set(F16, b, dh);
-            y.set(F16, b + 2, mh);
-            for (int j = 0; j < 12; j++) y.set(ValueLayout.JAVA_BYTE, b + 4 + j, (byte) sc[j]);
-            for (int j = 0; j < 8; j++) {
-                int s, m;
-                if (j < 4) {
-                    s = sc[j] & 63;
-                    m = sc[j + 4] & 63;
-                } else {
-                    s = (sc[j + 4] & 0xF) | (((sc[j - 4] & 0xFF) >> 6) << 4);
-                    m = ((sc[j + 4] & 0xFF) >> 4) | (((sc[j] & 0xFF) >> 6) << 4);
-                }
-                float d = fp32(dh) * s;
-                if (d == 0) continue;
-                float dm = fp32(mh) * m;
-                for (int ii = 0; ii < 32; ii++) {
-                    int l = nearestInt((xs[xo + 32 * j + ii] + dm) / d);
-                    L[32 * j + ii] = Math.max(0, Math.min(31, l));
-                }
-            }
+            int[] L = kBlock(xs, QK_K * i, qw, off + QK_K * i, 31, y, b, t);
             int[] qh = new int[32];
             int m1 = 1, m2 = 2;
             for (int nn = 0, q = 0; nn < QK_K; nn += 64, q++) {
