@@ -38,6 +38,8 @@ public class AutoGgufBaseline {
                     }, pool));
                 }
                 for (CompletableFuture<Integer> f : batch) generated += f.join(); // the group's blocking call
+                System.err.printf("group %d/%d done at %.1f s%n", g / group + 1, (prompts.size() + group - 1) / group,
+                        (System.nanoTime() - t0) / 1e9);
                 long groupEnd = System.nanoTime();
                 // a row is back when its group's call returns: its completion time counts from the job's start
                 for (int i = g; i < Math.min(g + group, prompts.size()); i++) latency[i] = (groupEnd - t0) / 1e6;
@@ -47,6 +49,8 @@ public class AutoGgufBaseline {
             System.out.printf("{\"rows\":%d,\"seconds\":%.2f,\"gen_tokens\":%d,\"agg_tg_tps\":%.2f,\"rows_per_s\":%.3f,"
                             + "\"row_done_ms_p50\":%.1f,\"row_done_ms_p99\":%.1f}%n", prompts.size(), s, generated,
                     generated / s, prompts.size() / s, latency[latency.length / 2], latency[(int) (latency.length * 0.99)]);
+            System.out.flush();
         }
+        System.exit(0); // java-llama.cpp's native threads have kept the JVM alive after the model was closed
     }
 }
