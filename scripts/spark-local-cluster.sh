@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The local-cluster test of the spark module (not in ./panamax test: two executor JVMs start from the whole Spark class
-# path, 1-4 minutes on a 2-core machine): local-cluster[2,1,1024], one executor JVM killed mid-job, every row back and
+# The local-cluster test of the spark module alone (./panamax test runs it with the others; two executor JVMs start
+# from the whole Spark class path: 26 s idle, minutes on a busy 2-core machine): local-cluster[2,1,1024], one executor
+# JVM killed mid-job, every row back and
 # equal to the engine's greedy completion alone. SPARK_HOME (spark/target/spark-home, links to the test class path)
 # and SPARK_SCALA_VERSION=2.13 are set by the spark module's surefire configuration.
 set -euo pipefail
