@@ -36,10 +36,17 @@ public final class DraftPolicy {
     static final int EXPLORE = 16;
 
     private final double[] cost; // mean step nanos by row count (0: not measured)
-    /** At first one step in this many takes the arm (drafting allowed or not) that is currently the slower. */
-    static final int AB_EXPLORE = 16;
+    /** At first one block of {@link #AB_BLOCK} steps in this many takes the arm (drafting allowed or not) that is the slower. */
+    static final int AB_EXPLORE = 32;
     /** Each try that finds the same arm still slower doubles the gap to the next, up to this many steps. */
-    static final int AB_EXPLORE_MAX = 256;
+    static final int AB_EXPLORE_MAX = 512;
+    /**
+     * Arms are tried (and alternate while warming up) in blocks of this many steps, and the first step after a change of
+     * arm is not measured: a step's cost depends on the one before it (a step after a plain one finds the thread pool
+     * spinning and the caches warm for the same rows; one after a long speculative step may not), so single steps of
+     * one arm among the other's would measure the neighbour, not the arm.
+     */
+    static final int AB_BLOCK = 3;
     /** Steps of each arm measured at a sequence count before the faster one is preferred. */
     static final int AB_WARMUP = 4;
     /** Drafting is preferred only when its steps have been this much faster: near a tie, plain decoding is never slower. */
@@ -49,8 +56,10 @@ public final class DraftPolicy {
     // ratio is the arm's throughput: a mean of per-step ratios would favour the steps that happened to be short)
     private final double[][] stepTok, stepNs;
     private final int[][] stepSeen;
-    private final int[] stepTurn, nextTry, tryGap;
-    private final boolean[] trying, drafting; // per count: the coming step is a try of the slower arm; the faster arm
+    private final int[] stepTurn, nextTry, tryGap, blockLeft;
+    // per count: the coming step is a try of the slower arm; the faster arm; the last step's arm; the coming step
+    // changes arm (not measured)
+    private final boolean[] trying, drafting, lastOn, transient_;
     private final int[] costSeen;
     private double draftNanos; // mean time of one draft-model pass (0: not measured)
     private int draftSeen;
@@ -77,8 +86,11 @@ public final class DraftPolicy {
         stepTurn = new int[maxSeqs + 1];
         nextTry = new int[maxSeqs + 1];
         tryGap = new int[maxSeqs + 1];
+        blockLeft = new int[maxSeqs + 1];
         trying = new boolean[maxSeqs + 1];
         drafting = new boolean[maxSeqs + 1];
+        lastOn = new boolean[maxSeqs + 1];
+        transient_ = new boolean[maxSeqs + 1];
         Arrays.fill(tryGap, AB_EXPLORE);
     }
 
@@ -89,27 +101,47 @@ public final class DraftPolicy {
      * How the coming decode step with {@code decoding} decoding sequences drafts: until both arms are measured at this
      * count they alternate (drafting steps as probes), then the faster arm is taken (drafting only when faster by
      * {@link #AB_MARGIN}) except for tries of the other arm: one step in {@link #AB_EXPLORE} at first, ever rarer (up to
-     * one in {@link #AB_EXPLORE_MAX}) while the tries keep confirming the choice, so a drafter that loses costs less
-     * than one percent of the steps; a try that changes the choice starts over at one in {@link #AB_EXPLORE}.
+     * one in {@link #AB_EXPLORE_MAX}) while the tries keep confirming the choice, so a drafter that loses costs about
+     * one percent of the steps; a try that changes the choice starts over at one in {@link #AB_EXPLORE}. Warm-up
+     * alternation and tries run in blocks of {@link #AB_BLOCK} steps.
      */
     public int stepMode(int decoding) {
         int d = Math.max(0, Math.min(decoding, stepTurn.length - 1));
         int turn = ++stepTurn[d];
-        trying[d] = false;
+        boolean on;
         if (stepSeen[0][d] < COLD + AB_WARMUP || stepSeen[1][d] < COLD + AB_WARMUP) {
-            return stepSeen[1][d] <= stepSeen[0][d] ? PROBE : NO_DRAFTS;
-        }
-        if (turn >= nextTry[d]) {
+            trying[d] = false;
+            if (blockLeft[d] > 0) {
+                blockLeft[d]--;
+                on = lastOn[d];
+            } else { // a block of the arm with fewer measurements
+                blockLeft[d] = AB_BLOCK - 1;
+                on = stepSeen[1][d] <= stepSeen[0][d];
+            }
+        } else if (trying[d] && blockLeft[d] > 0) { // the rest of a try
+            blockLeft[d]--;
+            on = !drafting[d];
+        } else if (turn >= nextTry[d]) {
             trying[d] = true;
+            blockLeft[d] = AB_BLOCK - 1;
             nextTry[d] = turn + tryGap[d];
-            return drafting[d] ? NO_DRAFTS : PROBE;
+            on = !drafting[d];
+        } else {
+            trying[d] = false;
+            on = drafting[d];
         }
-        return drafting[d] ? DRAFTS : NO_DRAFTS;
+        transient_[d] = on != lastOn[d];
+        lastOn[d] = on;
+        return !on ? NO_DRAFTS : drafting[d] && !trying[d] ? DRAFTS : PROBE;
     }
 
     /** A decode step with {@code decoding} sequences, built with drafting allowed (a DRAFTS or PROBE step) or not, emitted {@code tokens} in {@code nanos}. */
     public void observeStep(int decoding, boolean speculated, int tokens, long nanos) {
         if (nanos <= 0 || decoding < 0 || decoding >= stepTurn.length) return;
+        if (transient_[decoding]) { // the first step of an arm after the other's: not this arm's cost
+            transient_[decoding] = false;
+            return;
+        }
         int arm = speculated ? 1 : 0;
         int seen = stepSeen[arm][decoding]++;
         if (seen < COLD) return;
@@ -118,16 +150,19 @@ public final class DraftPolicy {
         stepNs[arm][decoding] += w * (nanos - stepNs[arm][decoding]);
         if (stepSeen[0][decoding] < COLD + AB_WARMUP || stepSeen[1][decoding] < COLD + AB_WARMUP) return;
         boolean on = stepTokensPerSecond(decoding, true) > stepTokensPerSecond(decoding, false) * (1 + AB_MARGIN);
+        boolean tryEnds = trying[decoding] && blockLeft[decoding] == 0;
         if (on != drafting[decoding]) {
             drafting[decoding] = on;
             tryGap[decoding] = AB_EXPLORE;
             nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
-        } else if (trying[decoding]) {
+            trying[decoding] = false;
+            blockLeft[decoding] = 0;
+        } else if (tryEnds) {
             tryGap[decoding] = Math.min(2 * tryGap[decoding], AB_EXPLORE_MAX);
+            trying[decoding] = false;
         } else if (nextTry[decoding] == 0) { // the first decision
             nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
         }
-        trying[decoding] = false;
     }
 
     /** The measured whole-step throughput (tokens per second) of an arm at a sequence count, 0 when not measured. */
