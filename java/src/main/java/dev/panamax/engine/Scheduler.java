@@ -243,7 +243,8 @@ public final class Scheduler implements AutoCloseable {
                 if (victim == s) break;
             }
             if (!running.contains(s)) { i--; continue; }
-            int k = spare > 0 && draftStep ? drafts(s, spare, rows + 1, stepCount + 1, decoding) : 0;
+            // k is weighed against the whole step: every decoding sequence's verify row is in it, not only the earlier ones'
+            int k = spare > 0 && draftStep ? drafts(s, spare, rows + decoding - stepCount, decoding, decoding) : 0;
             schedule(s, 1 + k, k);
             spare -= k;
             draftLogits -= k;
@@ -338,7 +339,8 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /**
-     * Drafts for decoding sequence s (its verify row at {@code rows}, the {@code seqs}-th sampled sequence of the step):
+     * Drafts for decoding sequence s ({@code rows}: the step's rows without s's drafts — every decoding sequence's
+     * verify row and the earlier ones' drafts; {@code seqs}: the sequences that each emit at least one token):
      * as many as the policy finds worth their rows, within the spare budget, the token limit, the context and free
      * blocks (a draft never takes one of the last {@code reserve} free blocks: the other decoding sequences' rows come
      * first); written after its tokens and into {@code s.draft}. Returns how many.
