@@ -7,7 +7,10 @@
 # read 600 MB of weights. This machine is shared and noisy: compare ratios of one run of this script; ROUNDS=R
 # repeats the whole list R times (the configurations interleaved in time) and reports medians: tok/s, and the median
 # of each round's ratio to that round's "off".
-#   scripts/spec-bench.sh [REPS] [N] [STREAMS...]     (defaults: 3 runs, 128 tokens, streams 1 4 8 16; ~15 min here)
+# PANAMAX=CMD runs another build's CLI (default ./panamax); ONLY=ds|llama|tl runs one model's rows; THREADS=T (2).
+# Every configuration first runs one untimed full-length warm-up on its engine (JIT, and the adaptive policy's
+# measurements, as in a server that has been running): on the KJV models a timed run lasts only 0.1-0.3 s.
+#   scripts/spec-bench.sh [REPS] [N] [STREAMS...]     (defaults: 3 runs, 128 tokens, streams 1 4 8 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-3}
@@ -26,16 +29,20 @@ $VERSE
 In the beginning"
 OUT=$(mktemp)
 run() { # case model prompt streams spec [tokens]
-    ./panamax bench -m "$2" --prompt-text "$3" --parallel "$4" --spec "$5" -n "${6:-$N}" -r "$REPS" --threads 2 --json 2>/dev/null \
+    ${PANAMAX:-./panamax} bench -m "$2" --prompt-text "$3" --parallel "$4" --spec "$5" -n "${6:-$N}" --warmup "${6:-$N}" -r "$REPS" --threads "${THREADS:-2}" --json 2>/dev/null \
         | python3 -c "import json,sys; o=json.load(sys.stdin); s=o.get('spec') or {}; print(json.dumps({'case': '$1', 'streams': $4, 'spec': '${5%%:*}', 'tps': o['agg_tg_tps'], 'acc': s.get('acceptance', 0), 'tpp': s.get('tokens_per_pass', 0)}))" >> "$OUT"
 }
 for round in $(seq 1 "${ROUNDS:-1}"); do
 for p in $STREAMS; do
+    if [ -z "${ONLY:-}" ] || [ "$ONLY" = ds ]; then
     for spec in off mtp ngram; do run "deepseek2, held-out prompt" "$DS" "$HELDOUT" "$p" "$spec"; done
     for spec in off ngram; do run "deepseek2, copy prompt" "$DS" "$COPY" "$p" "$spec"; done
+    fi
+    if [ -z "${ONLY:-}" ] || [ "$ONLY" = llama ]; then
     for spec in off ngram $DRAFT; do run "llama, held-out prompt" "$LL" "$HELDOUT" "$p" "$spec"; done
     for spec in off ngram $DRAFT; do run "llama, copy prompt" "$LL" "$COPY" "$p" "$spec"; done
-    if [ -n "${TINYLLAMA:-}" ]; then
+    fi
+    if [ -n "${TINYLLAMA:-}" ] && { [ -z "${ONLY:-}" ] || [ "$ONLY" = tl ]; }; then
         for spec in off ngram; do run "TinyLlama-shaped Q4_0, copy prompt" "$TINYLLAMA" "$COPY" "$p" "$spec" "${TL_N:-32}"; done
     fi
 done

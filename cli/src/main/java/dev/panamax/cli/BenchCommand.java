@@ -88,6 +88,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--budget", defaultValue = "512", description = "With --parallel: tokens per engine step (default: ${DEFAULT-VALUE}).")
     int budget;
 
+    @Option(names = "--warmup", defaultValue = "8", description = "With --parallel: decode tokens of the untimed warm-up run (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Mixin
     SpecOptions specOptions = new SpecOptions();
 
@@ -194,7 +197,7 @@ final class BenchCommand implements Callable<Integer> {
                     out.flush();
                     return 0;
                 }
-                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed, specOptions.speculation(),
+                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed, warmup, specOptions.speculation(),
                         promptText == null ? null : m.tokenizer().encode(promptText));
                 if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
                 else r.print(out);

@@ -23,7 +23,7 @@ import java.util.concurrent.CountDownLatch;
  * that moment / the time from it to the last token. With {@code --shared-prefix K} the prompts share their first K
  * tokens, and requests 2..N are submitted when the first has its first token (its prefix is then cached): the report
  * adds the first request's time to first token and the others' median. An untimed warm-up run (same shapes, 8 decode
- * tokens) precedes the measured ones; the best run is reported.
+ * tokens, {@code --warmup W}: W) precedes the measured ones; the best run is reported.
  */
 final class ParallelBench {
     private ParallelBench() {}
@@ -74,6 +74,11 @@ final class ParallelBench {
 
     static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed,
                       Speculation spec, int[] text) throws Exception {
+        return run(model, parallel, nPrompt, nGen, shared, budget, reps, seed, 8, spec, text);
+    }
+
+    static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed, int warmup,
+                      Speculation spec, int[] text) throws Exception {
         if (text != null) {
             if (shared > 0) throw new IllegalArgumentException("--prompt-text and --shared-prefix do not go together");
             nPrompt = text.length;
@@ -89,7 +94,8 @@ final class ParallelBench {
         int vocab = model.vocabSize();
         int[] prefix = r.ints(shared, 0, vocab).toArray();
         try (Engine e = model.newEngine(c)) {
-            once(e, prompts(r, prefix, parallel, nPrompt, vocab, text), Math.min(8, nGen), shared); // warm-up: JIT, page cache
+            // warm-up: JIT, page cache, and the speculation policy's measurements (as in a server that has been running)
+            once(e, prompts(r, prefix, parallel, nPrompt, vocab, text), Math.max(2, Math.min(warmup, nGen)), shared);
             Result best = null;
             for (int rep = 0; rep < reps; rep++) {
                 // new prompts every run, so nothing but the shared prefix can come from the prefix cache; with a

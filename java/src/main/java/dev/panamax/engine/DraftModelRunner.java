@@ -87,14 +87,13 @@ final class DraftModelRunner implements AutoCloseable {
             Sequence s = running.get(i);
             if (s.length - s.computed == 1) decoding++;
         }
-        int spare = budget - decoding, rows = 0, seqCount = 0, n = 0, deepest = 0;
+        // k is weighed against the whole step: every decoding sequence's verify row, and one token from each
+        int spare = budget - decoding, rows = decoding, seqCount = decoding, n = 0, deepest = 0;
         double perPass = policy.draftCost();
         batch.clear();
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
-            rows++;
-            seqCount++;
             if (s.draftTable == null) continue;
             s.draftReady = 0;
             sync(s);

@@ -52,6 +52,8 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private static final int STEP_HISTORY = 4096;
+    /** Drafts are cut at their first token the request's grammar forbids (off only for the test that measures it). */
+    static volatile boolean grammarPrecheck = true;
 
     private final Limits lim;
     private final Tokenizer tokenizer;
@@ -241,7 +243,8 @@ public final class Scheduler implements AutoCloseable {
                 if (victim == s) break;
             }
             if (!running.contains(s)) { i--; continue; }
-            int k = spare > 0 && draftStep ? drafts(s, spare, rows + 1, stepCount + 1, decoding) : 0;
+            // k is weighed against the whole step: every decoding sequence's verify row is in it, not only the earlier ones'
+            int k = spare > 0 && draftStep ? drafts(s, spare, rows + decoding - stepCount, decoding, decoding) : 0;
             schedule(s, 1 + k, k);
             spare -= k;
             draftLogits -= k;
@@ -336,7 +339,8 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /**
-     * Drafts for decoding sequence s (its verify row at {@code rows}, the {@code seqs}-th sampled sequence of the step):
+     * Drafts for decoding sequence s ({@code rows}: the step's rows without s's drafts — every decoding sequence's
+     * verify row and the earlier ones' drafts; {@code seqs}: the sequences that each emit at least one token):
      * as many as the policy finds worth their rows, within the spare budget, the token limit, the context and free
      * blocks (a draft never takes one of the last {@code reserve} free blocks: the other decoding sequences' rows come
      * first); written after its tokens and into {@code s.draft}. Returns how many.
@@ -363,6 +367,8 @@ public final class Scheduler implements AutoCloseable {
             got = s.mtpDraftAt == s.length && s.mtpDraft >= 0 ? 1 : 0;
             s.draft[0] = s.mtpDraft;
         }
+        // a constrained sequence's draft ends before its first token the grammar forbids: that row could only be rejected
+        if (got > 0 && grammarPrecheck && s.sampler.grammar() != null) got = s.sampler.grammar().acceptedPrefix(s.draft, 0, got);
         if (got == 0) return 0;
         int more = (s.computed + 1 + got + lim.blockSize() - 1) / lim.blockSize() - s.nBlocks;
         if (more > 0 && blocks.availableBlocks() - more < reserve) got = s.nBlocks * lim.blockSize() - s.computed - 1;

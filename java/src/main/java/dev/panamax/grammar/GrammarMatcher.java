@@ -244,6 +244,30 @@ public final class GrammarMatcher {
     }
 
     /**
+     * How many of {@code tokens[off, off + n)}, taken in order, the grammar accepts from here: the length of the
+     * longest prefix a generation could continue with (an end-of-generation token the grammar allows here counts and
+     * ends the prefix). The matcher is left in the state it was in. Speculation cuts a draft at its first forbidden
+     * token this way, before the draft costs verify rows; the state is three ints, so the scratch walk allocates
+     * nothing once the states it visits are known.
+     */
+    public int acceptedPrefix(int[] tokens, int off, int n) {
+        int set0 = set, value0 = pValue, remain0 = pRemain, i = 0;
+        try {
+            while (i < n) {
+                int id = tokens[off + i];
+                if (!accept(id)) break;
+                i++;
+                if (id < v.nVocab && v.eog[id]) break;
+            }
+        } finally {
+            set = set0;
+            pValue = value0;
+            pRemain = remain0;
+        }
+        return i;
+    }
+
+    /**
      * llama_grammar_accept_token: advances by a piece as token id (no mask check); false (state unchanged) when no
      * stack survives. Tests feed text one character at a time this way, as llama.cpp's grammar tests do.
      */

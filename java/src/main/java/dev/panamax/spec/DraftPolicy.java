@@ -1,5 +1,7 @@
 package dev.panamax.spec;
 
+import java.util.Arrays;
+
 /**
  * Chooses how many drafted tokens a sequence verifies in the next step. The engine reports every step's row count and
  * duration ({@link #observe}); the policy keeps a running mean of step time per row count, so it knows on this
@@ -17,7 +19,8 @@ package dev.panamax.spec;
  * bookkeeping cost time too, and on a busy machine the measured costs are noisy. So for each count of decoding
  * sequences the policy also keeps the whole step's throughput (tokens emitted per second of step, everything
  * included) of steps built with drafting allowed and of steps built without, and allows drafting only while it has
- * been the faster of the two; the other arm is still tried one step in {@link #AB_EXPLORE}, so the comparison follows
+ * been the faster of the two by a margin; the other arm is still tried now and then (one step in {@link #AB_EXPLORE},
+ * backing off to one in {@link #AB_EXPLORE_MAX} while tries confirm the choice), so the comparison follows
  * the load, the text and the acceptance (a step that tries drafting while it is switched off is a {@link #PROBE}:
  * every sequence drafts at least one token, so the try measures drafting even where the per-sequence choice has
  * gone stale, and the two levels of exploration do not multiply). Steps of both arms alternate within the same seconds, so a noisy machine
@@ -33,14 +36,30 @@ public final class DraftPolicy {
     static final int EXPLORE = 16;
 
     private final double[] cost; // mean step nanos by row count (0: not measured)
-    /** One step in this many takes the arm (drafting allowed or not) that is currently the slower. */
-    static final int AB_EXPLORE = 16;
+    /** At first one block of {@link #AB_BLOCK} steps in this many takes the arm (drafting allowed or not) that is the slower. */
+    static final int AB_EXPLORE = 32;
+    /** Each try that finds the same arm still slower doubles the gap to the next, up to this many steps. */
+    static final int AB_EXPLORE_MAX = 512;
+    /**
+     * Arms are tried (and alternate while warming up) in blocks of this many steps, and the first step after a change of
+     * arm is not measured: a step's cost depends on the one before it (a step after a plain one finds the thread pool
+     * spinning and the caches warm for the same rows; one after a long speculative step may not), so single steps of
+     * one arm among the other's would measure the neighbour, not the arm.
+     */
+    static final int AB_BLOCK = 3;
     /** Steps of each arm measured at a sequence count before the faster one is preferred. */
     static final int AB_WARMUP = 4;
-    private static final double AB_EWMA = 0.1;
-    private final double[][] stepRate; // [arm: 0 off, 1 on][decoding sequences]: tokens per nanosecond of whole step
+    /** Drafting is preferred only when its steps have been this much faster: near a tie, plain decoding is never slower. */
+    static final double AB_MARGIN = 0.03;
+    private static final double AB_EWMA = 0.1, AB_EWMA_TRY = 0.4; // a try of the other arm is rarer: it weighs more
+    // [arm: 0 off, 1 on][decoding sequences]: running means of a step's emitted tokens and of its nanoseconds (their
+    // ratio is the arm's throughput: a mean of per-step ratios would favour the steps that happened to be short)
+    private final double[][] stepTok, stepNs;
     private final int[][] stepSeen;
-    private final int[] stepTurn;
+    private final int[] stepTurn, nextTry, tryGap, blockLeft;
+    // per count: the coming step is a try of the slower arm; the faster arm; the last step's arm; the coming step
+    // changes arm (not measured)
+    private final boolean[] trying, drafting, lastOn, transient_;
     private final int[] costSeen;
     private double draftNanos; // mean time of one draft-model pass (0: not measured)
     private int draftSeen;
@@ -61,9 +80,18 @@ public final class DraftPolicy {
         if (maxSeqs < 1) throw new IllegalArgumentException("max sequences must be positive, got " + maxSeqs);
         cost = new double[maxRows + 1];
         costSeen = new int[maxRows + 1];
-        stepRate = new double[2][maxSeqs + 1];
+        stepTok = new double[2][maxSeqs + 1];
+        stepNs = new double[2][maxSeqs + 1];
         stepSeen = new int[2][maxSeqs + 1];
         stepTurn = new int[maxSeqs + 1];
+        nextTry = new int[maxSeqs + 1];
+        tryGap = new int[maxSeqs + 1];
+        blockLeft = new int[maxSeqs + 1];
+        trying = new boolean[maxSeqs + 1];
+        drafting = new boolean[maxSeqs + 1];
+        lastOn = new boolean[maxSeqs + 1];
+        transient_ = new boolean[maxSeqs + 1];
+        Arrays.fill(tryGap, AB_EXPLORE);
     }
 
     /** Step modes: no drafting; drafting as the per-sequence choice finds it pays; every sequence drafts (a probe). */
@@ -71,33 +99,81 @@ public final class DraftPolicy {
 
     /**
      * How the coming decode step with {@code decoding} decoding sequences drafts: until both arms are measured at this
-     * count they alternate (drafting steps as probes), then the faster arm is taken except one step in {@link
-     * #AB_EXPLORE}.
+     * count they alternate (drafting steps as probes), then the faster arm is taken (drafting only when faster by
+     * {@link #AB_MARGIN}) except for tries of the other arm: one step in {@link #AB_EXPLORE} at first, ever rarer (up to
+     * one in {@link #AB_EXPLORE_MAX}) while the tries keep confirming the choice, so a drafter that loses costs about
+     * one percent of the steps; a try that changes the choice starts over at one in {@link #AB_EXPLORE}. Warm-up
+     * alternation and tries run in blocks of {@link #AB_BLOCK} steps.
      */
     public int stepMode(int decoding) {
         int d = Math.max(0, Math.min(decoding, stepTurn.length - 1));
         int turn = ++stepTurn[d];
+        boolean on;
         if (stepSeen[0][d] < COLD + AB_WARMUP || stepSeen[1][d] < COLD + AB_WARMUP) {
-            return stepSeen[1][d] <= stepSeen[0][d] ? PROBE : NO_DRAFTS;
+            trying[d] = false;
+            if (blockLeft[d] > 0) {
+                blockLeft[d]--;
+                on = lastOn[d];
+            } else { // a block of the arm with fewer measurements
+                blockLeft[d] = AB_BLOCK - 1;
+                on = stepSeen[1][d] <= stepSeen[0][d];
+            }
+        } else if (trying[d] && blockLeft[d] > 0) { // the rest of a try
+            blockLeft[d]--;
+            on = !drafting[d];
+        } else if (turn >= nextTry[d]) {
+            trying[d] = true;
+            blockLeft[d] = AB_BLOCK - 1;
+            nextTry[d] = turn + tryGap[d];
+            on = !drafting[d];
+        } else {
+            trying[d] = false;
+            on = drafting[d];
         }
-        boolean on = stepRate[1][d] >= stepRate[0][d];
-        if (turn % AB_EXPLORE == 0) return on ? NO_DRAFTS : PROBE;
-        return on ? DRAFTS : NO_DRAFTS;
+        transient_[d] = on != lastOn[d];
+        lastOn[d] = on;
+        return !on ? NO_DRAFTS : drafting[d] && !trying[d] ? DRAFTS : PROBE;
     }
 
     /** A decode step with {@code decoding} sequences, built with drafting allowed (a DRAFTS or PROBE step) or not, emitted {@code tokens} in {@code nanos}. */
     public void observeStep(int decoding, boolean speculated, int tokens, long nanos) {
         if (nanos <= 0 || decoding < 0 || decoding >= stepTurn.length) return;
+        if (transient_[decoding]) { // the first step of an arm after the other's: not this arm's cost
+            transient_[decoding] = false;
+            return;
+        }
         int arm = speculated ? 1 : 0;
-        double r = (double) tokens / nanos;
         int seen = stepSeen[arm][decoding]++;
         if (seen < COLD) return;
-        stepRate[arm][decoding] = seen == COLD ? r : stepRate[arm][decoding] + AB_EWMA * (r - stepRate[arm][decoding]);
+        double w = seen == COLD ? 1 : trying[decoding] ? AB_EWMA_TRY : AB_EWMA;
+        stepTok[arm][decoding] += w * (tokens - stepTok[arm][decoding]);
+        stepNs[arm][decoding] += w * (nanos - stepNs[arm][decoding]);
+        if (stepSeen[0][decoding] < COLD + AB_WARMUP || stepSeen[1][decoding] < COLD + AB_WARMUP) return;
+        boolean on = stepTokensPerSecond(decoding, true) > stepTokensPerSecond(decoding, false) * (1 + AB_MARGIN);
+        boolean tryEnds = trying[decoding] && blockLeft[decoding] == 0;
+        if (on != drafting[decoding]) {
+            drafting[decoding] = on;
+            tryGap[decoding] = AB_EXPLORE;
+            nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
+            trying[decoding] = false;
+            blockLeft[decoding] = 0;
+        } else if (tryEnds) {
+            tryGap[decoding] = Math.min(2 * tryGap[decoding], AB_EXPLORE_MAX);
+            trying[decoding] = false;
+        } else if (nextTry[decoding] == 0) { // the first decision
+            nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
+        }
     }
 
     /** The measured whole-step throughput (tokens per second) of an arm at a sequence count, 0 when not measured. */
     public double stepTokensPerSecond(int decoding, boolean speculated) {
-        return stepRate[speculated ? 1 : 0][decoding] * 1e9;
+        int arm = speculated ? 1 : 0;
+        return stepNs[arm][decoding] > 0 ? stepTok[arm][decoding] / stepNs[arm][decoding] * 1e9 : 0;
+    }
+
+    /** Whether drafting is the chosen arm at this count of decoding sequences (after both arms were measured). */
+    public boolean drafting(int decoding) {
+        return drafting[decoding];
     }
 
     /** A step of {@code rows} rows took {@code nanos}. */

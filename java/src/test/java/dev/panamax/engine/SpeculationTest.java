@@ -118,6 +118,50 @@ class SpeculationTest {
     }
 
     /**
+     * A constrained request's drafts end before their first token the grammar forbids: on a copy-heavy prompt whose
+     * continuation the grammar partly forbids (no '.' or ';'), prompt lookup keeps drafting the verse, and the cut
+     * drafts cost fewer verify rows for the same accepted tokens and the same output (a forbidden draft could only
+     * have been rejected).
+     */
+    @Test
+    void draftsAreCutAtTheGrammarsFirstForbiddenToken() throws Exception {
+        try (Model model = Model.load(MODELS.resolve("kjv-llama-4.6m-f16.gguf"), Model.Options.defaults().withThreads(2))) {
+            String verse = "In the beginning God created the heaven and the earth. And the earth was without form, and void; "
+                    + "and darkness was upon the face of the deep.";
+            int[] p = model.tokenizer().encode(verse + "\n" + verse + "\n" + verse + "\nIn the beginning");
+            GenerationRequest r = GenerationRequest.of(p, 48, SamplingParams.greedy().withGrammar(Grammar.parse("root ::= [a-zA-Z ,]+")));
+            Engine.Config c = Engine.Config.defaults().withMaxSequences(2).withBlockSize(16);
+            Speculation spec = new Speculation(Speculation.Mode.NGRAM, 8).fixed();
+            Generation plain;
+            try (Engine e = model.newEngine(c)) {
+                plain = e.submit(r).join();
+            }
+            Generation[] g = new Generation[2];
+            Engine.SpecStats[] st = new Engine.SpecStats[2];
+            try {
+                for (int i = 0; i < 2; i++) {
+                    Scheduler.grammarPrecheck = i == 0;
+                    try (Engine e = model.newEngine(c.withSpeculation(spec))) {
+                        g[i] = e.submit(r).join();
+                        EngineTest.awaitIdle(e);
+                        st[i] = e.specStats();
+                    }
+                }
+            } finally {
+                Scheduler.grammarPrecheck = true;
+            }
+            System.out.printf("grammar pre-check: with %s, without %s%n", st[0], st[1]);
+            for (Generation x : g) {
+                assertArrayEquals(plain.tokens(), x.tokens());
+                assertEquals(plain.text(), x.text());
+            }
+            assertEquals(st[1].accepted(), st[0].accepted(), "a forbidden draft is never accepted: the same tokens accepted");
+            assertTrue(st[1].accepted() > 0, "prompt lookup finds the verse: " + st[1]);
+            assertTrue(st[0].drafted() < st[1].drafted(), "fewer verify rows with the pre-check: " + st[0] + " vs " + st[1]);
+        }
+    }
+
+    /**
      * Speculation adds no allocation to the engine's steady state: bytes the engine thread allocates per generated token
      * (text pieces and the handle's queue: the same with or without it) after warm-up, plain vs n-gram vs MTP.
      */
