@@ -6,6 +6,7 @@ import dev.panamax.embed.Pooling;
 import dev.panamax.gguf.GgufValueType;
 import dev.panamax.gguf.GgufWriter;
 import dev.panamax.tensor.GgmlType;
+import dev.panamax.tokenizer.Vocabulary;
 import dev.panamax.tools.QuantFileType;
 import dev.panamax.tools.Quantizer;
 import java.io.IOException;
@@ -108,6 +109,11 @@ public final class OnnxBertConverter {
                     .putArray("tokenizer.ggml.token_type", GgufValueType.INT32, vocab.types);
             for (var e : vocab.special.entrySet()) w.putUInt32("tokenizer.ggml." + e.getKey() + "_token_id", e.getValue());
             w.putBool("tokenizer.ggml.add_bos_token", true).putBool("tokenizer.ggml.add_eos_token", true);
+            // the normalizer's options as llama.cpp reads them, and (Panamax keys) tokenizer.json's own rules
+            w.putBool("tokenizer.ggml.normalizer.lowercase", vocab.lowercase)
+                    .putBool("tokenizer.ggml.normalizer.strip_accents", vocab.stripAccents)
+                    .putString(Vocabulary.KEY_WORDPIECE_RULES, Vocabulary.WORDPIECE_HUGGING_FACE)
+                    .putUInt32(Vocabulary.KEY_WORDPIECE_MAX_CHARS, vocab.maxInputCharsPerWord);
 
             int written = 0;
             for (var e : weights.entrySet()) {
@@ -238,8 +244,13 @@ public final class OnnxBertConverter {
         throw new OnnxFormatException("cannot find the layer norm epsilon (an Add of a constant before a Sqrt)");
     }
 
-    /** tokenizer.json's WordPiece vocabulary as llama.cpp's converter writes it. */
-    record Vocab(List<String> tokens, int[] types, Map<String, Integer> special) {
+    /**
+     * tokenizer.json's WordPiece vocabulary as llama.cpp's converter writes it, and the options of its BertNormalizer
+     * and WordPiece model (a tokenizer.json with another normalizer or pre-tokenizer is refused: Panamax implements
+     * those two).
+     */
+    record Vocab(List<String> tokens, int[] types, Map<String, Integer> special, boolean lowercase, boolean stripAccents,
+                 int maxInputCharsPerWord) {
         static final int NORMAL = 1, CONTROL = 3;
 
         static Vocab read(Path file) throws IOException {
@@ -282,7 +293,23 @@ public final class OnnxBertConverter {
             if (!special.containsKey("bos") || !special.containsKey("seperator")) {
                 throw new OnnxFormatException(file + ": no [CLS] or [SEP] special token: not a BERT WordPiece tokenizer");
             }
-            return new Vocab(tokens, types, special);
+            JsonNode norm = root.path("normalizer");
+            if (!"BertNormalizer".equals(norm.path("type").asText()) || !norm.path("clean_text").asBoolean(true)
+                    || !norm.path("handle_chinese_chars").asBoolean(true)) {
+                throw new OnnxFormatException(file + ": normalizer " + norm + ", expected BertNormalizer with clean_text and handle_chinese_chars");
+            }
+            if (!"BertPreTokenizer".equals(root.path("pre_tokenizer").path("type").asText())) {
+                throw new OnnxFormatException(file + ": pre_tokenizer " + root.path("pre_tokenizer") + ", expected BertPreTokenizer");
+            }
+            if (!"##".equals(model.path("continuing_subword_prefix").asText("##"))) {
+                throw new OnnxFormatException(file + ": continuing_subword_prefix " + model.path("continuing_subword_prefix") + ", expected ##");
+            }
+            boolean lowercase = norm.path("lowercase").asBoolean(true);
+            JsonNode strip = norm.path("strip_accents");
+            boolean stripAccents = strip.isBoolean() ? strip.asBoolean() : lowercase; // null: as lowercase
+            int maxChars = model.path("max_input_chars_per_word").asInt(100);
+            if (maxChars <= 0) throw new OnnxFormatException(file + ": max_input_chars_per_word " + maxChars);
+            return new Vocab(tokens, types, special, lowercase, stripAccents, maxChars);
         }
 
         private static void put(Map<String, Integer> special, String key, Map<String, Integer> idOf, String token) {

@@ -16,8 +16,10 @@ import java.util.Objects;
  * Embeddings and reranker scores of a loaded model: inputs are packed into steps of up to {@code maxTokens} tokens and
  * {@code maxSeqs} texts (each text whole in one step, as llama.cpp requires of non-causal models), each step one
  * forward pass of the model's {@link EmbeddingPass}, then pooled and normalized per text. Owns its kernels (one
- * native thread pool) and activation buffers, which grow once when a text is longer than a step; thread-safe (calls
- * run one at a time).
+ * native thread pool) and activation buffers, which grow once when a text is longer than a step. Thread-safe, and
+ * concurrent calls share forward passes: a call that arrives while a pass runs waits in a queue, and the next pass
+ * takes every waiting call with the same pooling together (one caller runs the passes for all; the others wait for
+ * their rows), so many one-text requests (HTTP calls, provider calls) cost the passes of one batch.
  */
 public final class Embedder implements AutoCloseable {
 
@@ -32,6 +34,27 @@ public final class Embedder implements AutoCloseable {
     private EmbeddingPass pass;
     private int maxTokens;
     private boolean closed;
+
+    /** A call waiting for its rows: the queue of calls that the running caller takes into its next passes. */
+    private static final class Call {
+        final List<int[]> inputs;
+        final Pooling pooling;
+        final boolean normalize;
+        List<Embedding> result;
+        RuntimeException failure;
+        boolean done;
+
+        Call(List<int[]> inputs, Pooling pooling, boolean normalize) {
+            this.inputs = inputs;
+            this.pooling = pooling;
+            this.normalize = normalize;
+        }
+    }
+
+    private final Object queueLock = new Object();
+    private final java.util.ArrayDeque<Call> waiting = new java.util.ArrayDeque<>();
+    private boolean running; // a caller is running passes (under queueLock)
+    private final java.util.concurrent.atomic.AtomicLong passes = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * @param weights        the model (whose embedding pass this runs)
@@ -137,9 +160,104 @@ public final class Embedder implements AutoCloseable {
      *                                  model's context
      * @throws IllegalStateException    for RANK pooling on a model without a classification head
      */
-    public synchronized List<Embedding> embedTokens(List<int[]> inputs, Pooling pooling, boolean normalize) {
+    public List<Embedding> embedTokens(List<int[]> inputs, Pooling pooling, boolean normalize) {
+        Call me = new Call(List.copyOf(inputs), pooling == null ? filePooling : pooling, normalize);
+        boolean interrupted = false;
+        synchronized (queueLock) {
+            waiting.add(me);
+            while (running && !me.done) {
+                try {
+                    queueLock.wait();
+                } catch (InterruptedException e) {
+                    if (waiting.remove(me)) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException("interrupted while waiting for the embedder", e);
+                    }
+                    interrupted = true; // already in a running pass: wait for its rows
+                }
+            }
+            if (!me.done) running = true; // no one runs passes: run the waiting calls, mine first
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+        if (me.done) return result(me);
+        try {
+            while (!me.done) {
+                List<Call> batch = new ArrayList<>();
+                synchronized (queueLock) {
+                    Call first = waiting.poll();
+                    batch.add(first);
+                    for (java.util.Iterator<Call> it = waiting.iterator(); it.hasNext(); ) {
+                        Call c = it.next();
+                        if (c.pooling == first.pooling && c.normalize == first.normalize) {
+                            batch.add(c);
+                            it.remove();
+                        }
+                    }
+                }
+                try {
+                    runTogether(batch);
+                } catch (Throwable t) { // an Error: no caller of the batch waits forever
+                    for (Call c : batch) if (!c.done) c.failure = new IllegalStateException("embedding failed", t);
+                    markDone(batch);
+                    throw t;
+                }
+            }
+        } finally {
+            synchronized (queueLock) { // hand over: a waiting caller runs the next passes
+                running = false;
+                queueLock.notifyAll();
+            }
+        }
+        return result(me);
+    }
+
+    private static List<Embedding> result(Call c) {
+        if (c.failure != null) throw c.failure;
+        return c.result;
+    }
+
+    /** Forward passes run so far (concurrent calls share them). */
+    public long passes() {
+        return passes.get();
+    }
+
+    /** The calls of one batch in shared passes; a failing batch is rerun call by call so each gets its own error. */
+    private void runTogether(List<Call> batch) {
+        if (batch.size() > 1) {
+            List<int[]> all = new ArrayList<>();
+            for (Call c : batch) all.addAll(c.inputs);
+            try {
+                List<Embedding> out = run(all, batch.get(0).pooling, batch.get(0).normalize);
+                int at = 0;
+                for (Call c : batch) {
+                    c.result = new ArrayList<>(out.subList(at, at + c.inputs.size()));
+                    at += c.inputs.size();
+                }
+                markDone(batch);
+                return;
+            } catch (RuntimeException e) {
+                // fall through: one by one
+            }
+        }
+        for (Call c : batch) {
+            try {
+                c.result = run(c.inputs, c.pooling, c.normalize);
+            } catch (RuntimeException e) {
+                c.failure = e;
+            }
+        }
+        markDone(batch);
+    }
+
+    private void markDone(List<Call> batch) {
+        synchronized (queueLock) {
+            for (Call c : batch) c.done = true;
+            queueLock.notifyAll();
+        }
+    }
+
+    private synchronized List<Embedding> run(List<int[]> inputs, Pooling p, boolean normalize) {
         if (closed) throw new IllegalStateException("embedder is closed");
-        Pooling p = pooling == null ? filePooling : pooling;
         int longest = 0;
         for (int[] in : inputs) {
             if (in.length == 0) throw new IllegalArgumentException("an empty input has no embedding");
@@ -166,6 +284,7 @@ public final class Embedder implements AutoCloseable {
             while (j < inputs.size() && j - i < maxSeqs && tokens + inputs.get(j).length <= ep.maxTokens()) tokens += inputs.get(j++).length;
             List<int[]> step = inputs.subList(i, j);
             MemorySegment h = ep.run(step);
+            passes.incrementAndGet();
             pool(ep, step, h, p, normalize, out);
             i = j;
         }

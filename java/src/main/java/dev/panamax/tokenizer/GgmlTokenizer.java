@@ -212,7 +212,9 @@ final class GgmlTokenizer implements Tokenizer {
             boolean lower = v.lowercase() != null ? v.lowercase() : true;
             spmModel = null;
             bpeModel = null;
-            wpmModel = new WpmModel(this, lower, v.stripAccents() != null ? v.stripAccents() : lower);
+            wpmModel = new WpmModel(this, lower, v.stripAccents() != null ? v.stripAccents() : lower,
+                    Vocabulary.WORDPIECE_HUGGING_FACE.equals(v.wordPieceRules()),
+                    v.wordPieceMaxChars() > 0 ? v.wordPieceMaxChars() : 100);
         } else if (spm) {
             spmModel = new SpmModel(this);
             bpeModel = null;

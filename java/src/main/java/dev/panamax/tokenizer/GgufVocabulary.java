@@ -48,7 +48,10 @@ final class GgufVocabulary {
                     bool(md, "tokenizer.ggml.add_bos_token"), bool(md, "tokenizer.ggml.add_eos_token"),
                     bool(md, "tokenizer.ggml.add_space_prefix"), md.getString("general.name", null),
                     id(md, "tokenizer.ggml.seperator_token_id"), bool(md, "tokenizer.ggml.add_sep_token"),
-                    bool(md, "tokenizer.ggml.normalizer.lowercase"), bool(md, "tokenizer.ggml.normalizer.strip_accents"));
+                    bool(md, "tokenizer.ggml.normalizer.lowercase"), bool(md, "tokenizer.ggml.normalizer.strip_accents"),
+                    md.getString(Vocabulary.KEY_WORDPIECE_RULES, null),
+                    md.has(Vocabulary.KEY_WORDPIECE_MAX_CHARS) ? (int) Math.max(-1, Math.min(Integer.MAX_VALUE,
+                            md.getLong(Vocabulary.KEY_WORDPIECE_MAX_CHARS))) : 0);
         } catch (IllegalArgumentException e) {
             throw new GgufFormatException("invalid tokenizer metadata: " + e.getMessage());
         }

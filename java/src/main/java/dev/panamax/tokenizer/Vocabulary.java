@@ -29,14 +29,31 @@ import java.util.Objects;
  * @param addSep         {@code tokenizer.ggml.add_sep_token} or null
  * @param lowercase      {@code tokenizer.ggml.normalizer.lowercase} or null (WordPiece: default true)
  * @param stripAccents   {@code tokenizer.ggml.normalizer.strip_accents} or null (WordPiece: default = lowercase)
+ * @param wordPieceRules {@value #KEY_WORDPIECE_RULES} (a Panamax key, which llama.cpp ignores) or null: whose WordPiece
+ *                       rules a "bert" vocabulary follows, llama.cpp's ({@value #WORDPIECE_LLAMA_CPP}, the default) or
+ *                       Hugging Face tokenizers' ({@value #WORDPIECE_HUGGING_FACE}: BertNormalizer, BertPreTokenizer and
+ *                       WordPiece of the {@code tokenizer.json} the file was converted from)
+ * @param wordPieceMaxChars {@value #KEY_WORDPIECE_MAX_CHARS}: with Hugging Face's rules, a word of more code points is
+ *                       one [UNK] (its {@code max_input_chars_per_word}); 0 when absent (then 100, its default)
  */
 public record Vocabulary(String model, String pre, String[] tokens, float[] scores, int[] tokenTypes, String[] merges,
                          int bos, int eos, int unk, int pad, int eot, int eom,
                          Boolean addBos, Boolean addEos, Boolean addSpacePrefix, String modelName,
-                         int sep, Boolean addSep, Boolean lowercase, Boolean stripAccents) {
+                         int sep, Boolean addSep, Boolean lowercase, Boolean stripAccents,
+                         String wordPieceRules, int wordPieceMaxChars) {
 
     /** An absent token id (llama.cpp's LLAMA_TOKEN_NULL). */
     public static final int NONE = -1;
+
+    /**
+     * GGUF key written by {@code panamax convert}: a file converted from a {@code tokenizer.json} tokenizes exactly as
+     * that tokenizer.json (the model was trained with it), where llama.cpp's WordPiece departs from it (Hangul
+     * syllables, spacing marks, words over 100 characters). Files of llama.cpp's converter have no such key.
+     */
+    public static final String KEY_WORDPIECE_RULES = "panamax.tokenizer.wordpiece.rules";
+    public static final String KEY_WORDPIECE_MAX_CHARS = "panamax.tokenizer.wordpiece.max_input_chars_per_word";
+    public static final String WORDPIECE_LLAMA_CPP = "llama.cpp";
+    public static final String WORDPIECE_HUGGING_FACE = "huggingface";
 
     // llama_token_type as the converters write it into tokenizer.ggml.token_type
     public static final int TYPE_UNDEFINED = 0;
@@ -67,6 +84,25 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
                 throw new IllegalArgumentException("tokenizer.ggml.tokens[" + i + "] is null");
             }
         }
+        if (wordPieceRules != null && !wordPieceRules.equals(WORDPIECE_LLAMA_CPP)
+                && !wordPieceRules.equals(WORDPIECE_HUGGING_FACE)) {
+            throw new IllegalArgumentException(KEY_WORDPIECE_RULES + " is '" + wordPieceRules + "', expected "
+                    + WORDPIECE_LLAMA_CPP + " or " + WORDPIECE_HUGGING_FACE);
+        }
+        if (wordPieceMaxChars < 0) {
+            throw new IllegalArgumentException(KEY_WORDPIECE_MAX_CHARS + " is negative: " + wordPieceMaxChars);
+        }
+    }
+
+    /** Reads the vocabulary of a GGUF file's metadata (llama.cpp's keys and type checks, plus the Panamax keys above). */
+    public static Vocabulary fromGguf(dev.panamax.gguf.GgufMetadata md) throws dev.panamax.gguf.GgufFormatException {
+        return GgufVocabulary.read(md);
+    }
+
+    /** This vocabulary with other WordPiece rules (null: llama.cpp's). */
+    public Vocabulary withWordPieceRules(String rules, int maxChars) {
+        return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom,
+                addBos, addEos, addSpacePrefix, modelName, sep, addSep, lowercase, stripAccents, rules, maxChars);
     }
 
     /** A vocabulary without the WordPiece keys (separator, normalizer options). */
@@ -74,7 +110,7 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
                       int bos, int eos, int unk, int pad, int eot, int eom,
                       Boolean addBos, Boolean addEos, Boolean addSpacePrefix, String modelName) {
         this(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom, addBos, addEos, addSpacePrefix,
-                modelName, NONE, null, null, null);
+                modelName, NONE, null, null, null, null, 0);
     }
 
     /** A vocabulary with only the required parts; every optional value absent. */
@@ -86,12 +122,14 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
 
     public Vocabulary withSpecial(int bos, int eos, int unk) {
         return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom,
-                addBos, addEos, addSpacePrefix, modelName, sep, addSep, lowercase, stripAccents);
+                addBos, addEos, addSpacePrefix, modelName, sep, addSep, lowercase, stripAccents,
+                wordPieceRules, wordPieceMaxChars);
     }
 
     public Vocabulary withFlags(Boolean addBos, Boolean addEos, Boolean addSpacePrefix) {
         return new Vocabulary(model, pre, tokens, scores, tokenTypes, merges, bos, eos, unk, pad, eot, eom,
-                addBos, addEos, addSpacePrefix, modelName, sep, addSep, lowercase, stripAccents);
+                addBos, addEos, addSpacePrefix, modelName, sep, addSep, lowercase, stripAccents,
+                wordPieceRules, wordPieceMaxChars);
     }
 
     public int size() {

@@ -69,6 +69,53 @@ class EmbedderTest {
         }
     }
 
+    /** Calls that arrive while a pass runs share the next passes, and each gets exactly its own rows. */
+    @Test
+    void concurrentCallsShareForwardPasses() throws Exception {
+        try (Model m = bert(1)) {
+            Embedder e = m.embedder();
+            List<float[]> alone = new ArrayList<>();
+            for (String t : TEXTS) alone.add(m.embed(List.of(t), Pooling.MEAN, true).get(0).vector());
+            List<String> big = new ArrayList<>();
+            for (int i = 0; i < 64 * 200; i++) big.add(TEXTS.get(i % TEXTS.size()));
+            long before = e.passes();
+            m.embed(big, Pooling.MEAN, true);
+            long bigPasses = e.passes() - before;
+            before = e.passes();
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(17);
+            try {
+                var leader = pool.submit(() -> m.embed(big, Pooling.MEAN, true));
+                long start = before;
+                while (e.passes() == start && !leader.isDone()) Thread.onSpinWait();
+                int callers = 16;
+                List<java.util.concurrent.Future<List<Embedding>>> small = new ArrayList<>();
+                for (int i = 0; i < callers; i++) {
+                    String t = TEXTS.get(i % TEXTS.size());
+                    small.add(pool.submit(() -> m.embed(List.of(t), Pooling.MEAN, true)));
+                }
+                // one caller asks for NONE (another pooling: its own pass) while the others wait
+                var rows = pool.submit(() -> m.embed(List.of("Hello, world!"), Pooling.NONE, false));
+                assertEquals(big.size(), leader.get().size());
+                for (int i = 0; i < callers; i++) {
+                    List<Embedding> got = small.get(i).get();
+                    assertEquals(1, got.size());
+                    assertArrayEquals(alone.get(i % TEXTS.size()), got.get(0).vector(), 2e-4f, "caller " + i + " got its own text's vector");
+                }
+                assertEquals(6, rows.get().get(0).rows().length, "NONE pooling: a row per token");
+                long used = e.passes() - before - bigPasses;
+                assertTrue(used >= 2 && used <= 8, used + " passes for 16 one-text calls and one NONE call: they share passes");
+                // errors stay with their call: an empty input fails alone, a good one beside it succeeds
+                var bad = pool.submit(() -> e.embedTokens(List.of(new int[0]), Pooling.MEAN, true));
+                var good = pool.submit(() -> m.embed(List.of("dog"), Pooling.MEAN, true));
+                var ex = assertThrows(java.util.concurrent.ExecutionException.class, bad::get);
+                assertInstanceOf(IllegalArgumentException.class, ex.getCause());
+                assertArrayEquals(alone.get(4), good.get().get(0).vector(), 2e-4f);
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
     @Test
     void bertAttendsBothWaysDecoderOneWay() throws Exception {
         try (Model b = bert(1); Model d = Model.load(TinyModels.write(dir, "llama", GgmlType.F32, false, 5))) {

@@ -2,21 +2,20 @@ package dev.panamax.server;
 
 import dev.panamax.Engine;
 import dev.panamax.Generation;
+import dev.panamax.metrics.EngineMeters;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Tags;
-import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.prometheus.metrics.core.metrics.Info;
-import java.time.Duration;
-import java.util.Locale;
 
 /**
- * The server's Prometheus metrics (Micrometer): HTTP requests by status, tokens, the engine's load, latencies; and the
- * same engine counters under vLLM's names for the routers that read those. The prefix-cache counters count a request's
+ * The server's Prometheus metrics (Micrometer): HTTP requests by status, the library's engine meters ({@link
+ * EngineMeters}: tokens, the engine's load, latencies, under the names the Spring starter uses too); and the same
+ * engine counters under vLLM's names for the routers that read those. The prefix-cache counters count a request's
  * prompt tokens (queries) and the ones its KV came from the cache for (hits) when the request ends. vLLM's request
  * histograms have vLLM's bucket boundaries (vllm/v1/metrics/loggers.py), so that its dashboards and recording rules
  * read them unchanged; the per-token ones (time_per_output_token, inter_token_latency) observe each request's mean gap
@@ -24,10 +23,8 @@ import java.util.Locale;
  */
 final class ServerMetrics {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    private final Counter promptTokens, generatedTokens, cachedTokens;
+    private final EngineMeters engineMeters;
     private final Counter[] prefixQueries, prefixHits; // vLLM's name and its older gpu_ alias, counted together
-    private final Timer ttft;
-    private final DistributionSummary tpot;
     private final Counter vllmPromptTokens, vllmGenerationTokens;
     private final DistributionSummary vllmTtft, vllmE2e, vllmQueue, vllmPromptHist, vllmGenerationHist, vllmRequestTpot;
     private final DistributionSummary[] vllmTokenGaps; // time_per_output_token and its newer name inter_token_latency
@@ -53,16 +50,8 @@ final class ServerMetrics {
     }
 
     ServerMetrics(Engine engine, String modelId) {
-        Gauge.builder("panamax.requests.waiting", engine, e -> e.stats().waiting())
-                .description("requests queued in the engine").register(registry);
-        Gauge.builder("panamax.requests.running", engine, e -> e.stats().running())
-                .description("sequences the engine is decoding").register(registry);
-        Gauge.builder("panamax.kv.blocks.used", engine, e -> e.stats().kvBlocksUsed())
-                .description("KV pool blocks held by sequences").register(registry);
-        Gauge.builder("panamax.kv.blocks.capacity", engine, e -> e.stats().kvBlocksTotal())
-                .description("KV pool blocks").register(registry);
-        Gauge.builder("panamax.kv.usage.ratio", engine, ServerMetrics::kvUsage)
-                .description("fraction of the KV pool held by sequences").register(registry);
+        engineMeters = new EngineMeters(engine);
+        engineMeters.bindTo(registry);
         // vLLM's names, read without configuration by the Gateway API Inference Extension's endpoint picker and vLLM's
         // production-stack router (and vLLM's dashboards), labelled as vLLM labels them
         Tags vllm = Tags.of("model_name", modelId, "engine", "0");
@@ -72,7 +61,7 @@ final class ServerMetrics {
         Gauge.builder("vllm:num_requests_running", engine, e -> e.stats().running()).tags(vllm)
                 .description("Number of requests in model execution batches.").register(registry);
         for (String name : new String[] {"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"}) {
-            Gauge.builder(name, engine, ServerMetrics::kvUsage).tags(vllm)
+            Gauge.builder(name, engine, EngineMeters::kvUsage).tags(vllm)
                     .description("KV-cache usage. 1 means 100 percent usage.").register(registry);
         }
         String queries = "Prefix cache queries, in terms of number of queried tokens.";
@@ -101,8 +90,6 @@ final class ServerMetrics {
                 .description("drafted tokens verified").register(registry);
         FunctionCounter.builder("vllm:spec_decode_num_accepted_tokens", engine, e -> e.specStats().accepted()).tags(vllm)
                 .description("drafted tokens accepted").register(registry);
-        Gauge.builder("panamax.spec.tokens.per.pass", engine, e -> e.specStats().tokensPerPass())
-                .description("tokens per verify pass since the engine opened (1: speculation gained nothing)").register(registry);
         vllmPromptTokens = Counter.builder("vllm:prompt_tokens").tags(vllm).description("Number of prefill tokens processed.").register(registry);
         vllmGenerationTokens = Counter.builder("vllm:generation_tokens").tags(vllm).description("Number of generation tokens processed.").register(registry);
         vllmTtft = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS);
@@ -116,14 +103,6 @@ final class ServerMetrics {
                 histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", TOKEN_GAP_BUCKETS)};
         vllmRequestTpot = histogram("vllm:request_time_per_output_token_seconds",
                 "Histogram of time_per_output_token_seconds per request.", TOKEN_GAP_BUCKETS);
-        promptTokens = Counter.builder("panamax.prompt.tokens").description("prompt tokens of finished requests").register(registry);
-        generatedTokens = Counter.builder("panamax.generation.tokens").description("generated tokens").register(registry);
-        cachedTokens = Counter.builder("panamax.prompt.cached.tokens").description("prompt tokens served from the prefix cache").register(registry);
-        ttft = Timer.builder("panamax.time.to.first.token").description("engine time from submit to the first token")
-                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(2))
-                .register(registry);
-        tpot = DistributionSummary.builder("panamax.time.per.output.token.seconds").description("seconds per generated token after the first")
-                .publishPercentileHistogram().minimumExpectedValue(1e-4).maximumExpectedValue(10.0).register(registry);
     }
 
     /** A histogram with vLLM's name, labels and these bucket boundaries (and no others). */
@@ -138,15 +117,9 @@ final class ServerMetrics {
 
     /** One engine request ended (on the engine's thread: counters only). */
     void finished(Generation g) {
-        promptTokens.increment(g.promptTokens().length);
-        generatedTokens.increment(g.tokens().length);
-        cachedTokens.increment(g.cachedTokens());
+        engineMeters.finished(g);
         for (Counter c : prefixQueries) c.increment(g.promptTokens().length);
         for (Counter c : prefixHits) c.increment(g.cachedTokens());
-        Counter.builder("panamax.requests.finished").description("engine requests by why they ended")
-                .tag("reason", g.stop().name().toLowerCase(Locale.ROOT)).register(registry).increment();
-        if (g.tokens().length > 0 && g.ttftMs() >= 0) ttft.record(Duration.ofNanos((long) (g.ttftMs() * 1e6)));
-        if (g.tokens().length > 1 && g.decodeTps() > 0) tpot.record(1.0 / g.decodeTps());
         int n = g.tokens().length;
         vllmPromptTokens.increment(g.promptTokens().length);
         vllmGenerationTokens.increment(n);
@@ -171,11 +144,6 @@ final class ServerMetrics {
             case CANCELLED -> "abort";
             case END_OF_GENERATION, STOP_STRING, NO_ALLOWED_TOKEN -> "stop";
         };
-    }
-
-    private static double kvUsage(Engine e) {
-        Engine.Stats s = e.stats();
-        return s.kvBlocksTotal() == 0 ? 0 : (double) s.kvBlocksUsed() / s.kvBlocksTotal();
     }
 
     String scrape() {

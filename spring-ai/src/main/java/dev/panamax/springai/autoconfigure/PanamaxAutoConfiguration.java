@@ -2,7 +2,7 @@ package dev.panamax.springai.autoconfigure;
 
 import dev.panamax.Engine;
 import dev.panamax.Model;
-import dev.panamax.springai.EngineMeters;
+import dev.panamax.metrics.EngineMeters;
 import dev.panamax.springai.PanamaxChatModel;
 import dev.panamax.springai.PanamaxChatOptions;
 import java.io.IOException;
