@@ -5,6 +5,7 @@ void pmx_kernels_avx512(pmx_kernels *k) {
     k->rmsnorm_f32 = pmx_avx512_rmsnorm_f32;
     k->read_bytes = pmx_avx512_read_bytes;
     pmx_avx512_register_matmul(k);
+    pmx_avx512_register_matmul_lowbit(k);
     pmx_avx512_register_packed(k);
     pmx_avx512_register_ops(k);
     pmx_avx512_register_attention(k);

@@ -1,0 +1,388 @@
+/* AVX-512 matmul of the types beyond the first seven (Q4_1 Q5_1 IQ4_NL against Q8_0 activations; Q2_K Q3_K Q5_K
+ * IQ4_XS against Q8_K), the AVX2 tiles of avx2/matmul_lowbit.c on zmm: 64 quants per register. The 32-blocks take two
+ * blocks per zmm through vpdpbusd (VNNI; IQ4_NL's signed levels offset by +128, taken off through the activations'
+ * sums); the K-quants keep maddubs/madd, whose madd multiplies in the sub-block scales for free. Registered on VNNI
+ * CPUs only, and per type and batch only where it measured faster than AVX2 (see pmx_avx512_register_matmul_lowbit). */
+#include <stdlib.h>
+#include <string.h>
+#include "avx512.h"
+#include "simd.h"
+#include "../../ref/ref.h"
+
+#define AI static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 4")
+#define PF_AHEAD(R, rb) ((int64_t)(R) * (rb))
+
+AI float h2f(pmx_half h) { return _cvtsh_ss(h); }
+AI __m512 bcast2(float a, float b) { return _mm512_mask_blend_ps((__mmask16)0xff00, _mm512_set1_ps(a), _mm512_set1_ps(b)); }
+AI __m512i cat256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+AI __m512i zext128(__m128i v) { return _mm512_inserti32x4(_mm512_setzero_si512(), v, 0); }
+
+typedef void (*tile_fn)(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy);
+
+static void run_tiles(const tile_fn t[4][4], int rt, int ct, const void *w, int64_t rb, const void *xa, int64_t xb,
+                      int64_t n, int64_t batch, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r += rt) {
+        const int R = r1 - r < rt ? (int)(r1 - r) : rt;
+        for (int64_t c = 0; c < batch; c += ct) {
+            const int C = batch - c < ct ? (int)(batch - c) : ct;
+            t[R - 1][C - 1]((const char *)w + r * rb, rb, (const char *)xa + c * xb, xb, n, y + c * ldy + r, ldy);
+        }
+    }
+}
+
+#define TILES(name)                                                                                              \
+    TILE_1(name, 1) TILE_1(name, 2) TILE_1(name, 3) TILE_1(name, 4)                                              \
+    static const tile_fn name##_tiles[4][4] = {                                                                  \
+        {name##_1_1, name##_1_2, name##_1_3, name##_1_4}, {name##_2_1, name##_2_2, name##_2_3, name##_2_4},      \
+        {name##_3_1, name##_3_2, name##_3_3, name##_3_4}, {name##_4_1, name##_4_2, name##_4_3, name##_4_4}};
+#define TILE_1(name, R) TILE_RC(name, R, 1) TILE_RC(name, R, 2) TILE_RC(name, R, 3) TILE_RC(name, R, 4)
+#define TILE_RC(name, R, C)                                                                                      \
+    static void name##_##R##_##C(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y,     \
+                                 int64_t ldy) {                                                                  \
+        name##_tile(w, rb, xa, xb, n, y, ldy, R, C);                                                             \
+    }
+
+AI void store_tile(__m512 acc[4][4], float *y, int64_t ldy, const int R, const int C) {
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = pmx_mm512_reduce_add_ps(acc[r][c]);
+}
+
+AI void prefetch_block(const void *b, int64_t ahead, const int bytes) {
+    for (int k = 0; k < bytes; k += 64) _mm_prefetch((const char *)b + ahead + k, _MM_HINT_T0);
+    _mm_prefetch((const char *)b + ahead + bytes - 1, _MM_HINT_T0);
+}
+
+/* int16 lanes 0..15 = a, 16..31 = b */
+AI __m512i scales2(int a, int b) {
+    return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((int16_t)a), _mm512_set1_epi16((int16_t)b));
+}
+
+/* ---- Q5_K: per 64 elements (sub-blocks 2p, 2p+1), low nibbles | qh bit 2p <<4 and high nibbles | bit 2p+1 << 4 ---- */
+
+AI void q5_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                  const int R, const int C) {
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    __m512 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m128i bs[4];
+        float dx[4];
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
+            bs[c] = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xk->bsums), _mm_loadu_si128((const __m128i *)(xk->bsums + 8)));
+            dx[c] = xk->d;
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_q5_K *b = (const block_q5_K *)(w + r * rb) + i;
+            prefetch_block(b, PF_AHEAD(R, rb), sizeof *b);
+            uint8_t sm[16];
+            pmx_scales_k4_unpack(b->scales, sm);
+            const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)b->qh);
+            __m512i isum[4];
+            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_setzero_si512();
+            UNROLL for (int p = 0; p < 4; p++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * p));
+                const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p), one), 4);
+                const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p + 1), one), 4);
+                const __m512i q = cat256(_mm256_or_si256(_mm256_and_si256(v, m4), h0),
+                                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1));
+                const __m512i s = scales2(sm[2 * p], sm[2 * p + 1]);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 64 * p;
+                    isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(_mm512_maddubs_epi16(q, _mm512_loadu_si512((const void *)x)), s));
+                }
+            }
+            const float d = h2f(b->d), dmin = h2f(b->dmin);
+            UNROLL for (int c = 0; c < C; c++) {
+                const __m512i ms = zext128(_mm_madd_epi16(mins, bs[c]));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_set1_ps(d * dx[c]), acc[r][c]);
+                acc[r][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_set1_ps(dmin * dx[c]), acc[r][c]);
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+TILES(q5_K)
+
+/* ---- Q3_K and Q2_K: per 128 elements h and planes k, k+1 (k = 0, 2): 64 quants (sub-blocks 8h+2k .. 8h+2k+3, 16
+ * each) in one zmm against 64 consecutive activations; the four scales spread over int16 lanes by a permute. ---- */
+
+enum { W_Q2_K, W_Q3_K };
+
+AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                   const int R, const int C, const int kind) {
+    const int64_t nb = n / QK_K, bb = kind == W_Q2_K ? (int64_t)sizeof(block_q2_K) : (int64_t)sizeof(block_q3_K);
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(0x0f);
+    /* int16 lane l takes scale j0 + l / 8 */
+    __m512i sidx[4];
+    UNROLL for (int q = 0; q < 4; q++) {
+        int16_t t[32];
+        for (int l = 0; l < 32; l++) t[l] = (int16_t)(4 * q + l / 8);
+        sidx[q] = _mm512_loadu_si512((const void *)t);
+    }
+    __m512 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i bs[4];
+        float dx[4];
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *xk = (const block_q8_K *)(xa + c * xb) + i;
+            bs[c] = _mm256_loadu_si256((const __m256i *)xk->bsums);
+            dx[c] = xk->d;
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const char *blk = w + r * rb + i * bb;
+            if (kind == W_Q2_K) prefetch_block(blk, PF_AHEAD(R, rb), sizeof(block_q2_K));
+            else prefetch_block(blk, PF_AHEAD(R, rb), sizeof(block_q3_K));
+            const uint8_t *qs;
+            __m256i off[4], hm = _mm256_setzero_si256(), sc16;
+            float d, dmin = 0;
+            if (kind == W_Q2_K) {
+                const block_q2_K *b = (const block_q2_K *)blk;
+                const __m128i v = _mm_loadu_si128((const __m128i *)b->scales);
+                sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(v, _mm256_castsi256_si128(m4)));
+                const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm256_castsi256_si128(m4)));
+                UNROLL for (int c = 0; c < C; c++) off[c] = _mm256_madd_epi16(mins, bs[c]);
+                qs = b->qs;
+                d = h2f(b->d), dmin = h2f(b->dmin);
+            } else {
+                const block_q3_K *b = (const block_q3_K *)blk;
+                int8_t s8[16];
+                pmx_q3_K_scales_unpack(b->scales, s8);
+                sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)s8));
+                UNROLL for (int c = 0; c < C; c++) off[c] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs[c]), 2);
+                hm = _mm256_loadu_si256((const __m256i *)b->hmask);
+                qs = b->qs;
+                d = h2f(b->d);
+            }
+            const __m512i sc = _mm512_castsi256_si512(sc16);
+            __m512i isum[4];
+            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_setzero_si512();
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+                UNROLL for (int k = 0; k < 4; k += 2) {
+                    __m256i q0 = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
+                    __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k + 2), m3);
+                    if (kind == W_Q3_K) {
+                        q0 = _mm256_or_si256(q0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one), 2));
+                        q1 = _mm256_or_si256(q1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k + 1), one), 2));
+                    }
+                    const __m512i q = cat256(q0, q1);
+                    const __m512i s = _mm512_permutexvar_epi16(sidx[2 * h + k / 2], sc);
+                    UNROLL for (int c = 0; c < C; c++) {
+                        const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * h + 32 * k;
+                        isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(_mm512_maddubs_epi16(q, _mm512_loadu_si512((const void *)x)), s));
+                    }
+                }
+            }
+            UNROLL for (int c = 0; c < C; c++) {
+                if (kind == W_Q3_K) {
+                    const __m512i o = _mm512_inserti64x4(_mm512_setzero_si512(), off[c], 0);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[c], o)), _mm512_set1_ps(d * dx[c]), acc[r][c]);
+                } else {
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_set1_ps(d * dx[c]), acc[r][c]);
+                    acc[r][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_setzero_si512(), off[c], 0)),
+                                                 _mm512_set1_ps(dmin * dx[c]), acc[r][c]);
+                }
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+#define q2_K_tile(w, rb, xa, xb, n, y, ldy, R, C) q23_K_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q2_K)
+#define q3_K_tile(w, rb, xa, xb, n, y, ldy, R, C) q23_K_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q3_K)
+TILES(q2_K)
+TILES(q3_K)
+
+/* ---- IQ4_XS: 64 levels per zmm (two sub-blocks of 32), a byte shuffle of the nibbles; signed w . x by maddubs on |w|
+ * with w's sign moved onto x (|level| <= 127); the sub-block scales enter through madd ---- */
+
+/* 64 levels of 32 nibble bytes: two sub-blocks, each low nibbles (elements 0..15) then high */
+AI __m512i iq4_levels64(const uint8_t *q, __m512i table) {
+    const __m128i a = _mm_loadu_si128((const __m128i *)q), b = _mm_loadu_si128((const __m128i *)(q + 16));
+    const __m512i v = cat256(_mm256_set_m128i(_mm_srli_epi16(a, 4), a), _mm256_set_m128i(_mm_srli_epi16(b, 4), b));
+    return _mm512_shuffle_epi8(table, _mm512_and_si512(v, _mm512_set1_epi8(0x0f)));
+}
+
+AI __m512i dot_pairs(__m512i wv, __m512i x) {
+    const __mmask64 neg = _mm512_movepi8_mask(wv);
+    return _mm512_maddubs_epi16(_mm512_abs_epi8(wv), _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x));
+}
+
+AI void iq4_xs_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                    const int R, const int C) {
+    const int64_t nb = n / QK_K;
+    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
+    __m512 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_iq4_xs *b = (const block_iq4_xs *)(w + r * rb) + i;
+            prefetch_block(b, PF_AHEAD(R, rb), sizeof *b);
+            __m512i isum[4];
+            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_setzero_si512();
+            UNROLL for (int ib = 0; ib < QK_K / 32; ib += 2) {
+                const __m512i wv = iq4_levels64(b->qs + 16 * ib, table);
+                const __m512i s = scales2(pmx_iq4_xs_scale(b, ib) - 32, pmx_iq4_xs_scale(b, ib + 1) - 32);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 32 * ib;
+                    isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(dot_pairs(wv, _mm512_loadu_si512((const void *)x)), s));
+                }
+            }
+            const float d = h2f(b->d);
+            UNROLL for (int c = 0; c < C; c++) {
+                const float dx = ((const block_q8_K *)(xa + c * xb) + i)->d;
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_set1_ps(d * dx), acc[r][c]);
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+TILES(iq4_xs)
+
+/* ---- 32-blocks against Q8_0, blocks i and i + 1 in one zmm, vpdpbusd: Q4_1 and Q5_1 quants are unsigned (their
+ * minimum m times the activations' block sum), IQ4_NL's levels + 128 (128 * block sum taken off) ---- */
+
+enum { W_IQ4_NL, W_Q4_1, W_Q5_1 };
+
+/* 0xff in byte k where bit k of the 32-bit qh is set */
+AI __m256i qh_bytes(uint32_t qh) {
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bm = _mm256_set1_epi64x(0x8040201008040201ll);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), idx), bm), bm);
+}
+
+/* the 32 unsigned quants of one block in element order (IQ4_NL: level + 128) */
+AI __m256i q32_quants(const char *blk, const int kind) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const uint8_t *qs = kind == W_IQ4_NL ? ((const block_iq4_nl *)blk)->qs
+                        : kind == W_Q4_1 ? ((const block_q4_1 *)blk)->qs
+                                         : ((const block_q5_1 *)blk)->qs;
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+    if (kind == W_IQ4_NL) {
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
+        return _mm256_xor_si256(_mm256_shuffle_epi8(table, q), _mm256_set1_epi8((char)0x80));
+    }
+    if (kind == W_Q5_1) {
+        uint32_t qh;
+        memcpy(&qh, ((const block_q5_1 *)blk)->qh, 4);
+        q = _mm256_or_si256(q, _mm256_and_si256(qh_bytes(qh), _mm256_set1_epi8(16)));
+    }
+    return q;
+}
+
+AI void q32_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                 const int R, const int C, const int kind) {
+    const int64_t nb = n / QK8_0;
+    const int64_t bb = kind == W_IQ4_NL ? (int64_t)sizeof(block_iq4_nl) : kind == W_Q4_1 ? (int64_t)sizeof(block_q4_1)
+                                                                                          : (int64_t)sizeof(block_q5_1);
+    const __m512i ones8 = _mm512_set1_epi8(1);
+    __m512 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int two = i + 1 < nb;
+        __m512i xq[4], xsum[4];
+        __m512 xd[4];
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
+            const __m256i a = _mm256_loadu_si256((const __m256i *)x[0].qs);
+            xq[c] = two ? cat256(a, _mm256_loadu_si256((const __m256i *)x[1].qs)) : _mm512_inserti64x4(_mm512_setzero_si512(), a, 0);
+            xd[c] = bcast2(h2f(x[0].d), two ? h2f(x[1].d) : 0.0f);
+            xsum[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8, xq[c]);
+            if (kind == W_IQ4_NL) xsum[c] = _mm512_slli_epi32(xsum[c], 7);
+        }
+        UNROLL for (int r = 0; r < R; r++) {
+            const char *blk = w + r * rb + i * bb;
+            _mm_prefetch(blk + PF_AHEAD(R, rb), _MM_HINT_T0);
+            const __m256i q0 = q32_quants(blk, kind);
+            const __m512i q = two ? cat256(q0, q32_quants(blk + bb, kind)) : _mm512_inserti64x4(_mm512_setzero_si512(), q0, 0);
+            const __m512 wd = bcast2(h2f(*(const pmx_half *)blk), two ? h2f(*(const pmx_half *)(blk + bb)) : 0.0f);
+            __m512 wm = _mm512_setzero_ps();
+            if (kind != W_IQ4_NL) wm = bcast2(h2f(*(const pmx_half *)(blk + 2)), two ? h2f(*(const pmx_half *)(blk + bb + 2)) : 0.0f);
+            UNROLL for (int c = 0; c < C; c++) {
+                if (kind == W_IQ4_NL) {
+                    const __m512i s = _mm512_dpbusd_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), xsum[c]), q, xq[c]);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, xd[c]), acc[r][c]);
+                } else {
+                    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xq[c]);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, xd[c]), acc[r][c]);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(xsum[c]), _mm512_mul_ps(wm, xd[c]), acc[r][c]);
+                }
+            }
+        }
+    }
+    store_tile(acc, y, ldy, R, C);
+}
+#define iq4_nl_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_IQ4_NL)
+#define q4_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_1)
+#define q5_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_1)
+TILES(iq4_nl)
+TILES(q4_1)
+TILES(q5_1)
+
+/* ---- entry points: GEMV rows per tile as the AVX2 file (2 on short rows, 1 from 2048 columns for K-quants) ---- */
+
+#define MATMUL(name, block, act_block, qk, gemv_rows)                                                             \
+    static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
+                              int64_t r0, int64_t r1) {                                                        \
+        run_tiles(name##_tiles, batch == 1 ? (gemv_rows) : 4, batch == 1 ? 1 : 4, w,                           \
+                  n / (qk) * (int64_t)sizeof(block), xa, n / (qk) * (int64_t)sizeof(act_block), n, batch, y, ldy, \
+                  r0, r1);                                                                                     \
+    }
+MATMUL(q5_K, block_q5_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(q3_K, block_q3_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(q2_K, block_q2_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(iq4_xs, block_iq4_xs, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
+MATMUL(iq4_nl, block_iq4_nl, block_q8_0, QK8_0, 2)
+MATMUL(q4_1, block_q4_1, block_q8_0, QK8_0, 2)
+MATMUL(q5_1, block_q5_1, block_q8_0, QK8_0, 2)
+
+/* Per type: the AVX2 kernel (registered before) and this file's; which one a batch takes. */
+enum { USE_AVX2 = 0, USE_ZMM_GEMV = 1, USE_ZMM_BATCH = 2 };
+static pmx_matmul_fn avx2_fn[PMX_T_COUNT], zmm_fn[PMX_T_COUNT];
+static int use_zmm[PMX_T_COUNT];
+
+#define MIXED(T)                                                                                                 \
+    static void mixed_##T(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,        \
+                          int64_t r0, int64_t r1) {                                                              \
+        const int z = use_zmm[T] & (batch == 1 ? USE_ZMM_GEMV : USE_ZMM_BATCH);                                  \
+        (z ? zmm_fn : avx2_fn)[T](w, n, xa, batch, y, ldy, r0, r1);                                              \
+    }
+MIXED(PMX_T_Q5_K)
+MIXED(PMX_T_Q3_K)
+MIXED(PMX_T_Q2_K)
+MIXED(PMX_T_IQ4_XS)
+MIXED(PMX_T_IQ4_NL)
+MIXED(PMX_T_Q4_1)
+MIXED(PMX_T_Q5_1)
+
+/* Which kernel per type and batch. Every type stays on AVX2 until the zmm kernels have been measured faster on a quiet
+ * machine (scripts: the quant3-kernels job in the README, PMX_AVX512_LOWBIT=avx2|all alternated); on Zen 4 the older
+ * types' unpacked zmm GEMVs all lost to AVX2 (matmul.c), their batches won for Q8_0 and Q4_K only. PMX_AVX512_LOWBIT=all takes
+ * the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations use it so that each
+ * kernel is held against the reference whether or not dispatch picks it, and microbench uses it to compare. */
+void pmx_avx512_register_matmul_lowbit(pmx_kernels *k) {
+    if (!pmx_avx512_vnni()) return; /* the 32-block kernels need vpdpbusd; AVX2 stays without VNNI */
+    static const struct { int t; pmx_matmul_fn zmm, mixed; int choice; } types[] = {
+        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2},
+        {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_AVX2},
+        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_AVX2},
+        {PMX_T_IQ4_XS, matmul_iq4_xs, mixed_PMX_T_IQ4_XS, USE_AVX2},
+        {PMX_T_IQ4_NL, matmul_iq4_nl, mixed_PMX_T_IQ4_NL, USE_AVX2},
+        {PMX_T_Q4_1, matmul_q4_1, mixed_PMX_T_Q4_1, USE_AVX2},
+        {PMX_T_Q5_1, matmul_q5_1, mixed_PMX_T_Q5_1, USE_AVX2},
+    };
+    const char *e = getenv("PMX_AVX512_LOWBIT");
+    const int force = e == NULL ? -1 : !strcmp(e, "all") ? USE_ZMM_GEMV | USE_ZMM_BATCH : !strcmp(e, "avx2") ? USE_AVX2 : -1;
+    for (size_t j = 0; j < sizeof types / sizeof types[0]; j++) {
+        const int t = types[j].t;
+        if (k->matmul[t].matmul != types[j].mixed) avx2_fn[t] = k->matmul[t].matmul;
+        zmm_fn[t] = types[j].zmm;
+        use_zmm[t] = force >= 0 ? force : types[j].choice;
+        k->matmul[t].matmul = types[j].mixed; /* the AVX2 prepare stays: both read the same activation blocks */
+    }
+}
