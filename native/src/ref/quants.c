@@ -135,9 +135,11 @@ static void dequantize_q5_0(float *y, const block_q5_0 *x, int64_t n) {
 #define QKX2_MAX_N 32
 
 /* With gcc on x86-64 the function is compiled twice, for AVX2 and for the baseline, and the loader picks one (the
- * same C operations in the same order: contraction is off, so both give the same floats; clang builds, e.g. the
- * fuzzing one, and other architectures compile it once). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+ * same C operations in the same order: contraction is off, so both give the same floats). Compiled once elsewhere:
+ * clang (the fuzzing build), other architectures, and sanitizer builds (the loader runs the clone's ifunc resolver
+ * before the ThreadSanitizer runtime is up, which crashes every program at start). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define PMX_QUANT_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define PMX_QUANT_CLONES
