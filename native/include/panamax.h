@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature or of a constant's meaning; Java refuses a mismatched library. */
-#define PMX_ABI_VERSION 9
+#define PMX_ABI_VERSION 10
 
 /* Status codes returned by fallible calls. */
 #define PMX_OK 0
@@ -136,7 +136,8 @@ PMX_EXPORT int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64
 
 /* Interleaved weights: Q4_0, Q8_0, Q4_K and Q6_K matrices whose row count is a multiple of 16 can be repacked once (the same
  * quants, 16 rows side by side per block; Q4_K with its 6-bit scales unpacked to bytes, +2.8%) so that a kernel computes 16 rows with each int8 dot-product instruction and streams
- * one contiguous run per 16 rows. Where that is faster (pmx_pack_preferred: AVX-512 VNNI), pack at load and call
+ * one contiguous run per 16 rows; F32 matrices likewise (16 rows side by side per column: the GEMM's float panels).
+ * Where that is faster (pmx_pack_preferred: AVX-512 VNNI for the quants, AVX2 for F32), pack at load and call
  * pmx_matmul_packed; every ISA computes the packed layout (the scalar reference at least), so results stay right after
  * pmx_force_isa. pmx_pack_bytes: bytes of the packed matrix (0: no packed layout for this type or row count). */
 PMX_EXPORT int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols);
@@ -264,6 +265,20 @@ PMX_EXPORT int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *row
                                 int64_t width);
 /* y[r] += b for each of n_rows rows of n floats (a bias broadcast over a batch). */
 PMX_EXPORT int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows);
+/* An encoder's self-attention (BERT: no mask, every row sees every row of its sequence) over a batch of sequences:
+ * sequence s is rows [seq_rows[s], seq_rows[s + 1]) of q, k, v and out (rows of n_head * head_dim floats; seq_rows:
+ * n_seq + 1 non-decreasing entries from 0). out = softmax(scale * q k^T) v per head, with K and V rounded to binary16
+ * as llama.cpp's flash attention reads them from its F16 cache. No cache: K and V are read where they are. */
+PMX_EXPORT int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, const float *k, const float *v,
+                                             int64_t n_seq, const int32_t *seq_rows, int64_t n_head, int64_t head_dim,
+                                             float scale);
+/* BERT's LayerNorm per row of n floats: y = (s - mean(s)) / sqrt(var(s) + eps) * w + b with s = x + res (res NULL:
+ * s = x), as ggml_norm then ggml_mul and ggml_add compute it (mean and variance summed in double). y may be x or res. */
+PMX_EXPORT int32_t pmx_layer_norm_f32(pmx_pool *pool, float *y, const float *x, const float *res, const float *w,
+                                      const float *b, int64_t n, int64_t n_rows, float eps);
+/* In place per row of n floats: x = gelu(x + b) (b: n floats, NULL: none), ggml's GELU with GGML_GELU_FP16: 0 at or
+ * below -10, the input at or above 10, else the binary16 value of the tanh form at the binary16-rounded input. */
+PMX_EXPORT int32_t pmx_gelu_f32(pmx_pool *pool, float *x, const float *b, int64_t n, int64_t n_rows);
 /* RMSNorm in place of the first n floats of n_rows rows that start stride floats apart (stride >= n). */
 PMX_EXPORT int32_t pmx_rmsnorm_strided_f32(pmx_pool *pool, float *x, const float *w, int64_t n, int64_t n_rows,
                                            int64_t stride, float eps);

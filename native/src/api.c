@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -310,6 +311,7 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
 /* Bytes of one packed block (16 rows x one block column) per type index; 0: no packed layout. Q4_K's carries its scales
  * unpacked to bytes (4 bytes more per row and super-block), the others hold exactly their rows' bytes. */
 static const int64_t PACKED_BLOCK_BYTES[PMX_T_COUNT] = {
+    [PMX_T_F32] = PMX_PACK_ROWS * sizeof(float),
     [PMX_T_Q4_0] = sizeof(block_q4_0x16), [PMX_T_Q8_0] = sizeof(block_q8_0x16),
     [PMX_T_Q4_K] = sizeof(block_q4_Kx16), [PMX_T_Q6_K] = sizeof(block_q6_Kx16),
 };
@@ -696,6 +698,60 @@ int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int6
     return run_paged(pool, a, n_seq, seq_rows, seq_pos0, block_tables, table_start);
 }
 
+/* An encoder batch: (sequence, head) work items dealt out by an atomic counter, longest sequences first in the order
+ * given (they are similar in length for embeddings); each thread's scratch allocated once per call. */
+struct encoder_args {
+    float *out;
+    const float *q, *k, *v;
+    int64_t n_seq, n_head, head_dim, max_len;
+    const int32_t *seq_rows;
+    float scale;
+    atomic_llong next;
+    atomic_int failed;
+};
+
+static void encoder_task(void *p, int ith, int nth) {
+    (void)ith, (void)nth;
+    struct encoder_args *a = p;
+    float *scratch = NULL;
+    for (;;) {
+        const int64_t item = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed);
+        if (item >= a->n_seq * a->n_head) break;
+        const int64_t s = item / a->n_head, h = item % a->n_head, r0 = a->seq_rows[s], len = a->seq_rows[s + 1] - r0;
+        if (len == 0) continue;
+        if (!scratch) {
+            scratch = malloc(sizeof(float) * (size_t)pmx_encoder_scratch_floats(a->max_len, a->head_dim));
+            if (!scratch) {
+                atomic_store(&a->failed, 1);
+                return;
+            }
+        }
+        const int64_t off = r0 * a->n_head * a->head_dim;
+        pmx_k.attention_encoder(a->q + off, a->k + off, a->v + off, a->out + off, len, a->n_head, a->head_dim, h, h + 1,
+                                a->scale, scratch);
+    }
+    free(scratch);
+}
+
+int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, const float *k, const float *v,
+                                  int64_t n_seq, const int32_t *seq_rows, int64_t n_head, int64_t head_dim, float scale) {
+    if (!out || !q || !k || !v || !seq_rows || n_seq < 0 || n_head <= 0 || head_dim <= 0 || !(scale == scale) ||
+        seq_rows[0] != 0)
+        return PMX_ERR_INVALID_ARG;
+    int64_t max_len = 0;
+    for (int64_t s = 0; s < n_seq; s++) {
+        const int64_t len = (int64_t)seq_rows[s + 1] - seq_rows[s];
+        if (len < 0) return PMX_ERR_INVALID_ARG;
+        if (len > max_len) max_len = len;
+    }
+    struct encoder_args a = {.out = out, .q = q, .k = k, .v = v, .n_seq = n_seq, .n_head = n_head, .head_dim = head_dim,
+                             .max_len = max_len, .seq_rows = seq_rows, .scale = scale};
+    atomic_init(&a.next, 0);
+    atomic_init(&a.failed, 0);
+    pmx_pool_run(n_seq * n_head > 1 ? pool : NULL, encoder_task, &a);
+    return atomic_load(&a.failed) ? PMX_ERR_NO_MEMORY : PMX_OK;
+}
+
 int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width) {
     const int t = pmx_type_index(kv_type);
     if (!cache || !rows || !src || n < 0 || width <= 0 || t < 0 || !pmx_kv_type_ok(t) ||
@@ -707,10 +763,58 @@ int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const fl
     return PMX_OK;
 }
 
+struct rows_args {
+    float *y;
+    const float *x, *res, *w, *b;
+    int64_t n, n_rows;
+    float eps;
+};
+
+static void add_rows_task(void *p, int ith, int nth) {
+    const struct rows_args *a = p;
+    int64_t r0, r1;
+    pmx_split(a->n_rows, 1, ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) pmx_k.add_f32(a->y + r * a->n, a->y + r * a->n, a->b, 0, a->n);
+}
+
+/* Row-wise ops wake the pool from ELEMENTWISE_PARALLEL_MIN floats (one token's bias is too little work for it). */
+static pmx_pool *rows_pool(pmx_pool *pool, int64_t n, int64_t n_rows) {
+    return n_rows > 1 && n * n_rows >= ELEMENTWISE_PARALLEL_MIN ? pool : NULL;
+}
+
 int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows) {
-    (void)pool; /* a bias per row is too little work to wake the pool for */
     if (!y || !b || n <= 0 || n_rows < 0) return PMX_ERR_INVALID_ARG;
-    for (int64_t r = 0; r < n_rows; r++) pmx_k.add_f32(y + r * n, y + r * n, b, 0, n);
+    struct rows_args a = {.y = y, .b = b, .n = n, .n_rows = n_rows};
+    pmx_pool_run(rows_pool(pool, n, n_rows), add_rows_task, &a);
+    return PMX_OK;
+}
+
+static void layer_norm_task(void *p, int ith, int nth) {
+    const struct rows_args *a = p;
+    int64_t r0, r1;
+    pmx_split(a->n_rows, 1, ith, nth, &r0, &r1);
+    if (r0 < r1) pmx_k.layer_norm_f32(a->y, a->x, a->res, a->w, a->b, a->n, r0, r1, a->eps);
+}
+
+int32_t pmx_layer_norm_f32(pmx_pool *pool, float *y, const float *x, const float *res, const float *w, const float *b,
+                           int64_t n, int64_t n_rows, float eps) {
+    if (!y || !x || !w || !b || n <= 0 || n_rows < 0 || !(eps >= 0)) return PMX_ERR_INVALID_ARG;
+    struct rows_args a = {y, x, res, w, b, n, n_rows, eps};
+    pmx_pool_run(rows_pool(pool, n, n_rows), layer_norm_task, &a);
+    return PMX_OK;
+}
+
+static void gelu_task(void *p, int ith, int nth) {
+    const struct rows_args *a = p;
+    int64_t r0, r1;
+    pmx_split(a->n_rows, 1, ith, nth, &r0, &r1);
+    if (r0 < r1) pmx_k.gelu_f32(a->y, a->b, a->n, r0, r1);
+}
+
+int32_t pmx_gelu_f32(pmx_pool *pool, float *x, const float *b, int64_t n, int64_t n_rows) {
+    if (!x || n <= 0 || n_rows < 0) return PMX_ERR_INVALID_ARG;
+    struct rows_args a = {.y = x, .b = b, .n = n, .n_rows = n_rows};
+    pmx_pool_run(rows_pool(pool, n, n_rows), gelu_task, &a);
     return PMX_OK;
 }
 

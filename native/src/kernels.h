@@ -100,6 +100,18 @@ typedef struct pmx_kernels {
     /* rows [r0, r1) of an n-wide row-major matrix */
     void (*rmsnorm_f32)(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
     void (*softmax_f32)(float *x, int64_t n, int64_t r0, int64_t r1);
+    /* rows [r0, r1) of n floats: y = norm(x + res) * w + b, ggml_norm (mean and variance summed in double) then
+     * ggml_mul and ggml_add, res NULL: none; y may be x or res */
+    void (*layer_norm_f32)(float *y, const float *x, const float *res, const float *w, const float *b, int64_t n,
+                           int64_t r0, int64_t r1, float eps);
+    /* An encoder's attention, one sequence of L rows (row stride n_head * head_dim floats in q, k, v and out), heads
+     * [h0, h1): out = softmax(scale * q k^T) v over all L rows (no mask), K and V rounded to binary16 first as the
+     * F16 cache of llama.cpp's flash attention stores them. scratch: pmx_encoder_scratch_floats(L, head_dim). */
+    void (*attention_encoder)(const float *q, const float *k, const float *v, float *out, int64_t L, int64_t n_head,
+                              int64_t head_dim, int64_t h0, int64_t h1, float scale, float *scratch);
+    /* rows [r0, r1) of n floats, in place: x = gelu(x + b), b NULL: none; ggml_vec_gelu_f32 with GGML_GELU_FP16 (0 at
+     * or below -10, identity at or above 10, else the binary16 table pmx_gelu_table of the tanh form) */
+    void (*gelu_f32)(float *x, const float *b, int64_t n, int64_t r0, int64_t r1);
     /* elements [i0, i1) */
     void (*silu_mul_f32)(float *y, const float *g, const float *u, int64_t i0, int64_t i1);
     void (*add_f32)(float *y, const float *a, const float *b, int64_t i0, int64_t i1);
@@ -120,6 +132,13 @@ typedef struct pmx_kernels {
     /* checksum of bytes [b0, b1) of p: a plain streaming read, the bandwidth yardstick */
     uint64_t (*read_bytes)(const uint8_t *p, int64_t b0, int64_t b1);
 } pmx_kernels;
+
+/* Floats of attention_encoder's scratch for a sequence of L rows: K transposed and V of one head, and a row of scores
+ * (L rounded up to 16). */
+static inline int64_t pmx_encoder_scratch_floats(int64_t L, int64_t head_dim) {
+    const int64_t lp = (L + 15) / 16 * 16;
+    return head_dim * lp + lp * head_dim + lp;
+}
 
 /* Bytes of a standard prepared activation row for a weight type (Q8_0 or Q8_K blocks; 0: floats, no prepare). */
 int64_t pmx_act_row_bytes(int type_index, int64_t n);

@@ -114,6 +114,85 @@ static void test_silu_add(pmx_pool *pool, int32_t isa) {
     printf("%s silu_mul: worst error %.3f of the bound (rtol %g)\n", pmx_isa_name(isa), wmax, SILU_RTOL);
 }
 
+/* LayerNorm: the kernels sum in 8 or 16 double lanes where the reference sums in order (~1e-16 relative), then the
+ * same float steps; rtol 4 ulp over outputs of ~1 (atol 1e-6 for outputs near 0 from cancellation in x - mean). GELU:
+ * the same table at the same binary16 index, so exact. Both with and without residual / bias, in place and not, rows
+ * of every tail size and two sizes above the threading threshold. */
+static void test_layer_norm_gelu(pmx_pool *pool, int32_t isa) {
+    enum { ROWS = 3 };
+    double wmax = 0;
+    for (size_t s = 0; s < N_TAIL_SIZES + 2; s++) {
+        const int64_t n = s < N_TAIL_SIZES ? TAIL_SIZES[s] : BIG_SIZES[s - N_TAIL_SIZES] / ROWS;
+        const int64_t m = n * ROWS;
+        float *x = malloc(sizeof(float) * m), *res = malloc(sizeof(float) * m), *w = malloc(sizeof(float) * n);
+        float *b = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * m), *r = malloc(sizeof(float) * m);
+        fill(x, m, 4.0f);
+        fill(res, m, 2.0f);
+        fill(w, n, 1.5f);
+        fill(b, n, 0.5f);
+        for (int64_t i = 0; i < n; i += 5) x[i] += 30.0f; /* an offset mean */
+        for (int kind = 0; kind < 3; kind++) { /* 0: y separate, no residual; 1: residual into y; 2: y == res */
+            const float *rs = kind == 0 ? NULL : res;
+            REF.layer_norm_f32(r, x, rs, w, b, n, 0, ROWS, 1e-12f);
+            float *out = y;
+            if (kind == 2) memcpy(out, res, sizeof(float) * m);
+            CHECK(pmx_layer_norm_f32(pool, out, x, kind == 2 ? out : rs, w, b, n, ROWS, 1e-12f) == PMX_OK, "status");
+            int64_t at;
+            const double e = worst(out, r, m, 4.8e-7, 1e-6, &at);
+            if (e > wmax) wmax = e;
+            CHECK(e <= 1, "%s layer_norm kind %d n=%ld: worst %g of bound at %ld (%g vs %g)", pmx_isa_name(isa), kind,
+                  (long)n, e, (long)at, at >= 0 ? out[at] : 0, at >= 0 ? r[at] : 0);
+        }
+        for (int64_t i = 0; i < m; i += 7) x[i] = i % 2 ? -10.0f : 10.0f;   /* the bounds */
+        for (int64_t i = 3; i < m; i += 11) x[i] = (float)(i % 40) - 20.0f; /* both sides of them */
+        for (int bias = 0; bias < 2; bias++) {
+            memcpy(r, x, sizeof(float) * m);
+            memcpy(y, x, sizeof(float) * m);
+            REF.gelu_f32(r, bias ? b : NULL, n, 0, ROWS);
+            CHECK(pmx_gelu_f32(pool, y, bias ? b : NULL, n, ROWS) == PMX_OK, "status");
+            CHECK(memcmp(y, r, sizeof(float) * m) == 0, "%s gelu bias %d n=%ld not exact", pmx_isa_name(isa), bias, (long)n);
+        }
+        free(x), free(res), free(w), free(b), free(y), free(r);
+    }
+    printf("%s layer_norm: worst error %.3f of the bound; gelu exact\n", pmx_isa_name(isa), wmax);
+}
+
+/* Encoder attention through the API (sequences of several lengths, an empty one, one longer than a 16-key step)
+ * against the reference run per sequence: float products and a polynomial exp against double ones; outputs are
+ * averages of V rows of ~1, so an absolute 2e-6 plus 1e-5 relative. */
+static void test_attention_encoder(pmx_pool *pool, int32_t isa) {
+    static const int64_t lens[] = {1, 2, 7, 0, 16, 17, 37, 65};
+    static const int64_t dims[] = {32, 64, 12};
+    enum { NS = sizeof lens / sizeof lens[0], HEADS = 3 };
+    double wmax = 0;
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const int64_t hd = dims[di], st = HEADS * hd;
+        int32_t rows[NS + 1] = {0};
+        for (int s = 0; s < NS; s++) rows[s + 1] = rows[s] + (int32_t)lens[s];
+        const int64_t n = rows[NS];
+        float *q = malloc(sizeof(float) * n * st), *k = malloc(sizeof(float) * n * st), *v = malloc(sizeof(float) * n * st);
+        float *out = malloc(sizeof(float) * n * st), *r = malloc(sizeof(float) * n * st);
+        float *scratch = malloc(sizeof(float) * pmx_encoder_scratch_floats(65, hd));
+        fill(q, n * st, 2.0f);
+        fill(k, n * st, 2.0f);
+        fill(v, n * st, 1.0f);
+        const float scale = 1.0f / sqrtf((float)hd);
+        for (int s = 0; s < NS; s++)
+            if (lens[s] > 0) {
+                const int64_t o = (int64_t)rows[s] * st;
+                REF.attention_encoder(q + o, k + o, v + o, r + o, lens[s], HEADS, hd, 0, HEADS, scale, scratch);
+            }
+        CHECK(pmx_attention_encoder_f32(pool, out, q, k, v, NS, rows, HEADS, hd, scale) == PMX_OK, "status");
+        int64_t at;
+        const double e = worst(out, r, n * st, 1e-5, 2e-6, &at);
+        if (e > wmax) wmax = e;
+        CHECK(e <= 1, "%s attention_encoder hd=%ld: worst %g of bound at %ld (%g vs %g)", pmx_isa_name(isa), (long)hd, e,
+              (long)at, at >= 0 ? out[at] : 0, at >= 0 ? r[at] : 0);
+        free(q), free(k), free(v), free(out), free(r), free(scratch);
+    }
+    printf("%s attention_encoder: worst error %.3f of the bound\n", pmx_isa_name(isa), wmax);
+}
+
 static void test_argmax(int32_t isa) {
     const char *name = pmx_isa_name(isa);
     for (size_t s = 0; s < N_TAIL_SIZES + 1; s++) {
@@ -166,6 +245,21 @@ static void test_ref_values(void) {
     REF.silu_mul_f32(y, g, u, 0, 4);
     CHECK(y[0] == 0 && fabsf(y[1] - 2 * 0.7310585786f) < 2e-7f && fabsf(y[2] + 2 * 0.2689414214f) < 1e-7f && y[3] == 25.0f,
           "silu values: %g %g %g %g", y[0], y[1], y[2], y[3]);
+    const float lx[4] = {1, 2, 3, 4}, lw[4] = {1, 1, 1, 2}, lb[4] = {0, 0, 0.5f, 0};
+    float ly[4];
+    REF.layer_norm_f32(ly, lx, NULL, lw, lb, 4, 0, 1, 0.0f); /* mean 2.5, variance 1.25 */
+    CHECK(fabsf(ly[0] + 1.3416408f) < 3e-7f && fabsf(ly[1] + 0.4472136f) < 1e-7f && fabsf(ly[2] - 0.9472136f) < 1e-7f &&
+              fabsf(ly[3] - 2.6832816f) < 5e-7f, "layer_norm values: %g %g %g %g", ly[0], ly[1], ly[2], ly[3]);
+    const float aq[4] = {0.3f, -1.0f, 0.7f, 0.1f}, ak[4] = {0.5f, 0.25f, 0.5f, 0.25f}, av[4] = {1.0f, 2.0f, 3.0f, 4.0001f};
+    float ao[4];
+    REF.attention_encoder(aq, ak, av, ao, 2, 1, 2, 0, 1, 1.0f, NULL); /* equal keys: the mean of the (binary16) values */
+    CHECK(ao[0] == 2.0f && ao[1] == 3.0f && ao[2] == 2.0f && ao[3] == 3.0f, "attention_encoder values: %g %g %g %g", ao[0],
+          ao[1], ao[2], ao[3]);
+    float gx[6] = {1, -10, 10, -10.5f, 12, 0};
+    REF.gelu_f32(gx, NULL, 6, 0, 1);
+    /* gelu_tanh(1) = 0.8411920, in binary16 0.84130859375 */
+    CHECK(gx[0] == 0.84130859375f && gx[1] == 0 && gx[2] == 10 && gx[3] == 0 && gx[4] == 12 && gx[5] == 0,
+          "gelu values: %g %g %g %g %g %g", gx[0], gx[1], gx[2], gx[3], gx[4], gx[5]);
 }
 
 /* Walsh-Hadamard transform: the reference against x times the Sylvester matrix (built as llama.cpp's ggml_gen_hadamard
@@ -267,11 +361,18 @@ int main(void) {
             test_softmax(threaded ? pool : NULL, isa);
             test_silu_add(threaded ? pool : NULL, isa);
             test_hadamard(threaded ? pool : NULL, isa);
+            test_layer_norm_gelu(threaded ? pool : NULL, isa);
+            test_attention_encoder(threaded ? pool : NULL, isa);
         }
         test_argmax(isa);
     }
     float v = 1;
     CHECK(pmx_softmax_f32(NULL, &v, 0, 1) == PMX_ERR_INVALID_ARG, "n=0 rejected");
+    CHECK(pmx_layer_norm_f32(NULL, &v, &v, NULL, &v, NULL, 1, 1, 0) == PMX_ERR_INVALID_ARG, "layer_norm without bias rejected");
+    CHECK(pmx_gelu_f32(NULL, &v, NULL, 0, 1) == PMX_ERR_INVALID_ARG, "gelu n=0 rejected");
+    const int32_t bad_rows[3] = {0, 2, 1};
+    CHECK(pmx_attention_encoder_f32(NULL, &v, &v, &v, &v, 2, bad_rows, 1, 1, 1.0f) == PMX_ERR_INVALID_ARG,
+          "attention_encoder: decreasing rows rejected");
     CHECK(pmx_add_f32(NULL, NULL, &v, &v, 1) == PMX_ERR_INVALID_ARG, "null rejected");
     pmx_pool_destroy(pool);
     return finish();

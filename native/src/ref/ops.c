@@ -1,6 +1,8 @@
 /* Scalar reference element-wise, reduction and RoPE kernels: the oracle for every ISA and the fallback.
  * Softmax and SiLU work in double; RoPE reproduces ggml_rope_ext's float arithmetic for the angles. */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include "panamax.h"
 #include "ref.h"
 
@@ -46,6 +48,93 @@ static void ref_silu_mul_f32(float *y, const float *g, const float *u, int64_t i
         const double gi = g[i];
         y[i] = (float)(gi / (1.0 + exp(-gi)) * u[i]);
     }
+}
+
+static float gelu_table[1 << 16];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+/* ggml_gelu_f32: the tanh approximation in float (tanh taken in double and rounded, as the Java backends do, so every
+ * backend has the same table) */
+static float gelu_tanh(float x) {
+    const float sqrt2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
+    const float u = sqrt2_over_pi * x * (1.0f + coef_a * x * x);
+    return 0.5f * x * (1.0f + (float)tanh((double)u));
+}
+
+static void gelu_table_init(void) {
+    for (uint32_t h = 0; h < (1u << 16); h++) gelu_table[h] = pmx_half_to_f32(pmx_f32_to_half(gelu_tanh(pmx_half_to_f32((pmx_half)h))));
+}
+
+const float *pmx_gelu_table(void) {
+    pthread_once(&gelu_once, gelu_table_init);
+    return gelu_table;
+}
+
+static void ref_gelu_f32(float *x, const float *b, int64_t n, int64_t r0, int64_t r1) {
+    const float *t = pmx_gelu_table();
+    for (int64_t r = r0; r < r1; r++) {
+        float *xr = x + r * n;
+        for (int64_t i = 0; i < n; i++) {
+            const float v = b ? xr[i] + b[i] : xr[i];
+            xr[i] = v <= -10.0f ? 0.0f : v >= 10.0f ? v : t[pmx_f32_to_half(v)];
+        }
+    }
+}
+
+static void ref_layer_norm_f32(float *y, const float *x, const float *res, const float *w, const float *b, int64_t n,
+                               int64_t r0, int64_t r1, float eps) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        if (res) {
+            for (int64_t i = 0; i < n; i++) yr[i] = xr[i] + res[r * n + i];
+            xr = yr;
+        }
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++) sum += xr[i];
+        const float mean = (float)(sum / (double)n);
+        double var = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float d = xr[i] - mean;
+            var += (double)(d * d);
+        }
+        const float scale = 1.0f / sqrtf((float)(var / (double)n) + eps);
+        for (int64_t i = 0; i < n; i++) {
+            const float v = (xr[i] - mean) * scale;
+            const float m = v * w[i];
+            yr[i] = m + b[i];
+        }
+    }
+}
+
+/* The exact products in double with K and V rounded to binary16, the softmax in double. */
+static void ref_attention_encoder(const float *q, const float *k, const float *v, float *out, int64_t L, int64_t n_head,
+                                  int64_t head_dim, int64_t h0, int64_t h1, float scale, float *scratch) {
+    (void)scratch;
+    const int64_t st = n_head * head_dim;
+    double *p = malloc(sizeof(double) * (size_t)L), *o = malloc(sizeof(double) * (size_t)head_dim);
+    if (!p || !o) abort();
+    for (int64_t h = h0; h < h1; h++)
+        for (int64_t i = 0; i < L; i++) {
+            const float *qi = q + i * st + h * head_dim;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < L; j++) {
+                const float *kj = k + j * st + h * head_dim;
+                double s = 0;
+                for (int64_t d = 0; d < head_dim; d++) s += (double)qi[d] * pmx_half_to_f32(pmx_f32_to_half(kj[d]));
+                p[j] = s * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            for (int64_t d = 0; d < head_dim; d++) o[d] = 0;
+            for (int64_t j = 0; j < L; j++) {
+                const double e = exp(p[j] - mx);
+                sum += e;
+                const float *vj = v + j * st + h * head_dim;
+                for (int64_t d = 0; d < head_dim; d++) o[d] += e * pmx_half_to_f32(pmx_f32_to_half(vj[d]));
+            }
+            for (int64_t d = 0; d < head_dim; d++) out[i * st + h * head_dim + d] = (float)(o[d] / sum);
+        }
+    free(p), free(o);
 }
 
 static void ref_add_f32(float *y, const float *a, const float *b, int64_t i0, int64_t i1) {
@@ -138,6 +227,9 @@ static void ref_hadamard_f32(float *x, int64_t n, int64_t c0, int64_t c1) {
 void pmx_ref_register_ops(pmx_kernels *k) {
     k->hadamard_f32 = ref_hadamard_f32;
     k->softmax_f32 = ref_softmax_f32;
+    k->layer_norm_f32 = ref_layer_norm_f32;
+    k->gelu_f32 = ref_gelu_f32;
+    k->attention_encoder = ref_attention_encoder;
     k->silu_mul_f32 = ref_silu_mul_f32;
     k->add_f32 = ref_add_f32;
     k->argmax_f32 = ref_argmax_f32;

@@ -38,7 +38,19 @@ static void pack_q6_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int6
         }
 }
 
+/* F32: the group's 16 rows side by side per column, k-major (the float panels of the AVX2 GEMM, made once). */
+static void pack_f32(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t k = 0; k < n_cols; k++)
+            for (int r = 0; r < PMX_PACK_ROWS; r++)
+                ((float *)dst)[(g * n_cols + k) * PMX_PACK_ROWS + r] = ((const float *)w)[(g * PMX_PACK_ROWS + r) * n_cols + k];
+}
+
 void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    if (t == PMX_T_F32) {
+        pack_f32(dst, w, n_cols, g0, g1);
+        return;
+    }
     if (t == PMX_T_Q4_K) {
         pack_q4_K(dst, w, n_cols, g0, g1);
         return;
@@ -159,11 +171,17 @@ static double dot_q6_Kx16(const void *blk, const void *xv, int r) {
     return (double)pmx_half_to_f32(b->d[r]) * x->d * isum;
 }
 
+/* F32: a block is one column of the group's 16 rows against one float, summed in double as ref/matmul.c's dot_f32. */
+static double dot_f32x16(const void *blk, const void *xv, int r) {
+    return (double)((const float *)blk)[r] * *(const float *)xv;
+}
+
 #define PACKED_MATMUL(name, blk_t, act_t, qk)                                                                    \
     static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
                               int64_t r0, int64_t r1) {                                                        \
         packed_rows(dot_##name, sizeof(blk_t), sizeof(act_t), n / (qk), w, xa, batch, y, ldy, r0, r1);           \
     }
+PACKED_MATMUL(f32x16, float[PMX_PACK_ROWS], float, 1)
 PACKED_MATMUL(q4_0x16, block_q4_0x16, block_q8_0s, QK8_0)
 PACKED_MATMUL(q8_0x16, block_q8_0x16, block_q8_0s, QK8_0)
 PACKED_MATMUL(q4_Kx16, block_q4_Kx16, block_q8_K, QK_K)
@@ -176,4 +194,5 @@ void pmx_ref_register_packed(pmx_kernels *k) {
     k->packed[PMX_T_Q4_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q4_K].prepare, matmul_q4_Kx16, NULL};
     k->packed[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0x16, matmul_q4_0x16, act_row_bytes_q8_0s};
     k->packed[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_q8_0x16, act_row_bytes_q8_0s};
+    k->packed[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32x16, NULL}; /* the activations as they are */
 }

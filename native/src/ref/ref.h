@@ -17,6 +17,8 @@ void pmx_ref_quantize_row_q8_0(block_q8_0 *dst, const float *src, int64_t n);
 void pmx_ref_quantize_row_q8_K(block_q8_K *dst, const float *src, int64_t n);
 
 /* ops.c: k largest of n, descending, ties to the lower index (selection, not a full sort) */
+/* ggml's GELU table: for each binary16 bit pattern h, the float value of binary16(gelu_tanh(h)) (made on first use). */
+const float *pmx_gelu_table(void);
 void pmx_ref_topk_f32(const float *x, int64_t n, int32_t k, int32_t *idx, float *val);
 /* ops.c: cos and sin (times the YaRN magnitude scale) of RoPE pairs [p0, p1) at position pos, as
  * ggml_rope_cache_init computes them; every ISA's RoPE shares it, once per token. */

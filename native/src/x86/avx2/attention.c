@@ -189,4 +189,109 @@ INLINE void accumulate_heads(float *o, const float *p, int64_t nh, const void *v
 #include "../kv_dequant.h"
 #include "../../attention_online.h"
 
-void pmx_avx2_register_attention(pmx_kernels *k) { k->attention = pmx_attention_online; }
+static inline float round_half(float x) { return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)); }
+static inline __m256 round_half8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+
+/* Scores of one query row against keys [jb, jb + 8 NV) of K^T (lp floats per dimension): NV independent accumulators,
+ * so the FMAs over the head's dimensions overlap instead of waiting on one chain. */
+static inline __attribute__((always_inline)) void scores_nv(const float *qi, const float *kt, int64_t lp, int64_t hd,
+                                                              int64_t jb, float *sc, __m256 vscale, const int NV) {
+    __m256 a[8];
+    _Pragma("GCC unroll 8") for (int c = 0; c < NV; c++) a[c] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < hd; d++) {
+        const __m256 qd = _mm256_broadcast_ss(qi + d);
+        _Pragma("GCC unroll 8") for (int c = 0; c < NV; c++) a[c] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kt + d * lp + jb + 8 * c), a[c]);
+    }
+    _Pragma("GCC unroll 8") for (int c = 0; c < NV; c++) _mm256_storeu_ps(sc + jb + 8 * c, _mm256_mul_ps(a[c], vscale));
+}
+
+/* An encoder's attention for short sequences (BERT: tens of tokens, heads of 32 or 64): per head, K transposed and V
+ * copied once, rounded to binary16, then per row the scores (a broadcast of q[d] against rows of K^T, up to 64 keys in
+ * independent accumulators), one softmax, and the weighted sum of V rows (even and odd keys in separate accumulators),
+ * instead of the decoder kernel's walk over cache blocks per row. */
+static void avx2_attention_encoder(const float *q, const float *k, const float *v, float *out, int64_t L, int64_t n_head,
+                                   int64_t hd, int64_t h0, int64_t h1, float scale, float *scratch) {
+    const int64_t st = n_head * hd, lp = (L + 15) / 16 * 16;
+    float *kt = scratch, *vh = scratch + hd * lp, *sc = vh + lp * hd;
+    const __m256 vscale = _mm256_set1_ps(scale);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t h = h0; h < h1; h++) {
+        for (int64_t j = 0; j < lp; j++) {
+            const float *kj = k + j * st + h * hd, *vj = v + j * st + h * hd;
+            int64_t d = 0;
+            if (j >= L) {
+                for (; d < hd; d++) kt[d * lp + j] = 0.0f;
+                continue;
+            }
+            for (; d + 8 <= hd; d += 8) {
+                float r[8];
+                _mm256_storeu_ps(r, round_half8(_mm256_loadu_ps(kj + d)));
+                for (int e = 0; e < 8; e++) kt[(d + e) * lp + j] = r[e];
+                _mm256_storeu_ps(vh + j * hd + d, round_half8(_mm256_loadu_ps(vj + d)));
+            }
+            for (; d < hd; d++) {
+                kt[d * lp + j] = round_half(kj[d]);
+                vh[j * hd + d] = round_half(vj[d]);
+            }
+        }
+        for (int64_t i = 0; i < L; i++) {
+            const float *qi = q + i * st + h * hd;
+            for (int64_t jb = 0; jb < lp; jb += 64) {
+                switch ((lp - jb) / 8 < 8 ? (lp - jb) / 8 : 8) { /* lp: a multiple of 16 */
+                case 2: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 2); break;
+                case 4: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 4); break;
+                case 6: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 6); break;
+                default: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 8); break;
+                }
+            }
+            __m256 vmx = _mm256_set1_ps(-INFINITY);
+            for (int64_t jb = 0; jb < lp; jb += 8) {
+                const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(L - jb)), lane));
+                vmx = _mm256_max_ps(vmx, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_loadu_ps(sc + jb), live));
+            }
+            const __m256 vm = _mm256_set1_ps(hmax256(vmx));
+            __m256 vsum = _mm256_setzero_ps();
+            for (int64_t jb = 0; jb < lp; jb += 8) {
+                const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(L - jb)), lane));
+                const __m256 e = _mm256_and_ps(live, exp256(_mm256_sub_ps(_mm256_loadu_ps(sc + jb), vm)));
+                _mm256_storeu_ps(sc + jb, e);
+                vsum = _mm256_add_ps(vsum, e);
+            }
+            const __m256 inv = _mm256_set1_ps(1.0f / hsum256(vsum));
+            float *oi = out + i * st + h * hd;
+            int64_t d0 = 0;
+            for (; d0 + 32 <= hd; d0 += 32) { /* keys j < lp: the padded ones weigh 0 */
+                __m256 a[4], b[4];
+                for (int c = 0; c < 4; c++) a[c] = b[c] = _mm256_setzero_ps();
+                for (int64_t j = 0; j < L - 1; j += 2) {
+                    const __m256 p0 = _mm256_broadcast_ss(sc + j), p1 = _mm256_broadcast_ss(sc + j + 1);
+                    for (int c = 0; c < 4; c++) {
+                        a[c] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vh + j * hd + d0 + 8 * c), a[c]);
+                        b[c] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(vh + (j + 1) * hd + d0 + 8 * c), b[c]);
+                    }
+                }
+                if (L % 2) {
+                    const __m256 p0 = _mm256_broadcast_ss(sc + L - 1);
+                    for (int c = 0; c < 4; c++) a[c] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vh + (L - 1) * hd + d0 + 8 * c), a[c]);
+                }
+                for (int c = 0; c < 4; c++) _mm256_storeu_ps(oi + d0 + 8 * c, _mm256_mul_ps(_mm256_add_ps(a[c], b[c]), inv));
+            }
+            for (; d0 + 8 <= hd; d0 += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (int64_t j = 0; j < L; j++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + j), _mm256_loadu_ps(vh + j * hd + d0), acc);
+                _mm256_storeu_ps(oi + d0, _mm256_mul_ps(acc, inv));
+            }
+            const float invs = _mm256_cvtss_f32(inv);
+            for (; d0 < hd; d0++) {
+                float acc = 0;
+                for (int64_t j = 0; j < L; j++) acc += sc[j] * vh[j * hd + d0];
+                oi[d0] = acc * invs;
+            }
+        }
+    }
+}
+
+void pmx_avx2_register_attention(pmx_kernels *k) {
+    k->attention = pmx_attention_online;
+    k->attention_encoder = avx2_attention_encoder;
+}

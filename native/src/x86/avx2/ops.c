@@ -172,7 +172,86 @@ static void avx2_hadamard_f32(float *x, int64_t n, int64_t c0, int64_t c1) {
     }
 }
 
+static double hsum_pd(__m256d v) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+/* The reference's steps with the double sums in 8 lanes (their rounding differs from a sequential sum by ~1e-16
+ * relative, far below the float mean and variance they make); the normalization, product and bias are float ops in
+ * the reference's order (no FMA). */
+static void avx2_layer_norm_f32(float *y, const float *x, const float *res, const float *w, const float *b, int64_t n,
+                                int64_t r0, int64_t r1, float eps) {
+    const int64_t nv = n & ~(int64_t)7;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        if (res) {
+            const float *rr = res + r * n;
+            for (int64_t i = 0; i < nv; i += 8) _mm256_storeu_ps(yr + i, _mm256_add_ps(_mm256_loadu_ps(xr + i), _mm256_loadu_ps(rr + i)));
+            for (int64_t i = nv; i < n; i++) yr[i] = xr[i] + rr[i];
+            xr = yr;
+        }
+        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+        for (int64_t i = 0; i < nv; i += 8) {
+            const __m256 v = _mm256_loadu_ps(xr + i);
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+        }
+        double sum = hsum_pd(_mm256_add_pd(s0, s1));
+        for (int64_t i = nv; i < n; i++) sum += xr[i];
+        const float mean = (float)(sum / (double)n);
+        const __m256 vm = _mm256_set1_ps(mean);
+        s0 = s1 = _mm256_setzero_pd();
+        for (int64_t i = 0; i < nv; i += 8) {
+            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), dd = _mm256_mul_ps(d, d);
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(dd)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(dd, 1)));
+        }
+        double var = hsum_pd(_mm256_add_pd(s0, s1));
+        for (int64_t i = nv; i < n; i++) {
+            const float d = xr[i] - mean, dd = d * d;
+            var += (double)dd;
+        }
+        const float scale = 1.0f / sqrtf((float)(var / (double)n) + eps);
+        const __m256 vs = _mm256_set1_ps(scale);
+        for (int64_t i = 0; i < nv; i += 8) {
+            const __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), vs);
+            _mm256_storeu_ps(yr + i, _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(w + i)), _mm256_loadu_ps(b + i)));
+        }
+        for (int64_t i = nv; i < n; i++) {
+            /* scalar SSE ops: the compiler may not contract them into an FMA */
+            const __m128 v = _mm_mul_ss(_mm_sub_ss(_mm_set_ss(xr[i]), _mm_set_ss(mean)), _mm_set_ss(scale));
+            yr[i] = _mm_cvtss_f32(_mm_add_ss(_mm_mul_ss(v, _mm_set_ss(w[i])), _mm_set_ss(b[i])));
+        }
+    }
+}
+
+/* The table lookup 8 lanes at a time: F16C's round-to-nearest-even conversion gives the index, a gather the value. */
+static void avx2_gelu_f32(float *x, const float *b, int64_t n, int64_t r0, int64_t r1) {
+    const float *t = pmx_gelu_table();
+    const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+    const int64_t nv = n & ~(int64_t)7;
+    for (int64_t r = r0; r < r1; r++) {
+        float *xr = x + r * n;
+        for (int64_t i = 0; i < nv; i += 8) {
+            __m256 v = _mm256_loadu_ps(xr + i);
+            if (b) v = _mm256_add_ps(v, _mm256_loadu_ps(b + i));
+            const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m256 g = _mm256_i32gather_ps(t, _mm256_cvtepu16_epi32(h), 4);
+            g = _mm256_blendv_ps(g, v, _mm256_cmp_ps(v, hi, _CMP_GE_OQ));
+            _mm256_storeu_ps(xr + i, _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), g));
+        }
+        for (int64_t i = nv; i < n; i++) {
+            const float v = b ? xr[i] + b[i] : xr[i];
+            xr[i] = v <= -10.0f ? 0.0f : v >= 10.0f ? v : t[_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT)];
+        }
+    }
+}
+
 void pmx_avx2_register_ops(pmx_kernels *k) {
+    k->layer_norm_f32 = avx2_layer_norm_f32;
+    k->gelu_f32 = avx2_gelu_f32;
     k->softmax_f32 = avx2_softmax_f32;
     k->silu_mul_f32 = avx2_silu_mul_f32;
     k->add_f32 = avx2_add_f32;

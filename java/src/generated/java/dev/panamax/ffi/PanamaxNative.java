@@ -23,10 +23,10 @@ public class PanamaxNative extends PanamaxNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int PMX_ABI_VERSION = (int)9L;
+    private static final int PMX_ABI_VERSION = (int)10L;
     /**
      * {@snippet lang=c :
-     * #define PMX_ABI_VERSION 9
+     * #define PMX_ABI_VERSION 10
      * }
      */
     public static int PMX_ABI_VERSION() {
@@ -2780,6 +2780,207 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_add_rows_f32", pool, y, b, n, n_rows);
             }
             return (int)mh$.invokeExact(pool, y, b, n, n_rows);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_attention_encoder_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_attention_encoder_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, const float *k, const float *v, int64_t n_seq, const int32_t *seq_rows, int64_t n_head, int64_t head_dim, float scale)
+     * }
+     */
+    public static FunctionDescriptor pmx_attention_encoder_f32$descriptor() {
+        return pmx_attention_encoder_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, const float *k, const float *v, int64_t n_seq, const int32_t *seq_rows, int64_t n_head, int64_t head_dim, float scale)
+     * }
+     */
+    public static MethodHandle pmx_attention_encoder_f32$handle() {
+        return pmx_attention_encoder_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, const float *k, const float *v, int64_t n_seq, const int32_t *seq_rows, int64_t n_head, int64_t head_dim, float scale)
+     * }
+     */
+    public static MemorySegment pmx_attention_encoder_f32$address() {
+        return pmx_attention_encoder_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, const float *k, const float *v, int64_t n_seq, const int32_t *seq_rows, int64_t n_head, int64_t head_dim, float scale)
+     * }
+     */
+    public static int pmx_attention_encoder_f32(MemorySegment pool, MemorySegment out, MemorySegment q, MemorySegment k, MemorySegment v, long n_seq, MemorySegment seq_rows, long n_head, long head_dim, float scale) {
+        var mh$ = pmx_attention_encoder_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_attention_encoder_f32", pool, out, q, k, v, n_seq, seq_rows, n_head, head_dim, scale);
+            }
+            return (int)mh$.invokeExact(pool, out, q, k, v, n_seq, seq_rows, n_head, head_dim, scale);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_layer_norm_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_layer_norm_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_layer_norm_f32(pmx_pool *pool, float *y, const float *x, const float *res, const float *w, const float *b, int64_t n, int64_t n_rows, float eps)
+     * }
+     */
+    public static FunctionDescriptor pmx_layer_norm_f32$descriptor() {
+        return pmx_layer_norm_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_layer_norm_f32(pmx_pool *pool, float *y, const float *x, const float *res, const float *w, const float *b, int64_t n, int64_t n_rows, float eps)
+     * }
+     */
+    public static MethodHandle pmx_layer_norm_f32$handle() {
+        return pmx_layer_norm_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_layer_norm_f32(pmx_pool *pool, float *y, const float *x, const float *res, const float *w, const float *b, int64_t n, int64_t n_rows, float eps)
+     * }
+     */
+    public static MemorySegment pmx_layer_norm_f32$address() {
+        return pmx_layer_norm_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_layer_norm_f32(pmx_pool *pool, float *y, const float *x, const float *res, const float *w, const float *b, int64_t n, int64_t n_rows, float eps)
+     * }
+     */
+    public static int pmx_layer_norm_f32(MemorySegment pool, MemorySegment y, MemorySegment x, MemorySegment res, MemorySegment w, MemorySegment b, long n, long n_rows, float eps) {
+        var mh$ = pmx_layer_norm_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_layer_norm_f32", pool, y, x, res, w, b, n, n_rows, eps);
+            }
+            return (int)mh$.invokeExact(pool, y, x, res, w, b, n, n_rows, eps);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_gelu_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_gelu_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_gelu_f32(pmx_pool *pool, float *x, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static FunctionDescriptor pmx_gelu_f32$descriptor() {
+        return pmx_gelu_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_gelu_f32(pmx_pool *pool, float *x, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static MethodHandle pmx_gelu_f32$handle() {
+        return pmx_gelu_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_gelu_f32(pmx_pool *pool, float *x, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static MemorySegment pmx_gelu_f32$address() {
+        return pmx_gelu_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_gelu_f32(pmx_pool *pool, float *x, const float *b, int64_t n, int64_t n_rows)
+     * }
+     */
+    public static int pmx_gelu_f32(MemorySegment pool, MemorySegment x, MemorySegment b, long n, long n_rows) {
+        var mh$ = pmx_gelu_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_gelu_f32", pool, x, b, n, n_rows);
+            }
+            return (int)mh$.invokeExact(pool, x, b, n, n_rows);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

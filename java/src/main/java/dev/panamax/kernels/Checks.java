@@ -3,6 +3,7 @@ package dev.panamax.kernels;
 import dev.panamax.ffi.PanamaxNative;
 import dev.panamax.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Argument checks shared by every {@link Kernels} implementation, done before computing: the C core trusts
@@ -289,6 +290,46 @@ final class Checks {
         nonNegative(rows, "rows");
         floats(y, (long) n * rows, "y");
         floats(b, n, "b");
+    }
+
+    static void layerNorm(MemorySegment y, MemorySegment x, MemorySegment res, MemorySegment w, MemorySegment b, int n,
+                          int rows, float eps) {
+        positive(n, "n");
+        nonNegative(rows, "rows");
+        if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0, got " + eps);
+        floats(y, (long) n * rows, "y");
+        floats(x, (long) n * rows, "x");
+        if (res != null) floats(res, (long) n * rows, "residual");
+        floats(w, n, "weight");
+        floats(b, n, "bias");
+    }
+
+    static void attentionEncoder(MemorySegment out, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment seqRows,
+                                 int nSeq, int nHead, int headDim, float scale) {
+        nonNegative(nSeq, "sequences");
+        positive(nHead, "heads");
+        positive(headDim, "head dimension");
+        if (Float.isNaN(scale)) throw new IllegalArgumentException("scale is NaN");
+        bytes(seqRows, 4L * (nSeq + 1L), "sequence rows");
+        int prev = seqRows.getAtIndex(ValueLayout.JAVA_INT, 0);
+        if (prev != 0) throw new IllegalArgumentException("sequence rows must start at 0, got " + prev);
+        for (int s = 1; s <= nSeq; s++) {
+            int r = seqRows.getAtIndex(ValueLayout.JAVA_INT, s);
+            if (r < prev) throw new IllegalArgumentException("sequence rows must not decrease: " + prev + " then " + r);
+            prev = r;
+        }
+        long floats = Math.multiplyExact((long) prev, Math.multiplyExact((long) nHead, headDim));
+        floats(out, floats, "out");
+        floats(q, floats, "q");
+        floats(k, floats, "k");
+        floats(v, floats, "v");
+    }
+
+    static void gelu(MemorySegment x, MemorySegment b, int n, int rows) {
+        positive(n, "n");
+        nonNegative(rows, "rows");
+        floats(x, (long) n * rows, "x");
+        if (b != null) floats(b, n, "bias");
     }
 
     static void rmsnormStrided(MemorySegment x, MemorySegment w, int n, int rows, int stride, float eps) {

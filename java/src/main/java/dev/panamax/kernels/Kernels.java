@@ -133,6 +133,37 @@ public interface Kernels extends AutoCloseable {
     /** y[r] += b for each of {@code rows} rows of n floats (a bias over a batch). */
     void addRows(MemorySegment y, MemorySegment b, int n, int rows);
 
+    /**
+     * BERT's LayerNorm per row of n floats: y = norm(x + res) * w + b (res null: norm(x)), as ggml_norm (mean and
+     * variance summed in double) then ggml_mul and ggml_add; y may be x or res.
+     */
+    default void layerNorm(MemorySegment y, MemorySegment x, MemorySegment res, MemorySegment w, MemorySegment b, int n,
+                           int rows, float eps) {
+        Checks.layerNorm(y, x, res, w, b, n, rows, eps);
+        EncoderOps.layerNorm(y, x, res, w, b, n, rows, eps);
+    }
+
+    /**
+     * An encoder's self-attention over {@code nSeq} sequences: sequence s is rows [seqRows[s], seqRows[s + 1]) of q, k,
+     * v and out (rows of nHead * headDim floats; seqRows: nSeq + 1 int32 entries, non-decreasing from 0), every row
+     * seeing every row of its sequence: out = softmax(scale * q k^T) v per head, with K and V rounded to binary16 as
+     * llama.cpp's flash attention reads them from its F16 cache.
+     */
+    default void attentionEncoder(MemorySegment out, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment seqRows,
+                                  int nSeq, int nHead, int headDim, float scale) {
+        Checks.attentionEncoder(out, q, k, v, seqRows, nSeq, nHead, headDim, scale);
+        EncoderOps.attention(out, q, k, v, seqRows, nSeq, nHead, headDim, scale);
+    }
+
+    /**
+     * In place per row of n floats: x = gelu(x + b) (b null: none), ggml's GELU with GGML_GELU_FP16: 0 at or below
+     * -10, the input at or above 10, else the binary16 value of the tanh form at the binary16-rounded input.
+     */
+    default void gelu(MemorySegment x, MemorySegment b, int n, int rows) {
+        Checks.gelu(x, b, n, rows);
+        EncoderOps.gelu(x, b, n, rows);
+    }
+
     /** RMSNorm in place of the first n floats of {@code rows} rows that start {@code stride} floats apart. */
     void rmsnormStrided(MemorySegment x, MemorySegment w, int n, int rows, int stride, float eps);
 

@@ -246,6 +246,34 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public void layerNorm(MemorySegment y, MemorySegment x, MemorySegment res, MemorySegment w, MemorySegment b, int n,
+                          int rows, float eps) {
+        Checks.layerNorm(y, x, res, w, b, n, rows, eps);
+        offHeap(y, x, w, b);
+        if (res != null) offHeap(res);
+        Status.check(PanamaxNative.pmx_layer_norm_f32(live(), y, x, res != null ? res : MemorySegment.NULL, w, b, n, rows, eps),
+                "pmx_layer_norm_f32");
+    }
+
+    @Override
+    public void attentionEncoder(MemorySegment out, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment seqRows,
+                                 int nSeq, int nHead, int headDim, float scale) {
+        Checks.attentionEncoder(out, q, k, v, seqRows, nSeq, nHead, headDim, scale);
+        offHeap(out, q, k, v);
+        offHeap(seqRows);
+        Status.check(PanamaxNative.pmx_attention_encoder_f32(live(), out, q, k, v, nSeq, seqRows, nHead, headDim, scale),
+                "pmx_attention_encoder_f32");
+    }
+
+    @Override
+    public void gelu(MemorySegment x, MemorySegment b, int n, int rows) {
+        Checks.gelu(x, b, n, rows);
+        offHeap(x);
+        if (b != null) offHeap(b);
+        Status.check(PanamaxNative.pmx_gelu_f32(live(), x, b != null ? b : MemorySegment.NULL, n, rows), "pmx_gelu_f32");
+    }
+
+    @Override
     public void rmsnormStrided(MemorySegment x, MemorySegment w, int n, int rows, int stride, float eps) {
         Checks.rmsnormStrided(x, w, n, rows, stride, eps);
         offHeap(x, w);

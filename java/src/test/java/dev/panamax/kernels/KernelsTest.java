@@ -550,6 +550,90 @@ class KernelsTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("implementations")
+    void layerNormAndGeluMatchReference(Impl impl) {
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int n : TAIL_SIZES) {
+                int rows = 3;
+                long m = (long) n * rows;
+                MemorySegment x = random(m, 6, n), res = random(m, 2, n + 1), w = random(n, 1.5f, n + 2), b = random(n, 0.5f, n + 3);
+                MemorySegment y = floats(m), r = floats(m);
+                for (boolean withRes : new boolean[] {false, true}) {
+                    ref.layerNorm(r, x, withRes ? res : null, w, b, n, rows, 1e-12f);
+                    k.layerNorm(y, x, withRes ? res : null, w, b, n, rows, 1e-12f);
+                    // the same float steps; the double sums in lanes differ from the sequential ones by ~1e-16
+                    for (long i = 0; i < m; i++) {
+                        float want = r.getAtIndex(JAVA_FLOAT, i), got = y.getAtIndex(JAVA_FLOAT, i);
+                        assertTrue(Math.abs(got - want) <= 1e-6 * (1 + Math.abs(want)), impl + " layerNorm n=" + n + " at " + i + ": " + got + " vs " + want);
+                    }
+                }
+                // in place on the residual: y = norm(x + y)
+                MemorySegment.copy(res, 0, y, 0, 4L * m);
+                k.layerNorm(y, x, y, w, b, n, rows, 1e-12f);
+                ref.layerNorm(r, x, res, w, b, n, rows, 1e-12f);
+                for (long i = 0; i < m; i++) {
+                    float want = r.getAtIndex(JAVA_FLOAT, i), got = y.getAtIndex(JAVA_FLOAT, i);
+                    assertTrue(Math.abs(got - want) <= 1e-6 * (1 + Math.abs(want)), impl + " layerNorm in place n=" + n);
+                }
+                for (boolean withBias : new boolean[] {false, true}) {
+                    MemorySegment.copy(x, 0, y, 0, 4L * m);
+                    MemorySegment.copy(x, 0, r, 0, 4L * m);
+                    for (long i = 0; i < m; i += 7) y.setAtIndex(JAVA_FLOAT, i, i % 2 == 0 ? 10f : -10f);
+                    MemorySegment.copy(y, 0, r, 0, 4L * m);
+                    ref.gelu(r, withBias ? b : null, n, rows);
+                    k.gelu(y, withBias ? b : null, n, rows);
+                    assertEquals(-1, y.asSlice(0, 4L * m).mismatch(r.asSlice(0, 4L * m)), impl + " gelu is exact, n=" + n);
+                }
+            }
+            // every binary16 input (one row of 65536): the backends' tables agree entry for entry
+            MemorySegment all = floats(1 << 16), allRef = floats(1 << 16);
+            for (int h = 0; h < 1 << 16; h++) all.setAtIndex(JAVA_FLOAT, h, Float.float16ToFloat((short) h));
+            MemorySegment.copy(all, 0, allRef, 0, 4L << 16);
+            k.gelu(all, null, 1 << 16, 1);
+            ref.gelu(allRef, null, 1 << 16, 1);
+            for (int h = 0; h < 1 << 16; h++) {
+                float got = all.getAtIndex(JAVA_FLOAT, h), want = allRef.getAtIndex(JAVA_FLOAT, h);
+                assertTrue(Float.floatToIntBits(got) == Float.floatToIntBits(want) || (Float.isNaN(got) && Float.isNaN(want)),
+                        impl + " gelu of binary16 " + Integer.toHexString(h) + ": " + got + " vs " + want);
+            }
+            assertThrows(IllegalArgumentException.class, () -> k.layerNorm(floats(4), floats(4), null, floats(4), floats(3), 4, 1, 1e-5f));
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void attentionEncoderMatchesReference(Impl impl) {
+        int[] lens = {1, 2, 7, 0, 16, 17, 37, 65};
+        try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
+            for (int hd : new int[] {32, 64, 12}) {
+                int heads = 3, st = heads * hd;
+                MemorySegment rows = arena.allocate(4L * (lens.length + 1), 64);
+                int n = 0;
+                for (int s = 0; s < lens.length; s++) {
+                    rows.setAtIndex(JAVA_INT, s, n);
+                    n += lens[s];
+                }
+                rows.setAtIndex(JAVA_INT, lens.length, n);
+                MemorySegment q = random((long) n * st, 2, hd), kk = random((long) n * st, 2, hd + 1), v = random((long) n * st, 1, hd + 2);
+                MemorySegment out = floats((long) n * st), r = floats((long) n * st);
+                float scale = (float) (1 / Math.sqrt(hd));
+                ref.attentionEncoder(r, q, kk, v, rows, lens.length, heads, hd, scale);
+                k.attentionEncoder(out, q, kk, v, rows, lens.length, heads, hd, scale);
+                // float products and exp against double ones; outputs are averages of values of ~1
+                for (long i = 0; i < (long) n * st; i++) {
+                    float want = r.getAtIndex(JAVA_FLOAT, i), got = out.getAtIndex(JAVA_FLOAT, i);
+                    assertTrue(Math.abs(got - want) <= 2e-6 + 1e-5 * Math.abs(want), impl + " hd=" + hd + " at " + i + ": " + got + " vs " + want);
+                }
+            }
+            MemorySegment bad = arena.allocate(12, 64);
+            bad.setAtIndex(JAVA_INT, 0, 0);
+            bad.setAtIndex(JAVA_INT, 1, 2);
+            bad.setAtIndex(JAVA_INT, 2, 1);
+            assertThrows(IllegalArgumentException.class, () -> k.attentionEncoder(floats(64), floats(64), floats(64), floats(64), bad, 2, 1, 4, 1f));
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
     void argmaxAndTopkMatchReference(Impl impl) {
         try (Kernels k = impl.open(); Kernels ref = new ScalarKernels()) {
             for (int n : TAIL_SIZES) {
