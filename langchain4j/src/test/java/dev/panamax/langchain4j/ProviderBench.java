@@ -39,13 +39,22 @@ class ProviderBench {
              Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(prompt * 2 + gen + 64))) {
             PanamaxStreamingChatModel streaming = new PanamaxStreamingChatModel(e);
             SplittableRandom r = new SplittableRandom(1);
-            direct(e, r, parallel, prompt, Math.min(gen, 8)); // warm-up
-            viaProvider(streaming, r, parallel, prompt, Math.min(gen, 8));
+            List<ChatRequest> warm = requests(r, parallel, prompt, Math.min(gen, 8));
+            direct(e, prompts(e, warm), Math.min(gen, 8)); // warm-up
+            viaProvider(streaming, warm);
             double bestDirect = 0, bestProvider = 0;
+            int promptTokens = 0;
             for (int i = 0; i < reps; i++) {
-                bestDirect = Math.max(bestDirect, direct(e, r, parallel, prompt, gen));
-                bestProvider = Math.max(bestProvider, viaProvider(streaming, r, parallel, prompt, gen));
+                // the engine directly on the very tokens the provider submits (chat template and all), so both run the
+                // same prompt lengths and only the provider's own work differs
+                List<ChatRequest> reqs = requests(r, parallel, prompt, gen);
+                List<int[]> toks = prompts(e, reqs);
+                promptTokens = toks.get(0).length;
+                bestDirect = Math.max(bestDirect, direct(e, toks, gen));
+                bestProvider = Math.max(bestProvider, viaProvider(streaming, reqs));
             }
+            System.out.printf("prompt tokens per request (both ways): %d; pieces streamed in the last run: %d for %d tokens%n",
+                    promptTokens, lastPieces, (long) parallel * gen);
             long[] d = streaming.recentFirstTokenDelayNanos();
             Arrays.sort(d);
             System.out.printf("model %s, %s, %d threads; %d callers x (prompt ~%d, decode %d), best of %d%n", Path.of(file).getFileName(),
@@ -69,7 +78,27 @@ class ProviderBench {
         return after / ((end - allFirst) / 1e9);
     }
 
-    static double direct(Engine e, SplittableRandom r, int n, int prompt, int gen) {
+    /** n chat requests of about {@code prompt} tokens of random words, greedy, {@code gen} tokens ignoring EOS. */
+    static List<ChatRequest> requests(SplittableRandom r, int n, int prompt, int gen) {
+        var params = PanamaxChatRequestParameters.builder().temperature(0.0).maxOutputTokens(gen).ignoreEos(true).build();
+        List<ChatRequest> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            StringBuilder words = new StringBuilder();
+            for (int w = 0; w < prompt / 2; w++) words.append("word").append(r.nextInt(1000)).append(' ');
+            out.add(ChatRequest.builder().messages(UserMessage.from(words.toString())).parameters(params).build());
+        }
+        return out;
+    }
+
+    /** The prompt tokens the provider submits for each request. */
+    static List<int[]> prompts(Engine e, List<ChatRequest> reqs) {
+        List<int[]> out = new ArrayList<>();
+        for (ChatRequest q : reqs) out.add(Conversation.of(e, q, null).request.promptTokens());
+        return out;
+    }
+
+    static double direct(Engine e, List<int[]> prompts, int gen) {
+        int n = prompts.size();
         List<long[]> stamps = new ArrayList<>();
         int[] counts = new int[n];
         List<RequestHandle> hs = new ArrayList<>();
@@ -77,8 +106,7 @@ class ProviderBench {
             int id = i;
             long[] s = new long[gen + 8];
             stamps.add(s);
-            int[] p = r.ints(prompt, 0, e.model().vocabSize()).toArray();
-            hs.add(e.submit(GenerationRequest.of(p, gen, SamplingParams.greedy()).withIgnoreEos(true), (tok, text) -> {
+            hs.add(e.submit(GenerationRequest.of(prompts.get(i), gen, SamplingParams.greedy()).withIgnoreEos(true), (tok, text) -> {
                 if (tok >= 0 && counts[id] < s.length) s[counts[id]++] = System.nanoTime();
             }));
         }
@@ -86,21 +114,22 @@ class ProviderBench {
         return aggregate(stamps, counts);
     }
 
-    static double viaProvider(PanamaxStreamingChatModel m, SplittableRandom r, int n, int prompt, int gen) {
+    /** Pieces the handlers got in the last provider run (one per token unless the tokenizer merged some). */
+    static long lastPieces;
+
+    static double viaProvider(PanamaxStreamingChatModel m, List<ChatRequest> reqs) {
+        int n = reqs.size();
         List<long[]> stamps = new ArrayList<>();
         int[] counts = new int[n];
         List<CompletableFuture<ChatResponse>> done = new ArrayList<>();
-        var params = PanamaxChatRequestParameters.builder().temperature(0.0).maxOutputTokens(gen).ignoreEos(true).build();
         List<Thread> callers = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             int id = i;
-            long[] s = new long[gen + 8];
+            long[] s = new long[reqs.get(i).maxOutputTokens() + 8];
             stamps.add(s);
-            StringBuilder words = new StringBuilder();
-            for (int w = 0; w < prompt / 2; w++) words.append("word").append(r.nextInt(1000)).append(' ');
             CompletableFuture<ChatResponse> f = new CompletableFuture<>();
             done.add(f);
-            ChatRequest req = ChatRequest.builder().messages(UserMessage.from(words.toString())).parameters(params).build();
+            ChatRequest req = reqs.get(i);
             callers.add(Thread.ofPlatform().start(() -> m.chat(req, new StreamingChatResponseHandler() {
                 @Override
                 public void onPartialResponse(String text) {
@@ -119,6 +148,8 @@ class ProviderBench {
             })));
         }
         for (CompletableFuture<ChatResponse> f : done) f.join();
+        lastPieces = 0;
+        for (int c : counts) lastPieces += c;
         return aggregate(stamps, counts);
     }
 }

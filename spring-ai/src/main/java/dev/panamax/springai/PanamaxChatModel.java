@@ -53,6 +53,9 @@ public class PanamaxChatModel implements ChatModel {
     private final Engine engine;
     private final PanamaxChatOptions defaults;
     private final Consumer<Generation> onFinished;
+    private static final int DELAYS = 1024;
+    private final long[] firstPieceDelays = new long[DELAYS];
+    private long delayCount; // guarded by firstPieceDelays
 
     public PanamaxChatModel(Engine engine) {
         this(engine, PanamaxChatOptions.builder().build(), g -> {});
@@ -94,8 +97,33 @@ public class PanamaxChatModel implements ChatModel {
         return response(parsed.content(), parsed.calls(), g, o);
     }
 
+    /**
+     * For the most recent streamed requests (at most 1024, oldest first): nanoseconds between the engine producing the
+     * first piece of text and the stream's subscriber being given it (on the bounded-elastic scheduler).
+     */
+    public long[] recentFirstTokenDelayNanos() {
+        synchronized (firstPieceDelays) {
+            int k = (int) Math.min(delayCount, DELAYS);
+            long[] out = new long[k];
+            for (int i = 0; i < k; i++) out[i] = firstPieceDelays[(int) ((delayCount - k + i) % DELAYS)];
+            return out;
+        }
+    }
+
+    private void firstPieceDelay(long nanos) {
+        synchronized (firstPieceDelays) {
+            firstPieceDelays[(int) (delayCount++ % DELAYS)] = nanos;
+        }
+    }
+
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {
+        return Flux.defer(() -> stream(prompt, new long[1]));
+    }
+
+    /** One subscription's stream; firstAt[0]: when the engine produced its first piece (written before it is queued). */
+    private Flux<ChatResponse> stream(Prompt prompt, long[] firstAt) {
+        boolean[] delivered = {false};
         return Flux.<ChatResponse>create(sink -> {
             PanamaxChatOptions o;
             ChatCall c;
@@ -117,6 +145,7 @@ public class PanamaxChatModel implements ChatModel {
                     if (end > sent[0]) {
                         String out = text.substring(sent[0], end);
                         sent[0] = end;
+                        if (firstAt[0] == 0) firstAt[0] = System.nanoTime();
                         sink.next(new ChatResponse(List.of(new org.springframework.ai.chat.model.Generation(new AssistantMessage(out)))));
                     }
                 });
@@ -140,10 +169,15 @@ public class PanamaxChatModel implements ChatModel {
                 sink.next(response(rest, parsed.calls(), g, o));
                 sink.complete();
             });
-        }, FluxSink.OverflowStrategy.BUFFER).publishOn(Schedulers.boundedElastic());
+        }, FluxSink.OverflowStrategy.BUFFER).publishOn(Schedulers.boundedElastic()).doOnNext(r -> {
+            if (!delivered[0] && firstAt[0] != 0) { // the queue between the threads orders the write before this read
+                delivered[0] = true;
+                firstPieceDelay(System.nanoTime() - firstAt[0]);
+            }
+        });
     }
 
-    private PanamaxChatOptions options(Prompt prompt) {
+    PanamaxChatOptions options(Prompt prompt) {
         PanamaxChatOptions.Builder b = defaults.mutate();
         ChatOptions po = prompt.getOptions();
         if (po != null) {
@@ -155,7 +189,8 @@ public class PanamaxChatModel implements ChatModel {
         return b.build();
     }
 
-    private ChatCall prepare(Prompt prompt, PanamaxChatOptions o) {
+    /** The engine request of a prompt (package-private: the benchmark submits the same tokens directly). */
+    ChatCall prepare(Prompt prompt, PanamaxChatOptions o) {
         List<Map<String, Object>> functions = new ArrayList<>();
         if (o.getToolCallbacks() != null) for (ToolCallback t : o.getToolCallbacks()) functions.add(function(t));
         Grammar grammar = null;

@@ -9,6 +9,7 @@ import dev.panamax.RequestHandle;
 import dev.panamax.sampling.SamplingParams;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -37,17 +38,29 @@ class SpringAiProviderBench {
              Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(prompt * 2 + gen + 64))) {
             PanamaxChatModel chat = new PanamaxChatModel(e);
             SplittableRandom r = new SplittableRandom(1);
-            direct(e, r, parallel, prompt, Math.min(gen, 8)); // warm-up
-            viaProvider(chat, r, parallel, prompt, Math.min(gen, 8));
+            List<Prompt> warm = prompts(r, parallel, prompt, Math.min(gen, 8));
+            direct(e, tokens(chat, warm), Math.min(gen, 8)); // warm-up
+            viaProvider(chat, warm);
             double bestDirect = 0, bestProvider = 0;
+            int promptTokens = 0;
             for (int i = 0; i < reps; i++) {
-                bestDirect = Math.max(bestDirect, direct(e, r, parallel, prompt, gen));
-                bestProvider = Math.max(bestProvider, viaProvider(chat, r, parallel, prompt, gen));
+                // the engine directly on the very tokens the provider submits (chat template and all)
+                List<Prompt> ps = prompts(r, parallel, prompt, gen);
+                List<int[]> toks = tokens(chat, ps);
+                promptTokens = toks.get(0).length;
+                bestDirect = Math.max(bestDirect, direct(e, toks, gen));
+                bestProvider = Math.max(bestProvider, viaProvider(chat, ps));
             }
+            long[] d = chat.recentFirstTokenDelayNanos();
+            Arrays.sort(d);
             System.out.printf(Locale.ROOT, "model %s, %s, %d threads; %d callers x (prompt ~%d, decode %d), best of %d%n",
                     Path.of(file).getFileName(), e.kernelsName(), e.threads(), parallel, prompt, gen, reps);
+            System.out.printf(Locale.ROOT, "prompt tokens per request (both ways): %d; pieces streamed in the last run: %d for %d tokens%n",
+                    promptTokens, lastPieces, (long) parallel * gen);
             System.out.printf(Locale.ROOT, "aggregate decode  engine directly %.1f tok/s, through Spring AI %.1f tok/s: %.1f%%%n",
                     bestDirect, bestProvider, 100 * bestProvider / bestDirect);
+            System.out.printf(Locale.ROOT, "first piece engine->subscriber over %d requests: median %.3f ms, p90 %.3f ms, max %.3f ms%n",
+                    d.length, d[d.length / 2] / 1e6, d[(int) (d.length * 0.9)] / 1e6, d[d.length - 1] / 1e6);
         }
     }
 
@@ -64,7 +77,26 @@ class SpringAiProviderBench {
         return after / ((end - allFirst) / 1e9);
     }
 
-    static double direct(Engine e, SplittableRandom r, int n, int prompt, int gen) {
+    static List<Prompt> prompts(SplittableRandom r, int n, int prompt, int gen) {
+        var options = PanamaxChatOptions.builder().temperature(0.0).maxTokens(gen).build();
+        List<Prompt> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            StringBuilder words = new StringBuilder();
+            for (int w = 0; w < prompt / 2; w++) words.append("word").append(r.nextInt(1000)).append(' ');
+            out.add(new Prompt(new UserMessage(words.toString()), options));
+        }
+        return out;
+    }
+
+    /** The prompt tokens the provider submits for each prompt. */
+    static List<int[]> tokens(PanamaxChatModel m, List<Prompt> ps) {
+        List<int[]> out = new ArrayList<>();
+        for (Prompt p : ps) out.add(m.prepare(p, m.options(p)).request().promptTokens());
+        return out;
+    }
+
+    static double direct(Engine e, List<int[]> prompts, int gen) {
+        int n = prompts.size();
         List<long[]> stamps = new ArrayList<>();
         int[] counts = new int[n];
         List<RequestHandle> hs = new ArrayList<>();
@@ -72,8 +104,7 @@ class SpringAiProviderBench {
             int id = i;
             long[] s = new long[gen + 8];
             stamps.add(s);
-            int[] p = r.ints(prompt, 0, e.model().vocabSize()).toArray();
-            hs.add(e.submit(GenerationRequest.of(p, gen, SamplingParams.greedy()).withIgnoreEos(true), (tok, text) -> {
+            hs.add(e.submit(GenerationRequest.of(prompts.get(i), gen, SamplingParams.greedy()).withIgnoreEos(true), (tok, text) -> {
                 if (tok >= 0 && counts[id] < s.length) s[counts[id]++] = System.nanoTime();
             }));
         }
@@ -81,23 +112,26 @@ class SpringAiProviderBench {
         return aggregate(stamps, counts);
     }
 
+    /** Pieces the subscribers got in the last provider run (one per token unless the tokenizer merged some). */
+    static long lastPieces;
+
     /** One chunk per token (ASCII text of a random model); a request that meets EOS early simply has fewer stamps. */
-    static double viaProvider(PanamaxChatModel m, SplittableRandom r, int n, int prompt, int gen) {
+    static double viaProvider(PanamaxChatModel m, List<Prompt> ps) {
+        int n = ps.size();
         List<long[]> stamps = new ArrayList<>();
         int[] counts = new int[n];
-        var options = PanamaxChatOptions.builder().temperature(0.0).maxTokens(gen).build();
         List<Flux<?>> flows = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             int id = i;
-            long[] s = new long[gen + 8];
+            long[] s = new long[2048];
             stamps.add(s);
-            StringBuilder words = new StringBuilder();
-            for (int w = 0; w < prompt / 2; w++) words.append("word").append(r.nextInt(1000)).append(' ');
-            flows.add(m.stream(new Prompt(new UserMessage(words.toString()), options)).doOnNext(c -> {
+            flows.add(m.stream(ps.get(i)).doOnNext(c -> {
                 if (counts[id] < s.length) s[counts[id]++] = System.nanoTime();
             }));
         }
         Flux.merge(flows).blockLast();
+        lastPieces = 0;
+        for (int c : counts) lastPieces += c;
         return aggregate(stamps, counts);
     }
 }

@@ -1,6 +1,7 @@
 package dev.panamax.springai.autoconfigure;
 
 import dev.panamax.Engine;
+import dev.panamax.Generation;
 import dev.panamax.Model;
 import dev.panamax.metrics.EngineMeters;
 import dev.panamax.springai.PanamaxChatModel;
@@ -9,6 +10,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Consumer;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
@@ -21,7 +25,7 @@ import org.springframework.context.annotation.Configuration;
 
 /**
  * With {@code panamax.model=/path/model.gguf}: the {@link Model} and its {@link Engine} (closed with the context), a
- * Spring AI {@link PanamaxChatModel} (also the streaming model), the engine's Micrometer meters (bound to the
+ * Spring AI {@link PanamaxChatModel} (also the streaming model), with Micrometer the engine's meters (bound to the
  * application's registry by Boot) and, with Actuator, a health indicator ({@code panamax}: up while the engine is open,
  * with its load).
  */
@@ -48,16 +52,31 @@ public class PanamaxAutoConfiguration {
         return model.newEngine(Engine.Config.defaults().withMaxSequences(p.parallel()).withContextLength(p.context()).withThreads(p.threads()));
     }
 
+    /**
+     * The chat model; every {@code Consumer<Generation>} bean (the meters' when Micrometer is present, and the
+     * application's own) is told of each finished generation, on the engine's thread.
+     */
     @Bean
     @ConditionalOnMissingBean
-    public EngineMeters panamaxMeters(Engine engine) {
-        return new EngineMeters(engine);
+    public PanamaxChatModel panamaxChatModel(Engine engine, ObjectProvider<Consumer<Generation>> listeners) {
+        List<Consumer<Generation>> all = listeners.orderedStream().toList();
+        return new PanamaxChatModel(engine, PanamaxChatOptions.builder().build(), g -> all.forEach(l -> l.accept(g)));
     }
 
-    @Bean
-    @ConditionalOnMissingBean
-    public PanamaxChatModel panamaxChatModel(Engine engine, EngineMeters meters) {
-        return new PanamaxChatModel(engine, PanamaxChatOptions.builder().build(), meters::finished);
+    /** Only with Micrometer on the class path: a service without it gets the engine and models, no meters. */
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "io.micrometer.core.instrument.binder.MeterBinder")
+    static class Meters_ {
+        @Bean
+        @ConditionalOnMissingBean
+        EngineMeters panamaxMeters(Engine engine) {
+            return new EngineMeters(engine);
+        }
+
+        @Bean
+        Consumer<Generation> panamaxMetersListener(EngineMeters meters) {
+            return meters::finished;
+        }
     }
 
     @Configuration(proxyBeanMethods = false)
