@@ -10,12 +10,14 @@ JEXTRACT=${JEXTRACT:-jextract}
 HEADER=$ROOT/native/include/panamax.h
 OUT=$ROOT/java/src/generated/java
 cd "$ROOT"
+INCLUDES=$(mktemp)
+trap 'rm -f "$INCLUDES"' EXIT
 
 # Only Panamax's own declarations: the symbols of panamax.h that start with pmx_/PMX_ (not stdint's).
-"$JEXTRACT" --dump-includes /tmp/panamax-includes.txt "$HEADER" 2>/dev/null
+"$JEXTRACT" --dump-includes "$INCLUDES" "$HEADER" 2>/dev/null
 {
   cat jextract/options.txt
-  grep -E -- '--include-[a-z]+ (pmx_|PMX_)' /tmp/panamax-includes.txt | sed 's/ *#.*$//' | sort
+  grep -E -- '--include-[a-z]+ (pmx_|PMX_)' "$INCLUDES" | sed 's/ *#.*$//' | sort
 } > jextract/includes.txt
 
 rm -rf "$OUT/dev/panamax/ffi"
