@@ -745,17 +745,18 @@ int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, co
     if (!out || !q || !k || !v || !seq_rows || n_seq < 0 || n_head <= 0 || head_dim <= 0 || !(scale == scale) ||
         seq_rows[0] != 0)
         return PMX_ERR_INVALID_ARG;
-    int64_t max_len = 0;
+    int64_t max_len = 0, pairs = 0; /* query-key pairs */
     for (int64_t s = 0; s < n_seq; s++) {
         const int64_t len = (int64_t)seq_rows[s + 1] - seq_rows[s];
         if (len < 0) return PMX_ERR_INVALID_ARG;
         if (len > max_len) max_len = len;
+        pairs += len * len;
     }
     struct encoder_args a = {.out = out, .q = q, .k = k, .v = v, .n_seq = n_seq, .n_head = n_head, .head_dim = head_dim,
                              .max_len = max_len, .seq_rows = seq_rows, .scale = scale};
     atomic_init(&a.next, 0);
     atomic_init(&a.failed, 0);
-    pmx_pool_run(n_seq * n_head > 1 ? pool : NULL, encoder_task, &a);
+    pmx_pool_run(n_seq * n_head > 1 ? pmx_pool_for_work(pool, pmx_work(pairs, n_head, 2 * head_dim)) : NULL, encoder_task, &a);
     return atomic_load(&a.failed) ? PMX_ERR_NO_MEMORY : PMX_OK;
 }
 
@@ -784,9 +785,9 @@ static void add_rows_task(void *p, int ith, int nth) {
     for (int64_t r = r0; r < r1; r++) pmx_k.add_f32(a->y + r * a->n, a->y + r * a->n, a->b, 0, a->n);
 }
 
-/* Row-wise ops wake the pool from ELEMENTWISE_PARALLEL_MIN floats (one token's bias is too little work for it). */
+/* Row-wise ops: the pool for their element count (one token's bias is too little work to hand to it). */
 static pmx_pool *rows_pool(pmx_pool *pool, int64_t n, int64_t n_rows) {
-    return n_rows > 1 && n * n_rows >= ELEMENTWISE_PARALLEL_MIN ? pool : NULL;
+    return n_rows > 1 ? pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)) : NULL;
 }
 
 int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows) {
