@@ -358,18 +358,22 @@ MIXED(PMX_T_Q2_K)
 MIXED(PMX_T_IQ4_XS)
 MIXED(PMX_T_IQ4_NL)
 
-/* Which kernel per type and shape, from quiet measurements on Zen 4 (AMD EPYC, 2 cores; 512-bit ops issue as two
- * 256-bit halves): the decode GEMV (batch 1) and the prompt's GEMM (batch > 1) chosen apart. The figures: the README's
- * "AVX-512 dispatch of the newer types" table (`./panamax microbench --types ... [--batch 128]` with
- * PMX_AVX512_LOWBIT=avx2 and =all alternated, and first-token times of the TinyLlama-shaped mixes).
- *   GEMV, every type: AVX2. The zmm GEMVs streamed no faster than the AVX2 ones (both limited by memory and the
- *     per-block scale work, which zmm does not halve), so decode keeps the AVX2 tiles.
- *   GEMM: zmm where it won: Q3_K (Q3_K_M prompt 1356 -> 1126 ms) and Q2_K (Q2_K file 1380 -> 1261 ms); AVX2 for Q5_K
- *     (Q5_K_M 1386 -> 1706 ms: its 5th-bit unpacking costs more on zmm halves than it saves), IQ4_XS (level), and the
- *     32-blocks Q4_1, Q5_1, IQ4_NL (see the README table for their batch figures).
+/* Which kernel per type and shape, measured quiet on Zen 4 (AMD EPYC, 2 cores, 512-bit ops issue as two 256-bit
+ * halves; 2026-12-07, queue job quant4-dispatch: `./panamax microbench --types ... --native-only [--batch 128 --mib 16]`
+ * with PMX_AVX512_LOWBIT=avx2 and =all alternated, two rounds; README "AVX-512 dispatch of the newer types").
+ * GB/s of the GEMV over 256 MiB at 2 threads (1 thread), AVX2 -> zmm, and GFLOP/s of the batch-128 GEMM at 2 threads:
+ *   Q4_1    GEMV 32.6-36.6 (20.8) -> 20.7 (10.3)   GEMM 249-251 -> 141-142   AVX2 both (matmul.c's Q4_0 steps)
+ *   Q5_1    GEMV 26.2-27.0 (13.6) -> 20.4 (10.1)   GEMM 183-188 -> 124-125   AVX2 both
+ *   Q2_K    GEMV 27.6-27.9 (13.9) -> 24.4 (12.2)   GEMM 217-226 -> 230       AVX2 GEMV, zmm GEMM
+ *   Q3_K    GEMV 26.2-26.3 (13.3) -> 26.8-27.2 (13.6)  GEMM 213-219 -> 230-231  zmm both
+ *   Q5_K    GEMV 31.6-32.4 (16.1) -> 29.6-30.4 (15.1)  GEMM 192-195 -> 188-189  AVX2 both
+ *   IQ4_NL  GEMV 22.3-22.8 (11.2) -> 21.3-21.4 (10.7)  GEMM 131-133 -> 172      AVX2 GEMV, zmm GEMM
+ *   IQ4_XS  GEMV 28.3-28.4 (14.3) -> 25.2-25.3 (12.7)  GEMM 175-178 -> 181-184  AVX2 GEMV, zmm GEMM
+ * First token of a 128-token prompt at 2 threads, TinyLlama-shaped mixes, AVX2 -> all zmm: IQ4_NL 1974 -> 1531 ms,
+ * IQ4_XS 1577 -> 1495, Q3_K_M 1018 -> 985, Q2_K 1254 -> 1223, Q5_K_M 1311 -> 1316, Q4_1 1098 -> 1933, Q5_1 1445 -> 2071.
  * PMX_AVX512_LOWBIT=all takes the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations
  * use =all so that each kernel is held against the reference whether or not dispatch picks it (test_matmul without it
- * checks this table's mix, and the avx2 ISA its kernels alone), and microbench uses both to compare. */
+ * checks this table's mix, and the avx2 ISA the AVX2 kernels alone), and microbench uses both to compare. */
 void pmx_avx512_register_matmul_lowbit(pmx_kernels *k) {
     if (!pmx_avx512_vnni()) return; /* the 32-block kernels need vpdpbusd; AVX2 stays without VNNI */
     /* prepare: the zmm kernel's activations where AVX2's differ (Q4_1, Q5_1: AVX2 runs them in Q4_0's prepared
@@ -382,10 +386,10 @@ void pmx_avx512_register_matmul_lowbit(pmx_kernels *k) {
         void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
     } types[] = {
         {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2, NULL},
-        {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_ZMM_BATCH, NULL},
+        {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL},
         {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_BATCH, NULL},
-        {PMX_T_IQ4_XS, matmul_iq4_xs, mixed_PMX_T_IQ4_XS, USE_AVX2, NULL},
-        {PMX_T_IQ4_NL, matmul_iq4_nl, mixed_PMX_T_IQ4_NL, USE_AVX2, NULL},
+        {PMX_T_IQ4_XS, matmul_iq4_xs, mixed_PMX_T_IQ4_XS, USE_ZMM_BATCH, NULL},
+        {PMX_T_IQ4_NL, matmul_iq4_nl, mixed_PMX_T_IQ4_NL, USE_ZMM_BATCH, NULL},
         {PMX_T_Q4_1, matmul_q4_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0},
         {PMX_T_Q5_1, matmul_q5_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0},
     };
