@@ -14,7 +14,7 @@ void pmx_avx2_prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int6
 
 /* Area registration: each overrides its entries of the table. */
 void pmx_avx2_register_matmul(pmx_kernels *k);
-void pmx_avx2_register_matmul_lowbit(pmx_kernels *k); /* matmul_lowbit.c: Q4_1 Q5_1 Q2_K Q3_K Q5_K IQ4_NL IQ4_XS */
+void pmx_avx2_register_matmul_lowbit(pmx_kernels *k); /* matmul_lowbit.c: Q2_K Q3_K Q5_K IQ4_NL IQ4_XS (Q4_1 Q5_1: matmul.c) */
 void pmx_avx2_register_gemm(pmx_kernels *k);
 void pmx_avx2_register_ops(pmx_kernels *k);
 void pmx_avx2_register_attention(pmx_kernels *k);

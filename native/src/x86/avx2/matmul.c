@@ -2,6 +2,7 @@
  * columns per tile (GEMV: 4 x 1, GEMM: up to 4 x 4), int8 dot products (maddubs/madd) for quantized weights. */
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include "avx2.h"
 
 #include "tiles.h"
@@ -280,22 +281,32 @@ AI __m256i fold8_i32(__m256i t0, __m256i t1, __m256i t2, __m256i t3) {
                              _mm256_madd_epi16(_mm256_hadd_epi16(t2, t3), one));
 }
 
-/* Steps of 2P blocks (P = 4, 2 or 1 pairs) for the 4/5-bit types against Q8_0 activations. The quants (Q4_0:
- * nibble 0..15, Q5_0: 0..31) are maddubs' unsigned operand as they are; the offset (8 or 16) becomes
- * -offset * sum(x) per block, computed once per column and step. Two blocks share a register: their elements
- * 0..15 against the activations reordered to match (xl), likewise elements 16..31 (xh). Pairs past P are zero,
- * so their lanes add nothing. */
-enum { W_Q4_0, W_Q5_0 };
+/* Steps of 2P blocks (P = 4, 2 or 1 pairs) for the 4/5-bit types against Q8_0 activations. The quants (Q4_0, Q4_1:
+ * nibble 0..15, Q5_0, Q5_1: 0..31) are maddubs' unsigned operand as they are; Q4_0/Q5_0's offset (8 or 16) becomes
+ * -offset * sum(x) per block, Q4_1/Q5_1's minimum m adds m * sum(x): the sums computed once per column and step. Two
+ * blocks share a register: their elements 0..15 against the activations reordered to match (xl), likewise elements
+ * 16..31 (xh). Pairs past P are zero, so their lanes add nothing. */
+enum { W_Q4_0, W_Q5_0, W_Q4_1, W_Q5_1 };
 
 AI int64_t q4x_block_bytes(const int kind) {
-    return kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : (int64_t)sizeof(block_q5_0);
+    return kind == W_Q4_0 ? (int64_t)sizeof(block_q4_0) : kind == W_Q5_0 ? (int64_t)sizeof(block_q5_0)
+         : kind == W_Q4_1 ? (int64_t)sizeof(block_q4_1) : (int64_t)sizeof(block_q5_1);
 }
+/* byte offsets in a block: the quants' nibbles, the 32 fifth bits (Q5_0, Q5_1), the minimum m (Q4_1, Q5_1) */
+AI int q4x_qs_at(const int kind) {
+    return kind == W_Q4_0 ? (int)offsetof(block_q4_0, qs) : kind == W_Q5_0 ? (int)offsetof(block_q5_0, qs)
+         : kind == W_Q4_1 ? (int)offsetof(block_q4_1, qs) : (int)offsetof(block_q5_1, qs);
+}
+AI int q4x_qh_at(const int kind) { return kind == W_Q5_0 ? (int)offsetof(block_q5_0, qh) : (int)offsetof(block_q5_1, qh); }
+AI int q4x_has_min(const int kind) { return kind == W_Q4_1 || kind == W_Q5_1; }
+AI int q4x_5bit(const int kind) { return kind == W_Q5_0 || kind == W_Q5_1; }
 
 /* The activations of a Q4_0/Q5_0 matmul are prepared in the order the steps read them, so that the work that
  * does not depend on the weights is done once per activation row instead of once per row tile: a row is the
  * sequence of q4x_tile's steps (8 blocks while 8 remain, then 4, then 2), each step of P pairs laid out as
  *   2P x 32 bytes: xl, xh of pair 0, 1, ... (xl: elements 0..15 of blocks 2p and 2p+1, xh: elements 16..31)
- *   8 int32: offset x sum of each block's quants, in fold8_i16's lane order (blocks 0 2 4 6 1 3 5 7; absent: 0)
+ *   8 int32: offset x sum of each block's quants (offset 1 for Q4_1/Q5_1), in fold8_i16's lane order (blocks 0 2 4
+ *            6 1 3 5 7; absent: 0)
  *   8 floats: each block's scale, same order
  * then, for an odd block count, the last block as a plain block_q8_0 in a 64-byte slot. The quants are those of
  * pmx_avx2_prepare_q8_0 (ggml's), only placed differently. */
@@ -353,29 +364,40 @@ AI void prepare_q4x(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1,
 
 static void prepare_q4_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 8); }
 static void prepare_q5_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 16); }
+static void prepare_qx_1(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 1); }
 
 /* Pair p of a row's step as unsigned quants: elements 0..15 of blocks 2p, 2p + 1 in lo, elements 16..31 in hi. */
 AI void unpack_pair(const char *row, int64_t i, int p, const int kind, __m256i *lo, __m256i *hi) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    if (kind == W_Q4_0) {
-        const block_q4_0 *b = (const block_q4_0 *)row + i;
-        const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
-                                           _mm_loadu_si128((const __m128i *)b[2 * p].qs));
-        *lo = _mm256_and_si256(q, m4);
-        *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        return;
-    }
-    /* Q5_0: elements 0..15 take qh bytes 0 and 1 of their block, elements 16..31 bytes 2 and 3 */
+    const int64_t bb = q4x_block_bytes(kind);
+    const char *b0 = row + (i + 2 * p) * bb, *b1 = b0 + bb;
+    const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(b1 + q4x_qs_at(kind))),
+                                       _mm_loadu_si128((const __m128i *)(b0 + q4x_qs_at(kind))));
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (!q4x_5bit(kind)) return;
+    /* elements 0..15 take qh bytes 0 and 1 of their block, elements 16..31 bytes 2 and 3 */
     const __m256i idx_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                             0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m256i idx_hi = _mm256_add_epi8(idx_lo, _mm256_set1_epi8(2)), sixteen = _mm256_set1_epi8(16);
-    const block_q5_0 *b = (const block_q5_0 *)row + i;
-    const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[2 * p + 1].qs),
-                                       _mm_loadu_si128((const __m128i *)b[2 * p].qs));
-    const __m256i hv = _mm256_set_m128i(_mm_cvtsi32_si128((int)load_qh(&b[2 * p + 1])),
-                                        _mm_cvtsi32_si128((int)load_qh(&b[2 * p])));
-    *lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(bits_to_bytes(hv, idx_lo), sixteen));
-    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(bits_to_bytes(hv, idx_hi), sixteen));
+    uint32_t h0, h1;
+    memcpy(&h0, b0 + q4x_qh_at(kind), 4);
+    memcpy(&h1, b1 + q4x_qh_at(kind), 4);
+    const __m256i hv = _mm256_set_m128i(_mm_cvtsi32_si128((int)h1), _mm_cvtsi32_si128((int)h0));
+    *lo = _mm256_or_si256(*lo, _mm256_and_si256(bits_to_bytes(hv, idx_lo), sixteen));
+    *hi = _mm256_or_si256(*hi, _mm256_and_si256(bits_to_bytes(hv, idx_hi), sixteen));
+}
+
+/* The 32 unsigned quants of one Q4_1/Q5_1 block in element order (the per-block tail). */
+AI __m256i load_qx_1(const char *blk, const int kind) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)(blk + q4x_qs_at(kind)));
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
+    if (!q4x_5bit(kind)) return q;
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    uint32_t h;
+    memcpy(&h, blk + q4x_qh_at(kind), 4);
+    return _mm256_or_si256(q, _mm256_and_si256(bits_to_bytes(_mm256_set1_epi32((int)h), idx), _mm256_set1_epi8(16)));
 }
 
 /* One step from block i of weight rows [0, R) against columns [0, C), added to acc; the columns' prepared step
@@ -392,17 +414,23 @@ AI void q4x_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
             _mm_prefetch(blk + PF_AHEAD(R, rb) + 64 * k, _MM_HINT_T0);
         __m256i lo[4], hi[4];
         UNROLL for (int p = 0; p < P; p++) unpack_pair(row, i, p, kind, &lo[p], &hi[p]);
-        const __m256 dw = load_dn(blk, bb, 2 * P); /* d is each block's first field */
+        const __m256 dw = load_dn(blk, bb, 2 * P); /* d is each block's first field, Q4_1/Q5_1's m the second */
+        const __m256 mw = q4x_has_min(kind) ? load_dn(blk + sizeof(pmx_half), bb, 2 * P) : _mm256_setzero_ps();
         UNROLL for (int c = 0; c < C; c++) {
             const char *xs = xa + c * xb + so;
             __m256i t[4] = {zero, zero, zero, zero};
             UNROLL for (int p = 0; p < P; p++)
                 t[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p))),
                                         _mm256_maddubs_epi16(hi[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p + 32))));
-            const __m256i sums = kind == W_Q4_0 ? fold8_i16(t[0], t[1], t[2], t[3]) : fold8_i32(t[0], t[1], t[2], t[3]);
+            const __m256i sums = q4x_5bit(kind) ? fold8_i32(t[0], t[1], t[2], t[3]) : fold8_i16(t[0], t[1], t[2], t[3]);
             const __m256i off = _mm256_loadu_si256((const __m256i *)(xs + 64 * P));
             const __m256 xd = _mm256_loadu_ps((const float *)(xs + 64 * P + 32));
-            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, off)), _mm256_mul_ps(dw, xd), acc[r][c]);
+            if (q4x_has_min(kind)) {
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(dw, xd), acc[r][c]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(off), _mm256_mul_ps(mw, xd), acc[r][c]);
+            } else {
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, off)), _mm256_mul_ps(dw, xd), acc[r][c]);
+            }
         }
     }
 }
@@ -428,6 +456,18 @@ AI void q4x_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
     if (i < nb)
         UNROLL for (int r = 0; r < R; r++) {
             const char *blk = w + r * rb + i * q4x_block_bytes(kind);
+            if (q4x_has_min(kind)) { /* unsigned quants: d * q . x + m * sum(x) */
+                const __m256i q = load_qx_1(blk, kind);
+                const float d = h2f(*(const pmx_half *)blk), m = h2f(*(const pmx_half *)(blk + sizeof(pmx_half)));
+                UNROLL for (int c = 0; c < C; c++) {
+                    const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb + so);
+                    const __m256i xq = _mm256_loadu_si256((const __m256i *)x->qs), one = _mm256_set1_epi16(1);
+                    const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq), one);
+                    const __m256i sx = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), xq), one);
+                    y[c * ldy + r] += (hsum8(_mm256_cvtepi32_ps(s)) * d + hsum8(_mm256_cvtepi32_ps(sx)) * m) * h2f(x->d);
+                }
+                continue;
+            }
             const __m256i wq = kind == W_Q4_0 ? load_q4_0((const block_q4_0 *)blk) : load_q5_0((const block_q5_0 *)blk);
             const __m256i wa = _mm256_abs_epi8(wq);
             UNROLL for (int c = 0; c < C; c++) {
@@ -442,6 +482,12 @@ TILES(q4_0)
 
 #define q5_0_tile(w, rb, xa, xb, n, y, ldy, R, C) q4x_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_0)
 TILES(q5_0)
+
+#define q4_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q4x_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_1)
+TILES(q4_1)
+
+#define q5_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q4x_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_1)
+TILES(q5_1)
 
 /* ---- Q4_K weights against Q8_K activations ----
  * Per row and super-block, everything stays in registers: the 6-bit scales and mins are unpacked with byte
@@ -619,6 +665,9 @@ MATMUL(bf16, n * 2, n * 4, 4)
 MATMUL(q8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0), n / QK8_0 * (int64_t)sizeof(block_q8_0), n <= 2048 ? 1 : 4)
 MATMUL(q4_0, n / QK4_0 * (int64_t)sizeof(block_q4_0), q4x_act_row_bytes(n), n >= 2048 ? 1 : n >= 1024 ? 2 : 4)
 MATMUL(q5_0, n / QK5_0 * (int64_t)sizeof(block_q5_0), q4x_act_row_bytes(n), n <= 2048 ? 2 : 4)
+/* Q4_1 and Q5_1 in Q4_0's and Q5_0's steps, with their rows per GEMV tile (not measured apart) */
+MATMUL(q4_1, n / QK8_0 * (int64_t)sizeof(block_q4_1), q4x_act_row_bytes(n), n >= 2048 ? 1 : n >= 1024 ? 2 : 4)
+MATMUL(q5_1, n / QK8_0 * (int64_t)sizeof(block_q5_1), q4x_act_row_bytes(n), n <= 2048 ? 2 : 4)
 MATMUL(q4_K, n / QK_K * (int64_t)sizeof(block_q4_K), n / QK_K * (int64_t)sizeof(block_q8_K), n >= 2048 ? 1 : 2)
 MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(block_q8_K), 1)
 
@@ -629,6 +678,8 @@ void pmx_avx2_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q8_0, NULL};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0, matmul_q4_0, q4x_act_row_bytes};
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q5_0, matmul_q5_0, q4x_act_row_bytes};
+    k->matmul[PMX_T_Q4_1] = (pmx_matmul_kernel){prepare_qx_1, matmul_q4_1, q4x_act_row_bytes};
+    k->matmul[PMX_T_Q5_1] = (pmx_matmul_kernel){prepare_qx_1, matmul_q5_1, q4x_act_row_bytes};
     k->matmul[PMX_T_Q4_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q4_K, NULL};
     k->matmul[PMX_T_Q6_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q6_K, NULL};
     /* the packed kernels stay the reference's here (AVX-512 overrides them); their activations are prepared on vectors,

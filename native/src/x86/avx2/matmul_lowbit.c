@@ -1,22 +1,15 @@
 /* AVX2 matmul of the types beyond the first seven: the K-quants Q2_K, Q3_K, Q5_K and IQ4_XS against Q8_K
- * activations, Q4_1, Q5_1 and IQ4_NL against Q8_0 (the standard prepare of each). Register tiles of R rows x C
- * columns as in matmul.c; int8 products by maddubs, whose unsigned operand is the weight's quant where the format has
- * an offset or minimum (taken off through the activations' block sums) and |w| with the sign moved onto the
- * activations for the signed non-linear levels; sub-block scales enter through madd. AVX-512 uses these as they are. */
+ * activations, IQ4_NL against Q8_0 (the standard prepare of each; Q4_1 and Q5_1 run in matmul.c's Q4_0/Q5_0 steps).
+ * Register tiles of R rows x C columns as in matmul.c; int8 products by maddubs, whose unsigned operand is the
+ * weight's quant where the format has an offset or minimum (taken off through the activations' block sums) and |w|
+ * with the sign moved onto the activations for the signed non-linear levels; sub-block scales enter through madd.
+ * AVX-512 uses these as they are. */
 #include <immintrin.h>
 #include <string.h>
 #include "avx2.h"
 #include "tiles.h"
+#include "../q3_K_scales.h"
 #include "../../ref/ref.h"
-
-/* int16 lanes: sc[a] in the low 128 bits, sc[b] in the high, sign-extended from the int8 scales broadcast in sb: the
- * scales of the two 16-element sub-blocks whose maddubs pair sums sit in those halves */
-AI __m256i pair_scales(__m256i sb, const int a, const int b) {
-    const char ca = (char)a, cb = (char)b;
-    const __m256i idx = _mm256_setr_epi8(-1, ca, -1, ca, -1, ca, -1, ca, -1, ca, -1, ca, -1, ca, -1, ca,
-                                         -1, cb, -1, cb, -1, cb, -1, cb, -1, cb, -1, cb, -1, cb, -1, cb);
-    return _mm256_srai_epi16(_mm256_shuffle_epi8(sb, idx), 8);
-}
 
 AI void prefetch_block(const void *b, int64_t ahead, const int bytes) {
     for (int k = 0; k < bytes; k += 64) _mm_prefetch((const char *)b + ahead + k, _MM_HINT_T0);
@@ -80,10 +73,19 @@ TILES(q5_K)
 
 enum { W_Q2_K, W_Q3_K };
 
+/* int16 lanes: scale 2k of the 8 in each 128-bit half of sc (both halves alike) in the low half, 2k + 1 in the high */
+AI __m256i pair_scales16(__m256i sc, const int k) {
+    const char a = (char)(4 * k), b = (char)(4 * k + 2);
+    const __m256i idx = _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
+                                         b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1);
+    return _mm256_shuffle_epi8(sc, idx);
+}
+
 AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
                    const int R, const int C, const int kind) {
     const int64_t nb = n / QK_K, bb = kind == W_Q2_K ? (int64_t)sizeof(block_q2_K) : (int64_t)sizeof(block_q3_K);
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(0x0f);
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
@@ -99,23 +101,19 @@ AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
             if (kind == W_Q2_K) prefetch_block(blk, PF_AHEAD(R, rb), sizeof(block_q2_K));
             else prefetch_block(blk, PF_AHEAD(R, rb), sizeof(block_q3_K));
             const uint8_t *qs;
-            __m256i sb, isum[4], off[4], hm = _mm256_setzero_si256();
+            __m256i sc16, isum[4], off[4], hm = _mm256_setzero_si256();
             float d, dmin = 0;
             if (kind == W_Q2_K) {
                 const block_q2_K *b = (const block_q2_K *)blk;
                 const __m128i v = _mm_loadu_si128((const __m128i *)b->scales);
-                sb = _mm256_broadcastsi128_si256(_mm_and_si128(v, _mm256_castsi256_si128(m4)));
-                const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm256_castsi256_si128(m4)));
+                sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(v, m4));
+                const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m4));
                 UNROLL for (int c = 0; c < C; c++) off[c] = _mm256_madd_epi16(mins, bs[c]);
                 qs = b->qs;
                 d = h2f(b->d), dmin = h2f(b->dmin);
             } else {
                 const block_q3_K *b = (const block_q3_K *)blk;
-                int8_t s8[16];
-                pmx_q3_K_scales_unpack(b->scales, s8);
-                const __m128i v = _mm_loadu_si128((const __m128i *)s8);
-                sb = _mm256_broadcastsi128_si256(v);
-                const __m256i sc16 = _mm256_cvtepi8_epi16(v);
+                sc16 = _mm256_cvtepi8_epi16(pmx_q3_K_scales_epi8(b->scales));
                 UNROLL for (int c = 0; c < C; c++) off[c] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs[c]), 2);
                 hm = _mm256_loadu_si256((const __m256i *)b->hmask);
                 qs = b->qs;
@@ -124,11 +122,12 @@ AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
             UNROLL for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
             UNROLL for (int h = 0; h < 2; h++) {
                 const __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+                /* scales 8h .. 8h + 7 in both halves: pair k takes 8h + 2k (low half) and 8h + 2k + 1 (high) */
+                const __m256i sh = _mm256_permute4x64_epi64(sc16, h ? 0xee : 0x44);
                 UNROLL for (int k = 0; k < 4; k++) {
-                    __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
-                    if (kind == W_Q3_K)
-                        q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one), 2));
-                    const __m256i s = pair_scales(sb, 8 * h + 2 * k, 8 * h + 2 * k + 1);
+                    __m256i q = _mm256_and_si256(k ? _mm256_srli_epi16(qv, 2 * k) : qv, m3);
+                    if (kind == W_Q3_K) q = _mm256_or_si256(q, _mm256_and_si256(pmx_bit_to_2(hm, 4 * h + k), four));
+                    const __m256i s = pair_scales16(sh, k);
                     UNROLL for (int c = 0; c < C; c++) {
                         const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * h + 32 * k;
                         isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)x)), s));
@@ -197,74 +196,37 @@ AI void iq4_xs_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64
 }
 TILES(iq4_xs)
 
-/* ---- 32-blocks against Q8_0: IQ4_NL (levels), Q4_1 and Q5_1 (x = q d + m: the m term from the block sums of the
- * activations, computed once per column and block for the R rows) ---- */
+/* ---- IQ4_NL against Q8_0: one 32-block per register (Q4_1 and Q5_1 run in matmul.c's Q4_0/Q5_0 steps) ---- */
 
-enum { W_IQ4_NL, W_Q4_1, W_Q5_1 };
-
-/* 0xff in byte k where bit k of the 32-bit qh is set (bit k % 8 of byte k / 8) */
-AI __m256i qh_bytes(uint32_t qh) {
-    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bm = _mm256_set1_epi64x(0x8040201008040201ll);
-    return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), idx), bm), bm);
-}
-
-AI void q32_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                 const int R, const int C, const int kind) {
+AI void iq4_nl_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                    const int R, const int C) {
     const int64_t nb = n / QK8_0;
-    const int64_t bb = kind == W_IQ4_NL ? (int64_t)sizeof(block_iq4_nl) : kind == W_Q4_1 ? (int64_t)sizeof(block_q4_1)
-                                                                                          : (int64_t)sizeof(block_q5_1);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
-    const __m256i m4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const __m256i ones16 = _mm256_set1_epi16(1);
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         __m256i xq[4];
-        __m256 xs[4];
         float xd[4];
         UNROLL for (int c = 0; c < C; c++) {
             const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
             xq[c] = _mm256_loadu_si256((const __m256i *)x->qs);
             xd[c] = h2f(x->d);
-            if (kind != W_IQ4_NL) xs[c] = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xq[c]), ones16));
         }
         UNROLL for (int r = 0; r < R; r++) {
-            const char *blk = w + r * rb + i * bb;
-            _mm_prefetch(blk + PF_AHEAD(R, rb), _MM_HINT_T0);
-            const float d = h2f(*(const pmx_half *)blk);
-            if (kind == W_IQ4_NL) {
-                const __m256i wv = iq4_levels(((const block_iq4_nl *)blk)->qs, table);
-                UNROLL for (int c = 0; c < C; c++) {
-                    const __m256i s = _mm256_madd_epi16(dot_pairs(wv, xq[c]), ones16);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xd[c]), acc[r][c]);
-                }
-                continue;
-            }
-            const float m = h2f(*(const pmx_half *)(blk + 2));
-            const uint8_t *qs = kind == W_Q4_1 ? ((const block_q4_1 *)blk)->qs : ((const block_q5_1 *)blk)->qs;
-            const __m128i v = _mm_loadu_si128((const __m128i *)qs);
-            __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-            if (kind == W_Q5_1) {
-                uint32_t qh;
-                memcpy(&qh, ((const block_q5_1 *)blk)->qh, 4);
-                q = _mm256_or_si256(q, _mm256_and_si256(qh_bytes(qh), _mm256_set1_epi8(16)));
-            }
+            const block_iq4_nl *b = (const block_iq4_nl *)(w + r * rb) + i;
+            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
+            const float d = h2f(b->d);
+            const __m256i wv = iq4_levels(b->qs, table);
             UNROLL for (int c = 0; c < C; c++) {
-                const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq[c]), ones16);
+                const __m256i s = _mm256_madd_epi16(dot_pairs(wv, xq[c]), ones16);
                 acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xd[c]), acc[r][c]);
-                acc[r][c] = _mm256_fmadd_ps(xs[c], _mm256_set1_ps(m * xd[c]), acc[r][c]);
             }
         }
     }
     store_tile(acc, y, ldy, R, C);
 }
-#define iq4_nl_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_IQ4_NL)
-#define q4_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_1)
-#define q5_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_1)
 TILES(iq4_nl)
-TILES(q4_1)
-TILES(q5_1)
 
 /* ---- entry points: GEMV rows per tile as the K-quants of matmul.c (2 on short rows, 1 from 2048 columns) ---- */
 
@@ -280,8 +242,6 @@ MATMUL(q3_K, block_q3_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
 MATMUL(q2_K, block_q2_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
 MATMUL(iq4_xs, block_iq4_xs, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
 MATMUL(iq4_nl, block_iq4_nl, block_q8_0, QK8_0, 2)
-MATMUL(q4_1, block_q4_1, block_q8_0, QK8_0, 2)
-MATMUL(q5_1, block_q5_1, block_q8_0, QK8_0, 2)
 
 void pmx_avx2_register_matmul_lowbit(pmx_kernels *k) {
     k->matmul[PMX_T_Q5_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q5_K, NULL};
@@ -289,6 +249,4 @@ void pmx_avx2_register_matmul_lowbit(pmx_kernels *k) {
     k->matmul[PMX_T_Q2_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q2_K, NULL};
     k->matmul[PMX_T_IQ4_XS] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_iq4_xs, NULL};
     k->matmul[PMX_T_IQ4_NL] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_iq4_nl, NULL};
-    k->matmul[PMX_T_Q4_1] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q4_1, NULL};
-    k->matmul[PMX_T_Q5_1] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q5_1, NULL};
 }

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "avx512.h"
+#include "../avx2/avx2.h"
 #include "simd.h"
+#include "../q3_K_scales.h"
 #include "../../ref/ref.h"
 
 #define AI static inline __attribute__((always_inline))
@@ -114,7 +116,7 @@ enum { W_Q2_K, W_Q3_K };
 AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
                    const int R, const int C, const int kind) {
     const int64_t nb = n / QK_K, bb = kind == W_Q2_K ? (int64_t)sizeof(block_q2_K) : (int64_t)sizeof(block_q3_K);
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(0x0f);
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4), m4 = _mm256_set1_epi8(0x0f);
     /* int16 lane l takes scale j0 + l / 8 */
     __m512i sidx[4];
     UNROLL for (int q = 0; q < 4; q++) {
@@ -149,9 +151,7 @@ AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
                 d = h2f(b->d), dmin = h2f(b->dmin);
             } else {
                 const block_q3_K *b = (const block_q3_K *)blk;
-                int8_t s8[16];
-                pmx_q3_K_scales_unpack(b->scales, s8);
-                sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)s8));
+                sc16 = _mm256_cvtepi8_epi16(pmx_q3_K_scales_epi8(b->scales));
                 UNROLL for (int c = 0; c < C; c++) off[c] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs[c]), 2);
                 hm = _mm256_loadu_si256((const __m256i *)b->hmask);
                 qs = b->qs;
@@ -166,8 +166,8 @@ AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
                     __m256i q0 = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
                     __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k + 2), m3);
                     if (kind == W_Q3_K) {
-                        q0 = _mm256_or_si256(q0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one), 2));
-                        q1 = _mm256_or_si256(q1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k + 1), one), 2));
+                        q0 = _mm256_or_si256(q0, _mm256_and_si256(pmx_bit_to_2(hm, 4 * h + k), four));
+                        q1 = _mm256_or_si256(q1, _mm256_and_si256(pmx_bit_to_2(hm, 4 * h + k + 1), four));
                     }
                     const __m512i q = cat256(q0, q1);
                     const __m512i s = _mm512_permutexvar_epi16(sidx[2 * h + k / 2], sc);
@@ -357,29 +357,50 @@ MIXED(PMX_T_Q3_K)
 MIXED(PMX_T_Q2_K)
 MIXED(PMX_T_IQ4_XS)
 MIXED(PMX_T_IQ4_NL)
-MIXED(PMX_T_Q4_1)
-MIXED(PMX_T_Q5_1)
 
-/* Which kernel per type and batch. Every type stays on AVX2 until the zmm kernels have been measured faster on a quiet
- * machine (scripts: the quant3-kernels job in the README, PMX_AVX512_LOWBIT=avx2|all alternated); on Zen 4 the older
- * types' unpacked zmm GEMVs all lost to AVX2 (matmul.c), their batches won for Q8_0 and Q4_K only. PMX_AVX512_LOWBIT=all takes
- * the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations use it so that each
- * kernel is held against the reference whether or not dispatch picks it, and microbench uses it to compare. */
+/* Which kernel per type and shape, measured quiet on Zen 4 (AMD EPYC, 2 cores, 512-bit ops issue as two 256-bit
+ * halves; 2026-12-07, queue job quant4-dispatch: `./panamax microbench --types ... --native-only [--batch 128 --mib 16]`
+ * with PMX_AVX512_LOWBIT=avx2 and =all alternated, two rounds; README "AVX-512 dispatch of the newer types").
+ * GB/s of the GEMV over 256 MiB at 2 threads (1 thread), AVX2 -> zmm, and GFLOP/s of the batch-128 GEMM at 2 threads:
+ *   Q4_1    GEMV 32.6-36.6 (20.8) -> 20.7 (10.3)   GEMM 249-251 -> 141-142   AVX2 both (matmul.c's Q4_0 steps)
+ *   Q5_1    GEMV 26.2-27.0 (13.6) -> 20.4 (10.1)   GEMM 183-188 -> 124-125   AVX2 both
+ *   Q2_K    GEMV 27.6-27.9 (13.9) -> 24.4 (12.2)   GEMM 217-226 -> 230       AVX2 GEMV, zmm GEMM
+ *   Q3_K    GEMV 26.2-26.3 (13.3) -> 26.8-27.2 (13.6)  GEMM 213-219 -> 230-231  zmm both
+ *   Q5_K    GEMV 31.6-32.4 (16.1) -> 29.6-30.4 (15.1)  GEMM 192-195 -> 188-189  AVX2 both
+ *   IQ4_NL  GEMV 22.3-22.8 (11.2) -> 21.3-21.4 (10.7)  GEMM 131-133 -> 172      AVX2 GEMV, zmm GEMM
+ *   IQ4_XS  GEMV 28.3-28.4 (14.3) -> 25.2-25.3 (12.7)  GEMM 175-178 -> 181-184  AVX2 GEMV, zmm GEMM
+ * First token of a 128-token prompt at 2 threads, TinyLlama-shaped mixes, AVX2 -> all zmm: IQ4_NL 1974 -> 1531 ms,
+ * IQ4_XS 1577 -> 1495, Q3_K_M 1018 -> 985, Q2_K 1254 -> 1223, Q5_K_M 1311 -> 1316, Q4_1 1098 -> 1933, Q5_1 1445 -> 2071.
+ * PMX_AVX512_LOWBIT=all takes the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations
+ * use =all so that each kernel is held against the reference whether or not dispatch picks it (test_matmul without it
+ * checks this table's mix, and the avx2 ISA the AVX2 kernels alone), and microbench uses both to compare. */
 void pmx_avx512_register_matmul_lowbit(pmx_kernels *k) {
     if (!pmx_avx512_vnni()) return; /* the 32-block kernels need vpdpbusd; AVX2 stays without VNNI */
-    static const struct { int t; pmx_matmul_fn zmm, mixed; int choice; } types[] = {
-        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2},
-        {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_AVX2},
-        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_AVX2},
-        {PMX_T_IQ4_XS, matmul_iq4_xs, mixed_PMX_T_IQ4_XS, USE_AVX2},
-        {PMX_T_IQ4_NL, matmul_iq4_nl, mixed_PMX_T_IQ4_NL, USE_AVX2},
-        {PMX_T_Q4_1, matmul_q4_1, mixed_PMX_T_Q4_1, USE_AVX2},
-        {PMX_T_Q5_1, matmul_q5_1, mixed_PMX_T_Q5_1, USE_AVX2},
+    /* prepare: the zmm kernel's activations where AVX2's differ (Q4_1, Q5_1: AVX2 runs them in Q4_0's prepared
+     * steps, the zmm kernels read plain Q8_0 blocks): such a type takes one kernel for every batch, its choice
+     * USE_AVX2 or both bits */
+    static const struct {
+        int t;
+        pmx_matmul_fn zmm, mixed;
+        int choice;
+        void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
+    } types[] = {
+        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2, NULL},
+        {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL},
+        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_BATCH, NULL},
+        {PMX_T_IQ4_XS, matmul_iq4_xs, mixed_PMX_T_IQ4_XS, USE_ZMM_BATCH, NULL},
+        {PMX_T_IQ4_NL, matmul_iq4_nl, mixed_PMX_T_IQ4_NL, USE_ZMM_BATCH, NULL},
+        {PMX_T_Q4_1, matmul_q4_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0},
+        {PMX_T_Q5_1, matmul_q5_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0},
     };
     const char *e = getenv("PMX_AVX512_LOWBIT");
     const int force = e == NULL ? -1 : !strcmp(e, "all") ? USE_ZMM_GEMV | USE_ZMM_BATCH : !strcmp(e, "avx2") ? USE_AVX2 : -1;
     for (size_t j = 0; j < sizeof types / sizeof types[0]; j++) {
         const int t = types[j].t;
+        if (types[j].prepare) {
+            if (force >= 0 ? force : types[j].choice) k->matmul[t] = (pmx_matmul_kernel){types[j].prepare, types[j].zmm, NULL};
+            continue;
+        }
         if (k->matmul[t].matmul != types[j].mixed) avx2_fn[t] = k->matmul[t].matmul;
         zmm_fn[t] = types[j].zmm;
         use_zmm[t] = force >= 0 ? force : types[j].choice;

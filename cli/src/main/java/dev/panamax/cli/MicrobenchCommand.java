@@ -51,6 +51,16 @@ final class MicrobenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
+    @Option(names = "--batch", description = "Activation rows per product (default: ${DEFAULT-VALUE}, the decode GEMV; "
+            + "more: the prompt's GEMM, reported in GFLOP/s as well).", defaultValue = "1")
+    int batch;
+
+    @Option(names = "--types", split = ",", description = "Only these weight types (e.g. q4_1,q3_k; default: all).")
+    List<String> typeNames;
+
+    @Option(names = "--native-only", description = "Skip the Java Vector API backend.")
+    boolean nativeOnly;
+
     @Spec
     CommandSpec spec;
 
@@ -60,6 +70,16 @@ final class MicrobenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (mib < 1 || mib > 65536) throw new IllegalArgumentException("--mib must be in 1..65536");
         if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be >= 1");
+        if (batch < 1 || batch > 4096) throw new IllegalArgumentException("--batch must be in 1..4096");
+        GgmlType[] types = TYPES;
+        if (typeNames != null) {
+            types = new GgmlType[typeNames.size()];
+            for (int i = 0; i < types.length; i++) {
+                GgmlType ty = GgmlType.valueOf(typeNames.get(i).toUpperCase(java.util.Locale.ROOT));
+                if (!java.util.Arrays.asList(TYPES).contains(ty)) throw new IllegalArgumentException("--types: no GEMV of " + ty);
+                types[i] = ty;
+            }
+        }
         if (isa != null) NativeCore.forceIsa(isa);
         int cpus = Runtime.getRuntime().availableProcessors();
         List<Integer> threadCounts = threads != null ? List.of(threads) : cpus > 1 ? List.of(1, cpus) : List.of(1);
@@ -69,11 +89,11 @@ final class MicrobenchCommand implements Callable<Integer> {
         List<Map<String, Object>> memRead = new ArrayList<>();
         try (Arena arena = Arena.ofShared()) { // shared: the Java backend's threads read it too
             MemorySegment weights = arena.allocate(bytes, 4096);
-            MemorySegment x = arena.allocate((long) N_COLS * Float.BYTES, 64);
-            // as many outputs as the type of the shortest rows (Q2_K) has rows in the matrix
-            long minRowBytes = java.util.Arrays.stream(TYPES).mapToLong(ty -> ty.rowBytes(N_COLS)).min().orElseThrow();
-            MemorySegment y = arena.allocate((bytes / minRowBytes + 1) * Float.BYTES, 64);
-            fillFloats(x, N_COLS, new Random(1));
+            MemorySegment x = arena.allocate((long) batch * N_COLS * Float.BYTES, 64);
+            // as many outputs per activation row as the type of the shortest rows (Q2_K) has rows in the matrix
+            long minRowBytes = java.util.Arrays.stream(types).mapToLong(ty -> ty.rowBytes(N_COLS)).min().orElseThrow();
+            MemorySegment y = arena.allocate((bytes / minRowBytes + 1) * batch * Float.BYTES, 64);
+            fillFloats(x, (long) batch * N_COLS, new Random(1));
             weights.fill((byte) 1); // touch every page before timing
             for (int t : threadCounts) {
                 try (NativeKernels k = new NativeKernels(t)) {
@@ -81,13 +101,13 @@ final class MicrobenchCommand implements Callable<Integer> {
                     memRead.add(row(null, "native", t, gbs));
                 }
             }
-            for (GgmlType type : TYPES) {
+            for (GgmlType type : types) {
                 int rows = (int) Math.min(Integer.MAX_VALUE, bytes / type.rowBytes(N_COLS));
                 long used = rows * type.rowBytes(N_COLS);
                 fillWeights(type, weights, rows, arena);
                 for (int t : threadCounts) {
                     try (Kernels k = new NativeKernels(t)) {
-                        gemv.add(row(type, "native", t, measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
+                        gemv.add(row(type, "native", t, measure(() -> k.matmul(type, weights, rows, N_COLS, x, batch, y), used)));
                     }
                 }
                 // the interleaved copy that model loading makes where the kernels prefer it (AVX-512 VNNI)
@@ -101,7 +121,7 @@ final class MicrobenchCommand implements Callable<Integer> {
                             for (int t : threadCounts) {
                                 try (Kernels k = new NativeKernels(t)) {
                                     Map<String, Object> r = row(type, "native", t,
-                                            measure(() -> k.matmulPacked(type, packed, rows16, N_COLS, x, 1, y), packedBytes));
+                                            measure(() -> k.matmulPacked(type, packed, rows16, N_COLS, x, batch, y), packedBytes));
                                     r.put("layout", "packed");
                                     gemv.add(r);
                                 }
@@ -109,9 +129,9 @@ final class MicrobenchCommand implements Callable<Integer> {
                         }
                     }
                 }
-                for (int t : threadCounts) {
+                for (int t : nativeOnly ? List.<Integer>of() : threadCounts) {
                     try (Kernels k = KernelsProvider.javaKernels("microbench", t)) {
-                        gemv.add(row(type, "java", k.threads(), measure(() -> k.matmul(type, weights, rows, N_COLS, x, 1, y), used)));
+                        gemv.add(row(type, "java", k.threads(), measure(() -> k.matmul(type, weights, rows, N_COLS, x, batch, y), used)));
                     }
                 }
             }
@@ -122,14 +142,16 @@ final class MicrobenchCommand implements Callable<Integer> {
             o.put("mem_read_gbs", memGbs);
             o.put("mem_read", memRead);
             o.put("matrix_mib", mib);
+            o.put("batch", batch);
             o.put("gemv", gemv);
             out.println(new ObjectMapper().writeValueAsString(o));
         } else {
             for (Map<String, Object> m : memRead) out.printf("memory read   %-7s %2d threads  %6.1f GB/s%n", "", m.get("threads"), m.get("gbs"));
             for (Map<String, Object> m : gemv) {
                 double ofRead = 100 * (double) m.get("gbs") / readAt(memRead, (int) m.get("threads"));
-                out.printf("gemv %-6s   %-7s %2d threads  %6.1f GB/s  (%3.0f%% of memory read)%s%n",
-                        m.get("type"), m.get("backend"), m.get("threads"), m.get("gbs"), ofRead,
+                out.printf("%s %-6s   %-7s %2d threads  %6.1f GB/s  (%3.0f%% of memory read)%s%s%n",
+                        batch == 1 ? "gemv" : "gemm", m.get("type"), m.get("backend"), m.get("threads"), m.get("gbs"), ofRead,
+                        batch == 1 ? "" : String.format("  %7.1f GFLOP/s", (double) m.get("gflops")),
                         m.containsKey("layout") ? "  " + m.get("layout") : "");
             }
         }
@@ -141,12 +163,14 @@ final class MicrobenchCommand implements Callable<Integer> {
         return (double) memRead.get(0).get("gbs");
     }
 
-    private static Map<String, Object> row(GgmlType type, String backend, int threads, double gbs) {
+    /** gbs: weight bytes per ns; a GEMM (batch > 1) adds its GFLOP/s (2 x batch per weight, as the rows' bytes hold). */
+    private Map<String, Object> row(GgmlType type, String backend, int threads, double gbs) {
         Map<String, Object> m = new LinkedHashMap<>();
         if (type != null) m.put("type", type.name().toLowerCase());
         m.put("backend", backend);
         m.put("threads", threads);
         m.put("gbs", Math.round(gbs * 100) / 100.0);
+        if (type != null && batch > 1) m.put("gflops", Math.round(gbs * 2.0 * batch * N_COLS / type.rowBytes(N_COLS) * 10) / 10.0);
         return m;
     }
 

@@ -85,4 +85,21 @@ class CliTest {
     void noCommandIsAnError() {
         assertNotEquals(0, run().code());
     }
+
+    @Test
+    void microbenchBatchAndTypesReportGflops() throws Exception {
+        Result r = run("microbench", "--types", "q4_1,iq4_nl", "--batch", "3", "--mib", "1", "--seconds", "0.01",
+                "--threads", "1", "--native-only", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode json = new ObjectMapper().readTree(r.out());
+        assertEquals(3, json.get("batch").asInt());
+        JsonNode gemv = json.get("gemv");
+        assertEquals(2, gemv.size(), r.out()); // one native row per type, no Java rows, no packed layout for these
+        for (JsonNode row : gemv) {
+            assertEquals("native", row.get("backend").asText());
+            assertTrue(row.get("gflops").asDouble() > 0, r.out());
+        }
+        assertTrue(run("microbench", "--types", "q9_9").code() != 0);
+        assertTrue(run("microbench", "--batch", "0").code() != 0);
+    }
 }
