@@ -80,15 +80,17 @@ final class DraftModelRunner implements AutoCloseable {
      * @param budget      the step's token budget
      * @param draftLogits logits rows of the step beyond one per sequence
      * @param probe       every sequence drafts at least one token ({@link DraftPolicy#PROBE})
+     * @param stepRows    the step's expected rows without a sequence's own drafts (the same for every sequence)
      */
-    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits, boolean probe) {
+    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits, boolean probe, int stepRows) {
         int decoding = 0;
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed == 1) decoding++;
         }
-        // k is weighed against the whole step: every decoding sequence's verify row, and one token from each
-        int spare = budget - decoding, rows = decoding, seqCount = decoding, n = 0, deepest = 0;
+        // k is weighed against the whole step: every decoding sequence's verify row and the others' drafts, and one
+        // token from each
+        int spare = budget - decoding, seqCount = decoding, n = 0, deepest = 0;
         double perPass = policy.draftCost();
         batch.clear();
         for (int i = 0; i < running.size(); i++) {
@@ -100,7 +102,7 @@ final class DraftModelRunner implements AutoCloseable {
             int maxK = Math.min(Math.min(s.spec.maxDraft(), Math.min(spare, draftLogits)),
                     Math.min(s.maxTokens - s.generated() - 1, context - s.length));
             if (maxK <= 0) continue;
-            int k = s.spec.adaptive() ? policy.choose(rows, seqCount, s.acceptance.rate(), maxK, s.acceptance, perPass, deepest) : maxK;
+            int k = s.spec.adaptive() ? policy.choose(stepRows, seqCount, s.acceptance.rate(), maxK, s.acceptance, perPass, deepest) : maxK;
             if (k == 0 && probe) k = 1;
             if (k == 0) {
                 s.acceptance.idle();
@@ -124,7 +126,6 @@ final class DraftModelRunner implements AutoCloseable {
             row[n++] = batch.add(s.tokens, s.draftComputed, behind, s.draftComputed, s.draftTable, blockSize, 1);
             spare -= k;
             draftLogits -= k;
-            rows += k;
             deepest = Math.max(deepest, k);
         }
         if (n == 0) return;

@@ -47,7 +47,9 @@ class SpecUnitsTest {
         // drafting allowed: 2 tokens per 3 ms; not: 1 token per 1 ms (drafting does not pay at 4 sequences)
         int on = 0;
         for (int i = 0; i < 400; i++) {
+            boolean predicted = p.nextStepDrafts(4);
             boolean spec = p.stepMode(4) != DraftPolicy.NO_DRAFTS;
+            assertEquals(predicted, spec, "the prediction is the decision, step " + i);
             if (spec) on++;
             p.observeStep(4, spec, spec ? 2 : 1, spec ? 3_000_000 : 1_000_000);
         }
@@ -61,7 +63,10 @@ class SpecUnitsTest {
         // the world changes (the text turns copyable): drafting now gives 4 tokens per 1.5 ms; a try finds it
         int after = -1;
         for (int i = 0; i < 2 * DraftPolicy.AB_EXPLORE_MAX && after < 0; i++) {
+            boolean predicted = p.nextStepDrafts(4);
+            assertEquals(predicted, p.nextStepDrafts(4), "a prediction takes no decision");
             boolean spec = p.stepMode(4) != DraftPolicy.NO_DRAFTS;
+            assertEquals(predicted, spec, "the prediction (an MTP layer runs on it) is the decision, step " + i);
             p.observeStep(4, spec, spec ? 4 : 1, spec ? 1_500_000 : 1_000_000);
             if (p.drafting(4)) after = i;
         }
