@@ -49,6 +49,8 @@ public final class DraftPolicy {
     static final int AB_BLOCK = 3;
     /** Steps of each arm measured at a sequence count before the faster one is preferred. */
     static final int AB_WARMUP = 4;
+    /** A try that finds drafting below this fraction of plain decoding's throughput waits the longest gap for the next. */
+    static final double FAR_BEHIND = 0.8;
     /** Drafting is preferred only when its steps have been this much faster: near a tie, plain decoding is never slower. */
     static final double AB_MARGIN = 0.03;
     private static final double AB_EWMA = 0.1, AB_EWMA_TRY = 0.4; // a try of the other arm is rarer: it weighs more
@@ -178,7 +180,10 @@ public final class DraftPolicy {
             trying[decoding] = false;
             blockLeft[decoding] = 0;
         } else if (tryEnds) {
-            tryGap[decoding] = Math.min(2 * tryGap[decoding], AB_EXPLORE_MAX);
+            // a drafter that loses by far is tried again only at the longest gap: a try costs most then
+            boolean farBehind = !on && stepTokensPerSecond(decoding, true) < FAR_BEHIND * stepTokensPerSecond(decoding, false);
+            tryGap[decoding] = farBehind ? AB_EXPLORE_MAX : Math.min(2 * tryGap[decoding], AB_EXPLORE_MAX);
+            if (farBehind) nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE_MAX;
             trying[decoding] = false;
         } else if (nextTry[decoding] == 0) { // the first decision
             nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
