@@ -6,7 +6,7 @@
 # its own greedy loops are what prompt lookup finds; TL_N tokens, default 32) for the cost on a model whose steps
 # read 600 MB of weights. This machine is shared and noisy: compare ratios of one run of this script; ROUNDS=R
 # repeats the whole list R times (the configurations interleaved in time) and reports medians: tok/s, and the median
-# of each round's ratio to that round's "off".
+# of each round's ratio to that round's "off" (in brackets: the lowest and highest round's ratio).
 # PANAMAX=CMD runs another build's CLI (default ./panamax); ONLY=ds|llama|tl runs one model's rows; THREADS=T (2).
 # Every configuration first runs one untimed full-length warm-up on its engine (JIT, and the adaptive policy's
 # measurements, as in a server that has been running): on the KJV models a timed run lasts only 0.1-0.3 s.
@@ -57,9 +57,11 @@ print("| model, prompt | streams | spec | decode tok/s (all streams) | vs off | 
 print("|---|---:|---|---:|---:|---:|---:|")
 for k, rs in groups.items():
     offs = groups[(k[0], k[1], 'off')]
-    ratio = statistics.median(r['tps'] / o['tps'] for r, o in zip(rs, offs))
+    ratios = [r['tps'] / o['tps'] for r, o in zip(rs, offs)]
+    ratio = statistics.median(ratios)
     med = lambda f: statistics.median(r[f] for r in rs)
     extra = f"{med('acc'):.2f} | {med('tpp'):.2f}" if k[2] != 'off' else " | "
-    print(f"| {k[0]} | {k[1]} | {k[2]} | {med('tps'):.1f} | {ratio:.2f}x | {extra} |")
+    spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 and k[2] != 'off' else ""
+    print(f"| {k[0]} | {k[1]} | {k[2]} | {med('tps'):.1f} | {ratio:.2f}x{spread} | {extra} |")
 PY
 rm -f "$OUT"

@@ -71,6 +71,11 @@ public final class Scheduler implements AutoCloseable {
     private final Sequence[] mtpSeq; // the sequences of the MTP layer's run
     private long mtpNanos; // the last MTP run's time: a cost of the step that uses its guesses
     private double draftsPerSeq; // running mean of drafted tokens per decoding sequence in steps that draft
+    // the last decode step, measured for the draft policy when the next step starts (-1: none): everything between
+    // two steps is its cost too
+    private int pendingSeqs = -1, pendingTokens;
+    private boolean pendingOn;
+    private long pendingBegin, pendingMtp;
     private boolean probe; // this step drafts in every sequence that can
     private int stepCount, draftLogits, stepTokens; // stepTokens: emitted by the step's sampling
     private final DraftPolicy policy;
@@ -175,6 +180,7 @@ public final class Scheduler implements AutoCloseable {
                 reap();
                 if (running.isEmpty() && waiting.isEmpty()) {
                     publish();
+                    pendingSeqs = -1; // idle time is no step's
                     LockSupport.park(this);
                     continue;
                 }
@@ -218,6 +224,10 @@ public final class Scheduler implements AutoCloseable {
 
     private void step() {
         long begin = System.nanoTime();
+        if (pendingSeqs >= 0) { // the last decode step, start to start, with the MTP run it used, without the one it made
+            policy.observeStep(pendingSeqs, pendingOn, pendingTokens, begin - pendingBegin - mtpNanos + pendingMtp);
+            pendingSeqs = -1;
+        }
         var batch = runner.batch;
         batch.clear();
         stepCount = 0;
@@ -345,7 +355,13 @@ public final class Scheduler implements AutoCloseable {
         if (runner.mtp()) keepHidden();
         long mtpUsed = mtpNanos; // the MTP run that made this step's drafts counts as this step's
         mtpNanos = 0;
-        if (decodeOnly && adaptive && !fixed) policy.observeStep(decodeSeqs, draftStep, stepTokens, System.nanoTime() - begin + mtpUsed);
+        if (decodeOnly && adaptive && !fixed) { // measured when the next step starts
+            pendingSeqs = decodeSeqs;
+            pendingOn = draftStep;
+            pendingTokens = stepTokens;
+            pendingBegin = begin;
+            pendingMtp = mtpUsed;
+        }
         if (runner.mtp()) mtp();
     }
 
