@@ -214,8 +214,7 @@ int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w
                         float eps) {
     if (!y || !x || !w || n <= 0 || n_rows < 0 || !(eps >= 0)) return PMX_ERR_INVALID_ARG;
     struct rmsnorm_args a = {y, x, w, n, n_rows, eps};
-    /* one row is too little work to wake the pool for */
-    pmx_pool_run(n_rows > 1 ? pool : NULL, rmsnorm_task, &a);
+    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)), rmsnorm_task, &a);
     return PMX_OK;
 }
 
@@ -283,8 +282,9 @@ static int64_t matmul_col_block(int64_t act_row_bytes, int64_t batch) {
 /* pmx_matmul and pmx_matmul_packed once the kernel is chosen. */
 static int32_t run_matmul(pmx_pool *pool, const pmx_matmul_kernel *mk, int t, const void *w, int64_t n_rows,
                           int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
+    pmx_pool *run = pmx_pool_for_work(pool, pmx_work(n_rows * n_cols, batch, 1));
     struct matmul_args a = {.mk = mk, .w = w, .x = x, .xa = (void *)x, .n_rows = n_rows, .n_cols = n_cols,
-                            .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(pool))};
+                            .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(run))};
     atomic_init(&a.next, 0);
     a.act_row_bytes = pmx_kernel_act_row_bytes(mk, t, n_cols);
     /* a gemm kernel blocks the columns itself */
@@ -292,9 +292,9 @@ static int32_t run_matmul(pmx_pool *pool, const pmx_matmul_kernel *mk, int t, co
     if (mk->prepare) {
         if (!scratch || scratch_bytes < a.act_row_bytes * batch) return PMX_ERR_INVALID_ARG;
         a.xa = scratch;
-        pmx_pool_run(batch > 1 ? pool : NULL, prepare_task, &a);
+        pmx_pool_run(batch > 1 ? run : NULL, prepare_task, &a);
     }
-    pmx_pool_run(pool, matmul_task, &a);
+    pmx_pool_run(run, matmul_task, &a);
     return PMX_OK;
 }
 
@@ -388,7 +388,7 @@ static void softmax_task(void *p, int ith, int nth) {
 int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows) {
     if (!x || n <= 0 || n_rows < 0) return PMX_ERR_INVALID_ARG;
     struct softmax_args a = {x, n, n_rows};
-    pmx_pool_run(n_rows > 1 ? pool : NULL, softmax_task, &a);
+    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)), softmax_task, &a);
     return PMX_OK;
 }
 
@@ -456,7 +456,7 @@ int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads
     struct rope_task_args a = {{x, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor,
                                 attn_factor, beta_fast, beta_slow, n_ctx_orig, freq_factors},
                                n_tokens};
-    pmx_pool_run(n_tokens > 1 ? pool : NULL, rope_task, &a);
+    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(n_tokens, n_heads, n_rot)), rope_task, &a);
     return PMX_OK;
 }
 
@@ -553,7 +553,9 @@ static void attention_merge_task(void *p, int ith, int nth) {
 }
 
 static int32_t run_attention(pmx_pool *pool, const pmx_attention_args *a) {
-    const int nth = pmx_pool_size(pool);
+    /* (at most) every query against every key, for the key and the value products */
+    pmx_pool *run = pmx_pool_for_work(pool, pmx_work(a->n_q * a->n_head, a->pos0 + a->n_q, a->head_dim + a->head_dim_v));
+    const int nth = pmx_pool_size(run);
     struct attention_task_args t = {*a, 0, NULL, 0, nth};
     const int64_t n_vis = a->pos0 + 1;
     if (a->n_q == 1 && nth > 1 && n_vis >= (int64_t)nth * ATTENTION_SPLIT_MIN_KEYS) {
@@ -561,9 +563,9 @@ static int32_t run_attention(pmx_pool *pool, const pmx_attention_args *a) {
         t.part = pmx_pool_scratch(pool, (size_t)(nth * t.part_stride) * sizeof(float));
         t.n_vis = n_vis;
     }
-    pmx_pool_run(pool, attention_task, &t);
+    pmx_pool_run(run, attention_task, &t);
     if (t.part)
-        pmx_pool_run(a->n_head > 1 ? pool : NULL, attention_merge_task, &t);
+        pmx_pool_run(a->n_head > 1 ? run : NULL, attention_merge_task, &t);
     return PMX_OK;
 }
 
@@ -657,7 +659,12 @@ static int32_t run_paged(pmx_pool *pool, pmx_attention_args a, int64_t n_seq, co
                                 .seq_rows = seq_rows, .seq_pos0 = seq_pos0, .tables = tables,
                                 .table_start = table_start};
     atomic_init(&t.next, 0);
-    pmx_pool_run(pool, paged_task, &t);
+    int64_t keys = 0; /* query-key pairs of the batch */
+    for (int64_t i = 0; i < n_seq; i++) {
+        const int64_t n_q = seq_rows[i + 1] - seq_rows[i];
+        keys += n_q * (seq_pos0[i] + n_q);
+    }
+    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(keys, a.n_head, a.head_dim + a.head_dim_v)), paged_task, &t);
     return PMX_OK;
 }
 

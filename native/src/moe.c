@@ -210,9 +210,11 @@ int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, i
 
     pmx_pool_run(n_tok > 1 ? pool : NULL, gather_task, &a);
     atomic_init(&a.next_piece, 0);
-    pmx_pool_run(pool, gate_up_task, &a);
-    if (a.kd->prepare) pmx_pool_run(n_pairs > 1 ? pool : NULL, prepare_h_task, &a);
-    pmx_pool_run(pool, down_task, &a);
+    /* gate and up, then down: three products of n_ff x n_embd per (token, expert) pair */
+    pmx_pool *run = pmx_pool_for_work(pool, pmx_work(n_pairs, n_ff, 3 * n_embd));
+    pmx_pool_run(run, gate_up_task, &a);
+    if (a.kd->prepare) pmx_pool_run(n_pairs > 1 ? run : NULL, prepare_h_task, &a);
+    pmx_pool_run(run, down_task, &a);
     free(owned);
     return PMX_OK;
 }

@@ -9,6 +9,19 @@
 typedef void (*pmx_task_fn)(void *ctx, int ith, int nth);
 void pmx_pool_run(pmx_pool *pool, pmx_task_fn fn, void *ctx);
 
+/* The pool to run an op of about `work` multiply-adds (or element operations) on: NULL (the caller alone) below the
+ * pool's inline threshold, since handing an op to the workers and waiting for the last of them costs microseconds,
+ * more than a small op's whole run (pool.c has the measured threshold). Scratch still comes from the real pool. */
+pmx_pool *pmx_pool_for_work(pmx_pool *pool, int64_t work);
+
+/* a * b * c for non-negative sizes, INT64_MAX when it would overflow: an op's work for pmx_pool_for_work */
+static inline int64_t pmx_work(int64_t a, int64_t b, int64_t c) {
+    if (a <= 0 || b <= 0 || c <= 0) return 0;
+    if (a > INT64_MAX / b) return INT64_MAX;
+    const int64_t ab = a * b;
+    return ab > INT64_MAX / c ? INT64_MAX : ab * c;
+}
+
 /* A 64-byte aligned buffer of at least `bytes`, owned by the pool and kept between calls (it only grows), for
  * ops whose threads exchange partial results; valid until the next call. NULL for a NULL pool or no memory.
  * Like pmx_pool_run, for one caller at a time. */

@@ -133,7 +133,7 @@ int32_t pmx_matmul_stacked(pmx_pool *pool, int32_t type, const void *w, int64_t 
         a.xa = base + b_state;
     }
     atomic_init(&a.next_piece, 0);
-    pmx_pool_run(pool, stacked_task, &a);
+    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(n_rows_x, rows, cols)), stacked_task, &a);
     free(owned);
     return PMX_OK;
 }

@@ -1,6 +1,7 @@
 /* Thread pool: every thread index runs exactly once per op, over many back-to-back ops (the spin path)
  * and after pauses long enough for the workers to sleep (the futex path). */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
 #include "check.h"
 #include "pool.h"
@@ -44,6 +45,21 @@ int main(void) {
     CHECK(deflt && pmx_pool_size(deflt) >= 1, "default size");
     pmx_pool_destroy(deflt);
     pmx_pool_destroy(NULL);
+
+    /* work threshold: PMX_POOL_INLINE_WORK (read at create) sends smaller ops to the caller alone */
+    setenv("PMX_POOL_INLINE_WORK", "1000", 1);
+    pmx_pool *p2 = pmx_pool_create(2);
+    CHECK(p2 && pmx_pool_for_work(p2, 999) == NULL, "below the threshold: the caller alone");
+    CHECK(p2 && pmx_pool_for_work(p2, 1000) == p2, "at the threshold: the pool");
+    CHECK(pmx_pool_for_work(NULL, INT64_MAX) == NULL, "no pool stays no pool");
+    pmx_pool_destroy(p2);
+    setenv("PMX_POOL_INLINE_WORK", "x12", 1); /* not a number: the default, which a tiny op is below */
+    p2 = pmx_pool_create(2);
+    CHECK(p2 && pmx_pool_for_work(p2, 1) == NULL && pmx_pool_for_work(p2, INT64_MAX) == p2, "default threshold");
+    pmx_pool_destroy(p2);
+    CHECK(pmx_work(3, 5, 7) == 105 && pmx_work(0, 5, 7) == 0 && pmx_work(INT64_MAX / 2, 3, 1) == INT64_MAX &&
+              pmx_work(1 << 30, 1 << 30, 1 << 10) == INT64_MAX,
+          "work products saturate");
 
     /* split: contiguous, disjoint, aligned cover of [0, n) */
     for (int64_t n = 0; n < 300; n += 7)
