@@ -53,13 +53,13 @@ import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1])]
 groups = {}
 for r in rows: groups.setdefault((r['case'], r['spec']), []).append(r)
-print("| llama.cpp, model | spec | decode tok/s (median / best) | vs off | acceptance | tokens per verify pass |")
-print("|---|---|---:|---:|---:|---:|")
+print("| llama.cpp, model | spec | decode tok/s (median / best) | vs off | acceptance |")
+print("|---|---|---:|---:|---:|")
 for (case, spec), rs in groups.items():
     med = statistics.median(r['tps'] for r in rs)
     off = statistics.median(r['tps'] for r in groups.get((case, 'off'), rs))
     d = sum(r['drafted'] for r in rs); a = sum(r['accepted'] for r in rs); n = sum(r['n'] for r in rs)
     acc = f"{a / d:.2f}" if d else ""
-    print(f"| {case} | {spec} | {med:.1f} / {max(r['tps'] for r in rs):.1f} | {med / off:.2f}x | {acc} | |")
+    print(f"| {case} | {spec} | {med:.1f} / {max(r['tps'] for r in rs):.1f} | {med / off:.2f}x | {acc} |")
 PY
 rm -f "$OUT" "$LOG"
