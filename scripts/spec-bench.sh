@@ -6,8 +6,11 @@
 # its own greedy loops are what prompt lookup finds; TL_N tokens, default 32) for the cost on a model whose steps
 # read 600 MB of weights. This machine is shared and noisy: compare ratios of one run of this script; ROUNDS=R
 # repeats the whole list R times (the configurations interleaved in time) and reports medians: tok/s, and the median
-# of each round's ratio to that round's "off".
+# of each round's ratio to that round's "off" (in brackets: the lowest and highest round's ratio).
 # PANAMAX=CMD runs another build's CLI (default ./panamax); ONLY=ds|llama|tl runs one model's rows; THREADS=T (2).
+# PAIRED=1: each speculative configuration runs `bench --vs-off` (plain decoding on a second engine in the same JVM,
+# run by run in alternation) and "vs off" is the median of those paired ratios (range: the lowest and highest pair);
+# the "off" rows are then that JVM's plain runs. Separate JVMs differ by more than the few percent being compared.
 # Every configuration first runs one untimed full-length warm-up on its engine (JIT, and the adaptive policy's
 # measurements, as in a server that has been running): on the KJV models a timed run lasts only 0.1-0.3 s.
 #   scripts/spec-bench.sh [REPS] [N] [STREAMS...]     (defaults: 3 runs, 128 tokens, streams 1 4 8 16)
@@ -29,8 +32,20 @@ $VERSE
 In the beginning"
 OUT=$(mktemp)
 run() { # case model prompt streams spec [tokens]
-    ${PANAMAX:-./panamax} bench -m "$2" --prompt-text "$3" --parallel "$4" --spec "$5" -n "${6:-$N}" --warmup "${6:-$N}" -r "$REPS" --threads "${THREADS:-2}" --json 2>/dev/null \
-        | python3 -c "import json,sys; o=json.load(sys.stdin); s=o.get('spec') or {}; print(json.dumps({'case': '$1', 'streams': $4, 'spec': '${5%%:*}', 'tps': o['agg_tg_tps'], 'acc': s.get('acceptance', 0), 'tpp': s.get('tokens_per_pass', 0)}))" >> "$OUT"
+    local paired=
+    if [ -n "${PAIRED:-}" ]; then
+        [ "$5" = off ] && return 0
+        paired=--vs-off
+    fi
+    ${PANAMAX:-./panamax} bench -m "$2" --prompt-text "$3" --parallel "$4" --spec "$5" $paired -n "${6:-$N}" --warmup "${6:-$N}" -r "$REPS" --threads "${THREADS:-2}" --json 2>/dev/null \
+        | python3 -c "
+import json,sys
+o=json.load(sys.stdin); s=o.get('spec') or {}
+row={'case': '$1', 'streams': $4, 'spec': '${5%%:*}', 'tps': o['agg_tg_tps'], 'acc': s.get('acceptance', 0), 'tpp': s.get('tokens_per_pass', 0)}
+if 'vs_off' in o:
+    print(json.dumps({'case': '$1', 'streams': $4, 'spec': 'off', 'tps': o['off_agg_tg_tps']}))
+    row.update(vs=o['vs_off'], vmin=o['vs_off_min'], vmax=o['vs_off_max'])
+print(json.dumps(row))" >> "$OUT"
 }
 for round in $(seq 1 "${ROUNDS:-1}"); do
 for p in $STREAMS; do
@@ -57,9 +72,16 @@ print("| model, prompt | streams | spec | decode tok/s (all streams) | vs off | 
 print("|---|---:|---|---:|---:|---:|---:|")
 for k, rs in groups.items():
     offs = groups[(k[0], k[1], 'off')]
-    ratio = statistics.median(r['tps'] / o['tps'] for r, o in zip(rs, offs))
+    if 'vs' in rs[0]:  # paired in one JVM: that JVM's ratios
+        ratios = [r['vs'] for r in rs]
+        lo, hi = min(r['vmin'] for r in rs), max(r['vmax'] for r in rs)
+    else:
+        ratios = [r['tps'] / o['tps'] for r, o in zip(rs, offs)]
+        lo, hi = min(ratios), max(ratios)
+    ratio = statistics.median(ratios)
     med = lambda f: statistics.median(r[f] for r in rs)
     extra = f"{med('acc'):.2f} | {med('tpp'):.2f}" if k[2] != 'off' else " | "
-    print(f"| {k[0]} | {k[1]} | {k[2]} | {med('tps'):.1f} | {ratio:.2f}x | {extra} |")
+    spread = f" ({lo:.2f}-{hi:.2f})" if (len(ratios) > 1 or 'vs' in rs[0]) and k[2] != 'off' else ""
+    print(f"| {k[0]} | {k[1]} | {k[2]} | {med('tps'):.1f} | {ratio:.2f}x{spread} | {extra} |")
 PY
 rm -f "$OUT"

@@ -91,6 +91,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "8", description = "With --parallel: decode tokens of the untimed warm-up run (default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    @Option(names = "--vs-off", description = "With --spec: the same runs without speculation on a second engine in this process,"
+            + " run by run in alternation; reports the median of the paired ratios (\"vs_off\") and their range.")
+    boolean vsOff;
+
     @Mixin
     SpecOptions specOptions = new SpecOptions();
 
@@ -197,8 +201,16 @@ final class BenchCommand implements Callable<Integer> {
                     out.flush();
                     return 0;
                 }
+                int[] text = promptText == null ? null : m.tokenizer().encode(promptText);
+                if (vsOff) {
+                    ParallelBench.Paired pr = ParallelBench.runPaired(m, parallel, nPrompt, nGen, budget, reps, seed, warmup, specOptions.speculation(), text);
+                    if (json) out.println(new ObjectMapper().writeValueAsString(pr.json()));
+                    else pr.print(out);
+                    out.flush();
+                    return 0;
+                }
                 ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed, warmup, specOptions.speculation(),
-                        promptText == null ? null : m.tokenizer().encode(promptText));
+                        text);
                 if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
                 else r.print(out);
             }

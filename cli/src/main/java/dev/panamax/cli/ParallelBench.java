@@ -116,6 +116,71 @@ final class ParallelBench {
         }
     }
 
+    /**
+     * {@code --vs-off}: speculation against plain decoding in one process, so that neither side's JIT state, heap or
+     * thread placement is the other's: two engines (the same config, one without speculation), each warmed up, then
+     * {@code reps} pairs of runs in alternating order (off first, then on first, ...) on the same prompts. Reports the
+     * speculative engine's best run, plain decoding's best, and the median, lowest and highest of the pairs' ratios.
+     */
+    record Paired(Result on, double offTg, double ratio, double ratioMin, double ratioMax, int pairs) {
+        Map<String, Object> json() {
+            Map<String, Object> o = on.json();
+            o.put("off_agg_tg_tps", BenchCommand.round(offTg));
+            o.put("vs_off", BenchCommand.round(ratio));
+            o.put("vs_off_min", BenchCommand.round(ratioMin));
+            o.put("vs_off_max", BenchCommand.round(ratioMax));
+            o.put("pairs", pairs);
+            return o;
+        }
+
+        void print(PrintWriter out) {
+            on.print(out);
+            out.printf("without speculation %.1f tok/s (best run)%n", offTg);
+            out.printf("vs off              %.3fx (median of %d paired runs; %.3f-%.3f)%n", ratio, pairs, ratioMin, ratioMax);
+        }
+    }
+
+    static Paired runPaired(Model model, int parallel, int nPrompt, int nGen, int budget, int reps, long seed, int warmup,
+                            Speculation spec, int[] text) throws Exception {
+        if (!spec.on()) throw new IllegalArgumentException("--vs-off needs --spec");
+        if (text != null) nPrompt = text.length;
+        if (parallel < 1) throw new IllegalArgumentException("--parallel must be at least 1, got " + parallel);
+        if (nGen < 2) throw new IllegalArgumentException("-n must be at least 2 with --parallel, got " + nGen);
+        if (reps < 1) throw new IllegalArgumentException("-r must be at least 1, got " + reps);
+        int ctx = nPrompt + nGen;
+        if (ctx > model.trainedContextLength()) throw new IllegalArgumentException("-p + -n exceed the model's context_length " + model.trainedContextLength());
+        Engine.Config c = Engine.Config.defaults().withMaxSequences(parallel).withTokenBudget(Math.max(budget, parallel))
+                .withContextLength(ctx).withQueueCapacity(Math.max(256, parallel)).withSpeculation(spec);
+        SplittableRandom r = new SplittableRandom(seed);
+        int vocab = model.vocabSize();
+        int[] none = new int[0];
+        try (Engine on = model.newEngine(c); Engine off = model.newEngine(c.withSpeculation(Speculation.OFF))) {
+            int w = Math.max(2, Math.min(warmup, nGen));
+            once(off, prompts(r, none, parallel, nPrompt, vocab, text), w, 0);
+            once(on, prompts(r, none, parallel, nPrompt, vocab, text), w, 0);
+            Result best = null;
+            double offBest = 0;
+            double[] ratios = new double[reps];
+            for (int rep = 0; rep < reps; rep++) {
+                int[][] prompts = prompts(r, none, parallel, nPrompt, vocab, text);
+                Result a, b;
+                if (rep % 2 == 0) {
+                    b = once(off, prompts, nGen, 0);
+                    a = once(on, prompts, nGen, 0);
+                } else {
+                    a = once(on, prompts, nGen, 0);
+                    b = once(off, prompts, nGen, 0);
+                }
+                ratios[rep] = b.aggTg > 0 ? a.aggTg / b.aggTg : 0;
+                offBest = Math.max(offBest, b.aggTg);
+                if (best == null || a.aggTg > best.aggTg) best = a;
+            }
+            Arrays.sort(ratios);
+            double median = reps % 2 == 1 ? ratios[reps / 2] : (ratios[reps / 2 - 1] + ratios[reps / 2]) / 2;
+            return new Paired(best, offBest, median, ratios[0], ratios[reps - 1], reps);
+        }
+    }
+
     /** n prompts of random ids that start with the given prefix (or n times {@code text} when given). */
     private static int[][] prompts(SplittableRandom r, int[] prefix, int n, int nPrompt, int vocab, int[] text) {
         int[][] prompts = new int[n][];

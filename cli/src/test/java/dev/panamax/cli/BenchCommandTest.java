@@ -74,6 +74,20 @@ class BenchCommandTest {
     }
 
     @Test
+    void speculationIsComparedWithPlainDecodingInOneProcess() throws Exception {
+        JsonNode j = json(CliTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "8", "--parallel", "2", "--spec", "ngram",
+                "--vs-off", "-r", "3", "--json"));
+        assertEquals(3, j.get("pairs").asInt());
+        double on = j.get("agg_tg_tps").asDouble(), off = j.get("off_agg_tg_tps").asDouble(), r = j.get("vs_off").asDouble();
+        assertTrue(on > 0 && off > 0 && r > 0, j.toString());
+        assertTrue(j.get("vs_off_min").asDouble() <= r && r <= j.get("vs_off_max").asDouble(), j.toString());
+        assertEquals("ngram", j.get("spec").get("mode").asText());
+        CliTest.Result plain = CliTest.run("bench", "-m", model.toString(), "--parallel", "2", "--vs-off", "--json");
+        assertNotEquals(0, plain.code());
+        assertTrue(plain.err().contains("--vs-off needs --spec"), plain.err());
+    }
+
+    @Test
     void javaBackendIsHonoured() throws Exception {
         JsonNode j = json(CliTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "4", "--backend", "java", "--threads", "3", "--json"));
         assertEquals("java", j.get("backend").asText());

@@ -1,6 +1,7 @@
 package dev.panamax.engine;
 
 import dev.panamax.kernels.Kernels;
+import dev.panamax.kernels.KernelsProvider;
 import dev.panamax.model.ForwardBatch;
 import dev.panamax.model.ForwardPass;
 import dev.panamax.model.KvCache;
@@ -31,6 +32,8 @@ final class DraftModelRunner implements AutoCloseable {
 
     /** A guess whose probability under the draft is below this ends that sequence's draft (llama.cpp: 0.75). */
     static final float P_MIN = 0.5f;
+    /** Logits this far below the top one are not summed for p(top): exp(-30) x 2^24 tokens < 2e-6. */
+    private static final float NEGLIGIBLE = -30f;
 
     private final ForwardPass pass;
     private final KvCache kv;
@@ -40,6 +43,14 @@ final class DraftModelRunner implements AutoCloseable {
     private final Sequence[] seqs; // this step's drafting sequences
     private final int[] want, row, chunk; // per drafting sequence: its k, its logits row, prompt rows caught up on
     private long passes, passNanos; // the draft's forward passes (for the report)
+    private final Kernels own; // the draft's own one-thread kernels, or null (it runs on the engine's)
+
+    /**
+     * A draft model of at most this many parameters runs on the scheduler thread alone (kernels of one thread): its
+     * operations are so small that handing them to a pool costs more than they do (the 0.9M KJV draft decodes 2.2x
+     * faster on one thread than on two). {@code -Dpanamax.draftThreads=N} sets the draft's threads (0: the engine's).
+     */
+    static final long ONE_THREAD_PARAMS = 16_000_000;
 
     /**
      * @param nBlocks   blocks of the draft's pool (the target's count: the same token rows)
@@ -53,15 +64,20 @@ final class DraftModelRunner implements AutoCloseable {
         this.context = Math.min(context, weights.trainedContextLength());
         KvCache cache = null;
         ForwardPass fp = null;
+        Kernels k = null;
         try {
+            int threads = Integer.getInteger("panamax.draftThreads", weights.parameterCount() <= ONE_THREAD_PARAMS ? 1 : 0);
+            if (threads > 0 && threads != kernels.threads()) k = KernelsProvider.create(kernels.backend(), threads);
             cache = weights.newKvCache(nBlocks, blockSize, kType, vType);
-            fp = weights.newForward(kernels, maxTokens);
+            fp = weights.newForward(k != null ? k : kernels, maxTokens);
             batch = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, vocab);
         } catch (RuntimeException | OutOfMemoryError e) {
             if (fp != null) fp.close();
             if (cache != null) cache.close();
+            if (k != null) k.close();
             throw e;
         }
+        own = k;
         kv = cache;
         pass = fp;
         blocks = new KvBlockManager(nBlocks, blockSize, false);
@@ -80,15 +96,17 @@ final class DraftModelRunner implements AutoCloseable {
      * @param budget      the step's token budget
      * @param draftLogits logits rows of the step beyond one per sequence
      * @param probe       every sequence drafts at least one token ({@link DraftPolicy#PROBE})
+     * @param stepRows    the step's expected rows without a sequence's own drafts (the same for every sequence)
      */
-    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits, boolean probe) {
+    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits, boolean probe, int stepRows) {
         int decoding = 0;
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed == 1) decoding++;
         }
-        // k is weighed against the whole step: every decoding sequence's verify row, and one token from each
-        int spare = budget - decoding, rows = decoding, seqCount = decoding, n = 0, deepest = 0;
+        // k is weighed against the whole step: every decoding sequence's verify row and the others' drafts, and one
+        // token from each
+        int spare = budget - decoding, seqCount = decoding, n = 0, deepest = 0;
         double perPass = policy.draftCost();
         batch.clear();
         for (int i = 0; i < running.size(); i++) {
@@ -100,7 +118,7 @@ final class DraftModelRunner implements AutoCloseable {
             int maxK = Math.min(Math.min(s.spec.maxDraft(), Math.min(spare, draftLogits)),
                     Math.min(s.maxTokens - s.generated() - 1, context - s.length));
             if (maxK <= 0) continue;
-            int k = s.spec.adaptive() ? policy.choose(rows, seqCount, s.acceptance.rate(), maxK, s.acceptance, perPass, deepest) : maxK;
+            int k = s.spec.adaptive() ? policy.choose(stepRows, seqCount, s.acceptance.rate(), maxK, s.acceptance, perPass, deepest) : maxK;
             if (k == 0 && probe) k = 1;
             if (k == 0) {
                 s.acceptance.idle();
@@ -124,7 +142,6 @@ final class DraftModelRunner implements AutoCloseable {
             row[n++] = batch.add(s.tokens, s.draftComputed, behind, s.draftComputed, s.draftTable, blockSize, 1);
             spare -= k;
             draftLogits -= k;
-            rows += k;
             deepest = Math.max(deepest, k);
         }
         if (n == 0) return;
@@ -180,9 +197,14 @@ final class DraftModelRunner implements AutoCloseable {
                 best = t;
             }
         }
-        double sum = 0; // p(best) = 1 / sum exp(l - max)
-        if (s.spec.adaptive()) for (int t = 0; t < vocab; t++) sum += Math.exp(l.get(ValueLayout.JAVA_FLOAT, base + 4L * t) - max);
-        if (s.spec.adaptive() && 1 / sum < P_MIN) return;
+        if (s.spec.adaptive()) { // p(best) = 1 / sum exp(l - max) >= P_MIN: the sum stays <= 1 / P_MIN
+            double sum = 0, limit = 1 / P_MIN;
+            for (int t = 0; t < vocab && sum <= limit; t++) {
+                float d = l.get(ValueLayout.JAVA_FLOAT, base + 4L * t) - max;
+                if (d > NEGLIGIBLE) sum += Math.exp(d); // below: all of them together move p by < 1e-5 (vocab < 2^24)
+            }
+            if (sum > limit) return;
+        }
         s.draft[j] = best;
         s.draftReady = j + 1;
     }
@@ -244,5 +266,6 @@ final class DraftModelRunner implements AutoCloseable {
         pass.close();
         kv.close();
         batch.close();
+        if (own != null) own.close();
     }
 }

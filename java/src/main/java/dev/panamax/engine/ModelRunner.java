@@ -16,8 +16,10 @@ import java.lang.foreign.ValueLayout;
  * Runs one step of the engine: the model's batched {@link ForwardPass} over the step's {@link ForwardBatch}, on the
  * engine's KV pool and its one set of kernels (one native thread pool for every request). Owns the three, allocated
  * once when the engine opens: a step allocates nothing. With MTP speculation it also owns the MTP layer's KV pool
- * (same block ids as the trunk's: a sequence's block table serves both), a second batch and a buffer for the trunk's
- * hidden rows, and runs the MTP layer after the step ({@link #mtpStep}). Used by the scheduler thread only.
+ * (same block ids as the trunk's: a sequence's block table serves both), a pool of the trunk's hidden rows on the
+ * same block ids ({@link #saveHidden}: every computed position's, so the MTP layer can run later, only when its
+ * guesses will be used, and catch up on the positions it skipped), a second batch and a buffer for the hidden rows
+ * it reads, and runs the MTP layer ({@link #mtpStep}). Used by the scheduler thread only.
  */
 final class ModelRunner implements AutoCloseable {
 
@@ -29,8 +31,8 @@ final class ModelRunner implements AutoCloseable {
     final KvCache mtpKv;
     final ForwardBatch mtpBatch;
     private final Arena mtpArena;
-    private final MemorySegment hiddenRows;
-    private final int dim, vocab;
+    private final MemorySegment hiddenRows, hiddenPool; // [maxTokens][dim], [nBlocks * blockSize][dim]
+    private final int dim, vocab, blockSize;
 
     /**
      * @param maxTokens tokens per step (the token budget)
@@ -43,6 +45,7 @@ final class ModelRunner implements AutoCloseable {
                 int maxSeqs, int seqBlocks, int maxLogits, boolean mtp) {
         this.kernels = kernels;
         this.vocab = weights.vocabSize();
+        this.blockSize = blockSize;
         KvCache cache = null, mcache = null;
         ForwardPass fp = null;
         ForwardBatch b = null, mb = null;
@@ -60,9 +63,10 @@ final class ModelRunner implements AutoCloseable {
                 arena = Arena.ofShared();
                 dim = dw.config.dim();
                 hiddenRows = arena.allocate(Math.multiplyExact(4L * maxTokens, (long) dim), 64);
+                hiddenPool = arena.allocate(Math.multiplyExact(Math.multiplyExact(4L * nBlocks, (long) blockSize), (long) dim), 64);
             } else {
                 dim = 0;
-                hiddenRows = null;
+                hiddenRows = hiddenPool = null;
             }
         } catch (RuntimeException | OutOfMemoryError e) {
             if (fp != null) fp.close();
@@ -90,9 +94,32 @@ final class ModelRunner implements AutoCloseable {
         return mtpKv != null;
     }
 
-    /** Copies the trunk's hidden rows {@code [from, from + n)} of the last step to MTP input rows {@code [to, to + n)}. */
-    void gatherHidden(int from, int n, int to) {
-        MemorySegment.copy(((DeepseekForward) pass).hidden(), 4L * from * dim, hiddenRows, 4L * to * dim, 4L * n * dim);
+    /**
+     * Keeps the trunk's hidden rows {@code [row, row + n)} of the last step, those of positions {@code [pos, pos + n)}
+     * of the sequence with block table {@code table}, in the hidden pool.
+     */
+    void saveHidden(int row, int n, int pos, int[] table) {
+        MemorySegment h = ((DeepseekForward) pass).hidden();
+        while (n > 0) { // a run of positions within one block at a time
+            int off = pos % blockSize, run = Math.min(n, blockSize - off);
+            long slot = (long) table[pos / blockSize] * blockSize + off;
+            MemorySegment.copy(h, 4L * row * dim, hiddenPool, 4L * slot * dim, 4L * run * dim);
+            row += run;
+            pos += run;
+            n -= run;
+        }
+    }
+
+    /** Copies the kept hidden rows of positions {@code [pos, pos + n)} (block table {@code table}) to MTP input rows {@code [to, to + n)}. */
+    void loadHidden(int pos, int n, int[] table, int to) {
+        while (n > 0) {
+            int off = pos % blockSize, run = Math.min(n, blockSize - off);
+            long slot = (long) table[pos / blockSize] * blockSize + off;
+            MemorySegment.copy(hiddenPool, 4L * slot * dim, hiddenRows, 4L * to * dim, 4L * run * dim);
+            to += run;
+            pos += run;
+            n -= run;
+        }
     }
 
     /** Runs the MTP layer over {@link #mtpBatch} as filled, on the gathered hidden rows; logits in {@code mtpBatch.logits()}. */

@@ -68,6 +68,14 @@ public final class Scheduler implements AutoCloseable {
     // the step being built: sequence, its tokens this step, its logits row (-1 none)
     private final Sequence[] stepSeq;
     private final int[] stepLen, stepLogits, stepDraft, stepRow0, stepPos0, mtpRow;
+    private final Sequence[] mtpSeq; // the sequences of the MTP layer's run
+    private long mtpNanos; // the last MTP run's time: a cost of the step that uses its guesses
+    private double draftsPerSeq; // running mean of drafted tokens per decoding sequence in steps that draft
+    // the last decode step, measured for the draft policy when the next step starts (-1: none): everything between
+    // two steps is its cost too
+    private int pendingSeqs = -1, pendingTokens;
+    private boolean pendingOn;
+    private long pendingBegin, pendingMtp;
     private boolean probe; // this step drafts in every sequence that can
     private int stepCount, draftLogits, stepTokens; // stepTokens: emitted by the step's sampling
     private final DraftPolicy policy;
@@ -117,6 +125,7 @@ public final class Scheduler implements AutoCloseable {
         stepRow0 = new int[m];
         stepPos0 = new int[m];
         mtpRow = new int[m];
+        mtpSeq = new Sequence[m];
         thread = Thread.ofPlatform().name("panamax-engine").daemon().unstarted(this::loop);
         thread.start();
     }
@@ -171,6 +180,7 @@ public final class Scheduler implements AutoCloseable {
                 reap();
                 if (running.isEmpty() && waiting.isEmpty()) {
                     publish();
+                    pendingSeqs = -1; // idle time is no step's
                     LockSupport.park(this);
                     continue;
                 }
@@ -214,6 +224,10 @@ public final class Scheduler implements AutoCloseable {
 
     private void step() {
         long begin = System.nanoTime();
+        if (pendingSeqs >= 0) { // the last decode step, start to start, with the MTP run it used, without the one it made
+            policy.observeStep(pendingSeqs, pendingOn, pendingTokens, begin - pendingBegin - mtpNanos + pendingMtp);
+            pendingSeqs = -1;
+        }
         var batch = runner.batch;
         batch.clear();
         stepCount = 0;
@@ -231,9 +245,13 @@ public final class Scheduler implements AutoCloseable {
         int mode = fixed ? DraftPolicy.DRAFTS : adaptive ? policy.stepMode(decoding) : DraftPolicy.NO_DRAFTS;
         boolean draftStep = mode != DraftPolicy.NO_DRAFTS;
         probe = mode == DraftPolicy.PROBE;
-        int spare = budget - decoding, rows = 0;
+        int spare = budget - decoding, drafted = 0;
+        // each sequence's k is weighed against the whole step: every decoding sequence's verify row and what the others
+        // have been drafting (a running mean, the same for every sequence: weighing each against the drafts of the
+        // ones before it in this step would give the first ones the most, and the last ones would finish last)
+        int stepRows = decoding + (int) Math.round(draftsPerSeq * Math.max(0, decoding - 1));
         draftLogits = batch.maxLogits() - lim.maxSequences();
-        if (draftRunner != null && draftStep) draftRunner.prepare(running, policy, budget, draftLogits, probe);
+        if (draftRunner != null && draftStep) draftRunner.prepare(running, policy, budget, draftLogits, probe, stepRows);
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
@@ -243,15 +261,15 @@ public final class Scheduler implements AutoCloseable {
                 if (victim == s) break;
             }
             if (!running.contains(s)) { i--; continue; }
-            // k is weighed against the whole step: every decoding sequence's verify row is in it, not only the earlier ones'
-            int k = spare > 0 && draftStep ? drafts(s, spare, rows + decoding - stepCount, decoding, decoding) : 0;
+            int k = spare > 0 && draftStep ? drafts(s, spare, stepRows, decoding, decoding) : 0;
             schedule(s, 1 + k, k);
+            drafted += k;
             spare -= k;
             draftLogits -= k;
-            rows += 1 + k;
             budget -= 1 + k;
         }
         int decodeSeqs = stepCount;
+        if (draftStep && decodeSeqs > 0) draftsPerSeq += 0.25 * ((double) drafted / decodeSeqs - draftsPerSeq);
         // 2. prompt chunks of admitted sequences, in admission order
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
@@ -334,13 +352,22 @@ public final class Scheduler implements AutoCloseable {
         }
         stepTokens = 0;
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], stepDraft[i], t1);
+        if (runner.mtp()) keepHidden();
+        long mtpUsed = mtpNanos; // the MTP run that made this step's drafts counts as this step's
+        mtpNanos = 0;
+        if (decodeOnly && adaptive && !fixed) { // measured when the next step starts
+            pendingSeqs = decodeSeqs;
+            pendingOn = draftStep;
+            pendingTokens = stepTokens;
+            pendingBegin = begin;
+            pendingMtp = mtpUsed;
+        }
         if (runner.mtp()) mtp();
-        if (decodeOnly && adaptive && !fixed) policy.observeStep(decodeSeqs, draftStep, stepTokens, System.nanoTime() - begin);
     }
 
     /**
-     * Drafts for decoding sequence s ({@code rows}: the step's rows without s's drafts — every decoding sequence's
-     * verify row and the earlier ones' drafts; {@code seqs}: the sequences that each emit at least one token):
+     * Drafts for decoding sequence s ({@code rows}: the step's expected rows without s's drafts — every decoding
+     * sequence's verify row and the others' drafts; {@code seqs}: the sequences that each emit at least one token):
      * as many as the policy finds worth their rows, within the spare budget, the token limit, the context and free
      * blocks (a draft never takes one of the last {@code reserve} free blocks: the other decoding sequences' rows come
      * first); written after its tokens and into {@code s.draft}. Returns how many.
@@ -379,34 +406,61 @@ public final class Scheduler implements AutoCloseable {
         return got;
     }
 
-    /**
-     * The MTP layer over every step sequence's accepted rows: row (h_p, t_(p+1)) at position p for each position p the
-     * step computed (its next token is known by now), so the MTP cache follows the trunk's; the last row of a decoding
-     * MTP sequence gives its guess of the token after its pending one.
-     */
-    private void mtp() {
-        ForwardBatch mb = runner.mtpBatch;
-        mb.clear();
-        int rows = 0;
+    /** Keeps the trunk's hidden rows of every position the step computed (the MTP layer may need them later). */
+    private void keepHidden() {
         for (int i = 0; i < stepCount; i++) {
             Sequence s = stepSeq[i];
-            mtpRow[i] = -1;
             int p0 = stepPos0[i], n = s.computed - p0;
-            if (s.done || n <= 0) continue;
-            runner.gatherHidden(stepRow0[i], n, rows);
-            boolean guess = s.length - s.computed == 1 && s.spec.mode() == Speculation.Mode.MTP;
-            mtpRow[i] = mb.add(s.tokens, p0 + 1, n, p0, s.table, lim.blockSize(), guess ? 1 : 0);
-            if (!guess) mtpRow[i] = -1;
-            rows += n;
+            if (!s.done && n > 0) runner.saveHidden(stepRow0[i], n, p0, s.table);
+        }
+    }
+
+    /**
+     * The MTP layer's guesses for the next step, only when that step may draft (a fixed-k MTP sequence decodes, or the
+     * per-step switch will allow drafting: {@link DraftPolicy#nextStepDrafts}): while drafting is off it costs nothing
+     * but {@link #keepHidden}. Each decoding MTP sequence catches up on the rows (h_p, t_(p+1)) of the positions it has
+     * not run (its whole prompt at first, every position of a stretch without drafting), so its MTP cache is the one an
+     * MTP layer run every step would have; its last row's argmax is its guess of the token after its pending one.
+     */
+    private void mtp() {
+        int decoding = 0;
+        boolean want = false, adaptive = false, fixed = false;
+        for (int i = 0; i < running.size(); i++) {
+            Sequence s = running.get(i);
+            if (s.length - s.computed != 1) continue;
+            decoding++;
+            adaptive |= s.spec.on() && s.spec.adaptive();
+            fixed |= s.spec.on() && !s.spec.adaptive();
+            want |= s.spec.mode() == Speculation.Mode.MTP;
+        }
+        if (!want || !fixed && !(adaptive && policy.nextStepDrafts(decoding))) return;
+        long t0 = System.nanoTime();
+        ForwardBatch mb = runner.mtpBatch;
+        mb.clear();
+        int rows = 0, n = 0;
+        for (int i = 0; i < running.size(); i++) {
+            Sequence s = running.get(i);
+            if (s.length - s.computed != 1 || s.spec.mode() != Speculation.Mode.MTP) continue;
+            int from = Math.min(s.mtpComputed, s.computed), todo = s.computed - from, room = mb.maxTokens - rows;
+            if (todo <= 0 || room <= 0) continue;
+            int take = Math.min(todo, room);
+            runner.loadHidden(from, take, s.table, rows);
+            boolean guess = take == todo; // caught up: its last row guesses
+            int row = mb.add(s.tokens, from + 1, take, from, s.table, lim.blockSize(), guess ? 1 : 0);
+            s.mtpComputed = from + take;
+            rows += take;
+            if (!guess) continue;
+            mtpSeq[n] = s;
+            mtpRow[n++] = row;
         }
         if (rows == 0) return;
         runner.mtpStep();
-        for (int i = 0; i < stepCount; i++) {
-            if (mtpRow[i] < 0) continue;
-            Sequence s = stepSeq[i];
-            s.mtpDraft = runner.mtpArgmax(mtpRow[i]);
-            s.mtpDraftAt = s.length;
+        for (int i = 0; i < n; i++) {
+            mtpSeq[i].mtpDraft = runner.mtpArgmax(mtpRow[i]);
+            mtpSeq[i].mtpDraftAt = mtpSeq[i].length;
+            mtpSeq[i] = null;
         }
+        mtpNanos = System.nanoTime() - t0;
     }
 
     /** What other threads read of the engine's load. */
@@ -455,6 +509,7 @@ public final class Scheduler implements AutoCloseable {
         s.lastHash = 0;
         s.admitted = false;
         s.mtpDraft = s.mtpDraftAt = -1;
+        s.mtpComputed = 0;
         if (draftRunner != null) draftRunner.release(s);
         waiting.addFirst(s);
     }

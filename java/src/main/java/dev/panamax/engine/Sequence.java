@@ -52,11 +52,12 @@ public final class Sequence {
     long firstTokenNanos, promptDoneNanos, scheduledNanos; // scheduled: first step that computed it
     final StringBuilder text = new StringBuilder();
     final List<TokenLogprob> logprobs; // null unless the request asked for them
-    // speculation: the drafter and k limit, this step's drafts, the MTP layer's guess for position mtpDraftAt
+    // speculation: the drafter and k limit, this step's drafts, the MTP layer's guess for position mtpDraftAt, the
+    // positions p whose MTP row (h_p, t_(p+1)) is in the MTP cache ([0, mtpComputed))
     final Speculation spec;
     final int[] draft;
     final DraftPolicy.Acceptance acceptance = new DraftPolicy.Acceptance();
-    int mtpDraft = -1, mtpDraftAt = -1;
+    int mtpDraft = -1, mtpDraftAt = -1, mtpComputed;
     // draft model (DraftModelRunner): its block table in the draft's own pool, the positions whose draft KV rows hold
     // this sequence's tokens, the draft rows written after them (draft[0..draftTail), checked against the tokens
     // that really follow), and how many drafts were prepared for this step

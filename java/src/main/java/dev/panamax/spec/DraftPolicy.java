@@ -49,6 +49,8 @@ public final class DraftPolicy {
     static final int AB_BLOCK = 3;
     /** Steps of each arm measured at a sequence count before the faster one is preferred. */
     static final int AB_WARMUP = 4;
+    /** A try that finds drafting below this fraction of plain decoding's throughput waits the longest gap for the next. */
+    static final double FAR_BEHIND = 0.8;
     /** Drafting is preferred only when its steps have been this much faster: near a tie, plain decoding is never slower. */
     static final double AB_MARGIN = 0.03;
     private static final double AB_EWMA = 0.1, AB_EWMA_TRY = 0.4; // a try of the other arm is rarer: it weighs more
@@ -106,33 +108,53 @@ public final class DraftPolicy {
      * alternation and tries run in blocks of {@link #AB_BLOCK} steps.
      */
     public int stepMode(int decoding) {
+        return mode(decoding, true);
+    }
+
+    /**
+     * Whether the coming decode step with {@code decoding} decoding sequences will allow drafting ({@link #stepMode}
+     * will not return {@link #NO_DRAFTS}), without taking the decision: so a drafter that must run before the step
+     * (an MTP layer, after the step before it) runs only when its drafts will be used.
+     */
+    public boolean nextStepDrafts(int decoding) {
+        return mode(decoding, false) != NO_DRAFTS;
+    }
+
+    /** {@link #stepMode}; {@code commit}: the decision is taken (the state moves on), else only computed. */
+    private int mode(int decoding, boolean commit) {
         int d = Math.max(0, Math.min(decoding, stepTurn.length - 1));
-        int turn = ++stepTurn[d];
-        boolean on;
+        int turn = stepTurn[d] + 1, left = blockLeft[d], next = nextTry[d];
+        boolean on, tryNow = trying[d];
         if (stepSeen[0][d] < COLD + AB_WARMUP || stepSeen[1][d] < COLD + AB_WARMUP) {
-            trying[d] = false;
-            if (blockLeft[d] > 0) {
-                blockLeft[d]--;
+            tryNow = false;
+            if (left > 0) {
+                left--;
                 on = lastOn[d];
             } else { // a block of the arm with fewer measurements
-                blockLeft[d] = AB_BLOCK - 1;
+                left = AB_BLOCK - 1;
                 on = stepSeen[1][d] <= stepSeen[0][d];
             }
-        } else if (trying[d] && blockLeft[d] > 0) { // the rest of a try
-            blockLeft[d]--;
+        } else if (tryNow && left > 0) { // the rest of a try
+            left--;
             on = !drafting[d];
-        } else if (turn >= nextTry[d]) {
-            trying[d] = true;
-            blockLeft[d] = AB_BLOCK - 1;
-            nextTry[d] = turn + tryGap[d];
+        } else if (turn >= next) {
+            tryNow = true;
+            left = AB_BLOCK - 1;
+            next = turn + tryGap[d];
             on = !drafting[d];
         } else {
-            trying[d] = false;
+            tryNow = false;
             on = drafting[d];
         }
-        transient_[d] = on != lastOn[d];
-        lastOn[d] = on;
-        return !on ? NO_DRAFTS : drafting[d] && !trying[d] ? DRAFTS : PROBE;
+        if (commit) {
+            stepTurn[d] = turn;
+            blockLeft[d] = left;
+            nextTry[d] = next;
+            trying[d] = tryNow;
+            transient_[d] = on != lastOn[d];
+            lastOn[d] = on;
+        }
+        return !on ? NO_DRAFTS : drafting[d] && !tryNow ? DRAFTS : PROBE;
     }
 
     /** A decode step with {@code decoding} sequences, built with drafting allowed (a DRAFTS or PROBE step) or not, emitted {@code tokens} in {@code nanos}. */
@@ -158,7 +180,10 @@ public final class DraftPolicy {
             trying[decoding] = false;
             blockLeft[decoding] = 0;
         } else if (tryEnds) {
-            tryGap[decoding] = Math.min(2 * tryGap[decoding], AB_EXPLORE_MAX);
+            // a drafter that loses by far is tried again only at the longest gap: a try costs most then
+            boolean farBehind = !on && stepTokensPerSecond(decoding, true) < FAR_BEHIND * stepTokensPerSecond(decoding, false);
+            tryGap[decoding] = farBehind ? AB_EXPLORE_MAX : Math.min(2 * tryGap[decoding], AB_EXPLORE_MAX);
+            if (farBehind) nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE_MAX;
             trying[decoding] = false;
         } else if (nextTry[decoding] == 0) { // the first decision
             nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
