@@ -155,6 +155,9 @@ final class PatternConverter {
                 } catch (NumberFormatException e) {
                     throw fail("invalid number in curly brackets");
                 }
+                if (min < 0 || max < min) {
+                    throw fail("repetition {" + sub.substring(start, i - 1) + "}: counts need 0 <= minimum <= maximum");
+                }
                 if (seq.isEmpty()) throw fail("nothing to repeat");
                 Item last = seq.get(seq.size() - 1);
                 String s = last.text;
