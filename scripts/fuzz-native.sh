@@ -7,6 +7,8 @@
 # corpus grows in java/target/fuzz-corpus/NAME (not committed; seeds come from native/fuzz/corpus/NAME); a finding
 # (a sanitizer report, a result that differs from the scalar reference, a kernel that refuses a shape its contract
 # allows) stops the run and is written as native/fuzz/corpus/NAME/crash-*: commit it with the fix, it then replays.
+# FUZZ_TIMEOUT (seconds, default 600) is libFuzzer's per-input limit, in wall time: on a machine where the campaign can
+# be stopped (SIGSTOP) for longer than that, raise it, or a stopped input is reported as a timeout.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NAME=${1:?usage: scripts/fuzz-native.sh matmul|quantize|attention|moe|replay [minutes]}
@@ -21,8 +23,12 @@ if [ "$NAME" = replay ]; then
   cmake --build "$BUILD" -j "$(nproc)" --target fuzz_matmul fuzz_quantize fuzz_attention fuzz_moe >/dev/null
   for d in "$ROOT"/native/fuzz/corpus/*/; do
     n=$(basename "$d")
-    "$BUILD/fuzz/fuzz_$n" -runs=0 -artifact_prefix="$BUILD/" "$d" 2>&1 | grep -E 'Done|ERROR|FINDING|SUMMARY' || true
-    "$BUILD/fuzz/fuzz_$n" -runs=0 -artifact_prefix="$BUILD/" "$d" >/dev/null 2>&1 || { echo "fuzz-native: $n fails on its corpus" >&2; exit 1; }
+    t0=$(date +%s)
+    rc=0
+    "$BUILD/fuzz/fuzz_$n" -runs=0 -artifact_prefix="$BUILD/" "$d" >"$BUILD/replay-$n.log" 2>&1 || rc=$?
+    grep -E 'Done|ERROR|FINDING|SUMMARY' "$BUILD/replay-$n.log" || true
+    echo "fuzz-native: $n replayed $(ls "$d" | wc -l) inputs in $(( $(date +%s) - t0 )) s"
+    [ "$rc" -eq 0 ] || { tail -n 60 "$BUILD/replay-$n.log" >&2; echo "fuzz-native: $n fails on its corpus (exit $rc)" >&2; exit 1; }
   done
   exit 0
 fi
@@ -30,5 +36,5 @@ cmake --build "$BUILD" -j "$(nproc)" --target "fuzz_$NAME" >/dev/null
 SEEDS=$ROOT/native/fuzz/corpus/$NAME
 CORPUS=$ROOT/java/target/fuzz-corpus/$NAME
 mkdir -p "$SEEDS" "$CORPUS"
-"$BUILD/fuzz/fuzz_$NAME" -max_total_time=$((MINUTES * 60)) -print_final_stats=1 -max_len=65536 -timeout=600 -report_slow_units=600 \
+"$BUILD/fuzz/fuzz_$NAME" -max_total_time=$((MINUTES * 60)) -print_final_stats=1 -max_len=65536 -timeout="${FUZZ_TIMEOUT:-600}" -report_slow_units="${FUZZ_TIMEOUT:-600}" \
     -rss_limit_mb=4096 -artifact_prefix="$SEEDS/" "$CORPUS" "$SEEDS"

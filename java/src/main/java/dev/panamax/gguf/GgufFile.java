@@ -33,6 +33,8 @@ public final class GgufFile implements AutoCloseable {
     static final int GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
     static final int DEFAULT_ALIGNMENT = 32;
     static final String KEY_ALIGNMENT = "general.alignment";
+    /** Tensor data must start at a multiple of this in the file (the mapping is page-aligned): blocks hold 4-byte fields. */
+    static final int MIN_DATA_ALIGNMENT = 4;
     /** ggml's GGML_MAX_NAME: tensor names are stored in a char[64] with its NUL. */
     static final int MAX_NAME_BYTES = 63;
     static final int MAX_DIMS = 4;
@@ -250,6 +252,12 @@ public final class GgufFile implements AutoCloseable {
                 if (t.offset() > dataBytes || t.byteSize() > dataBytes - t.offset()) {
                     throw error("tensor '" + t.name() + "' data [" + t.offset() + ", +" + t.byteSize() + ") of the data section at "
                             + dataOffset + " extends past the end of the file (" + size + " bytes)", dataOffset + t.offset());
+                }
+                if (t.byteSize() > 0 && (dataOffset + t.offset()) % MIN_DATA_ALIGNMENT != 0) {
+                    // a power-of-two general.alignment of 1 or 2 places data at odd positions: the kernels read
+                    // blocks through their 2- and 4-byte fields (fp16 scales, f32 values), misaligned there
+                    throw error("tensor '" + t.name() + "' data at file offset " + (dataOffset + t.offset()) + " is not a multiple of "
+                            + MIN_DATA_ALIGNMENT + " (general.alignment " + alignment + ")", dataOffset + t.offset());
                 }
                 tensors.set(i, new GgufTensor(t.name(), t.typeId(), t.type(), t.shape(), t.offset(), t.byteSize(),
                         s.asSlice(dataOffset + t.offset(), t.byteSize())));

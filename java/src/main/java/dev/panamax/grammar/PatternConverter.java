@@ -45,7 +45,11 @@ final class PatternConverter {
         return "\"\\\"\" (" + rule + ") \"\\\"\"";
     }
 
-    private record Item(String text, boolean literal) {
+    /** A piece of the sequence; {@code quantified}: a quantifier was applied to it last. */
+    private record Item(String text, boolean literal, boolean quantified) {
+        Item(String text, boolean literal) {
+            this(text, literal, false);
+        }
     }
 
     private static String toRule(Item it) {
@@ -134,9 +138,20 @@ final class PatternConverter {
                 i++;
             } else if (ch == '*' || ch == '+' || ch == '?') {
                 if (seq.isEmpty()) throw fail("nothing to repeat");
-                seq.set(seq.size() - 1, new Item(toRule(seq.get(seq.size() - 1)) + ch, false));
+                Item last = seq.get(seq.size() - 1);
+                if (last.quantified) {
+                    // ECMA-262: '?' after a quantifier makes it lazy (the same strings match); any other quantifier
+                    // there (a?*, a**, a{2}+) is a syntax error, and as GBNF ("a"?)* would recurse without input
+                    if (ch != '?') throw fail("nothing to repeat at " + (i + 1) + " (a quantifier after a quantifier)");
+                    seq.set(seq.size() - 1, new Item(last.text, false, true));
+                } else {
+                    seq.set(seq.size() - 1, new Item(toRule(last) + ch, false, true));
+                }
                 i++;
             } else if (ch == '{') {
+                if (!seq.isEmpty() && seq.get(seq.size() - 1).quantified) {
+                    throw fail("nothing to repeat at " + (i + 1) + " (a quantifier after a quantifier)");
+                }
                 int start = ++i;
                 while (i < n && sub.charAt(i) != '}') i++;
                 if (i >= n) throw fail("unterminated curly brackets");
@@ -155,6 +170,9 @@ final class PatternConverter {
                 } catch (NumberFormatException e) {
                     throw fail("invalid number in curly brackets");
                 }
+                if (min < 0 || max < min) {
+                    throw fail("repetition {" + sub.substring(start, i - 1) + "}: counts need 0 <= minimum <= maximum");
+                }
                 if (seq.isEmpty()) throw fail("nothing to repeat");
                 Item last = seq.get(seq.size() - 1);
                 String s = last.text;
@@ -166,7 +184,7 @@ final class PatternConverter {
                     }
                     s = id;
                 }
-                seq.set(seq.size() - 1, new Item(JsonSchemaGrammar.repetition(last.literal ? "\"" + s + "\"" : s, min, max, ""), false));
+                seq.set(seq.size() - 1, new Item(JsonSchemaGrammar.repetition(last.literal ? "\"" + s + "\"" : s, min, max, ""), false, true));
             } else {
                 StringBuilder lit = new StringBuilder();
                 while (i < n) {
