@@ -83,13 +83,8 @@ final class ParallelBench {
             if (shared > 0) throw new IllegalArgumentException("--prompt-text and --shared-prefix do not go together");
             nPrompt = text.length;
         }
-        if (parallel < 1) throw new IllegalArgumentException("--parallel must be at least 1, got " + parallel);
         if (shared < 0 || shared >= nPrompt) throw new IllegalArgumentException("--shared-prefix must be in [0, -p), got " + shared);
-        if (nGen < 2) throw new IllegalArgumentException("-n must be at least 2 with --parallel, got " + nGen);
-        int ctx = nPrompt + nGen;
-        if (ctx > model.trainedContextLength()) throw new IllegalArgumentException("-p + -n exceed the model's context_length " + model.trainedContextLength());
-        Engine.Config c = Engine.Config.defaults().withMaxSequences(parallel).withTokenBudget(Math.max(budget, parallel))
-                .withContextLength(ctx).withQueueCapacity(Math.max(256, parallel)).withSpeculation(spec);
+        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         int[] prefix = r.ints(shared, 0, vocab).toArray();
@@ -140,17 +135,22 @@ final class ParallelBench {
         }
     }
 
+    /** The engine of a --parallel run: one sequence slot per stream, each with room for its prompt and output. */
+    private static Engine.Config config(Model model, int parallel, int nPrompt, int nGen, int budget, Speculation spec) {
+        if (parallel < 1) throw new IllegalArgumentException("--parallel must be at least 1, got " + parallel);
+        if (nGen < 2) throw new IllegalArgumentException("-n must be at least 2 with --parallel, got " + nGen);
+        int ctx = nPrompt + nGen;
+        if (ctx > model.trainedContextLength()) throw new IllegalArgumentException("-p + -n exceed the model's context_length " + model.trainedContextLength());
+        return Engine.Config.defaults().withMaxSequences(parallel).withTokenBudget(Math.max(budget, parallel))
+                .withContextLength(ctx).withQueueCapacity(Math.max(256, parallel)).withSpeculation(spec);
+    }
+
     static Paired runPaired(Model model, int parallel, int nPrompt, int nGen, int budget, int reps, long seed, int warmup,
                             Speculation spec, int[] text) throws Exception {
         if (!spec.on()) throw new IllegalArgumentException("--vs-off needs --spec");
         if (text != null) nPrompt = text.length;
-        if (parallel < 1) throw new IllegalArgumentException("--parallel must be at least 1, got " + parallel);
-        if (nGen < 2) throw new IllegalArgumentException("-n must be at least 2 with --parallel, got " + nGen);
         if (reps < 1) throw new IllegalArgumentException("-r must be at least 1, got " + reps);
-        int ctx = nPrompt + nGen;
-        if (ctx > model.trainedContextLength()) throw new IllegalArgumentException("-p + -n exceed the model's context_length " + model.trainedContextLength());
-        Engine.Config c = Engine.Config.defaults().withMaxSequences(parallel).withTokenBudget(Math.max(budget, parallel))
-                .withContextLength(ctx).withQueueCapacity(Math.max(256, parallel)).withSpeculation(spec);
+        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         int[] none = new int[0];

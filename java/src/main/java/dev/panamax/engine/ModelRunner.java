@@ -99,24 +99,22 @@ final class ModelRunner implements AutoCloseable {
      * of the sequence with block table {@code table}, in the hidden pool.
      */
     void saveHidden(int row, int n, int pos, int[] table) {
-        MemorySegment h = ((DeepseekForward) pass).hidden();
-        while (n > 0) { // a run of positions within one block at a time
-            int off = pos % blockSize, run = Math.min(n, blockSize - off);
-            long slot = (long) table[pos / blockSize] * blockSize + off;
-            MemorySegment.copy(h, 4L * row * dim, hiddenPool, 4L * slot * dim, 4L * run * dim);
-            row += run;
-            pos += run;
-            n -= run;
-        }
+        moveHidden(((DeepseekForward) pass).hidden(), row, n, pos, table, true);
     }
 
     /** Copies the kept hidden rows of positions {@code [pos, pos + n)} (block table {@code table}) to MTP input rows {@code [to, to + n)}. */
     void loadHidden(int pos, int n, int[] table, int to) {
-        while (n > 0) {
+        moveHidden(hiddenRows, to, n, pos, table, false);
+    }
+
+    /** Rows {@code [row, row + n)} of {@code rows} to (save) or from the hidden pool's slots of positions {@code [pos, pos + n)}. */
+    private void moveHidden(MemorySegment rows, int row, int n, int pos, int[] table, boolean save) {
+        while (n > 0) { // a run of positions within one block at a time
             int off = pos % blockSize, run = Math.min(n, blockSize - off);
             long slot = (long) table[pos / blockSize] * blockSize + off;
-            MemorySegment.copy(hiddenPool, 4L * slot * dim, hiddenRows, 4L * to * dim, 4L * run * dim);
-            to += run;
+            if (save) MemorySegment.copy(rows, 4L * row * dim, hiddenPool, 4L * slot * dim, 4L * run * dim);
+            else MemorySegment.copy(hiddenPool, 4L * slot * dim, rows, 4L * row * dim, 4L * run * dim);
+            row += run;
             pos += run;
             n -= run;
         }
