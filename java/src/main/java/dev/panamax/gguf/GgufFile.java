@@ -33,7 +33,7 @@ public final class GgufFile implements AutoCloseable {
     static final int GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
     static final int DEFAULT_ALIGNMENT = 32;
     static final String KEY_ALIGNMENT = "general.alignment";
-    /** Tensor data must start at a multiple of this in the file (the mapping is page-aligned): blocks hold 4-byte fields. */
+    /** Tensor data the kernels read in place starts at a multiple of this (the mapping is page-aligned): blocks hold 4-byte fields. */
     static final int MIN_DATA_ALIGNMENT = 4;
     /** ggml's GGML_MAX_NAME: tensor names are stored in a char[64] with its NUL. */
     static final int MAX_NAME_BYTES = 63;
@@ -60,6 +60,17 @@ public final class GgufFile implements AutoCloseable {
         this.tensors = Collections.unmodifiableList(p.tensors);
         this.alignment = p.alignment;
         this.dataOffset = p.dataOffset;
+        // A power-of-two general.alignment of 1 or 2 (llama.cpp accepts them) can place tensor data at odd file
+        // offsets, where the kernels would read blocks through misaligned 2- and 4-byte fields (fp16 scales, f32
+        // values): such a tensor is copied once to aligned memory owned by this file. Bounded by the file's size.
+        Arena copies = arena != null ? arena : Arena.ofAuto();
+        for (int i = 0; i < p.tensors.size(); i++) {
+            GgufTensor t = p.tensors.get(i);
+            if (t.byteSize() == 0 || (p.dataOffset + t.offset()) % MIN_DATA_ALIGNMENT == 0) continue;
+            MemorySegment aligned = copies.allocate(t.byteSize(), 64);
+            aligned.copyFrom(t.data());
+            p.tensors.set(i, new GgufTensor(t.name(), t.typeId(), t.type(), t.shape(), t.offset(), t.byteSize(), aligned));
+        }
         Map<String, GgufTensor> m = new HashMap<>();
         for (GgufTensor t : p.tensors) m.put(t.name(), t);
         this.byName = m;
@@ -252,12 +263,6 @@ public final class GgufFile implements AutoCloseable {
                 if (t.offset() > dataBytes || t.byteSize() > dataBytes - t.offset()) {
                     throw error("tensor '" + t.name() + "' data [" + t.offset() + ", +" + t.byteSize() + ") of the data section at "
                             + dataOffset + " extends past the end of the file (" + size + " bytes)", dataOffset + t.offset());
-                }
-                if (t.byteSize() > 0 && (dataOffset + t.offset()) % MIN_DATA_ALIGNMENT != 0) {
-                    // a power-of-two general.alignment of 1 or 2 places data at odd positions: the kernels read
-                    // blocks through their 2- and 4-byte fields (fp16 scales, f32 values), misaligned there
-                    throw error("tensor '" + t.name() + "' data at file offset " + (dataOffset + t.offset()) + " is not a multiple of "
-                            + MIN_DATA_ALIGNMENT + " (general.alignment " + alignment + ")", dataOffset + t.offset());
                 }
                 tensors.set(i, new GgufTensor(t.name(), t.typeId(), t.type(), t.shape(), t.offset(), t.byteSize(),
                         s.asSlice(dataOffset + t.offset(), t.byteSize())));
