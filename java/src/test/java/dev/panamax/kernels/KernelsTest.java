@@ -1149,9 +1149,10 @@ class KernelsTest {
                             assertEquals(exp, got, what); // the same C kernels: bit for bit
                         } else {
                             // Java: the Vector API's lane reductions may round differently once C2 compiles the loop
-                            // (seen: 6 ulp on BF16 between two calls of the same matmul), so equal up to that
+                            // (seen: 6 ulp on BF16, and ~3e-6 relative on Q3_K / Q6_K rows of 256, between two calls
+                            // of the same matmul), so equal up to that; a wrong row or block is off by far more
                             float e = Float.intBitsToFloat(exp), g = Float.intBitsToFloat(got);
-                            assertEquals(e, g, 1e-6f * Math.max(1f, Math.abs(e)), what);
+                            assertEquals(e, g, 1e-5f * Math.max(1f, Math.abs(e)), what);
                         }
                     }
                 }
