@@ -197,6 +197,12 @@ int32_t pmx_dequantize(int32_t type, float *dst, const void *src, int64_t n_rows
 #define ROW_ALIGN 16
 static_assert(ROW_ALIGN % PMX_PACK_ROWS == 0, "row chunks hold whole groups of packed rows");
 
+/* Ops split by rows (or tokens): the pool for their element count, and never for one row, which one thread does
+ * alone whatever its length. */
+static pmx_pool *rows_pool(pmx_pool *pool, int64_t n, int64_t n_rows) {
+    return n_rows > 1 ? pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)) : NULL;
+}
+
 struct rmsnorm_args {
     float *y;
     const float *x, *w;
@@ -215,7 +221,7 @@ int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w
                         float eps) {
     if (!y || !x || !w || n <= 0 || n_rows < 0 || !(eps >= 0)) return PMX_ERR_INVALID_ARG;
     struct rmsnorm_args a = {y, x, w, n, n_rows, eps};
-    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)), rmsnorm_task, &a);
+    pmx_pool_run(rows_pool(pool, n, n_rows), rmsnorm_task, &a);
     return PMX_OK;
 }
 
@@ -390,7 +396,7 @@ static void softmax_task(void *p, int ith, int nth) {
 int32_t pmx_softmax_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_rows) {
     if (!x || n <= 0 || n_rows < 0) return PMX_ERR_INVALID_ARG;
     struct softmax_args a = {x, n, n_rows};
-    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)), softmax_task, &a);
+    pmx_pool_run(rows_pool(pool, n, n_rows), softmax_task, &a);
     return PMX_OK;
 }
 
@@ -458,7 +464,7 @@ int32_t pmx_rope_f32(pmx_pool *pool, float *x, int64_t n_tokens, int64_t n_heads
     struct rope_task_args a = {{x, n_heads, head_dim, n_rot, pos, mode, freq_base, freq_scale, ext_factor,
                                 attn_factor, beta_fast, beta_slow, n_ctx_orig, freq_factors},
                                n_tokens};
-    pmx_pool_run(pmx_pool_for_work(pool, pmx_work(n_tokens, n_heads, n_rot)), rope_task, &a);
+    pmx_pool_run(rows_pool(pool, n_heads * n_rot, n_tokens), rope_task, &a);
     return PMX_OK;
 }
 
@@ -783,11 +789,6 @@ static void add_rows_task(void *p, int ith, int nth) {
     int64_t r0, r1;
     pmx_split(a->n_rows, 1, ith, nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) pmx_k.add_f32(a->y + r * a->n, a->y + r * a->n, a->b, 0, a->n);
-}
-
-/* Row-wise ops: the pool for their element count (one token's bias is too little work to hand to it). */
-static pmx_pool *rows_pool(pmx_pool *pool, int64_t n, int64_t n_rows) {
-    return n_rows > 1 ? pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)) : NULL;
 }
 
 int32_t pmx_add_rows_f32(pmx_pool *pool, float *y, const float *b, int64_t n, int64_t n_rows) {
