@@ -8,6 +8,7 @@
 # corpus it grows is kept in java/.cifuzz-corpus/ (not committed) and reused by the next campaign; a finding stops the
 # run and is written as crash-<sha1> into the target's inputs directory, where it then replays in every test run
 # (commit it with the fix). Prints libFuzzer's status lines: executions (#N), coverage (cov:), exec/s.
+# MVN_ARGS: more Maven arguments, e.g. "-o -Dexec.skip=true" to skip the native build (no Java target needs it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${1:?usage: scripts/fuzz.sh gguf|tokenizer|vocabulary|template|grammar|schema|request|native-NAME [minutes]}
@@ -30,14 +31,14 @@ fi
 export JAVA_HOME JAZZER_FUZZ=1
 cd "$ROOT"
 if [ "$MODULE" = java ]; then
-  mvn -B -q -pl java test-compile >/dev/null
+  mvn -B -q ${MVN_ARGS:-} -pl java test-compile >/dev/null
   # surefire:test runs only the tests (not the native ctest suite); one fuzz test per JVM in fuzzing mode
   RUN=(-pl java surefire:test)
 else
   # the server's tests use the library's test classes: from this reactor (not a jar another checkout installed)
   RUN=(-pl java,"$MODULE" test -Dctest.skip=true)
 fi
-mvn -B "${RUN[@]}" -Dtest="$TEST" -Dsurefire.failIfNoSpecifiedTests=false \
+mvn -B ${MVN_ARGS:-} "${RUN[@]}" -Dtest="$TEST" -Dsurefire.failIfNoSpecifiedTests=false \
     -Djazzer.max_duration="${MINUTES}m" -Djazzer.instrument="$INSTRUMENT" 2>&1 \
   | grep --line-buffered -E '^#[0-9]+|^INFO: (Seed|Loaded [0-9]+ module|Running with)|==[0-9]+==|crash-|Tests run|FAIL|ERROR|Exception' \
   | grep --line-buffered -v -E 'Loaded [0-9]* hooks|^INFO: Instrumented'

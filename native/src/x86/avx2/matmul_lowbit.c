@@ -123,7 +123,8 @@ AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
             UNROLL for (int h = 0; h < 2; h++) {
                 const __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
                 /* scales 8h .. 8h + 7 in both halves: pair k takes 8h + 2k (low half) and 8h + 2k + 1 (high) */
-                const __m256i sh = _mm256_permute4x64_epi64(sc16, h ? 0xee : 0x44);
+                /* two immediates, not one chosen at run time: clang wants a constant even where h is unrolled */
+                const __m256i sh = h ? _mm256_permute4x64_epi64(sc16, 0xee) : _mm256_permute4x64_epi64(sc16, 0x44);
                 UNROLL for (int k = 0; k < 4; k++) {
                     __m256i q = _mm256_and_si256(k ? _mm256_srli_epi16(qv, 2 * k) : qv, m3);
                     if (kind == W_Q3_K) q = _mm256_or_si256(q, _mm256_and_si256(pmx_bit_to_2(hm, 4 * h + k), four));

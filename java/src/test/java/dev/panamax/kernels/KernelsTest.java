@@ -46,9 +46,17 @@ class KernelsTest {
         }
     }
 
+    /**
+     * The Vector API width this run was forced to (java/pom.xml's executions vector-128 and vector-256 run this class
+     * with -XX:MaxVectorSize=16 or 32 and this property), or null in the default run. A forced run tests only the
+     * one-thread Vector API backend: the native ones and the split over threads do not depend on the width.
+     */
+    static final String FORCED_BITS = System.getProperty("panamax.test.vectorBits");
+
     static Stream<Impl> implementations() {
         List<Impl> impls = new ArrayList<>();
         impls.add(new Impl("java/vector", null, VectorKernels::new));
+        if (FORCED_BITS != null) return impls.stream(); // the split over threads does not depend on the width
         impls.add(new Impl("java/vector/t3", null, () -> new VectorKernels(3)));
         for (Isa isa : Isa.values()) {
             if (NativeCore.isSupported(isa)) {
@@ -146,6 +154,16 @@ class KernelsTest {
             case 32 -> new int[] {32, 64, 96, 288};
             default -> new int[] {256, 512, 768};
         };
+    }
+
+    /** A forced width must be the one the kernels run at, or the forced runs would test the default width again. */
+    @Test
+    void vectorKernelsRunAtTheForcedWidth() {
+        try (Kernels k = new VectorKernels(1)) {
+            String bits = FORCED_BITS != null ? FORCED_BITS
+                    : Integer.toString(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
+            assertEquals("java/vector" + bits, k.name());
+        }
     }
 
     static Stream<Object[]> implsAndTypes() {
