@@ -180,6 +180,148 @@ class ServerFaultTest {
         assertEquals(200, ok.statusCode(), ok.body());
     }
 
+    /**
+     * Thousands of headers, a header line of 1 MiB and a 100 MB body: Jetty's 8 KiB header limit answers 431 and the
+     * body limit 413, both in OpenAI's error shape, without buffering what the client sends; the heap the server
+     * holds afterwards is back near where it started, and it still serves.
+     */
+    @Test
+    void headerFloodsAndHugeBodiesAreRefusedWithoutHoldingMemory() throws Exception {
+        long before = heapAfterGc();
+        StringBuilder many = new StringBuilder();
+        for (int i = 0; i < 5000; i++) many.append("X-Flood-").append(i).append(": ").append(i).append("\r\n");
+        String body = "{\"prompt\":[1,5],\"max_tokens\":1}";
+        for (String headers : new String[] {many.toString(), "X-Long: " + "a".repeat(1 << 20) + "\r\n"}) {
+            String reply = rawExchange("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" + headers
+                    + "Content-Type: application/json\r\nContent-Length: " + body.length() + "\r\n\r\n" + body);
+            assertTrue(reply.startsWith("HTTP/1.1 431"), reply.lines().findFirst().orElse(reply));
+            JsonNode err = JSON.readTree(reply.substring(reply.indexOf("\r\n\r\n") + 4)).get("error");
+            assertTrue(err != null && err.has("message") && err.has("code"), reply);
+        }
+        long hundredMb = 100L << 20;
+        for (int round = 0; round < 2; round++) {
+            HttpRequest big = HttpRequest.newBuilder(URI.create(server.baseUri() + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() -> new ZeroStream(hundredMb)), hundredMb))
+                    .header("Content-Type", "application/json").build();
+            int status;
+            try {
+                HttpResponse<String> r = http.send(big, HttpResponse.BodyHandlers.ofString());
+                status = r.statusCode();
+                assertEquals(413, status, r.body());
+                assertTrue(JSON.readTree(r.body()).get("error").has("message"), r.body());
+            } catch (IOException reset) {
+                // the server closed the connection after its 413 while the client was still sending: allowed, the
+                // point is that it read at most 4x its limit and holds nothing
+                status = -1;
+            }
+            assertTrue(status == 413 || status == -1);
+        }
+        long after = heapAfterGc();
+        assertTrue(after - before < 64L << 20, "heap grew from " + (before >> 20) + " MiB to " + (after >> 20) + " MiB");
+        assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(server.baseUri() + "/v1/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+        HttpApiTest.awaitIdle(engine);
+    }
+
+    /**
+     * Slow-loris: 64 connections that send a request head one byte at a time and never finish it hold a socket each
+     * and nothing else (the connector reads without a thread per connection); a request beside them is served as
+     * usual, and none of them reaches the engine.
+     */
+    @Test
+    void slowLorisConnectionsDoNotStopOthers() throws Exception {
+        List<Socket> slow = new ArrayList<>();
+        ExecutorService drip = Executors.newSingleThreadExecutor();
+        try {
+            for (int i = 0; i < 64; i++) slow.add(new Socket("127.0.0.1", server.port()));
+            byte[] head = "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII);
+            Future<?> dripping = drip.submit(() -> {
+                for (int at = 0; at < head.length + 40 && !Thread.currentThread().isInterrupted(); at++) {
+                    for (Socket s : slow) {
+                        try {
+                            s.getOutputStream().write(at < head.length ? head[at] : 'a');
+                            s.getOutputStream().flush();
+                        } catch (IOException e) {
+                            // the server may close a connection that idles; that is a fine answer too
+                        }
+                    }
+                    try {
+                        Thread.sleep(25);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+            long t0 = System.nanoTime();
+            HttpResponse<String> ok = http.send(HttpRequest.newBuilder(URI.create(server.baseUri() + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":[1,5],\"max_tokens\":3,\"temperature\":0}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, ok.statusCode(), ok.body());
+            assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "a request beside the slow connections took > 30 s");
+            Engine.Stats st = engine.stats();
+            assertEquals(0, st.waiting(), "a slow-loris head reached the engine: " + st);
+            dripping.cancel(true);
+        } finally {
+            drip.shutdownNow();
+            for (Socket s : slow) s.close();
+        }
+        HttpApiTest.awaitIdle(engine);
+    }
+
+    /**
+     * Sends a request on a fresh connection (from another thread: the server may answer before it has read all of it)
+     * and reads the reply to the end (the request says Connection: close).
+     */
+    static String rawExchange(String request) throws Exception {
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            s.setSoTimeout(30_000);
+            OutputStream out = s.getOutputStream();
+            Thread writer = Thread.ofVirtual().start(() -> {
+                try {
+                    out.write(request.getBytes(StandardCharsets.ISO_8859_1));
+                    out.flush();
+                } catch (IOException e) {
+                    // the server answered and closed before reading everything: the reply is what counts
+                }
+            });
+            String reply = new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+            writer.join(30_000);
+            return reply;
+        }
+    }
+
+    static long heapAfterGc() throws InterruptedException {
+        Runtime rt = Runtime.getRuntime();
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            Thread.sleep(50);
+        }
+        return rt.totalMemory() - rt.freeMemory();
+    }
+
+    /** n zero bytes, produced as read (the client never holds the 100 MB either). */
+    static final class ZeroStream extends InputStream {
+        private long left;
+
+        ZeroStream(long n) {
+            left = n;
+        }
+
+        @Override
+        public int read() {
+            return left-- > 0 ? 0 : -1;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) {
+            if (left <= 0) return -1;
+            int n = (int) Math.min(len, left);
+            java.util.Arrays.fill(b, off, off + n, (byte) 0);
+            left -= n;
+            return n;
+        }
+    }
+
     /** One client: sends all or part of a (streaming or not) request, reads a random amount, and closes. */
     static void vanishingClient(SplittableRandom r) throws IOException {
         boolean stream = r.nextBoolean();
