@@ -22,7 +22,7 @@ shift $(( $# > 2 ? 2 : $# ))
 STREAMS=${*:-1 4 8 16}
 DS=models/kjv-deepseek2-7.1m-f16.gguf
 LL=models/kjv-llama-4.6m-f16.gguf
-DRAFT=draft:models/kjv-llama-draft-0.9m-f16.gguf
+DRAFT=draft:models/kjv-llama-draft-0.9m-kd-f16.gguf
 # a held-out passage (every 20th chapter is held out: Genesis 20) and a copy-heavy prompt (a verse three times)
 HELDOUT="And Abraham journeyed from thence toward the south country, and dwelled between Kadesh and Shur, and sojourned in Gerar."
 VERSE="In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep."
