@@ -11,6 +11,8 @@
 # PAIRED=1: each speculative configuration runs `bench --vs-off` (plain decoding on a second engine in the same JVM,
 # run by run in alternation) and "vs off" is the median of those paired ratios (range: the lowest and highest pair);
 # the "off" rows are then that JVM's plain runs. Separate JVMs differ by more than the few percent being compared.
+# With PAIRED=1 each case also gets an "A/A" row: `bench --vs-off` on two plain engines, the pairing's own offset and
+# spread (what a "vs off" below 1.00x must be compared with).
 # Every configuration first runs one untimed full-length warm-up on its engine (JIT, and the adaptive policy's
 # measurements, as in a server that has been running): on the KJV models a timed run lasts only 0.1-0.3 s.
 #   scripts/spec-bench.sh [REPS] [N] [STREAMS...]     (defaults: 3 runs, 128 tokens, streams 1 4 8 16)
@@ -22,7 +24,7 @@ shift $(( $# > 2 ? 2 : $# ))
 STREAMS=${*:-1 4 8 16}
 DS=models/kjv-deepseek2-7.1m-f16.gguf
 LL=models/kjv-llama-4.6m-f16.gguf
-DRAFT=draft:models/kjv-llama-draft-0.9m-f16.gguf
+DRAFT=draft:models/kjv-llama-draft-0.9m-kd-f16.gguf
 # a held-out passage (every 20th chapter is held out: Genesis 20) and a copy-heavy prompt (a verse three times)
 HELDOUT="And Abraham journeyed from thence toward the south country, and dwelled between Kadesh and Shur, and sojourned in Gerar."
 VERSE="In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep."
@@ -32,18 +34,19 @@ $VERSE
 In the beginning"
 OUT=$(mktemp)
 run() { # case model prompt streams spec [tokens]
-    local paired=
+    local paired= label=${5%%:*}
     if [ -n "${PAIRED:-}" ]; then
-        [ "$5" = off ] && return 0
         paired=--vs-off
+        [ "$5" = off ] && label=A/A # two plain engines paired: the method's own offset and spread
     fi
     ${PANAMAX:-./panamax} bench -m "$2" --prompt-text "$3" --parallel "$4" --spec "$5" $paired -n "${6:-$N}" --warmup "${6:-$N}" -r "$REPS" --threads "${THREADS:-2}" --json 2>/dev/null \
         | python3 -c "
 import json,sys
 o=json.load(sys.stdin); s=o.get('spec') or {}
-row={'case': '$1', 'streams': $4, 'spec': '${5%%:*}', 'tps': o['agg_tg_tps'], 'acc': s.get('acceptance', 0), 'tpp': s.get('tokens_per_pass', 0)}
+row={'case': '$1', 'streams': $4, 'spec': '$label', 'tps': o['agg_tg_tps'], 'acc': s.get('acceptance', 0), 'tpp': s.get('tokens_per_pass', 0)}
 if 'vs_off' in o:
-    print(json.dumps({'case': '$1', 'streams': $4, 'spec': 'off', 'tps': o['off_agg_tg_tps']}))
+    if '$label' != 'A/A':
+        print(json.dumps({'case': '$1', 'streams': $4, 'spec': 'off', 'tps': o['off_agg_tg_tps']}))
     row.update(vs=o['vs_off'], vmin=o['vs_off_min'], vmax=o['vs_off_max'])
 print(json.dumps(row))" >> "$OUT"
 }
@@ -80,7 +83,7 @@ for k, rs in groups.items():
         lo, hi = min(ratios), max(ratios)
     ratio = statistics.median(ratios)
     med = lambda f: statistics.median(r[f] for r in rs)
-    extra = f"{med('acc'):.2f} | {med('tpp'):.2f}" if k[2] != 'off' else " | "
+    extra = f"{med('acc'):.2f} | {med('tpp'):.2f}" if k[2] not in ('off', 'A/A') else " | "
     spread = f" ({lo:.2f}-{hi:.2f})" if (len(ratios) > 1 or 'vs' in rs[0]) and k[2] != 'off' else ""
     print(f"| {k[0]} | {k[1]} | {k[2]} | {med('tps'):.1f} | {ratio:.2f}x{spread} | {extra} |")
 PY

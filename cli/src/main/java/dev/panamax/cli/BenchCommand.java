@@ -92,7 +92,8 @@ final class BenchCommand implements Callable<Integer> {
     int warmup;
 
     @Option(names = "--vs-off", description = "With --spec: the same runs without speculation on a second engine in this process,"
-            + " run by run in alternation; reports the median of the paired ratios (\"vs_off\") and their range.")
+            + " run by run in alternation; reports the median of the paired ratios (\"vs_off\") and their range. With --parallel and"
+            + " no --spec (or --spec off): two plain engines, an A/A control of the pairing.")
     boolean vsOff;
 
     @Mixin

@@ -116,10 +116,17 @@ final class ParallelBench {
      * thread placement is the other's: two engines (the same config, one without speculation), each warmed up, then
      * {@code reps} pairs of runs in alternating order (off first, then on first, ...) on the same prompts. Reports the
      * speculative engine's best run, plain decoding's best, and the median, lowest and highest of the pairs' ratios.
+     * With speculation off both engines decode plainly: an A/A control, whose ratios show what the pairing itself gives
+     * when nothing differs.
      */
-    record Paired(Result on, double offTg, double ratio, double ratioMin, double ratioMax, int pairs) {
+    record Paired(Result on, double offTg, double ratio, double ratioMin, double ratioMax, int pairs, Engine.SpecStats all,
+                  long allTokens) {
         Map<String, Object> json() {
             Map<String, Object> o = on.json();
+            // every timed run of the speculative engine, not only the best: how much of its output drafting steps made
+            Map<String, Object> a = GenerateCommand.specJson(on.spec(), all);
+            a.put("gen_tokens", allTokens);
+            o.put("spec_all_runs", a);
             o.put("off_agg_tg_tps", BenchCommand.round(offTg));
             o.put("vs_off", BenchCommand.round(ratio));
             o.put("vs_off_min", BenchCommand.round(ratioMin));
@@ -147,7 +154,6 @@ final class ParallelBench {
 
     static Paired runPaired(Model model, int parallel, int nPrompt, int nGen, int budget, int reps, long seed, int warmup,
                             Speculation spec, int[] text) throws Exception {
-        if (!spec.on()) throw new IllegalArgumentException("--vs-off needs --spec");
         if (text != null) nPrompt = text.length;
         if (reps < 1) throw new IllegalArgumentException("-r must be at least 1, got " + reps);
         Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec);
@@ -161,6 +167,7 @@ final class ParallelBench {
             Result best = null;
             double offBest = 0;
             double[] ratios = new double[reps];
+            Engine.SpecStats before = on.specStats();
             for (int rep = 0; rep < reps; rep++) {
                 int[][] prompts = prompts(r, none, parallel, nPrompt, vocab, text);
                 Result a, b;
@@ -177,7 +184,8 @@ final class ParallelBench {
             }
             Arrays.sort(ratios);
             double median = reps % 2 == 1 ? ratios[reps / 2] : (ratios[reps / 2 - 1] + ratios[reps / 2]) / 2;
-            return new Paired(best, offBest, median, ratios[0], ratios[reps - 1], reps);
+            return new Paired(best, offBest, median, ratios[0], ratios[reps - 1], reps, minus(on.specStats(), before),
+                    (long) reps * parallel * nGen);
         }
     }
 

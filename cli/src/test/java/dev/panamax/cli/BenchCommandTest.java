@@ -82,9 +82,12 @@ class BenchCommandTest {
         assertTrue(on > 0 && off > 0 && r > 0, j.toString());
         assertTrue(j.get("vs_off_min").asDouble() <= r && r <= j.get("vs_off_max").asDouble(), j.toString());
         assertEquals("ngram", j.get("spec").get("mode").asText());
-        CliTest.Result plain = CliTest.run("bench", "-m", model.toString(), "--parallel", "2", "--vs-off", "--json");
-        assertNotEquals(0, plain.code());
-        assertTrue(plain.err().contains("--vs-off needs --spec"), plain.err());
+        assertEquals(j.get("spec_all_runs").get("gen_tokens").asLong(), 3 * 2 * 8, j.toString());
+        // without --spec: two plain engines paired, the A/A control (nothing drafted)
+        JsonNode aa = json(CliTest.run("bench", "-m", model.toString(), "-p", "8", "-n", "8", "--parallel", "2", "--vs-off", "-r", "3", "--json"));
+        assertEquals(3, aa.get("pairs").asInt());
+        assertTrue(aa.get("vs_off").asDouble() > 0, aa.toString());
+        assertEquals(0, aa.get("spec_all_runs").get("drafted").asLong(), aa.toString());
     }
 
     @Test

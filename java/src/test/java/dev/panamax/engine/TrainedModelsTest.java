@@ -66,7 +66,7 @@ class TrainedModelsTest {
 
     /** SentencePiece's ids (saved by the training script) are what Panamax's SPM tokenizer produces from the text. */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m"})
+    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m", "kjv-llama-draft-0.9m-kd"})
     void tokenizerMatchesSentencePiece(String name) throws Exception {
         Fixture fx = Fixture.load(name);
         try (Model m = Model.load(f16(name))) {
@@ -81,7 +81,7 @@ class TrainedModelsTest {
      * against Panamax reading the vocabulary from each GGUF file.
      */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m"})
+    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m", "kjv-llama-draft-0.9m-kd"})
     void tokenizerMatchesSentencePieceOnTestStrings(String name) throws Exception {
         JsonNode cases = new ObjectMapper().readTree(MODELS.resolve("tokenizer/kjv-4k.cases.json").toFile());
         assertTrue(cases.size() >= 70, "cases: " + cases.size());
@@ -103,7 +103,7 @@ class TrainedModelsTest {
     @ParameterizedTest(name = "{0} {1} {2}")
     @CsvSource({"kjv-llama-4.6m,f16,native", "kjv-llama-4.6m,f32,native", "kjv-llama-4.6m,f16,java",
             "kjv-deepseek2-7.1m,f16,native", "kjv-deepseek2-7.1m,f32,native", "kjv-deepseek2-7.1m,f16,java",
-            "kjv-llama-draft-0.9m,f16,native", "kjv-llama-draft-0.9m,f32,native"})
+            "kjv-llama-draft-0.9m,f16,native", "kjv-llama-draft-0.9m,f32,native", "kjv-llama-draft-0.9m-kd,f16,native"})
     void logitsMatchPyTorch(String name, String type, String backend) throws Exception {
         Fixture fx = Fixture.load(name);
         Path file = type.equals("f32") ? upcastToF32(f16(name), tmp.resolve(name + "-f32.gguf")) : f16(name);
@@ -180,7 +180,7 @@ class TrainedModelsTest {
 
     /** llama.cpp's logits for the same passage from the same file (tokenization checked on the way). */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m"})
+    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m", "kjv-llama-draft-0.9m-kd"})
     void logitsMatchLlamaCpp(String name) throws Exception {
         LlamaCppReference.assumePresent();
         Fixture fx = Fixture.load(name);
@@ -189,7 +189,7 @@ class TrainedModelsTest {
 
     /** On trained weights near-ties are rare, so 64 greedy tokens must come out identical to llama.cpp's. */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m"})
+    @ValueSource(strings = {"kjv-llama-4.6m", "kjv-deepseek2-7.1m", "kjv-llama-draft-0.9m", "kjv-llama-draft-0.9m-kd"})
     void greedyMatchesLlamaCpp(String name) throws Exception {
         LlamaCppReference.assumePresent();
         LlamaCppReference.checkGreedy(f16(name), GREEDY_PROMPT, 64);
