@@ -448,8 +448,12 @@ MIXED(PMX_T_Q2_K)
  *   Q2_K    GEMV 27.6-27.9 (13.9) -> 24.4 (12.2)   GEMM 217-226 -> 230       AVX2 GEMV, zmm GEMM
  *   Q3_K    GEMV 26.2-26.3 (13.3) -> 26.8-27.2 (13.6)  GEMM 213-219 -> 230-231  zmm both
  *   Q5_K    GEMV 31.6-32.4 (16.1) -> 29.6-30.4 (15.1)  GEMM 192-195 -> 188-189  AVX2 both
- *   IQ4_NL  GEMV 22.3-22.8 (11.2) -> 21.3-21.4 (10.7)  GEMM 131-133 -> 172      AVX2 GEMV, zmm GEMM
- *   IQ4_XS  GEMV 28.3-28.4 (14.3) -> 25.2-25.3 (12.7)  GEMM 175-178 -> 181-184  AVX2 GEMV, zmm GEMM
+ *   IQ4_NL  GEMV 22.3-22.8 (11.2) -> 21.3-21.4 (10.7)  GEMM 131-133 -> 172      (then zmm GEMM; now the steps)
+ *   IQ4_XS  GEMV 28.3-28.4 (14.3) -> 25.2-25.3 (12.7)  GEMM 175-178 -> 181-184  (then zmm GEMM; now the steps)
+ * IQ4_NL and IQ4_XS now take this file's ymm steps kernels for every batch (queue job quant5-iq4, 2026-12-07, two
+ * rounds against the kernels above): GEMV 2 threads (1) IQ4_NL 20.3-21.6 (7.5-10.8) -> 26.8-30.4 (17.3-17.7), IQ4_XS
+ * 27.0-27.1 (13.7-14.1) -> 25.4-30.0 (17.2-18.7), read loop 25.0-26.9 (18.3-20.1); batch 128 at 2 threads IQ4_NL 172 ->
+ * 301 (one outlier at 159), IQ4_XS 172-184 -> 252-329 GFLOP/s.
  * First token of a 128-token prompt at 2 threads, TinyLlama-shaped mixes, AVX2 -> all zmm: IQ4_NL 1974 -> 1531 ms,
  * IQ4_XS 1577 -> 1495, Q3_K_M 1018 -> 985, Q2_K 1254 -> 1223, Q5_K_M 1311 -> 1316, Q4_1 1098 -> 1933, Q5_1 1445 -> 2071.
  * PMX_AVX512_LOWBIT=all takes the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations
