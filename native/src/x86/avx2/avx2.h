@@ -12,6 +12,13 @@ void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int6
 /* Float rows to block_q8_K (the K-quants' and IQ4_XS's activations), as ggml rounds. */
 void pmx_avx2_prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
 
+/* Activations in the prepared steps of the Q4_0 kernels (matmul.c: 8-block steps, quants reordered by pairs, per-block
+ * offset 128 * sum(x) and scales), for the VNNI kernels whose unsigned weights carry a +128 bias (IQ4_NL; IQ4_XS with
+ * Q8_K's rounding, a sub-block per block); row bytes pmx_avx2_steps_row_bytes(n). */
+void pmx_avx2_prepare_steps_128(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
+void pmx_avx2_prepare_q8_K_steps_128(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
+int64_t pmx_avx2_steps_row_bytes(int64_t n);
+
 /* Area registration: each overrides its entries of the table. */
 void pmx_avx2_register_matmul(pmx_kernels *k);
 void pmx_avx2_register_matmul_lowbit(pmx_kernels *k); /* matmul_lowbit.c: Q2_K Q3_K Q5_K IQ4_NL IQ4_XS (Q4_1 Q5_1: matmul.c) */

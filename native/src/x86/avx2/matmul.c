@@ -362,7 +362,38 @@ AI void prepare_q4x(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1,
     }
 }
 
+/* IQ4_XS's activations in the same steps (n a multiple of 256: 8-block steps only), the quants and scale of
+ * pmx_avx2_prepare_q8_K (ggml's Q8_K) with each sub-block of 32 as a block: xd is the super-block's d in all 8 lanes,
+ * the offsets offset * sum(sub-block). */
+AI void prepare_q8_K_steps(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1, const int offset) {
+    const int64_t nb = n / QK_K, rb = q4x_act_row_bytes(n);
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q8_K k;
+            pmx_avx2_prepare_q8_K(&k, x + b * n + i * QK_K, QK_K, 0, 1);
+            char *dst = (char *)xa + b * rb + i * q4x_step_bytes(4);
+            int32_t off[8];
+            float xd[8];
+            for (int p = 0; p < 4; p++) {
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)(k.qs + 64 * p));
+                const __m256i q1 = _mm256_loadu_si256((const __m256i *)(k.qs + 64 * p + 32));
+                off[fold_lane(2 * p)] = offset * (k.bsums[4 * p] + k.bsums[4 * p + 1]);
+                off[fold_lane(2 * p + 1)] = offset * (k.bsums[4 * p + 2] + k.bsums[4 * p + 3]);
+                _mm256_storeu_si256((__m256i *)(dst + 64 * p), _mm256_permute2x128_si256(q0, q1, 0x20));
+                _mm256_storeu_si256((__m256i *)(dst + 64 * p + 32), _mm256_permute2x128_si256(q0, q1, 0x31));
+            }
+            for (int j = 0; j < 8; j++) xd[j] = k.d;
+            memcpy(dst + 64 * 4, off, sizeof off);
+            memcpy(dst + 64 * 4 + 32, xd, sizeof xd);
+        }
+}
+
 static void prepare_q4_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 8); }
+void pmx_avx2_prepare_steps_128(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 128); }
+void pmx_avx2_prepare_q8_K_steps_128(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
+    prepare_q8_K_steps(xa, x, n, b0, b1, 128);
+}
+int64_t pmx_avx2_steps_row_bytes(int64_t n) { return q4x_act_row_bytes(n); }
 static void prepare_q5_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 16); }
 static void prepare_qx_1(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q4x(xa, x, n, b0, b1, 1); }
 

@@ -1,8 +1,9 @@
-/* AVX-512 matmul of the types beyond the first seven (Q4_1 Q5_1 IQ4_NL against Q8_0 activations; Q2_K Q3_K Q5_K
- * IQ4_XS against Q8_K), the AVX2 tiles of avx2/matmul_lowbit.c on zmm: 64 quants per register. The 32-blocks take two
- * blocks per zmm through vpdpbusd (VNNI; IQ4_NL's signed levels offset by +128, taken off through the activations'
- * sums); the K-quants keep maddubs/madd, whose madd multiplies in the sub-block scales for free. Registered on VNNI
- * CPUs only, and per type and batch only where it measured faster than AVX2 (see pmx_avx512_register_matmul_lowbit). */
+/* AVX-512 matmul of the types beyond the first seven: Q4_1 Q5_1 against Q8_0 activations, Q2_K Q3_K Q5_K against Q8_K,
+ * the AVX2 tiles of avx2/matmul_lowbit.c on zmm (64 quants per register; the 32-blocks two blocks per zmm through
+ * vpdpbusd, the K-quants keep maddubs/madd, whose madd multiplies in the sub-block scales for free); IQ4_NL and IQ4_XS
+ * in Q4_0's prepared 8-block steps on ymm with vpdpbusd (levels + 128 by a byte shuffle, the offset taken off through
+ * the prepared activation sums). Registered on VNNI CPUs only, and per type and batch only where it measured faster
+ * than AVX2 (see pmx_avx512_register_matmul_lowbit). */
 #include <stdlib.h>
 #include <string.h>
 #include "avx512.h"
@@ -196,56 +197,10 @@ AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
 TILES(q2_K)
 TILES(q3_K)
 
-/* ---- IQ4_XS: 64 levels per zmm (two sub-blocks of 32), a byte shuffle of the nibbles; signed w . x by maddubs on |w|
- * with w's sign moved onto x (|level| <= 127); the sub-block scales enter through madd ---- */
-
-/* 64 levels of 32 nibble bytes: two sub-blocks, each low nibbles (elements 0..15) then high */
-AI __m512i iq4_levels64(const uint8_t *q, __m512i table) {
-    const __m128i a = _mm_loadu_si128((const __m128i *)q), b = _mm_loadu_si128((const __m128i *)(q + 16));
-    const __m512i v = cat256(_mm256_set_m128i(_mm_srli_epi16(a, 4), a), _mm256_set_m128i(_mm_srli_epi16(b, 4), b));
-    return _mm512_shuffle_epi8(table, _mm512_and_si512(v, _mm512_set1_epi8(0x0f)));
-}
-
-AI __m512i dot_pairs(__m512i wv, __m512i x) {
-    const __mmask64 neg = _mm512_movepi8_mask(wv);
-    return _mm512_maddubs_epi16(_mm512_abs_epi8(wv), _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x));
-}
-
-AI void iq4_xs_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                    const int R, const int C) {
-    const int64_t nb = n / QK_K;
-    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
-    __m512 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < R; r++) {
-            const block_iq4_xs *b = (const block_iq4_xs *)(w + r * rb) + i;
-            prefetch_block(b, PF_AHEAD(R, rb), sizeof *b);
-            __m512i isum[4];
-            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_setzero_si512();
-            UNROLL for (int ib = 0; ib < QK_K / 32; ib += 2) {
-                const __m512i wv = iq4_levels64(b->qs + 16 * ib, table);
-                const __m512i s = scales2(pmx_iq4_xs_scale(b, ib) - 32, pmx_iq4_xs_scale(b, ib + 1) - 32);
-                UNROLL for (int c = 0; c < C; c++) {
-                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 32 * ib;
-                    isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(dot_pairs(wv, _mm512_loadu_si512((const void *)x)), s));
-                }
-            }
-            const float d = h2f(b->d);
-            UNROLL for (int c = 0; c < C; c++) {
-                const float dx = ((const block_q8_K *)(xa + c * xb) + i)->d;
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_set1_ps(d * dx), acc[r][c]);
-            }
-        }
-    }
-    store_tile(acc, y, ldy, R, C);
-}
-TILES(iq4_xs)
-
 /* ---- 32-blocks against Q8_0, blocks i and i + 1 in one zmm, vpdpbusd: Q4_1 and Q5_1 quants are unsigned (their
- * minimum m times the activations' block sum), IQ4_NL's levels + 128 (128 * block sum taken off) ---- */
+ * minimum m times the activations' block sum) ---- */
 
-enum { W_IQ4_NL, W_Q4_1, W_Q5_1 };
+enum { W_Q4_1, W_Q5_1 };
 
 /* 0xff in byte k where bit k of the 32-bit qh is set */
 AI __m256i qh_bytes(uint32_t qh) {
@@ -255,18 +210,12 @@ AI __m256i qh_bytes(uint32_t qh) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), idx), bm), bm);
 }
 
-/* the 32 unsigned quants of one block in element order (IQ4_NL: level + 128) */
+/* the 32 unsigned quants of one block in element order */
 AI __m256i q32_quants(const char *blk, const int kind) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const uint8_t *qs = kind == W_IQ4_NL ? ((const block_iq4_nl *)blk)->qs
-                        : kind == W_Q4_1 ? ((const block_q4_1 *)blk)->qs
-                                         : ((const block_q5_1 *)blk)->qs;
+    const uint8_t *qs = kind == W_Q4_1 ? ((const block_q4_1 *)blk)->qs : ((const block_q5_1 *)blk)->qs;
     const __m128i v = _mm_loadu_si128((const __m128i *)qs);
     __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-    if (kind == W_IQ4_NL) {
-        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
-        return _mm256_xor_si256(_mm256_shuffle_epi8(table, q), _mm256_set1_epi8((char)0x80));
-    }
     if (kind == W_Q5_1) {
         uint32_t qh;
         memcpy(&qh, ((const block_q5_1 *)blk)->qh, 4);
@@ -278,8 +227,7 @@ AI __m256i q32_quants(const char *blk, const int kind) {
 AI void q32_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
                  const int R, const int C, const int kind) {
     const int64_t nb = n / QK8_0;
-    const int64_t bb = kind == W_IQ4_NL ? (int64_t)sizeof(block_iq4_nl) : kind == W_Q4_1 ? (int64_t)sizeof(block_q4_1)
-                                                                                          : (int64_t)sizeof(block_q5_1);
+    const int64_t bb = kind == W_Q4_1 ? (int64_t)sizeof(block_q4_1) : (int64_t)sizeof(block_q5_1);
     const __m512i ones8 = _mm512_set1_epi8(1);
     __m512 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
@@ -293,7 +241,6 @@ AI void q32_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
             xq[c] = two ? cat256(a, _mm256_loadu_si256((const __m256i *)x[1].qs)) : _mm512_inserti64x4(_mm512_setzero_si512(), a, 0);
             xd[c] = bcast2(h2f(x[0].d), two ? h2f(x[1].d) : 0.0f);
             xsum[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8, xq[c]);
-            if (kind == W_IQ4_NL) xsum[c] = _mm512_slli_epi32(xsum[c], 7);
         }
         UNROLL for (int r = 0; r < R; r++) {
             const char *blk = w + r * rb + i * bb;
@@ -301,28 +248,166 @@ AI void q32_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
             const __m256i q0 = q32_quants(blk, kind);
             const __m512i q = two ? cat256(q0, q32_quants(blk + bb, kind)) : _mm512_inserti64x4(_mm512_setzero_si512(), q0, 0);
             const __m512 wd = bcast2(h2f(*(const pmx_half *)blk), two ? h2f(*(const pmx_half *)(blk + bb)) : 0.0f);
-            __m512 wm = _mm512_setzero_ps();
-            if (kind != W_IQ4_NL) wm = bcast2(h2f(*(const pmx_half *)(blk + 2)), two ? h2f(*(const pmx_half *)(blk + bb + 2)) : 0.0f);
+            const __m512 wm = bcast2(h2f(*(const pmx_half *)(blk + 2)), two ? h2f(*(const pmx_half *)(blk + bb + 2)) : 0.0f);
             UNROLL for (int c = 0; c < C; c++) {
-                if (kind == W_IQ4_NL) {
-                    const __m512i s = _mm512_dpbusd_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), xsum[c]), q, xq[c]);
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, xd[c]), acc[r][c]);
-                } else {
-                    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xq[c]);
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, xd[c]), acc[r][c]);
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(xsum[c]), _mm512_mul_ps(wm, xd[c]), acc[r][c]);
-                }
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xq[c]);
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, xd[c]), acc[r][c]);
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(xsum[c]), _mm512_mul_ps(wm, xd[c]), acc[r][c]);
             }
         }
     }
     store_tile(acc, y, ldy, R, C);
 }
-#define iq4_nl_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_IQ4_NL)
 #define q4_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q4_1)
 #define q5_1_tile(w, rb, xa, xb, n, y, ldy, R, C) q32_tile(w, rb, xa, xb, n, y, ldy, R, C, W_Q5_1)
-TILES(iq4_nl)
 TILES(q4_1)
 TILES(q5_1)
+
+/* ---- IQ4_NL and IQ4_XS in the prepared steps of the Q4_0 kernels (pmx_avx2_prepare_steps_128; layout in
+ * avx2/matmul.c): per pair of blocks (IQ4_XS: sub-blocks of 32) one ymm of unsigned levels + 128 (a byte shuffle of
+ * the nibbles) per half, two vpdpbusd against the reordered activations give each block's int32 partial sums, two
+ * hadd levels fold 8 blocks into one vector, the prepared 128 * sum(x) per block comes off, and one convert + FMA
+ * per 8 blocks applies the scales (IQ4_XS: d * (ls - 32) per sub-block, the activations' d). Bounds: 32 * 241 * 127
+ * per block. ---- */
+
+enum { S_IQ4_NL, S_IQ4_XS };
+
+/* the 16 levels + 128 (vpdpbusd's unsigned operand) in both 128-bit lanes */
+AI __m256i iq4_table128(void) {
+    const __m128i t = _mm_xor_si128(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl), _mm_set1_epi8((char)0x80));
+    return _mm256_broadcastsi128_si256(t);
+}
+
+/* lane of block b (0..7) after the fold: 0 2 4 6 in the low half, 1 3 5 7 in the high */
+AI int step_lane(int b) { return (b & 1) * 4 + b / 2; }
+
+/* The weight scales of a step as floats in step_lane order, lanes of absent blocks 0. IQ4_NL: the nb blocks' d (nb
+ * 2, 4 or 8); IQ4_XS: d * (ls - 32) of the super-block's 8 sub-blocks. */
+AI __m256 iq4_step_dw(const char *blk, const int nb, const int kind) {
+    if (kind == S_IQ4_XS) {
+        /* lane j: sub-block 2j (j < 4) or 2(j - 4) + 1: its nibble of scales_l and its 2 bits of scales_h */
+        const block_iq4_xs *b = (const block_iq4_xs *)blk;
+        uint32_t l;
+        memcpy(&l, b->scales_l, 4);
+        const __m256i lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)l), _mm256_setr_epi32(0, 8, 16, 24, 4, 12, 20, 28)),
+                                            _mm256_set1_epi32(0xf));
+        const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b->scales_h), _mm256_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14)),
+                                            _mm256_set1_epi32(3));
+        const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(ls), _mm256_set1_ps(h2f(b->d)));
+    }
+    /* assembled in general-purpose registers, then one move and one convert (as avx2/matmul.c's load_d8) */
+    uint64_t even = 0, odd = 0;
+    for (int j = 0; j < nb; j++) {
+        uint16_t h;
+        memcpy(&h, blk + j * (int64_t)sizeof(block_iq4_nl), 2);
+        if (j & 1) odd |= (uint64_t)h << (16 * (j / 2));
+        else even |= (uint64_t)h << (16 * (j / 2));
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)odd, (long long)even));
+}
+
+/* One step of 2P blocks from block i (IQ4_XS: super-block i, P = 4) of weight rows [0, R) against columns [0, C), the
+ * columns' prepared step at byte so of their rows; added to acc. */
+AI void iq4_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t so, int64_t i, __m256 acc[4][4],
+                 const int R, const int C, const int P, const int kind) {
+    const int64_t bb = kind == S_IQ4_XS ? (int64_t)sizeof(block_iq4_xs) : (int64_t)sizeof(block_iq4_nl);
+    const __m256i table = iq4_table128(), m4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    UNROLL for (int r = 0; r < R; r++) {
+        const char *blk = w + r * rb + i * bb;
+        const int bytes = kind == S_IQ4_XS ? (int)sizeof(block_iq4_xs) : 2 * P * (int)sizeof(block_iq4_nl);
+        prefetch_block(blk, PF_AHEAD(R, rb), bytes);
+        __m256i lo[4], hi[4];
+        UNROLL for (int p = 0; p < P; p++) {
+            __m256i q;
+            if (kind == S_IQ4_XS) {
+                q = _mm256_loadu_si256((const __m256i *)(((const block_iq4_xs *)blk)->qs + 32 * p));
+            } else {
+                const block_iq4_nl *b = (const block_iq4_nl *)blk + 2 * p;
+                q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[1].qs), _mm_loadu_si128((const __m128i *)b[0].qs));
+            }
+            lo[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
+            hi[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+        }
+        const __m256 dw = iq4_step_dw(blk, 2 * P, kind);
+        UNROLL for (int c = 0; c < C; c++) {
+            const char *xs = xa + c * xb + so;
+            __m256i t[4] = {zero, zero, zero, zero};
+            UNROLL for (int p = 0; p < P; p++) {
+                t[p] = _mm256_dpbusd_epi32(zero, lo[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p)));
+                t[p] = _mm256_dpbusd_epi32(t[p], hi[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p + 32)));
+            }
+            const __m256i sums = _mm256_hadd_epi32(_mm256_hadd_epi32(t[0], t[1]), _mm256_hadd_epi32(t[2], t[3]));
+            const __m256i off = _mm256_loadu_si256((const __m256i *)(xs + 64 * P));
+            const __m256 xd = _mm256_loadu_ps((const float *)(xs + 64 * P + 32));
+            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, off)), _mm256_mul_ps(dw, xd), acc[r][c]);
+        }
+    }
+}
+
+AI float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Weight rows [0, R) against columns [0, C): IQ4_XS one step per super-block; IQ4_NL steps of 8 blocks, then 4 and 2,
+ * a last odd block (a plain block_q8_0 in the activations) on its own. */
+AI void iq4_steps_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                       const int R, const int C, const int kind) {
+    const int64_t sb = 4 * 64 + 64; /* bytes of an 8-block step */
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    if (kind == S_IQ4_XS) {
+        for (int64_t i = 0; i < n / QK_K; i++) iq4_step(w, rb, xa, xb, i * sb, i, acc, R, C, 4, kind);
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = hsum8(acc[r][c]);
+        return;
+    }
+    const int64_t nb = n / QK8_0;
+    int64_t i = 0, so = 0;
+    for (; i + 8 <= nb; i += 8, so += sb) iq4_step(w, rb, xa, xb, so, i, acc, R, C, 4, kind);
+    if (i + 4 <= nb) {
+        iq4_step(w, rb, xa, xb, so, i, acc, R, C, 2, kind);
+        i += 4, so += 2 * 64 + 64;
+    }
+    if (i + 2 <= nb) {
+        iq4_step(w, rb, xa, xb, so, i, acc, R, C, 1, kind);
+        i += 2, so += 64 + 64;
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = hsum8(acc[r][c]);
+    if (i < nb) {
+        const __m256i table = iq4_table128(), m4 = _mm256_set1_epi8(0x0f);
+        UNROLL for (int r = 0; r < R; r++) {
+            const block_iq4_nl *b = (const block_iq4_nl *)(w + r * rb) + i;
+            const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
+            const __m256i q = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4));
+            UNROLL for (int c = 0; c < C; c++) {
+                const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb + so);
+                const __m256i xq = _mm256_loadu_si256((const __m256i *)x->qs);
+                const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xq);
+                const __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), xq);
+                y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, sx))) * (h2f(b->d) * h2f(x->d));
+            }
+        }
+    }
+}
+#define iq4_nl_steps_tile(w, rb, xa, xb, n, y, ldy, R, C) iq4_steps_tile(w, rb, xa, xb, n, y, ldy, R, C, S_IQ4_NL)
+#define iq4_xs_steps_tile(w, rb, xa, xb, n, y, ldy, R, C) iq4_steps_tile(w, rb, xa, xb, n, y, ldy, R, C, S_IQ4_XS)
+TILES(iq4_nl_steps)
+TILES(iq4_xs_steps)
+
+/* GEMV rows per tile as Q4_0's steps (1 from 2048 columns, 2 from 1024, else 4); GEMM 4 x 4 */
+static void matmul_iq4_nl_steps(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,
+                                int64_t r0, int64_t r1) {
+    run_tiles(iq4_nl_steps_tiles, batch == 1 ? (n >= 2048 ? 1 : n >= 1024 ? 2 : 4) : 4, batch == 1 ? 1 : 4, w,
+              n / QK8_0 * (int64_t)sizeof(block_iq4_nl), xa, pmx_avx2_steps_row_bytes(n), n, batch, y, ldy, r0, r1);
+}
+static void matmul_iq4_xs_steps(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,
+                                int64_t r0, int64_t r1) {
+    run_tiles(iq4_xs_steps_tiles, batch == 1 ? (n >= 2048 ? 1 : n >= 1024 ? 2 : 4) : 4, batch == 1 ? 1 : 4, w,
+              n / QK_K * (int64_t)sizeof(block_iq4_xs), xa, pmx_avx2_steps_row_bytes(n), n, batch, y, ldy, r0, r1);
+}
 
 /* ---- entry points: GEMV rows per tile as the AVX2 file (2 on short rows, 1 from 2048 columns for K-quants) ---- */
 
@@ -336,8 +421,6 @@ TILES(q5_1)
 MATMUL(q5_K, block_q5_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
 MATMUL(q3_K, block_q3_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
 MATMUL(q2_K, block_q2_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
-MATMUL(iq4_xs, block_iq4_xs, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
-MATMUL(iq4_nl, block_iq4_nl, block_q8_0, QK8_0, 2)
 MATMUL(q4_1, block_q4_1, block_q8_0, QK8_0, 2)
 MATMUL(q5_1, block_q5_1, block_q8_0, QK8_0, 2)
 
@@ -355,8 +438,6 @@ static int use_zmm[PMX_T_COUNT];
 MIXED(PMX_T_Q5_K)
 MIXED(PMX_T_Q3_K)
 MIXED(PMX_T_Q2_K)
-MIXED(PMX_T_IQ4_XS)
-MIXED(PMX_T_IQ4_NL)
 
 /* Which kernel per type and shape, measured quiet on Zen 4 (AMD EPYC, 2 cores, 512-bit ops issue as two 256-bit
  * halves; 2026-12-07, queue job quant4-dispatch: `./panamax microbench --types ... --native-only [--batch 128 --mib 16]`
@@ -367,8 +448,12 @@ MIXED(PMX_T_IQ4_NL)
  *   Q2_K    GEMV 27.6-27.9 (13.9) -> 24.4 (12.2)   GEMM 217-226 -> 230       AVX2 GEMV, zmm GEMM
  *   Q3_K    GEMV 26.2-26.3 (13.3) -> 26.8-27.2 (13.6)  GEMM 213-219 -> 230-231  zmm both
  *   Q5_K    GEMV 31.6-32.4 (16.1) -> 29.6-30.4 (15.1)  GEMM 192-195 -> 188-189  AVX2 both
- *   IQ4_NL  GEMV 22.3-22.8 (11.2) -> 21.3-21.4 (10.7)  GEMM 131-133 -> 172      AVX2 GEMV, zmm GEMM
- *   IQ4_XS  GEMV 28.3-28.4 (14.3) -> 25.2-25.3 (12.7)  GEMM 175-178 -> 181-184  AVX2 GEMV, zmm GEMM
+ *   IQ4_NL  GEMV 22.3-22.8 (11.2) -> 21.3-21.4 (10.7)  GEMM 131-133 -> 172      (then zmm GEMM; now the steps)
+ *   IQ4_XS  GEMV 28.3-28.4 (14.3) -> 25.2-25.3 (12.7)  GEMM 175-178 -> 181-184  (then zmm GEMM; now the steps)
+ * IQ4_NL and IQ4_XS now take this file's ymm steps kernels for every batch (queue job quant5-iq4, 2026-12-07, two
+ * rounds against the kernels above): GEMV 2 threads (1) IQ4_NL 20.3-21.6 (7.5-10.8) -> 26.8-30.4 (17.3-17.7), IQ4_XS
+ * 27.0-27.1 (13.7-14.1) -> 25.4-30.0 (17.2-18.7), read loop 25.0-26.9 (18.3-20.1); batch 128 at 2 threads IQ4_NL 172 ->
+ * 301 (one outlier at 159), IQ4_XS 172-184 -> 252-329 GFLOP/s.
  * First token of a 128-token prompt at 2 threads, TinyLlama-shaped mixes, AVX2 -> all zmm: IQ4_NL 1974 -> 1531 ms,
  * IQ4_XS 1577 -> 1495, Q3_K_M 1018 -> 985, Q2_K 1254 -> 1223, Q5_K_M 1311 -> 1316, Q4_1 1098 -> 1933, Q5_1 1445 -> 2071.
  * PMX_AVX512_LOWBIT=all takes the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations
@@ -384,21 +469,25 @@ void pmx_avx512_register_matmul_lowbit(pmx_kernels *k) {
         pmx_matmul_fn zmm, mixed;
         int choice;
         void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
+        int64_t (*act_row_bytes)(int64_t n);
     } types[] = {
-        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2, NULL},
-        {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL},
-        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_BATCH, NULL},
-        {PMX_T_IQ4_XS, matmul_iq4_xs, mixed_PMX_T_IQ4_XS, USE_ZMM_BATCH, NULL},
-        {PMX_T_IQ4_NL, matmul_iq4_nl, mixed_PMX_T_IQ4_NL, USE_ZMM_BATCH, NULL},
-        {PMX_T_Q4_1, matmul_q4_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0},
-        {PMX_T_Q5_1, matmul_q5_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0},
+        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2, NULL, NULL},
+        {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL, NULL},
+        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_BATCH, NULL, NULL},
+        {PMX_T_IQ4_XS, matmul_iq4_xs_steps, NULL, USE_ZMM_GEMV | USE_ZMM_BATCH, pmx_avx2_prepare_q8_K_steps_128,
+         pmx_avx2_steps_row_bytes},
+        {PMX_T_IQ4_NL, matmul_iq4_nl_steps, NULL, USE_ZMM_GEMV | USE_ZMM_BATCH, pmx_avx2_prepare_steps_128,
+         pmx_avx2_steps_row_bytes},
+        {PMX_T_Q4_1, matmul_q4_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0, NULL},
+        {PMX_T_Q5_1, matmul_q5_1, NULL, USE_AVX2, pmx_avx2_prepare_q8_0, NULL},
     };
     const char *e = getenv("PMX_AVX512_LOWBIT");
     const int force = e == NULL ? -1 : !strcmp(e, "all") ? USE_ZMM_GEMV | USE_ZMM_BATCH : !strcmp(e, "avx2") ? USE_AVX2 : -1;
     for (size_t j = 0; j < sizeof types / sizeof types[0]; j++) {
         const int t = types[j].t;
         if (types[j].prepare) {
-            if (force >= 0 ? force : types[j].choice) k->matmul[t] = (pmx_matmul_kernel){types[j].prepare, types[j].zmm, NULL};
+            if (force >= 0 ? force : types[j].choice)
+                k->matmul[t] = (pmx_matmul_kernel){types[j].prepare, types[j].zmm, types[j].act_row_bytes};
             continue;
         }
         if (k->matmul[t].matmul != types[j].mixed) avx2_fn[t] = k->matmul[t].matmul;
