@@ -712,38 +712,32 @@ int32_t pmx_attention_mla_paged(pmx_pool *pool, float *out, const float *q, int6
 }
 
 /* An encoder batch: (sequence, head) work items dealt out by an atomic counter, longest sequences first in the order
- * given (they are similar in length for embeddings); each thread's scratch allocated once per call. */
+ * given (they are similar in length for embeddings); each thread's scratch a slice of the pool's (one malloc per
+ * call only without a pool). */
 struct encoder_args {
     float *out;
     const float *q, *k, *v;
-    int64_t n_seq, n_head, head_dim, max_len;
+    int64_t n_seq, n_head, head_dim;
     const int32_t *seq_rows;
+    float *scratch;
+    int64_t scratch_stride; /* floats per thread, a multiple of 16 */
     float scale;
     atomic_llong next;
-    atomic_int failed;
 };
 
 static void encoder_task(void *p, int ith, int nth) {
-    (void)ith, (void)nth;
+    (void)nth;
     struct encoder_args *a = p;
-    float *scratch = NULL;
+    float *scratch = a->scratch + ith * a->scratch_stride;
     for (;;) {
         const int64_t item = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed);
         if (item >= a->n_seq * a->n_head) break;
         const int64_t s = item / a->n_head, h = item % a->n_head, r0 = a->seq_rows[s], len = a->seq_rows[s + 1] - r0;
         if (len == 0) continue;
-        if (!scratch) {
-            scratch = malloc(sizeof(float) * (size_t)pmx_encoder_scratch_floats(a->max_len, a->head_dim));
-            if (!scratch) {
-                atomic_store(&a->failed, 1);
-                return;
-            }
-        }
         const int64_t off = r0 * a->n_head * a->head_dim;
         pmx_k.attention_encoder(a->q + off, a->k + off, a->v + off, a->out + off, len, a->n_head, a->head_dim, h, h + 1,
                                 a->scale, scratch);
     }
-    free(scratch);
 }
 
 int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, const float *k, const float *v,
@@ -758,12 +752,21 @@ int32_t pmx_attention_encoder_f32(pmx_pool *pool, float *out, const float *q, co
         if (len > max_len) max_len = len;
         pairs += len * len;
     }
+    if (max_len == 0) return PMX_OK;
+    pmx_pool *run = n_seq * n_head > 1 ? pmx_pool_for_work(pool, pmx_work(pairs, n_head, 2 * head_dim)) : NULL;
+    const int64_t stride = (pmx_encoder_scratch_floats(max_len, head_dim) + 15) / 16 * 16;
+    const int nth = pmx_pool_size(run);
+    if (stride > (int64_t)(SIZE_MAX / sizeof(float)) / nth) return PMX_ERR_NO_MEMORY;
+    const size_t bytes = sizeof(float) * (size_t)(stride * nth);
+    float *owned = NULL, *scratch = pmx_pool_scratch(pool, bytes);
+    if (!scratch && !pool) scratch = owned = aligned_alloc(64, bytes);
+    if (!scratch) return PMX_ERR_NO_MEMORY;
     struct encoder_args a = {.out = out, .q = q, .k = k, .v = v, .n_seq = n_seq, .n_head = n_head, .head_dim = head_dim,
-                             .max_len = max_len, .seq_rows = seq_rows, .scale = scale};
+                             .seq_rows = seq_rows, .scratch = scratch, .scratch_stride = stride, .scale = scale};
     atomic_init(&a.next, 0);
-    atomic_init(&a.failed, 0);
-    pmx_pool_run(n_seq * n_head > 1 ? pmx_pool_for_work(pool, pmx_work(pairs, n_head, 2 * head_dim)) : NULL, encoder_task, &a);
-    return atomic_load(&a.failed) ? PMX_ERR_NO_MEMORY : PMX_OK;
+    pmx_pool_run(run, encoder_task, &a);
+    free(owned);
+    return PMX_OK;
 }
 
 int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const float *src, int64_t n, int64_t width) {

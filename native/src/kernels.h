@@ -133,11 +133,13 @@ typedef struct pmx_kernels {
     uint64_t (*read_bytes)(const uint8_t *p, int64_t b0, int64_t b1);
 } pmx_kernels;
 
-/* Floats of attention_encoder's scratch for a sequence of L rows: K transposed and V of one head, and a row of scores
- * (L rounded up to 16). */
+/* Floats of attention_encoder's scratch for a sequence of L rows: K transposed (L rounded up to 16 keys) and V of
+ * one head (rows of head_dim rounded up to 16), and for a block of PMX_ENCODER_ROWS query rows their scores and
+ * an output buffer. */
+#define PMX_ENCODER_ROWS 6
 static inline int64_t pmx_encoder_scratch_floats(int64_t L, int64_t head_dim) {
-    const int64_t lp = (L + 15) / 16 * 16;
-    return head_dim * lp + lp * head_dim + lp;
+    const int64_t lp = (L + 15) / 16 * 16, hp = (head_dim + 15) / 16 * 16;
+    return head_dim * lp + lp * hp + PMX_ENCODER_ROWS * (lp + hp);
 }
 
 /* Bytes of a standard prepared activation row for a weight type (Q8_0 or Q8_K blocks; 0: floats, no prepare). */

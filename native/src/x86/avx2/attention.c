@@ -2,6 +2,7 @@
  * accumulated in the output row itself, so every head size works without heap or size limit. */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 #include "avx2.h"
 #include "vmath.h"
 #include "panamax.h"
@@ -192,100 +193,122 @@ INLINE void accumulate_heads(float *o, const float *p, int64_t nh, const void *v
 static inline float round_half(float x) { return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)); }
 static inline __m256 round_half8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
 
-/* Scores of one query row against keys [jb, jb + 8 NV) of K^T (lp floats per dimension): NV independent accumulators,
- * so the FMAs over the head's dimensions overlap instead of waiting on one chain. */
-static inline __attribute__((always_inline)) void scores_nv(const float *qi, const float *kt, int64_t lp, int64_t hd,
-                                                              int64_t jb, float *sc, __m256 vscale, const int NV) {
-    __m256 a[8];
-    _Pragma("GCC unroll 8") for (int c = 0; c < NV; c++) a[c] = _mm256_setzero_ps();
-    for (int64_t d = 0; d < hd; d++) {
-        const __m256 qd = _mm256_broadcast_ss(qi + d);
-        _Pragma("GCC unroll 8") for (int c = 0; c < NV; c++) a[c] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kt + d * lp + jb + 8 * c), a[c]);
+/* Rows of queries per block of the encoder attention: the 6 x 16 register tile of the GEMM (gemm.c). */
+enum { ENC_R = PMX_ENCODER_ROWS };
+
+/* c[r * ldc + j] = s[r] * sum_{k < K} a[r * lda + k] * b[k * ldb + j] for rows r < R and 16 columns j: per k two
+ * loads of b and R broadcasts of a feed 2 R independent FMA chains. Both products of the attention are this tile:
+ * scores = Q K^T (a: query rows, b: K transposed) and out = P V (a: weights, b: V rows). */
+static inline __attribute__((always_inline)) void enc_tile(const float *a, int64_t lda, const float *b, int64_t ldb,
+                                                             int64_t K, float *c, int64_t ldc, const float *s,
+                                                             const int R) {
+    __m256 acc[ENC_R][2];
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
+            const __m256 x = _mm256_broadcast_ss(a + r * lda + k);
+            acc[r][0] = _mm256_fmadd_ps(b0, x, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(b1, x, acc[r][1]);
+        }
     }
-    _Pragma("GCC unroll 8") for (int c = 0; c < NV; c++) _mm256_storeu_ps(sc + jb + 8 * c, _mm256_mul_ps(a[c], vscale));
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
+        const __m256 sr = _mm256_set1_ps(s[r]);
+        _mm256_storeu_ps(c + r * ldc, _mm256_mul_ps(acc[r][0], sr));
+        _mm256_storeu_ps(c + r * ldc + 8, _mm256_mul_ps(acc[r][1], sr));
+    }
 }
 
-/* An encoder's attention for short sequences (BERT: tens of tokens, heads of 32 or 64): per head, K transposed and V
- * copied once, rounded to binary16, then per row the scores (a broadcast of q[d] against rows of K^T, up to 64 keys in
- * independent accumulators), one softmax, and the weighted sum of V rows (even and odd keys in separate accumulators),
- * instead of the decoder kernel's walk over cache blocks per row. */
+static void enc_tiles(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t K, float *c, int64_t ldc,
+                      const float *s, int R) {
+    switch (R) {
+    case 1: enc_tile(a, lda, b, ldb, K, c, ldc, s, 1); break;
+    case 2: enc_tile(a, lda, b, ldb, K, c, ldc, s, 2); break;
+    case 3: enc_tile(a, lda, b, ldb, K, c, ldc, s, 3); break;
+    case 4: enc_tile(a, lda, b, ldb, K, c, ldc, s, 4); break;
+    case 5: enc_tile(a, lda, b, ldb, K, c, ldc, s, 5); break;
+    default: enc_tile(a, lda, b, ldb, K, c, ldc, s, 6); break;
+    }
+}
+
+/* In-register transpose of 8 rows of 8 floats. */
+static inline __attribute__((always_inline)) void enc_transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* An encoder's attention for short sequences (BERT: tens of tokens, heads of 32 or 64), as two small GEMMs per head:
+ * K transposed (8 x 8 register transposes) and V copied once, rounded to binary16 and zero-padded (keys to lp, V rows
+ * to hp floats), then per block of 6 query rows the scores Q K^T in 6 x 16 tiles, a softmax per row, and P V in
+ * 6 x 16 tiles over the L real keys. Rows of an output block whose head is not a multiple of 16 wide go through a
+ * buffer. Scratch layout: pmx_encoder_scratch_floats (kernels.h). */
 static void avx2_attention_encoder(const float *q, const float *k, const float *v, float *out, int64_t L, int64_t n_head,
                                    int64_t hd, int64_t h0, int64_t h1, float scale, float *scratch) {
-    const int64_t st = n_head * hd, lp = (L + 15) / 16 * 16;
-    float *kt = scratch, *vh = scratch + hd * lp, *sc = vh + lp * hd;
-    const __m256 vscale = _mm256_set1_ps(scale);
+    const int64_t st = n_head * hd, lp = (L + 15) / 16 * 16, hp = (hd + 15) / 16 * 16;
+    float *kt = scratch, *vh = kt + hd * lp, *sc = vh + lp * hp, *ob = sc + ENC_R * lp;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int64_t L8 = L & ~(int64_t)7, hd8 = hd & ~(int64_t)7;
+    float scales[ENC_R];
+    for (int r = 0; r < ENC_R; r++) scales[r] = scale;
     for (int64_t h = h0; h < h1; h++) {
-        for (int64_t j = 0; j < lp; j++) {
-            const float *kj = k + j * st + h * hd, *vj = v + j * st + h * hd;
-            int64_t d = 0;
-            if (j >= L) {
-                for (; d < hd; d++) kt[d * lp + j] = 0.0f;
-                continue;
+        const float *kh = k + h * hd, *vhd = v + h * hd;
+        for (int64_t j = 0; j < L8; j += 8) /* K^T: 8 keys x 8 dimensions at a time */
+            for (int64_t d = 0; d < hd8; d += 8) {
+                __m256 r[8];
+                _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++) r[e] = round_half8(_mm256_loadu_ps(kh + (j + e) * st + d));
+                enc_transpose8(r);
+                _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++) _mm256_storeu_ps(kt + (d + e) * lp + j, r[e]);
             }
-            for (; d + 8 <= hd; d += 8) {
-                float r[8];
-                _mm256_storeu_ps(r, round_half8(_mm256_loadu_ps(kj + d)));
-                for (int e = 0; e < 8; e++) kt[(d + e) * lp + j] = r[e];
-                _mm256_storeu_ps(vh + j * hd + d, round_half8(_mm256_loadu_ps(vj + d)));
-            }
-            for (; d < hd; d++) {
-                kt[d * lp + j] = round_half(kj[d]);
-                vh[j * hd + d] = round_half(vj[d]);
-            }
+        for (int64_t d = 0; d < hd; d++) {
+            for (int64_t j = d < hd8 ? L8 : 0; j < L; j++) kt[d * lp + j] = round_half(kh[j * st + d]);
+            for (int64_t j = L; j < lp; j++) kt[d * lp + j] = 0.0f;
         }
-        for (int64_t i = 0; i < L; i++) {
-            const float *qi = q + i * st + h * hd;
-            for (int64_t jb = 0; jb < lp; jb += 64) {
-                switch ((lp - jb) / 8 < 8 ? (lp - jb) / 8 : 8) { /* lp: a multiple of 16 */
-                case 2: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 2); break;
-                case 4: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 4); break;
-                case 6: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 6); break;
-                default: scores_nv(qi, kt, lp, hd, jb, sc, vscale, 8); break;
+        for (int64_t j = 0; j < L; j++) {
+            const float *vj = vhd + j * st;
+            float *o = vh + j * hp;
+            int64_t d = 0;
+            for (; d < hd8; d += 8) _mm256_storeu_ps(o + d, round_half8(_mm256_loadu_ps(vj + d)));
+            for (; d < hd; d++) o[d] = round_half(vj[d]);
+            for (; d < hp; d++) o[d] = 0.0f;
+        }
+        for (int64_t i0 = 0; i0 < L; i0 += ENC_R) {
+            const int R = L - i0 < ENC_R ? (int)(L - i0) : ENC_R;
+            const float *qi = q + i0 * st + h * hd;
+            for (int64_t jb = 0; jb < lp; jb += 16) enc_tiles(qi, st, kt + jb, lp, hd, sc + jb, lp, scales, R);
+            float inv[ENC_R];
+            for (int r = 0; r < R; r++) { /* softmax of row r over its L keys; padded keys weigh 0 */
+                float *s = sc + r * lp;
+                __m256 vmx = _mm256_set1_ps(-INFINITY);
+                for (int64_t jb = 0; jb < lp; jb += 8) {
+                    const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(L - jb)), lane));
+                    vmx = _mm256_max_ps(vmx, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_loadu_ps(s + jb), live));
                 }
-            }
-            __m256 vmx = _mm256_set1_ps(-INFINITY);
-            for (int64_t jb = 0; jb < lp; jb += 8) {
-                const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(L - jb)), lane));
-                vmx = _mm256_max_ps(vmx, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_loadu_ps(sc + jb), live));
-            }
-            const __m256 vm = _mm256_set1_ps(hmax256(vmx));
-            __m256 vsum = _mm256_setzero_ps();
-            for (int64_t jb = 0; jb < lp; jb += 8) {
-                const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(L - jb)), lane));
-                const __m256 e = _mm256_and_ps(live, exp256(_mm256_sub_ps(_mm256_loadu_ps(sc + jb), vm)));
-                _mm256_storeu_ps(sc + jb, e);
-                vsum = _mm256_add_ps(vsum, e);
-            }
-            const __m256 inv = _mm256_set1_ps(1.0f / hsum256(vsum));
-            float *oi = out + i * st + h * hd;
-            int64_t d0 = 0;
-            for (; d0 + 32 <= hd; d0 += 32) { /* keys j < lp: the padded ones weigh 0 */
-                __m256 a[4], b[4];
-                for (int c = 0; c < 4; c++) a[c] = b[c] = _mm256_setzero_ps();
-                for (int64_t j = 0; j < L - 1; j += 2) {
-                    const __m256 p0 = _mm256_broadcast_ss(sc + j), p1 = _mm256_broadcast_ss(sc + j + 1);
-                    for (int c = 0; c < 4; c++) {
-                        a[c] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vh + j * hd + d0 + 8 * c), a[c]);
-                        b[c] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(vh + (j + 1) * hd + d0 + 8 * c), b[c]);
-                    }
+                const __m256 vm = _mm256_set1_ps(hmax256(vmx));
+                __m256 vsum = _mm256_setzero_ps();
+                for (int64_t jb = 0; jb < lp; jb += 8) {
+                    const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(L - jb)), lane));
+                    const __m256 e = _mm256_and_ps(live, exp256(_mm256_sub_ps(_mm256_loadu_ps(s + jb), vm)));
+                    _mm256_storeu_ps(s + jb, e);
+                    vsum = _mm256_add_ps(vsum, e);
                 }
-                if (L % 2) {
-                    const __m256 p0 = _mm256_broadcast_ss(sc + L - 1);
-                    for (int c = 0; c < 4; c++) a[c] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vh + (L - 1) * hd + d0 + 8 * c), a[c]);
-                }
-                for (int c = 0; c < 4; c++) _mm256_storeu_ps(oi + d0 + 8 * c, _mm256_mul_ps(_mm256_add_ps(a[c], b[c]), inv));
+                inv[r] = 1.0f / hsum256(vsum);
             }
-            for (; d0 + 8 <= hd; d0 += 8) {
-                __m256 acc = _mm256_setzero_ps();
-                for (int64_t j = 0; j < L; j++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + j), _mm256_loadu_ps(vh + j * hd + d0), acc);
-                _mm256_storeu_ps(oi + d0, _mm256_mul_ps(acc, inv));
-            }
-            const float invs = _mm256_cvtss_f32(inv);
-            for (; d0 < hd; d0++) {
-                float acc = 0;
-                for (int64_t j = 0; j < L; j++) acc += sc[j] * vh[j * hd + d0];
-                oi[d0] = acc * invs;
+            float *oi = out + i0 * st + h * hd;
+            if (hp == hd) {
+                for (int64_t d0 = 0; d0 < hd; d0 += 16) enc_tiles(sc, lp, vh + d0, hp, L, oi + d0, st, inv, R);
+            } else {
+                for (int64_t d0 = 0; d0 < hp; d0 += 16) enc_tiles(sc, lp, vh + d0, hp, L, ob + d0, hp, inv, R);
+                for (int r = 0; r < R; r++) memcpy(oi + r * st, ob + r * hp, sizeof(float) * (size_t)hd);
             }
         }
     }

@@ -146,6 +146,13 @@ typedef void (*tile_fn)(const float *panel, int64_t kc, const float *x, int64_t 
 TILE_C(1) TILE_C(2) TILE_C(3) TILE_C(4) TILE_C(5) TILE_C(6)
 static const tile_fn TILES[NR] = {tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
 
+/* Columns of the next tile when `left` remain: 6, except that 7 and 8 go as 4 + 3 and 4 + 4. A tile of 1 or 2 columns
+ * has 2 or 4 FMA chains, too few to cover the FMA latency: it takes as long per k as a tile of 4 (6 + 1 columns: 10
+ * cycles per k, 4 + 3: 8). Every column still gets the same FMAs over k in the same order, whatever its tile. */
+static inline int tile_cols(int64_t left) {
+    return left == 7 || left == 8 ? 4 : left < NR ? (int)left : NR;
+}
+
 /* The matmul of pmx_matmul_kernel with float activations (xa: batch rows of n floats). */
 static void panel_gemm(row_deq_fn deq, int t, const void *w, int64_t n, const void *xa, int64_t batch, float *y,
                        int64_t ldy, int64_t r0, int64_t r1) {
@@ -163,8 +170,8 @@ static void panel_gemm(row_deq_fn deq, int t, const void *w, int64_t n, const vo
                 const int rows = r1 - r < MR ? (int)(r1 - r) : MR;
                 build_panel(deq, (const char *)w + r * rb, rb, rows, k0, kc, r + MR < r1 ? chunk_bytes : 0,
                             chunk_off, tmp, panel);
-                for (int64_t c = c0; c < c1; c += NR) {
-                    const int C = c1 - c < NR ? (int)(c1 - c) : NR;
+                for (int64_t c = c0; c < c1; c += tile_cols(c1 - c)) {
+                    const int C = tile_cols(c1 - c);
                     TILES[C - 1](panel, kc, x + c * n + k0, n, y + c * ldy + r, ldy, k0 == 0, rows);
                 }
             }
@@ -186,8 +193,8 @@ static void packed_f32(const void *w, int64_t n, const void *xa, int64_t batch, 
             const int64_t kc = n - k0 < KC ? n - k0 : KC;
             for (int64_t r = r0; r < r1; r += MR) {
                 const float *panel = wp + (r / MR * n + k0) * MR;
-                for (int64_t c = c0; c < c1; c += NR) {
-                    const int C = c1 - c < NR ? (int)(c1 - c) : NR;
+                for (int64_t c = c0; c < c1; c += tile_cols(c1 - c)) {
+                    const int C = tile_cols(c1 - c);
                     TILES[C - 1](panel, kc, x + c * n + k0, n, y + c * ldy + r, ldy, k0 == 0, MR);
                 }
             }

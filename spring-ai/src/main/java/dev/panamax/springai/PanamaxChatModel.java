@@ -69,6 +69,24 @@ public class PanamaxChatModel implements ChatModel {
         this.engine = Objects.requireNonNull(engine, "engine");
         this.defaults = defaults.getModel() != null ? defaults : defaults.mutate().model(engine.model().architecture()).build();
         this.onFinished = onFinished;
+        // a Reactor non-blocking thread may not block: it skips the warm-up (a later construction does it)
+        if (!Schedulers.isInNonBlockingThread() && STREAM_WARMED.compareAndSet(false, true)) warmStreamingPath();
+    }
+
+    private static final java.util.concurrent.atomic.AtomicBoolean STREAM_WARMED = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * The streaming path from the engine's thread to a subscriber, walked once per JVM before the first request: a
+     * response object built as {@link #stream} builds each piece, handed through {@code Flux.create}, {@code publishOn}
+     * the bounded-elastic scheduler and {@code doOnNext}. Otherwise the first streamed piece pays for loading and
+     * initializing those classes and starting the scheduler, on the engine's thread after the piece was produced.
+     * (Not in a static initializer: the subscriber's lambda runs on another thread and would wait for that class.)
+     */
+    private static void warmStreamingPath() {
+        Flux.<ChatResponse>create(sink -> {
+            sink.next(new ChatResponse(List.of(new org.springframework.ai.chat.model.Generation(new AssistantMessage("")))));
+            sink.complete();
+        }, FluxSink.OverflowStrategy.BUFFER).publishOn(Schedulers.boundedElastic()).doOnNext(ChatResponse::getResult).blockLast();
     }
 
     /** The defaults (what {@code ChatClient} starts a request's options from). */
