@@ -44,6 +44,16 @@ def write(path, chaps):
         f.write("\n\n".join("\n".join(c) for c in chaps) + "\n")
 
 
+def ensure(data):
+    """The train and held-out chapters of DATA_DIR, written there first when missing (train.py, distill.py)."""
+    if not os.path.exists(os.path.join(data, "train.txt")):
+        os.makedirs(data, exist_ok=True)
+        train_c, held_c = split(chapters())
+        write(os.path.join(data, "train.txt"), train_c)
+        write(os.path.join(data, "heldout.txt"), held_c)
+    return read(os.path.join(data, "train.txt")), read(os.path.join(data, "heldout.txt"))
+
+
 def read(path):
     """Chapters of a file written by write(): a list of strings, verses joined by newlines."""
     with open(path, encoding="utf-8") as f:

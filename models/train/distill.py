@@ -68,12 +68,7 @@ def main():
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
     data = a.data or os.path.join(a.out, "data")
-    if not os.path.exists(os.path.join(data, "train.txt")):
-        os.makedirs(data, exist_ok=True)
-        train_c, held_c = corpus.split(corpus.chapters())
-        corpus.write(os.path.join(data, "train.txt"), train_c)
-        corpus.write(os.path.join(data, "heldout.txt"), held_c)
-    train_chaps, held_chaps = corpus.read(os.path.join(data, "train.txt")), corpus.read(os.path.join(data, "heldout.txt"))
+    train_chaps, held_chaps = corpus.ensure(data)
     sp = spm.SentencePieceProcessor(model_file=a.tokenizer)
     train_stream, held_stream = tr.encode_chapters(sp, train_chaps), tr.encode_chapters(sp, held_chaps)
 

@@ -475,12 +475,7 @@ def main():
         ap.error("--mtp-steps: only deepseek2 has an MTP layer here")
     os.makedirs(a.out, exist_ok=True)
     data = a.data or os.path.join(a.out, "data")
-    if not os.path.exists(os.path.join(data, "train.txt")):
-        os.makedirs(data, exist_ok=True)
-        train_c, held_c = corpus.split(corpus.chapters())
-        corpus.write(os.path.join(data, "train.txt"), train_c)
-        corpus.write(os.path.join(data, "heldout.txt"), held_c)
-    train_chaps, held_chaps = corpus.read(os.path.join(data, "train.txt")), corpus.read(os.path.join(data, "heldout.txt"))
+    train_chaps, held_chaps = corpus.ensure(data)
     if a.check:
         train_chaps, held_chaps = train_chaps[:3], held_chaps[:1]
     sp_path = a.tokenizer

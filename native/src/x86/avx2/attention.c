@@ -231,22 +231,6 @@ static void enc_tiles(const float *a, int64_t lda, const float *b, int64_t ldb, 
     }
 }
 
-/* In-register transpose of 8 rows of 8 floats. */
-static inline __attribute__((always_inline)) void enc_transpose8(__m256 r[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* An encoder's attention for short sequences (BERT: tens of tokens, heads of 32 or 64), as two small GEMMs per head:
  * K transposed (8 x 8 register transposes) and V copied once, rounded to binary16 and zero-padded (keys to lp, V rows
  * to hp floats), then per block of 6 query rows the scores Q K^T in 6 x 16 tiles, a softmax per row, and P V in
@@ -266,7 +250,7 @@ static void avx2_attention_encoder(const float *q, const float *k, const float *
             for (int64_t d = 0; d < hd8; d += 8) {
                 __m256 r[8];
                 _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++) r[e] = round_half8(_mm256_loadu_ps(kh + (j + e) * st + d));
-                enc_transpose8(r);
+                pmx_transpose8(r);
                 _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++) _mm256_storeu_ps(kt + (d + e) * lp + j, r[e]);
             }
         for (int64_t d = 0; d < hd; d++) {

@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "avx2.h"
+#include "vmath.h"
 
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
@@ -61,22 +62,6 @@ static void deq_q8_0(const char *row, int64_t k0, int64_t kc, float *out) {
     }
 }
 
-/* In-register transpose of 8 rows of 8 floats. */
-AI void transpose8(__m256 r[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* Rows [0, rows) of w (rb bytes apart), elements [k0, k0 + kc), into panel[k * MR + i]; panel rows past `rows`
  * are zero. A kc that is no multiple of 8 (float rows of any width) transposes a few stale tmp values into panel
  * slots past kc, which tile() never reads. Row-major through tmp (MR x KC floats), then 8 x 8 transposes. Prefetches the same chunk of the
@@ -93,7 +78,7 @@ static void build_panel(row_deq_fn deq, const char *w, int64_t rb, int rows, int
         for (int64_t k = 0; k < kc; k += 8) {
             __m256 r[8];
             UNROLL for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(tmp + (g + i) * KC + k);
-            transpose8(r);
+            pmx_transpose8(r);
             UNROLL for (int i = 0; i < 8; i++) _mm256_store_ps(panel + (k + i) * MR + g, r[i]);
         }
 }
