@@ -193,6 +193,7 @@ public final class JsonSchemaGrammar {
         }
         JsonNode type = s.get("type");
         if (type != null && type.isArray()) {
+            if (type.isEmpty()) throw error(where, "an empty type list accepts nothing"); // as an empty enum
             List<String> parts = new ArrayList<>();
             for (int i = 0; i < type.size(); i++) {
                 com.fasterxml.jackson.databind.node.ObjectNode one = ((com.fasterxml.jackson.databind.node.ObjectNode) s).deepCopy();
