@@ -273,6 +273,8 @@ public final class JsonSchemaGrammar {
 
     private String visitAllOf(JsonNode s, String name, String ruleName, String where) {
         JsonNode all0 = s.get("allOf");
+        if (!all0.isArray() || all0.isEmpty()) throw error(where, "allOf must be a non-empty array");
+        for (JsonNode c : all0) if (!c.isObject()) throw error(where, "allOf's parts must be schema objects");
         Map<String, Integer> enumCounts = new TreeMap<>();
         boolean allEnums = true;
         for (JsonNode c : all0) {
