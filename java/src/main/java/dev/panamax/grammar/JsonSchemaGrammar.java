@@ -253,6 +253,7 @@ public final class JsonSchemaGrammar {
         if (!frag.startsWith("/")) throw error(where, "$ref '" + ref + "' is not a JSON pointer");
         for (String part : frag.substring(1).split("/", -1)) {
             part = part.replace("~1", "/").replace("~0", "~");
+            if (n.isArray() && !part.matches("0|[1-9][0-9]{0,8}")) throw error(where, "$ref '" + ref + "' indexes an array with '" + part + "'");
             n = n.isArray() ? n.get(Integer.parseInt(part)) : n.get(part);
             if (n == null) throw error(where, "$ref '" + ref + "' does not resolve");
         }
