@@ -30,6 +30,11 @@ final class PatternConverter {
         this.where = where;
     }
 
+    /** A piece that can match nothing, repeated without bound: as GBNF a rule that recurses without input. */
+    private GrammarException unboundedEmpty(int at) {
+        return fail("a piece that can match the empty string repeated without bound at " + (at + 1) + " (e.g. ()+ or (a?)*)");
+    }
+
     private GrammarException fail(String what) {
         return new GrammarException("JSON schema at " + where + ": pattern " + pattern + ": " + what);
     }
@@ -45,10 +50,13 @@ final class PatternConverter {
         return "\"\\\"\" (" + rule + ") \"\\\"\"";
     }
 
-    /** A piece of the sequence; {@code quantified}: a quantifier was applied to it last. */
-    private record Item(String text, boolean literal, boolean quantified) {
+    /**
+     * A piece of the sequence; {@code quantified}: a quantifier was applied to it last; {@code nullable}: it can match
+     * the empty string (an unbounded repetition of such a piece would be a left-recursive rule).
+     */
+    private record Item(String text, boolean literal, boolean quantified, boolean nullable) {
         Item(String text, boolean literal) {
-            this(text, literal, false);
+            this(text, literal, false, false);
         }
     }
 
@@ -90,7 +98,17 @@ final class PatternConverter {
             }
         }
         if (!lit.isEmpty()) out.add(toRule(new Item(lit.toString(), true)));
-        return new Item(String.join(" ", out), false);
+        // nullable when one alternative (between '|' markers) is empty or has only nullable pieces
+        boolean nullable = false, alternative = true;
+        for (Item it : seq) {
+            if (!it.literal && it.text.equals("|")) {
+                nullable |= alternative;
+                alternative = true;
+            } else {
+                alternative &= it.nullable;
+            }
+        }
+        return new Item(String.join(" ", out), false, false, nullable || alternative);
     }
 
     private Item transform() {
@@ -108,7 +126,8 @@ final class PatternConverter {
                     else throw fail("unsupported group syntax (lookaround, named groups, flags)");
                 }
                 if (++depth > 100) throw fail("nesting too deep");
-                seq.add(new Item("(" + toRule(transform()) + ")", false));
+                Item group = transform();
+                seq.add(new Item("(" + toRule(group) + ")", false, false, group.nullable));
             } else if (ch == ')') {
                 i++;
                 if (depth == 0) throw fail("unbalanced parentheses");
@@ -143,9 +162,10 @@ final class PatternConverter {
                     // ECMA-262: '?' after a quantifier makes it lazy (the same strings match); any other quantifier
                     // there (a?*, a**, a{2}+) is a syntax error, and as GBNF ("a"?)* would recurse without input
                     if (ch != '?') throw fail("nothing to repeat at " + (i + 1) + " (a quantifier after a quantifier)");
-                    seq.set(seq.size() - 1, new Item(last.text, false, true));
+                    seq.set(seq.size() - 1, new Item(last.text, false, true, last.nullable));
                 } else {
-                    seq.set(seq.size() - 1, new Item(toRule(last) + ch, false, true));
+                    if (ch != '?' && last.nullable) throw unboundedEmpty(i);
+                    seq.set(seq.size() - 1, new Item(toRule(last) + ch, false, true, ch != '+' || last.nullable));
                 }
                 i++;
             } else if (ch == '{') {
@@ -184,7 +204,9 @@ final class PatternConverter {
                     }
                     s = id;
                 }
-                seq.set(seq.size() - 1, new Item(JsonSchemaGrammar.repetition(last.literal ? "\"" + s + "\"" : s, min, max, ""), false, true));
+                if (max == Integer.MAX_VALUE && last.nullable) throw unboundedEmpty(start - 1);
+                seq.set(seq.size() - 1, new Item(JsonSchemaGrammar.repetition(last.literal ? "\"" + s + "\"" : s, min, max, ""), false, true,
+                        min == 0 || last.nullable));
             } else {
                 StringBuilder lit = new StringBuilder();
                 while (i < n) {
