@@ -468,6 +468,10 @@ public final class JsonSchemaGrammar {
     }
 
     static String repetition(String item, int min, int max, String sep) {
+        if (min > GbnfParser.MAX_REPETITION_THRESHOLD) { // the GBNF parser's limit: say so here, with the count
+            throw new GrammarException("JSON schema: a minimum of " + min + " repetitions (minLength, minItems or a {n,}"
+                    + " count) is more than the grammar's limit of " + GbnfParser.MAX_REPETITION_THRESHOLD);
+        }
         boolean hasMax = max != Integer.MAX_VALUE;
         if (max == 0) return "";
         if (min == 0 && max == 1) return item + "?";
