@@ -196,6 +196,10 @@ class SpeculationTest {
 
     static final Path DRAFT = MODELS.resolve("kjv-llama-draft-0.9m-f16.gguf");
 
+    /** Eight KJV openings, the prompts of the trained-pair tests. */
+    static final String[] KJV_PROMPTS = {"And God said", "And the LORD spake unto Moses, saying,", "In the beginning",
+            "Blessed are the", "And it came to pass", "The LORD is my shepherd", "Now these are the names", "And Jesus answered"};
+
     /**
      * The trained pair: the 0.9M draft model drafts for the 4.6M llama (same tokenizer). Greedy and seeded tokens are
      * those of plain decoding, alone and with 7 other sequences in the same steps, fixed k and adaptive.
@@ -203,8 +207,7 @@ class SpeculationTest {
     @Test
     void draftModelIsExactAloneAndBatchedWithSevenOthers() throws Exception {
         try (Model model = Model.load(MODELS.resolve("kjv-llama-4.6m-f16.gguf"), Model.Options.defaults().withThreads(2))) {
-            String[] texts = {"And God said", "And the LORD spake unto Moses, saying,", "In the beginning", "Blessed are the",
-                    "And it came to pass", "The LORD is my shepherd", "Now these are the names", "And Jesus answered"};
+            String[] texts = KJV_PROMPTS;
             List<GenerationRequest> rs = new ArrayList<>();
             for (int i = 0; i < texts.length; i++) {
                 int[] p = model.tokenizer().encode(texts[i]);
@@ -232,8 +235,7 @@ class SpeculationTest {
     @Test
     void distilledDraftGuessesMoreOfTheTargetsTokens() throws Exception {
         try (Model model = Model.load(MODELS.resolve("kjv-llama-4.6m-f16.gguf"), Model.Options.defaults().withThreads(2))) {
-            String[] texts = {"And God said", "And the LORD spake unto Moses, saying,", "In the beginning", "Blessed are the",
-                    "And it came to pass", "The LORD is my shepherd", "Now these are the names", "And Jesus answered"};
+            String[] texts = KJV_PROMPTS;
             List<GenerationRequest> rs = new ArrayList<>();
             for (String t : texts) rs.add(GenerationRequest.of(model.tokenizer().encode(t), 96, SamplingParams.greedy()));
             Engine.Config c = Engine.Config.defaults().withMaxSequences(8).withBlockSize(16);
