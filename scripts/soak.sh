@@ -7,7 +7,8 @@
 #
 #   usage: scripts/soak.sh
 #   env:   MODEL=/tmp/llamacpp-ref/models/tinyllama-shape-1.1b-q4_0.gguf  THREADS=2  CLIENTS=32  MINUTES=30
-#          PARALLEL=16 (engine sequences)  CTX=512 (per sequence)  HEAP=1g
+#          PARALLEL=16 (engine sequences)  CTX=512 (per sequence)  HEAP=1g  SERVE_ARGS= (more `serve` flags,
+#          e.g. "--step-target-ms 150")
 # The server's heap is fixed and touched at start (-Xms = -Xmx = HEAP, -XX:+AlwaysPreTouch; PANAMAX_JAVA_OPTS
 # overrides), as a latency-sensitive JVM service runs: RSS then shows what the server holds, not the collector
 # growing its heap (with a default heap, 32 clients grew RSS by 16% over 15 minutes, then it stayed level).
@@ -32,8 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 export PANAMAX_JAVA_OPTS=${PANAMAX_JAVA_OPTS:-"-Xms${HEAP:-1g} -Xmx${HEAP:-1g} -XX:+AlwaysPreTouch"}
-echo "soak: PANAMAX_JAVA_OPTS=$PANAMAX_JAVA_OPTS ./panamax serve -m $MODEL --threads $THREADS --parallel $PARALLEL -c $CTX" >&2
-start_server "$TMP/server.log" -m "$MODEL" --threads "$THREADS" --parallel "$PARALLEL" -c "$CTX" --alias soak
+echo "soak: PANAMAX_JAVA_OPTS=$PANAMAX_JAVA_OPTS ./panamax serve -m $MODEL --threads $THREADS --parallel $PARALLEL -c $CTX ${SERVE_ARGS:-}" >&2
+# shellcheck disable=SC2086 # SERVE_ARGS: words
+start_server "$TMP/server.log" -m "$MODEL" --threads "$THREADS" --parallel "$PARALLEL" -c "$CTX" --alias soak ${SERVE_ARGS:-}
 VOCAB=$(./panamax info -m "$MODEL" 2>/dev/null | sed -n 's/^model.n_vocab *//p' | head -1)
 "$JAVA" -XX:+UseParallelGC -cp server/target/test-classes:server/target/panamax-server.jar \
   dev.panamax.server.SoakClient --url "$URL" --clients "$CLIENTS" --minutes "$MINUTES" --pid "$SERVER_PID" --vocab "${VOCAB:-32000}"

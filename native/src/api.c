@@ -203,15 +203,16 @@ static pmx_pool *rows_pool(pmx_pool *pool, int64_t n, int64_t n_rows) {
     return n_rows > 1 ? pmx_pool_for_work(pool, pmx_work(n_rows, n, 1)) : NULL;
 }
 
-struct rmsnorm_args {
+/* The arguments of every op split by rows (rmsnorm, add, layer norm, GELU): each task reads the fields it needs. */
+struct rows_args {
     float *y;
-    const float *x, *w;
+    const float *x, *res, *w, *b;
     int64_t n, n_rows;
     float eps;
 };
 
 static void rmsnorm_task(void *p, int ith, int nth) {
-    const struct rmsnorm_args *a = p;
+    const struct rows_args *a = p;
     int64_t r0, r1;
     pmx_split(a->n_rows, 1, ith, nth, &r0, &r1);
     if (r0 < r1) pmx_k.rmsnorm_f32(a->y, a->x, a->w, a->n, r0, r1, a->eps);
@@ -220,7 +221,7 @@ static void rmsnorm_task(void *p, int ith, int nth) {
 int32_t pmx_rmsnorm_f32(pmx_pool *pool, float *y, const float *x, const float *w, int64_t n, int64_t n_rows,
                         float eps) {
     if (!y || !x || !w || n <= 0 || n_rows < 0 || !(eps >= 0)) return PMX_ERR_INVALID_ARG;
-    struct rmsnorm_args a = {y, x, w, n, n_rows, eps};
+    struct rows_args a = {.y = y, .x = x, .w = w, .n = n, .n_rows = n_rows, .eps = eps};
     pmx_pool_run(rows_pool(pool, n, n_rows), rmsnorm_task, &a);
     return PMX_OK;
 }
@@ -780,13 +781,6 @@ int32_t pmx_kv_store(int32_t kv_type, void *cache, const int32_t *rows, const fl
     return PMX_OK;
 }
 
-struct rows_args {
-    float *y;
-    const float *x, *res, *w, *b;
-    int64_t n, n_rows;
-    float eps;
-};
-
 static void add_rows_task(void *p, int ith, int nth) {
     const struct rows_args *a = p;
     int64_t r0, r1;
@@ -811,7 +805,7 @@ static void layer_norm_task(void *p, int ith, int nth) {
 int32_t pmx_layer_norm_f32(pmx_pool *pool, float *y, const float *x, const float *res, const float *w, const float *b,
                            int64_t n, int64_t n_rows, float eps) {
     if (!y || !x || !w || !b || n <= 0 || n_rows < 0 || !(eps >= 0)) return PMX_ERR_INVALID_ARG;
-    struct rows_args a = {y, x, res, w, b, n, n_rows, eps};
+    struct rows_args a = {.y = y, .x = x, .res = res, .w = w, .b = b, .n = n, .n_rows = n_rows, .eps = eps};
     pmx_pool_run(rows_pool(pool, n, n_rows), layer_norm_task, &a);
     return PMX_OK;
 }

@@ -1,5 +1,6 @@
 package dev.panamax;
 
+
 import dev.panamax.engine.Scheduler;
 import dev.panamax.Backend;
 import dev.panamax.kernels.Kernels;
@@ -13,6 +14,7 @@ import dev.panamax.tensor.GgmlType;
 import dev.panamax.grammar.TypeSchema;
 import dev.panamax.tokenizer.ChatMessage;
 import dev.panamax.tokenizer.ChatTemplate;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 
@@ -40,9 +42,13 @@ public final class Engine implements AutoCloseable {
      *                      does a draft model ({@link Speculation#draft}: the engine loads the file, with the model's
      *                      options, checks that its vocabulary is the model's and gives it a KV pool of its own);
      *                      its k sizes the logits rows of a step
+     * @param stepTarget    how long a step may take while sequences are decoding (their inter-token latency): prompt
+     *                      chunks are cut to what fits beside the decode rows, from the step times the engine measures
+     *                      (at least one KV block of prompt per step, so prompts always advance); {@link Duration#ZERO}:
+     *                      no target, a step takes the whole token budget
      */
     public record Config(int maxSequences, int tokenBudget, int contextLength, int blockSize, long kvBytes, int queueCapacity,
-                         boolean prefixCache, int threads, Speculation speculation) {
+                         boolean prefixCache, int threads, Speculation speculation, Duration stepTarget) {
 
         public Config {
             if (maxSequences <= 0) throw new IllegalArgumentException("max sequences must be positive, got " + maxSequences);
@@ -50,47 +56,54 @@ public final class Engine implements AutoCloseable {
             if (blockSize <= 0 || blockSize > 4096) throw new IllegalArgumentException("block size must be in 1..4096, got " + blockSize);
             if (queueCapacity < 0) throw new IllegalArgumentException("queue capacity must be >= 0, got " + queueCapacity);
             if (speculation == null) speculation = Speculation.OFF;
+            if (stepTarget == null) stepTarget = Duration.ZERO;
+            if (stepTarget.isNegative()) throw new IllegalArgumentException("step target must be >= 0, got " + stepTarget.toNanos() / 1e6 + " ms");
         }
 
         public static Config defaults() {
-            return new Config(16, 512, 0, 32, 0, 256, true, 0, Speculation.OFF);
+            return new Config(16, 512, 0, 32, 0, 256, true, 0, Speculation.OFF, Duration.ZERO);
         }
 
         public Config withMaxSequences(int n) {
-            return new Config(n, Math.max(tokenBudget, n), contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation);
+            return new Config(n, Math.max(tokenBudget, n), contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation, stepTarget);
         }
 
         public Config withTokenBudget(int n) {
-            return new Config(maxSequences, n, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation);
+            return new Config(maxSequences, n, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation, stepTarget);
         }
 
         public Config withContextLength(int n) {
-            return new Config(maxSequences, tokenBudget, n, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation);
+            return new Config(maxSequences, tokenBudget, n, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation, stepTarget);
         }
 
         public Config withBlockSize(int n) {
-            return new Config(maxSequences, tokenBudget, contextLength, n, kvBytes, queueCapacity, prefixCache, threads, speculation);
+            return new Config(maxSequences, tokenBudget, contextLength, n, kvBytes, queueCapacity, prefixCache, threads, speculation, stepTarget);
         }
 
         public Config withKvBytes(long n) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, n, queueCapacity, prefixCache, threads, speculation);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, n, queueCapacity, prefixCache, threads, speculation, stepTarget);
         }
 
         public Config withQueueCapacity(int n) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, n, prefixCache, threads, speculation);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, n, prefixCache, threads, speculation, stepTarget);
         }
 
         public Config withPrefixCache(boolean on) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, on, threads, speculation);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, on, threads, speculation, stepTarget);
         }
 
         public Config withThreads(int n) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, n, speculation);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, n, speculation, stepTarget);
+        }
+
+        /** The inter-token latency to keep while sequences decode (see {@code stepTarget}); ZERO: none. */
+        public Config withStepTarget(Duration d) {
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, speculation, d);
         }
 
         /** The requests' default speculation. */
         public Config withSpeculation(Speculation s) {
-            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, s);
+            return new Config(maxSequences, tokenBudget, contextLength, blockSize, kvBytes, queueCapacity, prefixCache, threads, s, stepTarget);
         }
     }
 
@@ -164,7 +177,7 @@ public final class Engine implements AutoCloseable {
         try {
             this.scheduler = new Scheduler(weights, draft == null ? null : draft.weights(), model.tokenizer(), kernels,
                     new Scheduler.Limits(c.maxSequences(), c.tokenBudget(), ctx, c.blockSize(), (int) nBlocks,
-                            c.queueCapacity(), c.prefixCache(), kType, vType, c.speculation()));
+                            c.queueCapacity(), c.prefixCache(), kType, vType, c.speculation(), c.stepTarget().toNanos()));
         } catch (RuntimeException | OutOfMemoryError e) {
             kernels.close();
             if (draft != null) draft.close();

@@ -88,6 +88,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--budget", defaultValue = "512", description = "With --parallel: tokens per engine step (default: ${DEFAULT-VALUE}).")
     int budget;
 
+    @Option(names = "--step-target-ms", defaultValue = "0", description = "With --parallel: the engine's step target in ms,"
+            + " the inter-token latency to keep while prompts arrive (Engine.Config.withStepTarget; default: none).")
+    double stepTargetMs;
+
     @Option(names = "--warmup", defaultValue = "8", description = "With --parallel: decode tokens of the untimed warm-up run (default: ${DEFAULT-VALUE}).")
     int warmup;
 
@@ -185,6 +189,11 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
+    /** --step-target-ms as the engine takes it (a negative one it refuses). */
+    private java.time.Duration stepTarget() {
+        return java.time.Duration.ofNanos(Math.round(stepTargetMs * 1e6));
+    }
+
     @Override
     public Integer call() throws Exception {
         if (!Files.isRegularFile(mo.model)) throw new FileNotFoundException("model file not found: " + mo.model);
@@ -196,7 +205,7 @@ final class BenchCommand implements Callable<Integer> {
             PrintWriter out = spec.commandLine().getOut();
             try (dev.panamax.Model m = mo.load()) {
                 if (longPrompt > 0) {
-                    ParallelBench.LongResult lr = ParallelBench.runLong(m, parallel - 1, nPrompt, longPrompt, budget, seed);
+                    ParallelBench.LongResult lr = ParallelBench.runLong(m, parallel - 1, nPrompt, longPrompt, budget, stepTarget(), seed);
                     if (json) out.println(new ObjectMapper().writeValueAsString(lr.json()));
                     else lr.print(out);
                     out.flush();
@@ -204,13 +213,13 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 int[] text = promptText == null ? null : m.tokenizer().encode(promptText);
                 if (vsOff) {
-                    ParallelBench.Paired pr = ParallelBench.runPaired(m, parallel, nPrompt, nGen, budget, reps, seed, warmup, specOptions.speculation(), text);
+                    ParallelBench.Paired pr = ParallelBench.runPaired(m, parallel, nPrompt, nGen, budget, stepTarget(), reps, seed, warmup, specOptions.speculation(), text);
                     if (json) out.println(new ObjectMapper().writeValueAsString(pr.json()));
                     else pr.print(out);
                     out.flush();
                     return 0;
                 }
-                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, reps, seed, warmup, specOptions.speculation(),
+                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, stepTarget(), reps, seed, warmup, specOptions.speculation(),
                         text);
                 if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
                 else r.print(out);

@@ -8,6 +8,7 @@ import dev.panamax.RequestHandle;
 import dev.panamax.sampling.SamplingParams;
 import dev.panamax.spec.Speculation;
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -74,17 +75,17 @@ final class ParallelBench {
 
     static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed,
                       Speculation spec, int[] text) throws Exception {
-        return run(model, parallel, nPrompt, nGen, shared, budget, reps, seed, 8, spec, text);
+        return run(model, parallel, nPrompt, nGen, shared, budget, Duration.ZERO, reps, seed, 8, spec, text);
     }
 
-    static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed, int warmup,
-                      Speculation spec, int[] text) throws Exception {
+    static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, Duration stepTarget, int reps,
+                      long seed, int warmup, Speculation spec, int[] text) throws Exception {
         if (text != null) {
             if (shared > 0) throw new IllegalArgumentException("--prompt-text and --shared-prefix do not go together");
             nPrompt = text.length;
         }
         if (shared < 0 || shared >= nPrompt) throw new IllegalArgumentException("--shared-prefix must be in [0, -p), got " + shared);
-        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec);
+        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec).withStepTarget(stepTarget);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         int[] prefix = r.ints(shared, 0, vocab).toArray();
@@ -152,11 +153,11 @@ final class ParallelBench {
                 .withContextLength(ctx).withQueueCapacity(Math.max(256, parallel)).withSpeculation(spec);
     }
 
-    static Paired runPaired(Model model, int parallel, int nPrompt, int nGen, int budget, int reps, long seed, int warmup,
-                            Speculation spec, int[] text) throws Exception {
+    static Paired runPaired(Model model, int parallel, int nPrompt, int nGen, int budget, Duration stepTarget, int reps, long seed,
+                            int warmup, Speculation spec, int[] text) throws Exception {
         if (text != null) nPrompt = text.length;
         if (reps < 1) throw new IllegalArgumentException("-r must be at least 1, got " + reps);
-        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec);
+        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec).withStepTarget(stepTarget);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         int[] none = new int[0];
@@ -260,7 +261,7 @@ final class ParallelBench {
      * the streams: their inter-token latency while it was processed (chunked prefill bounds it by one budget-sized
      * chunk plus a decode step).
      */
-    record LongResult(int streams, int prompt, int longPrompt, int budget, int threads, String kernels, double longPromptTps,
+    record LongResult(int streams, int prompt, int longPrompt, int budget, double stepTargetMs, int threads, String kernels, double longPromptTps,
                       double itlP50, double itlP99, double itlMax, double itlBeforeP50) {
 
         Map<String, Object> json() {
@@ -269,6 +270,7 @@ final class ParallelBench {
             o.put("backend", kernels.startsWith("native") ? "native" : "java");
             o.put("parallel", streams + 1);
             o.put("budget", budget);
+            o.put("step_target_ms", BenchCommand.round(stepTargetMs));
             o.put("long_prompt_tokens", longPrompt);
             o.put("long_prompt_tps", BenchCommand.round(longPromptTps));
             o.put("itl_ms_before_p50", BenchCommand.round(itlBeforeP50));
@@ -279,21 +281,23 @@ final class ParallelBench {
         }
 
         void print(PrintWriter out) {
-            out.printf("kernels             %s (%d thread%s), budget %d tokens/step%n", kernels, threads, threads == 1 ? "" : "s", budget);
+            out.printf("kernels             %s (%d thread%s), budget %d tokens/step, step target %s%n", kernels, threads,
+                    threads == 1 ? "" : "s", budget, stepTargetMs > 0 ? BenchCommand.round(stepTargetMs) + " ms" : "none");
             out.printf("long prompt         %d tokens at %.1f tok/s, next to %d decoding streams%n", longPrompt, longPromptTps, streams);
             out.printf("streams' ITL        before p50 %.1f ms | during p50 %.1f ms, p99 %.1f ms, max %.1f ms%n",
                     itlBeforeP50, itlP50, itlP99, itlMax);
         }
     }
 
-    static LongResult runLong(Model model, int streams, int nPrompt, int longPrompt, int budget, long seed) throws Exception {
+    static LongResult runLong(Model model, int streams, int nPrompt, int longPrompt, int budget, Duration stepTarget, long seed)
+            throws Exception {
         if (streams < 1) throw new IllegalArgumentException("--long-prompt needs --parallel of at least 2");
         int ctx = Math.max(longPrompt + 2, nPrompt + 4096);
         ctx = Math.min(ctx, model.trainedContextLength());
         if (longPrompt + 1 > ctx) throw new IllegalArgumentException("--long-prompt " + longPrompt + " exceeds the model's context_length " + model.trainedContextLength());
         int gen = ctx - nPrompt;
         Engine.Config c = Engine.Config.defaults().withMaxSequences(streams + 1).withTokenBudget(Math.max(budget, streams + 1))
-                .withContextLength(ctx);
+                .withContextLength(ctx).withStepTarget(stepTarget);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         try (Engine e = model.newEngine(c)) {
@@ -331,7 +335,7 @@ final class ParallelBench {
                 }
             }
             double[] d = during.stream().mapToDouble(Double::doubleValue).toArray(), b = before.stream().mapToDouble(Double::doubleValue).toArray();
-            return new LongResult(streams, nPrompt, longPrompt, c.tokenBudget(), e.threads(), e.kernelsName(),
+            return new LongResult(streams, nPrompt, longPrompt, c.tokenBudget(), stepTarget.toNanos() / 1e6, e.threads(), e.kernelsName(),
                     longPrompt / ((t1 - t0) / 1e9), pct(d, 50), pct(d, 99), pct(d, 100), pct(b, 50));
         }
     }

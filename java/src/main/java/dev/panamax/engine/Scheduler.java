@@ -38,13 +38,17 @@ import java.util.concurrent.locks.LockSupport;
  * the prefix cache only ever registers computed blocks). With MTP the model's nextn layer then runs over the step's
  * accepted rows (its KV pool shares the trunk's block ids) and its guess is the next step's draft. With a draft model
  * ({@link DraftModelRunner}, its own KV pool) the drafts of every sequence that speculates with it are made, batched,
- * before the step is built.
+ * before the step is built. With a step target ({@link Limits#stepTargetNanos}), a step that has decoding sequences
+ * takes only the prompt tokens that fit beside them in that time, by a cost model it keeps from its own measured steps
+ * (a decode-only step's time, a prompt token's cost): their inter-token latency stays near the target while a long
+ * prompt arrives, at the price of that prompt's time to first token.
  */
 public final class Scheduler implements AutoCloseable {
 
-    /** Engine limits, as {@link dev.panamax.Engine.Config} resolved them. */
+    /** Engine limits, as {@link dev.panamax.Engine.Config} resolved them ({@code stepTargetNanos} 0: no step target). */
     public record Limits(int maxSequences, int tokenBudget, int contextLength, int blockSize, int nBlocks,
-                         int queueCapacity, boolean prefixCache, GgmlType kType, GgmlType vType, Speculation spec) {
+                         int queueCapacity, boolean prefixCache, GgmlType kType, GgmlType vType, Speculation spec,
+                         long stepTargetNanos) {
     }
 
     /** Speculation counters since the engine opened: drafted and accepted tokens, verify passes, tokens they gave. */
@@ -81,6 +85,9 @@ public final class Scheduler implements AutoCloseable {
     private final DraftPolicy policy;
     private final NgramPool ngramPool = new NgramPool(); // every ended request's n-grams, for prompt lookup
     private volatile long specDrafted, specAccepted, specPasses, specTokens; // written by the scheduler thread only
+    // the step target's cost model, from measured steps (running means; -1: not measured yet): a decode-only step, and
+    // one prompt token in a step that has prompt rows
+    private double decodeStepNanos = -1, promptTokenNanos = -1;
     private final long[] stepNanos = new long[STEP_HISTORY];
     private long steps;
     private final Thread thread;
@@ -268,8 +275,10 @@ public final class Scheduler implements AutoCloseable {
             draftLogits -= k;
             budget -= 1 + k;
         }
-        int decodeSeqs = stepCount;
+        int decodeSeqs = stepCount, decodeRows = lim.tokenBudget() - budget;
         if (draftStep && decodeSeqs > 0) draftsPerSeq += 0.25 * ((double) drafted / decodeSeqs - draftsPerSeq);
+        // the decoding streams wait for this step: prompts get what fits beside them within the step target
+        if (decodeSeqs > 0 && lim.stepTargetNanos() > 0) budget = Math.min(budget, promptAllowance());
         // 2. prompt chunks of admitted sequences, in admission order
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
@@ -340,6 +349,7 @@ public final class Scheduler implements AutoCloseable {
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
         if (decodeOnly) policy.observe(batch.tokens(), t1 - t0);
+        observeCost(batch.tokens() - decodeRows, decodeSeqs > 0, t1 - t0);
         if (event != null) {
             int decode = 0;
             for (int i = 0; i < stepCount; i++) if (stepSeq[i].computed + stepLen[i] > stepSeq[i].promptLength) decode++;
@@ -363,6 +373,33 @@ public final class Scheduler implements AutoCloseable {
             pendingMtp = mtpUsed;
         }
         if (runner.mtp()) mtp();
+    }
+
+    /**
+     * Prompt tokens that fit beside the decode rows of a step within the step target: the room the last decode-only
+     * steps leave, at the measured cost of a prompt token; never less than a block (prompts advance whatever the
+     * target), and a block until a prompt token's cost has been measured.
+     */
+    private int promptAllowance() {
+        if (promptTokenNanos <= 0) return lim.blockSize();
+        double room = lim.stepTargetNanos() - Math.max(0, decodeStepNanos);
+        return (int) Math.max(lim.blockSize(), Math.min(lim.tokenBudget(), room / promptTokenNanos));
+    }
+
+    /**
+     * Learns the step target's cost model from a step of {@code promptTokens} prompt rows (beside decode rows when
+     * {@code decoding}) that took {@code nanos}: a decode-only step's time, or a prompt token's share of what the step
+     * took beyond the decode rows' time.
+     */
+    private void observeCost(int promptTokens, boolean decoding, long nanos) {
+        if (promptTokens == 0) {
+            decodeStepNanos = decodeStepNanos < 0 ? nanos : decodeStepNanos + 0.25 * (nanos - decodeStepNanos);
+            return;
+        }
+        if (decoding && decodeStepNanos < 0) return; // the decode rows' share is not known yet
+        double perToken = (nanos - (decoding ? decodeStepNanos : 0)) / promptTokens;
+        if (perToken <= 0) return;
+        promptTokenNanos = promptTokenNanos < 0 ? perToken : promptTokenNanos + 0.25 * (perToken - promptTokenNanos);
     }
 
     /**

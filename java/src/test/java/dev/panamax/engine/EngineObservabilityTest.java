@@ -57,6 +57,48 @@ class EngineObservabilityTest {
         assertTrue(ra.getDuration("totalTime").compareTo(ra.getDuration("timeToFirstToken")) >= 0);
     }
 
+    /**
+     * A step target below any step's time cuts a prompt that arrives while another request decodes to one KV block per
+     * step; a target far above it lets the prompt take the whole token budget in one step. Read from the step events:
+     * the prompt tokens of every step that also decoded.
+     */
+    @Test
+    void stepTargetCutsPromptChunksBesideDecodingStreams() throws Exception {
+        Path m = TinyModels.writeNeverEnding(dir, 1024);
+        int block = 16, longPrompt = 200;
+        List<Integer> tight = promptTokensBesideDecoding(m, Duration.ofNanos(1), block, longPrompt);
+        List<Integer> loose = promptTokensBesideDecoding(m, Duration.ofHours(1), block, longPrompt);
+        assertEquals(longPrompt, tight.stream().mapToInt(Integer::intValue).sum(), "the long prompt, all of it beside the decoding stream");
+        assertTrue(tight.stream().allMatch(n -> n <= block), "one block per step under a tight target: " + tight);
+        assertTrue(tight.size() >= longPrompt / block, "steps: " + tight);
+        assertEquals(List.of(longPrompt), loose, "one step for the whole prompt under a loose target");
+        assertThrows(IllegalArgumentException.class, () -> Engine.Config.defaults().withStepTarget(Duration.ofMillis(-1)));
+    }
+
+    /** Prompt tokens of each step that also had decode rows: a long prompt submitted while another request decodes. */
+    private static List<Integer> promptTokensBesideDecoding(Path m, Duration target, int block, int longPrompt) throws Exception {
+        Path jfr = dir.resolve("target-" + target.toNanos() + ".jfr");
+        try (Model model = Model.load(m, Model.Options.defaults().withThreads(1));
+             Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(2).withContextLength(512).withBlockSize(block)
+                     .withStepTarget(target));
+             Recording r = new Recording()) {
+            r.enable(EngineEvents.STEP).withThreshold(Duration.ZERO);
+            var decoding = new java.util.concurrent.CountDownLatch(1);
+            var a = e.submit(GenerationRequest.of(new int[] {1, 5, 6, 7}, 200, SamplingParams.greedy()).withIgnoreEos(true),
+                    (tok, text) -> decoding.countDown());
+            decoding.await();
+            r.start();
+            int[] prompt = new java.util.SplittableRandom(3).ints(longPrompt, 0, model.vocabSize()).toArray();
+            e.submit(GenerationRequest.of(prompt, 1, SamplingParams.greedy()).withIgnoreEos(true)).join();
+            r.stop();
+            a.cancel();
+            r.dump(jfr);
+        }
+        return RecordingFile.readAllEvents(jfr).stream().filter(ev -> ev.getEventType().getName().equals(EngineEvents.STEP))
+                .filter(ev -> ev.getInt("decodeTokens") > 0 && ev.getInt("promptTokens") > 0)
+                .map(ev -> ev.getInt("promptTokens")).toList();
+    }
+
     enum Mood { CALM, ANGRY }
     record Reply(@Size(max = 6) String word, Mood mood, @Size(max = 2) List<Integer> numbers, Optional<Boolean> flag) {}
     @java.lang.annotation.Retention(java.lang.annotation.RetentionPolicy.RUNTIME)
