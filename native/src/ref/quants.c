@@ -656,7 +656,9 @@ static void quantize_q2_K(block_q2_K *y, const float *x, int64_t n) {
         }
         if (max_min > 0) {
             const float iscale = q4scale / max_min;
-            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] |= (uint8_t)(nearest_int(iscale * mins[j]) << 4);
+            /* shifted as unsigned: a non-finite min makes nearest_int negative, and a negative int shifted left is
+             * undefined (the bits are ggml's x86 result all the same) */
+            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] |= (uint8_t)((unsigned)nearest_int(iscale * mins[j]) << 4);
             y[i].dmin = pmx_f32_to_half(max_min / q4scale);
         } else {
             y[i].dmin = pmx_f32_to_half(0.f);
