@@ -10,6 +10,7 @@
 #include "../avx2/avx2.h"
 #include "simd.h"
 #include "../q3_K_scales.h"
+#include "../iq4_steps.h"
 #include "../../ref/ref.h"
 
 #define AI static inline __attribute__((always_inline))
@@ -278,35 +279,6 @@ AI __m256i iq4_table128(void) {
     return _mm256_broadcastsi128_si256(t);
 }
 
-/* lane of block b (0..7) after the fold: 0 2 4 6 in the low half, 1 3 5 7 in the high */
-AI int step_lane(int b) { return (b & 1) * 4 + b / 2; }
-
-/* The weight scales of a step as floats in step_lane order, lanes of absent blocks 0. IQ4_NL: the nb blocks' d (nb
- * 2, 4 or 8); IQ4_XS: d * (ls - 32) of the super-block's 8 sub-blocks. */
-AI __m256 iq4_step_dw(const char *blk, const int nb, const int kind) {
-    if (kind == S_IQ4_XS) {
-        /* lane j: sub-block 2j (j < 4) or 2(j - 4) + 1: its nibble of scales_l and its 2 bits of scales_h */
-        const block_iq4_xs *b = (const block_iq4_xs *)blk;
-        uint32_t l;
-        memcpy(&l, b->scales_l, 4);
-        const __m256i lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)l), _mm256_setr_epi32(0, 8, 16, 24, 4, 12, 20, 28)),
-                                            _mm256_set1_epi32(0xf));
-        const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b->scales_h), _mm256_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14)),
-                                            _mm256_set1_epi32(3));
-        const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(ls), _mm256_set1_ps(h2f(b->d)));
-    }
-    /* assembled in general-purpose registers, then one move and one convert (as avx2/matmul.c's load_d8) */
-    uint64_t even = 0, odd = 0;
-    for (int j = 0; j < nb; j++) {
-        uint16_t h;
-        memcpy(&h, blk + j * (int64_t)sizeof(block_iq4_nl), 2);
-        if (j & 1) odd |= (uint64_t)h << (16 * (j / 2));
-        else even |= (uint64_t)h << (16 * (j / 2));
-    }
-    return _mm256_cvtph_ps(_mm_set_epi64x((long long)odd, (long long)even));
-}
-
 /* One step of 2P blocks from block i (IQ4_XS: super-block i, P = 4) of weight rows [0, R) against columns [0, C), the
  * columns' prepared step at byte so of their rows; added to acc. */
 AI void iq4_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t so, int64_t i, __m256 acc[4][4],
@@ -329,7 +301,7 @@ AI void iq4_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
             lo[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
             hi[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
         }
-        const __m256 dw = iq4_step_dw(blk, 2 * P, kind);
+        const __m256 dw = kind == S_IQ4_XS ? pmx_iq4_xs_step_scales((const block_iq4_xs *)blk) : pmx_iq4_nl_step_scales(blk, 2 * P);
         UNROLL for (int c = 0; c < C; c++) {
             const char *xs = xa + c * xb + so;
             __m256i t[4] = {zero, zero, zero, zero};
