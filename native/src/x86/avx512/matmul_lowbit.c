@@ -428,6 +428,15 @@ MIXED(PMX_T_Q2_K)
  * 301 (one outlier at 159), IQ4_XS 172-184 -> 252-329 GFLOP/s.
  * First token of a 128-token prompt at 2 threads, TinyLlama-shaped mixes, AVX2 -> all zmm: IQ4_NL 1974 -> 1531 ms,
  * IQ4_XS 1577 -> 1495, Q3_K_M 1018 -> 985, Q2_K 1254 -> 1223, Q5_K_M 1311 -> 1316, Q4_1 1098 -> 1933, Q5_1 1445 -> 2071.
+ * Re-measured on Zen 5 (AMD EPYC family 26, full-width 512-bit datapath; 2026-12-07, queue job quant6-micro, same
+ * commands, two rounds alternated; read loop 62 GB/s at 2 threads), AVX2 -> zmm, GEMV 2 threads (1), GEMM 2 threads:
+ *   Q4_1    GEMV 41.8-44.1 (21.0-22.1) -> 24.5-24.6 (12.2-12.3)  GEMM 277-291 -> 220-224  AVX2 both (unchanged)
+ *   Q5_1    GEMV 30.4-32.7 (15.2-16.6) -> 22.4-24.9 (11.2-11.9)  GEMM 206-210 -> 179-180  AVX2 both (unchanged)
+ *   Q2_K    GEMV 29.6-30.8 (14.9-16.0) -> 35.5-35.7 (17.8-17.9)  GEMM 183-209 -> 369-382  zmm both (was AVX2 GEMV)
+ *   Q3_K    GEMV 15.9-27.1 (13.5-14.8) -> 35.0-35.7 (17.9-18.0)  GEMM 208-214 -> 330-331  zmm both (unchanged)
+ *   Q5_K    GEMV 35.3-38.1 (17.5-18.8) -> 40.1 (19.5-21.3)        GEMM 205-209 -> 263-265  zmm both (was AVX2 both)
+ * On Zen 4 those two changes cost Q2_K's and Q5_K's GEMV 5-12% (figures above) while the mixes' first token was equal
+ * or faster all-zmm (Q2_K 1254 -> 1223 ms, Q5_K_M 1311 -> 1316); Zen 5 is the machine measured now.
  * PMX_AVX512_LOWBIT=all takes the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations
  * use =all so that each kernel is held against the reference whether or not dispatch picks it (test_matmul without it
  * checks this table's mix, and the avx2 ISA the AVX2 kernels alone), and microbench uses both to compare. */
@@ -443,9 +452,9 @@ void pmx_avx512_register_matmul_lowbit(pmx_kernels *k) {
         void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
         int64_t (*act_row_bytes)(int64_t n);
     } types[] = {
-        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2, NULL, NULL},
+        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL, NULL},
         {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL, NULL},
-        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_BATCH, NULL, NULL},
+        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL, NULL},
         {PMX_T_IQ4_XS, matmul_iq4_xs_steps, NULL, USE_ZMM_GEMV | USE_ZMM_BATCH, pmx_avx2_prepare_q8_K_steps_128,
          pmx_avx2_steps_row_bytes},
         {PMX_T_IQ4_NL, matmul_iq4_nl_steps, NULL, USE_ZMM_GEMV | USE_ZMM_BATCH, pmx_avx2_prepare_steps_128,
