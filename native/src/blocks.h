@@ -95,6 +95,13 @@ typedef struct {                                                        /* Q6_K,
     int8_t sc[QK_K / 16][PMX_PACK_ROWS];                                /* scale of sub-block j (16 values), row r */
     uint8_t q[2][8][3][PMX_PACK_ROWS][4];                               /* [h][s][0 / 1][r][j]: ql[64h + 32b + 4s + j] */
 } block_q6_Kx16;                                                        /* (b = 0 / 1), [h][s][2][r][j]: qh[32h + 4s + j] */
+/* IQ4_NL, one block of 16 rows: Q4_0's layout (a block_iq4_nl holds d and its nibbles where a block_q4_0 does) */
+typedef block_q4_0x16 block_iq4_nlx16;
+typedef struct {                                                        /* IQ4_XS, one super-block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS];
+    int8_t sc[QK_K / 32][PMX_PACK_ROWS];                                /* ls - 32 of sub-block j, row r */
+    uint8_t qs[QK_K / 32][4][PMX_PACK_ROWS][4];                         /* [j][s][r][k]: qs[16j + 4s + k] of row r: */
+} block_iq4_xsx16;                                                      /* low nibble element 32j + 4s + k, high + 16 */
 typedef struct {                                                        /* a Q8_0 activation block for the packed */
     int8_t qs[QK8_0];                                                   /* kernels: ggml's Q8_0 quants, */
     float d;                                                            /* the scale as a float, */
@@ -106,6 +113,7 @@ static_assert(sizeof(block_q8_0x16) == PMX_PACK_ROWS * 34, "block_q8_0x16 size")
 static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s size");
 static_assert(sizeof(block_q4_Kx16) == PMX_PACK_ROWS * 144 + 64, "block_q4_Kx16 size: the scales unpacked to bytes");
 static_assert(sizeof(block_q6_Kx16) == PMX_PACK_ROWS * 210, "block_q6_Kx16 size");
+static_assert(sizeof(block_iq4_xsx16) == PMX_PACK_ROWS * 136 + 32, "block_iq4_xsx16 size: the scales unpacked to bytes");
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");

@@ -1,4 +1,4 @@
-/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K layouts: packing, activation preparation and the matmul.
+/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS layouts: packing, activation preparation and the matmul.
  * Same integer sums and scales as ref/matmul.c's dot products, so the results equal pmx_matmul's reference bit for bit. */
 #include <string.h>
 #include "ref.h"
@@ -38,6 +38,22 @@ static void pack_q6_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int6
         }
 }
 
+static void pack_iq4_xs(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    const int64_t nb = n_cols / QK_K;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_iq4_xsx16 *o = (block_iq4_xsx16 *)dst + g * nb + i;
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                const block_iq4_xs *b = (const block_iq4_xs *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                o->d[r] = b->d;
+                for (int j = 0; j < QK_K / 32; j++) {
+                    o->sc[j][r] = (int8_t)(pmx_iq4_xs_scale(b, j) - 32);
+                    for (int s = 0; s < 4; s++) memcpy(o->qs[j][s][r], b->qs + 16 * j + 4 * s, 4);
+                }
+            }
+        }
+}
+
 /* F32: the group's 16 rows side by side per column, k-major (the float panels of the AVX2 GEMM, made once). */
 static void pack_f32(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; g++)
@@ -59,10 +75,14 @@ void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, i
         pack_q6_K(dst, w, n_cols, g0, g1);
         return;
     }
+    if (t == PMX_T_IQ4_XS) {
+        pack_iq4_xs(dst, w, n_cols, g0, g1);
+        return;
+    }
     const int64_t nb = n_cols / QK8_0;
     for (int64_t g = g0; g < g1; g++)
         for (int64_t i = 0; i < nb; i++)
-            if (t == PMX_T_Q4_0) {
+            if (t == PMX_T_Q4_0 || t == PMX_T_IQ4_NL) { /* the same block layout */
                 block_q4_0x16 *o = (block_q4_0x16 *)dst + g * nb + i;
                 for (int r = 0; r < PMX_PACK_ROWS; r++) {
                     const block_q4_0 *b = (const block_q4_0 *)w + (g * PMX_PACK_ROWS + r) * nb + i;
@@ -136,6 +156,34 @@ static double dot_q8_0x16(const void *blk, const void *xv, int r) {
     return (double)sumi * pmx_half_to_f32(b->d[r]) * x->d;
 }
 
+/* IQ4_NL: the levels + 128 times the activations, minus 128 * sum(qs) (x->sum), as dot_iq4_nl's integer sum. */
+static double dot_iq4_nlx16(const void *blk, const void *xv, int r) {
+    const block_iq4_nlx16 *b = blk;
+    const block_q8_0s *x = xv;
+    int32_t sumi = x->sum;
+    for (int k = 0; k < QK8_0 / 2; k++) {
+        const uint8_t v = b->qs[k / 4][r][k % 4];
+        sumi += (pmx_kvalues_iq4nl[v & 0x0f] + 128) * x->qs[k] + (pmx_kvalues_iq4nl[v >> 4] + 128) * x->qs[k + QK8_0 / 2];
+    }
+    return (double)sumi * pmx_half_to_f32(b->d[r]) * x->d;
+}
+
+/* As dot_iq4_xs: each sub-block's integer sum times its scale ls - 32. */
+static double dot_iq4_xsx16(const void *blk, const void *xv, int r) {
+    const block_iq4_xsx16 *b = blk;
+    const block_q8_K *x = xv;
+    int32_t isum = 0;
+    for (int j = 0; j < QK_K / 32; j++) {
+        int32_t dot = 0;
+        for (int l = 0; l < 16; l++) {
+            const uint8_t v = b->qs[j][l / 4][r][l % 4];
+            dot += pmx_kvalues_iq4nl[v & 0x0f] * x->qs[32 * j + l] + pmx_kvalues_iq4nl[v >> 4] * x->qs[32 * j + 16 + l];
+        }
+        isum += b->sc[j][r] * dot;
+    }
+    return (double)pmx_half_to_f32(b->d[r]) * x->d * isum;
+}
+
 /* As dot_q4_K: the integer sums of each sub-block times its scale, the mins against the bsums. */
 static double dot_q4_Kx16(const void *blk, const void *xv, int r) {
     const block_q4_Kx16 *b = blk;
@@ -186,6 +234,8 @@ PACKED_MATMUL(q4_0x16, block_q4_0x16, block_q8_0s, QK8_0)
 PACKED_MATMUL(q8_0x16, block_q8_0x16, block_q8_0s, QK8_0)
 PACKED_MATMUL(q4_Kx16, block_q4_Kx16, block_q8_K, QK_K)
 PACKED_MATMUL(q6_Kx16, block_q6_Kx16, block_q8_K, QK_K)
+PACKED_MATMUL(iq4_nlx16, block_iq4_nlx16, block_q8_0s, QK8_0)
+PACKED_MATMUL(iq4_xsx16, block_iq4_xsx16, block_q8_K, QK_K)
 
 /* After pmx_ref_register_matmul: the K-quants' packed kernels read the activations their standard kernels' prepare
  * writes. */
@@ -194,5 +244,7 @@ void pmx_ref_register_packed(pmx_kernels *k) {
     k->packed[PMX_T_Q4_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q4_K].prepare, matmul_q4_Kx16, NULL};
     k->packed[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0x16, matmul_q4_0x16, act_row_bytes_q8_0s};
     k->packed[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_q8_0x16, act_row_bytes_q8_0s};
+    k->packed[PMX_T_IQ4_XS] = (pmx_matmul_kernel){k->matmul[PMX_T_IQ4_XS].prepare, matmul_iq4_xsx16, NULL};
+    k->packed[PMX_T_IQ4_NL] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_iq4_nlx16, act_row_bytes_q8_0s};
     k->packed[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32x16, NULL}; /* the activations as they are */
 }

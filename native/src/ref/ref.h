@@ -91,7 +91,8 @@ static inline int pmx_iq4_xs_scale(const block_iq4_xs *b, int ib) {
 
 void pmx_ref_register_matmul(pmx_kernels *k);
 void pmx_ref_register_packed(pmx_kernels *k);
-/* Rows [0, n_rows) (a multiple of PMX_PACK_ROWS) of Q4_0 or Q8_0 weights into their interleaved layout, groups [g0, g1). */
+/* Rows [0, n_rows) (a multiple of PMX_PACK_ROWS) of a type with a packed layout (PACKED_BLOCK_BYTES in api.c) into it,
+ * groups [g0, g1). */
 void pmx_ref_pack(int type_index, void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1);
 void pmx_ref_register_ops(pmx_kernels *k);
 void pmx_ref_register_attention(pmx_kernels *k);

@@ -13,8 +13,9 @@ void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int6
 void pmx_avx2_prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
 
 /* Activations in the prepared steps of the Q4_0 kernels (matmul.c: 8-block steps, quants reordered by pairs, per-block
- * offset 128 * sum(x) and scales), for the VNNI kernels whose unsigned weights carry a +128 bias (IQ4_NL; IQ4_XS with
- * Q8_K's rounding, a sub-block per block); row bytes pmx_avx2_steps_row_bytes(n). */
+ * offset 128 * sum(x) and scales) for IQ4_NL, and IQ4_XS with Q8_K's rounding, a sub-block per block: the offsets serve
+ * the VNNI kernels, whose unsigned weights carry a +128 bias; the AVX2 ones (matmul_lowbit.c) take the levels' sign onto
+ * the activations instead. Row bytes pmx_avx2_steps_row_bytes(n). */
 void pmx_avx2_prepare_steps_128(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
 void pmx_avx2_prepare_q8_K_steps_128(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
 int64_t pmx_avx2_steps_row_bytes(int64_t n);

@@ -716,6 +716,6 @@ void pmx_avx2_register_matmul(pmx_kernels *k) {
     /* the packed kernels stay the reference's here (AVX-512 overrides them); their activations are prepared on vectors,
      * the K-quants' by the standard Q8_K prepare */
     k->packed[PMX_T_Q4_0].prepare = prepare_q4_0x16;
-    k->packed[PMX_T_Q8_0].prepare = prepare_q8_0x16;
-    k->packed[PMX_T_Q4_K].prepare = k->packed[PMX_T_Q6_K].prepare = pmx_avx2_prepare_q8_K;
+    k->packed[PMX_T_Q8_0].prepare = k->packed[PMX_T_IQ4_NL].prepare = prepare_q8_0x16;
+    k->packed[PMX_T_Q4_K].prepare = k->packed[PMX_T_Q6_K].prepare = k->packed[PMX_T_IQ4_XS].prepare = pmx_avx2_prepare_q8_K;
 }

@@ -1,5 +1,5 @@
-/* AVX2 matmul of the types beyond the first seven: the K-quants Q2_K, Q3_K, Q5_K and IQ4_XS against Q8_K
- * activations, IQ4_NL against Q8_0 (the standard prepare of each; Q4_1 and Q5_1 run in matmul.c's Q4_0/Q5_0 steps).
+/* AVX2 matmul of the types beyond the first seven: the K-quants Q2_K, Q3_K and Q5_K against Q8_K activations (their
+ * standard prepare), IQ4_NL and IQ4_XS in matmul.c's prepared Q4_0 steps (Q4_1 and Q5_1 run in its Q4_0/Q5_0 steps).
  * Register tiles of R rows x C columns as in matmul.c; int8 products by maddubs, whose unsigned operand is the
  * weight's quant where the format has an offset or minimum (taken off through the activations' block sums) and |w|
  * with the sign moved onto the activations for the signed non-linear levels; sub-block scales enter through madd.
@@ -9,6 +9,7 @@
 #include "avx2.h"
 #include "tiles.h"
 #include "../q3_K_scales.h"
+#include "../iq4_steps.h"
 #include "../../ref/ref.h"
 
 AI void prefetch_block(const void *b, int64_t ahead, const int bytes) {
@@ -152,82 +153,100 @@ AI void q23_K_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_
 TILES(q2_K)
 TILES(q3_K)
 
-/* ---- IQ4_NL and IQ4_XS: nibbles index 16 signed levels (a byte shuffle); |level| <= 127 keeps maddubs exact ---- */
+/* ---- IQ4_NL and IQ4_XS in Q4_0's prepared 8-block steps (matmul.c's layout: pmx_avx2_prepare_steps_128 and
+ * pmx_avx2_prepare_q8_K_steps_128, IQ4_XS's sub-blocks of 32 as blocks). The nibbles index 16 signed levels (a byte
+ * shuffle); maddubs has no room for levels + 128 (pair sums up to 2 * 241 * 127), so |level| is its unsigned operand and
+ * the level's sign moves onto the activation (pair sums <= 2 * 127 * 127 = 32258; the prepared 128 * sum(x) offsets are
+ * not used), madd widens each half to int32, two hadd levels fold the 8 blocks into one vector, and one convert + FMA
+ * per 8 blocks applies the scales (IQ4_XS: d * (ls - 32) per sub-block). The AVX-512 VNNI kernels
+ * (avx512/matmul_lowbit.c) read the same activations with levels + 128 through vpdpbusd. ---- */
 
-/* The 32 levels of 16 nibble bytes in element order (low nibbles are elements 0..15) */
-AI __m256i iq4_levels(const uint8_t *q, __m256i table) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)q);
-    const __m256i idx = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
-    return _mm256_shuffle_epi8(table, idx);
+enum { S_IQ4_NL, S_IQ4_XS };
+
+/* signed int8 w . x of a 32-byte half as int32 sums of 4: |w| unsigned, the sign moved onto x */
+AI __m256i dot_signed(__m256i w, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
 }
 
-/* signed int8 w . x as int16 pair sums: |w| unsigned, the sign moved onto x */
-AI __m256i dot_pairs(__m256i wv, __m256i x) {
-    return _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(x, wv));
-}
-
-AI void iq4_xs_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                    const int R, const int C) {
-    const int64_t nb = n / QK_K;
+/* One step of 2P blocks from block i (IQ4_XS: super-block i, P = 4) of weight rows [0, R) against columns [0, C), the
+ * columns' prepared step at byte so of their rows; added to acc. */
+AI void iq4_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t so, int64_t i, __m256 acc[4][4],
+                 const int R, const int C, const int P, const int kind) {
+    const int64_t bb = kind == S_IQ4_XS ? (int64_t)sizeof(block_iq4_xs) : (int64_t)sizeof(block_iq4_nl);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
-    __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < R; r++) {
-            const block_iq4_xs *b = (const block_iq4_xs *)(w + r * rb) + i;
-            prefetch_block(b, PF_AHEAD(R, rb), sizeof *b);
-            __m256i isum[4];
-            UNROLL for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
-            for (int ib = 0; ib < QK_K / 32; ib++) {
-                const __m256i wv = iq4_levels(b->qs + 16 * ib, table);
-                const __m256i s = _mm256_set1_epi16((int16_t)(pmx_iq4_xs_scale(b, ib) - 32));
-                UNROLL for (int c = 0; c < C; c++) {
-                    const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 32 * ib;
-                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(dot_pairs(wv, _mm256_loadu_si256((const __m256i *)x)), s));
-                }
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    UNROLL for (int r = 0; r < R; r++) {
+        const char *blk = w + r * rb + i * bb;
+        prefetch_block(blk, PF_AHEAD(R, rb), kind == S_IQ4_XS ? (int)sizeof(block_iq4_xs) : 2 * P * (int)sizeof(block_iq4_nl));
+        __m256i lo[4], hi[4];
+        UNROLL for (int p = 0; p < P; p++) {
+            __m256i q;
+            if (kind == S_IQ4_XS) {
+                q = _mm256_loadu_si256((const __m256i *)(((const block_iq4_xs *)blk)->qs + 32 * p));
+            } else {
+                const block_iq4_nl *b = (const block_iq4_nl *)blk + 2 * p;
+                q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[1].qs), _mm_loadu_si128((const __m128i *)b[0].qs));
             }
-            const float d = h2f(b->d);
-            UNROLL for (int c = 0; c < C; c++) {
-                const float dx = ((const block_q8_K *)(xa + c * xb) + i)->d;
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * dx), acc[r][c]);
-            }
+            lo[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
+            hi[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+        }
+        const __m256 dw = kind == S_IQ4_XS ? pmx_iq4_xs_step_scales((const block_iq4_xs *)blk) : pmx_iq4_nl_step_scales(blk, 2 * P);
+        UNROLL for (int c = 0; c < C; c++) {
+            const char *xs = xa + c * xb + so;
+            __m256i t[4];
+            UNROLL for (int p = 0; p < 4; p++) t[p] = _mm256_setzero_si256();
+            UNROLL for (int p = 0; p < P; p++)
+                t[p] = _mm256_add_epi32(dot_signed(lo[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p))),
+                                        dot_signed(hi[p], _mm256_loadu_si256((const __m256i *)(xs + 64 * p + 32))));
+            const __m256i sums = _mm256_hadd_epi32(_mm256_hadd_epi32(t[0], t[1]), _mm256_hadd_epi32(t[2], t[3]));
+            const __m256 xd = _mm256_loadu_ps((const float *)(xs + 64 * P + 32));
+            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(dw, xd), acc[r][c]);
         }
     }
-    store_tile(acc, y, ldy, R, C);
 }
-TILES(iq4_xs)
 
-/* ---- IQ4_NL against Q8_0: one 32-block per register (Q4_1 and Q5_1 run in matmul.c's Q4_0/Q5_0 steps) ---- */
-
-AI void iq4_nl_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                    const int R, const int C) {
-    const int64_t nb = n / QK8_0;
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
-    const __m256i ones16 = _mm256_set1_epi16(1);
+/* Weight rows [0, R) against columns [0, C): IQ4_XS one step per super-block; IQ4_NL steps of 8 blocks, then 4 and 2,
+ * a last odd block (a plain block_q8_0 in the activations) on its own. */
+AI void iq4_steps_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
+                       const int R, const int C, const int kind) {
+    const int64_t sb = 4 * 64 + 64; /* bytes of an 8-block step */
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        __m256i xq[4];
-        float xd[4];
-        UNROLL for (int c = 0; c < C; c++) {
-            const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb) + i;
-            xq[c] = _mm256_loadu_si256((const __m256i *)x->qs);
-            xd[c] = h2f(x->d);
-        }
+    if (kind == S_IQ4_XS) {
+        for (int64_t i = 0; i < n / QK_K; i++) iq4_step(w, rb, xa, xb, i * sb, i, acc, R, C, 4, kind);
+        store_tile(acc, y, ldy, R, C);
+        return;
+    }
+    const int64_t nb = n / QK8_0;
+    int64_t i = 0, so = 0;
+    for (; i + 8 <= nb; i += 8, so += sb) iq4_step(w, rb, xa, xb, so, i, acc, R, C, 4, kind);
+    if (i + 4 <= nb) {
+        iq4_step(w, rb, xa, xb, so, i, acc, R, C, 2, kind);
+        i += 4, so += 2 * 64 + 64;
+    }
+    if (i + 2 <= nb) {
+        iq4_step(w, rb, xa, xb, so, i, acc, R, C, 1, kind);
+        i += 2, so += 64 + 64;
+    }
+    store_tile(acc, y, ldy, R, C);
+    if (i < nb) {
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
         UNROLL for (int r = 0; r < R; r++) {
             const block_iq4_nl *b = (const block_iq4_nl *)(w + r * rb) + i;
-            _mm_prefetch((const char *)b + PF_AHEAD(R, rb), _MM_HINT_T0);
-            const float d = h2f(b->d);
-            const __m256i wv = iq4_levels(b->qs, table);
+            const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
+            const __m256i q = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f)));
             UNROLL for (int c = 0; c < C; c++) {
-                const __m256i s = _mm256_madd_epi16(dot_pairs(wv, xq[c]), ones16);
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xd[c]), acc[r][c]);
+                const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb + so);
+                const __m256i s = dot_signed(q, _mm256_loadu_si256((const __m256i *)x->qs));
+                y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(s)) * (h2f(b->d) * h2f(x->d));
             }
         }
     }
-    store_tile(acc, y, ldy, R, C);
 }
+#define iq4_nl_tile(w, rb, xa, xb, n, y, ldy, R, C) iq4_steps_tile(w, rb, xa, xb, n, y, ldy, R, C, S_IQ4_NL)
+#define iq4_xs_tile(w, rb, xa, xb, n, y, ldy, R, C) iq4_steps_tile(w, rb, xa, xb, n, y, ldy, R, C, S_IQ4_XS)
 TILES(iq4_nl)
+TILES(iq4_xs)
 
 /* ---- entry points: GEMV rows per tile as the K-quants of matmul.c (2 on short rows, 1 from 2048 columns) ---- */
 
@@ -241,13 +260,21 @@ TILES(iq4_nl)
 MATMUL(q5_K, block_q5_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
 MATMUL(q3_K, block_q3_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
 MATMUL(q2_K, block_q2_K, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
-MATMUL(iq4_xs, block_iq4_xs, block_q8_K, QK_K, n >= 2048 ? 1 : 2)
-MATMUL(iq4_nl, block_iq4_nl, block_q8_0, QK8_0, 2)
+
+/* IQ4_NL, IQ4_XS: GEMV rows per tile as Q4_0's steps (1 from 2048 columns, 2 from 1024, else 4); GEMM 4 x 4 */
+#define MATMUL_STEPS(name, block, qk)                                                                             \
+    static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
+                              int64_t r0, int64_t r1) {                                                        \
+        run_tiles(name##_tiles, batch == 1 ? (n >= 2048 ? 1 : n >= 1024 ? 2 : 4) : 4, batch == 1 ? 1 : 4, w,   \
+                  n / (qk) * (int64_t)sizeof(block), xa, pmx_avx2_steps_row_bytes(n), n, batch, y, ldy, r0, r1); \
+    }
+MATMUL_STEPS(iq4_xs, block_iq4_xs, QK_K)
+MATMUL_STEPS(iq4_nl, block_iq4_nl, QK8_0)
 
 void pmx_avx2_register_matmul_lowbit(pmx_kernels *k) {
     k->matmul[PMX_T_Q5_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q5_K, NULL};
     k->matmul[PMX_T_Q3_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q3_K, NULL};
     k->matmul[PMX_T_Q2_K] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_q2_K, NULL};
-    k->matmul[PMX_T_IQ4_XS] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K, matmul_iq4_xs, NULL};
-    k->matmul[PMX_T_IQ4_NL] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_iq4_nl, NULL};
+    k->matmul[PMX_T_IQ4_XS] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_K_steps_128, matmul_iq4_xs, pmx_avx2_steps_row_bytes};
+    k->matmul[PMX_T_IQ4_NL] = (pmx_matmul_kernel){pmx_avx2_prepare_steps_128, matmul_iq4_nl, pmx_avx2_steps_row_bytes};
 }

@@ -10,6 +10,7 @@
 #include "../avx2/avx2.h"
 #include "simd.h"
 #include "../q3_K_scales.h"
+#include "../iq4_steps.h"
 #include "../../ref/ref.h"
 
 #define AI static inline __attribute__((always_inline))
@@ -278,35 +279,6 @@ AI __m256i iq4_table128(void) {
     return _mm256_broadcastsi128_si256(t);
 }
 
-/* lane of block b (0..7) after the fold: 0 2 4 6 in the low half, 1 3 5 7 in the high */
-AI int step_lane(int b) { return (b & 1) * 4 + b / 2; }
-
-/* The weight scales of a step as floats in step_lane order, lanes of absent blocks 0. IQ4_NL: the nb blocks' d (nb
- * 2, 4 or 8); IQ4_XS: d * (ls - 32) of the super-block's 8 sub-blocks. */
-AI __m256 iq4_step_dw(const char *blk, const int nb, const int kind) {
-    if (kind == S_IQ4_XS) {
-        /* lane j: sub-block 2j (j < 4) or 2(j - 4) + 1: its nibble of scales_l and its 2 bits of scales_h */
-        const block_iq4_xs *b = (const block_iq4_xs *)blk;
-        uint32_t l;
-        memcpy(&l, b->scales_l, 4);
-        const __m256i lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)l), _mm256_setr_epi32(0, 8, 16, 24, 4, 12, 20, 28)),
-                                            _mm256_set1_epi32(0xf));
-        const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b->scales_h), _mm256_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14)),
-                                            _mm256_set1_epi32(3));
-        const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(ls), _mm256_set1_ps(h2f(b->d)));
-    }
-    /* assembled in general-purpose registers, then one move and one convert (as avx2/matmul.c's load_d8) */
-    uint64_t even = 0, odd = 0;
-    for (int j = 0; j < nb; j++) {
-        uint16_t h;
-        memcpy(&h, blk + j * (int64_t)sizeof(block_iq4_nl), 2);
-        if (j & 1) odd |= (uint64_t)h << (16 * (j / 2));
-        else even |= (uint64_t)h << (16 * (j / 2));
-    }
-    return _mm256_cvtph_ps(_mm_set_epi64x((long long)odd, (long long)even));
-}
-
 /* One step of 2P blocks from block i (IQ4_XS: super-block i, P = 4) of weight rows [0, R) against columns [0, C), the
  * columns' prepared step at byte so of their rows; added to acc. */
 AI void iq4_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t so, int64_t i, __m256 acc[4][4],
@@ -329,7 +301,7 @@ AI void iq4_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
             lo[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
             hi[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
         }
-        const __m256 dw = iq4_step_dw(blk, 2 * P, kind);
+        const __m256 dw = kind == S_IQ4_XS ? pmx_iq4_xs_step_scales((const block_iq4_xs *)blk) : pmx_iq4_nl_step_scales(blk, 2 * P);
         UNROLL for (int c = 0; c < C; c++) {
             const char *xs = xa + c * xb + so;
             __m256i t[4] = {zero, zero, zero, zero};
@@ -456,6 +428,15 @@ MIXED(PMX_T_Q2_K)
  * 301 (one outlier at 159), IQ4_XS 172-184 -> 252-329 GFLOP/s.
  * First token of a 128-token prompt at 2 threads, TinyLlama-shaped mixes, AVX2 -> all zmm: IQ4_NL 1974 -> 1531 ms,
  * IQ4_XS 1577 -> 1495, Q3_K_M 1018 -> 985, Q2_K 1254 -> 1223, Q5_K_M 1311 -> 1316, Q4_1 1098 -> 1933, Q5_1 1445 -> 2071.
+ * Re-measured on Zen 5 (AMD EPYC family 26, full-width 512-bit datapath; 2026-12-07, queue job quant6-micro, same
+ * commands, two rounds alternated; read loop 62 GB/s at 2 threads), AVX2 -> zmm, GEMV 2 threads (1), GEMM 2 threads:
+ *   Q4_1    GEMV 41.8-44.1 (21.0-22.1) -> 24.5-24.6 (12.2-12.3)  GEMM 277-291 -> 220-224  AVX2 both (unchanged)
+ *   Q5_1    GEMV 30.4-32.7 (15.2-16.6) -> 22.4-24.9 (11.2-11.9)  GEMM 206-210 -> 179-180  AVX2 both (unchanged)
+ *   Q2_K    GEMV 29.6-30.8 (14.9-16.0) -> 35.5-35.7 (17.8-17.9)  GEMM 183-209 -> 369-382  zmm both (was AVX2 GEMV)
+ *   Q3_K    GEMV 15.9-27.1 (13.5-14.8) -> 35.0-35.7 (17.9-18.0)  GEMM 208-214 -> 330-331  zmm both (unchanged)
+ *   Q5_K    GEMV 35.3-38.1 (17.5-18.8) -> 40.1 (19.5-21.3)        GEMM 205-209 -> 263-265  zmm both (was AVX2 both)
+ * On Zen 4 those two changes cost Q2_K's and Q5_K's GEMV 5-12% (figures above) while the mixes' first token was equal
+ * or faster all-zmm (Q2_K 1254 -> 1223 ms, Q5_K_M 1311 -> 1316); Zen 5 is the machine measured now.
  * PMX_AVX512_LOWBIT=all takes the zmm kernels for every batch of every type, =avx2 none of them: the ctest registrations
  * use =all so that each kernel is held against the reference whether or not dispatch picks it (test_matmul without it
  * checks this table's mix, and the avx2 ISA the AVX2 kernels alone), and microbench uses both to compare. */
@@ -471,9 +452,9 @@ void pmx_avx512_register_matmul_lowbit(pmx_kernels *k) {
         void (*prepare)(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
         int64_t (*act_row_bytes)(int64_t n);
     } types[] = {
-        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_AVX2, NULL, NULL},
+        {PMX_T_Q5_K, matmul_q5_K, mixed_PMX_T_Q5_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL, NULL},
         {PMX_T_Q3_K, matmul_q3_K, mixed_PMX_T_Q3_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL, NULL},
-        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_BATCH, NULL, NULL},
+        {PMX_T_Q2_K, matmul_q2_K, mixed_PMX_T_Q2_K, USE_ZMM_GEMV | USE_ZMM_BATCH, NULL, NULL},
         {PMX_T_IQ4_XS, matmul_iq4_xs_steps, NULL, USE_ZMM_GEMV | USE_ZMM_BATCH, pmx_avx2_prepare_q8_K_steps_128,
          pmx_avx2_steps_row_bytes},
         {PMX_T_IQ4_NL, matmul_iq4_nl_steps, NULL, USE_ZMM_GEMV | USE_ZMM_BATCH, pmx_avx2_prepare_steps_128,

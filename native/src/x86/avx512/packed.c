@@ -1,4 +1,4 @@
-/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K layouts: each vpdpbusd multiplies 4
+/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS layouts: each vpdpbusd multiplies 4
  * consecutive quants of 16 weight rows (one 64-byte load) by 4 activation quants broadcast to every lane, so its 16
  * int32 lanes are the 16 rows' partial dot products: no horizontal sums, one convert and one FMA per block for 16 rows,
  * and one contiguous weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns; the weights' unpacking
@@ -15,10 +15,17 @@
 enum { COLS = 8 };
 
 AI int64_t packed_block_bytes(const int t) {
-    return t == PMX_T_Q4_0   ? (int64_t)sizeof(block_q4_0x16)
-           : t == PMX_T_Q8_0 ? (int64_t)sizeof(block_q8_0x16)
-           : t == PMX_T_Q4_K ? (int64_t)sizeof(block_q4_Kx16)
-                             : (int64_t)sizeof(block_q6_Kx16);
+    return t == PMX_T_Q4_0 || t == PMX_T_IQ4_NL ? (int64_t)sizeof(block_q4_0x16)
+           : t == PMX_T_Q8_0                  ? (int64_t)sizeof(block_q8_0x16)
+           : t == PMX_T_Q4_K                  ? (int64_t)sizeof(block_q4_Kx16)
+           : t == PMX_T_IQ4_XS                ? (int64_t)sizeof(block_iq4_xsx16)
+                                              : (int64_t)sizeof(block_q6_Kx16);
+}
+
+/* IQ4's 16 levels + 128 (vpdpbusd's unsigned operand) in every 128-bit lane: a byte shuffle maps nibbles to them */
+AI __m512i iq4_table128(void) {
+    const __m128i t = _mm_xor_si128(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl), _mm_set1_epi8((char)0x80));
+    return _mm512_broadcast_i32x4(t);
 }
 
 AI __m512i bcast4(const int8_t *p) {
@@ -27,14 +34,20 @@ AI __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* Block i of a 16-row group against C activation columns, added to acc[c] (16 rows' sums each). */
-AI void q4_0_block(const block_q4_0x16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
+/* Block i of a 16-row group against C activation columns, added to acc[c] (16 rows' sums each). Q4_0: the nibbles
+ * as they are (offset 8 in x->sum); IQ4_NL (levels): each nibble's level + 128 (offset 128 in x->sum). */
+AI void q4_0_block(const block_q4_0x16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C,
+                   const int levels) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512i lo[4], hi[4];
     UNROLL for (int s = 0; s < 4; s++) {
         const __m512i v = _mm512_loadu_si512((const void *)b->qs[s]);
         lo[s] = _mm512_and_si512(v, m4);
         hi[s] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if (levels) {
+            lo[s] = _mm512_shuffle_epi8(iq4_table128(), lo[s]);
+            hi[s] = _mm512_shuffle_epi8(iq4_table128(), hi[s]);
+        }
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
     UNROLL for (int c = 0; c < C; c++) {
@@ -116,6 +129,54 @@ AI void q4_K_block(const block_q4_Kx16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
+/* Super-block i of a 16-row IQ4_XS group against C columns of block_q8_K activations. Per sub-block j, 4 loads of 64
+ * bytes: low nibbles are elements 4s..4s+3, high nibbles 16 + 4s..; their levels + 128 (a byte shuffle) through
+ * vpdpbusd, the sub-block's int32 sum times the rows' ls - 32 (vpmulld) into one integer sum per column. The offset
+ * 128 * sum_j (ls_j - 32) * bsum_j comes off once per super-block: one vpdpwssd per sub-block and column into a
+ * second sum, shifted by 7. Bounds: a sub-block sum <= 32 * 241 * 127 < 2^20, times |ls - 32| <= 32, 8 of them: < 2^28;
+ * the offset sum < 8 * 32 * 32 * 127 * 128 < 2^28. */
+AI void iq4_xs_block(const block_iq4_xsx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), table = iq4_table128();
+    __m512i isum[COLS], ioff[COLS];
+    UNROLL for (int c = 0; c < C; c++) isum[c] = ioff[c] = _mm512_setzero_si512();
+    /* low and high nibbles in two chains when few columns (a GEMV's chain 4 deep per sub-block, not 8), else one */
+    const int NCH = C <= 2 ? 2 : 1;
+    for (int j = 0; j < QK_K / 32; j++) {
+        __m512i ch[2][COLS];
+        UNROLL for (int h = 0; h < NCH; h++) UNROLL for (int c = 0; c < C; c++) ch[h][c] = _mm512_setzero_si512();
+        UNROLL for (int s = 0; s < 4; s++) {
+            const __m512i v = _mm512_loadu_si512((const void *)b->qs[j][s]);
+            const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
+            const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+            UNROLL for (int c = 0; c < C; c++) {
+                const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 32 * j + 4 * s;
+                ch[0][c] = _mm512_dpbusd_epi32(ch[0][c], lo, bcast4(x));
+                ch[NCH - 1][c] = _mm512_dpbusd_epi32(ch[NCH - 1][c], hi, bcast4(x + 16));
+            }
+        }
+        const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->sc[j]));
+        UNROLL for (int c = 0; c < C; c++) {
+            const __m512i dot = NCH == 2 ? _mm512_add_epi32(ch[0][c], ch[NCH - 1][c]) : ch[0][c];
+            isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(dot, sc));
+        }
+    }
+    /* the offset against the activations' pairs of 16-value sums: the rows' ls - 32 in both int16 halves of its lane */
+    UNROLL for (int j = 0; j < QK_K / 32; j++) {
+        const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->sc[j]));
+        const __m512i ss = _mm512_or_si512(_mm512_and_si512(sc, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(sc, 16));
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
+            ioff[c] = _mm512_dpwssd_epi32(ioff[c], ss, bcast4((const int8_t *)(x->bsums + 2 * j)));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
+    UNROLL for (int c = 0; c < C; c++) {
+        const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
+        const __m512i t = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(ioff[c], 7));
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(d, dx), acc[c]);
+    }
+}
+
 /* Super-block i of a 16-row Q6_K group against C columns of block_q8_K activations. A half's ql and qh words of step s
  * lie side by side (one sequential stream: with ql and qh in two areas, a GEMV from memory ran at 8 instead of 20+
  * GB/s); the second pass over a half finds it in L1. Per half h and pass b, the low
@@ -171,7 +232,7 @@ AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i
 
 /* Software prefetch distance of the tiles of 2+ columns, in bytes ahead of the block being read: ~14 Q4_0 or 7 Q8_0
  * blocks, ~3 K-quant super-blocks. */
-AI int64_t prefetch_bytes(const int t) { return t == PMX_T_Q4_0 || t == PMX_T_Q8_0 ? 4096 : 8192; }
+AI int64_t prefetch_bytes(const int t) { return t == PMX_T_Q4_0 || t == PMX_T_Q8_0 || t == PMX_T_IQ4_NL ? 4096 : 8192; }
 
 /* One group of 16 rows (its nb blocks from g) against columns [0, C). The group is one sequential stream. A GEMV
  * (C = 1) leaves it to the hardware prefetcher: hints 256 B to 19 KB ahead measured slower or no faster (Zen 4, one
@@ -189,9 +250,10 @@ AI void group_tile(const char *g, int64_t nb, const char *xa, int64_t xb, float 
         const char *blk = g + i * bb;
         if (C >= 2)
             UNROLL for (int64_t o = 0; o < bb; o += 64) _mm_prefetch(blk + prefetch_bytes(t) + o, _MM_HINT_T1);
-        if (t == PMX_T_Q4_0) q4_0_block((const block_q4_0x16 *)blk, xa, xb, i, acc, C);
+        if (t == PMX_T_Q4_0 || t == PMX_T_IQ4_NL) q4_0_block((const block_q4_0x16 *)blk, xa, xb, i, acc, C, t == PMX_T_IQ4_NL);
         else if (t == PMX_T_Q8_0) q8_0_block((const block_q8_0x16 *)blk, xa, xb, i, acc, C);
         else if (t == PMX_T_Q4_K) q4_K_block((const block_q4_Kx16 *)blk, xa, xb, i, acc, C);
+        else if (t == PMX_T_IQ4_XS) iq4_xs_block((const block_iq4_xsx16 *)blk, xa, xb, i, acc, C);
         else q6_K_block((const block_q6_Kx16 *)blk, xa, xb, i, acc, C);
     }
     UNROLL for (int c = 0; c < C; c++) _mm512_storeu_ps(y + c * ldy, acc[c]);
@@ -214,6 +276,8 @@ GROUP_FNS(q4_0x16, PMX_T_Q4_0)
 GROUP_FNS(q8_0x16, PMX_T_Q8_0)
 GROUP_FNS(q4_Kx16, PMX_T_Q4_K)
 GROUP_FNS(q6_Kx16, PMX_T_Q6_K)
+GROUP_FNS(iq4_nlx16, PMX_T_IQ4_NL)
+GROUP_FNS(iq4_xsx16, PMX_T_IQ4_XS)
 
 /* bb: bytes of a packed block, nb blocks per row, xb bytes per activation row */
 static void run_groups(const group_fn tiles[COLS], int cols, int64_t bb, int64_t nb, int64_t xb, const void *w,
@@ -248,6 +312,17 @@ static void matmul_q4_Kx16(const void *w, int64_t n, const void *xa, int64_t bat
                y, ldy, r0, r1);
 }
 
+static void matmul_iq4_nlx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                             int64_t r1) {
+    run_groups(iq4_nlx16_tiles, COLS, sizeof(block_iq4_nlx16), n / QK8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0s), w, xa,
+               batch, y, ldy, r0, r1);
+}
+static void matmul_iq4_xsx16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                             int64_t r1) {
+    run_groups(iq4_xsx16_tiles, COLS, sizeof(block_iq4_xsx16), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa,
+               batch, y, ldy, r0, r1);
+}
+
 /* VNNI only: without it the biased Q8_0 quants (up to 255) would saturate maddubs' int16 pair sums. The activations are
  * prepared by the AVX2 table's packed prepare functions (ggml's quants, once per activation row). */
 void pmx_avx512_register_packed(pmx_kernels *k) {
@@ -258,4 +333,7 @@ void pmx_avx512_register_packed(pmx_kernels *k) {
     k->packed[PMX_T_Q6_K].matmul = matmul_q6_Kx16;
     k->packed_preferred[PMX_T_Q4_0] = k->packed_preferred[PMX_T_Q8_0] = 1;
     k->packed_preferred[PMX_T_Q4_K] = k->packed_preferred[PMX_T_Q6_K] = 1;
+    k->packed[PMX_T_IQ4_NL].matmul = matmul_iq4_nlx16;
+    k->packed[PMX_T_IQ4_XS].matmul = matmul_iq4_xsx16;
+    k->packed_preferred[PMX_T_IQ4_NL] = k->packed_preferred[PMX_T_IQ4_XS] = 1;
 }
