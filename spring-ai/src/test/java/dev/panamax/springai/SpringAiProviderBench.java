@@ -20,7 +20,7 @@ import reactor.core.publisher.Flux;
 
 /**
  * Not part of the suite (run it by name; scripts/bench-providers.sh): aggregate decode of N concurrent callers
- * streaming through Spring AI's {@code ChatModel.stream} (the provider's Flux, consumed on its bounded-elastic
+ * streaming through Spring AI's {@code ChatModel.stream} (the provider's Flux, consumed on its delivery
  * scheduler) against the same engine driven directly (as {@code panamax bench --parallel N}), alternated in one JVM,
  * best of the repetitions. Properties as ProviderBench: panamax.bench.model (required), .parallel (8), .prompt (64
  * tokens), .gen (128), .reps (3).
