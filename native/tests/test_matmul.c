@@ -300,6 +300,8 @@ static void check_packed(pmx_pool *pool, const pmx_kernels *ref) {
                 CHECK(pmx_pack_bytes(TYPE_OF[t], rows, n) == pb, "%s pack bytes", TYPE_NAME[t]);
                 float *wf = malloc(sizeof(float) * rows * n), *x = malloc(sizeof(float) * 37 * n);
                 float *yref = malloc(sizeof(float) * 37 * rows), *y = malloc(sizeof(float) * 37 * rows);
+                float *yavx2 = malloc(sizeof(float) * 37 * rows); /* F32: AVX2's result, which AVX-512's must equal */
+                int have_avx2 = 0;
                 double *sabs = malloc(sizeof(double) * 37 * rows); /* S = sum_k |w_k x_k| of each output */
                 void *w = malloc((size_t)wb), *wp = malloc((size_t)pb);
                 for (int64_t r = 0; r < rows; r++) fill(wf + r * n, n, 0.02f * (1 + (float)(r % 5)));
@@ -309,6 +311,7 @@ static void check_packed(pmx_pool *pool, const pmx_kernels *ref) {
                 for (int bi = 0; bi < LEN(P_BATCH); bi++) {
                     const int64_t batch = P_BATCH[bi];
                     if (n > 1024 && batch != 1 && batch != 5) continue;
+                    have_avx2 = 0;
                     pmx_force_isa(PMX_ISA_SCALAR);
                     const int64_t rs = pmx_matmul_scratch_bytes(TYPE_OF[t], n, batch);
                     void *rsc = malloc((size_t)rs);
@@ -345,12 +348,22 @@ static void check_packed(pmx_pool *pool, const pmx_kernels *ref) {
                                     break;
                                 }
                                 if (rel == rel) g_worst_packed[isa][ti] = fmax(g_worst_packed[isa][ti], rel);
+                                /* F32: every ISA's tile is one chain of FMAs per output over k in order */
+                                if (t == PMX_T_F32 && isa == PMX_ISA_AVX512 && have_avx2 && y[i] != yavx2[i]) {
+                                    CHECK(0, "packed F32 n=%ld rows=%ld batch=%ld pool=%d: AVX-512 y[%ld] = %.9g, AVX2 %.9g",
+                                          (long)n, (long)rows, (long)batch, p, (long)i, y[i], yavx2[i]);
+                                    break;
+                                }
+                            }
+                            if (t == PMX_T_F32 && isa == PMX_ISA_AVX2) {
+                                memcpy(yavx2, y, sizeof(float) * batch * rows);
+                                have_avx2 = 1;
                             }
                         }
                         free(sc);
                     }
                 }
-                free(wf), free(x), free(yref), free(y), free(w), free(wp), free(sabs);
+                free(wf), free(x), free(yref), free(y), free(yavx2), free(w), free(wp), free(sabs);
             }
     }
     pmx_force_isa(PMX_ISA_AUTO);

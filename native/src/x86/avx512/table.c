@@ -7,6 +7,7 @@ void pmx_kernels_avx512(pmx_kernels *k) {
     pmx_avx512_register_matmul(k);
     pmx_avx512_register_matmul_lowbit(k);
     pmx_avx512_register_packed(k);
+    pmx_avx512_register_gemm(k);
     pmx_avx512_register_ops(k);
     pmx_avx512_register_attention(k);
 }

@@ -44,7 +44,7 @@ import reactor.core.scheduler.Schedulers;
  * PanamaxChatOptions} (Spring AI's own are read too); tools are rendered by the model's chat template and come back as
  * {@link AssistantMessage.ToolCall}s, which the {@code ChatClient}'s tool-calling advisor executes; an output schema
  * (native structured output) constrains decoding. Streaming: the engine's thread only hands each piece on, the
- * subscriber runs on Reactor's bounded-elastic scheduler; cancelling the subscription stops the request at the next
+ * subscriber runs on a virtual thread ({@link #DELIVERY}); cancelling the subscription stops the request at the next
  * step. The engine stays the caller's.
  */
 public class PanamaxChatModel implements ChatModel {
@@ -73,12 +73,20 @@ public class PanamaxChatModel implements ChatModel {
         if (!Schedulers.isInNonBlockingThread() && STREAM_WARMED.compareAndSet(false, true)) warmStreamingPath();
     }
 
+    /**
+     * Where a stream's subscriber runs: a virtual thread per drain of the stream's queue (Reactor's publishOn), as
+     * LangChain4j's provider delivers. On Reactor's bounded-elastic scheduler a piece could wait for a parked platform
+     * worker to get a core from the engine's threads (first piece up to 1.83 ms, Zen 5, 2 cores).
+     */
+    private static final reactor.core.scheduler.Scheduler DELIVERY =
+            Schedulers.fromExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
+
     private static final java.util.concurrent.atomic.AtomicBoolean STREAM_WARMED = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
      * The streaming path from the engine's thread to a subscriber, walked once per JVM before the first request: a
      * response object built as {@link #stream} builds each piece, handed through {@code Flux.create}, {@code publishOn}
-     * the bounded-elastic scheduler and {@code doOnNext}. Otherwise the first streamed piece pays for loading and
+     * the delivery scheduler and {@code doOnNext}. Otherwise the first streamed piece pays for loading and
      * initializing those classes and starting the scheduler, on the engine's thread after the piece was produced.
      * (Not in a static initializer: the subscriber's lambda runs on another thread and would wait for that class.)
      */
@@ -86,7 +94,7 @@ public class PanamaxChatModel implements ChatModel {
         Flux.<ChatResponse>create(sink -> {
             sink.next(new ChatResponse(List.of(new org.springframework.ai.chat.model.Generation(new AssistantMessage("")))));
             sink.complete();
-        }, FluxSink.OverflowStrategy.BUFFER).publishOn(Schedulers.boundedElastic()).doOnNext(ChatResponse::getResult).blockLast();
+        }, FluxSink.OverflowStrategy.BUFFER).publishOn(DELIVERY).doOnNext(ChatResponse::getResult).blockLast();
     }
 
     /** The defaults (what {@code ChatClient} starts a request's options from). */
@@ -117,7 +125,7 @@ public class PanamaxChatModel implements ChatModel {
 
     /**
      * For the most recent streamed requests (at most 1024, oldest first): nanoseconds between the engine producing the
-     * first piece of text and the stream's subscriber being given it (on the bounded-elastic scheduler).
+     * first piece of text and the stream's subscriber being given it (on its virtual thread).
      */
     public long[] recentFirstTokenDelayNanos() {
         synchronized (firstPieceDelays) {
@@ -187,7 +195,7 @@ public class PanamaxChatModel implements ChatModel {
                 sink.next(response(rest, parsed.calls(), g, o));
                 sink.complete();
             });
-        }, FluxSink.OverflowStrategy.BUFFER).publishOn(Schedulers.boundedElastic()).doOnNext(r -> {
+        }, FluxSink.OverflowStrategy.BUFFER).publishOn(DELIVERY).doOnNext(r -> {
             if (!delivered[0] && firstAt[0] != 0) { // the queue between the threads orders the write before this read
                 delivered[0] = true;
                 firstPieceDelay(System.nanoTime() - firstAt[0]);
