@@ -12,8 +12,8 @@ import java.lang.foreign.ValueLayout;
  * The draft model's output head, restricted to the tokens the engine emits most (as FR-Spec does): a draft model only
  * has to guess the target's next token, and a few of a vocabulary's tokens make most of any text, so the head's
  * matrix — on a small draft the biggest one (the 0.9M KJV draft: 4,096 x 128 of its 918K parameters, 29% of a
- * Q8_0 draft pass's kernel time) — is computed for those rows only. The rows are the {@link #tokens} most frequent in every
- * sequence the draft has read (prompts and emitted tokens, counted as the draft catches up on them), copied once
+ * Q8_0 draft pass's kernel time) — is computed for those rows only. The rows are the {@link #tokens} most frequent
+ * in every sequence the draft has read (prompts and emitted tokens, counted as the draft catches up on them), copied once
  * into a matrix of their own (packed where the kernels prefer) and chosen again as more are counted; until
  * {@link #FIRST_CHOICE} tokens are counted, and for a vocabulary under {@link #MIN_VOCAB_FACTOR} times the subset,
  * the whole head is computed. Output stays exact — verification decides every token — a guess outside the subset
