@@ -6,10 +6,9 @@ import dev.panamax.model.ForwardBatch;
 import dev.panamax.model.ForwardPass;
 import dev.panamax.model.KvCache;
 import dev.panamax.model.ModelWeights;
+import dev.panamax.model.TransformerWeights;
 import dev.panamax.spec.DraftPolicy;
 import dev.panamax.tensor.GgmlType;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 /**
@@ -21,7 +20,8 @@ import java.util.List;
  * has not seen yet (the last step's accepted tokens, at first the whole prompt) and gives each its first guess; each
  * further pass takes one row per sequence still drafting (its last guess) and gives the next. A sequence stops
  * drafting at its k or, adaptive, where the draft's top token has probability below {@link #P_MIN} (llama.cpp's
- * {@code p_min}; a fixed-k request drafts k every step).
+ * {@code p_min}; a fixed-k request drafts k every step). The draft's output head is a {@link DraftHead}: once the engine's
+ * frequent tokens are known, only their rows are computed.
  * The guesses land in {@code Sequence.draft}; the scheduler verifies them like any drafter's. Rollback is lazy: the
  * rows written for guesses (the "tail") are checked against the tokens that really followed at the next
  * {@link #prepare}, the matching ones kept and the blocks past them released; whatever happened in between
@@ -30,14 +30,27 @@ import java.util.List;
  */
 final class DraftModelRunner implements AutoCloseable {
 
-    /** A guess whose probability under the draft is below this ends that sequence's draft (llama.cpp: 0.75). */
-    static final float P_MIN = 0.5f;
-    /** Logits this far below the top one are not summed for p(top): exp(-30) x 2^24 tokens < 2e-6. */
-    private static final float NEGLIGIBLE = -30f;
+    /**
+     * A guess whose probability under the draft is below this ends that sequence's draft (llama.cpp: 0.75); {@code
+     * -Dpanamax.draftPMin=P} sets it (for measurements).
+     */
+    static final float P_MIN = Float.parseFloat(System.getProperty("panamax.draftPMin", "0.5"));
+
+    /**
+     * Rows of the draft's head once the engine's frequent tokens are known ({@link DraftHead}): an eighth of the
+     * vocabulary, at least 1,024 (a quarter of the KJV models' 4,096), rounded up to 16. {@code
+     * -Dpanamax.draftHeadTokens=N} sets it (0: always the full head).
+     */
+    static int headTokens(int vocab) {
+        int n = Integer.getInteger("panamax.draftHeadTokens", Math.max(1024, vocab / 8));
+        if (n < 0) throw new IllegalArgumentException("panamax.draftHeadTokens must be >= 0, got " + n);
+        return (n + 15) / 16 * 16;
+    }
 
     private final ForwardPass pass;
     private final KvCache kv;
-    private final ForwardBatch batch;
+    private final ForwardBatch batch; // the draft's final-normed hidden rows: its head is the DraftHead's
+    private final DraftHead head;
     private final KvBlockManager blocks;
     private final int blockSize, vocab, context;
     private final Sequence[] seqs; // this step's drafting sequences
@@ -62,22 +75,27 @@ final class DraftModelRunner implements AutoCloseable {
         this.blockSize = blockSize;
         this.vocab = weights.vocabSize();
         this.context = Math.min(context, weights.trainedContextLength());
+        if (!(weights instanceof TransformerWeights<?> tw)) throw new IllegalArgumentException("a draft model must be a decoder, got " + weights.arch());
         KvCache cache = null;
         ForwardPass fp = null;
         Kernels k = null;
+        ForwardBatch fb = null;
         try {
             int threads = Integer.getInteger("panamax.draftThreads", weights.parameterCount() <= ONE_THREAD_PARAMS ? 1 : 0);
             if (threads > 0 && threads != kernels.threads()) k = KernelsProvider.create(kernels.backend(), threads);
             cache = weights.newKvCache(nBlocks, blockSize, kType, vType);
             fp = weights.newForward(k != null ? k : kernels, maxTokens);
-            batch = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, vocab);
+            fb = new ForwardBatch(maxTokens, maxSeqs, Math.multiplyExact(maxSeqs, seqBlocks), maxSeqs, vocab, tw.output.cols());
+            head = new DraftHead(k != null ? k : kernels, tw.output, tw.packed(), headTokens(vocab), maxSeqs);
         } catch (RuntimeException | OutOfMemoryError e) {
+            if (fb != null) fb.close();
             if (fp != null) fp.close();
             if (cache != null) cache.close();
             if (k != null) k.close();
             throw e;
         }
         own = k;
+        batch = fb;
         kv = cache;
         pass = fp;
         blocks = new KvBlockManager(nBlocks, blockSize, false);
@@ -124,6 +142,7 @@ final class DraftModelRunner implements AutoCloseable {
                 s.acceptance.idle();
                 continue;
             }
+            for (; s.draftCounted < s.length; s.draftCounted++) head.count(s.tokens[s.draftCounted]);
             int behind = s.length - s.draftComputed; // >= 1: the pending token at least
             int room = batch.maxTokens - batch.tokens();
             if (room <= 0) continue;
@@ -180,31 +199,15 @@ final class DraftModelRunner implements AutoCloseable {
     private void forward() {
         long t0 = System.nanoTime();
         pass.forward(batch, kv);
+        head.run(batch.logits(), batch.logitRows());
         passNanos += System.nanoTime() - t0;
         passes++;
     }
 
-    /** The draft's greedy guess from logits row r as draft j of s, kept when the draft is sure enough. */
+    /** The draft's greedy guess from head row r as draft j of s, kept when the draft is sure enough. */
     private void guess(Sequence s, int r, int j) {
-        MemorySegment l = batch.logits();
-        long base = 4L * r * vocab;
-        int best = 0;
-        float max = l.get(ValueLayout.JAVA_FLOAT, base);
-        for (int t = 1; t < vocab; t++) {
-            float v = l.get(ValueLayout.JAVA_FLOAT, base + 4L * t);
-            if (v > max) {
-                max = v;
-                best = t;
-            }
-        }
-        if (s.spec.adaptive()) { // p(best) = 1 / sum exp(l - max) >= P_MIN: the sum stays <= 1 / P_MIN
-            double sum = 0, limit = 1 / P_MIN;
-            for (int t = 0; t < vocab && sum <= limit; t++) {
-                float d = l.get(ValueLayout.JAVA_FLOAT, base + 4L * t) - max;
-                if (d > NEGLIGIBLE) sum += Math.exp(d); // below: all of them together move p by < 1e-5 (vocab < 2^24)
-            }
-            if (sum > limit) return;
-        }
+        int best = head.argmax(r);
+        if (s.spec.adaptive() && P_MIN > 0 && head.topProbability(r) < P_MIN) return;
         s.draft[j] = best;
         s.draftReady = j + 1;
     }
@@ -261,8 +264,14 @@ final class DraftModelRunner implements AutoCloseable {
         return passNanos;
     }
 
+    /** The draft's head (for tests). */
+    DraftHead head() {
+        return head;
+    }
+
     @Override
     public void close() {
+        head.close();
         pass.close();
         kv.close();
         batch.close();

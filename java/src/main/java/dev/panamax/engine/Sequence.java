@@ -60,9 +60,10 @@ public final class Sequence {
     int mtpDraft = -1, mtpDraftAt = -1, mtpComputed;
     // draft model (DraftModelRunner): its block table in the draft's own pool, the positions whose draft KV rows hold
     // this sequence's tokens, the draft rows written after them (draft[0..draftTail), checked against the tokens
-    // that really follow), and how many drafts were prepared for this step
+    // that really follow), how many drafts were prepared for this step, and the positions the draft's head has counted
+    // (its token frequencies: each position once, even when the draft computes it again)
     final int[] draftTable;
-    int draftBlocks, draftComputed, draftTail, draftReady;
+    int draftBlocks, draftComputed, draftTail, draftReady, draftCounted;
     boolean done; // ended: its blocks are released
     private volatile boolean cancelled;
 
