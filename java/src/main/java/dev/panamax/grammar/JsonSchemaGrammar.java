@@ -3,6 +3,8 @@ package dev.panamax.grammar;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -507,25 +509,50 @@ public final class JsonSchemaGrammar {
     private String visitInteger(JsonNode s, String ruleName, String where) {
         long min = Long.MIN_VALUE, max = Long.MAX_VALUE;
         if (s.has("minimum")) min = ceil(s.get("minimum"), where);
-        if (s.has("exclusiveMinimum") && s.get("exclusiveMinimum").isNumber()) min = Math.max(min, floor(s.get("exclusiveMinimum"), where) + 1);
+        if (s.has("exclusiveMinimum") && s.get("exclusiveMinimum").isNumber()) {
+            long b = floor(s.get("exclusiveMinimum"), where);
+            if (b == Long.MAX_VALUE) throw error(where, "no 64-bit integer lies above exclusiveMinimum " + b);
+            min = Math.max(min, b + 1);
+        }
         if (s.has("maximum")) max = floor(s.get("maximum"), where);
-        if (s.has("exclusiveMaximum") && s.get("exclusiveMaximum").isNumber()) max = Math.min(max, ceil(s.get("exclusiveMaximum"), where) - 1);
+        if (s.has("exclusiveMaximum") && s.get("exclusiveMaximum").isNumber()) {
+            long b = ceil(s.get("exclusiveMaximum"), where);
+            if (b == Long.MIN_VALUE) throw error(where, "no 64-bit integer lies below exclusiveMaximum " + b);
+            max = Math.min(max, b - 1);
+        }
         if (min == Long.MIN_VALUE && max == Long.MAX_VALUE) return visitPrimitive(ruleName, "integer");
         if (min > max) throw error(where, "no integer lies between minimum " + min + " and maximum " + max);
+        // numbers of up to 16 digits, as llama.cpp's converter, or more when a bound has that many (a one-sided bound of
+        // 16+ digits would otherwise ask for more digits than the cap: an empty, unparseable repetition)
+        int digits = 16;
+        if (min != Long.MIN_VALUE) digits = Math.max(digits, Long.toString(min).length() + 1);
+        if (max != Long.MAX_VALUE) digits = Math.max(digits, Long.toString(max).length() + 1);
         StringBuilder out = new StringBuilder("(");
-        IntRange.build(min, max, out, 16, true);
+        IntRange.build(min, max, out, digits, true);
         out.append(')');
         return addRule(ruleName, out.toString());
     }
 
     private static long ceil(JsonNode n, String where) {
-        if (!n.isNumber()) throw error(where, "a bound must be a number");
-        return (long) Math.ceil(n.asDouble());
+        return bound(n, RoundingMode.CEILING, where);
     }
 
     private static long floor(JsonNode n, String where) {
+        return bound(n, RoundingMode.FLOOR, where);
+    }
+
+    private static final BigDecimal LONG_MIN = BigDecimal.valueOf(Long.MIN_VALUE),
+            LONG_MAX = BigDecimal.valueOf(Long.MAX_VALUE);
+
+    /** An integer bound, exactly (no double rounding), refused outside the 64-bit range rather than clamped to it. */
+    private static long bound(JsonNode n, RoundingMode mode, String where) {
         if (!n.isNumber()) throw error(where, "a bound must be a number");
-        return (long) Math.floor(n.asDouble());
+        boolean finite = !(n.isDouble() || n.isFloat()) || Double.isFinite(n.asDouble()); // 1e999 parses to an infinity
+        BigDecimal v = finite ? n.decimalValue() : null;
+        if (v == null || v.compareTo(LONG_MIN) < 0 || v.compareTo(LONG_MAX) > 0) {
+            throw error(where, "the bound " + n.asText() + " is outside the 64-bit integer range");
+        }
+        return v.setScale(0, mode).longValueExact();
     }
 
     private String visitNumber(JsonNode s, String ruleName, String where) {
