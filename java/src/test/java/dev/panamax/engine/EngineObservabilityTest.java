@@ -79,15 +79,17 @@ class EngineObservabilityTest {
     private static List<Integer> promptTokensBesideDecoding(Path m, Duration target, int block, int longPrompt) throws Exception {
         Path jfr = dir.resolve("target-" + target.toNanos() + ".jfr");
         try (Model model = Model.load(m, Model.Options.defaults().withThreads(1));
-             Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(2).withContextLength(512).withBlockSize(block)
+             Engine e = model.newEngine(Engine.Config.defaults().withMaxSequences(2).withContextLength(1024).withBlockSize(block)
                      .withStepTarget(target));
              Recording r = new Recording()) {
             r.enable(EngineEvents.STEP).withThreshold(Duration.ZERO);
+            // recording from before the first request: starting JFR takes long enough on a loaded machine for a short
+            // stream to end before the long prompt arrives; the stream is long enough to outlast the prompt regardless
+            r.start();
             var decoding = new java.util.concurrent.CountDownLatch(1);
-            var a = e.submit(GenerationRequest.of(new int[] {1, 5, 6, 7}, 200, SamplingParams.greedy()).withIgnoreEos(true),
+            var a = e.submit(GenerationRequest.of(new int[] {1, 5, 6, 7}, 1024 - 4, SamplingParams.greedy()).withIgnoreEos(true),
                     (tok, text) -> decoding.countDown());
             decoding.await();
-            r.start();
             int[] prompt = new java.util.SplittableRandom(3).ints(longPrompt, 0, model.vocabSize()).toArray();
             e.submit(GenerationRequest.of(prompt, 1, SamplingParams.greedy()).withIgnoreEos(true)).join();
             r.stop();
