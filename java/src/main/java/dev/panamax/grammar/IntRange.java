@@ -2,7 +2,8 @@ package dev.panamax.grammar;
 
 /**
  * GBNF for the decimal integers in [min, max] (Long.MIN_VALUE / Long.MAX_VALUE: unbounded), no leading zeros, at most
- * 16 digits when unbounded above: the construction of llama.cpp's build_min_max_int, digit by digit.
+ * decimalsLeft digits when unbounded: the construction of llama.cpp's build_min_max_int, digit by digit, with its
+ * defects mended (a bound's inner zeros, a 0 after its leading 1, leading zeros after a minus sign).
  */
 final class IntRange {
     private IntRange() {}
@@ -71,6 +72,23 @@ final class IntRange {
         }
     }
 
+    /**
+     * The digits after a number's first ones when those equal a lower bound's: strings (leading zeros allowed) of
+     * min.length() to maxLen digits, those of exactly min.length() digits not below min. llama.cpp recurses on
+     * min as a number, which loses its leading zeros (its minimum 105 admits 100): those are matched one by one here,
+     * the rest as llama.cpp does (same GBNF wherever its result is right).
+     */
+    private static void digitsAtLeast(String min, StringBuilder out, int maxLen) {
+        if (min.length() > 1 && min.charAt(0) == '0') {
+            out.append("[0] (");
+            digitsAtLeast(min.substring(1), out, maxLen - 1);
+            out.append(") | [1-9] ");
+            moreDigits(out, min.length() - 1, maxLen - 1);
+        } else {
+            build(Long.parseLong(min), Long.MAX_VALUE, out, maxLen, false);
+        }
+    }
+
     static void build(long min, long max, StringBuilder out, int decimalsLeft, boolean topLevel) {
         boolean hasMin = min != Long.MIN_VALUE, hasMax = max != Long.MAX_VALUE;
         if (hasMin && hasMax) {
@@ -125,15 +143,16 @@ final class IntRange {
                 String minS = Long.toString(min);
                 int len = minS.length();
                 char c = minS.charAt(0);
-                if (c > '1') {
-                    digitRange(out, topLevel ? '1' : '0', (char) (c - 1));
+                char lowest = topLevel ? '1' : '0'; // llama.cpp tests c > '1': it loses a 0 after a leading 1 (1000 >= 115)
+                if (c > lowest) {
+                    digitRange(out, lowest, (char) (c - 1));
                     out.append(' ');
                     moreDigits(out, len, lessDecimals);
                     out.append(" | ");
                 }
                 digitRange(out, c, c);
                 out.append(" (");
-                build(Long.parseLong(minS.substring(1)), Long.MAX_VALUE, out, lessDecimals, false);
+                digitsAtLeast(minS.substring(1), out, lessDecimals);
                 out.append(')');
                 if (c < '9') {
                     out.append(" | ");
@@ -153,8 +172,9 @@ final class IntRange {
                 }
                 build(0, max, out, decimalsLeft, true);
             } else {
+                // top level: the digits after the sign have no leading zero (llama.cpp's construction admits "-05")
                 out.append("\"-\" (");
-                build(-max, Long.MAX_VALUE, out, decimalsLeft, false);
+                build(-max, Long.MAX_VALUE, out, decimalsLeft, true);
                 out.append(')');
             }
             return;

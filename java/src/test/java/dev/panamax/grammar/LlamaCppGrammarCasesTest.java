@@ -54,10 +54,16 @@ class LlamaCppGrammarCasesTest {
                     assertThrows(GrammarException.class, () -> Grammar.fromJsonSchema(schema), desc);
                     return;
                 }
-                Grammar.parse(c.get("grammar").asText()); // llama.cpp's output is a grammar we read
+                String expected = c.get("grammar").asText();
+                Grammar.parse(expected); // llama.cpp's output is a grammar we read
+                String[] mended = MENDED.get(desc);
+                if (mended != null) {
+                    assertTrue(expected.contains(mended[0]), desc + ": llama.cpp's case changed");
+                    expected = expected.replace(mended[0], mended[1]);
+                }
                 String ours = JsonSchemaGrammar.toGbnf(schema);
                 Grammar.parse(ours);
-                assertEquals(normalize(c.get("grammar").asText()), normalize(ours), desc);
+                assertEquals(normalize(expected), normalize(ours), desc);
             }));
         }
         return tests.stream();
@@ -66,6 +72,13 @@ class LlamaCppGrammarCasesTest {
     /** Where llama.cpp warns and accepts any string, a pattern it cannot convert is an error here (never dropped). */
     static final java.util.Set<String> DELIBERATE_ERRORS = java.util.Set.of("unanchored regexp",
             "regexp with unsupported shorthand", "unsupported regexp in a property");
+
+    /**
+     * Where llama.cpp's grammar admits what the schema does not, ours differs: {its text, ours}. A negative maximum: the
+     * digits after "-" may start with 0 there ("-05", "-00" for maximum -5; JsonSchemaIntegerBoundsTest checks ours).
+     */
+    static final java.util.Map<String, String[]> MENDED = java.util.Map.of(
+            "max -5", new String[] {"\"-\" ([0-4] [0-9]{1,15}", "\"-\" ([1-4] [0-9]{1,15}"});
 
     static String normalize(String gbnf) {
         List<String> lines = new ArrayList<>();
