@@ -34,11 +34,14 @@ import java.util.concurrent.Future;
  * text events) p50/p99, the part of each request's time to first token that HTTP and JSON add (the client's minus the
  * engine's own, which the server reports in {@code timings.first_token_ms}), and the aggregate decode speed as the engine's bench defines it (tokens after every request has
  * its first one, over the time from then to the last one; best round). Given the engine bench's JSON it prints the
- * ratio.
+ * ratio. Requests ask for {@code ignore_eos} (llama-server's field, which Panamax's server takes too) so that every one
+ * generates G tokens on any server. {@code --summary-out} writes the client-side figures as one JSON object, and
+ * {@code --other F --other-name N} prints them beside another server's (llama-server's, in bench-serve.sh).
  *
  * <pre>
  * java -cp server/target/test-classes:server/target/panamax-server.jar dev.panamax.server.LoadGenerator \
  *     --url http://127.0.0.1:8080 --model M --clients 8 --prompt 64 --gen 32 --rounds 3 [--vocab 32000] [--engine-json F]
+ *     [--summary-out F] [--other F --other-name N]
  * </pre>
  */
 public final class LoadGenerator {
@@ -57,7 +60,7 @@ public final class LoadGenerator {
     private LoadGenerator() {}
 
     public static void main(String[] args) throws Exception {
-        String url = "http://127.0.0.1:8080", model = null, engineJson = null;
+        String url = "http://127.0.0.1:8080", model = null, engineJson = null, summaryOut = null, other = null, otherName = "other";
         int clients = 8, prompt = 64, gen = 32, rounds = 3, vocab = 32000;
         long seed = 42;
         for (int i = 0; i < args.length; i++) {
@@ -73,6 +76,9 @@ public final class LoadGenerator {
                 case "--vocab" -> vocab = Integer.parseInt(v);
                 case "--seed" -> seed = Long.parseLong(v);
                 case "--engine-json" -> engineJson = v;
+                case "--summary-out" -> summaryOut = v;
+                case "--other" -> other = v;
+                case "--other-name" -> otherName = v;
                 default -> throw new IllegalArgumentException("unknown argument " + a);
             }
             i++;
@@ -136,6 +142,34 @@ public final class LoadGenerator {
                 pctOf(itl50, engStep50) + " p50");
         row("engine ms per token after the first, p50 (HTTP run: `timings`; bench: step)", f(pct(engTok, 50)), f(engStep50),
                 pctOf(pct(engTok, 50), engStep50));
+
+        ObjectNode summary = JSON.createObjectNode().put("agg_tg_tps", bestDecode).put("tps_wall", tokens / sec)
+                .put("requests_per_s", requests / sec).put("ttft_ms_p50", ttft50).put("ttft_ms_p99", ttft99)
+                .put("itl_ms_p50", itl50).put("itl_ms_p99", itl99).put("short_requests", short_);
+        if (summaryOut != null) Files.writeString(Path.of(summaryOut), summary + "\n");
+        if (other != null) compare(summary, JSON.readTree(Files.readString(Path.of(other))), otherName);
+    }
+
+    /** This run's client-side figures beside another server's (same clients, prompts and lengths): higher is better above, lower below. */
+    private static void compare(JsonNode ours, JsonNode theirs, String name) {
+        System.out.println();
+        System.out.println("| metric (same clients, prompts, lengths) | this server | " + name + " | ratio |");
+        System.out.println("|---|---|---|---|");
+        for (String[] m : new String[][] {{"agg_tg_tps", "aggregate decode tok/s (best round)"},
+                {"tps_wall", "generated tok/s over wall time"}, {"requests_per_s", "requests/s"}}) {
+            double a = ours.path(m[0]).asDouble(Double.NaN), b = theirs.path(m[0]).asDouble(Double.NaN);
+            row(m[1], f2(a), f2(b), String.format(Locale.ROOT, "%.2fx", a / b));
+        }
+        for (String[] m : new String[][] {{"ttft_ms", "time to first token"}, {"itl_ms", "inter-token latency"}}) {
+            double a50 = ours.path(m[0] + "_p50").asDouble(Double.NaN), b50 = theirs.path(m[0] + "_p50").asDouble(Double.NaN);
+            double a99 = ours.path(m[0] + "_p99").asDouble(Double.NaN), b99 = theirs.path(m[0] + "_p99").asDouble(Double.NaN);
+            row(m[1] + " p50 / p99 (ms)", f(a50) + " / " + f(a99), f(b50) + " / " + f(b99),
+                    String.format(Locale.ROOT, "%.2fx / %.2fx of theirs", a50 / b50, a99 / b99));
+        }
+    }
+
+    private static String f2(double v) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.2f", v);
     }
 
     private static void row(String name, String http, String engine, String ratio) {
@@ -199,7 +233,7 @@ public final class LoadGenerator {
         body.put("model", model);
         ArrayNode ids = body.putArray("prompt");
         for (int id : prompt) ids.add(id);
-        body.put("max_tokens", gen).put("temperature", 0.0).put("stream", true);
+        body.put("max_tokens", gen).put("temperature", 0.0).put("stream", true).put("ignore_eos", true);
         body.putObject("stream_options").put("include_usage", true);
         HttpRequest req = HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
