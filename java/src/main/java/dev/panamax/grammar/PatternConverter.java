@@ -111,6 +111,13 @@ final class PatternConverter {
         return new Item(String.join(" ", out), false, false, nullable || alternative);
     }
 
+    /** The piece a quantifier at i repeats: none at the start of the pattern, a group or an alternative ("a|+b"). */
+    private Item repeated(List<Item> seq) {
+        Item last = seq.isEmpty() ? null : seq.get(seq.size() - 1);
+        if (last == null || (!last.literal && last.text.equals("|"))) throw fail("nothing to repeat at " + (i + 1));
+        return last;
+    }
+
     private Item transform() {
         List<Item> seq = new ArrayList<>();
         int n = sub.length();
@@ -156,8 +163,7 @@ final class PatternConverter {
                 seq.add(new Item("|", false));
                 i++;
             } else if (ch == '*' || ch == '+' || ch == '?') {
-                if (seq.isEmpty()) throw fail("nothing to repeat");
-                Item last = seq.get(seq.size() - 1);
+                Item last = repeated(seq);
                 if (last.quantified) {
                     // ECMA-262: '?' after a quantifier makes it lazy (the same strings match); any other quantifier
                     // there (a?*, a**, a{2}+) is a syntax error, and as GBNF ("a"?)* would recurse without input
@@ -193,8 +199,7 @@ final class PatternConverter {
                 if (min < 0 || max < min) {
                     throw fail("repetition {" + sub.substring(start, i - 1) + "}: counts need 0 <= minimum <= maximum");
                 }
-                if (seq.isEmpty()) throw fail("nothing to repeat");
-                Item last = seq.get(seq.size() - 1);
+                Item last = repeated(seq);
                 String s = last.text;
                 if (!last.literal) {
                     String id = subRuleIds.get(s);
