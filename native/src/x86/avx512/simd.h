@@ -41,6 +41,9 @@ static inline __m512i pmx_emu_cvtepu16_epi32(__m256i v) {
     return _mm512_loadu_si512(t);
 }
 #define _mm512_cvtph_ps pmx_emu_cvtph_ps
+/* SIMDe 0.7 has the function but no native alias */
+#undef _mm512_shuffle_f32x4
+#define _mm512_shuffle_f32x4(a, b, imm8) simde_mm512_shuffle_f32x4(a, b, imm8)
 #define _mm512_cvtepu16_epi32 pmx_emu_cvtepu16_epi32
 static inline __m512 pmx_emu_cvtepi32_ps(__m512i v) {
     int32_t s[16];
