@@ -499,6 +499,8 @@ int32_t pmx_hadamard_f32(pmx_pool *pool, float *x, int64_t n, int64_t n_chunks) 
 #define ATTENTION_SPLIT_MIN_KEYS 256
 /* Key shares are whole blocks of the kernels' key loops. */
 #define ATTENTION_KEY_ALIGN 64
+/* Queries of one sequence up to which the threads split (row, head) items rather than whole rows. */
+#define VERIFY_MAX_ROWS 16
 
 struct attention_task_args {
     pmx_attention_args a;
@@ -529,6 +531,18 @@ static void attention_task(void *p, int ith, int nth) {
             pmx_split(a->n_head, a->n_kv_head == 1 || group % 4 == 0 ? 4 : group, ith, nth, &h0, &h1);
         }
         if (h0 < h1) pmx_k.attention(a, 0, h0, h1, 0, a->n_kv, NULL, NULL);
+        return;
+    }
+    if (a->n_q <= VERIFY_MAX_ROWS) {
+        /* a few rows (a speculative verify): dealt out as (row, head unit) items, so that 3 rows on 2 threads take
+         * 1.5 rows' time each, not 2 and 1; cut where the decode split above cuts, so each head's sums are the same */
+        const int64_t group = a->n_head / a->n_kv_head;
+        const int64_t unit = a->n_kv_head > 1 ? group : a->n_head % 4 == 0 ? 4 : a->n_head;
+        const int64_t per_row = a->n_head / unit;
+        for (int64_t i = ith; i < a->n_q * per_row; i += nth) {
+            const int64_t h0 = i % per_row * unit;
+            pmx_k.attention(a, i / per_row, h0, h0 + unit, 0, a->n_kv, NULL, NULL);
+        }
         return;
     }
     /* prefill: causal work grows with the query's position, so queries are dealt out round-robin */

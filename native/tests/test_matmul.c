@@ -382,6 +382,50 @@ static void check_packed(pmx_pool *pool, const pmx_kernels *ref) {
         }
 }
 
+/* Float weights on x86: every column of a batch of 2..8 (a speculative verify's rows) equals that column computed alone
+ * (a decode row) bit for bit, whatever the tile that computes it, so that verifying a draft reproduces the logits
+ * plain decoding gives. (NEON's one-column tile keeps two accumulators per row and its wider tiles one: not held
+ * there.) Widths through every tail of the 16-lane and 8-lane loops; rows through every tile height. */
+static void check_columns_match_gemv(pmx_pool *pool) {
+#if defined(__x86_64__)
+    static const int64_t ns[] = {7, 16, 33, 256, 264, 4096 + 32};
+    static const int64_t rows_of[] = {1, 3, 17, 100};
+    const int ft[] = {PMX_T_F32, PMX_T_F16, PMX_T_BF16};
+    for (int ti = 0; ti < 3; ti++) {
+        const int t = ft[ti];
+        for (int ni = 0; ni < LEN(ns); ni++) {
+            const int64_t n = ns[ni], max_rows = 100, max_batch = 8;
+            float *wf = malloc(sizeof(float) * max_rows * n), *x = malloc(sizeof(float) * max_batch * n);
+            void *w = malloc((size_t)pmx_row_bytes(t, n) * max_rows);
+            float *y = malloc(sizeof(float) * max_rows * max_batch), *y1 = malloc(sizeof(float) * max_rows);
+            for (int64_t r = 0; r < max_rows; r++) fill(wf + r * n, n, 0.05f);
+            for (int64_t i = 0; i < max_batch * n; i++) x[i] = rnd();
+            CHECK(pmx_quantize(TYPE_OF[t], w, wf, max_rows, n) == PMX_OK, "quantize");
+            for (int ii = 0; ii < g_n_isas; ii++) {
+                if (pmx_force_isa(g_isas[ii]) != PMX_OK) continue;
+                for (int ri = 0; ri < LEN(rows_of); ri++)
+                    for (int64_t batch = 2; batch <= max_batch; batch++)
+                        for (int p = 0; p < 2; p++) {
+                            const int64_t rows = rows_of[ri];
+                            pmx_pool *pl = p ? pool : NULL;
+                            CHECK(pmx_matmul(pl, TYPE_OF[t], w, rows, n, x, batch, y, NULL, 0) == PMX_OK, "batch");
+                            for (int64_t b = 0; b < batch; b++) {
+                                CHECK(pmx_matmul(pl, TYPE_OF[t], w, rows, n, x + b * n, 1, y1, NULL, 0) == PMX_OK, "one");
+                                CHECK(!memcmp(y1, y + b * rows, sizeof(float) * rows),
+                                      "%s %s n=%ld rows=%ld batch=%ld pool=%d: column %ld differs from the same row alone",
+                                      pmx_isa_name(g_isas[ii]), TYPE_NAME[t], (long)n, (long)rows, (long)batch, p, (long)b);
+                            }
+                        }
+            }
+            free(wf), free(x), free(w), free(y), free(y1);
+        }
+    }
+    pmx_force_isa(PMX_ISA_AUTO);
+#else
+    (void)pool;
+#endif
+}
+
 int main(void) {
     pmx_kernels ref;
     pmx_kernels_ref(&ref);
@@ -427,6 +471,7 @@ int main(void) {
         g_seconds[t] = (double)(clock() - t0) / CLOCKS_PER_SEC;
     }
     check_rejections();
+    check_columns_match_gemv(pool);
     const clock_t tp = clock();
     if (!smoke) check_packed(pool, &ref); /* the packed kernels do not depend on dotprod */
     printf("packed: %.1f s CPU\n", (double)(clock() - tp) / CLOCKS_PER_SEC);

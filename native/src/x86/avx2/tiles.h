@@ -53,8 +53,35 @@ static void run_tiles(const tile_fn t[4][4], int rt, int ct, const void *w, int6
 
 #define UNROLL _Pragma("GCC unroll 4")
 
+/* The lane sums of n <= 8 vectors, each in hsum8's order (lanes i + i+4, i + i+2, i + i+1: bit for bit its results),
+ * the vectors transposed together: 8 take 14 shuffles and 7 adds instead of 24 and 24. The sum of v[i] lands in lane
+ * 4 * (i % 2) + i / 2; n is a constant at every call site (missing vectors are zeros and fold away). */
+AI __m256 hsum8_n(const __m256 *v, const int n) {
+    const __m256 z = _mm256_setzero_ps();
+    __m256 s1[4], s2[2];
+    UNROLL for (int i = 0; i < 4; i++) {
+        const __m256 a = 2 * i < n ? v[2 * i] : z, b = 2 * i + 1 < n ? v[2 * i + 1] : z;
+        s1[i] = 2 * i < n ? _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31)) : z;
+    }
+    UNROLL for (int i = 0; i < 2; i++)
+        s2[i] = 4 * i < n ? _mm256_add_ps(_mm256_shuffle_ps(s1[2 * i], s1[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                          _mm256_shuffle_ps(s1[2 * i], s1[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)))
+                          : z;
+    return _mm256_add_ps(_mm256_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* The tile's R x C sums (acc[r][c] is vector r * C + c) reduced eight at a time, each in hsum8's order: a column of a
+ * wider tile equals the one-column tile's bit for bit (for the float types, where the tiles differ in columns only). */
 AI void store_tile(__m256 acc[4][4], float *y, int64_t ldy, const int R, const int C) {
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = hsum8(acc[r][c]);
+    __m256 v[16];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) v[r * C + c] = acc[r][c];
+    float s[16];
+    _mm256_storeu_ps(s, hsum8_n(v, R * C < 8 ? R * C : 8));
+    if (R * C > 8) _mm256_storeu_ps(s + 8, hsum8_n(v + 8, R * C - 8));
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
+        const int i = r * C + c, j = i % 8;
+        y[c * ldy + r] = s[i / 8 * 8 + 4 * (j % 2) + j / 2];
+    }
 }
 
 

@@ -118,6 +118,18 @@ INLINE void accumulate(float *o, const float *p, const void *v, int64_t off, int
         _mm512_storeu_ps(o + d + 32, a2);
         _mm512_storeu_ps(o + d + 48, a3);
     }
+    if (d + 32 <= dv) { /* two chains in flight (head size 32: the only block), each output's order unchanged */
+        __m512 a0 = _mm512_loadu_ps(o + d), a1 = _mm512_loadu_ps(o + d + 16);
+        for (int64_t j = 0; j < nb; j++) {
+            const __m512 w = _mm512_set1_ps(p[j]);
+            const int64_t r = off + j * vs + d;
+            a0 = _mm512_fmadd_ps(w, load16(v, r, f16), a0);
+            a1 = _mm512_fmadd_ps(w, load16(v, r + 16, f16), a1);
+        }
+        _mm512_storeu_ps(o + d, a0);
+        _mm512_storeu_ps(o + d + 16, a1);
+        d += 32;
+    }
     for (; d + 16 <= dv; d += 16) {
         __m512 a = _mm512_loadu_ps(o + d);
         for (int64_t j = 0; j < nb; j++) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), load16(v, off + j * vs + d, f16), a);

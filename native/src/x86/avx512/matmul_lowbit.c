@@ -47,8 +47,14 @@ static void run_tiles(const tile_fn t[4][4], int rt, int ct, const void *w, int6
         name##_tile(w, rb, xa, xb, n, y, ldy, R, C);                                                             \
     }
 
+/* The tile's R x C sums reduced together (acc[r][c] is vector r * C + c), each in pmx_mm512_reduce_add_ps's order:
+ * a column of a wider tile equals the one-column tile's bit for bit, so a verify row gets a decode row's logits. */
 AI void store_tile(__m512 acc[4][4], float *y, int64_t ldy, const int R, const int C) {
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = pmx_mm512_reduce_add_ps(acc[r][c]);
+    __m512 v[16];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) v[r * C + c] = acc[r][c];
+    float s[16];
+    _mm512_storeu_ps(s, pmx_mm512_reduce_add_16(v, R * C));
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = s[pmx_reduce_lane(r * C + c)];
 }
 
 AI void prefetch_block(const void *b, int64_t ahead, const int bytes) {

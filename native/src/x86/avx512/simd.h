@@ -41,6 +41,9 @@ static inline __m512i pmx_emu_cvtepu16_epi32(__m256i v) {
     return _mm512_loadu_si512(t);
 }
 #define _mm512_cvtph_ps pmx_emu_cvtph_ps
+/* SIMDe 0.7 has the function but no native alias */
+#undef _mm512_shuffle_f32x4
+#define _mm512_shuffle_f32x4(a, b, imm8) simde_mm512_shuffle_f32x4(a, b, imm8)
 #define _mm512_cvtepu16_epi32 pmx_emu_cvtepu16_epi32
 static inline __m512 pmx_emu_cvtepi32_ps(__m512i v) {
     int32_t s[16];
@@ -76,6 +79,32 @@ static inline float pmx_mm512_reduce_add_ps(__m512 v) {
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
+}
+
+/* The lane sums of n <= 16 vectors v[i], computed as pmx_mm512_reduce_add_ps computes each (lanes i + i+8, then
+ * i + i+4, i + i+2, i + i+1: the same additions in the same order, so bit for bit its results), but the vectors
+ * transposed together: 16 vectors take 30 shuffles and 15 adds instead of 64 and 64. The sum of v[i] lands in lane
+ * pmx_reduce_lane(i) of the result; n is a constant at every call site (missing vectors are zeros and fold away). */
+static inline int pmx_reduce_lane(int i) { return 4 * (i % 4) + i / 4; }
+static inline __m512 pmx_red_halves(__m512 a, __m512 b) { /* a's 8 sums of lanes i, i+8 in lanes 0..7, b's in 8..15 */
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+static inline __m512 pmx_red_quarters(__m512 a, __m512 b) { /* 128-bit lanes: q0 + q1 of a's halves, then of b's */
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+static inline __m512 pmx_red_pairs(__m512 a, __m512 b) { /* within 128-bit lanes: [a0+a2, a1+a3, b0+b2, b1+b3] */
+    return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+static inline __m512 pmx_red_last(__m512 a, __m512 b) { /* within 128-bit lanes: [a0+a1, a2+a3, b0+b1, b2+b3] */
+    return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+static inline __attribute__((always_inline)) __m512 pmx_mm512_reduce_add_16(const __m512 *v, const int n) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 s1[8], s2[4], s3[2];
+    for (int i = 0; i < 8; i++) s1[i] = 2 * i < n ? pmx_red_halves(v[2 * i], 2 * i + 1 < n ? v[2 * i + 1] : z) : z;
+    for (int i = 0; i < 4; i++) s2[i] = 4 * i < n ? pmx_red_quarters(s1[2 * i], s1[2 * i + 1]) : z;
+    for (int i = 0; i < 2; i++) s3[i] = 8 * i < n ? pmx_red_pairs(s2[2 * i], s2[2 * i + 1]) : z;
+    return pmx_red_last(s3[0], s3[1]);
 }
 
 /* mask of the first n (< 16 or more) lanes */
