@@ -3,6 +3,7 @@
  * SIMDe lacks a few intrinsics; the pmx_mm512_* helpers here stand in for them in both builds. */
 #ifndef PMX_AVX512_SIMD_H
 #define PMX_AVX512_SIMD_H
+#include <string.h>
 
 #ifdef PMX_SIMDE_AVX512
 #define SIMDE_ENABLE_NATIVE_ALIASES
@@ -66,6 +67,14 @@ static inline __m512i pmx_emu_cvtepi8_epi32(__m128i v) {
     return _mm512_loadu_si512(t);
 }
 #define _mm512_cvtepi8_epi32 pmx_emu_cvtepi8_epi32
+static inline __m256i pmx_emu_cvtepi32_epi16(__m512i v) {
+    int32_t s[16];
+    int16_t t[16];
+    _mm512_storeu_si512(s, v);
+    for (int i = 0; i < 16; i++) t[i] = (int16_t)s[i];
+    return _mm256_loadu_si256((const __m256i *)t);
+}
+#define _mm512_cvtepi32_epi16 pmx_emu_cvtepi32_epi16
 #else
 #include <immintrin.h>
 #endif
@@ -76,6 +85,17 @@ static inline float pmx_mm512_reduce_add_ps(__m512 v) {
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
+}
+
+/* 32 BF16 values (vdpbf16ps' operands) from the bits of an integer vector */
+static inline __m512bh pmx_mm512_as_bh(__m512i v) {
+#ifdef PMX_SIMDE_AVX512
+    __m512bh b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+#else
+    return (__m512bh)v;
+#endif
 }
 
 /* mask of the first n (< 16 or more) lanes */

@@ -45,7 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
  * and vectors against {@link AllMiniLmL6V2EmbeddingModel} (ONNX Runtime) at cosine >= 0.9999 on
  * 32 of them ({@code -Dpanamax.minilm.sweep=full}: all that fit the context). The converted file through llama.cpp
  * ({@code llembed}) gives the same tokens and vectors when the toolkit is present. {@code -Dpanamax.minilm.quant=true}
- * prints the Q8_0 and Q4_K_M copies' cosine to F32 and their top-5 neighbour agreement.
+ * prints the BF16, Q8_0 and Q4_K_M copies' cosine to F32 and their top-5 neighbour agreement.
  */
 class MiniLmRealWeightsTest {
     static final int SENTENCES = 1200;
@@ -253,7 +253,7 @@ class MiniLmRealWeightsTest {
         List<String> corpus = new ArrayList<>();
         for (String s : MiniLm.sentences(400, 5)) if (referenceIds(s).length <= 256) corpus.add(s);
         List<float[]> base = embedAll(model, corpus);
-        for (String type : new String[] {"q8_0", "q4_k_m"}) {
+        for (String type : new String[] {"bf16", "q8_0", "q4_k_m"}) {
             Path q = tmp.resolve("minilm-" + type + ".gguf");
             new Quantizer(QuantFileType.parse(type)).quantize(MiniLm.gguf(QuantFileType.F32), q);
             try (Model m = Model.load(q, Model.Options.defaults().withThreads(2))) {
