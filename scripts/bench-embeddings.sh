@@ -2,7 +2,7 @@
 # all-MiniLM-L6-v2 embeddings/s: Panamax (the converted ONNX file, through its LangChain4j provider) against
 # LangChain4j's AllMiniLmL6V2EmbeddingModel (ONNX Runtime), batch 1 and 64, alternated in one JVM
 # (langchain4j/src/test/.../MiniLmBench.java).
-# usage: scripts/bench-embeddings.sh [THREADS=2] [TYPE=f32|f16|q8_0] [TEXTS=256] [REPS=3]
+# usage: scripts/bench-embeddings.sh [THREADS=2] [TYPE=f32|f16|bf16|q8_0] [TEXTS=256] [REPS=3]
 # MVN_ARGS="-o -Dexec.skip=true": extra Maven arguments (offline; the native library already built)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -148,7 +148,8 @@ int64_t pmx_type_block_bytes(int32_t type) {
 int64_t pmx_row_bytes(int t, int64_t n) { return n / TYPES[t].block_size * TYPES[t].block_bytes; }
 
 int64_t pmx_act_row_bytes(int t, int64_t n) {
-    if (t == PMX_T_F32 || t == PMX_T_F16 || t == PMX_T_BF16) return 0;
+    if (t == PMX_T_F32 || t == PMX_T_F16) return 0;
+    if (t == PMX_T_BF16) return n * (int64_t)sizeof(float); /* floats rounded to BF16 (pmx_ref_prepare_bf16) */
     return pmx_type_acts_q8_K(t) ? n / QK_K * (int64_t)sizeof(block_q8_K) : n / QK8_0 * (int64_t)sizeof(block_q8_0);
 }
 
@@ -319,16 +320,19 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
  * unpacked to bytes (4 bytes more per row and super-block), IQ4_XS's too (2 more), the others hold exactly their rows'
  * bytes. */
 static const int64_t PACKED_BLOCK_BYTES[PMX_T_COUNT] = {
-    [PMX_T_F32] = PMX_PACK_ROWS * sizeof(float),
+    [PMX_T_F32] = PMX_PACK_ROWS * sizeof(float), [PMX_T_BF16] = PMX_PACK_ROWS * sizeof(pmx_bf16),
     [PMX_T_Q4_0] = sizeof(block_q4_0x16), [PMX_T_Q8_0] = sizeof(block_q8_0x16),
     [PMX_T_Q4_K] = sizeof(block_q4_Kx16), [PMX_T_Q6_K] = sizeof(block_q6_Kx16),
     [PMX_T_IQ4_NL] = sizeof(block_iq4_nlx16), [PMX_T_IQ4_XS] = sizeof(block_iq4_xsx16),
 };
 
-/* The type index when the interleaved layout exists for this type and shape, else -1. */
+/* The type index when the interleaved layout exists for this type and shape, else -1. BF16's holds pairs of columns
+ * (vdpbf16ps' operand): an even width. */
 static int packed_type(int32_t type, int64_t n_rows, int64_t n_cols) {
     const int t = row_type(type, n_cols);
-    return t >= 0 && PACKED_BLOCK_BYTES[t] && n_rows > 0 && n_rows % PMX_PACK_ROWS == 0 ? t : -1;
+    return t >= 0 && PACKED_BLOCK_BYTES[t] && n_rows > 0 && n_rows % PMX_PACK_ROWS == 0 && (t != PMX_T_BF16 || n_cols % 2 == 0)
+               ? t
+               : -1;
 }
 
 int64_t pmx_pack_bytes(int32_t type, int64_t n_rows, int64_t n_cols) {

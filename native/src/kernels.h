@@ -142,7 +142,8 @@ static inline int64_t pmx_encoder_scratch_floats(int64_t L, int64_t head_dim) {
     return head_dim * lp + lp * hp + PMX_ENCODER_ROWS * (lp + hp);
 }
 
-/* Bytes of a standard prepared activation row for a weight type (Q8_0 or Q8_K blocks; 0: floats, no prepare). */
+/* Bytes of a standard prepared activation row for a weight type (Q8_0 or Q8_K blocks; BF16: floats rounded to BF16; 0:
+ * floats, no prepare). */
 int64_t pmx_act_row_bytes(int type_index, int64_t n);
 /* Bytes of one activation row as kernel k of type index t reads it: its own layout, the standard blocks, or floats. */
 int64_t pmx_kernel_act_row_bytes(const pmx_matmul_kernel *k, int type_index, int64_t n);
@@ -150,6 +151,11 @@ int64_t pmx_kernel_act_row_bytes(const pmx_matmul_kernel *k, int type_index, int
 const pmx_matmul_kernel *pmx_matmul_kernel_for(int type_index, int64_t batch);
 /* Bytes of one weight row of n elements. */
 int64_t pmx_row_bytes(int type_index, int64_t n);
+
+/* BF16 weights' standard activations (every ISA's matmul and gemm prepare, as ggml's vec_dot_type for BF16 is BF16):
+ * rows [b0, b1) of x with each float rounded to BF16 (pmx_f32_to_bf16) and kept as a float, which the float kernels
+ * read as they are. */
+void pmx_ref_prepare_bf16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1);
 
 void pmx_kernels_ref(pmx_kernels *k);
 #if defined(__x86_64__)

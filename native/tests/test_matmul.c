@@ -65,7 +65,7 @@ static double g_worst_kernel[PMX_ISA_COUNT][PMX_T_COUNT]; /* max |y - yref| / (1
 static double g_worst_exact[PMX_T_COUNT];                 /* max |yref - exact| / bound */
 static double g_worst_exact_rel[PMX_T_COUNT];             /* max |yref - exact| / (1 + S) */
 static long g_act_diffs[PMX_ISA_COUNT][PMX_T_COUNT];      /* activation values one step off the reference */
-static double g_worst_packed[PMX_ISA_COUNT][7];           /* packed Q4_0, Q8_0, Q4_K, Q6_K, F32, IQ4_NL, IQ4_XS: max |y - yref| / (1 + S) */
+static double g_worst_packed[PMX_ISA_COUNT][8];           /* packed Q4_0, Q8_0, Q4_K, Q6_K, F32, IQ4_NL, IQ4_XS, BF16: max |y - yref| / (1 + S) */
 static double g_seconds[PMX_T_COUNT];                     /* CPU time per type (the suite's budget under qemu) */
 static float x_dummy[64];
 
@@ -173,7 +173,8 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
                 sabs[b * rows + r] = s;
                 continue;
             }
-            const int64_t bs = !rk->prepare ? n : pmx_type_acts_q8_K(t) ? QK_K : QK8_0;
+            /* BF16 rounds its activations element by element (half a BF16 step: <= 2^-8 |x|), not in blocks */
+            const int64_t bs = !rk->prepare || t == PMX_T_BF16 ? n : pmx_type_acts_q8_K(t) ? QK_K : QK8_0;
             for (int64_t k0 = 0; k0 < n; k0 += bs) {
                 double wabs = 0;
                 for (int64_t k = k0; k < k0 + bs; k++) {
@@ -181,8 +182,9 @@ static void run_case(const struct mm_case *c, pmx_pool *pool) {
                     s += fabs((double)wr[k] * xb[k]);
                     wabs += fabs((double)wr[k]);
                 }
-                if (rk->prepare) act += act_step_bound(t, xb, k0) * wabs;
+                if (rk->prepare && t != PMX_T_BF16) act += act_step_bound(t, xb, k0) * wabs;
             }
+            if (t == PMX_T_BF16) act = s * 0x1p-8 * (1 + 1e-6);
             sabs[b * rows + r] = s;
             const double err = fabs((double)yref[b * rows + r] - exact), bound = act + 1e-5 * (1 + s);
             CHECK(err <= bound, "ref %s n=%ld r=%ld b=%ld: %.9g vs exact %.9g, err %g > bound %g", TYPE_NAME[t], (long)n,
@@ -261,7 +263,8 @@ static void check_rejections(void) {
     CHECK(pmx_matmul(NULL, 16 /* iq2_xxs */, w, 1, 64, x, 1, y, scratch, sizeof scratch) == PMX_ERR_INVALID_ARG, "unknown type");
     CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 0, 64, x, 1, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no rows");
     CHECK(pmx_matmul(NULL, PMX_TYPE_F32, w, 1, 64, x, 0, y, NULL, 0) == PMX_ERR_INVALID_ARG, "no batch");
-    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_F16, 64, 3) == 0, "float weights need no scratch");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_F16, 64, 3) == 0, "F16 weights need no scratch");
+    CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_BF16, 64, 3) == 3 * 64 * 4, "BF16 weights: activations rounded to BF16, as floats");
     CHECK(pmx_act_row_bytes(PMX_T_Q4_0, 64) == 2 * 34 && pmx_act_row_bytes(PMX_T_Q5_0, 64) == 2 * 34,
           "q4_0/q5_0 standard activations: q8_0 blocks");
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q4_0, 64, 3) == 3 * pmx_kernel_act_row_bytes(&pmx_k.matmul[PMX_T_Q4_0], PMX_T_Q4_0, 64),
@@ -272,7 +275,7 @@ static void check_rejections(void) {
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 500, 2) < 0, "q6_K scratch of a bad width");
 }
 
-/* The packed (interleaved) Q4_0/Q8_0/Q4_K/Q6_K/F32/IQ4_NL/IQ4_XS path: pmx_pack + pmx_matmul_packed on every ISA against pmx_matmul on the scalar
+/* The packed (interleaved) Q4_0/Q8_0/Q4_K/Q6_K/F32/IQ4_NL/IQ4_XS/BF16 path: pmx_pack + pmx_matmul_packed on every ISA against pmx_matmul on the scalar
  * reference. The scalar packed kernel must equal it bit for bit (same integer sums, scales and double sums); the others
  * within KERNEL_TOL. Rows: multiples of 16 only (others have no packed layout); widths through the block loop's ends;
  * batches through the 4-column tile's tails; the pool splits rows in whole groups. */
@@ -280,18 +283,22 @@ static void check_packed(pmx_pool *pool, const pmx_kernels *ref) {
     static const int64_t P_COLS[] = {32, 64, 96, 704, 2048 + 32}, P_COLS_K[] = {256, 512, 2048 + 256};
     /* F32: widths off the 8-float vectors and through the 256-wide K chunks of its GEMM */
     static const int64_t P_COLS_F[] = {1, 7, 33, 300, 704};
+    /* BF16: pairs of columns; widths off the pairs' 16-lane loads and through its 256-wide K chunks */
+    static const int64_t P_COLS_BF[] = {2, 8, 34, 300, 514};
     static const int64_t P_ROWS[] = {16, 48, 80};
     static const int64_t P_BATCH[] = {1, 2, 3, 4, 5, 7, 9, 14, 37}; /* every tail of the 8- and 6-column tiles */
-    static const int P_TYPES[] = {PMX_T_Q4_0, PMX_T_Q8_0, PMX_T_Q4_K, PMX_T_Q6_K, PMX_T_F32, PMX_T_IQ4_NL, PMX_T_IQ4_XS};
+    static const int P_TYPES[] = {PMX_T_Q4_0, PMX_T_Q8_0, PMX_T_Q4_K, PMX_T_Q6_K, PMX_T_F32, PMX_T_IQ4_NL, PMX_T_IQ4_XS, PMX_T_BF16};
     for (int ti = 0; ti < LEN(P_TYPES); ti++) {
         const int t = P_TYPES[ti];
-        CHECK(pmx_pack_bytes(TYPE_OF[t], 17, 64) == 0 && (t == PMX_T_F32 || pmx_pack_bytes(TYPE_OF[t], 32, 48) == 0),
+        CHECK(pmx_pack_bytes(TYPE_OF[t], 17, 64) == 0 && (t == PMX_T_F32 || t == PMX_T_BF16 || pmx_pack_bytes(TYPE_OF[t], 32, 48) == 0),
               "%s: no packed layout for 17 rows or 48 columns", TYPE_NAME[t]);
+        CHECK(t != PMX_T_BF16 || pmx_pack_bytes(TYPE_OF[t], 32, 33) == 0, "bf16: no packed layout for an odd width");
         const int k_quant = t == PMX_T_Q4_K || t == PMX_T_Q6_K || t == PMX_T_IQ4_XS;
-        const int n_cols = k_quant ? LEN(P_COLS_K) : t == PMX_T_F32 ? LEN(P_COLS_F) : LEN(P_COLS);
+        const int n_cols = k_quant ? LEN(P_COLS_K) : t == PMX_T_F32 ? LEN(P_COLS_F) : t == PMX_T_BF16 ? LEN(P_COLS_BF) : LEN(P_COLS);
         for (int ci = 0; ci < n_cols; ci++)
             for (int ri = 0; ri < LEN(P_ROWS); ri++) {
-                const int64_t n = k_quant ? P_COLS_K[ci] : t == PMX_T_F32 ? P_COLS_F[ci] : P_COLS[ci], rows = P_ROWS[ri];
+                const int64_t n = k_quant ? P_COLS_K[ci] : t == PMX_T_F32 ? P_COLS_F[ci] : t == PMX_T_BF16 ? P_COLS_BF[ci] : P_COLS[ci];
+                const int64_t rows = P_ROWS[ri];
                 const int64_t wb = pmx_row_bytes(t, n) * rows;
                 /* Q4_K's and IQ4_XS's packed groups carry the scales unpacked: 64 / 32 bytes more per group and super-block */
                 const int64_t pb = t == PMX_T_Q4_K    ? wb + rows / PMX_PACK_ROWS * (n / QK_K) * 64

@@ -21,6 +21,8 @@ static double dot_f16(const void *w, const void *a, int64_t n) {
     return s;
 }
 
+/* BF16 weights meet activations rounded to BF16 (floats that are BF16 values: pmx_ref_prepare_bf16), as ggml's
+ * vec_dot_type for BF16 is BF16: each product is exact. */
 static double dot_bf16(const void *w, const void *a, int64_t n) {
     const pmx_bf16 *wr = w;
     const float *x = a;
@@ -276,10 +278,15 @@ static void prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_
     for (int64_t b = b0; b < b1; b++) pmx_ref_quantize_row_q8_K((block_q8_K *)((char *)xa + b * rb), x + b * n, n);
 }
 
+void pmx_ref_prepare_bf16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
+    float *o = xa;
+    for (int64_t i = b0 * n; i < b1 * n; i++) o[i] = pmx_bf16_to_f32(pmx_f32_to_bf16(x[i]));
+}
+
 void pmx_ref_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32, NULL};
     k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16, NULL};
-    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16, NULL};
+    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){pmx_ref_prepare_bf16, matmul_bf16, NULL};
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0, NULL};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0, NULL};
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0, NULL};

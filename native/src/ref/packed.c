@@ -1,4 +1,4 @@
-/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS layouts: packing, activation preparation and the matmul.
+/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS/F32/BF16 layouts: packing, activation preparation and the matmul.
  * Same integer sums and scales as ref/matmul.c's dot products, so the results equal pmx_matmul's reference bit for bit. */
 #include <string.h>
 #include "ref.h"
@@ -62,9 +62,23 @@ static void pack_f32(void *dst, const void *w, int64_t n_cols, int64_t g0, int64
                 ((float *)dst)[(g * n_cols + k) * PMX_PACK_ROWS + r] = ((const float *)w)[(g * PMX_PACK_ROWS + r) * n_cols + k];
 }
 
+/* BF16: the group's 16 rows side by side per pair of columns (k, k + 1), each row's pair adjacent: one 64-byte vector
+ * per pair, the operand of vdpbf16ps against a pair of activations broadcast. n_cols is even. */
+static void pack_bf16(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t k = 0; k < n_cols; k++)
+            for (int r = 0; r < PMX_PACK_ROWS; r++)
+                ((pmx_bf16 *)dst)[g * n_cols * PMX_PACK_ROWS + (k / 2 * PMX_PACK_ROWS + r) * 2 + k % 2] =
+                    ((const pmx_bf16 *)w)[(g * PMX_PACK_ROWS + r) * n_cols + k];
+}
+
 void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
     if (t == PMX_T_F32) {
         pack_f32(dst, w, n_cols, g0, g1);
+        return;
+    }
+    if (t == PMX_T_BF16) {
+        pack_bf16(dst, w, n_cols, g0, g1);
         return;
     }
     if (t == PMX_T_Q4_K) {
@@ -237,6 +251,26 @@ PACKED_MATMUL(q6_Kx16, block_q6_Kx16, block_q8_K, QK_K)
 PACKED_MATMUL(iq4_nlx16, block_iq4_nlx16, block_q8_0s, QK8_0)
 PACKED_MATMUL(iq4_xsx16, block_iq4_xsx16, block_q8_K, QK_K)
 
+/* BF16: activations as BF16 rows (n values, 2 bytes each: what vdpbf16ps reads), each product summed in double in k
+ * order as ref/matmul.c's dot_bf16 sums them: the same bits as pmx_matmul's reference. */
+static void prepare_bf16x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
+    for (int64_t i = b0 * n; i < b1 * n; i++) ((pmx_bf16 *)xa)[i] = pmx_f32_to_bf16(x[i]);
+}
+static int64_t act_row_bytes_bf16x16(int64_t n) { return n * (int64_t)sizeof(pmx_bf16); }
+static void matmul_bf16x16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
+                           int64_t r1) {
+    const pmx_bf16 *wp = w, *x = xa;
+    for (int64_t g = r0 / PMX_PACK_ROWS; g < r1 / PMX_PACK_ROWS; g++)
+        for (int64_t c = 0; c < batch; c++)
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                double s = 0;
+                for (int64_t k = 0; k < n; k++)
+                    s += (double)pmx_bf16_to_f32(wp[g * n * PMX_PACK_ROWS + (k / 2 * PMX_PACK_ROWS + r) * 2 + k % 2]) *
+                         pmx_bf16_to_f32(x[c * n + k]);
+                y[c * ldy + g * PMX_PACK_ROWS + r] = (float)s;
+            }
+}
+
 /* After pmx_ref_register_matmul: the K-quants' packed kernels read the activations their standard kernels' prepare
  * writes. */
 void pmx_ref_register_packed(pmx_kernels *k) {
@@ -247,4 +281,5 @@ void pmx_ref_register_packed(pmx_kernels *k) {
     k->packed[PMX_T_IQ4_XS] = (pmx_matmul_kernel){k->matmul[PMX_T_IQ4_XS].prepare, matmul_iq4_xsx16, NULL};
     k->packed[PMX_T_IQ4_NL] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_iq4_nlx16, act_row_bytes_q8_0s};
     k->packed[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32x16, NULL}; /* the activations as they are */
+    k->packed[PMX_T_BF16] = (pmx_matmul_kernel){prepare_bf16x16, matmul_bf16x16, act_row_bytes_bf16x16};
 }

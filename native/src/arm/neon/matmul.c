@@ -802,7 +802,7 @@ static void prepare_q8_K(void *xa, const float *x, int64_t n, int64_t b0, int64_
 void pmx_neon_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32, NULL};
     k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16, NULL};
-    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16, NULL};
+    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){pmx_ref_prepare_bf16, matmul_bf16, NULL};
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q8_0, NULL};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q4_0, NULL};
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q8_0, matmul_q5_0, NULL};

@@ -203,7 +203,7 @@ GEMM(q8_0, PMX_T_Q8_0)
 void pmx_avx2_register_gemm(pmx_kernels *k) {
     k->gemm[PMX_T_F32] = (pmx_matmul_kernel){NULL, gemm_f32, NULL};
     k->gemm[PMX_T_F16] = (pmx_matmul_kernel){NULL, gemm_f16, NULL};
-    k->gemm[PMX_T_BF16] = (pmx_matmul_kernel){NULL, gemm_bf16, NULL};
+    k->gemm[PMX_T_BF16] = (pmx_matmul_kernel){pmx_ref_prepare_bf16, gemm_bf16, NULL};
     k->gemm[PMX_T_Q8_0] = (pmx_matmul_kernel){NULL, gemm_q8_0, NULL};
     k->packed[PMX_T_F32] = (pmx_matmul_kernel){NULL, packed_f32, NULL};
     k->packed_preferred[PMX_T_F32] = 1;

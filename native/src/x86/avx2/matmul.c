@@ -705,7 +705,7 @@ MATMUL(q6_K, n / QK_K * (int64_t)sizeof(block_q6_K), n / QK_K * (int64_t)sizeof(
 void pmx_avx2_register_matmul(pmx_kernels *k) {
     k->matmul[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32, NULL};
     k->matmul[PMX_T_F16] = (pmx_matmul_kernel){NULL, matmul_f16, NULL};
-    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){NULL, matmul_bf16, NULL};
+    k->matmul[PMX_T_BF16] = (pmx_matmul_kernel){pmx_ref_prepare_bf16, matmul_bf16, NULL};
     k->matmul[PMX_T_Q8_0] = (pmx_matmul_kernel){pmx_avx2_prepare_q8_0, matmul_q8_0, NULL};
     k->matmul[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0, matmul_q4_0, q4x_act_row_bytes};
     k->matmul[PMX_T_Q5_0] = (pmx_matmul_kernel){prepare_q5_0, matmul_q5_0, q4x_act_row_bytes};

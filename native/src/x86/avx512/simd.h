@@ -3,6 +3,7 @@
  * SIMDe lacks a few intrinsics; the pmx_mm512_* helpers here stand in for them in both builds. */
 #ifndef PMX_AVX512_SIMD_H
 #define PMX_AVX512_SIMD_H
+#include <string.h>
 
 #ifdef PMX_SIMDE_AVX512
 #define SIMDE_ENABLE_NATIVE_ALIASES
@@ -69,6 +70,14 @@ static inline __m512i pmx_emu_cvtepi8_epi32(__m128i v) {
     return _mm512_loadu_si512(t);
 }
 #define _mm512_cvtepi8_epi32 pmx_emu_cvtepi8_epi32
+static inline __m256i pmx_emu_cvtepi32_epi16(__m512i v) {
+    int32_t s[16];
+    int16_t t[16];
+    _mm512_storeu_si512(s, v);
+    for (int i = 0; i < 16; i++) t[i] = (int16_t)s[i];
+    return _mm256_loadu_si256((const __m256i *)t);
+}
+#define _mm512_cvtepi32_epi16 pmx_emu_cvtepi32_epi16
 #else
 #include <immintrin.h>
 #endif
@@ -105,6 +114,17 @@ static inline __attribute__((always_inline)) __m512 pmx_mm512_reduce_add_16(cons
     for (int i = 0; i < 4; i++) s2[i] = 4 * i < n ? pmx_red_quarters(s1[2 * i], s1[2 * i + 1]) : z;
     for (int i = 0; i < 2; i++) s3[i] = 8 * i < n ? pmx_red_pairs(s2[2 * i], s2[2 * i + 1]) : z;
     return pmx_red_last(s3[0], s3[1]);
+}
+
+/* 32 BF16 values (vdpbf16ps' operands) from the bits of an integer vector */
+static inline __m512bh pmx_mm512_as_bh(__m512i v) {
+#ifdef PMX_SIMDE_AVX512
+    __m512bh b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+#else
+    return (__m512bh)v;
+#endif
 }
 
 /* mask of the first n (< 16 or more) lanes */

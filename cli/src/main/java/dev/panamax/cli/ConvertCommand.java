@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-/** {@code panamax convert IN.onnx [--tokenizer tokenizer.json] -o OUT.gguf [--type f32|f16|q8_0]}. */
+/** {@code panamax convert IN.onnx [--tokenizer tokenizer.json] -o OUT.gguf [--type f32|f16|bf16|q8_0]}. */
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Convert a BERT-family sentence-transformers ONNX export (e.g. all-MiniLM-L6-v2) to a bert GGUF as llama.cpp's converter lays it out.")
 final class ConvertCommand implements Callable<Integer> {
@@ -29,7 +29,7 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, description = "Output GGUF.")
     Path out;
 
-    @Option(names = "--type", defaultValue = "f32", description = "f32 (the weights as they are), f16 or q8_0 (then quantized as panamax quantize does).")
+    @Option(names = "--type", defaultValue = "f32", description = "f32 (the weights as they are), f16, bf16 or q8_0 (then quantized as panamax quantize does).")
     String type;
 
     @Option(names = "--pooling", defaultValue = "mean", description = "bert.pooling_type written: mean (sentence-transformers), cls, none.")
@@ -54,8 +54,9 @@ final class ConvertCommand implements Callable<Integer> {
         QuantFileType t = switch (type.toLowerCase(Locale.ROOT)) {
             case "f32" -> QuantFileType.F32;
             case "f16" -> QuantFileType.F16;
+            case "bf16" -> QuantFileType.BF16;
             case "q8_0" -> QuantFileType.Q8_0;
-            default -> throw new ParameterException(spec.commandLine(), "--type: f32, f16 or q8_0 (quantize further with panamax quantize), got " + type);
+            default -> throw new ParameterException(spec.commandLine(), "--type: f32, f16, bf16 or q8_0 (quantize further with panamax quantize), got " + type);
         };
         Pooling p = switch (pooling.toLowerCase(Locale.ROOT)) {
             case "mean" -> Pooling.MEAN;

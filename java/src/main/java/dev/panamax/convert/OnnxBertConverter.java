@@ -51,7 +51,7 @@ public final class OnnxBertConverter {
     private OnnxBertConverter() {}
 
     /**
-     * Converts; {@code type} f32 writes the weights as they are, f16 and q8_0 pass the F32 file through {@link
+     * Converts; {@code type} f32 writes the weights as they are, f16, bf16 and q8_0 pass the F32 file through {@link
      * Quantizer} (llama-quantize's rules: norms, biases and 1-D tensors stay F32).
      *
      * @param tokenizerJson the Hugging Face {@code tokenizer.json} (WordPiece), required

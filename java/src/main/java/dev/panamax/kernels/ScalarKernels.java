@@ -108,6 +108,10 @@ public class ScalarKernels implements Kernels {
             switch (type) {
                 case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL -> JavaQuants.actQ8_0(x, n, qs, d);
                 case Q4_K, Q6_K, Q2_K, Q3_K, Q5_K, IQ4_XS -> JavaQuants.actQ8K(x, n, qs, d, bsums);
+                case BF16 -> { // rounded to BF16 as ggml's vec_dot_type for BF16 (and the C core's pmx_ref_prepare_bf16)
+                    for (int i = 0; i < n; i++) x[i] = JavaQuants.fromBf16(JavaQuants.toBf16(x[i]));
+                    return;
+                }
                 default -> {
                     return;
                 }

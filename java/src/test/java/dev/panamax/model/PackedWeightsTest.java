@@ -15,8 +15,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Packed weights end to end on the native backend: which matrices get packed (Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS, rows a
- * multiple of 16, where the kernels prefer it), that a forward pass on them gives the logits of the weights as stored,
+ * Packed weights end to end on the native backend: which matrices get packed (Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS, BF16
+ * with AVX512_BF16, rows a multiple of 16, where the kernels prefer it), that a forward pass on them gives the logits of the weights as stored,
  * and that bad sizes are refused before any downcall. On a CPU whose kernels prefer no packing (no AVX-512 VNNI) nothing is packed, which the
  * test checks as well; the packed kernels of every ISA are held against the reference in native/tests/test_matmul.c.
  */
@@ -28,7 +28,7 @@ class PackedWeightsTest {
     static final int[] PROMPT = {1, 17, 260, 45, 99, 3, 280, 120, 7, 64, 33};
 
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0", "IQ4_NL"})
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0", "IQ4_NL", "BF16"})
     void packedForwardMatchesStored(GgmlType type) throws Exception {
         Path m = TinyModels.write(dir, "llama", type, false, 11);
         try (GgufFile f = GgufFile.open(m); Kernels k = StateHarness.kernels(dev.panamax.Backend.NATIVE, 2)) {

@@ -51,7 +51,7 @@ final class MiniLm {
         return dir().resolve(TOKENIZER);
     }
 
-    /** The converted file of that type (f32, f16, q8_0), made on first use. */
+    /** The converted file of that type (f32, f16, bf16, q8_0), made on first use. */
     static synchronized Path gguf(QuantFileType type) throws IOException {
         Path f = dir().resolve("all-minilm-l6-v2-" + type.name().toLowerCase() + ".gguf");
         if (!Files.exists(f)) {

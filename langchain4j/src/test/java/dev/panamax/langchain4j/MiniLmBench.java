@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
  * LangChain4j's {@code EmbeddingModel} interface, Panamax's provider on the converted file against LangChain4j's own
  * {@link AllMiniLmL6V2EmbeddingModel} (ONNX Runtime, its defaults: one task per text on its executor, ONNX Runtime's
  * intra-op threads), at batch 1 (one text per call) and batch 64 (64 texts per embedAll), alternated in one JVM, best
- * of the repetitions. Properties: panamax.bench.threads (2), .type (f32 | f16 | q8_0), .texts (256), .reps (3).
+ * of the repetitions. Properties: panamax.bench.threads (2), .type (f32 | f16 | bf16 | q8_0), .texts (256), .reps (3).
  */
 class MiniLmBench {
     @Test
