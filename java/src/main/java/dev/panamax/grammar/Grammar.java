@@ -111,7 +111,7 @@ public final class Grammar {
      * @throws GrammarException for a schema that is not JSON, or uses what the converter does not support
      */
     public static Grammar fromJsonSchema(String schemaJson) {
-        return parse(JsonSchemaGrammar.toGbnf(schemaJson));
+        return JsonSchemaGrammar.toGrammar(schemaJson);
     }
 
     /** Any JSON object (OpenAI's {@code response_format: json_object}). */

@@ -84,6 +84,33 @@ public final class JsonSchemaGrammar {
      * @throws GrammarException for text that is not JSON, or a schema that uses what is not supported
      */
     public static String toGbnf(String schemaJson) {
+        String gbnf = build(schemaJson);
+        parseOwn(gbnf);
+        return gbnf;
+    }
+
+    /** The grammar of a schema (parsed once). */
+    static Grammar toGrammar(String schemaJson) {
+        return parseOwn(build(schemaJson));
+    }
+
+    /**
+     * Parses the converter's own output. A schema whose $ref reaches itself before any JSON value starts ({"anyOf":
+     * [{"$ref": "#/anyOf/0"}, ...]}) converts to a left-recursive rule: refused as the schema's fault. Any other parse
+     * failure is a defect of this converter, not of the schema: thrown as such, never as the user's error.
+     */
+    private static Grammar parseOwn(String gbnf) {
+        try {
+            return Grammar.parse(gbnf);
+        } catch (GrammarException e) {
+            if (e.getMessage().startsWith("left recursion")) {
+                throw new GrammarException("the schema refers to itself through $ref before any JSON value starts (" + e.getMessage() + ")");
+            }
+            throw new IllegalStateException("the JSON schema converter wrote GBNF that does not parse: " + e.getMessage(), e);
+        }
+    }
+
+    private static String build(String schemaJson) {
         JsonNode node;
         try {
             node = new ObjectMapper().readTree(schemaJson);

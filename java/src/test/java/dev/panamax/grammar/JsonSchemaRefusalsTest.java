@@ -6,10 +6,11 @@ import static org.junit.jupiter.api.Assertions.*;
 import org.junit.jupiter.api.Test;
 
 /**
- * String patterns that ECMA-262 refuses are refused here too, with the reason, rather than written as GBNF that does not
- * parse or recurses without input (the schema fuzz campaigns' findings); the lazy '?' after a quantifier is accepted.
+ * Schemas refused with their reason rather than converted to GBNF that does not parse or recurses without input (the
+ * schema fuzz campaigns' findings): string patterns that ECMA-262 refuses (the lazy '?' after a quantifier is accepted),
+ * a $ref that reaches itself before any value starts.
  */
-class JsonSchemaPatternTest {
+class JsonSchemaRefusalsTest {
 
     private static Grammar pattern(String regex) {
         return Grammar.fromJsonSchema("{\"type\": \"string\", \"pattern\": \"" + regex.replace("\\", "\\\\") + "\"}");
@@ -35,5 +36,16 @@ class JsonSchemaPatternTest {
         assertTrue(matches(alt, "\"a\""));
         assertTrue(matches(alt, "\"bbb\""));
         assertFalse(matches(alt, "\"ab\""));
+    }
+
+    @Test
+    void aReferenceToItselfBeforeAnyValueIsRefused() {
+        GrammarException e = assertThrows(GrammarException.class, () -> Grammar.fromJsonSchema(
+                "{\"properties\": {\"a\": {\"anyOf\": [{\"$ref\": \"#/properties/a/anyOf/0\"}, {\"type\": \"boolean\"}]}}}"));
+        assertTrue(e.getMessage().contains("refers to itself"), e.getMessage());
+        // recursion inside a value (an array of itself) is fine
+        Grammar g = Grammar.fromJsonSchema("{\"$defs\": {\"t\": {\"anyOf\": [{\"type\": \"array\", \"items\": {\"$ref\": \"#/$defs/t\"}},"
+                + " {\"type\": \"integer\"}]}}, \"$ref\": \"#/$defs/t\"}");
+        assertTrue(matches(g, "[[1],[[2,3]]]"));
     }
 }
