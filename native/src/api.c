@@ -316,14 +316,16 @@ int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, 
 
 /* ---- interleaved (packed) weights ---- */
 
-/* Bytes of one packed block (16 rows x one block column) per type index; 0: no packed layout. Q4_K's carries its scales
- * unpacked to bytes (4 bytes more per row and super-block), IQ4_XS's too (2 more), the others hold exactly their rows'
- * bytes. */
+/* Bytes of one packed block (16 rows x one block column) per type index; 0: no packed layout. Q4_K's, Q5_K's and Q3_K's
+ * carry their scales unpacked to bytes (4 bytes more per row and super-block), IQ4_XS's too (2 more), the others hold
+ * exactly their rows' bytes. */
 static const int64_t PACKED_BLOCK_BYTES[PMX_T_COUNT] = {
     [PMX_T_F32] = PMX_PACK_ROWS * sizeof(float), [PMX_T_BF16] = PMX_PACK_ROWS * sizeof(pmx_bf16),
     [PMX_T_Q4_0] = sizeof(block_q4_0x16), [PMX_T_Q8_0] = sizeof(block_q8_0x16),
     [PMX_T_Q4_K] = sizeof(block_q4_Kx16), [PMX_T_Q6_K] = sizeof(block_q6_Kx16),
     [PMX_T_IQ4_NL] = sizeof(block_iq4_nlx16), [PMX_T_IQ4_XS] = sizeof(block_iq4_xsx16),
+    [PMX_T_Q5_K] = sizeof(block_q5_Kx16), [PMX_T_Q3_K] = sizeof(block_q3_Kx16), [PMX_T_Q2_K] = sizeof(block_q2_Kx16),
+    [PMX_T_Q4_1] = sizeof(block_q4_1x16), [PMX_T_Q5_1] = sizeof(block_q5_1x16),
 };
 
 /* The type index when the interleaved layout exists for this type and shape, else -1. BF16's holds pairs of columns

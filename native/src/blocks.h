@@ -102,11 +102,38 @@ typedef struct {                                                        /* IQ4_X
     int8_t sc[QK_K / 32][PMX_PACK_ROWS];                                /* ls - 32 of sub-block j, row r */
     uint8_t qs[QK_K / 32][4][PMX_PACK_ROWS][4];                         /* [j][s][r][k]: qs[16j + 4s + k] of row r: */
 } block_iq4_xsx16;                                                      /* low nibble element 32j + 4s + k, high + 16 */
+typedef struct {                                                        /* Q5_K, one super-block of 16 rows: Q4_K's */
+    pmx_half d[PMX_PACK_ROWS], dmin[PMX_PACK_ROWS];                     /* fields, the 5th bits between the scales */
+    uint8_t sc[QK_K / 32][PMX_PACK_ROWS], m[QK_K / 32][PMX_PACK_ROWS];   /* and the nibbles (one sequential stream) */
+    uint8_t qh[8][PMX_PACK_ROWS][4];                                    /* [s][r][j]: qh[4s + j] of row r */
+    uint8_t qs[4][8][PMX_PACK_ROWS][4];                                 /* as block_q4_Kx16's */
+} block_q5_Kx16;
+typedef struct {                                                        /* Q3_K, one super-block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS];
+    int8_t sc[QK_K / 16][PMX_PACK_ROWS];                                /* sc - 32 of sub-block j (16 values), row r */
+    uint8_t hm[8][PMX_PACK_ROWS][4];                                    /* [s][r][j]: hmask[4s + j] of row r */
+    uint8_t qs[2][8][PMX_PACK_ROWS][4];                                 /* [n][s][r][j]: qs[32n + 4s + j] of row r */
+} block_q3_Kx16;
+typedef struct {                                                        /* Q2_K, one super-block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS], dmin[PMX_PACK_ROWS];
+    uint8_t sc[QK_K / 16][PMX_PACK_ROWS];                               /* scales[j] of row r (scale | min << 4) */
+    uint8_t qs[2][8][PMX_PACK_ROWS][4];                                 /* [n][s][r][j]: qs[32n + 4s + j] of row r */
+} block_q2_Kx16;
+typedef struct {                                                        /* Q4_1, one block of 16 rows: Q4_0's */
+    pmx_half d[PMX_PACK_ROWS], m[PMX_PACK_ROWS];                        /* layout with the rows' minimums */
+    uint8_t qs[4][PMX_PACK_ROWS][4];
+} block_q4_1x16;
+typedef struct {                                                        /* Q5_1, one block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS], m[PMX_PACK_ROWS];
+    uint8_t qh[PMX_PACK_ROWS][4];                                       /* [r][k]: bit s = 5th bit of element 4s + k, */
+    uint8_t qs[4][PMX_PACK_ROWS][4];                                    /* bit 4 + s: of 16 + 4s + k (s < 4) */
+} block_q5_1x16;
 typedef struct {                                                        /* a Q8_0 activation block for the packed */
     int8_t qs[QK8_0];                                                   /* kernels: ggml's Q8_0 quants, */
     float d;                                                            /* the scale as a float, */
     int32_t sum;                                                        /* -offset * sum(qs): the weights' offset */
-} block_q8_0s;                                                          /* (Q4_0: 8, packed Q8_0: 128) taken off */
+} block_q8_0s;                                                          /* (Q4_0: 8, packed Q8_0: 128) taken off; */
+                                                                        /* Q4_1, Q5_1: + sum(qs), their minimums' */
 
 static_assert(sizeof(block_q4_0x16) == PMX_PACK_ROWS * 18, "block_q4_0x16 size");
 static_assert(sizeof(block_q8_0x16) == PMX_PACK_ROWS * 34, "block_q8_0x16 size");
@@ -114,6 +141,12 @@ static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s size");
 static_assert(sizeof(block_q4_Kx16) == PMX_PACK_ROWS * 144 + 64, "block_q4_Kx16 size: the scales unpacked to bytes");
 static_assert(sizeof(block_q6_Kx16) == PMX_PACK_ROWS * 210, "block_q6_Kx16 size");
 static_assert(sizeof(block_iq4_xsx16) == PMX_PACK_ROWS * 136 + 32, "block_iq4_xsx16 size: the scales unpacked to bytes");
+static_assert(sizeof(block_q5_Kx16) == PMX_PACK_ROWS * 176 + 64, "block_q5_Kx16 size: the scales unpacked to bytes");
+static_assert(offsetof(block_q5_Kx16, m) == offsetof(block_q4_Kx16, m), "Q5_K's packed head is Q4_K's");
+static_assert(sizeof(block_q3_Kx16) == PMX_PACK_ROWS * 110 + 64, "block_q3_Kx16 size: the scales unpacked to bytes");
+static_assert(sizeof(block_q2_Kx16) == PMX_PACK_ROWS * 84, "block_q2_Kx16 size");
+static_assert(sizeof(block_q4_1x16) == PMX_PACK_ROWS * 20, "block_q4_1x16 size");
+static_assert(sizeof(block_q5_1x16) == PMX_PACK_ROWS * 24, "block_q5_1x16 size");
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");

@@ -65,7 +65,7 @@ static double g_worst_kernel[PMX_ISA_COUNT][PMX_T_COUNT]; /* max |y - yref| / (1
 static double g_worst_exact[PMX_T_COUNT];                 /* max |yref - exact| / bound */
 static double g_worst_exact_rel[PMX_T_COUNT];             /* max |yref - exact| / (1 + S) */
 static long g_act_diffs[PMX_ISA_COUNT][PMX_T_COUNT];      /* activation values one step off the reference */
-static double g_worst_packed[PMX_ISA_COUNT][8];           /* packed Q4_0, Q8_0, Q4_K, Q6_K, F32, IQ4_NL, IQ4_XS, BF16: max |y - yref| / (1 + S) */
+static double g_worst_packed[PMX_ISA_COUNT][13]; /* packed Q4_0, ..., Q5_1, BF16 (P_TYPES): max |y - yref| / (1 + S) */
 static double g_seconds[PMX_T_COUNT];                     /* CPU time per type (the suite's budget under qemu) */
 static float x_dummy[64];
 
@@ -275,7 +275,7 @@ static void check_rejections(void) {
     CHECK(pmx_matmul_scratch_bytes(PMX_TYPE_Q6_K, 500, 2) < 0, "q6_K scratch of a bad width");
 }
 
-/* The packed (interleaved) Q4_0/Q8_0/Q4_K/Q6_K/F32/IQ4_NL/IQ4_XS/BF16 path: pmx_pack + pmx_matmul_packed on every ISA against pmx_matmul on the scalar
+/* The packed (interleaved) Q4_0/Q8_0/Q4_K/Q6_K/F32/IQ4_NL/IQ4_XS/Q5_K/Q3_K/Q2_K/Q4_1/Q5_1/BF16 path: pmx_pack + pmx_matmul_packed on every ISA against pmx_matmul on the scalar
  * reference. The scalar packed kernel must equal it bit for bit (same integer sums, scales and double sums); the others
  * within KERNEL_TOL. Rows: multiples of 16 only (others have no packed layout); widths through the block loop's ends;
  * batches through the 4-column tile's tails; the pool splits rows in whole groups. */
@@ -287,21 +287,25 @@ static void check_packed(pmx_pool *pool, const pmx_kernels *ref) {
     static const int64_t P_COLS_BF[] = {2, 8, 34, 300, 514};
     static const int64_t P_ROWS[] = {16, 48, 80};
     static const int64_t P_BATCH[] = {1, 2, 3, 4, 5, 7, 9, 14, 37}; /* every tail of the 8- and 6-column tiles */
-    static const int P_TYPES[] = {PMX_T_Q4_0, PMX_T_Q8_0, PMX_T_Q4_K, PMX_T_Q6_K, PMX_T_F32, PMX_T_IQ4_NL, PMX_T_IQ4_XS, PMX_T_BF16};
+    static const int P_TYPES[] = {PMX_T_Q4_0, PMX_T_Q8_0,   PMX_T_Q4_K, PMX_T_Q6_K, PMX_T_F32,  PMX_T_IQ4_NL, PMX_T_IQ4_XS,
+                                  PMX_T_Q5_K, PMX_T_Q3_K, PMX_T_Q2_K, PMX_T_Q4_1, PMX_T_Q5_1, PMX_T_BF16};
+    static_assert(LEN(P_TYPES) == LEN(g_worst_packed[0]), "a worst error per packed type");
     for (int ti = 0; ti < LEN(P_TYPES); ti++) {
         const int t = P_TYPES[ti];
         CHECK(pmx_pack_bytes(TYPE_OF[t], 17, 64) == 0 && (t == PMX_T_F32 || t == PMX_T_BF16 || pmx_pack_bytes(TYPE_OF[t], 32, 48) == 0),
               "%s: no packed layout for 17 rows or 48 columns", TYPE_NAME[t]);
         CHECK(t != PMX_T_BF16 || pmx_pack_bytes(TYPE_OF[t], 32, 33) == 0, "bf16: no packed layout for an odd width");
-        const int k_quant = t == PMX_T_Q4_K || t == PMX_T_Q6_K || t == PMX_T_IQ4_XS;
+        const int k_quant = t == PMX_T_Q4_K || t == PMX_T_Q6_K || t == PMX_T_IQ4_XS || t == PMX_T_Q5_K || t == PMX_T_Q3_K ||
+                            t == PMX_T_Q2_K;
         const int n_cols = k_quant ? LEN(P_COLS_K) : t == PMX_T_F32 ? LEN(P_COLS_F) : t == PMX_T_BF16 ? LEN(P_COLS_BF) : LEN(P_COLS);
         for (int ci = 0; ci < n_cols; ci++)
             for (int ri = 0; ri < LEN(P_ROWS); ri++) {
                 const int64_t n = k_quant ? P_COLS_K[ci] : t == PMX_T_F32 ? P_COLS_F[ci] : t == PMX_T_BF16 ? P_COLS_BF[ci] : P_COLS[ci];
                 const int64_t rows = P_ROWS[ri];
                 const int64_t wb = pmx_row_bytes(t, n) * rows;
-                /* Q4_K's and IQ4_XS's packed groups carry the scales unpacked: 64 / 32 bytes more per group and super-block */
-                const int64_t pb = t == PMX_T_Q4_K    ? wb + rows / PMX_PACK_ROWS * (n / QK_K) * 64
+                /* Q4_K's, Q5_K's, Q3_K's and IQ4_XS's packed groups carry the scales unpacked: 64 / 32 bytes more per
+                 * group and super-block */
+                const int64_t pb = t == PMX_T_Q4_K || t == PMX_T_Q5_K || t == PMX_T_Q3_K ? wb + rows / PMX_PACK_ROWS * (n / QK_K) * 64
                                    : t == PMX_T_IQ4_XS ? wb + rows / PMX_PACK_ROWS * (n / QK_K) * 32
                                                        : wb;
                 CHECK(pmx_pack_bytes(TYPE_OF[t], rows, n) == pb, "%s pack bytes", TYPE_NAME[t]);

@@ -1,4 +1,4 @@
-/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS/F32/BF16 layouts: packing, activation preparation and the matmul.
+/* Scalar reference of the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS/Q5_K/Q3_K/Q2_K/Q4_1/Q5_1/F32/BF16 layouts: packing, activation preparation and the matmul.
  * Same integer sums and scales as ref/matmul.c's dot products, so the results equal pmx_matmul's reference bit for bit. */
 #include <string.h>
 #include "ref.h"
@@ -38,6 +38,57 @@ static void pack_q6_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int6
         }
 }
 
+static void pack_q5_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    const int64_t nb = n_cols / QK_K;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q5_Kx16 *o = (block_q5_Kx16 *)dst + g * nb + i;
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                const block_q5_K *b = (const block_q5_K *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                o->d[r] = b->d;
+                o->dmin[r] = b->dmin;
+                for (int j = 0; j < QK_K / 32; j++) pmx_get_scale_min_k4(j, b->scales, &o->sc[j][r], &o->m[j][r]);
+                for (int s = 0; s < 8; s++) memcpy(o->qh[s][r], b->qh + 4 * s, 4);
+                for (int p = 0; p < 4; p++)
+                    for (int s = 0; s < 8; s++) memcpy(o->qs[p][s][r], b->qs + 32 * p + 4 * s, 4);
+            }
+        }
+}
+
+static void pack_q3_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    const int64_t nb = n_cols / QK_K;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q3_Kx16 *o = (block_q3_Kx16 *)dst + g * nb + i;
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                const block_q3_K *b = (const block_q3_K *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                int8_t sc[QK_K / 16];
+                pmx_q3_K_scales_unpack(b->scales, sc);
+                o->d[r] = b->d;
+                for (int j = 0; j < QK_K / 16; j++) o->sc[j][r] = sc[j];
+                for (int s = 0; s < 8; s++) memcpy(o->hm[s][r], b->hmask + 4 * s, 4);
+                for (int n = 0; n < 2; n++)
+                    for (int s = 0; s < 8; s++) memcpy(o->qs[n][s][r], b->qs + 32 * n + 4 * s, 4);
+            }
+        }
+}
+
+static void pack_q2_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
+    const int64_t nb = n_cols / QK_K;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            block_q2_Kx16 *o = (block_q2_Kx16 *)dst + g * nb + i;
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                const block_q2_K *b = (const block_q2_K *)w + (g * PMX_PACK_ROWS + r) * nb + i;
+                o->d[r] = b->d;
+                o->dmin[r] = b->dmin;
+                for (int j = 0; j < QK_K / 16; j++) o->sc[j][r] = b->scales[j];
+                for (int n = 0; n < 2; n++)
+                    for (int s = 0; s < 8; s++) memcpy(o->qs[n][s][r], b->qs + 32 * n + 4 * s, 4);
+            }
+        }
+}
+
 static void pack_iq4_xs(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
     const int64_t nb = n_cols / QK_K;
     for (int64_t g = g0; g < g1; g++)
@@ -52,6 +103,38 @@ static void pack_iq4_xs(void *dst, const void *w, int64_t n_cols, int64_t g0, in
                 }
             }
         }
+}
+
+/* Q4_1 and Q5_1: Q4_0's layout with the minimums; Q5_1's 32 fifth bits rearranged so that step s finds the bits of
+ * its 4 low-nibble elements at bit s of their bytes and of its 4 high-nibble ones at bit 4 + s (one shift per step) */
+static void pack_qx_1(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1, const int five) {
+    const int64_t nb = n_cols / QK4_1;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t i = 0; i < nb; i++)
+            for (int r = 0; r < PMX_PACK_ROWS; r++) {
+                const int64_t row_block = (g * PMX_PACK_ROWS + r) * nb + i;
+                if (five) {
+                    const block_q5_1 *b = (const block_q5_1 *)w + row_block;
+                    block_q5_1x16 *o = (block_q5_1x16 *)dst + g * nb + i;
+                    uint32_t qh;
+                    memcpy(&qh, b->qh, 4);
+                    o->d[r] = b->d;
+                    o->m[r] = b->m;
+                    for (int k = 0; k < 4; k++) {
+                        uint8_t bits = 0;
+                        for (int s = 0; s < 4; s++)
+                            bits |= (uint8_t)(((qh >> (4 * s + k)) & 1) << s | ((qh >> (16 + 4 * s + k)) & 1) << (4 + s));
+                        o->qh[r][k] = bits;
+                    }
+                    for (int s = 0; s < 4; s++) memcpy(o->qs[s][r], b->qs + 4 * s, 4);
+                } else {
+                    const block_q4_1 *b = (const block_q4_1 *)w + row_block;
+                    block_q4_1x16 *o = (block_q4_1x16 *)dst + g * nb + i;
+                    o->d[r] = b->d;
+                    o->m[r] = b->m;
+                    for (int s = 0; s < 4; s++) memcpy(o->qs[s][r], b->qs + 4 * s, 4);
+                }
+            }
 }
 
 /* F32: the group's 16 rows side by side per column, k-major (the float panels of the AVX2 GEMM, made once). */
@@ -93,6 +176,14 @@ void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, i
         pack_iq4_xs(dst, w, n_cols, g0, g1);
         return;
     }
+    if (t == PMX_T_Q4_1 || t == PMX_T_Q5_1) {
+        pack_qx_1(dst, w, n_cols, g0, g1, t == PMX_T_Q5_1);
+        return;
+    }
+    if (t == PMX_T_Q5_K || t == PMX_T_Q3_K || t == PMX_T_Q2_K) {
+        (t == PMX_T_Q5_K ? pack_q5_K : t == PMX_T_Q3_K ? pack_q3_K : pack_q2_K)(dst, w, n_cols, g0, g1);
+        return;
+    }
     const int64_t nb = n_cols / QK8_0;
     for (int64_t g = g0; g < g1; g++)
         for (int64_t i = 0; i < nb; i++)
@@ -114,7 +205,7 @@ void pmx_ref_pack(int t, void *dst, const void *w, int64_t n_cols, int64_t g0, i
             }
 }
 
-/* ggml's Q8_0 quants of each block, the scale widened to float, and -offset * sum(qs). */
+/* ggml's Q8_0 quants of each block, the scale widened to float, and -offset * sum(qs) (offset -1: sum(qs)). */
 static void prepare_q8_0s(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1, int offset) {
     const int64_t nb = n / QK8_0;
     for (int64_t b = b0; b < b1; b++)
@@ -131,6 +222,7 @@ static void prepare_q8_0s(void *xa, const float *x, int64_t n, int64_t b0, int64
 }
 static void prepare_q4_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 8); }
 static void prepare_q8_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 128); }
+static void prepare_qx_1x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, -1); }
 
 static int64_t act_row_bytes_q8_0s(int64_t n) { return n / QK8_0 * (int64_t)sizeof(block_q8_0s); }
 
@@ -168,6 +260,30 @@ static double dot_q8_0x16(const void *blk, const void *xv, int r) {
     int32_t sumi = x->sum;
     for (int k = 0; k < QK8_0; k++) sumi += b->qs[k / 4][r][k % 4] * x->qs[k];
     return (double)sumi * pmx_half_to_f32(b->d[r]) * x->d;
+}
+
+/* As dot_q4_1 / dot_q5_1: d * dx * (q . a) + m * dx * sum(a), sum(a) in x->sum. */
+static double dot_q4_1x16(const void *blk, const void *xv, int r) {
+    const block_q4_1x16 *b = blk;
+    const block_q8_0s *x = xv;
+    int32_t sumi = 0;
+    for (int k = 0; k < QK4_1 / 2; k++) {
+        const uint8_t v = b->qs[k / 4][r][k % 4];
+        sumi += (v & 0x0f) * x->qs[k] + (v >> 4) * x->qs[k + QK4_1 / 2];
+    }
+    return (double)sumi * pmx_half_to_f32(b->d[r]) * x->d + (double)x->sum * pmx_half_to_f32(b->m[r]) * x->d;
+}
+
+static double dot_q5_1x16(const void *blk, const void *xv, int r) {
+    const block_q5_1x16 *b = blk;
+    const block_q8_0s *x = xv;
+    int32_t sumi = 0;
+    for (int k = 0; k < QK5_1 / 2; k++) {
+        const uint8_t v = b->qs[k / 4][r][k % 4], h = b->qh[r][k % 4];
+        const int q0 = (v & 0x0f) | ((h >> (k / 4)) & 1) << 4, q1 = (v >> 4) | ((h >> (4 + k / 4)) & 1) << 4;
+        sumi += q0 * x->qs[k] + q1 * x->qs[k + QK5_1 / 2];
+    }
+    return (double)sumi * pmx_half_to_f32(b->d[r]) * x->d + (double)x->sum * pmx_half_to_f32(b->m[r]) * x->d;
 }
 
 /* IQ4_NL: the levels + 128 times the activations, minus 128 * sum(qs) (x->sum), as dot_iq4_nl's integer sum. */
@@ -213,6 +329,60 @@ static double dot_q4_Kx16(const void *blk, const void *xv, int r) {
     return (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
 }
 
+/* As dot_q5_K: dot_q4_Kx16's sums with the 5th bit of element 32j + l, bit j of qh[l], on top of its nibble. */
+static double dot_q5_Kx16(const void *blk, const void *xv, int r) {
+    const block_q5_Kx16 *b = blk;
+    const block_q8_K *x = xv;
+    int32_t isum = 0, imins = 0;
+    for (int j = 0; j < QK_K / 32; j++) {
+        const int p = j / 2, shift = 4 * (j & 1);
+        int32_t dot = 0;
+        for (int l = 0; l < 32; l++) {
+            const int v = ((b->qs[p][l / 4][r][l % 4] >> shift) & 0xF) | (((b->qh[l / 4][r][l % 4] >> j) & 1) << 4);
+            dot += v * x->qs[32 * j + l];
+        }
+        isum += b->sc[j][r] * dot;
+        imins += b->m[j][r] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+    }
+    return (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
+}
+
+/* As dot_q3_K / dot_q2_K: sub-block j (16 values) is plane k = (j % 8) / 2 (bits 2k..2k+1) of bytes 16 (j % 2) + l of
+ * the 32 at n = j / 8; Q3_K's third bit is bit 4n + k of hmask byte 16 (j % 2) + l. */
+static double dot_q3_Kx16(const void *blk, const void *xv, int r) {
+    const block_q3_Kx16 *b = blk;
+    const block_q8_K *x = xv;
+    int32_t isum = 0;
+    for (int j = 0; j < QK_K / 16; j++) {
+        const int n = j / 8, k = (j % 8) / 2;
+        int32_t dot = 0;
+        for (int l = 0; l < 16; l++) {
+            const int m = 16 * (j % 2) + l;
+            const int v = ((b->qs[n][m / 4][r][m % 4] >> (2 * k)) & 3) | (((b->hm[m / 4][r][m % 4] >> (4 * n + k)) & 1) << 2);
+            dot += (v - 4) * x->qs[16 * j + l];
+        }
+        isum += b->sc[j][r] * dot;
+    }
+    return (double)pmx_half_to_f32(b->d[r]) * x->d * isum;
+}
+
+static double dot_q2_Kx16(const void *blk, const void *xv, int r) {
+    const block_q2_Kx16 *b = blk;
+    const block_q8_K *x = xv;
+    int32_t isum = 0, imins = 0;
+    for (int j = 0; j < QK_K / 16; j++) {
+        const int n = j / 8, k = (j % 8) / 2;
+        int32_t dot = 0;
+        for (int l = 0; l < 16; l++) {
+            const int m = 16 * (j % 2) + l;
+            dot += ((b->qs[n][m / 4][r][m % 4] >> (2 * k)) & 3) * x->qs[16 * j + l];
+        }
+        isum += (b->sc[j][r] & 0xF) * dot;
+        imins += (b->sc[j][r] >> 4) * x->bsums[j];
+    }
+    return (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
+}
+
 /* As dot_q6_K: value 32k + l of half h is the (k >> 1) nibble of ql[64h + 32(k & 1) + l] with bits 2k..2k+1 of
  * qh[32h + l] on top, minus 32; its scale is sub-block 8h + 2k + l / 16. */
 static double dot_q6_Kx16(const void *blk, const void *xv, int r) {
@@ -250,6 +420,11 @@ PACKED_MATMUL(q4_Kx16, block_q4_Kx16, block_q8_K, QK_K)
 PACKED_MATMUL(q6_Kx16, block_q6_Kx16, block_q8_K, QK_K)
 PACKED_MATMUL(iq4_nlx16, block_iq4_nlx16, block_q8_0s, QK8_0)
 PACKED_MATMUL(iq4_xsx16, block_iq4_xsx16, block_q8_K, QK_K)
+PACKED_MATMUL(q5_Kx16, block_q5_Kx16, block_q8_K, QK_K)
+PACKED_MATMUL(q3_Kx16, block_q3_Kx16, block_q8_K, QK_K)
+PACKED_MATMUL(q2_Kx16, block_q2_Kx16, block_q8_K, QK_K)
+PACKED_MATMUL(q4_1x16, block_q4_1x16, block_q8_0s, QK4_1)
+PACKED_MATMUL(q5_1x16, block_q5_1x16, block_q8_0s, QK5_1)
 
 /* BF16: activations as BF16 rows (n values, 2 bytes each: what vdpbf16ps reads), each product summed in double in k
  * order as ref/matmul.c's dot_bf16 sums them: the same bits as pmx_matmul's reference. */
@@ -279,6 +454,11 @@ void pmx_ref_register_packed(pmx_kernels *k) {
     k->packed[PMX_T_Q4_0] = (pmx_matmul_kernel){prepare_q4_0x16, matmul_q4_0x16, act_row_bytes_q8_0s};
     k->packed[PMX_T_Q8_0] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_q8_0x16, act_row_bytes_q8_0s};
     k->packed[PMX_T_IQ4_XS] = (pmx_matmul_kernel){k->matmul[PMX_T_IQ4_XS].prepare, matmul_iq4_xsx16, NULL};
+    k->packed[PMX_T_Q5_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q5_K].prepare, matmul_q5_Kx16, NULL};
+    k->packed[PMX_T_Q3_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q3_K].prepare, matmul_q3_Kx16, NULL};
+    k->packed[PMX_T_Q2_K] = (pmx_matmul_kernel){k->matmul[PMX_T_Q2_K].prepare, matmul_q2_Kx16, NULL};
+    k->packed[PMX_T_Q4_1] = (pmx_matmul_kernel){prepare_qx_1x16, matmul_q4_1x16, act_row_bytes_q8_0s};
+    k->packed[PMX_T_Q5_1] = (pmx_matmul_kernel){prepare_qx_1x16, matmul_q5_1x16, act_row_bytes_q8_0s};
     k->packed[PMX_T_IQ4_NL] = (pmx_matmul_kernel){prepare_q8_0x16, matmul_iq4_nlx16, act_row_bytes_q8_0s};
     k->packed[PMX_T_F32] = (pmx_matmul_kernel){NULL, matmul_f32x16, NULL}; /* the activations as they are */
     k->packed[PMX_T_BF16] = (pmx_matmul_kernel){prepare_bf16x16, matmul_bf16x16, act_row_bytes_bf16x16};

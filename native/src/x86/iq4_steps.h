@@ -31,4 +31,22 @@ static inline __attribute__((always_inline)) __m256 pmx_iq4_nl_step_scales(const
     }
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)odd, (long long)even));
 }
+/* The 4-bit indices of one step (2P blocks at blk; IQ4_XS: the super-block's first 2P sub-blocks, P = 4) mapped to
+ * bytes through table (the levels, or the levels + 128 for vpdpbusd's unsigned operand, in both 128-bit lanes): lo[p]
+ * the low nibbles of blocks 2p and 2p + 1, hi[p] the high ones */
+static inline __attribute__((always_inline)) void pmx_iq4_step_levels(const char *blk, const int P, const int xs,
+                                                                      const __m256i table, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    _Pragma("GCC unroll 4") for (int p = 0; p < P; p++) {
+        __m256i q;
+        if (xs) {
+            q = _mm256_loadu_si256((const __m256i *)(((const block_iq4_xs *)blk)->qs + 32 * p));
+        } else {
+            const block_iq4_nl *b = (const block_iq4_nl *)blk + 2 * p;
+            q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[1].qs), _mm_loadu_si128((const __m128i *)b[0].qs));
+        }
+        lo[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
+        hi[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+    }
+}
 #endif

@@ -52,7 +52,8 @@ AI int32_t sum_i8x32(__m256i q) {
 }
 
 /* block_q8_0s rows, the activations of the packed Q4_0/Q8_0 kernels: these quants (ggml's), the scale as a float and
- * -offset * sum(qs) (offset 8 against Q4_0, 128 against packed Q8_0's biased quants). */
+ * -offset * sum(qs) (offset 8 against Q4_0, 128 against packed Q8_0's biased quants, -1: sum(qs) for the minimums of
+ * Q4_1 and Q5_1). */
 AI void prepare_q8_0s(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1, const int offset) {
     const int64_t nb = n / QK8_0;
     for (int64_t b = b0; b < b1; b++)
@@ -67,6 +68,7 @@ AI void prepare_q8_0s(void *xa, const float *x, int64_t n, int64_t b0, int64_t b
 }
 static void prepare_q4_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 8); }
 static void prepare_q8_0x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, 128); }
+static void prepare_qx_1x16(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) { prepare_q8_0s(xa, x, n, b0, b1, -1); }
 
 void pmx_avx2_prepare_q8_0(void *xa, const float *x, int64_t n, int64_t b0, int64_t b1) {
     const int64_t nb = n / QK8_0;
@@ -718,4 +720,6 @@ void pmx_avx2_register_matmul(pmx_kernels *k) {
     k->packed[PMX_T_Q4_0].prepare = prepare_q4_0x16;
     k->packed[PMX_T_Q8_0].prepare = k->packed[PMX_T_IQ4_NL].prepare = prepare_q8_0x16;
     k->packed[PMX_T_Q4_K].prepare = k->packed[PMX_T_Q6_K].prepare = k->packed[PMX_T_IQ4_XS].prepare = pmx_avx2_prepare_q8_K;
+    k->packed[PMX_T_Q5_K].prepare = k->packed[PMX_T_Q3_K].prepare = k->packed[PMX_T_Q2_K].prepare = pmx_avx2_prepare_q8_K;
+    k->packed[PMX_T_Q4_1].prepare = k->packed[PMX_T_Q5_1].prepare = prepare_qx_1x16;
 }

@@ -174,22 +174,11 @@ AI void iq4_step(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t 
                  const int R, const int C, const int P, const int kind) {
     const int64_t bb = kind == S_IQ4_XS ? (int64_t)sizeof(block_iq4_xs) : (int64_t)sizeof(block_iq4_nl);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl));
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     UNROLL for (int r = 0; r < R; r++) {
         const char *blk = w + r * rb + i * bb;
         prefetch_block(blk, PF_AHEAD(R, rb), kind == S_IQ4_XS ? (int)sizeof(block_iq4_xs) : 2 * P * (int)sizeof(block_iq4_nl));
         __m256i lo[4], hi[4];
-        UNROLL for (int p = 0; p < P; p++) {
-            __m256i q;
-            if (kind == S_IQ4_XS) {
-                q = _mm256_loadu_si256((const __m256i *)(((const block_iq4_xs *)blk)->qs + 32 * p));
-            } else {
-                const block_iq4_nl *b = (const block_iq4_nl *)blk + 2 * p;
-                q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[1].qs), _mm_loadu_si128((const __m128i *)b[0].qs));
-            }
-            lo[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
-            hi[p] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-        }
+        pmx_iq4_step_levels(blk, P, kind == S_IQ4_XS, table, lo, hi);
         const __m256 dw = kind == S_IQ4_XS ? pmx_iq4_xs_step_scales((const block_iq4_xs *)blk) : pmx_iq4_nl_step_scales(blk, 2 * P);
         UNROLL for (int c = 0; c < C; c++) {
             const char *xs = xa + c * xb + so;

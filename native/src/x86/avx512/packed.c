@@ -1,4 +1,4 @@
-/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS layouts: each vpdpbusd multiplies 4
+/* AVX-512 VNNI kernels for the interleaved (packed) Q4_0/Q8_0/Q4_K/Q6_K/IQ4_NL/IQ4_XS/Q5_K/Q3_K/Q2_K/Q4_1/Q5_1 layouts: each vpdpbusd multiplies 4
  * consecutive quants of 16 weight rows (one 64-byte load) by 4 activation quants broadcast to every lane, so its 16
  * int32 lanes are the 16 rows' partial dot products: no horizontal sums, one convert and one FMA per block for 16 rows,
  * and one contiguous weight stream per 16 rows. A tile is 16 rows x up to 8 activation columns; the weights' unpacking
@@ -19,6 +19,11 @@ AI int64_t packed_block_bytes(const int t) {
            : t == PMX_T_Q8_0                  ? (int64_t)sizeof(block_q8_0x16)
            : t == PMX_T_Q4_K                  ? (int64_t)sizeof(block_q4_Kx16)
            : t == PMX_T_IQ4_XS                ? (int64_t)sizeof(block_iq4_xsx16)
+           : t == PMX_T_Q5_K                  ? (int64_t)sizeof(block_q5_Kx16)
+           : t == PMX_T_Q3_K                  ? (int64_t)sizeof(block_q3_Kx16)
+           : t == PMX_T_Q2_K                  ? (int64_t)sizeof(block_q2_Kx16)
+           : t == PMX_T_Q4_1                  ? (int64_t)sizeof(block_q4_1x16)
+           : t == PMX_T_Q5_1                  ? (int64_t)sizeof(block_q5_1x16)
                                               : (int64_t)sizeof(block_q6_Kx16);
 }
 
@@ -27,6 +32,14 @@ AI __m512i iq4_table128(void) {
     const __m128i t = _mm_xor_si128(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl), _mm_set1_epi8((char)0x80));
     return _mm512_broadcast_i32x4(t);
 }
+
+/* bit b (0..7) of every byte moved to bit t (2 or 4); the other bits are left as they fall: the caller masks (a 16-bit
+ * shift by at most 5 never carries a neighbour byte's bit into bit t) */
+AI __m512i bit_to(__m512i v, const int b, const int t) {
+    return b < t ? _mm512_slli_epi16(v, t - b) : b == t ? v : _mm512_srli_epi16(v, b - t);
+}
+/* vpternlogd's a | (b & c) */
+#define OR_AND 0xF8
 
 AI __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -62,6 +75,37 @@ AI void q4_0_block(const block_q4_0x16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
+/* Block i of a 16-row Q4_1 (five: Q5_1, the 5th bits as 16) group against C columns: the unsigned quants times the
+ * activations, then d * dx * that + m * dx * sum(activations) (x->sum): two FMAs per block and column. */
+AI void qx_1_block(const char *blk, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C, const int five) {
+    const block_q4_1x16 *b = (const block_q4_1x16 *)blk; /* d, m: the same place in block_q5_1x16 */
+    const uint8_t(*qs)[PMX_PACK_ROWS][4] = five ? ((const block_q5_1x16 *)blk)->qs : b->qs;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+    __m512i lo[4], hi[4];
+    const __m512i h = five ? _mm512_loadu_si512((const void *)((const block_q5_1x16 *)blk)->qh) : m4;
+    UNROLL for (int s = 0; s < 4; s++) {
+        const __m512i v = _mm512_loadu_si512((const void *)qs[s]);
+        lo[s] = _mm512_and_si512(v, m4);
+        hi[s] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if (five) { /* the packed qh: bit s of byte k is element 4s + k's, bit 4 + s element 16 + 4s + k's */
+            lo[s] = _mm512_ternarylogic_epi32(lo[s], bit_to(h, s, 4), sixteen, OR_AND);
+            hi[s] = _mm512_ternarylogic_epi32(hi[s], bit_to(h, 4 + s, 4), sixteen, OR_AND);
+        }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
+    const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->m));
+    UNROLL for (int c = 0; c < C; c++) {
+        const block_q8_0s *x = (const block_q8_0s *)(xa + c * xb) + i;
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        UNROLL for (int s = 0; s < 4; s++) {
+            s0 = _mm512_dpbusd_epi32(s0, lo[s], bcast4(x->qs + 4 * s));
+            s1 = _mm512_dpbusd_epi32(s1, hi[s], bcast4(x->qs + 16 + 4 * s));
+        }
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw, _mm512_set1_ps(x->d)), acc[c]);
+        acc[c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(x->d * (float)x->sum), acc[c]);
+    }
+}
+
 AI void q8_0_block(const block_q8_0x16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
     __m512i q[8];
     UNROLL for (int s = 0; s < 8; s++) q[s] = _mm512_loadu_si512((const void *)b->qs[s]);
@@ -77,23 +121,33 @@ AI void q8_0_block(const block_q8_0x16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
-/* Super-block i of a 16-row Q4_K group against C columns of block_q8_K activations. Per pair p of sub-blocks, 8 loads
- * of 64 bytes: low nibbles are sub-block 2p, high 2p + 1; their int32 sums times the rows' 6-bit scales (vpmulld) add
+/* Super-block i of a 16-row Q4_K (five: Q5_K) group against C columns of block_q8_K activations. Per pair p of
+ * sub-blocks, 8 loads of 64 bytes: low nibbles are sub-block 2p, high 2p + 1 (Q5_K: each with its qh bit as 16); their int32 sums times the rows' 6-bit scales (vpmulld) add
  * into one integer sum per column, the mins times the activations' sub-block sums into another; one convert and FMA
- * each per super-block. Bounds: a sub-block sum <= 32 * 15 * 127 = 60960, times a scale <= 63, 8 of them: < 2^25. */
-AI void q4_K_block(const block_q4_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
+ * each per super-block. Bounds: a sub-block sum <= 32 * 31 * 127 = 125984, times a scale <= 63, 8 of them: < 2^26. */
+AI void q45_K_block(const char *blk, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C, const int five) {
+    const block_q4_Kx16 *b = (const block_q4_Kx16 *)blk; /* d, dmin, sc, m: the same place in block_q5_Kx16 */
+    const uint8_t(*qs)[8][PMX_PACK_ROWS][4] = five ? ((const block_q5_Kx16 *)blk)->qs : b->qs;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
     __m512i isum[COLS], imin[COLS];
     UNROLL for (int c = 0; c < C; c++) isum[c] = imin[c] = _mm512_setzero_si512();
     /* dpbusd chains per column and nibble half: with few columns, two each (even and odd steps), so that a GEMV's
      * chain is 4 deep per sub-block rather than 8 and more of the next blocks' loads are in flight behind it */
     const int NCH = C <= 2 ? 2 : 1;
     for (int p = 0; p < 4; p++) {
+        /* Q5_K: bits 2p and 2p + 1 of every byte rotated to bit 4 (a 32-bit rotate by at most 4 either way moves no
+         * bit into bit 4 of another byte); p varies, the rotate takes the count from a register */
+        const __m512i rot_lo = _mm512_set1_epi32((4 - 2 * p) & 31), rot_hi = _mm512_set1_epi32((3 - 2 * p) & 31);
         __m512i slo[2][COLS], shi[2][COLS];
         UNROLL for (int h = 0; h < NCH; h++) UNROLL for (int c = 0; c < C; c++) slo[h][c] = shi[h][c] = _mm512_setzero_si512();
         UNROLL for (int s = 0; s < 8; s++) {
-            const __m512i v = _mm512_loadu_si512((const void *)b->qs[p][s]);
-            const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            const __m512i v = _mm512_loadu_si512((const void *)qs[p][s]);
+            __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if (five) { /* Q5_K: bit 2p (low nibbles) or 2p + 1 (high) of the qh byte as 16 */
+                const __m512i h = _mm512_loadu_si512((const void *)((const block_q5_Kx16 *)blk)->qh[s]);
+                lo = _mm512_ternarylogic_epi32(lo, _mm512_rolv_epi32(h, rot_lo), sixteen, OR_AND);
+                hi = _mm512_ternarylogic_epi32(hi, _mm512_rolv_epi32(h, rot_hi), sixteen, OR_AND);
+            }
             UNROLL for (int c = 0; c < C; c++) {
                 const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 64 * p + 4 * s;
                 slo[s % NCH][c] = _mm512_dpbusd_epi32(slo[s % NCH][c], lo, bcast4(x));
@@ -230,9 +284,72 @@ AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
+/* Super-block i of a 16-row Q3_K (three) or Q2_K group against C columns of block_q8_K activations. Per half n, step s
+ * and plane k, one load of 64 bytes (L1 after the first plane): bits 2k..2k+1 of each byte (Q3_K: + 4 where bit 4n + k
+ * of the hmask byte is set) are 4 values of sub-block 8n + 2k + s / 4, unsigned for vpdpbusd; a sub-block's int32 sum
+ * times its scale (vpmulld) adds into one integer sum per column. Q3_K's -4 offset comes off once per super-block as
+ * 4 * sum_j sc_j * bsum_j, Q2_K's mins as sum_j m_j * bsum_j: one vpdpwssd per pair of sub-blocks and column each.
+ * Bounds: |sub-block sum| <= 16 * 7 * 128 = 14336, times |sc| <= 32, 16 of them: < 2^23; the offset < 2^23. */
+AI void q23_K_block(const char *blk, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C, const int three) {
+    const block_q3_Kx16 *b3 = (const block_q3_Kx16 *)blk;
+    const block_q2_Kx16 *b2 = (const block_q2_Kx16 *)blk;
+    const uint8_t(*qs)[8][PMX_PACK_ROWS][4] = three ? b3->qs : b2->qs;
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    __m512i isum[COLS], imin[COLS];
+    UNROLL for (int c = 0; c < C; c++) isum[c] = imin[c] = _mm512_setzero_si512();
+    UNROLL for (int n = 0; n < 2; n++) /* unrolled: Q3_K's shifts by constants */
+        UNROLL for (int k = 0; k < 4; k++)
+            UNROLL for (int s16 = 0; s16 < 2; s16++) {
+                __m512i dot[COLS];
+                UNROLL for (int c = 0; c < C; c++) dot[c] = _mm512_setzero_si512();
+                UNROLL for (int s = 4 * s16; s < 4 * s16 + 4; s++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)qs[n][s]);
+                    __m512i q = _mm512_and_si512(_mm512_srli_epi16(v, 2 * k), m3);
+                    if (three) /* bit 4n + k of the hmask byte as 4 */
+                        q = _mm512_ternarylogic_epi32(q, bit_to(_mm512_loadu_si512((const void *)b3->hm[s]), 4 * n + k, 2), four, OR_AND);
+                    UNROLL for (int c = 0; c < C; c++) {
+                        const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * n + 32 * k + 4 * s;
+                        dot[c] = _mm512_dpbusd_epi32(dot[c], q, bcast4(x));
+                    }
+                }
+                const int j = 8 * n + 2 * k + s16;
+                const __m512i sc = three ? _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b3->sc[j]))
+                                         : _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b2->sc[j])),
+                                                            _mm512_set1_epi32(0xf));
+                UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(dot[c], sc));
+            }
+    /* lane r of a pair holds (w[2j][r], w[2j+1][r]) as int16 (Q3_K: -4 sc, Q2_K: the mins), times the activations'
+     * (bsums[2j], bsums[2j+1]) broadcast as one int32 */
+    const __m512i pair_idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                              21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    UNROLL for (int j = 0; j < QK_K / 16; j += 2) {
+        const __m512i w16 = three ? _mm512_mullo_epi16(_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b3->sc[j])),
+                                                       _mm512_set1_epi16(-4))
+                                  : _mm512_srli_epi16(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b2->sc[j])), 4);
+        const __m512i wp = _mm512_permutexvar_epi16(pair_idx, w16);
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
+            imin[c] = _mm512_dpwssd_epi32(imin[c], wp, bcast4((const int8_t *)(x->bsums + j)));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(three ? b3->d : b2->d)));
+    UNROLL for (int c = 0; c < C; c++) {
+        const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
+        if (three) {
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(isum[c], imin[c])), _mm512_mul_ps(d, dx), acc[c]);
+        } else {
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b2->dmin));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(d, dx), acc[c]);
+            acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(imin[c]), _mm512_mul_ps(dmin, dx), acc[c]);
+        }
+    }
+}
+
 /* Software prefetch distance of the tiles of 2+ columns, in bytes ahead of the block being read: ~14 Q4_0 or 7 Q8_0
  * blocks, ~3 K-quant super-blocks. */
-AI int64_t prefetch_bytes(const int t) { return t == PMX_T_Q4_0 || t == PMX_T_Q8_0 || t == PMX_T_IQ4_NL ? 4096 : 8192; }
+AI int64_t prefetch_bytes(const int t) {
+    return t == PMX_T_Q4_0 || t == PMX_T_Q8_0 || t == PMX_T_IQ4_NL || t == PMX_T_Q4_1 || t == PMX_T_Q5_1 ? 4096 : 8192;
+}
 
 /* One group of 16 rows (its nb blocks from g) against columns [0, C). The group is one sequential stream. A GEMV
  * (C = 1) leaves it to the hardware prefetcher: hints 256 B to 19 KB ahead measured slower or no faster (Zen 4, one
@@ -251,8 +368,10 @@ AI void group_tile(const char *g, int64_t nb, const char *xa, int64_t xb, float 
         if (C >= 2)
             UNROLL for (int64_t o = 0; o < bb; o += 64) _mm_prefetch(blk + prefetch_bytes(t) + o, _MM_HINT_T1);
         if (t == PMX_T_Q4_0 || t == PMX_T_IQ4_NL) q4_0_block((const block_q4_0x16 *)blk, xa, xb, i, acc, C, t == PMX_T_IQ4_NL);
+        else if (t == PMX_T_Q4_1 || t == PMX_T_Q5_1) qx_1_block(blk, xa, xb, i, acc, C, t == PMX_T_Q5_1);
         else if (t == PMX_T_Q8_0) q8_0_block((const block_q8_0x16 *)blk, xa, xb, i, acc, C);
-        else if (t == PMX_T_Q4_K) q4_K_block((const block_q4_Kx16 *)blk, xa, xb, i, acc, C);
+        else if (t == PMX_T_Q4_K || t == PMX_T_Q5_K) q45_K_block(blk, xa, xb, i, acc, C, t == PMX_T_Q5_K);
+        else if (t == PMX_T_Q3_K || t == PMX_T_Q2_K) q23_K_block(blk, xa, xb, i, acc, C, t == PMX_T_Q3_K);
         else if (t == PMX_T_IQ4_XS) iq4_xs_block((const block_iq4_xsx16 *)blk, xa, xb, i, acc, C);
         else q6_K_block((const block_q6_Kx16 *)blk, xa, xb, i, acc, C);
     }
@@ -278,6 +397,11 @@ GROUP_FNS(q4_Kx16, PMX_T_Q4_K)
 GROUP_FNS(q6_Kx16, PMX_T_Q6_K)
 GROUP_FNS(iq4_nlx16, PMX_T_IQ4_NL)
 GROUP_FNS(iq4_xsx16, PMX_T_IQ4_XS)
+GROUP_FNS(q5_Kx16, PMX_T_Q5_K)
+GROUP_FNS(q3_Kx16, PMX_T_Q3_K)
+GROUP_FNS(q2_Kx16, PMX_T_Q2_K)
+GROUP_FNS(q4_1x16, PMX_T_Q4_1)
+GROUP_FNS(q5_1x16, PMX_T_Q5_1)
 
 /* bb: bytes of a packed block, nb blocks per row, xb bytes per activation row */
 static void run_groups(const group_fn tiles[COLS], int cols, int64_t bb, int64_t nb, int64_t xb, const void *w,
@@ -323,6 +447,24 @@ static void matmul_iq4_xsx16(const void *w, int64_t n, const void *xa, int64_t b
                batch, y, ldy, r0, r1);
 }
 
+#define MATMUL_K(name)                                                                                   \
+    static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
+                              int64_t r0, int64_t r1) {                                                        \
+        run_groups(name##_tiles, COLS, sizeof(block_##name), n / QK_K, n / QK_K * (int64_t)sizeof(block_q8_K), w, xa, \
+                   batch, y, ldy, r0, r1);                                                                       \
+    }
+MATMUL_K(q5_Kx16)
+MATMUL_K(q3_Kx16)
+MATMUL_K(q2_Kx16)
+#define MATMUL_32(name)                                                                                  \
+    static void matmul_##name(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,   \
+                              int64_t r0, int64_t r1) {                                                        \
+        run_groups(name##_tiles, COLS, sizeof(block_##name), n / QK8_0, n / QK8_0 * (int64_t)sizeof(block_q8_0s), w, \
+                   xa, batch, y, ldy, r0, r1);                                                                   \
+    }
+MATMUL_32(q4_1x16)
+MATMUL_32(q5_1x16)
+
 /* VNNI only: without it the biased Q8_0 quants (up to 255) would saturate maddubs' int16 pair sums. The activations are
  * prepared by the AVX2 table's packed prepare functions (ggml's quants, once per activation row). */
 void pmx_avx512_register_packed(pmx_kernels *k) {
@@ -336,4 +478,11 @@ void pmx_avx512_register_packed(pmx_kernels *k) {
     k->packed[PMX_T_IQ4_NL].matmul = matmul_iq4_nlx16;
     k->packed[PMX_T_IQ4_XS].matmul = matmul_iq4_xsx16;
     k->packed_preferred[PMX_T_IQ4_NL] = k->packed_preferred[PMX_T_IQ4_XS] = 1;
+    k->packed[PMX_T_Q5_K].matmul = matmul_q5_Kx16;
+    k->packed[PMX_T_Q3_K].matmul = matmul_q3_Kx16;
+    k->packed[PMX_T_Q2_K].matmul = matmul_q2_Kx16;
+    k->packed_preferred[PMX_T_Q5_K] = k->packed_preferred[PMX_T_Q3_K] = k->packed_preferred[PMX_T_Q2_K] = 1;
+    k->packed[PMX_T_Q4_1].matmul = matmul_q4_1x16;
+    k->packed[PMX_T_Q5_1].matmul = matmul_q5_1x16;
+    k->packed_preferred[PMX_T_Q4_1] = k->packed_preferred[PMX_T_Q5_1] = 1;
 }

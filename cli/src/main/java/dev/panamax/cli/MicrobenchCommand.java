@@ -30,7 +30,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "microbench", mixinStandardHelpOptions = true,
         description = {"GEMV GB/s per weight type and backend, against a plain memory read (under a minute).",
                 "Types F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K, Q4_1, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS on a matrix far larger than the last-level cache;",
-                "the memory read is measured in the same run; Q4_0/Q8_0/Q4_K/Q6_K also in the packed layout where the kernels",
+                "the memory read is measured in the same run; every type but F16/BF16/Q5_0 also in the packed layout where the kernels",
                 "prefer it (rows marked packed, JSON \"layout\": \"packed\")."})
 final class MicrobenchCommand implements Callable<Integer> {
     static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K,

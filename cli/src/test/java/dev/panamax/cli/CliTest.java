@@ -88,7 +88,7 @@ class CliTest {
 
     @Test
     void microbenchBatchAndTypesReportGflops() throws Exception {
-        Result r = run("microbench", "--types", "q4_1,q5_1", "--batch", "3", "--mib", "1", "--seconds", "0.01",
+        Result r = run("microbench", "--types", "q5_0,f16", "--batch", "3", "--mib", "1", "--seconds", "0.01",
                 "--threads", "1", "--native-only", "--json");
         assertEquals(0, r.code(), r.err());
         JsonNode json = new ObjectMapper().readTree(r.out());

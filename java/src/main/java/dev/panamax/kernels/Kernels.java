@@ -197,8 +197,8 @@ public interface Kernels extends AutoCloseable {
 
     /**
      * Bytes of the interleaved layout ({@link #pack}) of an nRows x nCols matrix of {@code type} when this backend computes
-     * it faster that way, else 0 (use the weights as stored). The native backend on AVX-512 VNNI: Q4_0, Q8_0, Q4_K, Q6_K with a
-     * row count that is a multiple of 16.
+     * it faster that way, else 0 (use the weights as stored). The native backend on AVX-512 VNNI: Q4_0, Q8_0, Q4_1, Q5_1, Q2_K,
+     * Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS (and F32 on AVX2) with a row count that is a multiple of 16.
      */
     default long packedBytes(GgmlType type, int nRows, int nCols) {
         return 0;

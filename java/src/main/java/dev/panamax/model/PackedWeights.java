@@ -10,8 +10,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The matrices of a model that the kernels compute faster in their interleaved layout ({@link Kernels#pack}: Q4_0,
- * Q8_0, Q4_K and Q6_K on AVX-512 VNNI, 16 rows side by side per block), repacked once at load into an arena of the model. The mapped
+ * The matrices of a model that the kernels compute faster in their interleaved layout ({@link Kernels#pack}: the
+ * quantized types but Q5_0 on AVX-512 VNNI, 16 rows side by side per block), repacked once at load into an arena of the model. The mapped
  * originals of packed matrices are released ({@link Kernels#releasePages}) unless they are also read as stored (the
  * token embeddings of a tied head), so resident memory stays about one copy of the weights: the trade is load time
  * (one pass over those weights), not memory. Read-only after construction, shared by all sessions; keyed by the
