@@ -46,6 +46,14 @@ static inline __m512i pmx_emu_cvtepu16_epi32(__m256i v) {
 #undef _mm512_shuffle_f32x4
 #define _mm512_shuffle_f32x4(a, b, imm8) simde_mm512_shuffle_f32x4(a, b, imm8)
 #define _mm512_cvtepu16_epi32 pmx_emu_cvtepu16_epi32
+static inline __m512i pmx_emu_cvtepu8_epi16(__m256i v) {
+    uint8_t s[32];
+    uint16_t t[32];
+    _mm256_storeu_si256((__m256i *)s, v);
+    for (int i = 0; i < 32; i++) t[i] = s[i];
+    return _mm512_loadu_si512(t);
+}
+#define _mm512_cvtepu8_epi16 pmx_emu_cvtepu8_epi16
 static inline __m512 pmx_emu_cvtepi32_ps(__m512i v) {
     int32_t s[16];
     float t[16];
