@@ -96,8 +96,9 @@ public final class JsonSchemaGrammar {
 
     /**
      * Parses the converter's own output. A schema whose $ref reaches itself before any JSON value starts ({"anyOf":
-     * [{"$ref": "#/anyOf/0"}, ...]}) converts to a left-recursive rule: refused as the schema's fault. Any other parse
-     * failure is a defect of this converter, not of the schema: thrown as such, never as the user's error.
+     * [{"$ref": "#/anyOf/0"}, ...]}) converts to a left-recursive rule, and nested counts can multiply past the parser's
+     * size limit: both refused as the schema's. Any other parse failure is a defect of this converter, not of the
+     * schema: thrown as such, never as the user's error.
      */
     private static Grammar parseOwn(String gbnf) {
         try {
@@ -105,6 +106,10 @@ public final class JsonSchemaGrammar {
         } catch (GrammarException e) {
             if (e.getMessage().startsWith("left recursion")) {
                 throw new GrammarException("the schema refers to itself through $ref before any JSON value starts (" + e.getMessage() + ")");
+            }
+            if (e.getMessage().contains("repetitions multiply")) { // the GBNF parser's size limit: a schema too large
+                throw new GrammarException("the schema's nested counts (minItems/maxItems, minLength/maxLength, pattern "
+                        + "repetitions) make a grammar over the size limit (" + e.getMessage() + ")");
             }
             throw new IllegalStateException("the JSON schema converter wrote GBNF that does not parse: " + e.getMessage(), e);
         }
