@@ -15,6 +15,11 @@ final class GbnfParser {
 
     static final int MAX_REPETITION_THRESHOLD = 2000;
 
+    /** Parenthesized groups nested in one another: far beyond any grammar people write or the converter makes. */
+    static final int MAX_GROUP_DEPTH = 256;
+
+    private int groupDepth;
+
     private final int[] src; // code points, 0-terminated like the C string llama.cpp reads
     final Map<String, Integer> symbolIds = new LinkedHashMap<>();
     final List<int[]> rules = new ArrayList<>(); // each: (type, value) pairs, ending with END; null = undefined
@@ -291,10 +296,13 @@ final class GbnfParser {
                 rule.add(Grammar.RULE_REF, ref);
             } else if (c == '(') {
                 int open = p;
+                // the parser recurses per group: a bound keeps deep nesting a GrammarException, not a StackOverflowError
+                if (++groupDepth > MAX_GROUP_DEPTH) throw error("groups nested deeper than " + MAX_GROUP_DEPTH, open);
                 p = parseSpace(p + 1, true);
                 int before = symbolIds.size();
                 int sub = generateSymbolId(ruleName);
                 p = parseAlternates(p, ruleName, sub, true);
+                groupDepth--;
                 nPrevRules = Math.max(1, symbolIds.size() - before);
                 lastSymStart = rule.size();
                 rule.add(Grammar.RULE_REF, sub);

@@ -107,7 +107,8 @@ public final class JsonSchemaGrammar {
             if (e.getMessage().startsWith("left recursion")) {
                 throw new GrammarException("the schema refers to itself through $ref before any JSON value starts (" + e.getMessage() + ")");
             }
-            if (e.getMessage().contains("repetitions multiply")) { // the GBNF parser's size limit: a schema too large
+            // the GBNF parser's size limits: a schema too large
+            if (e.getMessage().contains("repetitions multiply") || e.getMessage().contains("nested deeper")) {
                 throw new GrammarException("the schema's nested counts (minItems/maxItems, minLength/maxLength, pattern "
                         + "repetitions) make a grammar over the size limit (" + e.getMessage() + ")");
             }

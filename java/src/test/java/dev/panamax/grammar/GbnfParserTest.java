@@ -87,4 +87,16 @@ class GbnfParserTest {
             Grammar.parse(new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
         }
     }
+
+    /** Deep nesting is a clear error at the bound, never a StackOverflowError (however deep the input goes). */
+    @Test
+    void groupsNestedBeyondTheBoundAreRefused() {
+        String ok = "root ::= " + "(".repeat(GbnfParser.MAX_GROUP_DEPTH) + "\"a\"" + ")".repeat(GbnfParser.MAX_GROUP_DEPTH);
+        assertNotNull(Grammar.parse(ok));
+        for (int depth : new int[] {GbnfParser.MAX_GROUP_DEPTH + 1, 100_000}) {
+            String deep = "root ::= " + "(".repeat(depth) + "\"a\"" + ")".repeat(depth);
+            GrammarException e = assertThrows(GrammarException.class, () -> Grammar.parse(deep));
+            assertTrue(e.getMessage().contains("nested deeper"), e.getMessage());
+        }
+    }
 }
