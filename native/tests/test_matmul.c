@@ -409,6 +409,9 @@ static void check_columns_match_gemv(pmx_pool *pool) {
             float *wf = malloc(sizeof(float) * max_rows * n), *x = malloc(sizeof(float) * max_batch * n);
             void *w = malloc((size_t)pmx_row_bytes(t, n) * max_rows);
             float *y = malloc(sizeof(float) * max_rows * max_batch), *y1 = malloc(sizeof(float) * max_rows);
+            /* BF16 rounds its activations into scratch (F32/F16 need none) */
+            const int64_t sb = pmx_matmul_scratch_bytes(TYPE_OF[t], n, max_batch);
+            void *sc = sb > 0 ? malloc((size_t)sb) : NULL;
             for (int64_t r = 0; r < max_rows; r++) fill(wf + r * n, n, 0.05f);
             for (int64_t i = 0; i < max_batch * n; i++) x[i] = rnd();
             CHECK(pmx_quantize(TYPE_OF[t], w, wf, max_rows, n) == PMX_OK, "quantize");
@@ -419,16 +422,16 @@ static void check_columns_match_gemv(pmx_pool *pool) {
                         for (int p = 0; p < 2; p++) {
                             const int64_t rows = rows_of[ri];
                             pmx_pool *pl = p ? pool : NULL;
-                            CHECK(pmx_matmul(pl, TYPE_OF[t], w, rows, n, x, batch, y, NULL, 0) == PMX_OK, "batch");
+                            CHECK(pmx_matmul(pl, TYPE_OF[t], w, rows, n, x, batch, y, sc, sb > 0 ? sb : 0) == PMX_OK, "batch");
                             for (int64_t b = 0; b < batch; b++) {
-                                CHECK(pmx_matmul(pl, TYPE_OF[t], w, rows, n, x + b * n, 1, y1, NULL, 0) == PMX_OK, "one");
+                                CHECK(pmx_matmul(pl, TYPE_OF[t], w, rows, n, x + b * n, 1, y1, sc, sb > 0 ? sb : 0) == PMX_OK, "one");
                                 CHECK(!memcmp(y1, y + b * rows, sizeof(float) * rows),
                                       "%s %s n=%ld rows=%ld batch=%ld pool=%d: column %ld differs from the same row alone",
                                       pmx_isa_name(g_isas[ii]), TYPE_NAME[t], (long)n, (long)rows, (long)batch, p, (long)b);
                             }
                         }
             }
-            free(wf), free(x), free(w), free(y), free(y1);
+            free(wf), free(x), free(w), free(y), free(y1), free(sc);
         }
     }
     pmx_force_isa(PMX_ISA_AUTO);
