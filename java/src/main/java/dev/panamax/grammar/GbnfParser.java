@@ -68,6 +68,10 @@ final class GbnfParser {
     }
 
     GrammarException error(String what, int at) {
+        return error(what, at, GrammarException.Reason.OTHER);
+    }
+
+    GrammarException error(String what, int at, GrammarException.Reason reason) {
         int line = 1, col = 1;
         for (int i = 0; i < at && i < src.length - 1; i++) {
             if (src[i] == '\n') { line++; col = 1; } else col++;
@@ -75,7 +79,7 @@ final class GbnfParser {
         StringBuilder near = new StringBuilder();
         for (int i = at; i < src.length - 1 && src[i] != '\n' && near.length() < 24; i++) near.appendCodePoint(src[i]);
         String tail = src[at] == 0 ? " (at the end)" : " (at '" + near + "')";
-        return new GrammarException(what + tail, line, col);
+        return new GrammarException(what + tail, line, col, reason);
     }
 
     // ---- lexical helpers ----
@@ -297,7 +301,7 @@ final class GbnfParser {
             } else if (c == '(') {
                 int open = p;
                 // the parser recurses per group: a bound keeps deep nesting a GrammarException, not a StackOverflowError
-                if (++groupDepth > MAX_GROUP_DEPTH) throw error("groups nested deeper than " + MAX_GROUP_DEPTH, open);
+                if (++groupDepth > MAX_GROUP_DEPTH) throw error("groups nested deeper than " + MAX_GROUP_DEPTH, open, GrammarException.Reason.SIZE_LIMIT);
                 p = parseSpace(p + 1, true);
                 int before = symbolIds.size();
                 int sub = generateSymbolId(ruleName);
@@ -341,7 +345,7 @@ final class GbnfParser {
                 } else {
                     throw error("expecting ',' or '}'", p);
                 }
-                if (min > MAX_REPETITION_THRESHOLD) throw error("number of repetitions exceeds " + MAX_REPETITION_THRESHOLD, at);
+                if (min > MAX_REPETITION_THRESHOLD) throw error("number of repetitions exceeds " + MAX_REPETITION_THRESHOLD, at, GrammarException.Reason.SIZE_LIMIT);
                 if (max > MAX_REPETITION_THRESHOLD) max = -1;
                 if (max >= 0 && max < min) throw error("repetition maximum " + max + " is below its minimum " + min, at);
                 nPrevRules = repeat(rule, lastSymStart, nPrevRules, ruleName, min, max, at);
@@ -370,7 +374,8 @@ final class GbnfParser {
         if (!noMax && max > 0) total = max;
         else if (min > 0) total = min;
         if (nPrevRules * total > MAX_REPETITION_THRESHOLD) {
-            throw error("repetitions multiply to more than " + MAX_REPETITION_THRESHOLD + " rules", at);
+            throw error("repetitions multiply to more than " + MAX_REPETITION_THRESHOLD + " rules", at,
+                    GrammarException.Reason.SIZE_LIMIT);
         }
         if (min == 0) rule.truncate(lastSymStart);
         else for (long i = 1; i < min; i++) rule.addAll(prev);

@@ -68,7 +68,8 @@ public final class Grammar {
         hasTokens = tokens;
         tokenTexts = List.copyOf(p.tokenTexts());
         String rec = leftRecursion();
-        if (rec != null) throw new GrammarException("left recursion in rule '" + rec + "' (not supported: rewrite it right-recursive)");
+        if (rec != null) throw new GrammarException("left recursion in rule '" + rec + "' (not supported: rewrite it right-recursive)",
+                GrammarException.Reason.LEFT_RECURSION);
     }
 
     /** Parses GBNF text whose start rule is {@code root}. */

@@ -104,13 +104,12 @@ public final class JsonSchemaGrammar {
         try {
             return Grammar.parse(gbnf);
         } catch (GrammarException e) {
-            if (e.getMessage().startsWith("left recursion")) {
-                throw new GrammarException("the schema refers to itself through $ref before any JSON value starts (" + e.getMessage() + ")");
-            }
-            // the GBNF parser's size limits: a schema too large
-            if (e.getMessage().contains("repetitions multiply") || e.getMessage().contains("nested deeper")) {
-                throw new GrammarException("the schema's nested counts (minItems/maxItems, minLength/maxLength, pattern "
-                        + "repetitions) make a grammar over the size limit (" + e.getMessage() + ")");
+            switch (e.reason()) {
+                case LEFT_RECURSION -> throw new GrammarException(
+                        "the schema refers to itself through $ref before any JSON value starts (" + e.getMessage() + ")");
+                case SIZE_LIMIT -> throw new GrammarException("the schema's nested counts (minItems/maxItems, "
+                        + "minLength/maxLength, pattern repetitions) make a grammar over the size limit (" + e.getMessage() + ")");
+                case OTHER -> { }
             }
             throw new IllegalStateException("the JSON schema converter wrote GBNF that does not parse: " + e.getMessage(), e);
         }
