@@ -212,10 +212,20 @@ public final class Scheduler implements AutoCloseable {
 
     /** {@code -Dpanamax.specTrace=true}: every adaptive decode step's speculation decisions on stderr (for diagnosis). */
     static final boolean TRACE = Boolean.getBoolean("panamax.specTrace");
+    private long traceLast; // the last trace line's time: from one to the next, a whole step
 
-    private void traceStep(int arm, int maxK, int decoding) {
+    /**
+     * A decode step's trace line: its arm and cap, the best arm, each sequence's drafts, the step's rows and where its
+     * wall time went (us: since the last line, the draft model's passes, building the batch, the forward pass, sampling
+     * and bookkeeping after it), the tokens it emitted, and the policy's measured throughput of each arm.
+     */
+    private void traceStep(int arm, int maxK, int decoding, int rows, long draftNs, long buildNs, long forwardNs, long afterNs) {
+        long now = System.nanoTime(), period = traceLast == 0 ? 0 : now - traceLast;
+        traceLast = now;
         StringBuilder b = new StringBuilder("spec-trace n=").append(decoding).append(" arm=").append(arm)
-                .append(" cap=").append(DraftPolicy.cap(arm, maxK)).append(" best=").append(policy.best(decoding)).append(" k=");
+                .append(" cap=").append(DraftPolicy.cap(arm, maxK)).append(" best=").append(policy.best(decoding))
+                .append(String.format(" rows=%d period=%.1f draft=%.1f build=%.1f forward=%.1f after=%.1f tokens=%d k=", rows,
+                        period / 1e3, draftNs / 1e3, buildNs / 1e3, forwardNs / 1e3, afterNs / 1e3, stepTokens));
         for (int i = 0; i < stepCount; i++) b.append(stepDraft[i]).append(i + 1 < stepCount ? "," : "");
         b.append(" tok/s by arm:");
         for (int a = 0; a < DraftPolicy.arms(maxK); a++) b.append(String.format(" %.0f", policy.stepTokensPerSecond(decoding, a)));
@@ -266,7 +276,9 @@ public final class Scheduler implements AutoCloseable {
         boolean draftStep = fixed || stepCap > 0;
         int spare = budget - decoding;
         draftLogits = batch.maxLogits() - lim.maxSequences();
+        long wall0 = TRACE ? System.nanoTime() : 0;
         if (draftRunner != null && draftStep) draftRunner.prepare(running, stepCap, budget, draftLogits);
+        long drafted = TRACE ? System.nanoTime() : 0;
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
@@ -283,7 +295,6 @@ public final class Scheduler implements AutoCloseable {
             budget -= 1 + k;
         }
         int decodeSeqs = stepCount, decodeRows = lim.tokenBudget() - budget;
-        if (TRACE && adaptive) traceStep(arm, maxK, decoding);
         // the decoding streams wait for this step: prompts get what fits beside them within the step target
         if (decodeSeqs > 0 && lim.stepTargetNanos() > 0) budget = Math.min(budget, promptAllowance());
         // 2. prompt chunks of admitted sequences, in admission order
@@ -368,6 +379,7 @@ public final class Scheduler implements AutoCloseable {
         }
         stepTokens = 0;
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], stepDraft[i], t1);
+        if (TRACE && (adaptive || fixed) && decodeOnly) traceStep(arm, maxK, decoding, batch.tokens(), drafted - wall0, t0 - drafted, t1 - t0, System.nanoTime() - t1);
         if (runner.mtp()) keepHidden();
         long mtpUsed = mtpNanos; // the MTP run that made this step's drafts counts as this step's
         mtpNanos = 0;
