@@ -2,7 +2,8 @@
 # The paired runs of 2026-12-08-spec8-zen5.md: each row one JVM, `bench --vs-off` (the speculative engine and a plain
 # one, run by run in alternation after a full-length warm-up of each), 2 threads; "A/A" rows pair two plain engines.
 #   docs/bench/2026-12-08-spec8-zen5/run.sh REPS ROWS...     ROWS: names below (default: all); prints JSON lines
-# PANAMAX=CMD runs another CLI (a frozen copy of the jar: ./panamax rebuilds when the sources change).
+# PANAMAX=CMD runs another CLI (a frozen copy of the jar: ./panamax rebuilds when the sources change); FLOCK= (empty)
+# when the caller holds /work/bench.lock for the whole list.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 REPS=${1:-60}; shift || true
@@ -16,7 +17,7 @@ $VERSE
 In the beginning"
 row() { # name model prompt streams tokens [bench options...]
     local name=$1 m=$2 p=$3 n=$4 t=$5; shift 5
-    flock /work/bench.lock ${PANAMAX:-./panamax} bench -m "$m" --prompt-text "$p" --parallel "$n" -n "$t" --warmup "$t" -r "$REPS" \
+    ${FLOCK-flock /work/bench.lock} ${PANAMAX:-./panamax} bench -m "$m" --prompt-text "$p" --parallel "$n" -n "$t" --warmup "$t" -r "$REPS" \
         --threads 2 --vs-off --json "$@" 2>/dev/null | python3 -c "
 import json,sys
 o=json.load(sys.stdin); s=o.get('spec_all_runs') or {}  # over every timed run, not the best
