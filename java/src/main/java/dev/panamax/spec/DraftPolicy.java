@@ -16,8 +16,9 @@ import java.util.Arrays;
  * <p>Until every arm is measured ({@link #COLD} + {@link #AB_WARMUP} steps) the arms take turns; then the best one
  * runs, and each other arm is tried now and then for a block of {@link #AB_BLOCK} steps: its first try
  * {@link #AB_EXPLORE} steps on (staggered: the arms nearest the best first), each try that finds it still behind
- * doubling its gap up to {@link #AB_EXPLORE_MAX} steps (at once when it ran below {@link #FAR_BEHIND} of the best),
- * a try that makes it the best starting the gaps over. So the choice follows the load, the text and the acceptance,
+ * doubling its gap up to {@link #AB_EXPLORE_MAX} steps (at once when it ran below {@link #FAR_BEHIND} of the best;
+ * an arm beyond such a far-behind neighbour, away from the best, is not tried at all), a try that makes it the best
+ * starting the gaps over. So the choice follows the load, the text and the acceptance,
  * and a drafter that loses costs a few percent of the steps at first and under one percent later. Steps of all arms
  * alternate within the same seconds: a noisy machine slows them alike. The first step after a change of arm is not
  * measured (a step's time depends on the one before: thread pool spinning or asleep, caches), and a step slower than
@@ -126,7 +127,10 @@ public final class DraftPolicy {
             arm = Math.min(lastArm[d], n - 1);
         } else {
             int due = -1;
-            for (int a = 0; a < n; a++) if (a != b && nextTry[d][a] <= t && (due < 0 || nextTry[d][a] < nextTry[d][due])) due = a;
+            for (int a = 0; a < n; a++) {
+                if (a == b || nextTry[d][a] > t || shadowed(d, a, b)) continue;
+                if (due < 0 || nextTry[d][a] < nextTry[d][due]) due = a;
+            }
             tryNow = due >= 0;
             if (tryNow) {
                 left = AB_BLOCK - 1;
@@ -183,6 +187,16 @@ public final class DraftPolicy {
             nextTry[d][arm] = turn[d] + gap[d][arm];
             trying[d] = false;
         }
+    }
+
+    /**
+     * Whether arm a is not worth a try because its neighbour towards the best arm b is far behind b: throughput falls
+     * further with the cap on both sides of the best one (more rows that miss, or fewer tokens per fixed cost), so at 8
+     * streams, where a cap of 1 already runs at 0.6x, caps 2-4 are not tried until cap 1 comes close.
+     */
+    private boolean shadowed(int d, int a, int b) {
+        int next = a > b ? a - 1 : a + 1;
+        return next != b && tokensPerSecond(d, next) < FAR_BEHIND * tokensPerSecond(d, b);
     }
 
     /** The first tries after a change of the best arm: the arms nearest it first, one every AB_EXPLORE steps. */

@@ -104,6 +104,20 @@ class SpecUnitsTest {
     }
 
     @Test
+    void capsBeyondAFarBehindOneAreNotTried() {
+        // 8 streams: every drafting step is slower, the more so the larger the cap
+        DraftPolicy p = new DraftPolicy(8);
+        double[] tok = {8, 10, 11, 11.5, 12};
+        long[] ns = {1000, 1700, 2300, 2900, 3500};
+        run(p, 8, 4, 400, tok, ns); // warm-up measures every arm once
+        int[] n = run(p, 8, 4, 4000, tok, ns);
+        assertEquals(0, p.best(8));
+        // cap 2 only when noise brings cap 1 near 0.8x; caps 3 and 4 never
+        assertEquals(0, n[3] + n[4], "caps beyond far-behind ones: " + java.util.Arrays.toString(n));
+        assertTrue(n[1] > 0 && n[1] + n[2] <= 4000 / 50, "tries: " + java.util.Arrays.toString(n));
+    }
+
+    @Test
     void anOutlierStepDoesNotLockTheBestArmOut() {
         DraftPolicy p = new DraftPolicy(4);
         double[] tok = {1, 2};
