@@ -5,8 +5,8 @@
 # warm-up request, then REPS (10) timed ones; reports the median and best decode tok/s (the server's own
 # timings.predicted_per_second), the drafted and accepted tokens, and the ratio of the median to the same model's
 # "off" row. Configurations: deepseek2 off / draft-mtp (its nextn layer) / ngram-simple / ngram-mod; llama off /
-# -md the 0.9M draft model (llama.cpp's defaults, and k <= 4 with p_min 0.5 as Panamax's draft drafter) /
-# ngram-simple / ngram-mod.
+# -md the distilled 0.9M draft model (llama.cpp's defaults; k <= 4 with p_min 0.5; k <= 2 with p_min 0, Panamax's best
+# fixed k; with DRAFT_Q8=file also that Q8_0 copy of the draft at k <= 2) / ngram-simple / ngram-mod.
 #   scripts/spec-bench-llamacpp.sh [REPS] [N]      LLAMA_SERVER=path (default /tmp/llamacpp-ref/bin/llama-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +46,8 @@ run deepseek2 "$DS" ngram-mod --spec-type ngram-mod
 run llama "$LL" off
 run llama "$LL" "draft (defaults)" -md "$DRAFT"
 run llama "$LL" "draft (k<=4, p_min 0.5)" -md "$DRAFT" --spec-draft-n-max 4 --spec-draft-p-min 0.5
+run llama "$LL" "draft (k<=2, p_min 0)" -md "$DRAFT" --spec-draft-n-max 2 --spec-draft-p-min 0
+[ -n "${DRAFT_Q8:-}" ] && run llama "$LL" "Q8_0 draft (k<=2, p_min 0)" -md "$DRAFT_Q8" --spec-draft-n-max 2 --spec-draft-p-min 0
 run llama "$LL" ngram-simple --spec-type ngram-simple
 run llama "$LL" ngram-mod --spec-type ngram-mod
 python3 - "$OUT" <<'PY'

@@ -213,13 +213,13 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 int[] text = promptText == null ? null : m.tokenizer().encode(promptText);
                 if (vsOff) {
-                    ParallelBench.Paired pr = ParallelBench.runPaired(m, parallel, nPrompt, nGen, budget, stepTarget(), reps, seed, warmup, specOptions.speculation(), text);
+                    ParallelBench.Paired pr = ParallelBench.runPaired(m, parallel, nPrompt, nGen, budget, stepTarget(), reps, seed, warmup, specOptions.speculation(), specOptions.quantizeDraft, text);
                     if (json) out.println(new ObjectMapper().writeValueAsString(pr.json()));
                     else pr.print(out);
                     out.flush();
                     return 0;
                 }
-                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, stepTarget(), reps, seed, warmup, specOptions.speculation(),
+                ParallelBench.Result r = ParallelBench.run(m, parallel, nPrompt, nGen, sharedPrefix, budget, stepTarget(), reps, seed, warmup, specOptions.speculation(), specOptions.quantizeDraft,
                         text);
                 if (json) out.println(new ObjectMapper().writeValueAsString(r.json()));
                 else r.print(out);

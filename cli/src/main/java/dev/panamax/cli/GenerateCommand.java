@@ -64,7 +64,7 @@ final class GenerateCommand implements Callable<Integer> {
             Engine.SpecStats st = null;
             if (specOptions.spec != null) { // speculation runs in the engine (--spec off too: the same path without it)
                 int ctx = mo.ctx > 0 ? mo.ctx : Math.min(m.trainedContextLength(), 4096);
-                try (Engine e = m.newEngine(Engine.Config.defaults().withMaxSequences(1).withContextLength(ctx).withSpeculation(specu))) {
+                try (Engine e = m.newEngine(Engine.Config.defaults().withMaxSequences(1).withContextLength(ctx).withSpeculation(specu).withDraftQuantization(specOptions.quantizeDraft))) {
                     g = e.submit(GenerationRequest.of(ids, n, sp), print).join();
                     st = e.specStats();
                 }

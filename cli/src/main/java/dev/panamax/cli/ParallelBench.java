@@ -75,17 +75,17 @@ final class ParallelBench {
 
     static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, int reps, long seed,
                       Speculation spec, int[] text) throws Exception {
-        return run(model, parallel, nPrompt, nGen, shared, budget, Duration.ZERO, reps, seed, 8, spec, text);
+        return run(model, parallel, nPrompt, nGen, shared, budget, Duration.ZERO, reps, seed, 8, spec, true, text);
     }
 
     static Result run(Model model, int parallel, int nPrompt, int nGen, int shared, int budget, Duration stepTarget, int reps,
-                      long seed, int warmup, Speculation spec, int[] text) throws Exception {
+                      long seed, int warmup, Speculation spec, boolean quantizeDraft, int[] text) throws Exception {
         if (text != null) {
             if (shared > 0) throw new IllegalArgumentException("--prompt-text and --shared-prefix do not go together");
             nPrompt = text.length;
         }
         if (shared < 0 || shared >= nPrompt) throw new IllegalArgumentException("--shared-prefix must be in [0, -p), got " + shared);
-        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec).withStepTarget(stepTarget);
+        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec).withStepTarget(stepTarget).withDraftQuantization(quantizeDraft);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         int[] prefix = r.ints(shared, 0, vocab).toArray();
@@ -154,10 +154,10 @@ final class ParallelBench {
     }
 
     static Paired runPaired(Model model, int parallel, int nPrompt, int nGen, int budget, Duration stepTarget, int reps, long seed,
-                            int warmup, Speculation spec, int[] text) throws Exception {
+                            int warmup, Speculation spec, boolean quantizeDraft, int[] text) throws Exception {
         if (text != null) nPrompt = text.length;
         if (reps < 1) throw new IllegalArgumentException("-r must be at least 1, got " + reps);
-        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec).withStepTarget(stepTarget);
+        Engine.Config c = config(model, parallel, nPrompt, nGen, budget, spec).withStepTarget(stepTarget).withDraftQuantization(quantizeDraft);
         SplittableRandom r = new SplittableRandom(seed);
         int vocab = model.vocabSize();
         int[] none = new int[0];

@@ -18,6 +18,10 @@ final class SpecOptions {
     @Option(names = "--spec-fixed", description = "Draft every step as many tokens as the drafter has, up to --spec-k (no adaptation; for measurements).")
     boolean fixed;
 
+    @Option(names = "--spec-draft-q8", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Quantize a draft model stored in floats (F32/F16/BF16) to Q8_0 as it loads (default; --no-spec-draft-q8: the file as it is).")
+    boolean quantizeDraft = true;
+
     Speculation speculation() {
         Speculation s = Speculation.parse(spec, k);
         return fixed && s.on() ? s.fixed() : s;

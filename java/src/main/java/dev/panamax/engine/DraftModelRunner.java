@@ -15,12 +15,12 @@ import java.util.List;
  * The draft model of draft-model speculation, inside the engine: its weights' batched forward pass on the engine's
  * kernels, its own paged KV pool (as many token rows as the target's, at the draft's bytes per token) with its own
  * {@link KvBlockManager} (no prefix cache) and a block table per sequence. Before each step ({@link #prepare}) it
- * picks k for every decoding sequence that speculates with it ({@link DraftPolicy}, counting the draft's own forward
- * passes in the cost) and drafts greedily, batched: the first draft pass takes every such sequence's tokens the draft
+ * takes k for every decoding sequence that speculates with it (adaptive: at most the step's cap, {@link DraftPolicy})
+ * and drafts greedily, batched: the first draft pass takes every such sequence's tokens the draft
  * has not seen yet (the last step's accepted tokens, at first the whole prompt) and gives each its first guess; each
  * further pass takes one row per sequence still drafting (its last guess) and gives the next. A sequence stops
- * drafting at its k or, adaptive, where the draft's top token has probability below {@link #P_MIN} (llama.cpp's
- * {@code p_min}; a fixed-k request drafts k every step). The draft's output head is a {@link DraftHead}: once the engine's
+ * drafting at its k (or, adaptive, with {@code -Dpanamax.draftPMin}, where the draft's top token has probability
+ * below {@link #P_MIN}). The draft's output head is a {@link DraftHead}: once the engine's
  * frequent tokens are known, only their rows are computed.
  * The guesses land in {@code Sequence.draft}; the scheduler verifies them like any drafter's. Rollback is lazy: the
  * rows written for guesses (the "tail") are checked against the tokens that really followed at the next
@@ -31,10 +31,12 @@ import java.util.List;
 final class DraftModelRunner implements AutoCloseable {
 
     /**
-     * A guess whose probability under the draft is below this ends that sequence's draft (llama.cpp: 0.75); {@code
+     * An adaptive sequence's draft ends at a guess whose probability under the draft is below this (llama.cpp's
+     * p_min, 0.75 there); off by default: the step's cap is measured ({@link DraftPolicy}), and on the KJV pair a
+     * p_min of 0.5 cut most drafts of a draft whose guesses at p < 0.5 are still right often enough to pay. {@code
      * -Dpanamax.draftPMin=P} sets it (for measurements).
      */
-    static final float P_MIN = Float.parseFloat(System.getProperty("panamax.draftPMin", "0.5"));
+    static final float P_MIN = Float.parseFloat(System.getProperty("panamax.draftPMin", "0"));
 
     /**
      * Rows of the draft's head once the engine's frequent tokens are known ({@link DraftHead}): an eighth of the
@@ -107,25 +109,20 @@ final class DraftModelRunner implements AutoCloseable {
 
     /**
      * Drafts for the coming step. For each decoding sequence of {@code running} that speculates with the draft model,
-     * in order: k from the policy (as the scheduler would choose it, with the step's rows so far and the draft passes
-     * the earlier sequences already need), within the spare token budget, the step's logits rows, the token limit and
-     * both contexts; then the batched draft passes. Sets {@code draftReady} (0 for a sequence that drafts nothing).
+     * in order: k = its own (adaptive: at most {@code cap}, the step's arm of {@link DraftPolicy}), within the spare
+     * token budget, the step's logits rows, the token limit and both contexts; then the batched draft passes. Sets
+     * {@code draftReady} (0 for a sequence that drafts nothing).
      *
      * @param budget      the step's token budget
      * @param draftLogits logits rows of the step beyond one per sequence
-     * @param probe       every sequence drafts at least one token ({@link DraftPolicy#PROBE})
-     * @param stepRows    the step's expected rows without a sequence's own drafts (the same for every sequence)
      */
-    void prepare(List<Sequence> running, DraftPolicy policy, int budget, int draftLogits, boolean probe, int stepRows) {
+    void prepare(List<Sequence> running, int cap, int budget, int draftLogits) {
         int decoding = 0;
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed == 1) decoding++;
         }
-        // k is weighed against the whole step: every decoding sequence's verify row and the others' drafts, and one
-        // token from each
-        int spare = budget - decoding, seqCount = decoding, n = 0, deepest = 0;
-        double perPass = policy.draftCost();
+        int spare = budget - decoding, n = 0, deepest = 0;
         batch.clear();
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
@@ -136,12 +133,8 @@ final class DraftModelRunner implements AutoCloseable {
             int maxK = Math.min(Math.min(s.spec.maxDraft(), Math.min(spare, draftLogits)),
                     Math.min(s.maxTokens - s.generated() - 1, context - s.length));
             if (maxK <= 0) continue;
-            int k = s.spec.adaptive() ? policy.choose(stepRows, seqCount, s.acceptance.rate(), maxK, s.acceptance, perPass, deepest) : maxK;
-            if (k == 0 && probe) k = 1;
-            if (k == 0) {
-                s.acceptance.idle();
-                continue;
-            }
+            int k = s.spec.adaptive() ? Math.min(maxK, cap) : maxK;
+            if (k == 0) continue;
             for (; s.draftCounted < s.length; s.draftCounted++) head.count(s.tokens[s.draftCounted]);
             int behind = s.length - s.draftComputed; // >= 1: the pending token at least
             int room = batch.maxTokens - batch.tokens();
@@ -164,9 +157,7 @@ final class DraftModelRunner implements AutoCloseable {
             deepest = Math.max(deepest, k);
         }
         if (n == 0) return;
-        long t0 = System.nanoTime();
         forward(); // the first guesses
-        if (batch.tokens() <= 2 * n) policy.observeDraft(System.nanoTime() - t0); // no prompt to catch up on: a typical pass
         for (int i = 0; i < n; i++) {
             Sequence s = seqs[i];
             if (want[i] == 0) {
@@ -186,9 +177,7 @@ final class DraftModelRunner implements AutoCloseable {
                 s.draftTail = j;
             }
             if (batch.tokens() == 0) break;
-            t0 = System.nanoTime();
             forward();
-            policy.observeDraft(System.nanoTime() - t0);
             for (int i = 0; i < n; i++) {
                 Sequence s = seqs[i];
                 if (want[i] > j && s.draftReady == j && s.draftTail == j) guess(s, row[i], j);

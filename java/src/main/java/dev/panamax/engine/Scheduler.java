@@ -73,14 +73,12 @@ public final class Scheduler implements AutoCloseable {
     private final Sequence[] stepSeq;
     private final int[] stepLen, stepLogits, stepDraft, stepRow0, stepPos0, mtpRow;
     private final Sequence[] mtpSeq; // the sequences of the MTP layer's run
-    private long mtpNanos; // the last MTP run's time: a cost of the step that uses its guesses
-    private double draftsPerSeq; // running mean of drafted tokens per decoding sequence in steps that draft
+    private long mtpNanos; // the last MTP run's time (cpuNanos): a cost of the step that uses its guesses
     // the last decode step, measured for the draft policy when the next step starts (-1: none): everything between
     // two steps is its cost too
-    private int pendingSeqs = -1, pendingTokens;
-    private boolean pendingOn;
+    private int pendingSeqs = -1, pendingTokens, pendingArm, pendingMaxK;
     private long pendingBegin, pendingMtp;
-    private boolean probe; // this step drafts in every sequence that can
+    private int stepCap; // this step's cap on an adaptive sequence's drafts (DraftPolicy's arm)
     private int stepCount, draftLogits, stepTokens; // stepTokens: emitted by the step's sampling
     private final DraftPolicy policy;
     private final NgramPool ngramPool = new NgramPool(); // every ended request's n-grams, for prompt lookup
@@ -123,7 +121,7 @@ public final class Scheduler implements AutoCloseable {
             runner.close();
             throw e;
         }
-        this.policy = new DraftPolicy(limits.tokenBudget(), limits.maxSequences());
+        this.policy = new DraftPolicy(limits.maxSequences());
         int m = limits.maxSequences();
         stepSeq = new Sequence[m];
         stepLen = new int[m];
@@ -212,6 +210,28 @@ public final class Scheduler implements AutoCloseable {
         waiting.clear();
     }
 
+    /** {@code -Dpanamax.specTrace=true}: every adaptive decode step's speculation decisions on stderr (for diagnosis). */
+    static final boolean TRACE = Boolean.getBoolean("panamax.specTrace");
+    private long traceLast; // the last trace line's time: from one to the next, a whole step
+
+    /**
+     * A decode step's trace line: its arm and cap, the best arm, each sequence's drafts, the step's rows and where its
+     * wall time went (us: since the last line, the draft model's passes, building the batch, the forward pass, sampling
+     * and bookkeeping after it), the tokens it emitted, and the policy's measured throughput of each arm.
+     */
+    private void traceStep(int arm, int maxK, int decoding, int rows, long draftNs, long buildNs, long forwardNs, long afterNs) {
+        long now = System.nanoTime(), period = traceLast == 0 ? 0 : now - traceLast;
+        traceLast = now;
+        StringBuilder b = new StringBuilder("spec-trace n=").append(decoding).append(" arm=").append(arm)
+                .append(" cap=").append(DraftPolicy.cap(arm, maxK)).append(" best=").append(policy.best(decoding))
+                .append(String.format(" rows=%d period=%.1f draft=%.1f build=%.1f forward=%.1f after=%.1f tokens=%d k=", rows,
+                        period / 1e3, draftNs / 1e3, buildNs / 1e3, forwardNs / 1e3, afterNs / 1e3, stepTokens));
+        for (int i = 0; i < stepCount; i++) b.append(stepDraft[i]).append(i + 1 < stepCount ? "," : "");
+        b.append(" tok/s by arm:");
+        for (int a = 0; a < DraftPolicy.arms(maxK); a++) b.append(String.format(" %.0f", policy.stepTokensPerSecond(decoding, a)));
+        System.err.println(b);
+    }
+
     /** Cancelled requests leave before the step is built. */
     private void reap() {
         for (int i = running.size() - 1; i >= 0; i--) {
@@ -230,9 +250,9 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private void step() {
-        long begin = System.nanoTime();
+        long begin = cpuNanos();
         if (pendingSeqs >= 0) { // the last decode step, start to start, with the MTP run it used, without the one it made
-            policy.observeStep(pendingSeqs, pendingOn, pendingTokens, begin - pendingBegin - mtpNanos + pendingMtp);
+            policy.observeStep(pendingSeqs, pendingArm, pendingMaxK, pendingTokens, begin - pendingBegin - mtpNanos + pendingMtp);
             pendingSeqs = -1;
         }
         var batch = runner.batch;
@@ -240,25 +260,25 @@ public final class Scheduler implements AutoCloseable {
         stepCount = 0;
         int budget = lim.tokenBudget();
         // 1. one token for every decoding sequence, and its drafts from what the others' tokens leave of the budget
-        int decoding = 0;
-        boolean adaptive = false, fixed = false; // some decoding sequence drafts when it pays / always
+        int decoding = 0, maxK = 0; // maxK: the adaptive sequences' largest k
+        boolean fixed = false; // some decoding sequence drafts every step
         for (Sequence s : running) {
             if (s.length - s.computed != 1) continue;
             decoding++;
-            adaptive |= s.spec.on() && s.spec.adaptive();
+            if (s.spec.on() && s.spec.adaptive()) maxK = Math.max(maxK, s.spec.maxDraft());
             fixed |= s.spec.on() && !s.spec.adaptive();
         }
-        // the per-step off-switch: whole steps with and without drafts compared (a probe drafts in every sequence)
-        int mode = fixed ? DraftPolicy.DRAFTS : adaptive ? policy.stepMode(decoding) : DraftPolicy.NO_DRAFTS;
-        boolean draftStep = mode != DraftPolicy.NO_DRAFTS;
-        probe = mode == DraftPolicy.PROBE;
-        int spare = budget - decoding, drafted = 0;
-        // each sequence's k is weighed against the whole step: every decoding sequence's verify row and what the others
-        // have been drafting (a running mean, the same for every sequence: weighing each against the drafts of the
-        // ones before it in this step would give the first ones the most, and the last ones would finish last)
-        int stepRows = decoding + (int) Math.round(draftsPerSeq * Math.max(0, decoding - 1));
+        // the adaptive sequences' cap: the policy's arm for this step, measured as a whole step (beside a fixed-k
+        // sequence, whose drafts make the step's time no arm's, the best arm without measuring)
+        boolean adaptive = maxK > 0;
+        int arm = !adaptive ? 0 : fixed ? policy.best(decoding) : policy.stepArm(decoding, maxK);
+        stepCap = DraftPolicy.cap(arm, maxK);
+        boolean draftStep = fixed || stepCap > 0;
+        int spare = budget - decoding;
         draftLogits = batch.maxLogits() - lim.maxSequences();
-        if (draftRunner != null && draftStep) draftRunner.prepare(running, policy, budget, draftLogits, probe, stepRows);
+        long wall0 = TRACE ? System.nanoTime() : 0;
+        if (draftRunner != null && draftStep) draftRunner.prepare(running, stepCap, budget, draftLogits);
+        long drafted = TRACE ? System.nanoTime() : 0;
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
@@ -268,15 +288,13 @@ public final class Scheduler implements AutoCloseable {
                 if (victim == s) break;
             }
             if (!running.contains(s)) { i--; continue; }
-            int k = spare > 0 && draftStep ? drafts(s, spare, stepRows, decoding, decoding) : 0;
+            int k = spare > 0 && draftStep ? drafts(s, spare, decoding) : 0;
             schedule(s, 1 + k, k);
-            drafted += k;
             spare -= k;
             draftLogits -= k;
             budget -= 1 + k;
         }
         int decodeSeqs = stepCount, decodeRows = lim.tokenBudget() - budget;
-        if (draftStep && decodeSeqs > 0) draftsPerSeq += 0.25 * ((double) drafted / decodeSeqs - draftsPerSeq);
         // the decoding streams wait for this step: prompts get what fits beside them within the step target
         if (decodeSeqs > 0 && lim.stepTargetNanos() > 0) budget = Math.min(budget, promptAllowance());
         // 2. prompt chunks of admitted sequences, in admission order
@@ -328,7 +346,7 @@ public final class Scheduler implements AutoCloseable {
             }
             return;
         }
-        boolean decodeOnly = stepCount == decodeSeqs; // the draft policy learns row costs from decode steps
+        boolean decodeOnly = stepCount == decodeSeqs; // the draft policy measures decode steps
         publish(); // admitted requests count as running before their first token reaches anyone
         EngineEvents.Step event = null;
         if (EngineEvents.stepEnabled()) { // off: no event object, the step allocates nothing
@@ -348,7 +366,6 @@ public final class Scheduler implements AutoCloseable {
         }
         long t1 = System.nanoTime();
         stepNanos[(int) (steps++ % STEP_HISTORY)] = t1 - t0;
-        if (decodeOnly) policy.observe(batch.tokens(), t1 - t0);
         observeCost(batch.tokens() - decodeRows, decodeSeqs > 0, t1 - t0);
         if (event != null) {
             int decode = 0;
@@ -362,17 +379,33 @@ public final class Scheduler implements AutoCloseable {
         }
         stepTokens = 0;
         for (int i = 0; i < stepCount; i++) advance(stepSeq[i], stepLen[i], stepLogits[i], stepDraft[i], t1);
+        if (TRACE && (adaptive || fixed) && decodeOnly) traceStep(arm, maxK, decoding, batch.tokens(), drafted - wall0, t0 - drafted, t1 - t0, System.nanoTime() - t1);
         if (runner.mtp()) keepHidden();
         long mtpUsed = mtpNanos; // the MTP run that made this step's drafts counts as this step's
         mtpNanos = 0;
         if (decodeOnly && adaptive && !fixed) { // measured when the next step starts
             pendingSeqs = decodeSeqs;
-            pendingOn = draftStep;
+            pendingArm = arm;
+            pendingMaxK = maxK;
             pendingTokens = stepTokens;
             pendingBegin = begin;
             pendingMtp = mtpUsed;
         }
         if (runner.mtp()) mtp();
+    }
+
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+    private static final boolean CPU_CLOCK = THREADS.isCurrentThreadCpuTimeSupported() && THREADS.isThreadCpuTimeEnabled();
+
+    /**
+     * The clock of the draft policy's step times: the scheduler thread's CPU time where the JVM has it, else wall time.
+     * On a shared machine a step's wall time is mostly how long the thread waited for a core (the same arm's steps
+     * varied 2-3x at a load average of 12 on 2 cores), which says nothing about the arm; the thread's CPU time leaves
+     * that out. It still counts the step's own work and its waits for the pool's workers (the scheduler thread spins
+     * for them), and a draft model's passes and an MTP layer run on this thread.
+     */
+    private static long cpuNanos() {
+        return CPU_CLOCK ? THREADS.getCurrentThreadCpuTime() : System.nanoTime();
     }
 
     /**
@@ -403,24 +436,19 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /**
-     * Drafts for decoding sequence s ({@code rows}: the step's expected rows without s's drafts — every decoding
-     * sequence's verify row and the others' drafts; {@code seqs}: the sequences that each emit at least one token):
-     * as many as the policy finds worth their rows, within the spare budget, the token limit, the context and free
+     * Drafts for decoding sequence s: up to its k (adaptive: up to the step's cap), within the spare budget, the
+     * token limit, the context and free
      * blocks (a draft never takes one of the last {@code reserve} free blocks: the other decoding sequences' rows come
      * first); written after its tokens and into {@code s.draft}. Returns how many.
      */
-    private int drafts(Sequence s, int spare, int rows, int seqs, int reserve) {
+    private int drafts(Sequence s, int spare, int reserve) {
         if (!s.spec.on()) return 0;
         int maxK = Math.min(Math.min(s.spec.maxDraft(), spare), Math.min(s.maxTokens - s.generated() - 1, lim.contextLength() - s.length));
         maxK = Math.min(maxK, draftLogits);
         if (maxK <= 0) return 0;
         boolean model = s.spec.mode() == Speculation.Mode.DRAFT; // drafted before the step (k chosen then)
-        int k = model ? Math.min(maxK, s.draftReady) : s.spec.adaptive() ? policy.choose(rows, seqs, s.acceptance.rate(), maxK, s.acceptance) : maxK;
-        if (k == 0 && probe && !model) k = 1;
-        if (k == 0) {
-            if (!model) s.acceptance.idle();
-            return 0;
-        }
+        int k = model ? Math.min(maxK, s.draftReady) : s.spec.adaptive() ? Math.min(maxK, stepCap) : maxK;
+        if (k == 0) return 0;
         int got;
         if (model) {
             got = k;
@@ -460,18 +488,18 @@ public final class Scheduler implements AutoCloseable {
      * MTP layer run every step would have; its last row's argmax is its guess of the token after its pending one.
      */
     private void mtp() {
-        int decoding = 0;
-        boolean want = false, adaptive = false, fixed = false;
+        int decoding = 0, maxK = 0;
+        boolean want = false, fixed = false;
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
             if (s.length - s.computed != 1) continue;
             decoding++;
-            adaptive |= s.spec.on() && s.spec.adaptive();
+            if (s.spec.on() && s.spec.adaptive()) maxK = Math.max(maxK, s.spec.maxDraft());
             fixed |= s.spec.on() && !s.spec.adaptive();
             want |= s.spec.mode() == Speculation.Mode.MTP;
         }
-        if (!want || !fixed && !(adaptive && policy.nextStepDrafts(decoding))) return;
-        long t0 = System.nanoTime();
+        if (!want || !fixed && !(maxK > 0 && policy.nextStepArm(decoding, maxK) > 0)) return;
+        long t0 = cpuNanos();
         ForwardBatch mb = runner.mtpBatch;
         mb.clear();
         int rows = 0, n = 0;
@@ -497,7 +525,7 @@ public final class Scheduler implements AutoCloseable {
             mtpSeq[i].mtpDraftAt = mtpSeq[i].length;
             mtpSeq[i] = null;
         }
-        mtpNanos = System.nanoTime() - t0;
+        mtpNanos = cpuNanos() - t0;
     }
 
     /** What other threads read of the engine's load. */
@@ -570,7 +598,6 @@ public final class Scheduler implements AutoCloseable {
             accepted++;
         }
         if (nDraft > 0) {
-            s.acceptance.update(nDraft, accepted);
             specDrafted += nDraft;
             specAccepted += accepted;
             specPasses++;

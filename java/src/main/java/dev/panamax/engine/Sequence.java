@@ -4,7 +4,6 @@ import dev.panamax.Generation;
 import dev.panamax.GenerationRequest;
 import dev.panamax.TokenLogprob;
 import dev.panamax.sampling.Sampler;
-import dev.panamax.spec.DraftPolicy;
 import dev.panamax.spec.Speculation;
 import dev.panamax.tokenizer.TokenStreamDecoder;
 import dev.panamax.tokenizer.Tokenizer;
@@ -56,7 +55,6 @@ public final class Sequence {
     // positions p whose MTP row (h_p, t_(p+1)) is in the MTP cache ([0, mtpComputed))
     final Speculation spec;
     final int[] draft;
-    final DraftPolicy.Acceptance acceptance = new DraftPolicy.Acceptance();
     int mtpDraft = -1, mtpDraftAt = -1, mtpComputed;
     // draft model (DraftModelRunner): its block table in the draft's own pool, the positions whose draft KV rows hold
     // this sequence's tokens, the draft rows written after them (draft[0..draftTail), checked against the tokens

@@ -3,303 +3,236 @@ package dev.panamax.spec;
 import java.util.Arrays;
 
 /**
- * Chooses how many drafted tokens a sequence verifies in the next step. The engine reports every step's row count and
- * duration ({@link #observe}); the policy keeps a running mean of step time per row count, so it knows on this
- * machine, with this model and this load, what k more rows cost. For a sequence with per-token acceptance rate a the
- * expected tokens out of k drafts are 1 + a + ... + a^k; the step's throughput with them is (the other rows' tokens +
- * those) / cost(rows + k), and the k that maximizes it is taken: 0 when the step is already compute-bound (many
- * sequences fill the batch) or the drafts are rarely right. Only steps of decoding sequences are measured (a prompt
- * chunk's rows cost differently). Per sequence, an {@link Acceptance} counts accepted drafts with exponential
- * forgetting and drifts back to its prior while it drafts nothing; and one decision in {@link #EXPLORE} that would
- * draft nothing drafts a little anyway, so a stale measurement or a switched-off sequence is looked at again (a
- * policy that never tries k rows never learns what they cost).
+ * Chooses, step by step, how many drafted tokens the adaptive sequences may verify: a cap k on every sequence's draft
+ * (0: plain decoding). The choice is measured, not modelled: for each count of decoding sequences the policy keeps,
+ * per cap ("arm": 0, 1, 2, 3, 4, 6, 8, 12, 16 up to the sequences' largest k), the whole step's throughput — running
+ * means of the tokens a step emitted and of its nanoseconds, start of one step to the start of the next, so the
+ * drafter's own passes, the verify rows, sampling and bookkeeping are all in it — and takes the arm with the most
+ * tokens per second. A model of the step (acceptance x cost per row) left out exactly what bounds speculation on a
+ * small model (a draft pass, sampling a row, the step's fixed costs) and chose k = 0 or 1 where k = 2 was 1.3x
+ * faster; measured arms find what the best fixed k finds. Plain decoding is kept near a tie: a drafting arm must beat
+ * it by {@link #AB_MARGIN}.
  *
- * <p>Above the per-sequence choice sits a per-step switch ({@link #stepMode}): the row costs above are only the
- * forward pass's, while drafting (a draft model's passes, an MTP layer), sampling every verified row and the
- * bookkeeping cost time too, and on a busy machine the measured costs are noisy. So for each count of decoding
- * sequences the policy also keeps the whole step's throughput (tokens emitted per second of step, everything
- * included) of steps built with drafting allowed and of steps built without, and allows drafting only while it has
- * been the faster of the two by a margin; the other arm is still tried now and then (one step in {@link #AB_EXPLORE},
- * backing off to one in {@link #AB_EXPLORE_MAX} while tries confirm the choice), so the comparison follows
- * the load, the text and the acceptance (a step that tries drafting while it is switched off is a {@link #PROBE}:
- * every sequence drafts at least one token, so the try measures drafting even where the per-sequence choice has
- * gone stale, and the two levels of exploration do not multiply). Steps of both arms alternate within the same seconds, so a noisy machine
- * slows both alike: the comparison holds where run-to-run measurements do not. Scheduler thread only; allocates
- * nothing per step.
+ * <p>Until every arm is measured ({@link #COLD} + {@link #AB_WARMUP} steps) the arms take turns; then the best one
+ * runs, and each other arm is tried now and then for a block of {@link #AB_BLOCK} steps: its first try
+ * {@link #AB_EXPLORE} steps on (staggered: the arms nearest the best first), each try that finds it still behind
+ * doubling its gap up to {@link #AB_EXPLORE_MAX} steps (at once when it ran below {@link #FAR_BEHIND} of the best;
+ * an arm beyond such a far-behind neighbour, away from the best, is not tried at all), a try that makes it the best
+ * starting the gaps over. So the choice follows the load, the text and the acceptance,
+ * and a drafter that loses costs a few percent of the steps at first and under one percent later. Steps of all arms
+ * alternate within the same seconds: a noisy machine slows them alike. The first step after a change of arm is not
+ * measured (a step's time depends on the one before: thread pool spinning or asleep, caches), and a step slower than
+ * {@link #OUTLIER} times its arm's mean counts as that (a preempted step must not lock an arm out). Scheduler thread
+ * only; allocates nothing per step.
  */
 public final class DraftPolicy {
 
-    /** Until measured: an extra row costs this fraction of a one-row step (decode is bandwidth-bound). */
-    static final double PRIOR_ROW_COST = 0.05;
-    private static final double EWMA = 0.2;
-    /** One in this many decisions for k = 0 tries a draft anyway. */
-    static final int EXPLORE = 16;
-
-    private final double[] cost; // mean step nanos by row count (0: not measured)
-    /** At first one block of {@link #AB_BLOCK} steps in this many takes the arm (drafting allowed or not) that is the slower. */
+    /** The caps the arms try, in order; a step's sequences draft at most their own k, so larger caps collapse on it. */
+    static final int[] CAPS = {0, 1, 2, 3, 4, 6, 8, 12, 16};
+    /** The first try of an arm other than the best comes this many steps after the arms were measured (staggered). */
     static final int AB_EXPLORE = 32;
-    /** Each try that finds the same arm still slower doubles the gap to the next, up to this many steps. */
+    /** Each try that finds the arm still behind doubles the gap to its next, up to this many steps. */
     static final int AB_EXPLORE_MAX = 512;
-    /**
-     * Arms are tried (and alternate while warming up) in blocks of this many steps, and the first step after a change of
-     * arm is not measured: a step's cost depends on the one before it (a step after a plain one finds the thread pool
-     * spinning and the caches warm for the same rows; one after a long speculative step may not), so single steps of
-     * one arm among the other's would measure the neighbour, not the arm.
-     */
+    /** Arms run in blocks of this many steps while warming up and when tried; the first step of a block is not measured. */
     static final int AB_BLOCK = 3;
-    /** Steps of each arm measured at a sequence count before the faster one is preferred. */
+    /** Measured steps of each arm at a sequence count before the best one is preferred. */
     static final int AB_WARMUP = 4;
-    /** A try that finds drafting below this fraction of plain decoding's throughput waits the longest gap for the next. */
-    static final double FAR_BEHIND = 0.8;
-    /** Drafting is preferred only when its steps have been this much faster: near a tie, plain decoding is never slower. */
-    static final double AB_MARGIN = 0.03;
-    private static final double AB_EWMA = 0.1, AB_EWMA_TRY = 0.4; // a try of the other arm is rarer: it weighs more
-    // [arm: 0 off, 1 on][decoding sequences]: running means of a step's emitted tokens and of its nanoseconds (their
-    // ratio is the arm's throughput: a mean of per-step ratios would favour the steps that happened to be short)
-    private final double[][] stepTok, stepNs;
-    private final int[][] stepSeen;
-    private final int[] stepTurn, nextTry, tryGap, blockLeft;
-    // per count: the coming step is a try of the slower arm; the faster arm; the last step's arm; the coming step
-    // changes arm (not measured)
-    private final boolean[] trying, drafting, lastOn, transient_;
-    private final int[] costSeen;
-    private double draftNanos; // mean time of one draft-model pass (0: not measured)
-    private int draftSeen;
-    /** First measurements of a kind that are dropped: the first passes run cold (JIT, caches) and would stick. */
+    /** First steps of an arm that are dropped: the first passes run cold (JIT, caches) and would stick. */
     static final int COLD = 2;
+    /** A try that finds its arm below this fraction of the best arm's throughput waits the longest gap for the next. */
+    static final double FAR_BEHIND = 0.8;
+    /** A drafting arm is preferred to plain decoding only when this much faster: near a tie, plain decoding is kept. */
+    static final double AB_MARGIN = 0.03;
+    /** Another drafting arm replaces the best one only when this much faster (no flapping between near equals). */
+    static final double HYSTERESIS = 0.01;
+    /** A step's time counts at most this many times its arm's running mean. */
+    static final double OUTLIER = 2.5;
+    private static final double AB_EWMA = 0.1, AB_EWMA_TRY = 0.3; // a try is rarer: it weighs more
 
-    /** @param maxRows the most rows a step can have (the token budget) */
-    public DraftPolicy(int maxRows) {
-        this(maxRows, maxRows);
-    }
+    // [decoding sequences][arm]: running means of a step's emitted tokens and of its nanoseconds (their ratio is the
+    // arm's throughput: a mean of per-step ratios would favour the steps that happened to be short)
+    private final double[][] stepTok, stepNs;
+    private final int[][] seen, nextTry, gap;
+    // per count: the step counter, the best arm, the last step's arm, steps left in the current block
+    private final int[] turn, best, lastArm, blockLeft;
+    // per count: the current block is a try; the coming step changes arm (not measured); every arm measured
+    private final boolean[] trying, transient_, warm;
 
-    /**
-     * @param maxRows the most rows a step can have (the token budget)
-     * @param maxSeqs the most sequences a step can have
-     */
-    public DraftPolicy(int maxRows, int maxSeqs) {
-        if (maxRows < 1) throw new IllegalArgumentException("max rows must be positive, got " + maxRows);
+    /** @param maxSeqs the most sequences a step can have */
+    public DraftPolicy(int maxSeqs) {
         if (maxSeqs < 1) throw new IllegalArgumentException("max sequences must be positive, got " + maxSeqs);
-        cost = new double[maxRows + 1];
-        costSeen = new int[maxRows + 1];
-        stepTok = new double[2][maxSeqs + 1];
-        stepNs = new double[2][maxSeqs + 1];
-        stepSeen = new int[2][maxSeqs + 1];
-        stepTurn = new int[maxSeqs + 1];
-        nextTry = new int[maxSeqs + 1];
-        tryGap = new int[maxSeqs + 1];
-        blockLeft = new int[maxSeqs + 1];
-        trying = new boolean[maxSeqs + 1];
-        drafting = new boolean[maxSeqs + 1];
-        lastOn = new boolean[maxSeqs + 1];
-        transient_ = new boolean[maxSeqs + 1];
-        Arrays.fill(tryGap, AB_EXPLORE);
+        int n = maxSeqs + 1, a = CAPS.length;
+        stepTok = new double[n][a];
+        stepNs = new double[n][a];
+        seen = new int[n][a];
+        nextTry = new int[n][a];
+        gap = new int[n][a];
+        for (int[] g : gap) Arrays.fill(g, AB_EXPLORE);
+        turn = new int[n];
+        best = new int[n];
+        lastArm = new int[n];
+        blockLeft = new int[n];
+        trying = new boolean[n];
+        transient_ = new boolean[n];
+        warm = new boolean[n];
     }
 
-    /** Step modes: no drafting; drafting as the per-sequence choice finds it pays; every sequence drafts (a probe). */
-    public static final int NO_DRAFTS = 0, DRAFTS = 1, PROBE = 2;
+    /** The arms in use when the sequences draft at most {@code maxK} tokens: every cap below it, and maxK itself. */
+    public static int arms(int maxK) {
+        int n = 1;
+        while (n < CAPS.length && CAPS[n - 1] < maxK) n++;
+        return n;
+    }
 
-    /**
-     * How the coming decode step with {@code decoding} decoding sequences drafts: until both arms are measured at this
-     * count they alternate (drafting steps as probes), then the faster arm is taken (drafting only when faster by
-     * {@link #AB_MARGIN}) except for tries of the other arm: one step in {@link #AB_EXPLORE} at first, ever rarer (up to
-     * one in {@link #AB_EXPLORE_MAX}) while the tries keep confirming the choice, so a drafter that loses costs about
-     * one percent of the steps; a try that changes the choice starts over at one in {@link #AB_EXPLORE}. Warm-up
-     * alternation and tries run in blocks of {@link #AB_BLOCK} steps.
-     */
-    public int stepMode(int decoding) {
-        return mode(decoding, true);
+    /** The draft cap of arm {@code arm} when the sequences draft at most {@code maxK} tokens. */
+    public static int cap(int arm, int maxK) {
+        return Math.min(CAPS[arm], maxK);
     }
 
     /**
-     * Whether the coming decode step with {@code decoding} decoding sequences will allow drafting ({@link #stepMode}
-     * will not return {@link #NO_DRAFTS}), without taking the decision: so a drafter that must run before the step
-     * (an MTP layer, after the step before it) runs only when its drafts will be used.
+     * The arm of the coming decode step with {@code decoding} decoding sequences, whose largest k is {@code maxK}
+     * (its cap: {@link #cap}); the decision is taken (warm-up turns, tries and their blocks move on).
      */
-    public boolean nextStepDrafts(int decoding) {
-        return mode(decoding, false) != NO_DRAFTS;
+    public int stepArm(int decoding, int maxK) {
+        return arm(decoding, maxK, true);
     }
 
-    /** {@link #stepMode}; {@code commit}: the decision is taken (the state moves on), else only computed. */
-    private int mode(int decoding, boolean commit) {
-        int d = Math.max(0, Math.min(decoding, stepTurn.length - 1));
-        int turn = stepTurn[d] + 1, left = blockLeft[d], next = nextTry[d];
-        boolean on, tryNow = trying[d];
-        if (stepSeen[0][d] < COLD + AB_WARMUP || stepSeen[1][d] < COLD + AB_WARMUP) {
+    /**
+     * The arm {@link #stepArm} would return for the coming step, without taking the decision: so a drafter that runs
+     * before the step (an MTP layer, after the step before it) runs only when its drafts will be used.
+     */
+    public int nextStepArm(int decoding, int maxK) {
+        return arm(decoding, maxK, false);
+    }
+
+    private int arm(int decoding, int maxK, boolean commit) {
+        int d = Math.max(0, Math.min(decoding, turn.length - 1));
+        int n = arms(Math.max(0, maxK));
+        if (n == 1) return 0;
+        int t = turn[d] + 1, left = blockLeft[d], arm;
+        boolean tryNow = trying[d];
+        int b = Math.min(best[d], n - 1);
+        if (!warm[d]) {
             tryNow = false;
             if (left > 0) {
                 left--;
-                on = lastOn[d];
-            } else { // a block of the arm with fewer measurements
+                arm = Math.min(lastArm[d], n - 1);
+            } else { // a block of the arm with the fewest measurements
                 left = AB_BLOCK - 1;
-                on = stepSeen[1][d] <= stepSeen[0][d];
+                arm = 0;
+                for (int a = 1; a < n; a++) if (seen[d][a] < seen[d][arm]) arm = a;
             }
         } else if (tryNow && left > 0) { // the rest of a try
             left--;
-            on = !drafting[d];
-        } else if (turn >= next) {
-            tryNow = true;
-            left = AB_BLOCK - 1;
-            next = turn + tryGap[d];
-            on = !drafting[d];
+            arm = Math.min(lastArm[d], n - 1);
         } else {
-            tryNow = false;
-            on = drafting[d];
-        }
-        if (commit) {
-            stepTurn[d] = turn;
-            blockLeft[d] = left;
-            nextTry[d] = next;
-            trying[d] = tryNow;
-            transient_[d] = on != lastOn[d];
-            lastOn[d] = on;
-        }
-        return !on ? NO_DRAFTS : drafting[d] && !tryNow ? DRAFTS : PROBE;
-    }
-
-    /** A decode step with {@code decoding} sequences, built with drafting allowed (a DRAFTS or PROBE step) or not, emitted {@code tokens} in {@code nanos}. */
-    public void observeStep(int decoding, boolean speculated, int tokens, long nanos) {
-        if (nanos <= 0 || decoding < 0 || decoding >= stepTurn.length) return;
-        if (transient_[decoding]) { // the first step of an arm after the other's: not this arm's cost
-            transient_[decoding] = false;
-            return;
-        }
-        int arm = speculated ? 1 : 0;
-        int seen = stepSeen[arm][decoding]++;
-        if (seen < COLD) return;
-        double w = seen == COLD ? 1 : trying[decoding] ? AB_EWMA_TRY : AB_EWMA;
-        stepTok[arm][decoding] += w * (tokens - stepTok[arm][decoding]);
-        stepNs[arm][decoding] += w * (nanos - stepNs[arm][decoding]);
-        if (stepSeen[0][decoding] < COLD + AB_WARMUP || stepSeen[1][decoding] < COLD + AB_WARMUP) return;
-        boolean on = stepTokensPerSecond(decoding, true) > stepTokensPerSecond(decoding, false) * (1 + AB_MARGIN);
-        boolean tryEnds = trying[decoding] && blockLeft[decoding] == 0;
-        if (on != drafting[decoding]) {
-            drafting[decoding] = on;
-            tryGap[decoding] = AB_EXPLORE;
-            nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
-            trying[decoding] = false;
-            blockLeft[decoding] = 0;
-        } else if (tryEnds) {
-            // a drafter that loses by far is tried again only at the longest gap: a try costs most then
-            boolean farBehind = !on && stepTokensPerSecond(decoding, true) < FAR_BEHIND * stepTokensPerSecond(decoding, false);
-            tryGap[decoding] = farBehind ? AB_EXPLORE_MAX : Math.min(2 * tryGap[decoding], AB_EXPLORE_MAX);
-            if (farBehind) nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE_MAX;
-            trying[decoding] = false;
-        } else if (nextTry[decoding] == 0) { // the first decision
-            nextTry[decoding] = stepTurn[decoding] + AB_EXPLORE;
-        }
-    }
-
-    /** The measured whole-step throughput (tokens per second) of an arm at a sequence count, 0 when not measured. */
-    public double stepTokensPerSecond(int decoding, boolean speculated) {
-        int arm = speculated ? 1 : 0;
-        return stepNs[arm][decoding] > 0 ? stepTok[arm][decoding] / stepNs[arm][decoding] * 1e9 : 0;
-    }
-
-    /** Whether drafting is the chosen arm at this count of decoding sequences (after both arms were measured). */
-    public boolean drafting(int decoding) {
-        return drafting[decoding];
-    }
-
-    /** A step of {@code rows} rows took {@code nanos}. */
-    public void observe(int rows, long nanos) {
-        if (rows < 1 || rows >= cost.length || nanos <= 0) return;
-        if (++costSeen[rows] <= COLD) return;
-        cost[rows] = cost[rows] == 0 ? nanos : cost[rows] + EWMA * (nanos - cost[rows]);
-    }
-
-    /** A draft model's forward pass (one row per drafting sequence) took {@code nanos}. */
-    public void observeDraft(long nanos) {
-        if (nanos <= 0 || ++draftSeen <= COLD) return;
-        draftNanos = draftNanos == 0 ? nanos : draftNanos + EWMA * (nanos - draftNanos);
-    }
-
-    /**
-     * The cost of one draft-model pass in {@link #cost}'s units: measured, or 0 while either it or the steps are not
-     * (before any measurement cost is in relative units, with which nanoseconds cannot be compared).
-     */
-    public double draftCost() {
-        return cost[1] > 0 || cost.length > 2 && cost[2] > 0 ? draftNanos : 0;
-    }
-
-    /** The expected cost of a step of {@code rows} rows, relative units: measured, interpolated or extrapolated. */
-    public double cost(int rows) {
-        rows = Math.max(1, Math.min(rows, cost.length - 1));
-        if (cost[rows] > 0) return cost[rows];
-        int lo = rows - 1, hi = rows + 1;
-        while (lo >= 1 && cost[lo] == 0) lo--;
-        while (hi < cost.length && cost[hi] == 0) hi++;
-        boolean haveLo = lo >= 1, haveHi = hi < cost.length;
-        if (haveLo && haveHi) return cost[lo] + (cost[hi] - cost[lo]) * (rows - lo) / (hi - lo);
-        if (haveLo) return cost[lo] * (1 + PRIOR_ROW_COST * (rows - lo));
-        if (haveHi) return cost[hi] / (1 + PRIOR_ROW_COST * (hi - rows));
-        return 1 + PRIOR_ROW_COST * (rows - 1);
-    }
-
-    /**
-     * The k in {@code 0..maxK} that maximizes the step's expected tokens per unit of time.
-     *
-     * @param rows  rows of the step so far, this sequence's own verify row included
-     * @param seqs  sequences sampled in the step so far, this one included (each emits at least one token)
-     * @param a     this sequence's per-token acceptance rate
-     */
-    public int choose(int rows, int seqs, double a, int maxK, Acceptance acc) {
-        return choose(rows, seqs, a, maxK, acc, 0, 0);
-    }
-
-    /**
-     * As {@link #choose(int, int, double, int, Acceptance)} for a drafter that pays {@code perDraft} (in {@link
-     * #cost} units) for each drafted position beyond the {@code shared} positions the step already drafts for other
-     * sequences: a draft model, whose passes are batched over the sequences.
-     */
-    public int choose(int rows, int seqs, double a, int maxK, Acceptance acc, double perDraft, int shared) {
-        int k = choose(rows, seqs, a, maxK, perDraft, shared);
-        if (k == 0 && maxK > 0 && ++acc.declined % EXPLORE == 0) k = Math.min(maxK, 2);
-        return k;
-    }
-
-    /** {@link #choose(int, int, double, int, Acceptance)} without exploration. */
-    public int choose(int rows, int seqs, double a, int maxK) {
-        return choose(rows, seqs, a, maxK, 0, 0);
-    }
-
-    private int choose(int rows, int seqs, double a, int maxK, double perDraft, int shared) {
-        int best = 0;
-        double bestRate = seqs / cost(rows);
-        double expected = 1, ak = 1;
-        for (int k = 1; k <= maxK && rows + k < cost.length; k++) {
-            ak *= a;
-            expected += ak;
-            double rate = (seqs - 1 + expected) / (cost(rows + k) + perDraft * Math.max(0, k - shared));
-            if (rate > bestRate * 1.0001) {
-                best = k;
-                bestRate = rate;
+            int due = -1;
+            for (int a = 0; a < n; a++) {
+                if (a == b || nextTry[d][a] > t || shadowed(d, a, b)) continue;
+                if (due < 0 || nextTry[d][a] < nextTry[d][due]) due = a;
+            }
+            tryNow = due >= 0;
+            if (tryNow) {
+                left = AB_BLOCK - 1;
+                arm = due;
+            } else {
+                arm = b;
             }
         }
-        return best;
+        if (commit) {
+            turn[d] = t;
+            blockLeft[d] = left;
+            trying[d] = tryNow;
+            transient_[d] = arm != lastArm[d];
+            lastArm[d] = arm;
+        }
+        return arm;
     }
 
-    /** A sequence's running acceptance rate: accepted / tried drafted tokens, old evidence fading. */
-    public static final class Acceptance {
-        static final double PRIOR = 0.5, PRIOR_WEIGHT = 2, KEEP = 0.9, IDLE_KEEP = 0.97;
-        private double accepted = PRIOR * PRIOR_WEIGHT, tried = PRIOR_WEIGHT;
-        private int declined; // decisions for k = 0
-
-        public double rate() {
-            return accepted / tried;
+    /**
+     * The decode step with {@code decoding} sequences built as arm {@code arm} ({@link #stepArm}, maxK as then) emitted
+     * {@code tokens} in {@code nanos}.
+     */
+    public void observeStep(int decoding, int arm, int maxK, int tokens, long nanos) {
+        if (nanos <= 0 || decoding < 0 || decoding >= turn.length || arm < 0 || arm >= CAPS.length) return;
+        int d = decoding;
+        if (transient_[d]) { // the first step of an arm after another's: not this arm's cost
+            transient_[d] = false;
+            return;
         }
-
-        /** After a verification: of k drafted tokens the first {@code a} were right (the one after, if any, was not). */
-        public void update(int k, int a) {
-            if (k <= 0) return;
-            accepted = accepted * KEEP + a;
-            tried = tried * KEEP + Math.min(k, a + 1); // drafts after the first miss were never judged
+        int s = seen[d][arm]++;
+        if (s < COLD) return;
+        double[] tok = stepTok[d], ns = stepNs[d];
+        double x = ns[arm] > 0 ? Math.min(nanos, OUTLIER * ns[arm]) : nanos;
+        double w = s == COLD ? 1 : trying[d] ? AB_EWMA_TRY : AB_EWMA;
+        tok[arm] += w * (tokens - tok[arm]);
+        ns[arm] += w * (x - ns[arm]);
+        int n = arms(Math.max(0, maxK));
+        if (!warm[d]) {
+            for (int a = 0; a < n; a++) if (seen[d][a] < COLD + AB_WARMUP) return;
+            warm[d] = true;
+            best[d] = pick(d, n, 0);
+            stagger(d, n);
+            return;
         }
-
-        /** A step without drafts: the evidence fades towards the prior. */
-        public void idle() {
-            accepted = PRIOR * PRIOR_WEIGHT + (accepted - PRIOR * PRIOR_WEIGHT) * IDLE_KEEP;
-            tried = PRIOR_WEIGHT + (tried - PRIOR_WEIGHT) * IDLE_KEEP;
+        int b = Math.min(best[d], n - 1), nb = pick(d, n, b);
+        if (nb != b) { // a new best: the old one is tried again soon, the others' gaps start over
+            best[d] = nb;
+            stagger(d, n);
+            trying[d] = false;
+            blockLeft[d] = 0;
+        } else if (trying[d] && blockLeft[d] == 0 && arm != b) { // a try that confirmed the best
+            boolean far = tokensPerSecond(d, arm) < FAR_BEHIND * tokensPerSecond(d, b);
+            gap[d][arm] = far ? AB_EXPLORE_MAX : Math.min(2 * gap[d][arm], AB_EXPLORE_MAX);
+            nextTry[d][arm] = turn[d] + gap[d][arm];
+            trying[d] = false;
         }
+    }
+
+    /**
+     * Whether arm a is not worth a try because its neighbour towards the best arm b is far behind b: throughput falls
+     * further with the cap on both sides of the best one (more rows that miss, or fewer tokens per fixed cost), so at 8
+     * streams, where a cap of 1 already runs at 0.6x, caps 2-4 are not tried until cap 1 comes close.
+     */
+    private boolean shadowed(int d, int a, int b) {
+        int next = a > b ? a - 1 : a + 1;
+        return next != b && tokensPerSecond(d, next) < FAR_BEHIND * tokensPerSecond(d, b);
+    }
+
+    /** The first tries after a change of the best arm: the arms nearest it first, one every AB_EXPLORE steps. */
+    private void stagger(int d, int n) {
+        int b = best[d], i = 0;
+        for (int dist = 1; dist < n; dist++) {
+            for (int a = b - dist; a <= b + dist; a += 2 * dist) {
+                if (a < 0 || a >= n) continue;
+                gap[d][a] = AB_EXPLORE;
+                nextTry[d][a] = turn[d] + AB_EXPLORE * ++i;
+            }
+        }
+    }
+
+    /** The best arm of the first n at count d: plain decoding wins near a tie, the current best {@code cur} too. */
+    private int pick(int d, int n, int cur) {
+        int b = cur;
+        for (int a = 0; a < n; a++) if (score(d, a, cur) > score(d, b, cur)) b = a;
+        return b;
+    }
+
+    private double score(int d, int a, int cur) {
+        return tokensPerSecond(d, a) * (a == 0 ? 1 + AB_MARGIN : 1) * (a == cur && a != 0 ? 1 + HYSTERESIS : 1);
+    }
+
+    private double tokensPerSecond(int d, int arm) {
+        return stepNs[d][arm] > 0 ? stepTok[d][arm] / stepNs[d][arm] * 1e9 : 0;
+    }
+
+    /** The measured whole-step throughput (tokens per second) of an arm at a count of decoding sequences, 0 when not measured. */
+    public double stepTokensPerSecond(int decoding, int arm) {
+        return tokensPerSecond(decoding, arm);
+    }
+
+    /** The arm taken outside tries at this count of decoding sequences (0 until every arm was measured). */
+    public int best(int decoding) {
+        return best[decoding];
     }
 }

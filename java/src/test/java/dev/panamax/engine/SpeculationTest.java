@@ -249,6 +249,26 @@ class SpeculationTest {
     }
 
     /**
+     * A float draft quantized to Q8_0 as the engine loads it (Engine.Config.quantizeDraft, the default) and the F16
+     * file as it is: both exact, and the Q8_0 draft's first guesses are the F16 draft's nearly always (the same model
+     * but for rounding). The weights' types: {@code dev.panamax.DraftQuantizationTest}.
+     */
+    @Test
+    void aDraftQuantizedAtLoadIsExactAndGuessesAsTheFloatFile() throws Exception {
+        try (Model model = Model.load(MODELS.resolve("kjv-llama-4.6m-f16.gguf"), Model.Options.defaults().withThreads(2))) {
+            Engine.Config c = Engine.Config.defaults().withMaxSequences(4).withBlockSize(16);
+            Speculation spec = Speculation.draft(DRAFT_KD, 1).fixed();
+            List<GenerationRequest> rs = new ArrayList<>();
+            for (String t : KJV_PROMPTS) rs.add(GenerationRequest.of(model.tokenizer().encode(t), 48, SamplingParams.greedy()));
+            Engine.SpecStats q8 = sameTokens(model, c, rs, spec);
+            Engine.SpecStats f16 = sameTokens(model, c.withDraftQuantization(false), rs, spec);
+            System.out.printf("first-guess acceptance: Q8_0 at load %.3f (%s), F16 %.3f (%s)%n", q8.acceptanceRate(), q8, f16.acceptanceRate(), f16);
+            assertTrue(q8.drafted() > 200, "drafted " + q8);
+            assertEquals(f16.acceptanceRate(), q8.acceptanceRate(), 0.03, "Q8_0 " + q8 + " against F16 " + f16);
+        }
+    }
+
+    /**
      * A draft that is the target itself guesses each greedy token (its own KV rows, caught up, rolled back and
      * extended right): acceptance near 1 — a draft KV row at a wrong position or a stale one would miss.
      */

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import org.junit.jupiter.api.Test;
 
-/** The drafter and the policy on their own: prompt lookup's choices, k from costs and acceptance, parsing. */
+/** The drafter and the policy on their own: prompt lookup's choices, the measured arms of the policy, parsing. */
 class SpecUnitsTest {
 
     static int[] draft(int[] t, int k) {
@@ -28,104 +28,106 @@ class SpecUnitsTest {
         assertEquals(0, NgramDrafter.draft(new int[] {1, 1, 1}, 3, 0, new int[0], 0));
     }
 
-    /** Measured past the cold first passes. */
-    static void observe(DraftPolicy p, int rows, long nanos) {
-        for (int i = 0; i <= DraftPolicy.COLD; i++) p.observe(rows, nanos);
+    /** A synthetic machine: arm a's step emits tok[a] tokens in ns[a] nanoseconds, +-20% of random noise. */
+    static int[] run(DraftPolicy p, int decoding, int maxK, int steps, double[] tok, long[] ns) {
+        return run(p, decoding, maxK, steps, tok, ns, 0.2);
+    }
+
+    static int[] run(DraftPolicy p, int decoding, int maxK, int steps, double[] tok, long[] ns, double noise) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(steps);
+        int[] count = new int[DraftPolicy.CAPS.length];
+        for (int i = 0; i < steps; i++) {
+            int predicted = p.nextStepArm(decoding, maxK);
+            assertEquals(predicted, p.nextStepArm(decoding, maxK), "a prediction takes no decision");
+            int arm = p.stepArm(decoding, maxK);
+            assertEquals(predicted, arm, "the prediction (an MTP layer runs on it) is the decision, step " + i);
+            assertTrue(arm < DraftPolicy.arms(maxK), "arm " + arm + " within maxK " + maxK);
+            count[arm]++;
+            // tokens in hundredths (a step emits whole tokens: the mean is what counts)
+            p.observeStep(decoding, arm, maxK, (int) Math.round(100 * tok[arm]), Math.round(100 * ns[arm] * (1 + noise * (2 * r.nextDouble() - 1))));
+        }
+        return count;
+    }
+
+    /** The throughput of the steps run, against the best arm's: what exploring and wrong choices cost. */
+    static double share(int[] count, double[] tok, long[] ns) {
+        double t = 0, best = 0;
+        int steps = 0;
+        for (int a = 0; a < tok.length; a++) {
+            t += count[a] * tok[a] / ns[a];
+            steps += count[a];
+            best = Math.max(best, tok[a] / ns[a]);
+        }
+        return t / steps / best;
     }
 
     @Test
-    void coldMeasurementsDoNotStick() {
+    void armsAreTheCapsUpToK() {
+        assertEquals(2, DraftPolicy.arms(1)); // MTP: off, 1
+        assertEquals(5, DraftPolicy.arms(4)); // draft model: 0..4
+        assertEquals(7, DraftPolicy.arms(8)); // n-gram: 0, 1, 2, 3, 4, 6, 8
+        assertEquals(6, DraftPolicy.arms(5));
+        assertEquals(5, DraftPolicy.cap(5, 5));
+        assertEquals(1, DraftPolicy.arms(0));
+    }
+
+    @Test
+    void theBestCapIsFoundAndKept() {
+        // the KJV pair at one stream: k = 2 gives 1.33x plain decoding, k = 1 1.15x, k = 3 1.22x, k = 4 1.1x
         DraftPolicy p = new DraftPolicy(8);
-        p.observe(2, 1_000_000); // the first pass over two rows, JIT still cold
-        for (int i = 0; i < DraftPolicy.COLD + 3; i++) p.observe(2, 1000);
-        assertEquals(1000, p.cost(2), 1e-9);
+        double[] tok = {1, 1.62, 2.17, 2.34, 2.4};
+        long[] ns = {1000, 1409, 1632, 1918, 2182};
+        int[] n = run(p, 1, 4, 2000, tok, ns);
+        assertEquals(2, p.best(1));
+        assertTrue(n[2] > 2000 * 0.8, "steps at the best cap: " + java.util.Arrays.toString(n));
+        assertTrue(share(n, tok, ns) > 0.96, "throughput against the best arm's: " + share(n, tok, ns) + ", " + java.util.Arrays.toString(n));
+        for (int a = 0; a < 5; a++) assertTrue(n[a] >= DraftPolicy.AB_WARMUP, "every arm measured and tried: " + java.util.Arrays.toString(n));
+        // the world changes (the text is no longer guessable): plain decoding wins within a few tries
+        double[] bad = {1, 1.05, 1.08, 1.1, 1.1};
+        int[] m = run(p, 1, 4, 3 * DraftPolicy.AB_EXPLORE_MAX, bad, ns);
+        assertEquals(0, p.best(1));
+        assertTrue(m[0] > 3 * DraftPolicy.AB_EXPLORE_MAX * 0.85, "plain decoding most of the time: " + java.util.Arrays.toString(m));
+        assertTrue(share(m, bad, ns) > 0.96, "throughput against plain decoding's: " + share(m, bad, ns));
     }
 
     @Test
-    void theStepSwitchFollowsWholeStepThroughput() {
-        DraftPolicy p = new DraftPolicy(64, 8);
-        // drafting allowed: 2 tokens per 3 ms; not: 1 token per 1 ms (drafting does not pay at 4 sequences)
-        int on = 0;
-        for (int i = 0; i < 400; i++) {
-            boolean predicted = p.nextStepDrafts(4);
-            boolean spec = p.stepMode(4) != DraftPolicy.NO_DRAFTS;
-            assertEquals(predicted, spec, "the prediction is the decision, step " + i);
-            if (spec) on++;
-            p.observeStep(4, spec, spec ? 2 : 1, spec ? 3_000_000 : 1_000_000);
-        }
-        // warm-up: blocks of AB_BLOCK steps per arm, the first of each block (a change of arm) not measured
-        int b = DraftPolicy.AB_BLOCK, warm = (DraftPolicy.COLD + DraftPolicy.AB_WARMUP + b - 2) / (b - 1) * b;
-        // a try (block) 32 steps after the decision; it finds drafting far behind (0.67x): the next waits the longest gap
-        assertTrue(on <= warm + 2 * b, "drafting steps " + on);
-        assertTrue(on >= warm + b, "the losing arm is still tried: " + on);
-        assertEquals(1000, p.stepTokensPerSecond(4, false), 1e-6);
-        assertFalse(p.drafting(4));
-        // the world changes (the text turns copyable): drafting now gives 4 tokens per 1.5 ms; a try finds it
-        int after = -1;
-        for (int i = 0; i < 2 * DraftPolicy.AB_EXPLORE_MAX && after < 0; i++) {
-            boolean predicted = p.nextStepDrafts(4);
-            assertEquals(predicted, p.nextStepDrafts(4), "a prediction takes no decision");
-            boolean spec = p.stepMode(4) != DraftPolicy.NO_DRAFTS;
-            assertEquals(predicted, spec, "the prediction (an MTP layer runs on it) is the decision, step " + i);
-            p.observeStep(4, spec, spec ? 4 : 1, spec ? 1_500_000 : 1_000_000);
-            if (p.drafting(4)) after = i;
-        }
-        assertTrue(after >= 0 && after <= DraftPolicy.AB_EXPLORE_MAX + b, "drafting chosen again after " + after + " steps");
-        // near a tie (drafting 1% faster) plain decoding is kept: never slower
-        DraftPolicy tie = new DraftPolicy(64, 8);
-        for (int i = 0; i < 200; i++) {
-            boolean spec = tie.stepMode(2) != DraftPolicy.NO_DRAFTS;
-            tie.observeStep(2, spec, spec ? 101 : 100, 1_000_000);
-        }
-        assertFalse(tie.drafting(2));
-        // at 1 sequence drafting pays: allowed nearly always
-        int on1 = 0;
-        for (int i = 0; i < 400; i++) {
-            boolean spec = p.stepMode(1) != DraftPolicy.NO_DRAFTS;
-            if (spec) on1++;
-            p.observeStep(1, spec, spec ? 3 : 1, spec ? 1_500_000 : 1_000_000);
-        }
-        assertTrue(on1 > 400 - 400 / DraftPolicy.AB_EXPLORE - 2 * (DraftPolicy.COLD + DraftPolicy.AB_WARMUP) - 2, "drafting steps " + on1);
-    }
-
-    @Test
-    void kFollowsAcceptanceAndMeasuredCost() {
-        DraftPolicy p = new DraftPolicy(64);
-        // unmeasured: extra rows are nearly free, so good drafts are worth several rows and bad ones none
-        assertTrue(p.choose(1, 1, 0.8, 8) >= 3, "k " + p.choose(1, 1, 0.8, 8));
-        assertEquals(0, p.choose(1, 1, 0.02, 8));
-        // measured: every row costs as much as a whole decode step (compute-bound): drafting never pays
-        for (int r = 1; r <= 64; r++) observe(p, r, 1000L * r);
-        assertEquals(0, p.choose(1, 1, 0.9, 8));
-        // bandwidth-bound: 9 rows cost 1.2 steps; a busy step of 60 rows with 60 sequences has no room to gain
-        DraftPolicy q = new DraftPolicy(64);
-        for (int r = 1; r <= 64; r++) observe(q, r, 1000 + 25L * (r - 1) + (r > 40 ? 400L * (r - 40) : 0));
-        assertTrue(q.choose(1, 1, 0.7, 8) >= 3);
-        assertEquals(0, q.choose(60, 60, 0.7, 4));
-        // interpolation between measured row counts, prior slope beyond them
-        DraftPolicy u = new DraftPolicy(16);
-        observe(u, 1, 100);
-        observe(u, 5, 140);
-        assertEquals(120, u.cost(3), 1e-9);
-        assertEquals(140 * (1 + DraftPolicy.PRIOR_ROW_COST * 2), u.cost(7), 1e-9);
-    }
-
-    @Test
-    void acceptanceLearnsForgetsAndProbes() {
-        DraftPolicy.Acceptance a = new DraftPolicy.Acceptance();
-        assertEquals(0.5, a.rate(), 1e-9);
-        for (int i = 0; i < 20; i++) a.update(4, 4);
-        assertTrue(a.rate() > 0.95, "all accepted: " + a.rate());
-        for (int i = 0; i < 40; i++) a.update(4, 0);
-        assertTrue(a.rate() < 0.1, "all rejected at the first draft: " + a.rate());
-        for (int i = 0; i < 200; i++) a.idle();
-        assertEquals(0.5, a.rate(), 0.05, "back towards the prior while nothing is drafted");
+    void plainDecodingIsKeptNearATieAndCountsAreSeparate() {
         DraftPolicy p = new DraftPolicy(8);
-        for (int r = 1; r <= 8; r++) observe(p, r, 1000L * r);
-        DraftPolicy.Acceptance b = new DraftPolicy.Acceptance();
-        int drafted = 0;
-        for (int i = 0; i < 32; i++) if (p.choose(1, 1, b.rate(), 4, b) > 0) drafted++;
-        assertEquals(32 / DraftPolicy.EXPLORE, drafted, "one probe per " + DraftPolicy.EXPLORE + " declined steps");
+        // drafting 1% faster: within the margin, plain decoding stays (noise of +-5%: the margin is not a noise filter)
+        run(p, 2, 1, 400, new double[] {100, 101}, new long[] {1_000_000, 1_000_000}, 0.05);
+        assertEquals(0, p.best(2));
+        // at 1 sequence drafting pays; its count is measured on its own
+        run(p, 1, 1, 400, new double[] {1, 1.6}, new long[] {1000, 1200});
+        assertEquals(1, p.best(1));
+        assertEquals(0, p.best(2));
+        assertEquals(1.6 / 1200 * 1e9, p.stepTokensPerSecond(1, 1), 0.15 * 1.6 / 1200 * 1e9);
+    }
+
+    @Test
+    void capsBeyondAFarBehindOneAreNotTried() {
+        // 8 streams: every drafting step is slower, the more so the larger the cap
+        DraftPolicy p = new DraftPolicy(8);
+        double[] tok = {8, 10, 11, 11.5, 12};
+        long[] ns = {1000, 1700, 2300, 2900, 3500};
+        run(p, 8, 4, 400, tok, ns); // warm-up measures every arm once
+        int[] n = run(p, 8, 4, 4000, tok, ns);
+        assertEquals(0, p.best(8));
+        // cap 2 only when noise brings cap 1 near 0.8x; caps 3 and 4 never
+        assertEquals(0, n[3] + n[4], "caps beyond far-behind ones: " + java.util.Arrays.toString(n));
+        assertTrue(n[1] > 0 && n[1] + n[2] <= 4000 / 50, "tries: " + java.util.Arrays.toString(n));
+    }
+
+    @Test
+    void anOutlierStepDoesNotLockTheBestArmOut() {
+        DraftPolicy p = new DraftPolicy(4);
+        double[] tok = {1, 2};
+        long[] ns = {1000, 1500};
+        run(p, 1, 1, 200, tok, ns);
+        assertEquals(1, p.best(1));
+        int arm = p.stepArm(1, 1);
+        p.observeStep(1, arm, 1, 200, 5_000_000); // a preempted step: 33x its arm's mean
+        run(p, 1, 1, 2, tok, ns);
+        assertEquals(1, p.best(1), "one step's stall counts at most " + DraftPolicy.OUTLIER + "x the mean");
     }
 
     @Test

@@ -72,6 +72,10 @@ public final class ServeMain implements Callable<Integer> {
     @Option(names = "--spec-k", defaultValue = "0", description = "Most drafted tokens per step (default: ngram 8, mtp 1, draft 4).")
     int specK;
 
+    @Option(names = "--spec-draft-q8", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Quantize a draft model stored in floats (F32/F16/BF16) to Q8_0 as it loads (default; --no-spec-draft-q8: the file as it is).")
+    boolean quantizeDraft = true;
+
     @Option(names = "--step-target-ms", defaultValue = "0", description = "Keep a step under about this many ms while"
             + " requests decode, cutting prompt chunks to fit: their inter-token latency when long prompts arrive, at the cost"
             + " of those prompts' time to first token (default: none, a step takes up to 512 tokens).")
@@ -96,7 +100,7 @@ public final class ServeMain implements Callable<Integer> {
                 .withCacheTypes(CacheType.parse(cacheTypeK), CacheType.parse(cacheTypeV));
         Model m = Model.load(model, mo);
         Engine engine = m.newEngine(Engine.Config.defaults().withMaxSequences(parallel).withContextLength(ctx)
-                .withQueueCapacity(queue).withKvBytes(kvBytes).withSpeculation(Speculation.parse(spec, specK))
+                .withQueueCapacity(queue).withKvBytes(kvBytes).withSpeculation(Speculation.parse(spec, specK)).withDraftQuantization(quantizeDraft)
                 .withStepTarget(Duration.ofNanos(Math.round(stepTargetMs * 1e6))));
         ServerConfig cfg = new ServerConfig(host, port, key, id, maxBody, 16, Duration.ofSeconds(shutdownSeconds), 1);
         Server server = Server.start(engine, cfg);
