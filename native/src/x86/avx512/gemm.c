@@ -123,25 +123,18 @@ AI void packed(const void *w, int64_t n, const void *xa, int64_t batch, float *y
     }
 }
 
-static void packed_f32(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                       int64_t r1) {
-    packed(w, n, xa, batch, y, ldy, r0, r1, NULL, PMX_ACT_NONE, 0);
-}
-
-static void packed_f32_ep(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                          int64_t r1, const float *bias, int act) {
-    packed(w, n, xa, batch, y, ldy, r0, r1, bias, act, 0);
-}
-
-static void packed_bf16(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                        int64_t r1) {
-    packed(w, n, xa, batch, y, ldy, r0, r1, NULL, PMX_ACT_NONE, 1);
-}
-
-static void packed_bf16_ep(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0,
-                           int64_t r1, const float *bias, int act) {
-    packed(w, n, xa, batch, y, ldy, r0, r1, bias, act, 1);
-}
+/* A type's kernel (pmx_matmul_fn) and its kernel with the epilogue (pmx_matmul_ep_fn) */
+#define PACKED_FNS(NAME, BF)                                                                                     \
+    static void NAME(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy, int64_t r0, \
+                     int64_t r1) {                                                                               \
+        packed(w, n, xa, batch, y, ldy, r0, r1, NULL, PMX_ACT_NONE, BF);                                        \
+    }                                                                                                            \
+    static void NAME##_ep(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,        \
+                          int64_t r0, int64_t r1, const float *bias, int act) {                                  \
+        packed(w, n, xa, batch, y, ldy, r0, r1, bias, act, BF);                                                  \
+    }
+PACKED_FNS(packed_f32, 0)
+PACKED_FNS(packed_bf16, 1)
 
 /* 16 floats to BF16 as pmx_f32_to_bf16: round to nearest even, a NaN a quiet NaN */
 AI __m256i f32_to_bf16(__m512 v) {
