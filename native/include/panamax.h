@@ -150,6 +150,19 @@ PMX_EXPORT int64_t pmx_matmul_packed_scratch_bytes(int32_t type, int64_t n_cols,
 /* pmx_matmul on packed weights w (written by pmx_pack): the same products, within float summation order. */
 PMX_EXPORT int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
                                      const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes);
+/* pmx_matmul_packed_ep's activation after the bias: none, or ggml's GELU as pmx_gelu_f32 computes it. */
+#define PMX_ACT_NONE 0
+#define PMX_ACT_GELU 1
+/* pmx_matmul_packed with an epilogue and split output: y = act(W x + bias) (bias: n_rows floats, or NULL), computed
+ * tile by tile while the tile is hot, the same bits as pmx_matmul_packed, then pmx_add_rows_f32 and pmx_gelu_f32. The
+ * product's rows are cut into parts of part_rows (a multiple of 16 dividing n_rows): part p, rows [p * part_rows,
+ * (p + 1) * part_rows), goes to y + p * part_stride as batch rows of part_rows floats. So W may be several matrices
+ * packed one after the other (Q, K and V) computed as one GEMM over shared activations, each landing in its own
+ * buffer. One part: part_rows = n_rows (part_stride unused). The parts must not overlap. */
+PMX_EXPORT int32_t pmx_matmul_packed_ep(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols,
+                                        const float *x, int64_t batch, float *y, int64_t part_rows,
+                                        int64_t part_stride, const float *bias, int32_t act, void *scratch,
+                                        int64_t scratch_bytes);
 /* The pages wholly inside [p, p + bytes) of a file mapping are not needed for now (madvise MADV_DONTNEED): the OS may
  * drop them from this process; a later read maps them again from the file. For weights that were packed. */
 PMX_EXPORT int32_t pmx_release_pages(const void *p, int64_t bytes);

@@ -245,6 +245,11 @@ struct matmul_args {
     int64_t chunk_rows;      /* rows per work chunk, a multiple of ROW_ALIGN */
     int64_t col_block;       /* activation columns per pass over a chunk's rows */
     _Atomic int64_t next;    /* first row of the next chunk not yet taken */
+    /* pmx_matmul_packed_ep: the epilogue and the output's parts (one part of n_rows rows otherwise) */
+    pmx_matmul_ep_fn ep;     /* the kernel's own epilogue, or NULL */
+    const float *bias;
+    int act;
+    int64_t part_rows, part_stride;
 };
 
 static void prepare_task(void *p, int ith, int nth) {
@@ -258,6 +263,28 @@ static void prepare_task(void *p, int ith, int nth) {
  * where other threads (the JIT, GC, another process) take a core now and then, a fixed split leaves the fast
  * thread waiting for the slow one at the end of every op (seen as ~7% of a 2-thread decode spent in the caller's
  * wait loop). Which thread computes a row does not change its result. */
+/* Rows [r0, r1) of one part: its y is based so that the kernel's global row r lands at row r - p * part_rows of the
+ * part's buffer; without the kernel's own epilogue, the epilogue runs on the rows just computed, still in cache. */
+static void matmul_rows(const struct matmul_args *a, int64_t r0, int64_t r1) {
+    const int64_t part = r0 / a->part_rows, ldy = a->part_rows;
+    float *y = a->y + part * (a->part_stride - a->part_rows);
+    const int ep = a->bias || a->act != PMX_ACT_NONE;
+    for (int64_t c0 = 0; c0 < a->batch; c0 += a->col_block) {
+        const int64_t cb = a->batch - c0 < a->col_block ? a->batch - c0 : a->col_block;
+        const char *xa = (const char *)a->xa + c0 * a->act_row_bytes;
+        if (ep && a->ep) {
+            a->ep(a->w, a->n_cols, xa, cb, y + c0 * ldy, ldy, r0, r1, a->bias, a->act);
+            continue;
+        }
+        a->mk->matmul(a->w, a->n_cols, xa, cb, y + c0 * ldy, ldy, r0, r1);
+        for (int64_t c = c0; ep && c < c0 + cb; c++) {
+            float *yc = y + c * ldy + r0;
+            if (a->act == PMX_ACT_GELU) pmx_k.gelu_f32(yc, a->bias ? a->bias + r0 : NULL, r1 - r0, 0, 1);
+            else for (int64_t r = 0; r < r1 - r0; r++) yc[r] += a->bias[r0 + r];
+        }
+    }
+}
+
 static void matmul_task(void *p, int ith, int nth) {
     struct matmul_args *a = p;
     (void)ith, (void)nth;
@@ -265,10 +292,11 @@ static void matmul_task(void *p, int ith, int nth) {
         const int64_t r0 = atomic_fetch_add_explicit(&a->next, a->chunk_rows, memory_order_relaxed);
         if (r0 >= a->n_rows) return;
         const int64_t r1 = r0 + a->chunk_rows < a->n_rows ? r0 + a->chunk_rows : a->n_rows;
-        for (int64_t c0 = 0; c0 < a->batch; c0 += a->col_block) {
-            const int64_t cb = a->batch - c0 < a->col_block ? a->batch - c0 : a->col_block;
-            a->mk->matmul(a->w, a->n_cols, (const char *)a->xa + c0 * a->act_row_bytes, cb, a->y + c0 * a->n_rows,
-                          a->n_rows, r0, r1);
+        /* a chunk across parts: a call per part */
+        for (int64_t r = r0; r < r1;) {
+            const int64_t end = (r / a->part_rows + 1) * a->part_rows, e = end < r1 ? end : r1;
+            matmul_rows(a, r, e);
+            r = e;
         }
     }
 }
@@ -289,11 +317,13 @@ static int64_t matmul_col_block(int64_t act_row_bytes, int64_t batch) {
 }
 
 /* pmx_matmul and pmx_matmul_packed once the kernel is chosen. */
-static int32_t run_matmul(pmx_pool *pool, const pmx_matmul_kernel *mk, int t, const void *w, int64_t n_rows,
-                          int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
+static int32_t run_matmul_ep(pmx_pool *pool, const pmx_matmul_kernel *mk, pmx_matmul_ep_fn epf, int t, const void *w,
+                             int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, int64_t part_rows,
+                             int64_t part_stride, const float *bias, int act, void *scratch, int64_t scratch_bytes) {
     pmx_pool *run = pmx_pool_for_work(pool, pmx_work(n_rows * n_cols, batch, 1));
     struct matmul_args a = {.mk = mk, .w = w, .x = x, .xa = (void *)x, .n_rows = n_rows, .n_cols = n_cols,
-                            .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(run))};
+                            .batch = batch, .y = y, .chunk_rows = matmul_chunk_rows(n_rows, pmx_pool_size(run)),
+                            .ep = epf, .bias = bias, .act = act, .part_rows = part_rows, .part_stride = part_stride};
     atomic_init(&a.next, 0);
     a.act_row_bytes = pmx_kernel_act_row_bytes(mk, t, n_cols);
     /* a gemm kernel blocks the columns itself */
@@ -305,6 +335,12 @@ static int32_t run_matmul(pmx_pool *pool, const pmx_matmul_kernel *mk, int t, co
     }
     pmx_pool_run(run, matmul_task, &a);
     return PMX_OK;
+}
+
+static int32_t run_matmul(pmx_pool *pool, const pmx_matmul_kernel *mk, int t, const void *w, int64_t n_rows,
+                          int64_t n_cols, const float *x, int64_t batch, float *y, void *scratch, int64_t scratch_bytes) {
+    return run_matmul_ep(pool, mk, NULL, t, w, n_rows, n_cols, x, batch, y, n_rows, 0, NULL, PMX_ACT_NONE, scratch,
+                         scratch_bytes);
 }
 
 int32_t pmx_matmul(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
@@ -380,6 +416,18 @@ int32_t pmx_matmul_packed(pmx_pool *pool, int32_t type, const void *w, int64_t n
     const int t = packed_type(type, n_rows, n_cols);
     if (t < 0 || !w || !x || !y || batch <= 0) return PMX_ERR_INVALID_ARG;
     return run_matmul(pool, &pmx_k.packed[t], t, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+}
+
+int32_t pmx_matmul_packed_ep(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x,
+                             int64_t batch, float *y, int64_t part_rows, int64_t part_stride, const float *bias,
+                             int32_t act, void *scratch, int64_t scratch_bytes) {
+    const int t = packed_type(type, n_rows, n_cols);
+    if (t < 0 || !w || !x || !y || batch <= 0 || part_rows <= 0 || part_rows % PMX_PACK_ROWS || n_rows % part_rows ||
+        (part_rows < n_rows && part_stride < part_rows * batch) || (act != PMX_ACT_NONE && act != PMX_ACT_GELU)) {
+        return PMX_ERR_INVALID_ARG;
+    }
+    return run_matmul_ep(pool, &pmx_k.packed[t], pmx_k.packed_ep[t], t, w, n_rows, n_cols, x, batch, y, part_rows, part_stride, bias, act,
+                         scratch, scratch_bytes);
 }
 
 int32_t pmx_release_pages(const void *p, int64_t bytes) {

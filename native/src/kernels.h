@@ -35,6 +35,11 @@ typedef struct pmx_matmul_kernel {
     int64_t (*act_row_bytes)(int64_t n);
 } pmx_matmul_kernel;
 
+/* A packed kernel's matmul, then y = act(y + bias[r]) (bias NULL: none; act PMX_ACT_*) on each tile while it is hot,
+ * the same bits as pmx_add_rows_f32 and pmx_gelu_f32 after the product. */
+typedef void (*pmx_matmul_ep_fn)(const void *w, int64_t n, const void *xa, int64_t batch, float *y, int64_t ldy,
+                                 int64_t r0, int64_t r1, const float *bias, int act);
+
 typedef struct pmx_rope_args {
     float *x;
     int64_t n_heads, head_dim, n_rot;
@@ -97,6 +102,8 @@ typedef struct pmx_kernels {
      * activations; every ISA has them (the reference's at least), packed_preferred says where they are the fast path. */
     pmx_matmul_kernel packed[PMX_T_COUNT];
     uint8_t packed_preferred[PMX_T_COUNT];
+    /* packed[t].matmul with its epilogue (pmx_matmul_packed_ep); NULL: the driver runs the epilogue per chunk of rows */
+    pmx_matmul_ep_fn packed_ep[PMX_T_COUNT];
     /* rows [r0, r1) of an n-wide row-major matrix */
     void (*rmsnorm_f32)(float *y, const float *x, const float *w, int64_t n, int64_t r0, int64_t r1, float eps);
     void (*softmax_f32)(float *x, int64_t n, int64_t r0, int64_t r1);

@@ -440,6 +440,75 @@ static void check_columns_match_gemv(pmx_pool *pool) {
 #endif
 }
 
+/* pmx_matmul_packed_ep against pmx_matmul_packed, then pmx_add_rows_f32 and pmx_gelu_f32, bit for bit: F32 and BF16
+ * weights packed, on every ISA (their own epilogue in registers or the driver's per chunk), alone and on the pool; one
+ * part, and three parts (Q, K and V packed one after the other, each to its own buffer, with a gap between). Widths
+ * through one and several K chunks, rows through 16-row tails and chunks that straddle parts, columns through tile
+ * tails. */
+static void check_packed_ep(pmx_pool *pool) {
+    static const int64_t ns[] = {32, 384, 520};
+    static const int64_t parts_rows[][2] = {{16, 1}, {48, 1}, {384, 1}, {16, 3}, {48, 3}, {384, 3}, {1536, 1}};
+    static const int64_t batches[] = {1, 5, 13, 37};
+    const int ft[] = {PMX_T_F32, PMX_T_BF16};
+    long cases = 0;
+    for (int ti = 0; ti < 2; ti++)
+        for (int ni = 0; ni < LEN(ns); ni++)
+            for (int pi = 0; pi < LEN(parts_rows); pi++) {
+                const int t = ft[ti];
+                const int64_t n = ns[ni], pr = parts_rows[pi][0], np = parts_rows[pi][1], rows = pr * np, max_b = 37;
+                if (n > 384 && pr > 48) continue; /* the wide rows' tails need no 1536-row matrix */
+                float *wf = malloc(sizeof(float) * rows * n), *x = malloc(sizeof(float) * max_b * n);
+                float *bias = malloc(sizeof(float) * rows);
+                void *w = malloc((size_t)pmx_row_bytes(t, n) * rows), *wp = malloc((size_t)pmx_pack_bytes(TYPE_OF[t], rows, n));
+                const int64_t stride = pr * max_b + 7; /* a gap: a part's rows must stay inside its buffer */
+                float *ye = malloc(sizeof(float) * stride * np), *yr = malloc(sizeof(float) * rows * max_b);
+                const int64_t sb = pmx_matmul_packed_scratch_bytes(TYPE_OF[t], n, max_b);
+                void *sc = sb > 0 ? malloc((size_t)sb) : NULL;
+                for (int64_t r = 0; r < rows; r++) fill(wf + r * n, n, 0.05f), bias[r] = rnd();
+                for (int64_t i = 0; i < max_b * n; i++) x[i] = rnd() * 2;
+                CHECK(pmx_quantize(TYPE_OF[t], w, wf, rows, n) == PMX_OK, "quantize");
+                for (int ii = 0; ii < g_n_isas; ii++) {
+                    if (pmx_force_isa(g_isas[ii]) != PMX_OK) continue;
+                    CHECK(pmx_pack(NULL, TYPE_OF[t], wp, w, rows, n) == PMX_OK, "pack");
+                    for (int bi = 0; bi < LEN(batches); bi++)
+                        for (int act = PMX_ACT_NONE; act <= PMX_ACT_GELU; act++)
+                            for (int p = 0; p < 2; p++) {
+                                const int64_t batch = batches[bi];
+                                pmx_pool *pl = p ? pool : NULL;
+                                const float *b = act == PMX_ACT_GELU && bi % 2 ? NULL : bias; /* GELU with and without bias */
+                                CHECK(pmx_matmul_packed(pl, TYPE_OF[t], wp, rows, n, x, batch, yr, sc, sb) == PMX_OK, "packed");
+                                if (b) CHECK(pmx_add_rows_f32(NULL, yr, b, rows, batch) == PMX_OK, "bias");
+                                if (act == PMX_ACT_GELU) CHECK(pmx_gelu_f32(NULL, yr, NULL, rows, batch) == PMX_OK, "gelu");
+                                for (int64_t i = 0; i < stride * np; i++) ye[i] = -7.0f;
+                                CHECK(pmx_matmul_packed_ep(pl, TYPE_OF[t], wp, rows, n, x, batch, ye, pr, stride, b, act, sc, sb) == PMX_OK,
+                                      "packed_ep");
+                                cases++;
+                                for (int64_t q = 0; q < np; q++) {
+                                    for (int64_t c = 0; c < batch; c++)
+                                        CHECK(!memcmp(ye + q * stride + c * pr, yr + c * rows + q * pr, sizeof(float) * pr),
+                                              "%s %s ep n=%ld rows=%ldx%ld batch=%ld act=%d bias=%d pool=%d: part %ld column %ld differs",
+                                              pmx_isa_name(g_isas[ii]), TYPE_NAME[t], (long)n, (long)np, (long)pr, (long)batch, act,
+                                              b != NULL, p, (long)q, (long)c);
+                                    for (int64_t i = pr * batch; i < stride; i++)
+                                        CHECK(ye[q * stride + i] == -7.0f, "part %ld: written past its rows", (long)q);
+                                }
+                            }
+                }
+                free(wf), free(x), free(bias), free(w), free(wp), free(ye), free(yr), free(sc);
+            }
+    pmx_force_isa(PMX_ISA_AUTO);
+    printf("packed with epilogue: %ld cases bit for bit against packed + add_rows + gelu\n", cases);
+    float dummy[64] = {0};
+    CHECK(pmx_matmul_packed_ep(NULL, PMX_TYPE_F32, dummy, 32, 2, dummy, 1, dummy, 24, 32, NULL, 0, NULL, 0) == PMX_ERR_INVALID_ARG,
+          "parts of 24 rows: not whole groups");
+    CHECK(pmx_matmul_packed_ep(NULL, PMX_TYPE_F32, dummy, 48, 2, dummy, 2, dummy, 32, 64, NULL, 0, NULL, 0) == PMX_ERR_INVALID_ARG,
+          "parts of 32 rows of 48");
+    CHECK(pmx_matmul_packed_ep(NULL, PMX_TYPE_F32, dummy, 32, 2, dummy, 2, dummy, 16, 31, NULL, 0, NULL, 0) == PMX_ERR_INVALID_ARG,
+          "parts that overlap");
+    CHECK(pmx_matmul_packed_ep(NULL, PMX_TYPE_F32, dummy, 16, 2, dummy, 1, dummy, 16, 0, NULL, 2, NULL, 0) == PMX_ERR_INVALID_ARG,
+          "an unknown activation");
+}
+
 int main(void) {
     pmx_kernels ref;
     pmx_kernels_ref(&ref);
@@ -488,6 +557,7 @@ int main(void) {
     check_columns_match_gemv(pool);
     const clock_t tp = clock();
     if (!smoke) check_packed(pool, &ref); /* the packed kernels do not depend on dotprod */
+    if (!smoke) check_packed_ep(pool);
     printf("packed: %.1f s CPU\n", (double)(clock() - tp) / CLOCKS_PER_SEC);
 
     for (int t = 0; t < PMX_T_COUNT; t++) {

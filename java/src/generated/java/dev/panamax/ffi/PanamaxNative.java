@@ -248,6 +248,24 @@ public class PanamaxNative extends PanamaxNative$shared {
     public static int PMX_ROPE_NEOX() {
         return PMX_ROPE_NEOX;
     }
+    private static final int PMX_ACT_NONE = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_ACT_NONE 0
+     * }
+     */
+    public static int PMX_ACT_NONE() {
+        return PMX_ACT_NONE;
+    }
+    private static final int PMX_ACT_GELU = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define PMX_ACT_GELU 1
+     * }
+     */
+    public static int PMX_ACT_GELU() {
+        return PMX_ACT_GELU;
+    }
     private static final int PMX_MOE_GATE_PACKED = (int)1L;
     /**
      * {@snippet lang=c :
@@ -1691,6 +1709,79 @@ public class PanamaxNative extends PanamaxNative$shared {
                 traceDowncall("pmx_matmul_packed", pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
             }
             return (int)mh$.invokeExact(pool, type, w, n_rows, n_cols, x, batch, y, scratch, scratch_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pmx_matmul_packed_ep {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_LONG,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_INT,
+            PanamaxNative.C_POINTER,
+            PanamaxNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pmx_matmul_packed_ep");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed_ep(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, int64_t part_rows, int64_t part_stride, const float *bias, int32_t act, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static FunctionDescriptor pmx_matmul_packed_ep$descriptor() {
+        return pmx_matmul_packed_ep.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed_ep(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, int64_t part_rows, int64_t part_stride, const float *bias, int32_t act, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static MethodHandle pmx_matmul_packed_ep$handle() {
+        return pmx_matmul_packed_ep.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed_ep(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, int64_t part_rows, int64_t part_stride, const float *bias, int32_t act, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static MemorySegment pmx_matmul_packed_ep$address() {
+        return pmx_matmul_packed_ep.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t pmx_matmul_packed_ep(pmx_pool *pool, int32_t type, const void *w, int64_t n_rows, int64_t n_cols, const float *x, int64_t batch, float *y, int64_t part_rows, int64_t part_stride, const float *bias, int32_t act, void *scratch, int64_t scratch_bytes)
+     * }
+     */
+    public static int pmx_matmul_packed_ep(MemorySegment pool, int type, MemorySegment w, long n_rows, long n_cols, MemorySegment x, long batch, MemorySegment y, long part_rows, long part_stride, MemorySegment bias, int act, MemorySegment scratch, long scratch_bytes) {
+        var mh$ = pmx_matmul_packed_ep.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pmx_matmul_packed_ep", pool, type, w, n_rows, n_cols, x, batch, y, part_rows, part_stride, bias, act, scratch, scratch_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, w, n_rows, n_cols, x, batch, y, part_rows, part_stride, bias, act, scratch, scratch_bytes);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -84,6 +84,20 @@ final class Checks {
         bytes(packed, need, "packed W");
     }
 
+    /** The parts and the bias of {@link Kernels#matmulPackedEp} (the matmul's own checks are matmulPacked's). */
+    static void matmulPackedEp(int nRows, int batch, MemorySegment y, int partRows, long partStride, MemorySegment bias) {
+        positive(nRows, "nRows");
+        positive(batch, "batch");
+        if (partRows <= 0 || partRows % 16 != 0 || nRows % partRows != 0) {
+            throw new IllegalArgumentException("parts of " + partRows + " rows: not whole groups of 16 dividing " + nRows + " rows");
+        }
+        int parts = nRows / partRows;
+        long part = (long) partRows * batch;
+        if (parts > 1 && partStride < part) throw new IllegalArgumentException("parts " + partStride + " floats apart overlap (" + part + " each)");
+        floats(y, Math.addExact(Math.multiplyExact(parts - 1L, partStride), part), "y");
+        if (bias != null) floats(bias, nRows, "bias");
+    }
+
     /**
      * Sizes and strides of a stacked matmul: every matrix inside w, the farthest x and y element inside x and y (all in
      * long arithmetic, overflow an error), the y slices disjoint (each matrix's row of a token at least rows wide, in a

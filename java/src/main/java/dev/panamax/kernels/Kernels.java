@@ -215,6 +215,20 @@ public interface Kernels extends AutoCloseable {
     }
 
     /**
+     * {@link #matmulPacked} with an epilogue and a split output: y = act(W x + bias), act GELU ({@link #gelu}'s) when
+     * {@code gelu}, bias null: none; the same results as {@link #matmulPacked}, {@link #addRows} and {@link #gelu} in turn.
+     * The product's rows are cut into parts of {@code partRows} (a multiple of 16 dividing nRows): part p goes to y at
+     * float offset {@code p * partStride}, batch rows of partRows floats. So W may be several matrices packed one after
+     * the other ({@code PackedWeights}' fused groups: Q, K and V) computed as one GEMM, each landing in its own buffer.
+     * Only where {@link #packedBytes} is not 0 (the native backend: the epilogue on each tile while it is hot, all parts
+     * in one pass over the activations).
+     */
+    default void matmulPackedEp(GgmlType type, MemorySegment wp, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y,
+                                int partRows, long partStride, MemorySegment bias, boolean gelu) {
+        throw new UnsupportedOperationException(name() + " has no packed weight layout");
+    }
+
+    /**
      * Tells the OS that the file-mapped pages inside w are not needed for now (they were packed): resident memory stays
      * about one copy of the weights. A later read maps them again. A no-op where unsupported.
      */

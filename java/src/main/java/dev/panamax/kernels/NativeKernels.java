@@ -99,6 +99,19 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
+    public void matmulPackedEp(GgmlType type, MemorySegment wp, int nRows, int nCols, MemorySegment x, int batch, MemorySegment y,
+                               int partRows, long partStride, MemorySegment bias, boolean gelu) {
+        Checks.matmulPackedEp(nRows, batch, y, partRows, partStride, bias);
+        Checks.packed(type, wp, nRows, nCols);
+        Checks.floats(x, (long) batch * nCols, "x");
+        MemorySegment b = bias == null ? MemorySegment.NULL : bias;
+        offHeap(wp, x, y, b);
+        MemorySegment s = scratch(PanamaxNative.pmx_matmul_packed_scratch_bytes(type.id(), nCols, batch));
+        Status.check(PanamaxNative.pmx_matmul_packed_ep(live(), type.id(), wp, nRows, nCols, x, batch, y, partRows, partStride, b,
+                gelu ? PanamaxNative.PMX_ACT_GELU() : PanamaxNative.PMX_ACT_NONE(), s, s.byteSize()), "pmx_matmul_packed_ep");
+    }
+
+    @Override
     public void releasePages(MemorySegment w) {
         offHeap(w);
         Status.check(PanamaxNative.pmx_release_pages(w, w.byteSize()), "pmx_release_pages");

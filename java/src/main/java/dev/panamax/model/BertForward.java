@@ -15,7 +15,9 @@ import java.util.List;
  * projections wrote them (no cache), one call per layer; K and V are rounded to F16 there, as llama.cpp's CPU flash
  * attention reads them from its F16 cache. LayerNorm (with the residual add before
  * it) and GELU (with the up projection's bias) are kernel ops, split across the kernels' threads; GELU as ggml computes
- * it: the tanh approximation through its F16 table. Buffers for {@code maxTokens} rows are allocated once.
+ * it: the tanh approximation through its F16 table. On packed weights the biases and GELU are the GEMM's epilogue
+ * ({@link Kernels#matmulPackedEp}: the same results, no pass of their own), and Q, K and V one GEMM over the three
+ * matrices packed as one (each part landing in its own buffer). Buffers for {@code maxTokens} rows are allocated once.
  */
 public final class BertForward implements EmbeddingPass {
 
@@ -28,10 +30,12 @@ public final class BertForward implements EmbeddingPass {
     private final int maxTokens, maxSeqs;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment x, xb, q, kk, vv, att, hb; // activations [maxTokens][...]
+    private final MemorySegment qkv; // q, kk and vv one after the other
     private final MemorySegment ids, pos; // int32 [maxTokens]
     private final MemorySegment seqRows; // int32 [maxSeqs + 1]: the first row of each sequence, then the row count
     private final MemorySegment typeRow; // row 0 of token_types, [dim] floats, or null
     private final MemorySegment clsHidden; // [maxSeqs][dim] for the classification head, or null
+    private final MemorySegment[] qkvBias; // per layer: the Q, K and V biases one after the other (zeros where absent)
 
     BertForward(BertWeights weights, Kernels kernels, int maxTokens, int maxSeqs) {
         if (maxTokens <= 0 || maxSeqs <= 0) throw new IllegalArgumentException("bad limits " + maxTokens + "/" + maxSeqs);
@@ -44,9 +48,19 @@ public final class BertForward implements EmbeddingPass {
         try {
             x = floats(maxTokens, dim);
             xb = floats(maxTokens, dim);
-            q = floats(maxTokens, dim);
-            kk = floats(maxTokens, dim);
-            vv = floats(maxTokens, dim);
+            // q, k and v one after the other: the parts of the fused Q/K/V product
+            qkv = floats(3L * maxTokens, dim);
+            long part = 4L * maxTokens * dim;
+            q = qkv.asSlice(0, part);
+            kk = qkv.asSlice(part, part);
+            vv = qkv.asSlice(2 * part, part);
+            qkvBias = new MemorySegment[c.nLayer()];
+            for (int l = 0; l < c.nLayer(); l++) {
+                BertWeights.Layer L = w.layers[l];
+                qkvBias[l] = floats(3, dim); // zeroed
+                Weight[] b = {L.bq(), L.bk(), L.bv()};
+                for (int i = 0; i < 3; i++) if (b[i] != null) MemorySegment.copy(b[i].data(), 0, qkvBias[l], 4L * i * dim, 4L * dim);
+            }
             att = floats(maxTokens, dim);
             hb = floats(maxTokens, c.ffnDim());
             ids = arena.allocate(4L * maxTokens, 64);
@@ -114,16 +128,21 @@ public final class BertForward implements EmbeddingPass {
         k.add(x, x, xb, n * dim);
         k.layerNorm(x, x, null, w.embdNorm.data(), w.embdNormB.data(), dim, n, c.eps());
         float scale = (float) (1.0 / Math.sqrt(hd));
-        for (BertWeights.Layer L : w.layers) {
-            linear(L.wq(), L.bq(), x, n, q);
-            linear(L.wk(), L.bk(), x, n, kk);
-            linear(L.wv(), L.bv(), x, n, vv);
+        for (int l = 0; l < w.layers.length; l++) {
+            BertWeights.Layer L = w.layers[l];
+            MemorySegment qkvPacked = w.packed().fused(L.wq());
+            if (qkvPacked != null) {
+                k.matmulPackedEp(L.wq().type(), qkvPacked, 3 * dim, dim, x, n, qkv, dim, (long) maxTokens * dim, qkvBias[l], false);
+            } else {
+                linear(L.wq(), L.bq(), x, n, q, false);
+                linear(L.wk(), L.bk(), x, n, kk, false);
+                linear(L.wv(), L.bv(), x, n, vv, false);
+            }
             k.attentionEncoder(att, q, kk, vv, seqRows, seqs.size(), c.nHead(), hd, scale);
-            linear(L.wo(), L.bo(), att, n, xb);
+            linear(L.wo(), L.bo(), att, n, xb, false);
             k.layerNorm(x, xb, x, L.attnNorm().data(), L.attnNormB().data(), dim, n, c.eps()); // x = norm(xb + x)
-            linear(L.up(), null, x, n, hb);
-            k.gelu(hb, L.bUp() != null ? L.bUp().data() : null, c.ffnDim(), n); // the up bias added in the same pass
-            linear(L.down(), L.bDown(), hb, n, xb);
+            linear(L.up(), L.bUp(), x, n, hb, true);
+            linear(L.down(), L.bDown(), hb, n, xb, false);
             k.layerNorm(x, xb, x, L.outNorm().data(), L.outNormB().data(), dim, n, c.eps());
         }
         return x.asSlice(0, 4L * n * dim);
@@ -137,19 +156,24 @@ public final class BertForward implements EmbeddingPass {
         if (rows.byteSize() < 4L * n * dim || out.byteSize() < 4L * n * classes()) throw new IllegalArgumentException("buffers too small");
         MemorySegment in = rows;
         if (w.cls != null) { // dense + tanh (RoBERTa's classification head), then the projection to the labels
-            linear(w.cls, w.clsB, rows, n, clsHidden);
+            linear(w.cls, w.clsB, rows, n, clsHidden, false);
             for (long i = 0, e = (long) n * dim; i < e; i++) clsHidden.setAtIndex(F, i, (float) Math.tanh(clsHidden.getAtIndex(F, i)));
             in = clsHidden;
         }
-        linear(w.clsOut, w.clsOutB, in, n, out);
+        linear(w.clsOut, w.clsOutB, in, n, out, false);
     }
 
-    /** out = wt · in (+ bias) for n rows, on the packed copy when the model has one. */
-    private void linear(Weight wt, Weight bias, MemorySegment in, int n, MemorySegment out) {
+    /** out = wt · in (+ bias), then GELU when asked, for n rows; on the packed copy with the epilogue when there is one. */
+    private void linear(Weight wt, Weight bias, MemorySegment in, int n, MemorySegment out, boolean gelu) {
         MemorySegment p = w.packed().get(wt);
-        if (p != null) k.matmulPacked(wt.type(), p, wt.rows(), wt.cols(), in, n, out);
-        else k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
-        if (bias != null) k.addRows(out, bias.data(), wt.rows(), n);
+        MemorySegment b = bias != null ? bias.data() : null;
+        if (p != null) {
+            k.matmulPackedEp(wt.type(), p, wt.rows(), wt.cols(), in, n, out, wt.rows(), 0, b, gelu);
+            return;
+        }
+        k.matmul(wt.type(), wt.data(), wt.rows(), wt.cols(), in, n, out);
+        if (gelu) k.gelu(out, b, wt.rows(), n); // the bias added in the same pass
+        else if (b != null) k.addRows(out, b, wt.rows(), n);
     }
 
     @Override

@@ -132,7 +132,10 @@ public final class BertWeights implements ModelWeights {
     @Override
     public void pack(Kernels kernels) {
         if (packed != PackedWeights.NONE) throw new IllegalStateException("weights are packed already");
-        packed = PackedWeights.pack(matrices(), List.of(tokenEmbd), kernels);
+        // each layer's Q, K and V as one matrix: one GEMM over the layer's input (BertForward)
+        List<List<Weight>> qkv = new ArrayList<>();
+        for (Layer l : layers) qkv.add(List.of(l.wq(), l.wk(), l.wv()));
+        packed = PackedWeights.pack(matrices(), List.of(tokenEmbd), kernels, qkv);
     }
 
     @Override

@@ -54,6 +54,58 @@ class PackedWeightsTest {
         }
     }
 
+    /**
+     * A fused group (Q, K and V packed one after the other) through matmulPackedEp with its parts, bias and GELU: the
+     * same floats as each matrix's own packed copy through matmulPacked, then addRows and gelu (the C test holds every
+     * ISA's kernels to this bit for bit; this one the Java side: slices, offsets, strides).
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"F32", "BF16"})
+    void fusedGroupWithEpilogueMatchesSeparateProducts(GgmlType type) throws Exception {
+        int rows = 48, cols = 64, batch = 7;
+        try (NativeKernels k = new NativeKernels(2); Arena a = Arena.ofShared()) {
+            Weight[] w = new Weight[3];
+            java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+            for (int i = 0; i < 3; i++) {
+                MemorySegment f = a.allocate(4L * rows * cols, 64), q = a.allocate(type.rowBytes(cols) * rows, 64);
+                for (long j = 0; j < (long) rows * cols; j++) f.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, j, (float) r.nextGaussian() * 0.1f);
+                k.quantize(type, q, f, rows, cols);
+                w[i] = new Weight("w" + i, type, rows, cols, q);
+            }
+            // the originals kept (read as stored): their pages are the arena's, not a file's
+            PackedWeights p = PackedWeights.pack(java.util.List.of(w), java.util.List.of(w), k, java.util.List.of(java.util.List.of(w)));
+            if (k.packedBytes(type, rows, cols) == 0) { // no packed layout on this CPU (BF16 without AVX512_BF16): nothing fused
+                assertSame(PackedWeights.NONE, p);
+                return;
+            }
+            MemorySegment all = p.fused(w[0]);
+            assertNotNull(all);
+            assertEquals(3 * k.packedBytes(type, rows, cols), all.byteSize());
+            assertNull(p.fused(w[1]), "a group is found by its first matrix");
+            MemorySegment x = a.allocate(4L * batch * cols, 64), bias = a.allocate(4L * 3 * rows, 64);
+            for (long j = 0; j < (long) batch * cols; j++) x.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, j, (float) r.nextGaussian());
+            for (long j = 0; j < 3L * rows; j++) bias.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, j, (float) r.nextGaussian());
+            long stride = (long) rows * batch + 5;
+            for (boolean gelu : new boolean[] {false, true}) {
+                MemorySegment y = a.allocate(4L * 3 * stride, 64), want = a.allocate(4L * rows * batch, 64);
+                k.matmulPackedEp(type, all, 3 * rows, cols, x, batch, y, rows, stride, bias, gelu);
+                for (int i = 0; i < 3; i++) {
+                    MemorySegment b = bias.asSlice(4L * i * rows, 4L * rows);
+                    k.matmulPacked(type, p.get(w[i]), rows, cols, x, batch, want);
+                    if (gelu) k.gelu(want, b, rows, batch);
+                    else k.addRows(want, b, rows, batch);
+                    assertEquals(-1, want.mismatch(y.asSlice(4L * i * stride, 4L * rows * batch)), type + " part " + i + " gelu " + gelu);
+                    assertEquals(0f, y.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i * stride + (long) rows * batch), "nothing past the part");
+                }
+            }
+            MemorySegment y = a.allocate(4L * 3 * rows * batch, 64);
+            assertThrows(IllegalArgumentException.class, () -> k.matmulPackedEp(type, all, 3 * rows, cols, x, batch, y, rows, rows * batch - 1, null, false), "overlapping parts");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulPackedEp(type, all, 3 * rows, cols, x, batch, y, 24, 24L * batch, null, false), "parts of 24 rows");
+            assertThrows(IllegalArgumentException.class, () -> k.matmulPackedEp(type, all, 3 * rows, cols, x, batch, y, rows, rows * batch, bias.asSlice(0, 4), false), "bias too short");
+            p.close();
+        }
+    }
+
     @Test
     void badSizesAreRefusedBeforeTheDowncall() {
         try (NativeKernels k = new NativeKernels(1); Arena a = Arena.ofConfined()) {

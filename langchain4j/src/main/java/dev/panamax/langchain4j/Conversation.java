@@ -140,14 +140,13 @@ final class Conversation {
         return out;
     }
 
-    /** How much of the reply so far can be streamed as content. */
-    int contentEnd(String generated) {
-        return call.contentEnd(generated);
-    }
-
     /** The finished generation as LangChain4j's response. */
     ChatResponse response(Generation g) {
-        ToolCallFormat.Parsed parsed = call.parse(g.text());
+        return response(g, call.parse(g.text()));
+    }
+
+    /** The finished generation, its text already read back, as LangChain4j's response. */
+    ChatResponse response(Generation g, ToolCallFormat.Parsed parsed) {
         String content = parsed.content();
         List<ToolExecutionRequest> calls = new ArrayList<>();
         for (ToolCall c : parsed.calls()) calls.add(ToolExecutionRequest.builder().id(c.id()).name(c.name()).arguments(c.arguments()).build());

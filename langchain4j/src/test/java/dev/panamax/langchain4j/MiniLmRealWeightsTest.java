@@ -275,10 +275,13 @@ class MiniLmRealWeightsTest {
                     a.retainAll(b);
                     agree += a.size();
                 }
+                double toOnnx = worstTo(onnx, v, short100);
                 System.out.printf(Locale.ROOT, "all-MiniLM-L6-v2 %s vs F32: %d texts, mean cosine %.6f, worst %.6f; top-5 neighbours of %d queries among %d: %.1f%% shared; %.1f MiB; vs ONNX Runtime: worst cosine %.7f%n",
                         type, v.size(), sum / v.size(), worst, queries, corpus.size(), 100.0 * agree / (queries * 5), Files.size(q) / 1048576.0,
-                        worstTo(onnx, v, short100));
+                        toOnnx);
                 assertTrue(worst > 0.9, type + " worst cosine " + worst);
+                // BF16 is the fast copy that keeps the bar against ONNX Runtime (README): hold it there
+                if (type.equals("bf16")) assertTrue(toOnnx >= 0.9999, "bf16 worst cosine to ONNX Runtime " + toOnnx);
             }
         }
     }

@@ -3,10 +3,10 @@ package dev.panamax.springai;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.panamax.ChatCall;
+import dev.panamax.ChatStream;
 import dev.panamax.ContextOverflowException;
 import dev.panamax.Engine;
 import dev.panamax.Generation;
-import dev.panamax.RequestHandle;
 import dev.panamax.grammar.Grammar;
 import dev.panamax.grammar.GrammarException;
 import dev.panamax.sampling.SamplingParams;
@@ -44,8 +44,8 @@ import reactor.core.scheduler.Schedulers;
  * PanamaxChatOptions} (Spring AI's own are read too); tools are rendered by the model's chat template and come back as
  * {@link AssistantMessage.ToolCall}s, which the {@code ChatClient}'s tool-calling advisor executes; an output schema
  * (native structured output) constrains decoding. Streaming: the engine's thread only hands each piece on, the
- * subscriber runs on a virtual thread ({@link #DELIVERY}); cancelling the subscription stops the request at the next
- * step. The engine stays the caller's.
+ * subscriber runs on a virtual thread per request ({@link ChatStream}); cancelling the subscription stops the request
+ * at the next step. The engine stays the caller's.
  */
 public class PanamaxChatModel implements ChatModel {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -53,9 +53,7 @@ public class PanamaxChatModel implements ChatModel {
     private final Engine engine;
     private final PanamaxChatOptions defaults;
     private final Consumer<Generation> onFinished;
-    private static final int DELAYS = 1024;
-    private final long[] firstPieceDelays = new long[DELAYS];
-    private long delayCount; // guarded by firstPieceDelays
+    private final ChatStream.Delays firstPieceDelays = new ChatStream.Delays();
 
     public PanamaxChatModel(Engine engine) {
         this(engine, PanamaxChatOptions.builder().build(), g -> {});
@@ -73,28 +71,19 @@ public class PanamaxChatModel implements ChatModel {
         if (!Schedulers.isInNonBlockingThread() && STREAM_WARMED.compareAndSet(false, true)) warmStreamingPath();
     }
 
-    /**
-     * Where a stream's subscriber runs: a virtual thread per drain of the stream's queue (Reactor's publishOn), as
-     * LangChain4j's provider delivers. On Reactor's bounded-elastic scheduler a piece could wait for a parked platform
-     * worker to get a core from the engine's threads (first piece up to 1.83 ms, Zen 5, 2 cores).
-     */
-    private static final reactor.core.scheduler.Scheduler DELIVERY =
-            Schedulers.fromExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
-
     private static final java.util.concurrent.atomic.AtomicBoolean STREAM_WARMED = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * The streaming path from the engine's thread to a subscriber, walked once per JVM before the first request: a
-     * response object built as {@link #stream} builds each piece, handed through {@code Flux.create}, {@code publishOn}
-     * the delivery scheduler and {@code doOnNext}. Otherwise the first streamed piece pays for loading and
-     * initializing those classes and starting the scheduler, on the engine's thread after the piece was produced.
+     * The streaming path to a subscriber, walked once per JVM before the first request: a response object built as
+     * {@link #stream} builds each piece, handed through {@code Flux.create} from a virtual thread to {@code doOnNext}.
+     * Otherwise the first streamed piece pays for loading and initializing those classes after it was produced.
      * (Not in a static initializer: the subscriber's lambda runs on another thread and would wait for that class.)
      */
     private static void warmStreamingPath() {
-        Flux.<ChatResponse>create(sink -> {
+        Flux.<ChatResponse>create(sink -> Thread.ofVirtual().start(() -> {
             sink.next(new ChatResponse(List.of(new org.springframework.ai.chat.model.Generation(new AssistantMessage("")))));
             sink.complete();
-        }, FluxSink.OverflowStrategy.BUFFER).publishOn(DELIVERY).doOnNext(ChatResponse::getResult).blockLast();
+        }), FluxSink.OverflowStrategy.BUFFER).doOnNext(ChatResponse::getResult).blockLast();
     }
 
     /** The defaults (what {@code ChatClient} starts a request's options from). */
@@ -128,28 +117,15 @@ public class PanamaxChatModel implements ChatModel {
      * first piece of text and the stream's subscriber being given it (on its virtual thread).
      */
     public long[] recentFirstTokenDelayNanos() {
-        synchronized (firstPieceDelays) {
-            int k = (int) Math.min(delayCount, DELAYS);
-            long[] out = new long[k];
-            for (int i = 0; i < k; i++) out[i] = firstPieceDelays[(int) ((delayCount - k + i) % DELAYS)];
-            return out;
-        }
+        return firstPieceDelays.recent();
     }
 
-    private void firstPieceDelay(long nanos) {
-        synchronized (firstPieceDelays) {
-            firstPieceDelays[(int) (delayCount++ % DELAYS)] = nanos;
-        }
-    }
-
+    /**
+     * The engine's pieces through {@link ChatStream} (a virtual thread per request calls the subscriber, as in
+     * LangChain4j's provider); cancelling the subscription cancels the stream.
+     */
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {
-        return Flux.defer(() -> stream(prompt, new long[1]));
-    }
-
-    /** One subscription's stream; firstAt[0]: when the engine produced its first piece (written before it is queued). */
-    private Flux<ChatResponse> stream(Prompt prompt, long[] firstAt) {
-        boolean[] delivered = {false};
         return Flux.<ChatResponse>create(sink -> {
             PanamaxChatOptions o;
             ChatCall c;
@@ -160,47 +136,33 @@ public class PanamaxChatModel implements ChatModel {
                 sink.error(e);
                 return;
             }
-            StringBuilder text = new StringBuilder();
-            int[] sent = {0};
-            RequestHandle h;
+            ChatStream s;
             try {
-                h = engine.submit(c.request(), (token, piece) -> {
-                    if (piece.isEmpty()) return;
-                    text.append(piece);
-                    int end = c.offersTools() ? c.contentEnd(text.toString()) : text.length();
-                    if (end > sent[0]) {
-                        String out = text.substring(sent[0], end);
-                        sent[0] = end;
-                        if (firstAt[0] == 0) firstAt[0] = System.nanoTime();
-                        sink.next(new ChatResponse(List.of(new org.springframework.ai.chat.model.Generation(new AssistantMessage(out)))));
+                s = ChatStream.submit(engine, c, c.request(), new ChatStream.Receiver() {
+                    @Override
+                    public void onContent(String text) {
+                        sink.next(new ChatResponse(List.of(new org.springframework.ai.chat.model.Generation(new AssistantMessage(text)))));
                     }
-                });
+
+                    @Override
+                    public void onComplete(Generation g, ToolCallFormat.Parsed parsed, String rest) {
+                        if (g.stop() != Generation.StopReason.CANCELLED) sink.next(response(rest, parsed.calls(), g, o));
+                        sink.complete();
+                    }
+
+                    @Override
+                    public void onError(Throwable error) {
+                        sink.error(error);
+                    }
+                }, firstPieceDelays);
             } catch (RuntimeException e) {
                 sink.error(e instanceof ContextOverflowException ? new IllegalArgumentException(e.getMessage(), e) : e);
                 return;
             }
-            sink.onCancel(h::cancel);
-            h.result().whenComplete((g, t) -> {
-                if (t != null) {
-                    sink.error(t instanceof CompletionException && t.getCause() != null ? t.getCause() : t);
-                    return;
-                }
-                onFinished.accept(g);
-                if (g.stop() == Generation.StopReason.CANCELLED) {
-                    sink.complete();
-                    return;
-                }
-                ToolCallFormat.Parsed parsed = c.parse(g.text());
-                String rest = parsed.calls().isEmpty() && parsed.content().length() > sent[0] ? parsed.content().substring(sent[0]) : "";
-                sink.next(response(rest, parsed.calls(), g, o));
-                sink.complete();
-            });
-        }, FluxSink.OverflowStrategy.BUFFER).publishOn(DELIVERY).doOnNext(r -> {
-            if (!delivered[0] && firstAt[0] != 0) { // the queue between the threads orders the write before this read
-                delivered[0] = true;
-                firstPieceDelay(System.nanoTime() - firstAt[0]);
-            }
-        });
+            s.handle().result().whenComplete((g, t) -> { if (g != null) onFinished.accept(g); });
+            sink.onCancel(s::cancel);
+            s.start();
+        }, FluxSink.OverflowStrategy.BUFFER);
     }
 
     PanamaxChatOptions options(Prompt prompt) {
