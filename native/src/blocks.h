@@ -102,18 +102,25 @@ typedef struct {                                                        /* IQ4_X
     int8_t sc[QK_K / 32][PMX_PACK_ROWS];                                /* ls - 32 of sub-block j, row r */
     uint8_t qs[QK_K / 32][4][PMX_PACK_ROWS][4];                         /* [j][s][r][k]: qs[16j + 4s + k] of row r: */
 } block_iq4_xsx16;                                                      /* low nibble element 32j + 4s + k, high + 16 */
-typedef struct {                                                        /* Q5_K, one super-block of 16 rows: Q4_K's */
-    pmx_half d[PMX_PACK_ROWS], dmin[PMX_PACK_ROWS];                     /* fields, the 5th bits between the scales */
-    uint8_t sc[QK_K / 32][PMX_PACK_ROWS], m[QK_K / 32][PMX_PACK_ROWS];   /* and the nibbles (one sequential stream) */
-    uint8_t qh[8][PMX_PACK_ROWS][4];                                    /* [s][r][j]: qh[4s + j] of row r */
-    uint8_t qs[4][8][PMX_PACK_ROWS][4];                                 /* as block_q4_Kx16's */
-} block_q5_Kx16;
+/* Q5_K and Q3_K, packed: the quants re-cut (the same bits per weight) so that a 64-byte load of 16 rows decodes with
+ * one or two operations per vpdpbusd operand, some values left shifted (times 8 or 32) where that saves a shift (the
+ * kernels scale those sub-blocks' sums down again). Accessors: ref/packed.c's q5_Kx16_value, q3_Kx16_value. */
+typedef struct {                                                        /* Q5_K, one super-block of 16 rows */
+    pmx_half d[PMX_PACK_ROWS], dmin[PMX_PACK_ROWS];                     /* Q4_K's head, then the low 2 bits of the */
+    uint8_t sc[QK_K / 32][PMX_PACK_ROWS], m[QK_K / 32][PMX_PACK_ROWS];   /* "hi" values (one sequential stream) */
+    uint8_t qh[8][PMX_PACK_ROWS][4];                                    /* [s][r][]: 32 bits; bits 0-1 of pair p's hi */
+                                                                        /* value j at bits 8j + 3 + 2p, 8j + 4 + 2p mod */
+                                                                        /* 32 (a rotate right by 2p: bits 3-4 of byte j) */
+    uint8_t qs[4][8][PMX_PACK_ROWS][4];                                 /* [p][s][r][j]: lo value (element 64p + 4s + j, */
+} block_q5_Kx16;                                                        /* 5 bits) | hi (64p + 32 + 4s + j) >> 2 << 5 */
 typedef struct {                                                        /* Q3_K, one super-block of 16 rows */
     pmx_half d[PMX_PACK_ROWS];
     int8_t sc[QK_K / 16][PMX_PACK_ROWS];                                /* sc - 32 of sub-block j (16 values), row r */
-    uint8_t hm[8][PMX_PACK_ROWS][4];                                    /* [s][r][j]: hmask[4s + j] of row r */
-    uint8_t qs[2][8][PMX_PACK_ROWS][4];                                 /* [n][s][r][j]: qs[32n + 4s + j] of row r */
-} block_q3_Kx16;
+    uint8_t q[2][4][3][PMX_PACK_ROWS][4];                               /* [h][s][v][r][k]: the unsigned 3-bit values */
+} block_q3_Kx16;                                                        /* (q + 4) of elements 16(8h + m) + 4s + k: */
+                                                                        /* m = v at bits 0-2 of byte v, m = 3 + v at */
+                                                                        /* bits 5-7; m = 6: bits 3-4 of byte 0 and bit */
+                                                                        /* 3 of byte 2, m = 7: bits 3-4 of byte 1, bit 4 */
 typedef struct {                                                        /* Q2_K, one super-block of 16 rows */
     pmx_half d[PMX_PACK_ROWS], dmin[PMX_PACK_ROWS];
     uint8_t sc[QK_K / 16][PMX_PACK_ROWS];                               /* scales[j] of row r (scale | min << 4) */

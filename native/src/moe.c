@@ -14,9 +14,14 @@
  * Fixed (not derived from the thread count) so that the row ranges each kernel call sees, and with them the
  * results, do not depend on the pool. Decode with 4 experts of 1408 rows makes 88 pieces. */
 #define PIECE_ROWS 64
+/* In decode (one token) longer pieces: PIECE_ROWS-row calls restart the weight streams every 36 KB (Q4_K, 1024 wide);
+ * 512 rows of gate, then 512 of up streamed faster (quant8-moeab in docs/bench/2026-12-08-quant8-zen5.md). Still a
+ * function of the shapes alone. */
+#define DECODE_PIECE_ROWS 512
 /* Output rows of down per thread chunk: 16 floats fill a cache line, so threads never share a line. */
 #define ROW_ALIGN 16
-static_assert(PIECE_ROWS % PMX_PACK_ROWS == 0 && ROW_ALIGN % PMX_PACK_ROWS == 0, "pieces of packed experts are whole groups");
+static_assert(PIECE_ROWS % PMX_PACK_ROWS == 0 && DECODE_PIECE_ROWS % PIECE_ROWS == 0 && ROW_ALIGN % PMX_PACK_ROWS == 0,
+              "pieces of packed experts are whole groups");
 
 struct moe_args {
     const pmx_matmul_kernel *kg, *ku, *kd;
@@ -30,7 +35,7 @@ struct moe_args {
     const int64_t *off;          /* [n_expert + 1]: expert e owns slots [off[e], off[e + 1]) */
     const int64_t *slot_of;      /* [n_pairs]: slot of pair t * n_used + j */
     const int32_t *sel;          /* [n_sel]: the experts with at least one slot, ascending */
-    int64_t n_sel, pieces_per_expert;
+    int64_t n_sel, piece_rows, pieces_per_expert;
     char *xg, *xu;               /* [n_pairs] prepared x rows for gate and up (xu == xg when they share a format) */
     float *g, *u;                /* [n_pairs][n_ff] gate outputs (then h = silu(g) * u in place), up outputs */
     char *ha;                    /* [n_pairs] prepared h rows for down (== g when down reads floats) */
@@ -61,7 +66,7 @@ static void gather_task(void *p, int ith, int nth) {
     }
 }
 
-/* Pieces (expert, PIECE_ROWS rows of n_ff) dealt out dynamically: experts carry different token counts in
+/* Pieces (expert, piece_rows rows of n_ff) dealt out dynamically: experts carry different token counts in
  * prompt processing. Which thread runs a piece does not change its result. */
 static void gate_up_task(void *p, int ith, int nth) {
     struct moe_args *a = p;
@@ -70,8 +75,8 @@ static void gate_up_task(void *p, int ith, int nth) {
         const int64_t i = atomic_fetch_add_explicit(&a->next_piece, 1, memory_order_relaxed);
         if (i >= n_pieces) return;
         const int32_t e = a->sel[i / a->pieces_per_expert];
-        const int64_t r0 = i % a->pieces_per_expert * PIECE_ROWS;
-        const int64_t r1 = r0 + PIECE_ROWS < a->n_ff ? r0 + PIECE_ROWS : a->n_ff;
+        const int64_t r0 = i % a->pieces_per_expert * a->piece_rows;
+        const int64_t r1 = r0 + a->piece_rows < a->n_ff ? r0 + a->piece_rows : a->n_ff;
         const int64_t s = a->off[e], c = a->off[e + 1] - s;
         float *g = a->g + s * a->n_ff, *u = a->u + s * a->n_ff;
         a->kg->matmul(a->gate + e * a->gate_mat_bytes, a->n_embd, a->xg + s * a->ag, c, g, a->n_ff, r0, r1);
@@ -153,14 +158,15 @@ int32_t pmx_moe_ffn(pmx_pool *pool, float *out, const float *x, int64_t n_tok, i
         if (ids[p] < 0 || ids[p] >= n_expert) return PMX_ERR_INVALID_ARG;
 
     struct moe_args a = {
-        /* packed matrices: row pieces (PIECE_ROWS) and down's row chunks (ROW_ALIGN) are whole 16-row groups */
+        /* packed matrices: row pieces (piece_rows) and down's row chunks (ROW_ALIGN) are whole 16-row groups */
         .kg = pg ? &pmx_k.packed[tg] : &pmx_k.matmul[tg], .ku = pu ? &pmx_k.packed[tu] : &pmx_k.matmul[tu],
         .kd = pd ? &pmx_k.packed[td] : &pmx_k.matmul[td],
         .x = x, .w = w, .out = out, .gate = gate, .up = up, .down = down,
         .n_tok = n_tok, .n_embd = n_embd, .n_ff = n_ff, .n_used = n_used, .n_pairs = n_pairs,
         .gate_mat_bytes = gate_mat, .up_mat_bytes = up_mat, .down_mat_bytes = down_mat,
-        .pieces_per_expert = (n_ff + PIECE_ROWS - 1) / PIECE_ROWS,
+        .piece_rows = n_tok == 1 ? DECODE_PIECE_ROWS : PIECE_ROWS,
     };
+    a.pieces_per_expert = (n_ff + a.piece_rows - 1) / a.piece_rows;
     a.ag = pmx_kernel_act_row_bytes(a.kg, tg, n_embd);
     a.au = pmx_kernel_act_row_bytes(a.ku, tu, n_embd);
     a.ad = pmx_kernel_act_row_bytes(a.kd, td, n_ff);

@@ -38,6 +38,24 @@ static void pack_q6_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int6
         }
 }
 
+/* Q5_K's packed "hi" values (the high-nibble sub-block of pair p) keep bits 2-4 in their qs byte; bits 0-1 of value j
+ * (of 4) sit at bits (8j + 3 + 2p) mod 32 and (8j + 4 + 2p) mod 32 of the qh word, where a 32-bit rotate right by 2p
+ * brings them to bits 3-4 of byte j */
+static int q5_Kx16_qh_bit(int p, int j, int b) { return (8 * j + 3 + 2 * p + b) % 32; }
+
+/* The 5-bit value of element e of row r of a packed Q5_K super-block */
+static int q5_Kx16_value(const block_q5_Kx16 *b, int e, int r) {
+    const int p = e / 64, l = e % 32, s = l / 4, j = l % 4;
+    const int q = b->qs[p][s][r][j];
+    if (e % 64 < 32) return q & 0x1f;
+    int low2 = 0;
+    for (int bit = 0; bit < 2; bit++) {
+        const int at = q5_Kx16_qh_bit(p, j, bit);
+        low2 |= ((b->qh[s][r][at / 8] >> (at % 8)) & 1) << bit;
+    }
+    return (q >> 5) << 2 | low2;
+}
+
 static void pack_q5_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
     const int64_t nb = n_cols / QK_K;
     for (int64_t g = g0; g < g1; g++)
@@ -48,11 +66,30 @@ static void pack_q5_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int6
                 o->d[r] = b->d;
                 o->dmin[r] = b->dmin;
                 for (int j = 0; j < QK_K / 32; j++) pmx_get_scale_min_k4(j, b->scales, &o->sc[j][r], &o->m[j][r]);
-                for (int s = 0; s < 8; s++) memcpy(o->qh[s][r], b->qh + 4 * s, 4);
+                for (int s = 0; s < 8; s++) memset(o->qh[s][r], 0, 4);
                 for (int p = 0; p < 4; p++)
-                    for (int s = 0; s < 8; s++) memcpy(o->qs[p][s][r], b->qs + 32 * p + 4 * s, 4);
+                    for (int l = 0; l < 32; l++) { /* ggml: element 64p + 32 half + l, nibble half of qs[32p + l], bit 2p + half of qh[l] */
+                        const int lo = (b->qs[32 * p + l] & 0xf) | ((b->qh[l] >> (2 * p)) & 1) << 4;
+                        const int hi = (b->qs[32 * p + l] >> 4) | ((b->qh[l] >> (2 * p + 1)) & 1) << 4;
+                        const int s = l / 4, j = l % 4;
+                        o->qs[p][s][r][j] = (uint8_t)(lo | (hi >> 2) << 5);
+                        for (int bit = 0; bit < 2; bit++) {
+                            const int at = q5_Kx16_qh_bit(p, j, bit);
+                            o->qh[s][r][at / 8] |= (uint8_t)(((hi >> bit) & 1) << (at % 8));
+                        }
+                    }
             }
         }
+}
+
+/* The unsigned 3-bit value (q + 4) of element e of row r of a packed Q3_K super-block */
+static int q3_Kx16_value(const block_q3_Kx16 *b, int e, int r) {
+    const int sub = e / 16, h = sub / 8, m = sub % 8, s = (e % 16) / 4, k = e % 4;
+    const uint8_t *v[3] = {&b->q[h][s][0][r][k], &b->q[h][s][1][r][k], &b->q[h][s][2][r][k]};
+    return m < 3   ? *v[m] & 7
+           : m < 6 ? *v[m - 3] >> 5
+           : m == 6 ? ((*v[0] >> 3) & 3) | ((*v[2] >> 3) & 1) << 2
+                    : ((*v[1] >> 3) & 3) | ((*v[2] >> 4) & 1) << 2;
 }
 
 static void pack_q3_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int64_t g1) {
@@ -66,9 +103,18 @@ static void pack_q3_K(void *dst, const void *w, int64_t n_cols, int64_t g0, int6
                 pmx_q3_K_scales_unpack(b->scales, sc);
                 o->d[r] = b->d;
                 for (int j = 0; j < QK_K / 16; j++) o->sc[j][r] = sc[j];
-                for (int s = 0; s < 8; s++) memcpy(o->hm[s][r], b->hmask + 4 * s, 4);
-                for (int n = 0; n < 2; n++)
-                    for (int s = 0; s < 8; s++) memcpy(o->qs[n][s][r], b->qs + 32 * n + 4 * s, 4);
+                for (int h = 0; h < 2; h++)
+                    for (int s = 0; s < 4; s++)
+                        for (int k = 0; k < 4; k++) {
+                            int u[8]; /* ggml: element 128n + 32k' + l is bits 2k'..2k'+1 of qs[32n + l], + 4 when bit 4n + k' of hmask[l] */
+                            for (int m = 0; m < 8; m++) {
+                                const int e = 16 * (8 * h + m) + 4 * s + k, n = e / 128, kk = (e % 128) / 32, l = e % 32;
+                                u[m] = ((b->qs[32 * n + l] >> (2 * kk)) & 3) | ((b->hmask[l] >> (4 * n + kk)) & 1) << 2;
+                            }
+                            o->q[h][s][0][r][k] = (uint8_t)(u[0] | (u[6] & 3) << 3 | u[3] << 5);
+                            o->q[h][s][1][r][k] = (uint8_t)(u[1] | (u[7] & 3) << 3 | u[4] << 5);
+                            o->q[h][s][2][r][k] = (uint8_t)(u[2] | (u[6] >> 2) << 3 | (u[7] >> 2) << 4 | u[5] << 5);
+                        }
             }
         }
 }
@@ -329,38 +375,28 @@ static double dot_q4_Kx16(const void *blk, const void *xv, int r) {
     return (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
 }
 
-/* As dot_q5_K: dot_q4_Kx16's sums with the 5th bit of element 32j + l, bit j of qh[l], on top of its nibble. */
+/* As dot_q5_K: dot_q4_Kx16's sums over the 5-bit values */
 static double dot_q5_Kx16(const void *blk, const void *xv, int r) {
     const block_q5_Kx16 *b = blk;
     const block_q8_K *x = xv;
     int32_t isum = 0, imins = 0;
     for (int j = 0; j < QK_K / 32; j++) {
-        const int p = j / 2, shift = 4 * (j & 1);
         int32_t dot = 0;
-        for (int l = 0; l < 32; l++) {
-            const int v = ((b->qs[p][l / 4][r][l % 4] >> shift) & 0xF) | (((b->qh[l / 4][r][l % 4] >> j) & 1) << 4);
-            dot += v * x->qs[32 * j + l];
-        }
+        for (int l = 0; l < 32; l++) dot += q5_Kx16_value(b, 32 * j + l, r) * x->qs[32 * j + l];
         isum += b->sc[j][r] * dot;
         imins += b->m[j][r] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
     }
     return (double)pmx_half_to_f32(b->d[r]) * x->d * isum - (double)pmx_half_to_f32(b->dmin[r]) * x->d * imins;
 }
 
-/* As dot_q3_K / dot_q2_K: sub-block j (16 values) is plane k = (j % 8) / 2 (bits 2k..2k+1) of bytes 16 (j % 2) + l of
- * the 32 at n = j / 8; Q3_K's third bit is bit 4n + k of hmask byte 16 (j % 2) + l. */
+/* As dot_q3_K / dot_q2_K: sub-block j's 16 values, each q - 4 */
 static double dot_q3_Kx16(const void *blk, const void *xv, int r) {
     const block_q3_Kx16 *b = blk;
     const block_q8_K *x = xv;
     int32_t isum = 0;
     for (int j = 0; j < QK_K / 16; j++) {
-        const int n = j / 8, k = (j % 8) / 2;
         int32_t dot = 0;
-        for (int l = 0; l < 16; l++) {
-            const int m = 16 * (j % 2) + l;
-            const int v = ((b->qs[n][m / 4][r][m % 4] >> (2 * k)) & 3) | (((b->hm[m / 4][r][m % 4] >> (4 * n + k)) & 1) << 2);
-            dot += (v - 4) * x->qs[16 * j + l];
-        }
+        for (int l = 0; l < 16; l++) dot += (q3_Kx16_value(b, 16 * j + l, r) - 4) * x->qs[16 * j + l];
         isum += b->sc[j][r] * dot;
     }
     return (double)pmx_half_to_f32(b->d[r]) * x->d * isum;

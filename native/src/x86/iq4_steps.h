@@ -6,6 +6,8 @@
 #include <string.h>
 #include "../ref/ref.h"
 
+enum { S_IQ4_NL, S_IQ4_XS }; /* the steps kernels' kind */
+
 /* IQ4_XS: d * (ls - 32) of the super-block's 8 sub-blocks; lane j is sub-block 2j (j < 4) or 2(j - 4) + 1, its nibble of
  * scales_l and its 2 bits of scales_h */
 static inline __attribute__((always_inline)) __m256 pmx_iq4_xs_step_scales(const block_iq4_xs *b) {

@@ -277,8 +277,6 @@ TILES(q5_1)
  * per 8 blocks applies the scales (IQ4_XS: d * (ls - 32) per sub-block, the activations' d). Bounds: 32 * 241 * 127
  * per block. ---- */
 
-enum { S_IQ4_NL, S_IQ4_XS };
-
 /* the 16 levels + 128 (vpdpbusd's unsigned operand) in both 128-bit lanes */
 AI __m256i iq4_table128(void) {
     const __m128i t = _mm_xor_si128(_mm_loadu_si128((const __m128i *)pmx_kvalues_iq4nl), _mm_set1_epi8((char)0x80));
@@ -320,46 +318,27 @@ AI float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Weight rows [0, R) against columns [0, C): IQ4_XS one step per super-block; IQ4_NL steps of 8 blocks, then 4 and 2,
- * a last odd block (a plain block_q8_0 in the activations) on its own. */
-AI void iq4_steps_tile(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t n, float *y, int64_t ldy,
-                       const int R, const int C, const int kind) {
-    const int64_t sb = 4 * 64 + 64; /* bytes of an 8-block step */
-    __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    if (kind == S_IQ4_XS) {
-        for (int64_t i = 0; i < n / QK_K; i++) iq4_step(w, rb, xa, xb, i * sb, i, acc, R, C, 4, kind);
-        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = hsum8(acc[r][c]);
-        return;
-    }
-    const int64_t nb = n / QK8_0;
-    int64_t i = 0, so = 0;
-    for (; i + 8 <= nb; i += 8, so += sb) iq4_step(w, rb, xa, xb, so, i, acc, R, C, 4, kind);
-    if (i + 4 <= nb) {
-        iq4_step(w, rb, xa, xb, so, i, acc, R, C, 2, kind);
-        i += 4, so += 2 * 64 + 64;
-    }
-    if (i + 2 <= nb) {
-        iq4_step(w, rb, xa, xb, so, i, acc, R, C, 1, kind);
-        i += 2, so += 64 + 64;
-    }
+AI void iq4_store(__m256 acc[4][4], float *y, int64_t ldy, const int R, const int C) {
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] = hsum8(acc[r][c]);
-    if (i < nb) {
-        const __m256i table = iq4_table128(), m4 = _mm256_set1_epi8(0x0f);
-        UNROLL for (int r = 0; r < R; r++) {
-            const block_iq4_nl *b = (const block_iq4_nl *)(w + r * rb) + i;
-            const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
-            const __m256i q = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4));
-            UNROLL for (int c = 0; c < C; c++) {
-                const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb + so);
-                const __m256i xq = _mm256_loadu_si256((const __m256i *)x->qs);
-                const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xq);
-                const __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), xq);
-                y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, sx))) * (h2f(b->d) * h2f(x->d));
-            }
+}
+
+AI void iq4_nl_odd_block(const char *w, int64_t rb, const char *xa, int64_t xb, int64_t so, int64_t i, float *y,
+                         int64_t ldy, const int R, const int C) {
+    const __m256i table = iq4_table128(), m4 = _mm256_set1_epi8(0x0f);
+    UNROLL for (int r = 0; r < R; r++) {
+        const block_iq4_nl *b = (const block_iq4_nl *)(w + r * rb) + i;
+        const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
+        const __m256i q = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4));
+        UNROLL for (int c = 0; c < C; c++) {
+            const block_q8_0 *x = (const block_q8_0 *)(xa + c * xb + so);
+            const __m256i xq = _mm256_loadu_si256((const __m256i *)x->qs);
+            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xq);
+            const __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), xq);
+            y[c * ldy + r] += hsum8(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, sx))) * (h2f(b->d) * h2f(x->d));
         }
     }
 }
+#include "../iq4_steps_tile.h"
 #define iq4_nl_steps_tile(w, rb, xa, xb, n, y, ldy, R, C) iq4_steps_tile(w, rb, xa, xb, n, y, ldy, R, C, S_IQ4_NL)
 #define iq4_xs_steps_tile(w, rb, xa, xb, n, y, ldy, R, C) iq4_steps_tile(w, rb, xa, xb, n, y, ldy, R, C, S_IQ4_XS)
 TILES(iq4_nl_steps)

@@ -122,31 +122,35 @@ AI void q8_0_block(const block_q8_0x16 *b, const char *xa, int64_t xb, int64_t i
 }
 
 /* Super-block i of a 16-row Q4_K (five: Q5_K) group against C columns of block_q8_K activations. Per pair p of
- * sub-blocks, 8 loads of 64 bytes: low nibbles are sub-block 2p, high 2p + 1 (Q5_K: each with its qh bit as 16); their int32 sums times the rows' 6-bit scales (vpmulld) add
- * into one integer sum per column, the mins times the activations' sub-block sums into another; one convert and FMA
- * each per super-block. Bounds: a sub-block sum <= 32 * 31 * 127 = 125984, times a scale <= 63, 8 of them: < 2^26. */
+ * sub-blocks, 8 loads of 64 bytes: Q4_K's low nibbles are sub-block 2p, high 2p + 1; Q5_K (block_q5_Kx16's layout):
+ * the low 5 bits are sub-block 2p, the top 3 bits with 2 bits of the qh word rotated to bits 3-4 are 2p + 1 times 8
+ * (4 operations per load, Q4_K's 3; the 5th bits of the nibble layout took 7), so 2p's scales are taken times 8 too.
+ * Their int32 sums times the rows' 6-bit scales (vpmulld) add into one integer sum per column, the mins times the
+ * activations' sub-block sums into another; one convert and FMA each per super-block. Bounds: a sub-block sum <= 32 *
+ * 31 * 127 = 125984, times a scale <= 63 (Q5_K: times 8), 8 of them: < 2^29. */
 AI void q45_K_block(const char *blk, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C, const int five) {
     const block_q4_Kx16 *b = (const block_q4_Kx16 *)blk; /* d, dmin, sc, m: the same place in block_q5_Kx16 */
     const uint8_t(*qs)[8][PMX_PACK_ROWS][4] = five ? ((const block_q5_Kx16 *)blk)->qs : b->qs;
-    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m5 = _mm512_set1_epi8(0x1f), top3 = _mm512_set1_epi8((char)0xe0),
+                  bits34 = _mm512_set1_epi8(0x18);
     __m512i isum[COLS], imin[COLS];
     UNROLL for (int c = 0; c < C; c++) isum[c] = imin[c] = _mm512_setzero_si512();
     /* dpbusd chains per column and nibble half: with few columns, two each (even and odd steps), so that a GEMV's
      * chain is 4 deep per sub-block rather than 8 and more of the next blocks' loads are in flight behind it */
     const int NCH = C <= 2 ? 2 : 1;
     for (int p = 0; p < 4; p++) {
-        /* Q5_K: bits 2p and 2p + 1 of every byte rotated to bit 4 (a 32-bit rotate by at most 4 either way moves no
-         * bit into bit 4 of another byte); p varies, the rotate takes the count from a register */
-        const __m512i rot_lo = _mm512_set1_epi32((4 - 2 * p) & 31), rot_hi = _mm512_set1_epi32((3 - 2 * p) & 31);
+        const __m512i rot = _mm512_set1_epi32(2 * p); /* p varies: the rotate takes its count from a register */
         __m512i slo[2][COLS], shi[2][COLS];
         UNROLL for (int h = 0; h < NCH; h++) UNROLL for (int c = 0; c < C; c++) slo[h][c] = shi[h][c] = _mm512_setzero_si512();
         UNROLL for (int s = 0; s < 8; s++) {
             const __m512i v = _mm512_loadu_si512((const void *)qs[p][s]);
-            __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            if (five) { /* Q5_K: bit 2p (low nibbles) or 2p + 1 (high) of the qh byte as 16 */
-                const __m512i h = _mm512_loadu_si512((const void *)((const block_q5_Kx16 *)blk)->qh[s]);
-                lo = _mm512_ternarylogic_epi32(lo, _mm512_rolv_epi32(h, rot_lo), sixteen, OR_AND);
-                hi = _mm512_ternarylogic_epi32(hi, _mm512_rolv_epi32(h, rot_hi), sixteen, OR_AND);
+            __m512i lo, hi;
+            if (five) {
+                const __m512i h = _mm512_rorv_epi32(_mm512_loadu_si512((const void *)((const block_q5_Kx16 *)blk)->qh[s]), rot);
+                lo = _mm512_and_si512(v, m5);
+                hi = _mm512_ternarylogic_epi32(_mm512_and_si512(v, top3), h, bits34, OR_AND);
+            } else {
+                lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
             UNROLL for (int c = 0; c < C; c++) {
                 const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 64 * p + 4 * s;
@@ -159,7 +163,7 @@ AI void q45_K_block(const char *blk, const char *xa, int64_t xb, int64_t i, __m5
                 slo[0][c] = _mm512_add_epi32(slo[0][c], slo[NCH - 1][c]);
                 shi[0][c] = _mm512_add_epi32(shi[0][c], shi[NCH - 1][c]);
             }
-        const __m512i sc0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->sc[2 * p]));
+        const __m512i sc0 = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->sc[2 * p])), five ? 3 : 0);
         const __m512i sc1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->sc[2 * p + 1]));
         UNROLL for (int c = 0; c < C; c++)
             isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(slo[0][c], sc0), _mm512_mullo_epi32(shi[0][c], sc1)));
@@ -174,7 +178,7 @@ AI void q45_K_block(const char *blk, const char *xa, int64_t xb, int64_t i, __m5
             imin[c] = _mm512_dpwssd_epi32(imin[c], mm, bcast4((const int8_t *)(x->bsums + 2 * j)));
         }
     }
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d)), _mm512_set1_ps(five ? 0.125f : 1.0f));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->dmin));
     UNROLL for (int c = 0; c < C; c++) {
         const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
@@ -231,6 +235,22 @@ AI void iq4_xs_block(const block_iq4_xsx16 *b, const char *xa, int64_t xb, int64
     }
 }
 
+/* The offset or mins of a Q3_K/Q2_K/Q6_K super-block against the activations' sums of 16 values, one vpdpwssd per pair
+ * of sub-blocks and column: w16(j) gives the rows' int16 weights of sub-blocks j..j+1 (32 lanes, j's first); lane r of
+ * a pair holds (w[j][r], w[j+1][r]), times the activations' (bsums[j], bsums[j+1]) broadcast as one int32. */
+#define PAIR_SUMS(out, w16, xa, xb, i, C)                                                                          \
+    do {                                                                                                         \
+        const __m512i pair_idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, \
+                                                  22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);              \
+        UNROLL for (int j = 0; j < QK_K / 16; j += 2) {                                                          \
+            const __m512i wp = _mm512_permutexvar_epi16(pair_idx, w16(j));                                       \
+            UNROLL for (int c = 0; c < (C); c++) {                                                                \
+                const block_q8_K *x = (const block_q8_K *)((xa) + c * (xb)) + (i);                               \
+                out[c] = _mm512_dpwssd_epi32(out[c], wp, bcast4((const int8_t *)(x->bsums + j)));               \
+            }                                                                                                    \
+        }                                                                                                        \
+    } while (0)
+
 /* Super-block i of a 16-row Q6_K group against C columns of block_q8_K activations. A half's ql and qh words of step s
  * lie side by side (one sequential stream: with ql and qh in two areas, a GEMV from memory ran at 8 instead of 20+
  * GB/s); the second pass over a half finds it in L1. Per half h and pass b, the low
@@ -238,6 +258,7 @@ AI void iq4_xs_block(const block_iq4_xsx16 *b, const char *xa, int64_t xb, int64
  * 2b+4..2b+5 those of k = b + 2: unsigned 6-bit quants for vpdpbusd; the -32 offset comes off once per super-block as
  * 32 * sum_j sc_j * bsum_j. Each 16-value sub-block's int32 sum times its int8 scale (vpmulld) adds into one integer
  * sum per column: |sum| <= 16 sub-blocks * 128 * 16 * 63 * 127 < 2^28, the offset term < 2^27. */
+#define Q6_W16(j) _mm512_mullo_epi16(_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b->sc[j])), _mm512_set1_epi16(-32))
 AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
     __m512i isum[COLS];
@@ -265,18 +286,7 @@ AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i
                 UNROLL for (int c = 0; c < C; c++)
                     isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(lo[c], sl), _mm512_mullo_epi32(hi[c], sh)));
             }
-    /* the offset, one vpdpwssd per pair of sub-blocks and column: lane r holds (-32 sc[2j][r], -32 sc[2j+1][r]) as
-     * int16, times the activations' (bsums[2j], bsums[2j+1]) broadcast as one int32 */
-    const __m512i pair_idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                              21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    UNROLL for (int j = 0; j < QK_K / 16; j += 2) {
-        const __m512i sc16 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b->sc[j]));
-        const __m512i scp = _mm512_mullo_epi16(_mm512_permutexvar_epi16(pair_idx, sc16), _mm512_set1_epi16(-32));
-        UNROLL for (int c = 0; c < C; c++) {
-            const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
-            isum[c] = _mm512_dpwssd_epi32(isum[c], scp, bcast4((const int8_t *)(x->bsums + j)));
-        }
-    }
+    PAIR_SUMS(isum, Q6_W16, xa, xb, i, C); /* the -32 offset */
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
     UNROLL for (int c = 0; c < C; c++) {
         const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
@@ -284,64 +294,96 @@ AI void q6_K_block(const block_q6_Kx16 *b, const char *xa, int64_t xb, int64_t i
     }
 }
 
-/* Super-block i of a 16-row Q3_K (three) or Q2_K group against C columns of block_q8_K activations. Per half n, step s
- * and plane k, one load of 64 bytes (L1 after the first plane): bits 2k..2k+1 of each byte (Q3_K: + 4 where bit 4n + k
- * of the hmask byte is set) are 4 values of sub-block 8n + 2k + s / 4, unsigned for vpdpbusd; a sub-block's int32 sum
- * times its scale (vpmulld) adds into one integer sum per column. Q3_K's -4 offset comes off once per super-block as
- * 4 * sum_j sc_j * bsum_j, Q2_K's mins as sum_j m_j * bsum_j: one vpdpwssd per pair of sub-blocks and column each.
- * Bounds: |sub-block sum| <= 16 * 7 * 128 = 14336, times |sc| <= 32, 16 of them: < 2^23; the offset < 2^23. */
-AI void q23_K_block(const char *blk, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C, const int three) {
-    const block_q3_Kx16 *b3 = (const block_q3_Kx16 *)blk;
-    const block_q2_Kx16 *b2 = (const block_q2_Kx16 *)blk;
-    const uint8_t(*qs)[8][PMX_PACK_ROWS][4] = three ? b3->qs : b2->qs;
-    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+/* Super-block i of a 16-row Q3_K group (block_q3_Kx16's layout) against C columns of block_q8_K activations. Sub-block
+ * 8h + m, step s: m < 3 is bits 0-2 of load v = m of group (h, s), m < 6 bits 5-7 of load m - 3 (its values times 32):
+ * one vpandd each; m = 6, 7 take bits 3-4 of load 0, 1 with the third bit of load 2 shifted to bit 5 (times 8): three
+ * operations (the 2-bit planes and hmask took four per operand). Each sub-block's int32 sum times its scale shifted to
+ * make every sum 32 times its values' (vpmulld) adds into one integer sum per column; the -4 offset comes off once per
+ * super-block as 128 * sum_j sc_j * bsum_j, one vpdpwssd per pair of sub-blocks and column. Bounds: 32 * |sub-block
+ * sum| <= 32 * 16 * 7 * 128, times |sc| <= 32, 16 of them: < 2^28; the offset < 2^28. */
+AI __m512i q3_K_values(const block_q3_Kx16 *b, const int h, const int s, const int m) {
+    const uint8_t(*v)[PMX_PACK_ROWS][4] = b->q[h][s];
+    if (m < 6) return _mm512_and_si512(_mm512_loadu_si512((const void *)v[m % 3]), _mm512_set1_epi8(m < 3 ? 7 : (char)0xe0));
+    const __m512i third = _mm512_slli_epi16(_mm512_loadu_si512((const void *)v[2]), m == 6 ? 2 : 1);
+    return _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_loadu_si512((const void *)v[m - 6]), _mm512_set1_epi8(0x18)), third,
+                                     _mm512_set1_epi8(0x20), OR_AND);
+}
+#define Q3_W16(j) _mm512_mullo_epi16(_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b->sc[j])), _mm512_set1_epi16(-128))
+/* sub-block 8h + m's scales, shifted to make its sum 32 times its values' */
+AI __m512i q3_K_scales(const block_q3_Kx16 *b, const int h, const int m) {
+    return _mm512_slli_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->sc[8 * h + m])), m < 3 ? 5 : m < 6 ? 0 : 2);
+}
+AI void q3_K_block(const block_q3_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
+    __m512i isum[COLS];
+    UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_setzero_si512();
+    if (C == 1) { /* a GEMV: per step, the half's 8 sub-blocks from its 3 loads (7% faster in L2 than sub-block by
+                   * sub-block; with 8 columns their 64 sums would not fit the registers) */
+        const int8_t *x = ((const block_q8_K *)xa + i)->qs;
+        UNROLL for (int h = 0; h < 2; h++) {
+            __m512i dot[8];
+            UNROLL for (int m = 0; m < 8; m++) dot[m] = _mm512_setzero_si512();
+            UNROLL for (int s = 0; s < 4; s++)
+                UNROLL for (int m = 0; m < 8; m++)
+                    dot[m] = _mm512_dpbusd_epi32(dot[m], q3_K_values(b, h, s, m), bcast4(x + 16 * (8 * h + m) + 4 * s));
+            UNROLL for (int m = 0; m < 8; m++) isum[0] = _mm512_add_epi32(isum[0], _mm512_mullo_epi32(dot[m], q3_K_scales(b, h, m)));
+        }
+    } else {
+        UNROLL for (int h = 0; h < 2; h++)
+            UNROLL for (int m = 0; m < 8; m++) {
+                __m512i dot[COLS];
+                UNROLL for (int c = 0; c < C; c++) dot[c] = _mm512_setzero_si512();
+                UNROLL for (int s = 0; s < 4; s++) {
+                    const __m512i q = q3_K_values(b, h, s, m);
+                    UNROLL for (int c = 0; c < C; c++) {
+                        const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 16 * (8 * h + m) + 4 * s;
+                        dot[c] = _mm512_dpbusd_epi32(dot[c], q, bcast4(x));
+                    }
+                }
+                const __m512i sc = q3_K_scales(b, h, m);
+                UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(dot[c], sc));
+            }
+    }
+    PAIR_SUMS(isum, Q3_W16, xa, xb, i, C);
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d)), _mm512_set1_ps(1.0f / 32));
+    UNROLL for (int c = 0; c < C; c++) {
+        const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(d, dx), acc[c]);
+    }
+}
+
+/* Super-block i of a 16-row Q2_K group against C columns of block_q8_K activations. Per half n, step s and plane k,
+ * one load of 64 bytes (L1 after the first plane): bits 2k..2k+1 of each byte are 4 values of sub-block 8n + 2k + s / 4;
+ * a sub-block's int32 sum times its scale (vpmulld) adds into one integer sum per column; the mins come off once per
+ * super-block as sum_j m_j * bsum_j, one vpdpwssd per pair of sub-blocks and column. Bounds: sub-block sum <= 16 * 3
+ * * 128, times sc <= 15, 16 of them: < 2^24; the mins < 2^23. */
+#define Q2_W16(j) _mm512_srli_epi16(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b->sc[j])), 4)
+AI void q2_K_block(const block_q2_Kx16 *b, const char *xa, int64_t xb, int64_t i, __m512 acc[COLS], const int C) {
+    const __m512i m3 = _mm512_set1_epi8(3);
     __m512i isum[COLS], imin[COLS];
     UNROLL for (int c = 0; c < C; c++) isum[c] = imin[c] = _mm512_setzero_si512();
-    UNROLL for (int n = 0; n < 2; n++) /* unrolled: Q3_K's shifts by constants */
+    UNROLL for (int n = 0; n < 2; n++)
         UNROLL for (int k = 0; k < 4; k++)
             UNROLL for (int s16 = 0; s16 < 2; s16++) {
                 __m512i dot[COLS];
                 UNROLL for (int c = 0; c < C; c++) dot[c] = _mm512_setzero_si512();
                 UNROLL for (int s = 4 * s16; s < 4 * s16 + 4; s++) {
-                    const __m512i v = _mm512_loadu_si512((const void *)qs[n][s]);
-                    __m512i q = _mm512_and_si512(_mm512_srli_epi16(v, 2 * k), m3);
-                    if (three) /* bit 4n + k of the hmask byte as 4 */
-                        q = _mm512_ternarylogic_epi32(q, bit_to(_mm512_loadu_si512((const void *)b3->hm[s]), 4 * n + k, 2), four, OR_AND);
+                    const __m512i q = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512((const void *)b->qs[n][s]), 2 * k), m3);
                     UNROLL for (int c = 0; c < C; c++) {
                         const int8_t *x = ((const block_q8_K *)(xa + c * xb) + i)->qs + 128 * n + 32 * k + 4 * s;
                         dot[c] = _mm512_dpbusd_epi32(dot[c], q, bcast4(x));
                     }
                 }
                 const int j = 8 * n + 2 * k + s16;
-                const __m512i sc = three ? _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b3->sc[j]))
-                                         : _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b2->sc[j])),
-                                                            _mm512_set1_epi32(0xf));
+                const __m512i sc = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->sc[j])), _mm512_set1_epi32(0xf));
                 UNROLL for (int c = 0; c < C; c++) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(dot[c], sc));
             }
-    /* lane r of a pair holds (w[2j][r], w[2j+1][r]) as int16 (Q3_K: -4 sc, Q2_K: the mins), times the activations'
-     * (bsums[2j], bsums[2j+1]) broadcast as one int32 */
-    const __m512i pair_idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                              21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    UNROLL for (int j = 0; j < QK_K / 16; j += 2) {
-        const __m512i w16 = three ? _mm512_mullo_epi16(_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b3->sc[j])),
-                                                       _mm512_set1_epi16(-4))
-                                  : _mm512_srli_epi16(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b2->sc[j])), 4);
-        const __m512i wp = _mm512_permutexvar_epi16(pair_idx, w16);
-        UNROLL for (int c = 0; c < C; c++) {
-            const block_q8_K *x = (const block_q8_K *)(xa + c * xb) + i;
-            imin[c] = _mm512_dpwssd_epi32(imin[c], wp, bcast4((const int8_t *)(x->bsums + j)));
-        }
-    }
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(three ? b3->d : b2->d)));
+    PAIR_SUMS(imin, Q2_W16, xa, xb, i, C);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->d));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b->dmin));
     UNROLL for (int c = 0; c < C; c++) {
         const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(xa + c * xb) + i)->d);
-        if (three) {
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(isum[c], imin[c])), _mm512_mul_ps(d, dx), acc[c]);
-        } else {
-            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b2->dmin));
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(d, dx), acc[c]);
-            acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(imin[c]), _mm512_mul_ps(dmin, dx), acc[c]);
-        }
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(d, dx), acc[c]);
+        acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(imin[c]), _mm512_mul_ps(dmin, dx), acc[c]);
     }
 }
 
@@ -371,7 +413,8 @@ AI void group_tile(const char *g, int64_t nb, const char *xa, int64_t xb, float 
         else if (t == PMX_T_Q4_1 || t == PMX_T_Q5_1) qx_1_block(blk, xa, xb, i, acc, C, t == PMX_T_Q5_1);
         else if (t == PMX_T_Q8_0) q8_0_block((const block_q8_0x16 *)blk, xa, xb, i, acc, C);
         else if (t == PMX_T_Q4_K || t == PMX_T_Q5_K) q45_K_block(blk, xa, xb, i, acc, C, t == PMX_T_Q5_K);
-        else if (t == PMX_T_Q3_K || t == PMX_T_Q2_K) q23_K_block(blk, xa, xb, i, acc, C, t == PMX_T_Q3_K);
+        else if (t == PMX_T_Q3_K) q3_K_block((const block_q3_Kx16 *)blk, xa, xb, i, acc, C);
+        else if (t == PMX_T_Q2_K) q2_K_block((const block_q2_Kx16 *)blk, xa, xb, i, acc, C);
         else if (t == PMX_T_IQ4_XS) iq4_xs_block((const block_iq4_xsx16 *)blk, xa, xb, i, acc, C);
         else q6_K_block((const block_q6_Kx16 *)blk, xa, xb, i, acc, C);
     }
