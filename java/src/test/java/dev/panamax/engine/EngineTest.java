@@ -182,16 +182,27 @@ class EngineTest {
                     () -> e.submit(GenerationRequest.of(prompt(new SplittableRandom(1), 40), 30, SamplingParams.greedy())));
             assertTrue(ex.getMessage().contains("64"), ex.getMessage());
             assertThrows(IllegalArgumentException.class, () -> e.submit(GenerationRequest.of(new int[] {1, TinyModels.VOCAB}, 4, SamplingParams.greedy())));
-            // one runs, two wait, the next is refused at once
+            // one runs, two wait, the next is refused at once. The first request's listener holds the engine's thread
+            // at its first token until every submission is made, so no request can finish and free a place meanwhile
+            // (on a loaded machine a 50-token request of this model could end during the loop)
+            CountDownLatch submitted = new CountDownLatch(1);
             List<RequestHandle> hs = new ArrayList<>();
             int refused = 0;
             for (int i = 0; i < 8; i++) {
+                GenerationRequest r = GenerationRequest.of(prompt(new SplittableRandom(i), 8), 50, SamplingParams.defaults(i));
                 try {
-                    hs.add(e.submit(GenerationRequest.of(prompt(new SplittableRandom(i), 8), 50, SamplingParams.defaults(i))));
+                    hs.add(i > 0 ? e.submit(r) : e.submit(r, (token, text) -> {
+                        try {
+                            submitted.await(30, TimeUnit.SECONDS);
+                        } catch (InterruptedException interrupted) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }));
                 } catch (EngineOverloadedException over) {
                     refused++;
                 }
             }
+            submitted.countDown();
             assertTrue(refused >= 5, "refused " + refused + " of 8 with 1 running and 2 waiting");
             for (RequestHandle h : hs) assertNotEquals(Generation.StopReason.CANCELLED, h.join().stop());
             awaitIdle(e);
