@@ -39,6 +39,16 @@ final class DraftModelRunner implements AutoCloseable {
     static final float P_MIN = Float.parseFloat(System.getProperty("panamax.draftPMin", "0"));
 
     /**
+     * An adaptive sequence that is more than this many tokens behind in the draft's pool (drafting was off for a
+     * while, or a long prompt) restarts the draft on its latest this-many tokens, at draft positions from 0, instead of
+     * catching up on every missed token: a probe of the {@link DraftPolicy} after a stretch of plain decoding
+     * otherwise pays, in one step, a draft pass over all the tokens it missed (at 8 streams on the KJV pair 3-7 ms,
+     * 2-4 plain steps). The guesses then see a shorter context (verification keeps the output exact). {@code
+     * -Dpanamax.draftWindow=N} sets it (0: always catch up on everything).
+     */
+    static final int WINDOW = Integer.getInteger("panamax.draftWindow", 32);
+
+    /**
      * Rows of the draft's head once the engine's frequent tokens are known ({@link DraftHead}): an eighth of the
      * vocabulary, at least 1,024 (a quarter of the KJV models' 4,096), rounded up to 16. {@code
      * -Dpanamax.draftHeadTokens=N} sets it (0: always the full head).
@@ -136,12 +146,13 @@ final class DraftModelRunner implements AutoCloseable {
             int k = s.spec.adaptive() ? Math.min(maxK, cap) : maxK;
             if (k == 0) continue;
             for (; s.draftCounted < s.length; s.draftCounted++) head.count(s.tokens[s.draftCounted]);
+            if (WINDOW > 0 && s.spec.adaptive() && s.length - s.draftComputed > WINDOW) restart(s, s.length - WINDOW);
             int behind = s.length - s.draftComputed; // >= 1: the pending token at least
             int room = batch.maxTokens - batch.tokens();
             if (room <= 0) continue;
             if (behind > room) { // a long prompt to catch up on: a chunk now, drafts in a later step
                 if (grow(s, s.draftComputed + room) < s.draftComputed + room) continue;
-                batch.add(s.tokens, s.draftComputed, room, s.draftComputed, s.draftTable, blockSize, 0);
+                batch.add(s.tokens, s.draftComputed, room, s.draftComputed - s.draftBase, s.draftTable, blockSize, 0);
                 seqs[n] = s;
                 want[n] = 0;
                 chunk[n++] = room;
@@ -151,7 +162,7 @@ final class DraftModelRunner implements AutoCloseable {
             if (k <= 0) continue;
             seqs[n] = s;
             want[n] = k;
-            row[n++] = batch.add(s.tokens, s.draftComputed, behind, s.draftComputed, s.draftTable, blockSize, 1);
+            row[n++] = batch.add(s.tokens, s.draftComputed, behind, s.draftComputed - s.draftBase, s.draftTable, blockSize, 1);
             spare -= k;
             draftLogits -= k;
             deepest = Math.max(deepest, k);
@@ -173,7 +184,7 @@ final class DraftModelRunner implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 Sequence s = seqs[i];
                 if (want[i] <= j || s.draftReady != j) continue;
-                row[i] = batch.add(s.draft, j - 1, 1, s.length + j - 1, s.draftTable, blockSize, 1);
+                row[i] = batch.add(s.draft, j - 1, 1, s.length + j - 1 - s.draftBase, s.draftTable, blockSize, 1);
                 s.draftTail = j;
             }
             if (batch.tokens() == 0) break;
@@ -211,29 +222,36 @@ final class DraftModelRunner implements AutoCloseable {
         // the pending token's row is computed again even when a guess already wrote it: its logits are the first guess's
         s.draftComputed = Math.min(s.draftComputed + j, s.length - 1);
         s.draftTail = 0;
-        int keep = (s.draftComputed + blockSize - 1) / blockSize;
+        int keep = (s.draftComputed - s.draftBase + blockSize - 1) / blockSize;
         if (s.draftBlocks > keep) {
             blocks.release(s.draftTable, keep, s.draftBlocks);
             s.draftBlocks = keep;
         }
     }
 
-    /** Blocks for positions [0, upTo) of s in the draft's pool; returns the positions its blocks then cover. */
+    /** The draft of s starts again at sequence position {@code base} (its draft position 0), its rows dropped. */
+    private void restart(Sequence s, int base) {
+        if (s.draftBlocks > 0) blocks.release(s.draftTable, s.draftBlocks);
+        s.draftBlocks = 0;
+        s.draftBase = s.draftComputed = base;
+    }
+
+    /** Blocks for sequence positions [draftBase, upTo) of s in the draft's pool; returns the sequence position they reach. */
     private int grow(Sequence s, int upTo) {
-        int need = Math.min((upTo + blockSize - 1) / blockSize, s.draftTable.length);
+        int need = Math.min((upTo - s.draftBase + blockSize - 1) / blockSize, s.draftTable.length);
         while (s.draftBlocks < need) {
             int b = blocks.allocate();
             if (b < 0) break;
             s.draftTable[s.draftBlocks++] = b;
         }
-        return s.draftBlocks * blockSize;
+        return s.draftBase + s.draftBlocks * blockSize;
     }
 
     /** s ended or waits again: its draft rows go back to the pool. */
     void release(Sequence s) {
         if (s.draftTable == null) return;
         if (s.draftBlocks > 0) blocks.release(s.draftTable, s.draftBlocks);
-        s.draftBlocks = s.draftComputed = s.draftTail = s.draftReady = 0;
+        s.draftBlocks = s.draftComputed = s.draftTail = s.draftReady = s.draftBase = 0;
     }
 
     int usedBlocks() {

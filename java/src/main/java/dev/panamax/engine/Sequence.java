@@ -59,9 +59,10 @@ public final class Sequence {
     // draft model (DraftModelRunner): its block table in the draft's own pool, the positions whose draft KV rows hold
     // this sequence's tokens, the draft rows written after them (draft[0..draftTail), checked against the tokens
     // that really follow), how many drafts were prepared for this step, and the positions the draft's head has counted
-    // (its token frequencies: each position once, even when the draft computes it again)
+    // (its token frequencies: each position once, even when the draft computes it again), and the sequence position
+    // of the draft's position 0 (above 0 once the draft restarted on a window of the latest tokens)
     final int[] draftTable;
-    int draftBlocks, draftComputed, draftTail, draftReady, draftCounted;
+    int draftBlocks, draftComputed, draftTail, draftReady, draftCounted, draftBase;
     boolean done; // ended: its blocks are released
     private volatile boolean cancelled;
 

@@ -285,6 +285,30 @@ class SpeculationTest {
         }
     }
 
+    /**
+     * An adaptive sequence further behind in the draft's pool than {@link DraftModelRunner#WINDOW} (here: its
+     * 90-token prompt at the first drafting step) restarts the draft on its latest tokens at draft position 0: output
+     * exact, its guesses still the target's (the self-draft sees the last 32 tokens), the draft's pool whole after.
+     */
+    @Test
+    void anAdaptiveDraftFarBehindRestartsOnAWindowAndStaysExact() throws Exception {
+        assertEquals(32, DraftModelRunner.WINDOW);
+        Path m = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 23);
+        try (Model model = EngineTest.load(m, Backend.NATIVE)) {
+            SplittableRandom r = new SplittableRandom(5);
+            List<GenerationRequest> rs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) rs.add(GenerationRequest.of(EngineTest.prompt(r, 80 + 5 * i), 30, SamplingParams.greedy()));
+            Engine.Config c = Engine.Config.defaults().withMaxSequences(3).withTokenBudget(128).withBlockSize(4);
+            Engine.SpecStats st = sameTokens(model, c, rs, Speculation.draft(m, 3));
+            assertTrue(st.drafted() > 0 && st.accepted() > 0, "drafts after the restart: " + st);
+            try (Engine e = model.newEngine(c.withSpeculation(Speculation.draft(m, 3)))) {
+                for (GenerationRequest q : rs) e.submit(q).join();
+                EngineTest.awaitIdle(e);
+                assertEquals(0, e.draftKvBlocks()[0], "draft model KV blocks still held");
+            }
+        }
+    }
+
     @Test
     void aDraftModelWithAnotherVocabularyIsRefused() throws Exception {
         Path tiny = TinyModels.write(dir, "llama", GgmlType.Q8_0, false, 24);
